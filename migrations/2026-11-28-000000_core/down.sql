@@ -1,0 +1,7 @@
+DROP TABLE attempts;
+DROP TABLE deliveries;
+DROP TABLE events;
+DROP TABLE rule_channels;
+DROP TABLE rules;
+DROP TABLE channels;
+DROP TABLE tenants;

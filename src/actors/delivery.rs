@@ -1,0 +1,237 @@
+//! DeliveryActor: one per enabled channel, with its own mailbox, so a slow or dead endpoint
+//! never delays another channel.
+//!
+//! Invariants:
+//! - At most `max_in_flight` requests are open at once, and at most `queue_capacity` envelopes
+//!   wait in memory. What does not fit is not lost: every delivery is in the database with its
+//!   `next_attempt_at`, and the actor fetches what is due when its queue runs low (`spilled`).
+//! - `held` names every delivery the actor has in memory (queued, in flight, or waiting for its
+//!   attempt to be recorded), so a delivery fetched twice is attempted once.
+//! - Attempts are recorded in groups: while one write is running, finished attempts gather and
+//!   go in the next transaction. A delivery leaves `held` only once its attempt is committed.
+//! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
+
+use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::web::Bytes;
+
+use super::messages::{Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
+use super::retry_supervisor::RetrySupervisor;
+use crate::domain::attempt::Trigger;
+use crate::domain::retry::RetrySchedule;
+use crate::domain::time::now_ms;
+use crate::outbound::{self, Target};
+use crate::store::deliveries::{self, AttemptRecord};
+use crate::store::Store;
+
+/// How a channel's actor delivers: shared by every channel.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    pub schedule: Arc<RetrySchedule>,
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub queue_capacity: usize,
+}
+
+pub struct DeliveryActor {
+    target: Rc<Target>,
+    client: awc::Client,
+    store: Store,
+    policy: DeliveryPolicy,
+    supervisor: Addr<RetrySupervisor>,
+    queue: VecDeque<Envelope>,
+    held: HashSet<String>,
+    in_flight: usize,
+    /// Due deliveries may be waiting in the database that are not in memory.
+    spilled: bool,
+    fetching: bool,
+    writing: bool,
+    unrecorded: Vec<AttemptRecord>,
+}
+
+impl DeliveryActor {
+    pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
+        let client = outbound::client(policy.timeout, policy.max_in_flight);
+        Self {
+            target: Rc::new(target),
+            client,
+            store,
+            policy,
+            supervisor,
+            queue: VecDeque::new(),
+            held: HashSet::new(),
+            in_flight: 0,
+            spilled: true,
+            fetching: false,
+            writing: false,
+            unrecorded: Vec::new(),
+        }
+    }
+
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.in_flight < self.policy.max_in_flight {
+            let Some(envelope) = self.queue.pop_front() else { break };
+            self.attempt(envelope, ctx);
+        }
+        if self.spilled && !self.fetching && self.queue.len() < self.policy.queue_capacity / 2 {
+            self.fetch_due(ctx);
+        }
+    }
+
+    fn attempt(&mut self, envelope: Envelope, ctx: &mut Context<Self>) {
+        self.in_flight += 1;
+        let client = self.client.clone();
+        let target = Rc::clone(&self.target);
+        let timeout = self.policy.timeout;
+        let exchange = async move {
+            let outcome = outbound::send(&client, &target, &envelope.event_id, envelope.payload, timeout).await;
+            (envelope.delivery_id, outcome)
+        };
+        ctx.spawn(exchange.into_actor(self).map(|(delivery_id, outcome), act, ctx| {
+            act.in_flight -= 1;
+            act.unrecorded.push(AttemptRecord { delivery_id, trigger: Trigger::Scheduled, outcome });
+            act.record(ctx);
+            act.pump(ctx);
+        }));
+    }
+
+    /// Writes the finished attempts, unless a write is already running (then they go next).
+    fn record(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.unrecorded.is_empty() {
+            return;
+        }
+        self.writing = true;
+        let records = std::mem::take(&mut self.unrecorded);
+        let ids: Vec<String> = records.iter().map(|r| r.delivery_id.clone()).collect();
+        let store = self.store.clone();
+        let schedule = Arc::clone(&self.policy.schedule);
+        let write = async move { store.run(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.writing = false;
+            for id in &ids {
+                act.held.remove(id);
+            }
+            match result {
+                Ok(recorded) => {
+                    let next = recorded.iter().filter_map(|r| r.next_attempt_at).min();
+                    if let Some(at) = next {
+                        act.schedule_wake(at, ctx);
+                    }
+                }
+                Err(err) => {
+                    // The deliveries are still pending and due in the database: fetch them again.
+                    log::error!("recording {} attempt(s) for channel {}: {err}", ids.len(), act.target.channel_id);
+                    act.spilled = true;
+                }
+            }
+            act.record(ctx);
+            act.pump(ctx);
+        }));
+    }
+
+    fn fetch_due(&mut self, ctx: &mut Context<Self>) {
+        self.fetching = true;
+        self.spilled = false;
+        let room = self.policy.queue_capacity - self.queue.len();
+        let limit = (room + self.held.len()) as i64;
+        let store = self.store.clone();
+        let channel_id = self.target.channel_id.clone();
+        let fetch = async move { store.run(move |conn| deliveries::due(conn, &channel_id, now_ms(), limit)).await };
+        ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| {
+            act.fetching = false;
+            match result {
+                Ok((due, next)) => {
+                    if due.len() as i64 == limit {
+                        act.spilled = true;
+                    }
+                    for row in due {
+                        if act.queue.len() >= act.policy.queue_capacity {
+                            act.spilled = true;
+                            break;
+                        }
+                        if act.held.insert(row.id.clone()) {
+                            act.queue.push_back(Envelope {
+                                delivery_id: row.id,
+                                event_id: row.event_id,
+                                payload: Bytes::from(row.payload),
+                            });
+                        }
+                    }
+                    if let Some(at) = next {
+                        act.schedule_wake(at, ctx);
+                    }
+                    act.pump(ctx);
+                }
+                Err(err) => {
+                    log::error!("fetching due deliveries for channel {}: {err}", act.target.channel_id);
+                    act.spilled = true;
+                    ctx.run_later(Duration::from_secs(1), |act, ctx| act.pump(ctx));
+                }
+            }
+        }));
+    }
+
+    fn schedule_wake(&self, at: i64, ctx: &mut Context<Self>) {
+        self.supervisor.do_send(ScheduleWake {
+            channel_id: self.target.channel_id.clone(),
+            at,
+            recipient: ctx.address().recipient(),
+        });
+    }
+}
+
+impl Actor for DeliveryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Deliver> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        for envelope in msg.0 {
+            if self.held.contains(&envelope.delivery_id) {
+                continue;
+            }
+            if self.queue.len() >= self.policy.queue_capacity {
+                self.spilled = true;
+                continue;
+            }
+            self.held.insert(envelope.delivery_id.clone());
+            self.queue.push_back(envelope);
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Wake> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.spilled = true;
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Reconfigure> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, _: &mut Context<Self>) {
+        self.target = Rc::new(msg.0);
+    }
+}
+
+impl Handler<Retire> for DeliveryActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,71 @@
+//! Every message the actors exchange, kept together.
+
+use actix::prelude::*;
+use actix_web::web::Bytes;
+
+use crate::domain::event::NewEvent;
+use crate::outbound::Target;
+use crate::store::events::Ingested;
+use crate::store::StoreError;
+
+/// One delivery ready to send: the envelope of an (event, channel) pair.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub delivery_id: String,
+    pub event_id: String,
+    /// The payload bytes, shared by every channel the event goes to.
+    pub payload: Bytes,
+}
+
+/// Match, store and dispatch a batch of events; answers once the batch is committed.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Ingested>, StoreError>")]
+pub struct Ingest {
+    pub events: Vec<NewEvent>,
+    /// Whether errors name fields as `events[i].…`.
+    pub is_batch: bool,
+}
+
+/// Reload rules and channels from the database and start, reconfigure or retire delivery actors.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct Reload;
+
+/// Freshly committed deliveries for a channel's actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Vec<Envelope>);
+
+/// Something is due in the database for this channel: look.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// The channel's URL, headers or secrets changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure(pub Target);
+
+/// The channel was disabled or deleted: stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+/// Wake `channel` no later than `at` (Unix ms).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ScheduleWake {
+    pub channel_id: String,
+    pub at: i64,
+    pub recipient: Recipient<Wake>,
+}
+
+/// Cancel the channel's wake-up timer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForgetChannel(pub String);
+
+/// How many channel actors are running and how many envelopes they hold (for health and tests).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountChannels;

@@ -1,0 +1,165 @@
+//! RuleMatcher: holds the enabled rules and channels in memory, matches each event against them,
+//! stores the event with one delivery per (event, channel) pair in a single transaction, and
+//! only then hands the envelopes to the channels' DeliveryActors.
+//!
+//! It also owns the DeliveryActors' lifecycle: on [`Reload`] (after every rule or channel change,
+//! and at start) it starts an actor for each enabled channel, reconfigures the ones whose channel
+//! changed, and retires those whose channel was disabled or deleted. Reloads are atomic: no event
+//! is matched against a half-applied snapshot.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use actix_web::web::Bytes;
+
+use super::delivery::{DeliveryActor, DeliveryPolicy};
+use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire};
+use super::retry_supervisor::RetrySupervisor;
+use crate::domain::event::NewEvent;
+use crate::domain::rule::RuleFilter;
+use crate::domain::time::now_ms;
+use crate::outbound::Target;
+use crate::store::events::{Ingested, MatchedEvent};
+use crate::store::models::ChannelRow;
+use crate::store::{events, rules, Store, StoreError};
+
+struct ChannelSlot {
+    /// The channel row's `updated_at` the actor was configured from.
+    version: i64,
+    actor: Addr<DeliveryActor>,
+}
+
+pub struct RuleMatcher {
+    store: Store,
+    policy: DeliveryPolicy,
+    supervisor: Addr<RetrySupervisor>,
+    rules: Vec<(RuleFilter, Vec<String>)>,
+    channels: HashMap<String, ChannelSlot>,
+}
+
+impl RuleMatcher {
+    pub fn new(store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
+        Self { store, policy, supervisor, rules: Vec::new(), channels: HashMap::new() }
+    }
+
+    /// The enabled channels the event's matching rules target, each once, in rule order.
+    fn route(&self, event: &NewEvent) -> Vec<String> {
+        let mut targets: Vec<String> = Vec::new();
+        for (filter, channel_ids) in &self.rules {
+            if filter.matches(&event.event_type, event.severity, event.tenant.id()) {
+                for id in channel_ids {
+                    if self.channels.contains_key(id) && !targets.contains(id) {
+                        targets.push(id.clone());
+                    }
+                }
+            }
+        }
+        targets
+    }
+
+    /// Hands committed deliveries to their channels' actors, one message per channel.
+    fn dispatch(&self, ingested: &[Ingested]) {
+        let mut per_channel: HashMap<&str, Vec<Envelope>> = HashMap::new();
+        for result in ingested {
+            let Some(payload) = &result.payload else { continue };
+            let payload = Bytes::copy_from_slice(payload.as_bytes());
+            for (delivery_id, channel_id) in &result.deliveries {
+                per_channel.entry(channel_id).or_default().push(Envelope {
+                    delivery_id: delivery_id.clone(),
+                    event_id: result.event_id.clone(),
+                    payload: payload.clone(),
+                });
+            }
+        }
+        for (channel_id, envelopes) in per_channel {
+            // A channel without an actor was just disabled; its deliveries wait in the database.
+            if let Some(slot) = self.channels.get(channel_id) {
+                slot.actor.do_send(Deliver(envelopes));
+            }
+        }
+    }
+
+    fn apply(&mut self, snapshot: rules::RoutingSnapshot) {
+        self.rules = snapshot.rules;
+        let mut live: HashMap<String, ChannelSlot> = HashMap::with_capacity(snapshot.channels.len());
+        for row in snapshot.channels {
+            let version = row.updated_at;
+            let slot = match self.channels.remove(&row.id) {
+                Some(slot) if slot.version == version => slot,
+                Some(slot) => {
+                    slot.actor.do_send(Reconfigure(target_of(&row)));
+                    ChannelSlot { version, actor: slot.actor }
+                }
+                None => {
+                    let actor = DeliveryActor::new(target_of(&row), self.store.clone(), self.policy.clone(), self.supervisor.clone());
+                    ChannelSlot { version, actor: actor.start() }
+                }
+            };
+            live.insert(row.id, slot);
+        }
+        for (channel_id, slot) in self.channels.drain() {
+            slot.actor.do_send(Retire);
+            self.supervisor.do_send(ForgetChannel(channel_id));
+        }
+        self.channels = live;
+    }
+}
+
+/// The delivery target of a stored channel.
+pub fn target_of(row: &ChannelRow) -> Target {
+    Target {
+        channel_id: row.id.clone(),
+        url: row.url.clone(),
+        headers: row.custom_headers(),
+        secrets: vec![crate::domain::channel::SigningSecret::from_stored(row.secret.clone())],
+    }
+}
+
+impl Actor for RuleMatcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<Ingest> for RuleMatcher {
+    type Result = ResponseActFuture<Self, Result<Vec<Ingested>, StoreError>>;
+
+    fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
+        let matched: Vec<MatchedEvent> = msg
+            .events
+            .into_iter()
+            .map(|event| {
+                let channel_ids = self.route(&event);
+                MatchedEvent { event, channel_ids }
+            })
+            .collect();
+        let store = self.store.clone();
+        let is_batch = msg.is_batch;
+        let write = async move { store.run(move |conn| events::ingest(conn, &matched, is_batch, now_ms())).await };
+        Box::pin(write.into_actor(self).map(|result, act, _| {
+            if let Ok(ingested) = &result {
+                act.dispatch(ingested);
+            }
+            result
+        }))
+    }
+}
+
+impl Handler<Reload> for RuleMatcher {
+    type Result = AtomicResponse<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let load = async move { store.run(rules::routing_snapshot).await };
+        AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, _| {
+            act.apply(result?);
+            Ok(())
+        })))
+    }
+}
+
+impl Handler<CountChannels> for RuleMatcher {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountChannels, _: &mut Context<Self>) -> usize {
+        self.channels.len()
+    }
+}

@@ -1,0 +1,102 @@
+//! One HTTP attempt at a delivery: its outcome, and what follows from it.
+
+use super::retry::{classify, ErrorKind, Retryability, RetrySchedule};
+use super::time::Millis;
+
+/// Most bytes of a receiver's answer kept with an attempt.
+pub const EXCERPT_BYTES: usize = 1024;
+
+/// Who asked for an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first attempt or a retry on the schedule.
+    Scheduled,
+    /// A person pressed Redeliver (or called the API); no retries follow it.
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Scheduled => "scheduled",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// What happened when the router POSTed to a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    pub started_at: Millis,
+    pub duration_ms: i64,
+    /// The HTTP status, when the receiver answered.
+    pub status_code: Option<u16>,
+    /// Why it failed; `None` for a 2xx answer.
+    pub error_kind: Option<ErrorKind>,
+    /// A short explanation of the failure, for people.
+    pub error: Option<String>,
+    /// The first [`EXCERPT_BYTES`] of the answer, lossily decoded as UTF-8.
+    pub response_excerpt: Option<String>,
+}
+
+impl AttemptOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.error_kind.is_none()
+    }
+}
+
+/// Where a delivery goes after a scheduled attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Succeeded,
+    RetryAt(Millis),
+    Failed,
+}
+
+/// The retry policy applied: `attempts_made` counts the attempt just finished.
+pub fn next_step(schedule: &RetrySchedule, attempts_made: u32, outcome: &AttemptOutcome, now: Millis) -> NextStep {
+    let Some(kind) = outcome.error_kind else {
+        return NextStep::Succeeded;
+    };
+    if classify(kind) == Retryability::Final {
+        return NextStep::Failed;
+    }
+    match schedule.delay_after(attempts_made) {
+        Some(delay) => NextStep::RetryAt(now + delay.as_millis() as i64),
+        None => NextStep::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: ErrorKind) -> AttemptOutcome {
+        AttemptOutcome {
+            started_at: 0,
+            duration_ms: 1,
+            status_code: Some(500),
+            error_kind: Some(kind),
+            error: Some("HTTP 500".into()),
+            response_excerpt: None,
+        }
+    }
+
+    #[test]
+    fn failures_follow_the_schedule_then_fail() {
+        let schedule = RetrySchedule::default();
+        let outcome = failed(ErrorKind::HttpStatus);
+        assert_eq!(next_step(&schedule, 1, &outcome, 1_000), NextStep::RetryAt(31_000));
+        assert_eq!(next_step(&schedule, 2, &outcome, 1_000), NextStep::RetryAt(121_000));
+        assert_eq!(next_step(&schedule, 3, &outcome, 1_000), NextStep::RetryAt(601_000));
+        assert_eq!(next_step(&schedule, 4, &outcome, 1_000), NextStep::Failed);
+    }
+
+    #[test]
+    fn success_and_final_errors_end_the_delivery_at_once() {
+        let schedule = RetrySchedule::default();
+        let ok = AttemptOutcome { error_kind: None, status_code: Some(204), error: None, ..failed(ErrorKind::HttpStatus) };
+        assert_eq!(next_step(&schedule, 1, &ok, 0), NextStep::Succeeded);
+        assert_eq!(next_step(&schedule, 1, &failed(ErrorKind::BlockedTarget), 0), NextStep::Failed);
+    }
+}

@@ -1,0 +1,314 @@
+//! Change events as SPScan sends them to the ingestion endpoint, and their parsed form.
+//!
+//! An event type is `category.action` (lowercase letters, digits and `_`, dot-separated). The
+//! `data` of the two known categories is checked for the fields the payload promises receivers;
+//! other categories pass their `data` object through untouched.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::ids;
+use super::severity::Severity;
+use super::tenant::{clip, parse_tenant_id, Tenant, TenantInput};
+use super::time::{now_ms, parse_rfc3339, Millis};
+use super::Invalid;
+
+/// Longest event type or event type pattern accepted.
+pub const MAX_EVENT_TYPE: usize = 128;
+/// Longest client-chosen `event_id` accepted.
+pub const MAX_EVENT_ID: usize = 128;
+/// Largest `data` object accepted, serialised, in bytes.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+
+/// An event type such as `permission.external_share_created`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventType(String);
+
+impl EventType {
+    pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
+        if is_dotted_name(value, 2) {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(Invalid::new(
+                field,
+                format!(
+                    "`{}` is not an event type; use `category.action` in lowercase letters, digits and `_`, \
+                     e.g. permission.external_share_created",
+                    clip(value)
+                ),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn category(&self) -> &str {
+        self.0.split('.').next().unwrap_or_default()
+    }
+}
+
+/// True for `min_segments` or more non-empty segments of `[a-z0-9_]`, separated by dots.
+fn is_dotted_name(value: &str, min_segments: usize) -> bool {
+    value.len() <= MAX_EVENT_TYPE
+        && value.split('.').count() >= min_segments
+        && value
+            .split('.')
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+}
+
+/// A rule's event type filter: `*`, a prefix wildcard such as `permission.*`, or an exact type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventPattern {
+    Any,
+    Prefix(String),
+    Exact(EventType),
+}
+
+impl EventPattern {
+    pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
+        if value == "*" {
+            return Ok(Self::Any);
+        }
+        if let Some(prefix) = value.strip_suffix(".*") {
+            if is_dotted_name(prefix, 1) {
+                return Ok(Self::Prefix(format!("{prefix}.")));
+            }
+        } else if let Ok(exact) = EventType::parse(field, value) {
+            return Ok(Self::Exact(exact));
+        }
+        Err(Invalid::new(
+            field,
+            format!(
+                "`{}` is not an event type pattern; use `*`, a prefix such as `permission.*`, or an exact type \
+                 such as `storage.quota_exceeded`",
+                clip(value)
+            ),
+        ))
+    }
+
+    pub fn matches(&self, event_type: &EventType) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Prefix(prefix) => event_type.as_str().starts_with(prefix.as_str()),
+            Self::Exact(exact) => exact == event_type,
+        }
+    }
+
+    /// The pattern as clients write it.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Any => "*".to_string(),
+            Self::Prefix(prefix) => format!("{prefix}*"),
+            Self::Exact(exact) => exact.as_str().to_string(),
+        }
+    }
+}
+
+/// One event as sent to `POST /api/v1/events` or to the in-process handle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    #[serde(default)]
+    pub event_id: Option<String>,
+    pub event: String,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    pub severity: String,
+    #[serde(default)]
+    pub tenant: Option<TenantInput>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub data: Option<Value>,
+}
+
+/// Which tenant an event belongs to: a full object (registers or renames the tenant) or the id
+/// of a registered one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TenantRef {
+    Full(Tenant),
+    Registered(String),
+}
+
+impl TenantRef {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Full(tenant) => &tenant.id,
+            Self::Registered(id) => id,
+        }
+    }
+}
+
+/// A parsed change event, ready to be matched and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: EventType,
+    pub occurred_at: Millis,
+    pub severity: Severity,
+    pub tenant: TenantRef,
+    pub data: Map<String, Value>,
+}
+
+impl NewEvent {
+    pub fn parse(input: EventInput) -> Result<Self, Invalid> {
+        let id = match input.event_id {
+            Some(id) => parse_event_id(&id)?,
+            None => ids::new_id(ids::EVENT),
+        };
+        let event_type = EventType::parse("event", &input.event)?;
+        let occurred_at = match input.timestamp {
+            Some(ts) => parse_rfc3339(&ts).ok_or_else(|| {
+                Invalid::new("timestamp", format!("`{}` is not an RFC 3339 time such as 2026-11-28T15:36:08Z", clip(&ts)))
+            })?,
+            None => now_ms(),
+        };
+        let severity = Severity::parse("severity", &input.severity)?;
+        let tenant = match (input.tenant, input.tenant_id) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new("tenant_id", "give either `tenant` or `tenant_id`, not both"))
+            }
+            (Some(tenant), None) => TenantRef::Full(Tenant::parse(tenant).map_err(|e| e.within("tenant"))?),
+            (None, Some(id)) => TenantRef::Registered(parse_tenant_id("tenant_id", &id)?),
+            (None, None) => {
+                return Err(Invalid::new(
+                    "tenant",
+                    "missing; give a `tenant` object or the `tenant_id` of a registered tenant",
+                ))
+            }
+        };
+        let data = match input.data {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(Invalid::new("data", "must be a JSON object")),
+        };
+        check_data(&event_type, &data)?;
+        Ok(Self { id, event_type, occurred_at, severity, tenant, data })
+    }
+}
+
+/// A client-chosen event id: 1–128 characters of letters, digits, `_`, `-`, `.` and `:`.
+fn parse_event_id(value: &str) -> Result<String, Invalid> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_EVENT_ID
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(Invalid::new(
+            "event_id",
+            format!("`{}` is not an event id; use 1–{MAX_EVENT_ID} letters, digits, `_`, `-`, `.` or `:`", clip(value)),
+        ))
+    }
+}
+
+/// Checks the fields receivers are promised for `permission.*` and `storage.*` events.
+fn check_data(event_type: &EventType, data: &Map<String, Value>) -> Result<(), Invalid> {
+    let size = serde_json::to_vec(data).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > MAX_DATA_BYTES {
+        return Err(Invalid::new("data", format!("is {size} bytes serialised; the limit is {MAX_DATA_BYTES}")));
+    }
+    let require_string = |name: &str| match data.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(()),
+        Some(_) => Err(Invalid::new(format!("data.{name}"), "must be a non-empty string")),
+        None => Err(Invalid::new(format!("data.{name}"), format!("is required for {} events", event_type.category()))),
+    };
+    let require_count = |name: &str| match data.get(name) {
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(()),
+        Some(_) => Err(Invalid::new(format!("data.{name}"), "must be a whole number of bytes, 0 or more")),
+        None => Err(Invalid::new(format!("data.{name}"), "is required for storage events")),
+    };
+    match event_type.category() {
+        "permission" => {
+            for name in ["site_url", "resource_path", "permission_type", "principal", "access_level"] {
+                require_string(name)?;
+            }
+        }
+        "storage" => {
+            require_string("site_url")?;
+            require_count("current_usage")?;
+            require_count("quota")?;
+            match data.get("threshold").and_then(Value::as_f64) {
+                Some(t) if (0.0..=100.0).contains(&t) => {}
+                Some(_) => return Err(Invalid::new("data.threshold", "must be a percentage between 0 and 100")),
+                None => return Err(Invalid::new("data.threshold", "is required for storage events (a percentage, e.g. 90)")),
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(value: Value) -> EventInput {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn permission_data() -> Value {
+        json!({"site_url": "https://contoso.sharepoint.com/sites/Finance", "resource_path": "a.xlsx",
+               "permission_type": "anyone_link", "principal": "x@example.net", "access_level": "view"})
+    }
+
+    #[test]
+    fn event_types_are_dotted_lowercase_names() {
+        assert!(EventType::parse("event", "permission.external_share_created").is_ok());
+        assert!(EventType::parse("event", "a.b.c_2").is_ok());
+        for bad in ["permission", "Permission.x", "permission.", ".x", "permission..x", "perm ission.x", ""] {
+            assert!(EventType::parse("event", bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn patterns_match_exact_prefix_and_any() {
+        let share = EventType::parse("e", "permission.external_share_created").unwrap();
+        let quota = EventType::parse("e", "storage.quota_exceeded").unwrap();
+        let p = |s| EventPattern::parse("p", s).unwrap();
+        assert!(p("*").matches(&share));
+        assert!(p("permission.*").matches(&share) && !p("permission.*").matches(&quota));
+        assert!(p("storage.quota_exceeded").matches(&quota) && !p("storage.quota_exceeded").matches(&share));
+        assert!(!p("perm.*").matches(&share), "a prefix matches whole segments only");
+        assert_eq!(p("permission.*").to_text(), "permission.*");
+        for bad in ["permission*", "*.created", "Permission.*", "**", "permission"] {
+            assert!(EventPattern::parse("p", bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn an_event_without_id_or_timestamp_gets_both() {
+        let event = NewEvent::parse(input(json!({
+            "event": "permission.anonymous_link_created", "severity": "high", "tenant_id": "contoso",
+            "data": permission_data()
+        })))
+        .unwrap();
+        assert!(event.id.starts_with("evt_"));
+        assert!(event.occurred_at > 0);
+        assert_eq!(event.tenant, TenantRef::Registered("contoso".into()));
+    }
+
+    #[test]
+    fn bad_events_name_the_field_to_fix() {
+        let cases = [
+            (json!({"event": "x", "severity": "high", "tenant_id": "c"}), "event"),
+            (json!({"event": "a.b", "severity": "urgent", "tenant_id": "c"}), "severity"),
+            (json!({"event": "a.b", "severity": "low"}), "tenant"),
+            (json!({"event": "a.b", "severity": "low", "tenant_id": "c", "timestamp": "noon"}), "timestamp"),
+            (json!({"event": "a.b", "severity": "low", "tenant_id": "c", "event_id": "has space"}), "event_id"),
+            (json!({"event": "a.b", "severity": "low", "tenant_id": "c", "data": [1]}), "data"),
+            (json!({"event": "permission.x", "severity": "low", "tenant_id": "c", "data": {}}), "data.site_url"),
+            (json!({"event": "storage.quota_exceeded", "severity": "low", "tenant_id": "c",
+                    "data": {"site_url": "u", "current_usage": -1, "quota": 1, "threshold": 90}}), "data.current_usage"),
+            (json!({"event": "a.b", "severity": "low", "tenant": {"id": "c", "display_name": "C",
+                    "microsoft_tenant_id": "nope"}}), "tenant.microsoft_tenant_id"),
+        ];
+        for (value, field) in cases {
+            let err = NewEvent::parse(input(value.clone())).unwrap_err();
+            assert_eq!(err.field, field, "{value}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Retry policy as data (the schedule of delays between attempts) plus a classifier that decides
+//! whether a failed attempt may be retried at all.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why an attempt failed, as recorded in the alert logs (`error_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No answer within the delivery timeout (connect, send, or the response).
+    Timeout,
+    /// The connection was refused or reset before a response.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The receiver answered with a status outside 2xx other than a redirect.
+    HttpStatus,
+    /// The receiver answered 3xx; redirects are never followed.
+    Redirect,
+    /// The receiver's answer was not valid HTTP.
+    Protocol,
+    /// The target address is not allowed (SPEC section 9).
+    BlockedTarget,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::BlockedTarget => "blocked_target",
+        }
+    }
+}
+
+/// Whether another attempt could succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retryability {
+    Retryable,
+    Final,
+}
+
+/// The classifier. Every failure is retried (like Stripe and Svix, a 4xx may be a receiver
+/// misconfiguration fixed within the schedule) except a target the router refuses to reach,
+/// which no amount of waiting changes.
+pub fn classify(kind: ErrorKind) -> Retryability {
+    match kind {
+        ErrorKind::BlockedTarget => Retryability::Final,
+        _ => Retryability::Retryable,
+    }
+}
+
+/// Delays before each retry: the default `30s,2m,10m` means four attempts in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(Vec<Duration>);
+
+/// Most retries a schedule may hold.
+pub const MAX_RETRIES: usize = 50;
+/// Longest single delay accepted.
+pub const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self(vec![Duration::from_secs(30), Duration::from_secs(120), Duration::from_secs(600)])
+    }
+}
+
+impl RetrySchedule {
+    pub fn new(delays: Vec<Duration>) -> Self {
+        Self(delays)
+    }
+
+    /// Parses `30s,2m,10m` (humantime units: ms, s, m, h, d). An empty string means no retries.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Self(Vec::new()));
+        }
+        let delays = text
+            .split(',')
+            .map(|part| {
+                let part = part.trim();
+                let delay = humantime::parse_duration(part).map_err(|_| format!("`{part}` is not a duration"))?;
+                if delay > MAX_DELAY {
+                    return Err(format!("`{part}` is longer than 7 days"));
+                }
+                Ok(delay)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if delays.len() > MAX_RETRIES {
+            return Err(format!("has {} delays; the limit is {MAX_RETRIES}", delays.len()));
+        }
+        Ok(Self(delays))
+    }
+
+    /// The delay before the next attempt after `attempts_made` scheduled attempts failed, or
+    /// `None` when the schedule is used up.
+    pub fn delay_after(&self, attempts_made: u32) -> Option<Duration> {
+        let index = usize::try_from(attempts_made).ok()?.checked_sub(1)?;
+        self.0.get(index).copied()
+    }
+
+    /// Attempts in all: the first plus one per delay.
+    pub fn max_attempts(&self) -> u32 {
+        self.0.len() as u32 + 1
+    }
+
+    pub fn delays(&self) -> &[Duration] {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_is_30s_2m_10m() {
+        let schedule = RetrySchedule::default();
+        assert_eq!(RetrySchedule::parse("30s,2m,10m").unwrap(), schedule);
+        assert_eq!(schedule.delay_after(1), Some(Duration::from_secs(30)));
+        assert_eq!(schedule.delay_after(2), Some(Duration::from_secs(120)));
+        assert_eq!(schedule.delay_after(3), Some(Duration::from_secs(600)));
+        assert_eq!(schedule.delay_after(4), None);
+        assert_eq!(schedule.max_attempts(), 4);
+    }
+
+    #[test]
+    fn schedules_parse_milliseconds_and_refuse_nonsense() {
+        assert_eq!(RetrySchedule::parse("10ms, 20ms").unwrap().delays(), &[Duration::from_millis(10), Duration::from_millis(20)]);
+        assert_eq!(RetrySchedule::parse("").unwrap().max_attempts(), 1);
+        assert!(RetrySchedule::parse("30s,soon").is_err());
+        assert!(RetrySchedule::parse("30d").is_err());
+    }
+
+    #[test]
+    fn only_a_blocked_target_is_final() {
+        assert_eq!(classify(ErrorKind::HttpStatus), Retryability::Retryable);
+        assert_eq!(classify(ErrorKind::Timeout), Retryability::Retryable);
+        assert_eq!(classify(ErrorKind::BlockedTarget), Retryability::Final);
+    }
+}

@@ -1,0 +1,108 @@
+//! The in-process handle: what the HTTP ingestion endpoint uses, and what another Rust program
+//! embedding the router uses, with the same semantics. `ingest` returns `Ok` only after the
+//! events and all their deliveries are committed.
+
+use actix::Addr;
+use serde::Serialize;
+
+use crate::actors::messages::{Ingest, Reload};
+use crate::actors::rule_matcher::RuleMatcher;
+use crate::domain::event::{EventInput, NewEvent};
+use crate::domain::Invalid;
+use crate::store::events::Ingested;
+use crate::store::{Store, StoreError};
+
+/// What became of one event, as the API answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestResult {
+    pub event_id: String,
+    pub duplicate: bool,
+    pub deliveries: Vec<DeliveryRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRef {
+    pub id: String,
+    pub channel_id: String,
+}
+
+/// Why events were not ingested. Nothing of the request was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the router is shutting down")]
+    Stopped,
+}
+
+/// A cheap, cloneable, thread-safe handle to a running router.
+#[derive(Clone)]
+pub struct RouterHandle {
+    store: Store,
+    matcher: Addr<RuleMatcher>,
+    max_batch_events: usize,
+}
+
+impl RouterHandle {
+    pub fn new(store: Store, matcher: Addr<RuleMatcher>, max_batch_events: usize) -> Self {
+        Self { store, matcher, max_batch_events }
+    }
+
+    /// Ingests one event.
+    pub async fn ingest_one(&self, event: EventInput) -> Result<IngestResult, IngestError> {
+        let event = NewEvent::parse(event)?;
+        Ok(self.ingest_parsed(vec![event], false).await?.remove(0))
+    }
+
+    /// Ingests a batch, all or nothing: one bad event refuses the whole batch.
+    pub async fn ingest_batch(&self, events: Vec<EventInput>) -> Result<Vec<IngestResult>, IngestError> {
+        if events.is_empty() {
+            return Err(Invalid::new("events", "must hold at least one event").into());
+        }
+        if events.len() > self.max_batch_events {
+            return Err(Invalid::new(
+                "events",
+                format!("holds {} events; the limit is {} per request (MAX_BATCH_EVENTS)", events.len(), self.max_batch_events),
+            )
+            .into());
+        }
+        let parsed = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, input)| NewEvent::parse(input).map_err(|e| e.within(&format!("events[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.ingest_parsed(parsed, true).await
+    }
+
+    async fn ingest_parsed(&self, events: Vec<NewEvent>, is_batch: bool) -> Result<Vec<IngestResult>, IngestError> {
+        let ingested = self.matcher.send(Ingest { events, is_batch }).await.map_err(|_| IngestError::Stopped)??;
+        Ok(ingested.into_iter().map(result_of).collect())
+    }
+
+    /// Reloads rules and channels after a change, before the change is acknowledged.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        self.matcher.send(Reload).await.map_err(|_| StoreError::Task("the rule matcher stopped".into()))?
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn max_batch_events(&self) -> usize {
+        self.max_batch_events
+    }
+}
+
+fn result_of(ingested: Ingested) -> IngestResult {
+    IngestResult {
+        event_id: ingested.event_id,
+        duplicate: ingested.duplicate,
+        deliveries: ingested
+            .deliveries
+            .into_iter()
+            .map(|(id, channel_id)| DeliveryRef { id, channel_id })
+            .collect(),
+    }
+}

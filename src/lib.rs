@@ -1,0 +1,14 @@
+//! SPScan Alert Router: takes Microsoft 365 change events from SPScan, matches them against alert
+//! rules and delivers signed JSON payloads to each rule's channels, durably and with retries.
+//!
+//! This file only lists the modules; `startup` is where they are wired together.
+
+pub mod actors;
+pub mod domain;
+pub mod error;
+pub mod handle;
+pub mod outbound;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,215 @@
+//! `/api/v1/channels`: list, create (the answer carries the signing secret, the only time it is
+//! shown), read, change, delete, and `POST …/test` to send a sample payload right now.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{at, ApiResult};
+use crate::actors::rule_matcher::target_of;
+use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
+use crate::domain::time::now_ms;
+use crate::domain::{ids, payload, Invalid};
+use crate::handle::RouterHandle;
+use crate::outbound;
+use crate::startup::ApiConfig;
+use crate::store::channels::{self, ChannelChange, ChannelStats, NewChannel};
+use crate::store::models::ChannelRow;
+
+#[derive(Serialize)]
+pub struct ChannelView {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    url: String,
+    enabled: bool,
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<StatsView>,
+}
+
+#[derive(Serialize)]
+struct StatsView {
+    succeeded_24h: i64,
+    failed_24h: i64,
+    pending_24h: i64,
+    pending: i64,
+    last_error: Option<String>,
+    last_error_at: Option<String>,
+}
+
+impl ChannelView {
+    fn of(row: ChannelRow, stats: Option<ChannelStats>, show_secret: bool) -> Self {
+        let headers = row.custom_headers().as_map().clone();
+        Self {
+            id: row.id,
+            name: row.name,
+            kind: row.kind,
+            url: row.url,
+            enabled: row.enabled,
+            headers,
+            secret: show_secret.then_some(row.secret),
+            created_at: at(row.created_at),
+            updated_at: at(row.updated_at),
+            stats: stats.map(|s| StatsView {
+                succeeded_24h: s.succeeded_24h,
+                failed_24h: s.failed_24h,
+                pending_24h: s.pending_24h,
+                pending: s.pending,
+                last_error: s.last_error,
+                last_error_at: s.last_error_at.map(at),
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInput {
+    name: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    url: String,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    url: Option<String>,
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    headers: Option<Option<BTreeMap<String, String>>>,
+}
+
+pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
+    let (rows, mut stats) = router
+        .store()
+        .run(|conn| {
+            let rows = channels::list(conn)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let stats = channels::stats(conn, &ids, now_ms())?;
+            Ok((rows, stats))
+        })
+        .await?;
+    let items: Vec<ChannelView> = rows
+        .into_iter()
+        .map(|row| {
+            let s = stats.remove(&row.id);
+            ChannelView::of(row, s, false)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+pub async fn create(router: web::Data<RouterHandle>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
+    let input = body.into_inner();
+    let channel = NewChannel {
+        id: ids::new_id(ids::CHANNEL),
+        name: channel::parse_name(&input.name)?,
+        kind: ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?,
+        url: ChannelUrl::parse(&input.url)?,
+        enabled: input.enabled.unwrap_or(true),
+        headers: CustomHeaders::parse(input.headers.unwrap_or_default())?,
+        secret: SigningSecret::generate(),
+    };
+    let row = router.store().run(move |conn| channels::create(conn, &channel, now_ms())).await?;
+    router.reload().await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/channels/{}", row.id)))
+        .json(ChannelView::of(row, None, true)))
+}
+
+pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let (row, mut stats): (ChannelRow, HashMap<String, ChannelStats>) = router
+        .store()
+        .run(move |conn| {
+            let row = channels::get(conn, &id)?;
+            let stats = channels::stats(conn, std::slice::from_ref(&row.id), now_ms())?;
+            Ok((row, stats))
+        })
+        .await?;
+    let s = stats.remove(&row.id);
+    Ok(HttpResponse::Ok().json(ChannelView::of(row, s, false)))
+}
+
+pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<ChannelPatch>) -> ApiResult<HttpResponse> {
+    let patch = body.into_inner();
+    if let Some(kind) = patch.kind.as_deref() {
+        ChannelKind::parse("type", kind)?;
+    }
+    let change = ChannelChange {
+        name: patch.name.as_deref().map(channel::parse_name).transpose()?,
+        url: patch.url.as_deref().map(ChannelUrl::parse).transpose()?,
+        enabled: patch.enabled,
+        headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default())).transpose()?,
+    };
+    let id = id.into_inner();
+    let kind = patch.kind;
+    let row = router
+        .store()
+        .run(move |conn| {
+            let current = channels::get(conn, &id)?;
+            if kind.is_some_and(|k| k != current.kind) {
+                return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
+            }
+            channels::update(conn, &id, change, now_ms())
+        })
+        .await?;
+    router.reload().await?;
+    Ok(HttpResponse::Ok().json(ChannelView::of(row, None, false)))
+}
+
+pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let cancelled = router.store().run(move |conn| channels::delete(conn, &id, now_ms())).await?;
+    if cancelled > 0 {
+        log::info!("channel deleted; {cancelled} pending deliveries cancelled");
+    }
+    router.reload().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+pub struct TestOutcome {
+    ok: bool,
+    status_code: Option<u16>,
+    duration_ms: i64,
+    error_kind: Option<&'static str>,
+    error: Option<String>,
+    response_excerpt: Option<String>,
+    event_id: String,
+}
+
+/// Sends the sample payload now, once, and answers with what happened. Works on a disabled
+/// channel too, so it can be checked before it is switched on.
+pub async fn test(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let row = router.store().run(move |conn| channels::get(conn, &id)).await?;
+    let event_id = ids::new_id(ids::EVENT);
+    let body = Bytes::from(payload::render_test(&event_id));
+    let client = outbound::client(api.delivery_timeout, 1);
+    let outcome = outbound::send(&client, &target_of(&row), &event_id, body, api.delivery_timeout).await;
+    Ok(HttpResponse::Ok().json(TestOutcome {
+        ok: outcome.succeeded(),
+        status_code: outcome.status_code,
+        duration_ms: outcome.duration_ms,
+        error_kind: outcome.error_kind.map(|k| k.as_str()),
+        error: outcome.error,
+        response_excerpt: outcome.response_excerpt,
+        event_id,
+    }))
+}

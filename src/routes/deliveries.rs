@@ -1,0 +1,175 @@
+//! `/api/v1/deliveries`: the alert log (newest first, filtered, cursor-paged), one delivery with
+//! its attempts and payload, and `POST …/redeliver` for one more attempt now.
+
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{at, ApiResult};
+use crate::actors::rule_matcher::target_of;
+use crate::domain::attempt::Trigger;
+use crate::domain::time::now_ms;
+use crate::domain::Invalid;
+use crate::error::ApiError;
+use crate::handle::RouterHandle;
+use crate::outbound;
+use crate::startup::ApiConfig;
+use crate::store::deliveries::{self, AttemptRecord, LogFilter};
+use crate::store::models::{AttemptRow, DeliveryRow};
+
+/// Rows per page unless `limit` says otherwise.
+pub const DEFAULT_PAGE: i64 = 50;
+/// Most rows per page.
+pub const MAX_PAGE: i64 = 500;
+const STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "cancelled"];
+
+#[derive(Serialize)]
+pub struct DeliveryView {
+    id: String,
+    event_id: String,
+    event: String,
+    severity: String,
+    tenant_id: String,
+    channel_id: String,
+    status: String,
+    attempt_count: i32,
+    next_attempt_at: Option<String>,
+    last_status_code: Option<i32>,
+    last_error_kind: Option<String>,
+    last_error: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<DeliveryRow> for DeliveryView {
+    fn from(row: DeliveryRow) -> Self {
+        Self {
+            id: row.id,
+            event_id: row.event_id,
+            event: row.event_type,
+            severity: row.severity,
+            tenant_id: row.tenant_id,
+            channel_id: row.channel_id,
+            status: row.status,
+            attempt_count: row.attempt_count,
+            next_attempt_at: row.next_attempt_at.map(at),
+            last_status_code: row.last_status_code,
+            last_error_kind: row.last_error_kind,
+            last_error: row.last_error,
+            created_at: at(row.created_at),
+            updated_at: at(row.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AttemptView {
+    number: i32,
+    started_at: String,
+    duration_ms: i64,
+    status_code: Option<i32>,
+    error_kind: Option<String>,
+    error: Option<String>,
+    response_excerpt: Option<String>,
+    trigger: String,
+}
+
+impl From<AttemptRow> for AttemptView {
+    fn from(row: AttemptRow) -> Self {
+        Self {
+            number: row.number,
+            started_at: at(row.started_at),
+            duration_ms: row.duration_ms,
+            status_code: row.status_code,
+            error_kind: row.error_kind,
+            error: row.error,
+            response_excerpt: row.response_excerpt,
+            trigger: row.triggered_by,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DetailView {
+    #[serde(flatten)]
+    delivery: DeliveryView,
+    payload: Value,
+    attempts: Vec<AttemptView>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    status: Option<String>,
+    channel_id: Option<String>,
+    event_id: Option<String>,
+    tenant_id: Option<String>,
+    event_type: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) -> ApiResult<HttpResponse> {
+    let query = query.into_inner();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let status = nonempty(query.status);
+    if let Some(status) = &status {
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(Invalid::new("status", format!("`{status}` is not a status; use pending, succeeded, failed or cancelled")).into());
+        }
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Invalid::new("limit", format!("must be between 1 and {MAX_PAGE}")).into());
+    }
+    let cursor = nonempty(query.cursor);
+    if cursor.as_ref().is_some_and(|c| !c.starts_with("dlv_") || c.len() > 64) {
+        return Err(Invalid::new("cursor", "is not a cursor from a previous page's `next_cursor`").into());
+    }
+    let filter = LogFilter {
+        status,
+        channel_id: nonempty(query.channel_id),
+        event_id: nonempty(query.event_id),
+        tenant_id: nonempty(query.tenant_id),
+        event_type: nonempty(query.event_type),
+        before: cursor,
+    };
+    let (rows, more) = router.store().run(move |conn| deliveries::list(conn, &filter, limit)).await?;
+    let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };
+    let items: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(detail(&router, id.into_inner()).await?))
+}
+
+async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
+    let (row, attempts, payload) = router.store().run(move |conn| deliveries::detail(conn, &id)).await?;
+    Ok(DetailView {
+        delivery: DeliveryView::from(row),
+        payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+        attempts: attempts.into_iter().map(AttemptView::from).collect(),
+    })
+}
+
+/// One more attempt now, recorded as `manual`. It never schedules retries: a success marks the
+/// delivery `succeeded`; a failure leaves its status (and any schedule) as it was.
+pub async fn redeliver(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let lookup = id.clone();
+    let (row, payload, channel) = router.store().run(move |conn| deliveries::for_redelivery(conn, &lookup)).await?;
+    if channel.deleted_at.is_some() || row.status == "cancelled" {
+        return Err(ApiError::Conflict(format!(
+            "delivery {id} was cancelled because its channel {} was deleted; it cannot be redelivered",
+            row.channel_id
+        )));
+    }
+    let client = outbound::client(api.delivery_timeout, 1);
+    let outcome = outbound::send(&client, &target_of(&channel), &row.event_id, Bytes::from(payload), api.delivery_timeout).await;
+    let record = AttemptRecord { delivery_id: id.clone(), trigger: Trigger::Manual, outcome };
+    let schedule = api.schedule.clone();
+    router.store().run(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await?;
+    Ok(HttpResponse::Ok().json(detail(&router, id).await?))
+}

@@ -1,0 +1,75 @@
+//! `POST /api/v1/events`: one event, or `{"events": [...]}` for a batch.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use super::ApiResult;
+use crate::domain::event::EventInput;
+use crate::domain::Invalid;
+use crate::error::ApiError;
+use crate::handle::{IngestError, RouterHandle};
+
+pub async fn ingest(router: web::Data<RouterHandle>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    match body.into_inner() {
+        Value::Object(mut map) if map.contains_key("events") => {
+            if map.len() > 1 {
+                let other = map.keys().find(|k| *k != "events").cloned().unwrap_or_default();
+                return Err(Invalid::new(other, "a batch holds only `events`; put each event's fields inside it").into());
+            }
+            let Some(Value::Array(items)) = map.remove("events") else {
+                return Err(Invalid::new("events", "must be an array of events").into());
+            };
+            if items.len() > router.max_batch_events() {
+                return Err(Invalid::new(
+                    "events",
+                    format!("holds {} events; the limit is {} per request (MAX_BATCH_EVENTS)", items.len(), router.max_batch_events()),
+                )
+                .into());
+            }
+            let inputs = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| event_input(item, &format!("events[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let results = router.ingest_batch(inputs).await.map_err(api_error)?;
+            Ok(HttpResponse::Accepted().json(json!({ "results": results })))
+        }
+        value => {
+            let input = event_input(value, "")?;
+            let result = router.ingest_one(input).await.map_err(api_error)?;
+            let status = if result.duplicate { HttpResponse::Ok() } else { HttpResponse::Accepted() };
+            Ok({ status }.json(result))
+        }
+    }
+}
+
+/// Reads one event object, naming `at` (e.g. `events[2]`) in the error.
+fn event_input(value: Value, at: &str) -> Result<EventInput, ApiError> {
+    if !value.is_object() {
+        let field = if at.is_empty() { "event" } else { at };
+        return Err(Invalid::new(field, "must be a JSON object describing one event (see the README)").into());
+    }
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"))
+            .unwrap_or_default();
+        let field = match (at.is_empty(), field.is_empty()) {
+            (true, true) => "event".to_string(),
+            (true, false) => field.to_string(),
+            (false, true) => at.to_string(),
+            (false, false) => format!("{at}.{field}"),
+        };
+        Invalid::new(field, message).into()
+    })
+}
+
+fn api_error(err: IngestError) -> ApiError {
+    match err {
+        IngestError::Invalid(invalid) => ApiError::Invalid(invalid),
+        IngestError::Store(store) => store.into(),
+        IngestError::Stopped => ApiError::Unavailable("the router is shutting down; retry the request".into()),
+    }
+}

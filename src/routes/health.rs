@@ -1,0 +1,17 @@
+//! `GET /healthz`: liveness and database reachability, no auth.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::handle::RouterHandle;
+use crate::store;
+
+pub async fn healthz(router: web::Data<RouterHandle>) -> HttpResponse {
+    match router.store().run(store::ping).await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
+        Err(err) => {
+            log::warn!("health check: database unreachable: {err}");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "database": "unreachable"}))
+        }
+    }
+}

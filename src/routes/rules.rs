@@ -1,0 +1,128 @@
+//! `/api/v1/rules`: list, create, read, change, delete. Every change reloads the RuleMatcher
+//! before it is acknowledged, so the next event is matched against it.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{at, nullable, ApiResult};
+use crate::domain::severity::Severity;
+use crate::domain::time::now_ms;
+use crate::domain::{ids, rule};
+use crate::handle::RouterHandle;
+use crate::store::rules::{self, RuleSpec, RuleWithChannels};
+
+#[derive(Serialize)]
+pub struct RuleView {
+    id: String,
+    name: String,
+    tenant_id: Option<String>,
+    event_types: Vec<String>,
+    min_severity: String,
+    channel_ids: Vec<String>,
+    enabled: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<RuleWithChannels> for RuleView {
+    fn from(rule: RuleWithChannels) -> Self {
+        let event_types = rule.event_type_texts();
+        let row = rule.row;
+        Self {
+            id: row.id,
+            name: row.name,
+            tenant_id: row.tenant_id,
+            event_types,
+            min_severity: row.min_severity,
+            channel_ids: rule.channel_ids,
+            enabled: row.enabled,
+            created_at: at(row.created_at),
+            updated_at: at(row.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    name: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    event_types: Vec<String>,
+    #[serde(default)]
+    min_severity: Option<String>,
+    channel_ids: Vec<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulePatch {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    tenant_id: Option<Option<String>>,
+    event_types: Option<Vec<String>>,
+    min_severity: Option<String>,
+    channel_ids: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+fn spec_of(input: RuleInput) -> Result<RuleSpec, crate::domain::Invalid> {
+    Ok(RuleSpec {
+        name: rule::parse_name(&input.name)?,
+        tenant_id: rule::parse_tenant(input.tenant_id.as_deref())?,
+        event_types: rule::parse_event_types(&input.event_types)?,
+        min_severity: match input.min_severity {
+            Some(s) => Severity::parse("min_severity", &s)?,
+            None => Severity::Low,
+        },
+        channel_ids: rule::parse_channel_ids(&input.channel_ids)?,
+        enabled: input.enabled.unwrap_or(true),
+    })
+}
+
+pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
+    let items: Vec<RuleView> = router.store().run(rules::list).await?.into_iter().map(RuleView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>) -> ApiResult<HttpResponse> {
+    let spec = spec_of(body.into_inner())?;
+    let id = ids::new_id(ids::RULE);
+    let rule = router.store().run(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
+    router.reload().await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/rules/{}", rule.row.id)))
+        .json(RuleView::from(rule)))
+}
+
+pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let rule = router.store().run(move |conn| rules::get(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(RuleView::from(rule)))
+}
+
+pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<RulePatch>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let lookup = id.clone();
+    let current = router.store().run(move |conn| rules::get(conn, &lookup)).await?;
+    let merged = RuleInput {
+        name: patch.name.unwrap_or(current.row.name.clone()),
+        tenant_id: patch.tenant_id.unwrap_or(current.row.tenant_id.clone()),
+        event_types: patch.event_types.unwrap_or_else(|| current.event_type_texts()),
+        min_severity: Some(patch.min_severity.unwrap_or(current.row.min_severity.clone())),
+        channel_ids: patch.channel_ids.unwrap_or(current.channel_ids.clone()),
+        enabled: Some(patch.enabled.unwrap_or(current.row.enabled)),
+    };
+    let spec = spec_of(merged)?;
+    let rule = router.store().run(move |conn| rules::replace(conn, &id, &spec, now_ms())).await?;
+    router.reload().await?;
+    Ok(HttpResponse::Ok().json(RuleView::from(rule)))
+}
+
+pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    router.store().run(move |conn| rules::delete(conn, &id)).await?;
+    router.reload().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

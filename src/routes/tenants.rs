@@ -1,0 +1,80 @@
+//! `/api/v1/tenants`: list, register, read, rename, delete.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{at, ApiResult};
+use crate::domain::tenant::{parse_microsoft_tenant_id, Tenant, TenantInput, MAX_DISPLAY_NAME};
+use crate::domain::time::now_ms;
+use crate::domain::{bounded_text, Invalid};
+use crate::handle::RouterHandle;
+use crate::store::models::TenantRow;
+use crate::store::tenants;
+
+#[derive(Serialize)]
+pub struct TenantView {
+    id: String,
+    display_name: String,
+    microsoft_tenant_id: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<TenantRow> for TenantView {
+    fn from(row: TenantRow) -> Self {
+        Self {
+            id: row.id,
+            display_name: row.display_name,
+            microsoft_tenant_id: row.microsoft_tenant_id,
+            created_at: at(row.created_at),
+            updated_at: at(row.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    id: Option<String>,
+    display_name: Option<String>,
+    microsoft_tenant_id: Option<String>,
+}
+
+pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
+    let rows = router.store().run(tenants::list).await?;
+    let items: Vec<TenantView> = rows.into_iter().map(TenantView::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
+    let tenant = Tenant::parse(body.into_inner())?;
+    let row = router.store().run(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/tenants/{}", row.id)))
+        .json(TenantView::from(row)))
+}
+
+pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let row = router.store().run(move |conn| tenants::get(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(row)))
+}
+
+pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<TenantPatch>) -> ApiResult<HttpResponse> {
+    let patch = body.into_inner();
+    let id = id.into_inner();
+    if patch.id.as_ref().is_some_and(|new| *new != id) {
+        return Err(Invalid::new("id", "a tenant's id cannot change; register a new tenant instead").into());
+    }
+    let name = patch.display_name.map(|n| bounded_text("display_name", &n, MAX_DISPLAY_NAME)).transpose()?;
+    let guid = patch.microsoft_tenant_id.map(|g| parse_microsoft_tenant_id("microsoft_tenant_id", &g)).transpose()?;
+    let row = router
+        .store()
+        .run(move |conn| tenants::update(conn, &id, name.as_deref(), guid.as_deref(), now_ms()))
+        .await?;
+    Ok(HttpResponse::Ok().json(TenantView::from(row)))
+}
+
+pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    router.store().run(move |conn| tenants::delete(conn, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,168 @@
+//! Every knob, typed, from environment variables and the matching command-line flags (a flag
+//! wins over its variable). `--help` lists each with its default. A bad value stops the start
+//! with one line naming the variable and what it accepts.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::domain::retry::RetrySchedule;
+
+/// The command line; every flag also reads the environment variable named beside it.
+#[derive(Debug, Parser)]
+#[command(name = "spscan-router", version, about = "SPScan Alert Router: routes Microsoft 365 change events to webhooks.")]
+pub struct Cli {
+    /// Where the database is: a SQLite file path (or sqlite://path). postgres:// is not supported yet.
+    #[arg(long, env = "DATABASE_URL", default_value = "spscan-router.db")]
+    pub database_url: String,
+    /// Address and port the API and admin page listen on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: String,
+    /// Delays before each retry of a failed delivery, comma-separated (units ms, s, m, h).
+    #[arg(long, env = "RETRY_SCHEDULE", default_value = "30s,2m,10m")]
+    pub retry_schedule: String,
+    /// Longest one delivery attempt may take, connect to last byte.
+    #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "30s")]
+    pub delivery_timeout: String,
+    /// Most requests open at once to one channel.
+    #[arg(long, env = "DELIVERY_CONCURRENCY", default_value = "16")]
+    pub delivery_concurrency: String,
+    /// Most deliveries one channel holds in memory; the rest wait in the database.
+    #[arg(long, env = "CHANNEL_QUEUE", default_value = "1024")]
+    pub channel_queue: String,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "1048576")]
+    pub max_body_bytes: String,
+    /// Most events in one batch ingestion request.
+    #[arg(long, env = "MAX_BATCH_EVENTS", default_value = "1000")]
+    pub max_batch_events: String,
+    /// Database connections in the pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "8")]
+    pub database_pool_size: String,
+}
+
+/// The router's settings, parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Path of the SQLite database file.
+    pub database_path: String,
+    pub bind_addr: String,
+    pub retry_schedule: RetrySchedule,
+    pub delivery_timeout: Duration,
+    pub delivery_concurrency: usize,
+    pub channel_queue: usize,
+    pub max_body_bytes: usize,
+    pub max_batch_events: usize,
+    pub database_pool_size: u32,
+}
+
+/// A setting that could not be used, as one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} (--{flag}): `{value}` {problem}")]
+pub struct SettingError {
+    pub variable: &'static str,
+    pub flag: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+impl Settings {
+    /// The defaults, with the database at `database_path` (what tests start from).
+    pub fn with_database(database_path: impl Into<String>) -> Self {
+        Self {
+            database_path: database_path.into(),
+            bind_addr: "127.0.0.1:8080".into(),
+            retry_schedule: RetrySchedule::default(),
+            delivery_timeout: Duration::from_secs(30),
+            delivery_concurrency: 16,
+            channel_queue: 1024,
+            max_body_bytes: 1024 * 1024,
+            max_batch_events: 1000,
+            database_pool_size: 8,
+        }
+    }
+
+    pub fn from_cli(cli: Cli) -> Result<Self, SettingError> {
+        let fail = |variable: &'static str, flag: &'static str, value: &str, problem: String| SettingError {
+            variable,
+            flag,
+            value: value.to_string(),
+            problem,
+        };
+        let database_path = parse_database_url(&cli.database_url)
+            .map_err(|p| fail("DATABASE_URL", "database-url", &cli.database_url, p))?;
+        cli.bind_addr
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| fail("BIND_ADDR", "bind-addr", &cli.bind_addr, "is not an address:port such as 127.0.0.1:8080 or 0.0.0.0:8080".into()))?;
+        let retry_schedule = RetrySchedule::parse(&cli.retry_schedule).map_err(|p| {
+            fail("RETRY_SCHEDULE", "retry-schedule", &cli.retry_schedule, format!("{p}; expected comma-separated durations such as 30s,2m,10m"))
+        })?;
+        let delivery_timeout = humantime::parse_duration(cli.delivery_timeout.trim())
+            .ok()
+            .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(300)).contains(d))
+            .ok_or_else(|| fail("DELIVERY_TIMEOUT", "delivery-timeout", &cli.delivery_timeout, "is not a duration between 1ms and 5m, such as 30s".into()))?;
+        let count = |variable, flag, value: &str, min: usize, max: usize| {
+            value
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| fail(variable, flag, value, format!("is not a whole number between {min} and {max}")))
+        };
+        Ok(Self {
+            database_path,
+            bind_addr: cli.bind_addr.clone(),
+            retry_schedule,
+            delivery_timeout,
+            delivery_concurrency: count("DELIVERY_CONCURRENCY", "delivery-concurrency", &cli.delivery_concurrency, 1, 1024)?,
+            channel_queue: count("CHANNEL_QUEUE", "channel-queue", &cli.channel_queue, 2, 1_000_000)?,
+            max_body_bytes: count("MAX_BODY_BYTES", "max-body-bytes", &cli.max_body_bytes, 1024, 64 * 1024 * 1024)?,
+            max_batch_events: count("MAX_BATCH_EVENTS", "max-batch-events", &cli.max_batch_events, 1, 10_000)?,
+            database_pool_size: count("DATABASE_POOL_SIZE", "database-pool-size", &cli.database_pool_size, 1, 64)? as u32,
+        })
+    }
+}
+
+/// `spscan-router.db`, `sqlite://path` or `sqlite:path` → the file path.
+fn parse_database_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err("selects PostgreSQL, which this build does not support yet; use a SQLite file path".into());
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    if path.is_empty() || path.contains("://") {
+        return Err("is not a SQLite file path (such as spscan-router.db or sqlite:///var/lib/spscan/router.db)".into());
+    }
+    Ok(path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, SettingError> {
+        let mut argv = vec!["spscan-router"];
+        argv.extend_from_slice(args);
+        Settings::from_cli(Cli::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let settings = parse(&[]).unwrap();
+        assert_eq!(settings.database_path, "spscan-router.db");
+        assert_eq!(settings.bind_addr, "127.0.0.1:8080");
+        assert_eq!(settings.retry_schedule, RetrySchedule::default());
+        assert_eq!(settings.delivery_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = parse(&["--retry-schedule", "30s,soon"]).unwrap_err();
+        assert_eq!(err.variable, "RETRY_SCHEDULE");
+        assert!(err.to_string().contains("30s,2m,10m"), "{err}");
+        assert_eq!(parse(&["--bind-addr", "localhost"]).unwrap_err().variable, "BIND_ADDR");
+        assert_eq!(parse(&["--database-url", "postgres://x/y"]).unwrap_err().variable, "DATABASE_URL");
+        assert_eq!(parse(&["--delivery-timeout", "0s"]).unwrap_err().variable, "DELIVERY_TIMEOUT");
+        assert_eq!(parse(&["--database-url", "sqlite:///tmp/x.db"]).unwrap().database_path, "/tmp/x.db");
+    }
+}

@@ -1,0 +1,208 @@
+//! Queries on `channels`. A deleted channel keeps its row (`deleted_at` set) so the alert log
+//! can still name it; every read here leaves deleted channels out.
+
+use std::collections::HashMap;
+
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::models::ChannelRow;
+use super::schema::{channels, deliveries, rule_channels};
+use super::{write, Conn, StoreError};
+use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
+
+/// A new channel, already parsed.
+pub struct NewChannel {
+    pub id: String,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub url: ChannelUrl,
+    pub enabled: bool,
+    pub headers: CustomHeaders,
+    pub secret: SigningSecret,
+}
+
+/// A change to a channel; `None` leaves the field as it is.
+#[derive(Default)]
+pub struct ChannelChange {
+    pub name: Option<String>,
+    pub url: Option<ChannelUrl>,
+    pub enabled: Option<bool>,
+    pub headers: Option<CustomHeaders>,
+}
+
+/// Delivery health of one channel.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ChannelStats {
+    /// Deliveries created in the last 24 hours, by their current status.
+    pub succeeded_24h: i64,
+    pub failed_24h: i64,
+    pub pending_24h: i64,
+    /// Deliveries waiting for an attempt, of any age.
+    pub pending: i64,
+    /// The most recent failed attempt's error, if any delivery has one.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+pub fn create(conn: &mut Conn, channel: &NewChannel, now: i64) -> Result<ChannelRow, StoreError> {
+    let row = ChannelRow {
+        id: channel.id.clone(),
+        name: channel.name.clone(),
+        kind: channel.kind.as_str().to_string(),
+        url: channel.url.as_str().to_string(),
+        enabled: channel.enabled,
+        headers: serde_json::to_string(&channel.headers).expect("headers serialise"),
+        secret: channel.secret.expose().to_string(),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    write(conn, |conn| {
+        diesel::insert_into(channels::table).values(&row).execute(conn)?;
+        Ok(())
+    })?;
+    Ok(row)
+}
+
+pub fn list(conn: &mut Conn) -> Result<Vec<ChannelRow>, StoreError> {
+    Ok(channels::table
+        .filter(channels::deleted_at.is_null())
+        .order(channels::id.asc())
+        .select(ChannelRow::as_select())
+        .load(conn)?)
+}
+
+pub fn get(conn: &mut Conn, id: &str) -> Result<ChannelRow, StoreError> {
+    channels::table
+        .find(id)
+        .filter(channels::deleted_at.is_null())
+        .select(ChannelRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("channel"))
+}
+
+/// The ids among `ids` that name live channels.
+pub fn existing(conn: &mut Conn, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    Ok(channels::table
+        .filter(channels::id.eq_any(ids))
+        .filter(channels::deleted_at.is_null())
+        .select(channels::id)
+        .load(conn)?)
+}
+
+/// The ids among `ids` that name live, enabled channels.
+pub fn deliverable(conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+    Ok(channels::table
+        .filter(channels::id.eq_any(ids))
+        .filter(channels::deleted_at.is_null())
+        .filter(channels::enabled.eq(true))
+        .select(channels::id)
+        .load(conn)?)
+}
+
+pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Result<ChannelRow, StoreError> {
+    write(conn, |conn| {
+        let mut row = get(conn, id)?;
+        if let Some(name) = change.name {
+            row.name = name;
+        }
+        if let Some(url) = change.url {
+            row.url = url.as_str().to_string();
+        }
+        if let Some(enabled) = change.enabled {
+            row.enabled = enabled;
+        }
+        if let Some(headers) = change.headers {
+            row.headers = serde_json::to_string(&headers).expect("headers serialise");
+        }
+        row.updated_at = now;
+        diesel::update(channels::table.find(id))
+            .set((
+                channels::name.eq(&row.name),
+                channels::url.eq(&row.url),
+                channels::enabled.eq(row.enabled),
+                channels::headers.eq(&row.headers),
+                channels::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(row)
+    })
+}
+
+/// Deletes a channel: it leaves every rule, and its pending deliveries become `cancelled`.
+/// Returns how many deliveries were cancelled.
+pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> {
+    write(conn, |conn| {
+        get(conn, id)?;
+        diesel::update(channels::table.find(id))
+            .set((channels::deleted_at.eq(now), channels::enabled.eq(false), channels::updated_at.eq(now)))
+            .execute(conn)?;
+        diesel::delete(rule_channels::table.filter(rule_channels::channel_id.eq(id))).execute(conn)?;
+        let cancelled = diesel::update(
+            deliveries::table.filter(deliveries::channel_id.eq(id)).filter(deliveries::status.eq("pending")),
+        )
+        .set((
+            deliveries::status.eq("cancelled"),
+            deliveries::next_attempt_at.eq(None::<i64>),
+            deliveries::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(cancelled)
+    })
+}
+
+/// Delivery health for the given channels.
+pub fn stats(conn: &mut Conn, ids: &[String], now: i64) -> Result<HashMap<String, ChannelStats>, StoreError> {
+    let mut stats: HashMap<String, ChannelStats> = ids.iter().map(|id| (id.clone(), ChannelStats::default())).collect();
+    let recent: Vec<(String, String, i64)> = deliveries::table
+        .filter(deliveries::channel_id.eq_any(ids))
+        .filter(deliveries::created_at.ge(now - DAY_MS))
+        .group_by((deliveries::channel_id, deliveries::status))
+        .select((deliveries::channel_id, deliveries::status, count_star()))
+        .load(conn)?;
+    for (channel_id, status, count) in recent {
+        if let Some(s) = stats.get_mut(&channel_id) {
+            match status.as_str() {
+                "succeeded" => s.succeeded_24h = count,
+                "failed" => s.failed_24h = count,
+                "pending" => s.pending_24h = count,
+                _ => {}
+            }
+        }
+    }
+    let pending: Vec<(String, i64)> = deliveries::table
+        .filter(deliveries::channel_id.eq_any(ids))
+        .filter(deliveries::status.eq("pending"))
+        .group_by(deliveries::channel_id)
+        .select((deliveries::channel_id, count_star()))
+        .load(conn)?;
+    for (channel_id, count) in pending {
+        if let Some(s) = stats.get_mut(&channel_id) {
+            s.pending = count;
+        }
+    }
+    for id in ids {
+        let last: Option<(Option<String>, i64)> = deliveries::table
+            .filter(deliveries::channel_id.eq(id))
+            .filter(deliveries::last_error.is_not_null())
+            .order(deliveries::updated_at.desc())
+            .select((deliveries::last_error, deliveries::updated_at))
+            .first(conn)
+            .optional()?;
+        if let (Some(s), Some((error, at))) = (stats.get_mut(id), last) {
+            s.last_error = error;
+            s.last_error_at = Some(at);
+        }
+    }
+    Ok(stats)
+}
+
+impl ChannelRow {
+    pub fn custom_headers(&self) -> CustomHeaders {
+        serde_json::from_str(&self.headers).unwrap_or_default()
+    }
+}

@@ -1,0 +1,184 @@
+//! Queries on `deliveries` and `attempts`: the alert log, what is due, and recording attempts.
+
+use diesel::prelude::*;
+
+use super::models::{AttemptRow, ChannelRow, DeliveryRow};
+use super::schema::{attempts, channels, deliveries, events};
+use super::{write, Conn, StoreError};
+use crate::domain::attempt::{next_step, AttemptOutcome, NextStep, Trigger};
+use crate::domain::retry::RetrySchedule;
+
+/// Filters of the alert log; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    pub status: Option<String>,
+    pub channel_id: Option<String>,
+    pub event_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Only deliveries with an id below this one (the page cursor).
+    pub before: Option<String>,
+}
+
+/// A delivery due for an attempt, with what is needed to make it.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: String,
+    pub event_id: String,
+    pub payload: String,
+}
+
+/// One attempt to write down.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub trigger: Trigger,
+    pub outcome: AttemptOutcome,
+}
+
+/// The state a delivery is left in by a recorded attempt.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub delivery_id: String,
+    pub status: String,
+    pub next_attempt_at: Option<i64>,
+}
+
+/// One page of the alert log, newest first: `limit` rows and whether more follow.
+pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<DeliveryRow>, bool), StoreError> {
+    let mut query = deliveries::table.select(DeliveryRow::as_select()).into_boxed();
+    if let Some(status) = &filter.status {
+        query = query.filter(deliveries::status.eq(status));
+    }
+    if let Some(channel_id) = &filter.channel_id {
+        query = query.filter(deliveries::channel_id.eq(channel_id));
+    }
+    if let Some(event_id) = &filter.event_id {
+        query = query.filter(deliveries::event_id.eq(event_id));
+    }
+    if let Some(tenant_id) = &filter.tenant_id {
+        query = query.filter(deliveries::tenant_id.eq(tenant_id));
+    }
+    if let Some(event_type) = &filter.event_type {
+        query = query.filter(deliveries::event_type.eq(event_type));
+    }
+    if let Some(before) = &filter.before {
+        query = query.filter(deliveries::id.lt(before));
+    }
+    let mut rows: Vec<DeliveryRow> = query.order(deliveries::id.desc()).limit(limit + 1).load(conn)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+pub fn get(conn: &mut Conn, id: &str) -> Result<DeliveryRow, StoreError> {
+    deliveries::table
+        .find(id)
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("delivery"))
+}
+
+/// A delivery with its attempts (oldest first) and the payload it sends.
+pub fn detail(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, Vec<AttemptRow>, String), StoreError> {
+    let row = get(conn, id)?;
+    let attempts = attempts::table
+        .filter(attempts::delivery_id.eq(id))
+        .order(attempts::number.asc())
+        .select(AttemptRow::as_select())
+        .load(conn)?;
+    let payload = events::table.find(&row.event_id).select(events::payload).first(conn)?;
+    Ok((row, attempts, payload))
+}
+
+/// What a manual redelivery needs: the delivery, its payload and its channel (deleted or not).
+pub fn for_redelivery(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, String, ChannelRow), StoreError> {
+    let row = get(conn, id)?;
+    let payload = events::table.find(&row.event_id).select(events::payload).first(conn)?;
+    let channel = channels::table.find(&row.channel_id).select(ChannelRow::as_select()).first(conn)?;
+    Ok((row, payload, channel))
+}
+
+/// Up to `limit` pending deliveries of a channel due by `now`, oldest first, and the time the
+/// next one after those falls due (for the channel's wake-up timer).
+pub fn due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<(Vec<DueDelivery>, Option<i64>), StoreError> {
+    let rows: Vec<(String, String, String)> = deliveries::table
+        .inner_join(events::table)
+        .filter(deliveries::channel_id.eq(channel_id))
+        .filter(deliveries::status.eq("pending"))
+        .filter(deliveries::next_attempt_at.le(now))
+        .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
+        .limit(limit)
+        .select((deliveries::id, deliveries::event_id, events::payload))
+        .load(conn)?;
+    let next: Option<i64> = deliveries::table
+        .filter(deliveries::channel_id.eq(channel_id))
+        .filter(deliveries::status.eq("pending"))
+        .filter(deliveries::next_attempt_at.gt(now))
+        .select(diesel::dsl::min(deliveries::next_attempt_at))
+        .first(conn)?;
+    let due = rows.into_iter().map(|(id, event_id, payload)| DueDelivery { id, event_id, payload }).collect();
+    Ok((due, next))
+}
+
+/// Records a group of attempts in one transaction and moves each delivery on: a scheduled
+/// attempt follows the retry schedule (only while the delivery is still `pending`); a manual
+/// one marks success but never schedules retries or changes a failure's status.
+pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedule, now: i64) -> Result<Vec<Recorded>, StoreError> {
+    write(conn, |conn| {
+        let mut recorded = Vec::with_capacity(records.len());
+        for record in records {
+            let Some((status, count)) = deliveries::table
+                .find(&record.delivery_id)
+                .select((deliveries::status, deliveries::attempt_count))
+                .first::<(String, i32)>(conn)
+                .optional()?
+            else {
+                continue;
+            };
+            let number = count + 1;
+            let outcome = &record.outcome;
+            diesel::insert_into(attempts::table)
+                .values(AttemptRow {
+                    delivery_id: record.delivery_id.clone(),
+                    number,
+                    triggered_by: record.trigger.as_str().to_string(),
+                    started_at: outcome.started_at,
+                    duration_ms: outcome.duration_ms,
+                    status_code: outcome.status_code.map(i32::from),
+                    error_kind: outcome.error_kind.map(|k| k.as_str().to_string()),
+                    error: outcome.error.clone(),
+                    response_excerpt: outcome.response_excerpt.clone(),
+                })
+                .execute(conn)?;
+            let (status, next_attempt_at) = match (record.trigger, status.as_str()) {
+                (_, "cancelled") => (status, None),
+                (Trigger::Scheduled, "pending") => match next_step(schedule, number as u32, outcome, now) {
+                    NextStep::Succeeded => ("succeeded".to_string(), None),
+                    NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
+                    NextStep::Failed => ("failed".to_string(), None),
+                },
+                (Trigger::Manual, _) if outcome.succeeded() => ("succeeded".to_string(), None),
+                (Trigger::Manual, "pending") => {
+                    let at = deliveries::table.find(&record.delivery_id).select(deliveries::next_attempt_at).first(conn)?;
+                    (status, at)
+                }
+                _ => (status, None),
+            };
+            diesel::update(deliveries::table.find(&record.delivery_id))
+                .set((
+                    deliveries::status.eq(&status),
+                    deliveries::attempt_count.eq(number),
+                    deliveries::next_attempt_at.eq(next_attempt_at),
+                    deliveries::last_status_code.eq(outcome.status_code.map(i32::from)),
+                    deliveries::last_error_kind.eq(outcome.error_kind.map(|k| k.as_str())),
+                    deliveries::last_error.eq(&outcome.error),
+                    deliveries::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status, next_attempt_at });
+        }
+        Ok(recorded)
+    })
+}

@@ -1,0 +1,159 @@
+//! Ingestion: events and their deliveries, written in one transaction. An event id already
+//! stored (or repeated within the batch) is a duplicate and gets no deliveries.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+
+use super::models::{DeliveryRow, EventRow, TenantRow};
+use super::schema::{deliveries, events};
+use super::{write, Conn, StoreError};
+use crate::domain::event::{NewEvent, TenantRef};
+use crate::domain::ids;
+use crate::domain::payload;
+use crate::domain::tenant::Tenant;
+use crate::domain::Invalid;
+
+/// Rows per INSERT statement, well under SQLite's bound-variable limit.
+const ROWS_PER_INSERT: usize = 500;
+
+/// An event and the channels its matching rules target.
+#[derive(Debug, Clone)]
+pub struct MatchedEvent {
+    pub event: NewEvent,
+    pub channel_ids: Vec<String>,
+}
+
+/// What became of one ingested event.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub event_id: String,
+    pub duplicate: bool,
+    /// `(delivery id, channel id)` for each delivery created.
+    pub deliveries: Vec<(String, String)>,
+    /// The payload to send, when deliveries were created.
+    pub payload: Option<String>,
+}
+
+/// Stores a batch of events and their deliveries, all or nothing. `batch` names fields
+/// `events[i].…` in errors, as the client sent them.
+pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64) -> Result<Vec<Ingested>, StoreError> {
+    let field = |i: usize, name: &str| if is_batch { format!("events[{i}].{name}") } else { name.to_string() };
+    write(conn, |conn| {
+        let tenants = resolve_tenants(conn, batch, now, &field)?;
+
+        let ids: Vec<&str> = batch.iter().map(|m| m.event.id.as_str()).collect();
+        let mut seen: HashSet<String> =
+            events::table.filter(events::id.eq_any(&ids)).select(events::id).load::<String>(conn)?.into_iter().collect();
+
+        let wanted: Vec<&str> = {
+            let mut all: Vec<&str> = batch.iter().flat_map(|m| m.channel_ids.iter().map(String::as_str)).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let live: HashSet<String> = super::channels::deliverable(conn, &wanted)?.into_iter().collect();
+
+        let mut results = Vec::with_capacity(batch.len());
+        let mut payloads: Vec<(usize, String)> = Vec::new();
+        let mut new_deliveries: Vec<DeliveryRow> = Vec::new();
+        for (i, matched) in batch.iter().enumerate() {
+            let event = &matched.event;
+            if !seen.insert(event.id.clone()) {
+                results.push(Ingested { event_id: event.id.clone(), duplicate: true, deliveries: vec![], payload: None });
+                continue;
+            }
+            let tenant = &tenants[event.tenant.id()];
+            payloads.push((i, payload::render(event, tenant)));
+            let mut created = Vec::new();
+            for channel_id in matched.channel_ids.iter().filter(|c| live.contains(*c)) {
+                let id = ids::new_id(ids::DELIVERY);
+                created.push((id.clone(), channel_id.clone()));
+                new_deliveries.push(DeliveryRow {
+                    id,
+                    event_id: event.id.clone(),
+                    channel_id: channel_id.clone(),
+                    tenant_id: tenant.id.clone(),
+                    event_type: event.event_type.as_str().to_string(),
+                    severity: event.severity.as_str().to_string(),
+                    status: "pending".into(),
+                    attempt_count: 0,
+                    next_attempt_at: Some(now),
+                    last_status_code: None,
+                    last_error_kind: None,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                });
+            }
+            results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: None });
+        }
+
+        let event_rows: Vec<EventRow> = payloads
+            .iter()
+            .map(|(i, body)| {
+                let event = &batch[*i].event;
+                EventRow {
+                    id: &event.id,
+                    event_type: event.event_type.as_str(),
+                    severity: event.severity.as_str(),
+                    tenant_id: event.tenant.id(),
+                    occurred_at: event.occurred_at,
+                    payload: body,
+                    received_at: now,
+                }
+            })
+            .collect();
+        for chunk in event_rows.chunks(ROWS_PER_INSERT) {
+            diesel::insert_into(events::table).values(chunk).execute(conn)?;
+        }
+        for chunk in new_deliveries.chunks(ROWS_PER_INSERT) {
+            diesel::insert_into(deliveries::table).values(chunk).execute(conn)?;
+        }
+        for (i, body) in payloads {
+            results[i].payload = Some(body);
+        }
+        Ok(results)
+    })
+}
+
+/// Registers or renames the tenants given in full, and looks up those given by id.
+fn resolve_tenants(
+    conn: &mut Conn,
+    batch: &[MatchedEvent],
+    now: i64,
+    field: &dyn Fn(usize, &str) -> String,
+) -> Result<HashMap<String, Tenant>, StoreError> {
+    let mut tenants: HashMap<String, Tenant> = HashMap::new();
+    for matched in batch {
+        if let TenantRef::Full(tenant) = &matched.event.tenant {
+            tenants.insert(tenant.id.clone(), tenant.clone());
+        }
+    }
+    for tenant in tenants.values() {
+        super::tenants::upsert(conn, tenant, now)?;
+    }
+    let by_id: Vec<&str> = batch
+        .iter()
+        .filter_map(|m| match &m.event.tenant {
+            TenantRef::Registered(id) if !tenants.contains_key(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !by_id.is_empty() {
+        for row in super::tenants::find_many(conn, &by_id)? {
+            tenants.insert(row.id.clone(), TenantRow::to_tenant(&row));
+        }
+    }
+    for (i, matched) in batch.iter().enumerate() {
+        let id = matched.event.tenant.id();
+        if !tenants.contains_key(id) {
+            return Err(Invalid::new(
+                field(i, "tenant_id"),
+                format!("no tenant `{id}`; register it with POST /api/v1/tenants or send a full `tenant` object"),
+            )
+            .into());
+        }
+    }
+    Ok(tenants)
+}

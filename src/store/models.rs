@@ -1,0 +1,90 @@
+//! Row types: what the tables hold, one struct per shape read or written.
+
+use diesel::prelude::*;
+
+use super::schema::{attempts, channels, deliveries, events, rules, tenants};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tenants, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct TenantRow {
+    pub id: String,
+    pub display_name: String,
+    pub microsoft_tenant_id: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = channels, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct ChannelRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub enabled: bool,
+    /// JSON object of custom request headers.
+    pub headers: String,
+    pub secret: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = rules, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct RuleRow {
+    pub id: String,
+    pub name: String,
+    pub tenant_id: Option<String>,
+    /// JSON array of event type patterns.
+    pub event_types: String,
+    pub min_severity: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct EventRow<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub severity: &'a str,
+    pub tenant_id: &'a str,
+    pub occurred_at: i64,
+    pub payload: &'a str,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deliveries, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct DeliveryRow {
+    pub id: String,
+    pub event_id: String,
+    pub channel_id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub severity: String,
+    pub status: String,
+    pub attempt_count: i32,
+    pub next_attempt_at: Option<i64>,
+    pub last_status_code: Option<i32>,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = attempts, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct AttemptRow {
+    pub delivery_id: String,
+    pub number: i32,
+    pub triggered_by: String,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}

@@ -1,0 +1,198 @@
+//! Queries on `rules` and `rule_channels`, and the routing snapshot the RuleMatcher holds.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+
+use super::models::{ChannelRow, RuleRow};
+use super::schema::{channels, rule_channels, rules, tenants};
+use super::{write, Conn, StoreError};
+use crate::domain::event::EventPattern;
+use crate::domain::rule::RuleFilter;
+use crate::domain::severity::Severity;
+use crate::domain::Invalid;
+
+/// A rule with its target channels, in the order given.
+#[derive(Debug, Clone)]
+pub struct RuleWithChannels {
+    pub row: RuleRow,
+    pub channel_ids: Vec<String>,
+}
+
+/// A new or fully restated rule, already parsed.
+pub struct RuleSpec {
+    pub name: String,
+    pub tenant_id: Option<String>,
+    pub event_types: Vec<EventPattern>,
+    pub min_severity: Severity,
+    pub channel_ids: Vec<String>,
+    pub enabled: bool,
+}
+
+/// Everything the RuleMatcher needs: enabled rules and live, enabled channels.
+pub struct RoutingSnapshot {
+    pub rules: Vec<(RuleFilter, Vec<String>)>,
+    pub channels: Vec<ChannelRow>,
+}
+
+pub fn list(conn: &mut Conn) -> Result<Vec<RuleWithChannels>, StoreError> {
+    let rows: Vec<RuleRow> = rules::table.order(rules::id.asc()).select(RuleRow::as_select()).load(conn)?;
+    attach_channels(conn, rows)
+}
+
+pub fn get(conn: &mut Conn, id: &str) -> Result<RuleWithChannels, StoreError> {
+    let row = rules::table
+        .find(id)
+        .select(RuleRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("rule"))?;
+    Ok(attach_channels(conn, vec![row])?.remove(0))
+}
+
+pub fn create(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<RuleWithChannels, StoreError> {
+    write(conn, |conn| {
+        check_references(conn, spec)?;
+        let row = RuleRow {
+            id: id.to_string(),
+            name: spec.name.clone(),
+            tenant_id: spec.tenant_id.clone(),
+            event_types: patterns_json(&spec.event_types),
+            min_severity: spec.min_severity.as_str().to_string(),
+            enabled: spec.enabled,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(rules::table).values(&row).execute(conn)?;
+        set_channels(conn, id, &spec.channel_ids)?;
+        Ok(RuleWithChannels { row, channel_ids: spec.channel_ids.clone() })
+    })
+}
+
+/// Replaces a rule's fields with `spec` (the caller merged a PATCH into the current rule).
+pub fn replace(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<RuleWithChannels, StoreError> {
+    write(conn, |conn| {
+        let mut current = get(conn, id)?;
+        check_references(conn, spec)?;
+        diesel::update(rules::table.find(id))
+            .set((
+                rules::name.eq(&spec.name),
+                rules::tenant_id.eq(&spec.tenant_id),
+                rules::event_types.eq(patterns_json(&spec.event_types)),
+                rules::min_severity.eq(spec.min_severity.as_str()),
+                rules::enabled.eq(spec.enabled),
+                rules::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        diesel::delete(rule_channels::table.filter(rule_channels::rule_id.eq(id))).execute(conn)?;
+        set_channels(conn, id, &spec.channel_ids)?;
+        current.row.updated_at = now;
+        let row = RuleRow {
+            name: spec.name.clone(),
+            tenant_id: spec.tenant_id.clone(),
+            event_types: patterns_json(&spec.event_types),
+            min_severity: spec.min_severity.as_str().to_string(),
+            enabled: spec.enabled,
+            ..current.row
+        };
+        Ok(RuleWithChannels { row, channel_ids: spec.channel_ids.clone() })
+    })
+}
+
+pub fn delete(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
+    write(conn, |conn| {
+        get(conn, id)?;
+        diesel::delete(rule_channels::table.filter(rule_channels::rule_id.eq(id))).execute(conn)?;
+        diesel::delete(rules::table.find(id)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The enabled rules and the live, enabled channels, for matching.
+pub fn routing_snapshot(conn: &mut Conn) -> Result<RoutingSnapshot, StoreError> {
+    let channels: Vec<ChannelRow> = channels::table
+        .filter(channels::deleted_at.is_null())
+        .filter(channels::enabled.eq(true))
+        .select(ChannelRow::as_select())
+        .load(conn)?;
+    let rows: Vec<RuleRow> = rules::table.filter(rules::enabled.eq(true)).select(RuleRow::as_select()).load(conn)?;
+    let rules = attach_channels(conn, rows)?
+        .into_iter()
+        .filter_map(|rule| rule.filter().map(|filter| (filter, rule.channel_ids)))
+        .collect();
+    Ok(RoutingSnapshot { rules, channels })
+}
+
+impl RuleWithChannels {
+    /// The stored patterns as text, as clients wrote them.
+    pub fn event_type_texts(&self) -> Vec<String> {
+        serde_json::from_str(&self.row.event_types).unwrap_or_default()
+    }
+
+    /// The rule's filter; `None` only if the stored row no longer parses (never written so).
+    pub fn filter(&self) -> Option<RuleFilter> {
+        let event_types = self
+            .event_type_texts()
+            .iter()
+            .map(|text| EventPattern::parse("event_types", text))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        let min_severity = Severity::parse("min_severity", &self.row.min_severity).ok()?;
+        Some(RuleFilter { tenant_id: self.row.tenant_id.clone(), event_types, min_severity })
+    }
+}
+
+fn patterns_json(patterns: &[EventPattern]) -> String {
+    let texts: Vec<String> = patterns.iter().map(EventPattern::to_text).collect();
+    serde_json::to_string(&texts).expect("strings serialise")
+}
+
+fn check_references(conn: &mut Conn, spec: &RuleSpec) -> Result<(), StoreError> {
+    if let Some(tenant_id) = &spec.tenant_id {
+        let found: i64 = tenants::table.find(tenant_id).count().get_result(conn)?;
+        if found == 0 {
+            return Err(Invalid::new("tenant_id", format!("no tenant `{tenant_id}`; register it first or use null for every tenant")).into());
+        }
+    }
+    let existing = super::channels::existing(conn, &spec.channel_ids)?;
+    if let Some(missing) = spec.channel_ids.iter().find(|id| !existing.contains(id)) {
+        return Err(Invalid::new("channel_ids", format!("no channel `{missing}`")).into());
+    }
+    Ok(())
+}
+
+fn set_channels(conn: &mut Conn, rule_id: &str, channel_ids: &[String]) -> Result<(), StoreError> {
+    let rows: Vec<_> = channel_ids
+        .iter()
+        .enumerate()
+        .map(|(i, channel_id)| {
+            (
+                rule_channels::rule_id.eq(rule_id),
+                rule_channels::channel_id.eq(channel_id),
+                rule_channels::position.eq(i as i32),
+            )
+        })
+        .collect();
+    diesel::insert_into(rule_channels::table).values(&rows).execute(conn)?;
+    Ok(())
+}
+
+fn attach_channels(conn: &mut Conn, rows: Vec<RuleRow>) -> Result<Vec<RuleWithChannels>, StoreError> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let links: Vec<(String, String)> = rule_channels::table
+        .filter(rule_channels::rule_id.eq_any(&ids))
+        .order((rule_channels::rule_id, rule_channels::position))
+        .select((rule_channels::rule_id, rule_channels::channel_id))
+        .load(conn)?;
+    let mut by_rule: HashMap<String, Vec<String>> = HashMap::new();
+    for (rule_id, channel_id) in links {
+        by_rule.entry(rule_id).or_default().push(channel_id);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let channel_ids = by_rule.remove(&row.id).unwrap_or_default();
+            RuleWithChannels { row, channel_ids }
+        })
+        .collect())
+}

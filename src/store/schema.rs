@@ -1,0 +1,98 @@
+//! Diesel's view of the tables in `migrations/`. Kept in step with the migrations by hand.
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        display_name -> Text,
+        microsoft_tenant_id -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        url -> Text,
+        enabled -> Bool,
+        headers -> Text,
+        secret -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    rules (id) {
+        id -> Text,
+        name -> Text,
+        tenant_id -> Nullable<Text>,
+        event_types -> Text,
+        min_severity -> Text,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rule_channels (rule_id, channel_id) {
+        rule_id -> Text,
+        channel_id -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        event_type -> Text,
+        severity -> Text,
+        tenant_id -> Text,
+        occurred_at -> BigInt,
+        payload -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        event_id -> Text,
+        channel_id -> Text,
+        tenant_id -> Text,
+        event_type -> Text,
+        severity -> Text,
+        status -> Text,
+        attempt_count -> Integer,
+        next_attempt_at -> Nullable<BigInt>,
+        last_status_code -> Nullable<Integer>,
+        last_error_kind -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    attempts (delivery_id, number) {
+        delivery_id -> Text,
+        number -> Integer,
+        triggered_by -> Text,
+        started_at -> BigInt,
+        duration_ms -> BigInt,
+        status_code -> Nullable<Integer>,
+        error_kind -> Nullable<Text>,
+        error -> Nullable<Text>,
+        response_excerpt -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(deliveries -> events (event_id));
+diesel::joinable!(rule_channels -> rules (rule_id));
+diesel::joinable!(rule_channels -> channels (channel_id));
+
+diesel::allow_tables_to_appear_in_same_query!(tenants, channels, rules, rule_channels, events, deliveries, attempts);
