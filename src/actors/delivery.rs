@@ -7,6 +7,8 @@
 //!   `next_attempt_at`, and the actor fetches what is due when its queue runs low (`spilled`).
 //! - `held` names every delivery the actor has in memory (queued, in flight, or waiting for its
 //!   attempt to be recorded), so a delivery fetched twice is attempted once.
+//! - A fetch reads a snapshot; a delivery whose attempt was recorded while the fetch ran may
+//!   appear in it as still due, so such deliveries (`recorded_during_fetch`) are skipped.
 //! - Attempts are recorded in groups: while one write is running, finished attempts gather and
 //!   go in the next transaction. A delivery leaves `held` only once its attempt is committed.
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
@@ -49,6 +51,7 @@ pub struct DeliveryActor {
     /// Due deliveries may be waiting in the database that are not in memory.
     spilled: bool,
     fetching: bool,
+    recorded_during_fetch: HashSet<String>,
     writing: bool,
     unrecorded: Vec<AttemptRecord>,
 }
@@ -67,6 +70,7 @@ impl DeliveryActor {
             in_flight: 0,
             spilled: true,
             fetching: false,
+            recorded_during_fetch: HashSet::new(),
             writing: false,
             unrecorded: Vec::new(),
         }
@@ -112,8 +116,11 @@ impl DeliveryActor {
         let write = async move { store.run(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.writing = false;
-            for id in &ids {
+            for id in ids.iter() {
                 act.held.remove(id);
+                if act.fetching {
+                    act.recorded_during_fetch.insert(id.clone());
+                }
             }
             match result {
                 Ok(recorded) => {
@@ -143,6 +150,7 @@ impl DeliveryActor {
         let fetch = async move { store.run(move |conn| deliveries::due(conn, &channel_id, now_ms(), limit)).await };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| {
             act.fetching = false;
+            let stale = std::mem::take(&mut act.recorded_during_fetch);
             match result {
                 Ok((due, next)) => {
                     if due.len() as i64 == limit {
@@ -153,7 +161,7 @@ impl DeliveryActor {
                             act.spilled = true;
                             break;
                         }
-                        if act.held.insert(row.id.clone()) {
+                        if !stale.contains(&row.id) && act.held.insert(row.id.clone()) {
                             act.queue.push_back(Envelope {
                                 delivery_id: row.id,
                                 event_id: row.event_id,

@@ -60,10 +60,7 @@ struct SqlitePragmas;
 
 impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON;",
-        )
+        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -71,6 +68,13 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
     pub fn open_sqlite(path: &str, pool_size: u32) -> anyhow::Result<Self> {
+        // WAL is a property of the file: switch once, before the pool opens its connections.
+        let mut first = <Conn as diesel::Connection>::establish(path)
+            .with_context(|| format!("opening the SQLite database {path}"))?;
+        first
+            .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
+            .with_context(|| format!("switching {path} to WAL mode"))?;
+        drop(first);
         let manager = ConnectionManager::<Conn>::new(path);
         let pool = Pool::builder()
             .max_size(pool_size)

@@ -1,0 +1,318 @@
+//! Test harness: `spawn_app()` starts the real router in-process on port 0 with a temp SQLite
+//! file; `Receiver` is a real HTTP server on 127.0.0.1 that captures what it gets and answers
+//! as the test scripts it (status codes, or hanging).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use spscan_router::domain::retry::RetrySchedule;
+use spscan_router::handle::RouterHandle;
+use spscan_router::settings::Settings;
+use spscan_router::startup::Application;
+use tempfile::TempDir;
+
+/// The retry schedule tests run with: the default's shape, in milliseconds.
+pub const TEST_SCHEDULE: [u64; 3] = [100, 200, 400];
+
+/// A router under test, running in this process.
+pub struct TestApp {
+    pub api: Api,
+    pub handle: RouterHandle,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// A client of a router's HTTP API, in-process or a separate binary.
+pub struct Api {
+    pub base: String,
+    client: awc::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        Self { base, client: http_client() }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("router.db").to_string_lossy().into_owned();
+    let mut settings = Settings::with_database(&db_path);
+    settings.bind_addr = "127.0.0.1:0".into();
+    settings.retry_schedule = RetrySchedule::new(TEST_SCHEDULE.iter().map(|ms| Duration::from_millis(*ms)).collect());
+    settings.delivery_timeout = Duration::from_secs(5);
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("the router starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp { api: Api::new(base), handle, _dir: dir }
+}
+
+pub fn http_client() -> awc::Client {
+    spscan_router::outbound::client(Duration::from_secs(30), 64)
+}
+
+/// An answer from the router: status, content type and JSON body (`Null` when empty).
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Api {
+    pub async fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Answer {
+        let url = format!("{}{}", self.base, path);
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let request = self.client.request(method, url).insert_header(("Content-Type", "application/json"));
+        let mut response = match body {
+            Some(bytes) => request.send_body(bytes).await,
+            None => request.send().await,
+        }
+        .expect("the router answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = response.body().limit(16 * 1024 * 1024).await.expect("a body");
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        Answer { status, content_type, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.request("POST", path, Some(serde_json::to_vec(&body).unwrap())).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.request("PATCH", path, Some(serde_json::to_vec(&body).unwrap())).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.request("DELETE", path, None).await
+    }
+
+    pub async fn create_tenant(&self, id: &str) -> Value {
+        let answer = self
+            .post(
+                "/api/v1/tenants",
+                json!({"id": id, "display_name": format!("{id} Ltd"), "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body
+    }
+
+    /// Creates a webhook channel; the answer carries its secret.
+    pub async fn create_channel(&self, name: &str, url: &str) -> Value {
+        let answer = self.post("/api/v1/channels", json!({"name": name, "type": "webhook", "url": url})).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body
+    }
+
+    pub async fn create_rule(&self, rule: Value) -> Value {
+        let answer = self.post("/api/v1/rules", rule).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body
+    }
+
+    /// A rule sending every event of every tenant to the channels.
+    pub async fn route_everything_to(&self, channel_ids: &[&str]) -> Value {
+        self.create_rule(json!({"name": "Everything", "event_types": ["*"], "min_severity": "low", "channel_ids": channel_ids}))
+            .await
+    }
+
+    pub async fn ingest(&self, event: Value) -> Answer {
+        self.post("/api/v1/events", event).await
+    }
+
+    pub async fn delivery(&self, id: &str) -> Value {
+        let answer = self.get(&format!("/api/v1/deliveries/{id}")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body
+    }
+
+    /// Waits until the delivery reaches `status` (and has no attempt being recorded).
+    pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let delivery = self.delivery(id).await;
+            if delivery["status"] == status {
+                return delivery;
+            }
+            assert!(Instant::now() < deadline, "delivery {id} did not become {status} within {within:?}: {delivery:#}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A `permission.*` event for a registered tenant.
+pub fn permission_event(tenant_id: &str, event: &str, severity: &str) -> Value {
+    json!({
+        "event": event,
+        "severity": severity,
+        "tenant_id": tenant_id,
+        "data": {
+            "site_url": "https://contoso.sharepoint.com/sites/Finance",
+            "resource_path": "Shared Documents/Q3 forecast.xlsx",
+            "permission_type": "specific_people_link",
+            "principal": "outsider@example.net",
+            "access_level": "edit"
+        }
+    })
+}
+
+/// Checks a Standard Webhooks signature the way a receiver library does.
+pub fn signature_is_valid(secret: &str, request: &Captured) -> bool {
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let id = &request.headers["webhook-id"];
+    let timestamp = &request.headers["webhook-timestamp"];
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&request.body);
+    let expected = format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    request.headers["webhook-signature"].split(' ').any(|s| s == expected)
+}
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone, Copy)]
+pub enum Reply {
+    Status(u16),
+    /// Never answers.
+    Hang,
+}
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+    /// The status it was answered with (`None` if it hung).
+    pub answered: Option<u16>,
+}
+
+impl Captured {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("the payload is JSON")
+    }
+}
+
+struct ReceiverState {
+    script: VecDeque<Reply>,
+    default: Reply,
+    captured: Vec<Captured>,
+}
+
+/// A webhook receiver on 127.0.0.1 with a port of its own.
+#[derive(Clone)]
+pub struct Receiver {
+    pub base: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    /// A receiver answering 200 to everything.
+    pub async fn start() -> Self {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    pub fn start_on(listener: TcpListener) -> Self {
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(ReceiverState { script: VecDeque::new(), default: Reply::Status(200), captured: Vec::new() }));
+        let shared = web::Data::from(state.clone());
+        let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(receive)))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+        actix_web::rt::spawn(server);
+        Self { base, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Answer everything (after any scripted replies) this way from now on.
+    pub fn reply_with(&self, reply: Reply) {
+        self.state.lock().unwrap().default = reply;
+    }
+
+    /// Answer the next requests with these replies, in order.
+    pub fn script(&self, replies: &[Reply]) {
+        self.state.lock().unwrap().script.extend(replies.iter().copied());
+    }
+
+    pub fn received(&self) -> Vec<Captured> {
+        self.state.lock().unwrap().captured.clone()
+    }
+
+    /// Waits until `count` requests arrived (optionally only at `path`) and returns them.
+    pub async fn wait_for(&self, count: usize, path: Option<&str>, within: Duration) -> Vec<Captured> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got: Vec<Captured> = self.received().into_iter().filter(|c| path.is_none_or(|p| c.path == p)).collect();
+            if got.len() >= count {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "expected {count} requests within {within:?}, got {}", got.len());
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<ReceiverState>>) -> HttpResponse {
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let reply = {
+        let mut state = state.lock().unwrap();
+        let reply = state.script.pop_front().unwrap_or(state.default);
+        state.captured.push(Captured {
+            path: req.path().to_string(),
+            headers,
+            body: body.to_vec(),
+            at: Instant::now(),
+            answered: match reply {
+                Reply::Status(code) => Some(code),
+                Reply::Hang => None,
+            },
+        });
+        reply
+    };
+    match reply {
+        Reply::Status(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(format!("answer {code}")),
+        Reply::Hang => {
+            actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+            HttpResponse::Ok().finish()
+        }
+    }
+}

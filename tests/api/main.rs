@@ -1,0 +1,11 @@
+//! The router's integration tests: one binary, real HTTP receivers on 127.0.0.1, real SQLite
+//! files in temp dirs.
+
+mod bad_input;
+mod crud;
+mod delivery;
+mod helpers;
+mod lifecycle;
+mod matching;
+mod restart;
+mod retries;
