@@ -7,7 +7,18 @@ use spscan_router::settings::{Cli, Settings};
 use spscan_router::startup::Application;
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_cli(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(), // --help, --version
+        Err(err) => {
+            // One line, as for a bad value: clap's first line says what is wrong.
+            let text = err.to_string();
+            let line = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            eprintln!("spscan-router: {line} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match Settings::from_cli(cli) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("spscan-router: {err}");

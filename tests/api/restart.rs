@@ -117,3 +117,21 @@ async fn a_router_killed_with_sigkill_loses_no_acknowledged_event() {
     second.child.kill().unwrap();
     second.child.wait().unwrap();
 }
+
+#[test]
+fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
+    for (variable, value) in [("RETRY_SCHEDULE", "30s,soon"), ("BIND_ADDR", "localhost"), ("DELIVERY_TIMEOUT", "forever")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_spscan-router"))
+            .env(variable, value)
+            .env("DATABASE_URL", ":memory:")
+            .output()
+            .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(variable) && stderr.contains(value), "{stderr}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_spscan-router")).arg("--no-such-flag").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8(output.stderr).unwrap().trim_end().lines().count(), 1);
+}
