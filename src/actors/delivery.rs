@@ -113,7 +113,7 @@ impl DeliveryActor {
         let ids: Vec<String> = records.iter().map(|r| r.delivery_id.clone()).collect();
         let store = self.store.clone();
         let schedule = Arc::clone(&self.policy.schedule);
-        let write = async move { store.run(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
+        let write = async move { store.write(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.writing = false;
             for id in ids.iter() {
@@ -147,7 +147,7 @@ impl DeliveryActor {
         let limit = (room + self.held.len()) as i64;
         let store = self.store.clone();
         let channel_id = self.target.channel_id.clone();
-        let fetch = async move { store.run(move |conn| deliveries::due(conn, &channel_id, now_ms(), limit)).await };
+        let fetch = async move { store.read(move |conn| deliveries::due(conn, &channel_id, now_ms(), limit)).await };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| {
             act.fetching = false;
             let stale = std::mem::take(&mut act.recorded_during_fetch);

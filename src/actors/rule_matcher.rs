@@ -133,7 +133,7 @@ impl Handler<Ingest> for RuleMatcher {
             .collect();
         let store = self.store.clone();
         let is_batch = msg.is_batch;
-        let write = async move { store.run(move |conn| events::ingest(conn, &matched, is_batch, now_ms())).await };
+        let write = async move { store.write(move |conn| events::ingest(conn, &matched, is_batch, now_ms())).await };
         Box::pin(write.into_actor(self).map(|result, act, _| {
             if let Ok(ingested) = &result {
                 act.dispatch(ingested);
@@ -148,7 +148,7 @@ impl Handler<Reload> for RuleMatcher {
 
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        let load = async move { store.run(rules::routing_snapshot).await };
+        let load = async move { store.read(rules::routing_snapshot).await };
         AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, _| {
             act.apply(result?);
             Ok(())

@@ -98,7 +98,7 @@ pub struct ChannelPatch {
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     let (rows, mut stats) = router
         .store()
-        .run(|conn| {
+        .read(|conn| {
             let rows = channels::list(conn)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let stats = channels::stats(conn, &ids, now_ms())?;
@@ -126,7 +126,7 @@ pub async fn create(router: web::Data<RouterHandle>, body: web::Json<ChannelInpu
         headers: CustomHeaders::parse(input.headers.unwrap_or_default())?,
         secret: SigningSecret::generate(),
     };
-    let row = router.store().run(move |conn| channels::create(conn, &channel, now_ms())).await?;
+    let row = router.store().write(move |conn| channels::create(conn, &channel, now_ms())).await?;
     router.reload().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/channels/{}", row.id)))
@@ -136,7 +136,7 @@ pub async fn create(router: web::Data<RouterHandle>, body: web::Json<ChannelInpu
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let (row, mut stats): (ChannelRow, HashMap<String, ChannelStats>) = router
         .store()
-        .run(move |conn| {
+        .read(move |conn| {
             let row = channels::get(conn, &id)?;
             let stats = channels::stats(conn, std::slice::from_ref(&row.id), now_ms())?;
             Ok((row, stats))
@@ -161,7 +161,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     let kind = patch.kind;
     let row = router
         .store()
-        .run(move |conn| {
+        .write(move |conn| {
             let current = channels::get(conn, &id)?;
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
@@ -175,7 +175,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let cancelled = router.store().run(move |conn| channels::delete(conn, &id, now_ms())).await?;
+    let cancelled = router.store().write(move |conn| channels::delete(conn, &id, now_ms())).await?;
     if cancelled > 0 {
         log::info!("channel deleted; {cancelled} pending deliveries cancelled");
     }
@@ -198,7 +198,7 @@ pub struct TestOutcome {
 /// channel too, so it can be checked before it is switched on.
 pub async fn test(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let row = router.store().run(move |conn| channels::get(conn, &id)).await?;
+    let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
     let event_id = ids::new_id(ids::EVENT);
     let body = Bytes::from(payload::render_test(&event_id));
     let client = outbound::client(api.delivery_timeout, 1);

@@ -135,7 +135,7 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
         event_type: nonempty(query.event_type),
         before: cursor,
     };
-    let (rows, more) = router.store().run(move |conn| deliveries::list(conn, &filter, limit)).await?;
+    let (rows, more) = router.store().read(move |conn| deliveries::list(conn, &filter, limit)).await?;
     let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };
     let items: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
@@ -146,7 +146,7 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
 }
 
 async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
-    let (row, attempts, payload) = router.store().run(move |conn| deliveries::detail(conn, &id)).await?;
+    let (row, attempts, payload) = router.store().read(move |conn| deliveries::detail(conn, &id)).await?;
     Ok(DetailView {
         delivery: DeliveryView::from(row),
         payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
@@ -159,7 +159,7 @@ async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
 pub async fn redeliver(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let lookup = id.clone();
-    let (row, payload, channel) = router.store().run(move |conn| deliveries::for_redelivery(conn, &lookup)).await?;
+    let (row, payload, channel) = router.store().read(move |conn| deliveries::for_redelivery(conn, &lookup)).await?;
     if channel.deleted_at.is_some() || row.status == "cancelled" {
         return Err(ApiError::Conflict(format!(
             "delivery {id} was cancelled because its channel {} was deleted; it cannot be redelivered",
@@ -170,6 +170,6 @@ pub async fn redeliver(router: web::Data<RouterHandle>, api: web::Data<ApiConfig
     let outcome = outbound::send(&client, &target_of(&channel), &row.event_id, Bytes::from(payload), api.delivery_timeout).await;
     let record = AttemptRecord { delivery_id: id.clone(), trigger: Trigger::Manual, outcome };
     let schedule = api.schedule.clone();
-    router.store().run(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await?;
+    router.store().write(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await?;
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))
 }

@@ -7,7 +7,7 @@ use crate::handle::RouterHandle;
 use crate::store;
 
 pub async fn healthz(router: web::Data<RouterHandle>) -> HttpResponse {
-    match router.store().run(store::ping).await {
+    match router.store().read(store::ping).await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
         Err(err) => {
             log::warn!("health check: database unreachable: {err}");

@@ -83,14 +83,14 @@ fn spec_of(input: RuleInput) -> Result<RuleSpec, crate::domain::Invalid> {
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
-    let items: Vec<RuleView> = router.store().run(rules::list).await?.into_iter().map(RuleView::from).collect();
+    let items: Vec<RuleView> = router.store().read(rules::list).await?.into_iter().map(RuleView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>) -> ApiResult<HttpResponse> {
     let spec = spec_of(body.into_inner())?;
     let id = ids::new_id(ids::RULE);
-    let rule = router.store().run(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
+    let rule = router.store().write(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
     router.reload().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/rules/{}", rule.row.id)))
@@ -98,7 +98,7 @@ pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>)
 }
 
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let rule = router.store().run(move |conn| rules::get(conn, &id)).await?;
+    let rule = router.store().read(move |conn| rules::get(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))
 }
 
@@ -106,7 +106,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     let id = id.into_inner();
     let patch = body.into_inner();
     let lookup = id.clone();
-    let current = router.store().run(move |conn| rules::get(conn, &lookup)).await?;
+    let current = router.store().read(move |conn| rules::get(conn, &lookup)).await?;
     let merged = RuleInput {
         name: patch.name.unwrap_or(current.row.name.clone()),
         tenant_id: patch.tenant_id.unwrap_or(current.row.tenant_id.clone()),
@@ -116,13 +116,13 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
         enabled: Some(patch.enabled.unwrap_or(current.row.enabled)),
     };
     let spec = spec_of(merged)?;
-    let rule = router.store().run(move |conn| rules::replace(conn, &id, &spec, now_ms())).await?;
+    let rule = router.store().write(move |conn| rules::replace(conn, &id, &spec, now_ms())).await?;
     router.reload().await?;
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))
 }
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    router.store().run(move |conn| rules::delete(conn, &id)).await?;
+    router.store().write(move |conn| rules::delete(conn, &id)).await?;
     router.reload().await?;
     Ok(HttpResponse::NoContent().finish())
 }

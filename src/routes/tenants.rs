@@ -41,21 +41,21 @@ pub struct TenantPatch {
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
-    let rows = router.store().run(tenants::list).await?;
+    let rows = router.store().read(tenants::list).await?;
     let items: Vec<TenantView> = rows.into_iter().map(TenantView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
     let tenant = Tenant::parse(body.into_inner())?;
-    let row = router.store().run(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
+    let row = router.store().write(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/tenants/{}", row.id)))
         .json(TenantView::from(row)))
 }
 
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let row = router.store().run(move |conn| tenants::get(conn, &id)).await?;
+    let row = router.store().read(move |conn| tenants::get(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(TenantView::from(row)))
 }
 
@@ -69,12 +69,12 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     let guid = patch.microsoft_tenant_id.map(|g| parse_microsoft_tenant_id("microsoft_tenant_id", &g)).transpose()?;
     let row = router
         .store()
-        .run(move |conn| tenants::update(conn, &id, name.as_deref(), guid.as_deref(), now_ms()))
+        .write(move |conn| tenants::update(conn, &id, name.as_deref(), guid.as_deref(), now_ms()))
         .await?;
     Ok(HttpResponse::Ok().json(TenantView::from(row)))
 }
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    router.store().run(move |conn| tenants::delete(conn, &id)).await?;
+    router.store().write(move |conn| tenants::delete(conn, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,10 +1,17 @@
-//! Durable state, with diesel on an r2d2 pool. Every SQL statement lives in a plain sync function
-//! taking a connection (one file per table); async code reaches them only through [`Store::run`],
-//! which runs them on the blocking thread pool, never on an actor's or a handler's thread.
+//! Durable state, with diesel. Every SQL statement lives in a plain sync function taking a
+//! connection (one file per table); async code reaches them only through the one wrapper,
+//! [`Store`]: [`Store::read`] runs a function on the blocking pool with a pooled connection,
+//! [`Store::write`] hands it to the single writer.
+//!
+//! The single writer is one thread with one connection. It takes every write waiting in its
+//! queue, runs each in its own savepoint inside one `BEGIN IMMEDIATE` transaction, commits once,
+//! and only then answers each caller (group commit). A write that fails rolls back its own
+//! savepoint and nothing else; if the commit fails, every write in the group fails. SQLite has
+//! one writer at a time anyway; this way writers never wait on the busy handler, and one fsync
+//! covers many requests.
 //!
 //! SQLite is the embedded default: WAL journal, `synchronous=FULL` (a commit is on disk before
-//! anything is acknowledged), a busy timeout, foreign keys on. Writes use `BEGIN IMMEDIATE` so
-//! concurrent writers queue on the busy timeout instead of failing on lock upgrade.
+//! anything is acknowledged), a busy timeout, foreign keys on.
 
 pub mod channels;
 pub mod deliveries;
@@ -19,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::SqliteConnection;
+use diesel::{Connection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::domain::Invalid;
@@ -47,12 +54,24 @@ pub enum StoreError {
     Pool(#[from] r2d2::Error),
     #[error("database task stopped: {0}")]
     Task(String),
+    /// The transaction holding this write could not be committed; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
 }
+
+/// Most writes committed together in one transaction.
+const MAX_GROUP: usize = 512;
+/// Writes that may wait for the writer before callers are held back.
+const WRITE_QUEUE: usize = 8192;
+
+/// One write waiting for the writer: runs in a savepoint, answers once the group is committed.
+type WriteJob = Box<dyn FnOnce(&mut Conn) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
 
 /// The handle to the database: cheap to clone, shared by actors and handlers.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<ConnectionManager<Conn>>,
+    writer: tokio::sync::mpsc::Sender<WriteJob>,
 }
 
 #[derive(Debug)]
@@ -69,12 +88,12 @@ impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
     pub fn open_sqlite(path: &str, pool_size: u32) -> anyhow::Result<Self> {
         // WAL is a property of the file: switch once, before the pool opens its connections.
-        let mut first = <Conn as diesel::Connection>::establish(path)
+        let mut writer_conn = <Conn as diesel::Connection>::establish(path)
             .with_context(|| format!("opening the SQLite database {path}"))?;
-        first
+        writer_conn
             .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
             .with_context(|| format!("switching {path} to WAL mode"))?;
-        drop(first);
+        SqlitePragmas.on_acquire(&mut writer_conn).context("setting up the writer connection")?;
         let manager = ConnectionManager::<Conn>::new(path);
         let pool = Pool::builder()
             .max_size(pool_size)
@@ -85,11 +104,33 @@ impl Store {
         let mut conn = pool.get().context("connecting to the database")?;
         conn.run_pending_migrations(MIGRATIONS)
             .map_err(|e| anyhow::anyhow!("running database migrations: {e}"))?;
-        Ok(Self { pool })
+        let (writer, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(writer_conn, queue))
+            .context("starting the database writer")?;
+        Ok(Self { pool, writer })
     }
 
-    /// Runs one store function on the blocking pool with a pooled connection.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs a write through the single writer; answers after it is committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = conn.transaction(f);
+            Box::new(move |committed: Result<(), String>| {
+                let _ = reply.send(committed.map_err(StoreError::Commit).and(result));
+            })
+        });
+        self.writer.send(job).await.map_err(|_| StoreError::Task("the database writer stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Task("the database writer stopped".into()))?
+    }
+
+    /// Runs a read on the blocking pool with a pooled connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
@@ -104,13 +145,39 @@ impl Store {
     }
 }
 
-/// Runs `f` in a write transaction (SQLite: `BEGIN IMMEDIATE`, so the write lock is taken up
-/// front and a concurrent writer waits instead of failing). Everything or nothing is committed.
+/// The writer thread: group commit until every `Store` is dropped.
+fn run_writer(mut conn: Conn, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut answers = Vec::with_capacity(jobs.len());
+        let committed = conn.immediate_transaction(|conn| {
+            for job in jobs {
+                answers.push(job(conn));
+            }
+            Ok::<_, diesel::result::Error>(())
+        });
+        let committed = committed.map_err(|e| {
+            log::error!("committing {} writes: {e}", answers.len());
+            e.to_string()
+        });
+        for answer in answers {
+            answer(committed.clone());
+        }
+    }
+}
+
+/// Runs `f` all or nothing: a savepoint inside the writer's transaction.
 pub fn write<T, F>(conn: &mut Conn, f: F) -> Result<T, StoreError>
 where
     F: FnOnce(&mut Conn) -> Result<T, StoreError>,
 {
-    conn.immediate_transaction(f)
+    conn.transaction(f)
 }
 
 /// Whether the database answers (for `/healthz`).
