@@ -1,0 +1,132 @@
+//! `loadtest`: the project's benchmark. It starts the real router binary on a fresh SQLite file
+//! and a fast local receiver, drives a scenario, checks nothing was lost or duplicated, and
+//! prints a table and one JSON line. See BENCHMARKS.md.
+//!
+//! ```sh
+//! cargo build --release --bins
+//! target/release/loadtest            # every scenario (under ten minutes)
+//! target/release/loadtest --quick    # every scenario, a few seconds each
+//! target/release/loadtest throughput latency
+//! ```
+
+mod receiver;
+mod router;
+mod scenarios;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "SPScan Alert Router benchmark: only ever targets 127.0.0.1")]
+struct Cli {
+    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, backlog, fan-out (default: all).
+    scenarios: Vec<String>,
+    /// A few seconds per scenario instead of the full run.
+    #[arg(long)]
+    quick: bool,
+    /// The router binary (default: spscan-router beside this one).
+    #[arg(long)]
+    router: Option<String>,
+}
+
+/// How long and how big each scenario runs.
+pub struct Plan {
+    pub router: String,
+    pub duration: Duration,
+    pub latency_duration: Duration,
+    pub backlog: u64,
+    pub fan_out: usize,
+}
+
+/// One measured number, with whether it meets its target (where it has one).
+pub struct Measure {
+    scenario: String,
+    metric: String,
+    shown: String,
+    note: String,
+    ok: bool,
+    value: Option<f64>,
+}
+
+impl Measure {
+    pub fn new(scenario: &str, metric: &str, shown: String, note: &str, ok: bool) -> Self {
+        Self { scenario: scenario.into(), metric: metric.into(), shown, note: note.into(), ok, value: None }
+    }
+
+    pub fn value(mut self, value: f64) -> Self {
+        self.value = Some(value);
+        self
+    }
+}
+
+const ALL: [&str; 7] = ["ceiling", "throughput", "throughput-single", "latency", "isolation", "backlog", "fan-out"];
+
+fn main() {
+    let cli = Cli::parse();
+    let router = cli.router.unwrap_or_else(|| {
+        let me = std::env::current_exe().expect("own path");
+        me.with_file_name("spscan-router").to_string_lossy().into_owned()
+    });
+    let plan = if cli.quick {
+        Plan { router, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
+    } else {
+        Plan { router, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000 }
+    };
+    let chosen: Vec<String> = if cli.scenarios.is_empty() { ALL.iter().map(|s| s.to_string()).collect() } else { cli.scenarios };
+    for s in &chosen {
+        assert!(ALL.contains(&s.as_str()), "unknown scenario {s}; choose from {ALL:?}");
+    }
+    let rows = actix_web::rt::System::new().block_on(async move {
+        let mut rows = Vec::new();
+        for scenario in &chosen {
+            eprintln!("running {scenario} …");
+            let mut got = match scenario.as_str() {
+                "ceiling" => scenarios::ceiling(&plan).await,
+                "throughput" => scenarios::throughput(&plan, 100).await,
+                "throughput-single" => scenarios::throughput(&plan, 1).await,
+                "latency" => scenarios::latency(&Plan { duration: plan.latency_duration, ..plan_copy(&plan) }, 1000).await,
+                "isolation" => scenarios::isolation(&plan).await,
+                "backlog" => scenarios::backlog(&plan).await,
+                "fan-out" => scenarios::fan_out(&plan).await,
+                _ => unreachable!(),
+            };
+            for row in &got {
+                eprintln!("  {:<18} {:<26} {:>10}  {}", row.scenario, row.metric, row.shown, row.note);
+            }
+            rows.append(&mut got);
+        }
+        rows
+    });
+    report(&rows);
+}
+
+fn plan_copy(plan: &Plan) -> Plan {
+    Plan { router: plan.router.clone(), duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
+}
+
+fn report(rows: &[Measure]) {
+    let value = |scenario: &str, metric: &str| rows.iter().find(|r| r.scenario == scenario && r.metric == metric).and_then(|r| r.value);
+    let ceiling = value("ceiling", "requests/s");
+    println!("| scenario | metric | value | target met | note |");
+    println!("| --- | --- | --- | --- | --- |");
+    for row in rows {
+        println!("| {} | {} | {} | {} | {} |", row.scenario, row.metric, row.shown, if row.ok { "yes" } else { "**no**" }, row.note);
+    }
+    let mut ratios = Vec::new();
+    if let Some(ceiling) = ceiling {
+        for (scenario, target) in [("throughput", 0.2), ("throughput-single", 0.06)] {
+            if let Some(rate) = value(scenario, "delivered/s") {
+                let ratio = rate / ceiling;
+                println!("| {scenario} | ratio to ceiling | {ratio:.3} | {} | target {target} |", if ratio >= target { "yes" } else { "**no**" });
+                ratios.push((scenario, ratio));
+            }
+        }
+    }
+    let json: serde_json::Map<String, serde_json::Value> = rows
+        .iter()
+        .filter_map(|r| r.value.map(|v| (format!("{}.{}", r.scenario, r.metric), serde_json::json!(v))))
+        .chain(ratios.iter().map(|(s, r)| (format!("{s}.ratio_to_ceiling"), serde_json::json!(r))))
+        .collect();
+    println!("{}", serde_json::Value::Object(json));
+}

@@ -1,0 +1,132 @@
+//! The benchmark's receiver: keep-alive HTTP on 127.0.0.1, answers 200 at once, counts every
+//! (channel, event) it gets and stamps arrival times. Channels are the first path segment
+//! (`/3`), events are `webhook-id` values of the form `e<number>`.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+#[derive(Default)]
+pub struct Tally {
+    /// counts[channel][event] = deliveries received.
+    counts: Vec<Vec<u8>>,
+    /// Arrival of each event's first delivery, when stamping is on.
+    arrivals: Vec<Option<Instant>>,
+    pub total: u64,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub port: u16,
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// Counts of one channel's deliveries against the events that were acknowledged.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Check {
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+}
+
+impl Receiver {
+    /// Starts on `listener` with one worker thread.
+    pub fn start(listener: TcpListener) -> Self {
+        let port = listener.local_addr().unwrap().port();
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let shared = web::Data::from(tally.clone());
+        let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(receive)))
+            .workers(1)
+            .backlog(4096)
+            .max_connections(100_000)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run();
+        actix_web::rt::spawn(server);
+        Self { port, tally }
+    }
+
+    pub fn url(&self, channel: usize) -> String {
+        format!("http://127.0.0.1:{}/{channel}", self.port)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.tally.lock().unwrap().total
+    }
+
+    /// Deliveries to one channel so far.
+    pub fn delivered(&self, channel: usize) -> u64 {
+        let tally = self.tally.lock().unwrap();
+        tally.counts.get(channel).map_or(0, |c| c.iter().map(|n| u64::from(*n)).sum())
+    }
+
+    /// Stamp the arrival time of each event from now on.
+    pub fn stamp_arrivals(&self, events: usize) {
+        self.tally.lock().unwrap().arrivals = vec![None; events];
+    }
+
+    pub fn arrivals(&self) -> Vec<Option<Instant>> {
+        self.tally.lock().unwrap().arrivals.clone()
+    }
+
+    /// Every event in `0..events` against what `channel` received.
+    pub fn check(&self, channel: usize, events: u64) -> Check {
+        let tally = self.tally.lock().unwrap();
+        let counts = tally.counts.get(channel).map(Vec::as_slice).unwrap_or(&[]);
+        let mut check = Check::default();
+        for seq in 0..events as usize {
+            match counts.get(seq).copied().unwrap_or(0) {
+                0 => check.lost += 1,
+                1 => check.delivered += 1,
+                n => {
+                    check.delivered += 1;
+                    check.duplicated += u64::from(n) - 1;
+                }
+            }
+        }
+        check
+    }
+}
+
+async fn receive(req: HttpRequest, _body: web::Bytes, tally: web::Data<Mutex<Tally>>) -> HttpResponse {
+    let channel: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
+    let seq: Option<usize> = req
+        .headers()
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| id.strip_prefix('e'))
+        .and_then(|n| n.parse().ok());
+    let now = Instant::now();
+    let mut tally = tally.lock().unwrap();
+    tally.total += 1;
+    if let Some(seq) = seq {
+        if tally.counts.len() <= channel {
+            tally.counts.resize_with(channel + 1, Vec::new);
+        }
+        let counts = &mut tally.counts[channel];
+        if counts.len() <= seq {
+            counts.resize((seq + 1).max(counts.len() * 2), 0);
+        }
+        counts[seq] = counts[seq].saturating_add(1);
+        if let Some(slot) = tally.arrivals.get_mut(seq) {
+            slot.get_or_insert(now);
+        }
+    }
+    HttpResponse::Ok().finish()
+}
+
+/// An endpoint that accepts connections and never answers.
+pub fn black_hole() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}

@@ -1,0 +1,150 @@
+//! The router under test: the real `spscan-router` binary on a fresh SQLite file, and a small
+//! API client to set it up and drive it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+pub struct RouterProcess {
+    child: Child,
+    pub base: String,
+    pub database: String,
+    _dir: tempfile::TempDir,
+    client: awc::Client,
+}
+
+impl RouterProcess {
+    /// Starts the router binary with `env` on a fresh database.
+    pub fn start(binary: &str, env: &[(&str, String)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = dir.path().join("bench.db").to_string_lossy().into_owned();
+        let mut command = Command::new(binary);
+        command
+            .env("DATABASE_URL", &database)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn,spscan_router=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                } else if line.contains("ERROR") || line.contains("WARN") {
+                    eprintln!("router: {line}");
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(60)).expect("the router starts");
+        let client = spscan_router::outbound::client(Duration::from_secs(120), 256);
+        Self { child, base, database, _dir: dir, client }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory now and at its peak, in KiB (from /proc).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, serde_json::to_vec(body).unwrap()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let mut response = self
+            .client
+            .post(format!("{}/api/v1{path}", self.base))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body)
+            .await
+            .expect("the router answers");
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(64 << 20).await.unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Registers the `bench` tenant, one channel per URL and rules sending every event to all.
+    pub async fn setup(&self, urls: &[String]) -> Vec<String> {
+        let (status, _) = self
+            .post("/tenants", &json!({"id": "bench", "display_name": "Bench", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}))
+            .await;
+        assert_eq!(status, 201);
+        let mut ids = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let (status, body) = self.post("/channels", &json!({"name": format!("bench-{i}"), "url": url})).await;
+            assert_eq!(status, 201, "{body}");
+            ids.push(body["id"].as_str().unwrap().to_string());
+        }
+        for chunk in ids.chunks(100) {
+            let (status, body) = self
+                .post("/rules", &json!({"name": "bench", "event_types": ["*"], "min_severity": "low", "channel_ids": chunk}))
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        ids
+    }
+
+    /// Deliveries not yet final, read from the database file.
+    pub fn pending(&self) -> i64 {
+        let mut conn = SqliteConnection::establish(&self.database).expect("open the database");
+        diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn).ok();
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'")
+            .get_result::<Count>(&mut conn)
+            .map(|c| c.n)
+            .unwrap_or(-1)
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One event, `e<seq>`, as SPScan sends it.
+pub fn event_json(seq: u64) -> String {
+    format!(
+        r#"{{"event_id":"e{seq}","event":"permission.external_share_created","severity":"high","tenant_id":"bench","data":{{"site_url":"https://contoso.sharepoint.com/sites/Finance","resource_path":"Shared Documents/Q3 forecast.xlsx","permission_type":"specific_people_link","principal":"outsider@example.net","access_level":"edit"}}}}"#
+    )
+}
+
+/// A batch `{"events":[…]}` of the events `first..first+count`.
+pub fn batch_json(first: u64, count: u64) -> Vec<u8> {
+    let mut body = String::with_capacity(count as usize * 320 + 16);
+    body.push_str(r#"{"events":["#);
+    for seq in first..first + count {
+        if seq > first {
+            body.push(',');
+        }
+        body.push_str(&event_json(seq));
+    }
+    body.push_str("]}");
+    body.into_bytes()
+}

@@ -1,0 +1,267 @@
+//! The benchmark's scenarios. Each starts a fresh router and receiver, drives them, checks that
+//! nothing was lost or duplicated (per event id and channel), and returns its measurements.
+
+use std::cell::{Cell, RefCell};
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::receiver::{black_hole, Check, Receiver};
+use crate::router::{batch_json, event_json, RouterProcess};
+use crate::{Measure, Plan};
+
+/// Connections the router opens per channel (its `DELIVERY_CONCURRENCY` default).
+pub const ROUTER_CONNECTIONS: usize = 16;
+/// Ingestion requests in flight at once.
+const INGEST_CONCURRENCY: usize = 8;
+/// Most acknowledged-but-undelivered events the drivers allow before pausing.
+const MAX_BACKLOG: u64 = 50_000;
+
+fn receiver() -> Receiver {
+    Receiver::start(TcpListener::bind("127.0.0.1:0").unwrap())
+}
+
+async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        if done() {
+            return Instant::now();
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn check_row(name: &str, check: Check) -> Measure {
+    Measure::new(name, "lost/duplicated", format!("{}/{}", check.lost, check.duplicated), "", check.lost == 0)
+}
+
+/// 1. The loopback limit: the same payload POSTed straight at the receiver.
+pub async fn ceiling(plan: &Plan) -> Vec<Measure> {
+    let receiver = receiver();
+    let client = spscan_router::outbound::client(Duration::from_secs(30), ROUTER_CONNECTIONS);
+    let body = actix_web::web::Bytes::from(event_json(0));
+    let url = receiver.url(0);
+    let next = Rc::new(Cell::new(0u64));
+    let deadline = Instant::now() + plan.duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..ROUTER_CONNECTIONS {
+        let (client, body, url, next) = (client.clone(), body.clone(), url.clone(), next.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            while Instant::now() < deadline {
+                let seq = next.get();
+                next.set(seq + 1);
+                let response = client
+                    .post(&url)
+                    .insert_header(("content-type", "application/json"))
+                    .insert_header(("webhook-id", format!("e{seq}")))
+                    .send_body(body.clone())
+                    .await;
+                assert!(response.is_ok_and(|r| r.status().is_success()), "the receiver failed");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let sent = next.get();
+    let rate = sent as f64 / elapsed;
+    vec![
+        Measure::new("ceiling", "requests/s", format!("{rate:.0}"), &format!("{ROUTER_CONNECTIONS} connections, {sent} requests"), true)
+            .value(rate),
+        check_row("ceiling", receiver.check(0, sent)),
+    ]
+}
+
+/// Drives batched (or single-event) ingestion for the plan's duration, keeping at most
+/// `MAX_BACKLOG` events ahead of the receiver. Returns how many events were acknowledged.
+async fn drive(router: &Rc<RouterProcess>, receiver: &Receiver, channels: u64, batch: u64, duration: Duration) -> u64 {
+    let next = Rc::new(Cell::new(0u64));
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    let concurrency = if batch == 1 { 64 } else { INGEST_CONCURRENCY };
+    for _ in 0..concurrency {
+        let (router, next, receiver) = (router.clone(), next.clone(), receiver.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            while Instant::now() < deadline {
+                if next.get().saturating_sub(receiver.total() / channels) > MAX_BACKLOG {
+                    actix_web::rt::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
+                let first = next.get();
+                next.set(first + batch);
+                let body = if batch == 1 { event_json(first).into_bytes() } else { batch_json(first, batch) };
+                let (status, answer) = router.post_raw("/events", body).await;
+                assert_eq!(status, 202, "ingestion failed: {answer}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    next.get()
+}
+
+/// 2. Sustained end-to-end delivery, ingested in batches of `batch` (1 = one event per request).
+pub async fn throughput(plan: &Plan, batch: u64) -> Vec<Measure> {
+    let name = if batch == 1 { "throughput-single" } else { "throughput" };
+    let receiver = receiver();
+    let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+    router.setup(&[receiver.url(0)]).await;
+    let started = Instant::now();
+    let acked = drive(&router, &receiver, 1, batch, plan.duration).await;
+    wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
+    let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || router.pending() == 0).await;
+    let rate = acked as f64 / (recorded - started).as_secs_f64();
+    vec![
+        Measure::new(name, "delivered/s", format!("{rate:.0}"), &format!("{acked} events, {batch} per request, ingested for {:?}", plan.duration), true)
+            .value(rate),
+        check_row(name, receiver.check(0, acked)),
+    ]
+}
+
+/// 3. Ingestion-to-arrival latency at a fixed rate of single-event requests.
+pub async fn latency(plan: &Plan, per_second: u64) -> Vec<Measure> {
+    let receiver = receiver();
+    let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+    router.setup(&[receiver.url(0)]).await;
+    let total = per_second * plan.duration.as_secs().max(1);
+    receiver.stamp_arrivals(total as usize);
+    let sent_at: Rc<RefCell<Vec<Option<Instant>>>> = Rc::new(RefCell::new(vec![None; total as usize]));
+    let started = Instant::now();
+    let mut tick = actix_web::rt::time::interval(Duration::from_millis(1));
+    let mut seq = 0u64;
+    let mut tasks = Vec::with_capacity(total as usize);
+    while seq < total {
+        tick.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * per_second as f64) as u64).min(total);
+        while seq < due {
+            let (router, sent_at) = (router.clone(), sent_at.clone());
+            let this = seq;
+            tasks.push(actix_web::rt::spawn(async move {
+                sent_at.borrow_mut()[this as usize] = Some(Instant::now());
+                let (status, answer) = router.post_raw("/events", event_json(this).into_bytes()).await;
+                assert_eq!(status, 202, "ingestion failed: {answer}");
+            }));
+            seq += 1;
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    wait_until("every delivery to arrive", Duration::from_secs(120), || receiver.total() >= total).await;
+    let arrivals = receiver.arrivals();
+    let sent = sent_at.borrow();
+    let mut latencies: Vec<f64> = (0..total as usize)
+        .filter_map(|i| Some((arrivals[i]? - sent[i]?).as_secs_f64() * 1000.0))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let note = format!("{per_second} events/s for {:?}, {} events", plan.duration, latencies.len());
+    vec![
+        Measure::new("latency", "p50 ms", format!("{:.2}", at(0.50)), &note, true).value(at(0.50)),
+        Measure::new("latency", "p99 ms", format!("{:.2}", at(0.99)), &note, at(0.99) < 20.0).value(at(0.99)),
+        Measure::new("latency", "p99.9 ms", format!("{:.2}", at(0.999)), &note, true).value(at(0.999)),
+        Measure::new("latency", "max ms", format!("{:.2}", latencies.last().copied().unwrap_or(0.0)), &note, true),
+        check_row("latency", receiver.check(0, total)),
+    ]
+}
+
+/// 4. Ten channels; then the same with one of them pointing at an endpoint that never answers.
+pub async fn isolation(plan: &Plan) -> Vec<Measure> {
+    let mut rates = Vec::new();
+    let mut rows = Vec::new();
+    for stuck in [false, true] {
+        let receiver = receiver();
+        let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+        let hole = black_hole();
+        let urls: Vec<String> = (0..10)
+            .map(|i| if stuck && i == 0 { format!("http://127.0.0.1:{hole}/0") } else { receiver.url(i) })
+            .collect();
+        router.setup(&urls).await;
+        let started = Instant::now();
+        let acked = drive(&router, &receiver, if stuck { 9 } else { 10 }, 100, plan.duration).await;
+        let done = wait_until("the healthy channels to receive everything", Duration::from_secs(600), || {
+            (1..10).all(|c| receiver.delivered(c) >= acked)
+        })
+        .await;
+        let rate = 9.0 * acked as f64 / (done - started).as_secs_f64();
+        rates.push(rate);
+        let label = if stuck { "one channel never answers" } else { "all ten healthy" };
+        rows.push(Measure::new("isolation", "nine channels delivered/s", format!("{rate:.0}"), label, true).value(rate));
+        for c in 1..10 {
+            let check = receiver.check(c, acked);
+            if check.lost > 0 || check.duplicated > 0 {
+                rows.push(check_row("isolation", check));
+            }
+        }
+    }
+    let share = rates[1] / rates[0];
+    rows.push(Measure::new("isolation", "share kept", format!("{:.1}%", share * 100.0), "stuck / healthy", share >= 0.95).value(share));
+    rows
+}
+
+/// 5. A backlog built while the receiver is down: peak memory, then the drain rate.
+pub async fn backlog(plan: &Plan) -> Vec<Measure> {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let schedule = vec!["5s"; 50].join(",");
+    let router = Rc::new(RouterProcess::start(&plan.router, &[("RETRY_SCHEDULE", schedule)]));
+    router.setup(&[format!("http://127.0.0.1:{port}/0")]).await;
+    let total = plan.backlog;
+    let started = Instant::now();
+    let mut next = 0u64;
+    let mut tasks = Vec::new();
+    for _ in 0..INGEST_CONCURRENCY {
+        let router = router.clone();
+        let mine: Vec<u64> = (0..total / 100).skip(tasks.len()).step_by(INGEST_CONCURRENCY).collect();
+        next += mine.len() as u64 * 100;
+        tasks.push(actix_web::rt::spawn(async move {
+            for chunk in mine {
+                let (status, answer) = router.post_raw("/events", batch_json(chunk * 100, 100)).await;
+                assert_eq!(status, 202, "ingestion failed: {answer}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let ingest_secs = started.elapsed().as_secs_f64();
+    let (_, peak_while_down) = router.memory_kib();
+    let receiver = Receiver::start(TcpListener::bind(("127.0.0.1", port)).expect("the receiver's port is free again"));
+    let back = Instant::now();
+    let done = wait_until("the backlog to drain", Duration::from_secs(900), || receiver.delivered(0) >= next).await;
+    let drain = next as f64 / (done - back).as_secs_f64();
+    let (_, peak) = router.memory_kib();
+    vec![
+        Measure::new("backlog", "ingested/s while down", format!("{:.0}", next as f64 / ingest_secs), &format!("{next} events"), true),
+        Measure::new("backlog", "peak RSS MiB (down)", format!("{:.0}", peak_while_down as f64 / 1024.0), &format!("{next} pending"), peak_while_down < 256 * 1024)
+            .value(peak_while_down as f64 / 1024.0),
+        Measure::new("backlog", "peak RSS MiB (overall)", format!("{:.0}", peak as f64 / 1024.0), "", peak < 256 * 1024).value(peak as f64 / 1024.0),
+        Measure::new("backlog", "drain delivered/s", format!("{drain:.0}"), "from the receiver's return", true).value(drain),
+        check_row("backlog", receiver.check(0, next)),
+    ]
+}
+
+/// 6. One event to many channels: time until the last arrival.
+pub async fn fan_out(plan: &Plan) -> Vec<Measure> {
+    let receiver = receiver();
+    let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+    let urls: Vec<String> = (0..plan.fan_out).map(|i| receiver.url(i)).collect();
+    router.setup(&urls).await;
+    let started = Instant::now();
+    let (status, answer) = router.post_raw("/events", event_json(0).into_bytes()).await;
+    assert_eq!(status, 202, "{answer}");
+    let acked = Instant::now();
+    let done = wait_until("every channel to receive the event", Duration::from_secs(120), || receiver.total() >= plan.fan_out as u64).await;
+    let mut rows = vec![
+        Measure::new("fan-out", "ack ms", format!("{:.1}", (acked - started).as_secs_f64() * 1000.0), &format!("{} deliveries in one transaction", plan.fan_out), true),
+        Measure::new("fan-out", "last arrival ms", format!("{:.1}", (done - started).as_secs_f64() * 1000.0), &format!("{} channels", plan.fan_out), true)
+            .value((done - started).as_secs_f64() * 1000.0),
+    ];
+    let lost = (0..plan.fan_out).filter(|c| receiver.check(*c, 1).lost > 0).count();
+    let duplicated: u64 = (0..plan.fan_out).map(|c| receiver.check(c, 1).duplicated).sum();
+    rows.push(Measure::new("fan-out", "lost/duplicated", format!("{lost}/{duplicated}"), "", lost == 0));
+    rows
+}
