@@ -20,6 +20,12 @@ pub enum ApiError {
     /// A field holds a value that is not accepted.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// No token, or a token that is not the admin's or the ingest token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token without the right to this route.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -54,6 +60,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "malformed-request",
             ApiError::Invalid(_) => "invalid-field",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too-large",
@@ -70,6 +78,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -97,7 +107,11 @@ impl ResponseError for ApiError {
             detail,
             field,
         };
-        HttpResponse::build(status).content_type(PROBLEM_JSON).json(problem)
+        let mut response = HttpResponse::build(status);
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer realm=\"spscan-router\""));
+        }
+        response.content_type(PROBLEM_JSON).json(problem)
     }
 }
 

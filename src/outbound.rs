@@ -3,8 +3,16 @@
 //!
 //! One exchange is bounded by the delivery timeout as a whole (connect, send, answer, excerpt).
 //! Redirects are never followed: a 3xx is a failure of kind `redirect`.
+//!
+//! Outbound targets are guarded (SPEC section 9): a host name is resolved by [`GuardedResolver`],
+//! which refuses the whole name if any address it resolves to is refused by the
+//! [`TargetPolicy`], and hands the checked addresses straight to the TCP connector, so what was
+//! checked is what is connected to (no second lookup, no DNS rebinding). An IP literal is checked
+//! before anything is sent.
 
-use std::sync::Once;
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
@@ -15,6 +23,7 @@ use futures_util::StreamExt;
 
 use crate::domain::attempt::{AttemptOutcome, EXCERPT_BYTES};
 use crate::domain::channel::{CustomHeaders, SigningSecret};
+use crate::domain::network::TargetPolicy;
 use crate::domain::retry::ErrorKind;
 use crate::domain::signature;
 use crate::domain::time::now_ms;
@@ -30,33 +39,114 @@ const DRAIN_BYTES: usize = 64 * 1024;
 pub struct Target {
     pub channel_id: String,
     pub url: String,
+    /// The URL's host when it is an IP literal (checked before each send).
+    pub host_ip: Option<IpAddr>,
     pub headers: CustomHeaders,
-    /// Secrets that sign each request; more than one during a rotation.
-    pub secrets: Vec<SigningSecret>,
+    /// Secrets that sign each request, each until its expiry (none for the current one).
+    pub secrets: Vec<(SigningSecret, Option<i64>)>,
 }
 
-/// An HTTP client for one channel: keep-alive connections up to `connections`, no redirects.
-pub fn client(timeout: Duration, connections: usize) -> awc::Client {
+impl Target {
+    pub fn new(channel_id: String, url: String, headers: CustomHeaders, secrets: Vec<(SigningSecret, Option<i64>)>) -> Self {
+        let host_ip = url::Url::parse(&url).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        });
+        Self { channel_id, url, host_ip, headers, secrets }
+    }
+
+    /// The secrets that sign a request made at `now`: the current one, and a previous one
+    /// until its expiry.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&SigningSecret> {
+        self.secrets.iter().filter(|(_, until)| until.is_none_or(|t| now < t)).map(|(s, _)| s).collect()
+    }
+}
+
+/// A name whose addresses the target policy refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BlockedTarget(pub String);
+
+/// Resolves host names and refuses those that reach a blocked address.
+pub struct GuardedResolver {
+    targets: Arc<TargetPolicy>,
+}
+
+impl actix_tls::connect::Resolve for GuardedResolver {
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> futures_util::future::LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn StdError>>> {
+        Box::pin(async move {
+            let name = format!("{host}:{port}");
+            let addrs: Vec<SocketAddr> = actix_web::rt::task::spawn_blocking(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&name).map(Iterator::collect)
+            })
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn StdError>)??;
+            for addr in &addrs {
+                if let Err(refusal) = self.targets.check(addr.ip()) {
+                    let message = format!("{host} resolves to {}, which {}; not allowed by ALLOWED_TARGET_NETWORKS", addr.ip(), refusal.0);
+                    return Err(Box::new(BlockedTarget(message)) as Box<dyn StdError>);
+                }
+            }
+            Ok(addrs)
+        })
+    }
+}
+
+/// Sends deliveries: one keep-alive HTTP client (up to `connections` connections, no
+/// redirects, guarded resolution) and the policy and timeout it applies.
+#[derive(Clone)]
+pub struct Outbound {
+    client: awc::Client,
+    targets: Arc<TargetPolicy>,
+    timeout: Duration,
+}
+
+impl Outbound {
+    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>) -> Self {
+        install_crypto_provider();
+        let resolver = actix_tls::connect::Resolver::custom(GuardedResolver { targets: Arc::clone(&targets) });
+        let tcp = actix_tls::connect::Connector::new(resolver).service();
+        let connector = awc::Connector::new().connector(tcp).timeout(timeout).limit(connections.max(1));
+        let client = awc::Client::builder()
+            .connector(connector)
+            .disable_redirects()
+            .disable_timeout()
+            .no_default_headers()
+            .finish();
+        Self { client, targets, timeout }
+    }
+
+    /// POSTs `body` to the target once, signed for `msg_id`, and reports what happened.
+    pub async fn send(&self, target: &Target, msg_id: &str, body: Bytes) -> AttemptOutcome {
+        send(&self.client, &self.targets, target, msg_id, body, self.timeout).await
+    }
+}
+
+/// Installs rustls' ring provider for the process (awc's TLS needs one). Idempotent.
+pub fn install_crypto_provider() {
     static PROVIDER: Once = Once::new();
     PROVIDER.call_once(|| {
         // Fails only if another provider was installed first, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    let connector = awc::Connector::new().timeout(timeout).limit(connections.max(1));
-    awc::Client::builder()
-        .connector(connector)
-        .disable_redirects()
-        .disable_timeout()
-        .no_default_headers()
-        .finish()
 }
 
-/// POSTs `body` to the target once, signed for `msg_id`, and reports what happened.
-pub async fn send(client: &awc::Client, target: &Target, msg_id: &str, body: Bytes, timeout: Duration) -> AttemptOutcome {
+async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg_id: &str, body: Bytes, timeout: Duration) -> AttemptOutcome {
     let started_at = now_ms();
     let clock = Instant::now();
+    if let Some(refusal) = target.host_ip.and_then(|ip| targets.check(ip).err().map(|r| (ip, r))) {
+        return AttemptOutcome {
+            started_at,
+            duration_ms: 0,
+            status_code: None,
+            error_kind: Some(ErrorKind::BlockedTarget),
+            error: Some(format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0)),
+            response_excerpt: None,
+        };
+    }
     let timestamp = started_at / 1000;
-    let secrets: Vec<&SigningSecret> = target.secrets.iter().collect();
+    let secrets = target.signing_secrets(started_at);
     let mut request = client
         .post(&target.url)
         .insert_header((CONTENT_TYPE, "application/json"))
@@ -137,6 +227,9 @@ fn classify(err: &SendRequestError) -> (ErrorKind, String) {
         SendRequestError::Timeout => ErrorKind::Timeout,
         SendRequestError::Connect(connect) => match connect {
             ConnectError::Timeout => ErrorKind::Timeout,
+            ConnectError::Resolver(e) if e.downcast_ref::<BlockedTarget>().is_some() => {
+                return (ErrorKind::BlockedTarget, e.to_string());
+            }
             ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved => ErrorKind::Dns,
             ConnectError::SslIsNotSupported => ErrorKind::Tls,
             ConnectError::Io(io) if is_tls(io) => ErrorKind::Tls,
@@ -152,4 +245,24 @@ fn classify(err: &SendRequestError) -> (ErrorKind, String) {
 
 fn is_tls(io: &std::io::Error) -> bool {
     io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_out_secret_signs_until_it_expires() {
+        let current = SigningSecret::generate();
+        let previous = SigningSecret::generate();
+        let target = Target::new(
+            "ch_1".into(),
+            "https://[::1]:8443/hook".into(),
+            CustomHeaders::default(),
+            vec![(current.clone(), None), (previous.clone(), Some(1_000))],
+        );
+        assert_eq!(target.host_ip, Some("::1".parse().unwrap()));
+        assert_eq!(target.signing_secrets(999), vec![&current, &previous]);
+        assert_eq!(target.signing_secrets(1_000), vec![&current]);
+    }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetrySchedule;
+use crate::domain::token::MIN_TOKEN_LEN;
 
 /// The command line; every flag also reads the environment variable named beside it.
 #[derive(Debug, Parser)]
@@ -39,6 +41,15 @@ pub struct Cli {
     /// Database connections in the pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "8")]
     pub database_pool_size: String,
+    /// Bearer token that may do everything (at least 16 characters). Unset: generated on the first start and printed once.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Bearer token that may only POST /api/v1/events. Unset: generated on the first start and printed once.
+    #[arg(long, env = "INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+    /// Networks deliveries may reach despite the built-in refusals (loopback, private, link-local, …): comma-separated CIDRs.
+    #[arg(long, env = "ALLOWED_TARGET_NETWORKS", default_value = "")]
+    pub allowed_target_networks: String,
 }
 
 /// The router's settings, parsed.
@@ -54,6 +65,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_batch_events: usize,
     pub database_pool_size: u32,
+    /// `None`: use the generated token whose hash is in the database (or generate one).
+    pub admin_token: Option<String>,
+    pub ingest_token: Option<String>,
+    /// Where deliveries may go.
+    pub targets: TargetPolicy,
 }
 
 /// A setting that could not be used, as one line for the operator.
@@ -79,6 +95,9 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             max_batch_events: 1000,
             database_pool_size: 8,
+            admin_token: None,
+            ingest_token: None,
+            targets: TargetPolicy::default(),
         }
     }
 
@@ -109,7 +128,26 @@ impl Settings {
                 .filter(|n| (min..=max).contains(n))
                 .ok_or_else(|| fail(variable, flag, value, format!("is not a whole number between {min} and {max}")))
         };
+        let token = |variable: &'static str, flag: &'static str, value: &Option<String>| match value {
+            Some(t) if t.len() < MIN_TOKEN_LEN || t.chars().any(|c| !c.is_ascii_graphic()) => Err(fail(
+                variable,
+                flag,
+                "****",
+                format!("must be at least {MIN_TOKEN_LEN} visible ASCII characters without spaces"),
+            )),
+            other => Ok(other.clone()),
+        };
+        let admin_token = token("ADMIN_TOKEN", "admin-token", &cli.admin_token)?;
+        let ingest_token = token("INGEST_TOKEN", "ingest-token", &cli.ingest_token)?;
+        if admin_token.is_some() && admin_token == ingest_token {
+            return Err(fail("INGEST_TOKEN", "ingest-token", "****", "must differ from ADMIN_TOKEN".into()));
+        }
+        let targets = TargetPolicy::parse(&cli.allowed_target_networks)
+            .map_err(|p| fail("ALLOWED_TARGET_NETWORKS", "allowed-target-networks", &cli.allowed_target_networks, p))?;
         Ok(Self {
+            admin_token,
+            ingest_token,
+            targets,
             database_path,
             bind_addr: cli.bind_addr.clone(),
             retry_schedule,
@@ -164,5 +202,15 @@ mod tests {
         assert_eq!(parse(&["--database-url", "postgres://x/y"]).unwrap_err().variable, "DATABASE_URL");
         assert_eq!(parse(&["--delivery-timeout", "0s"]).unwrap_err().variable, "DELIVERY_TIMEOUT");
         assert_eq!(parse(&["--database-url", "sqlite:///tmp/x.db"]).unwrap().database_path, "/tmp/x.db");
+        assert_eq!(parse(&["--allowed-target-networks", "10.0.0.0/33"]).unwrap_err().variable, "ALLOWED_TARGET_NETWORKS");
+    }
+
+    #[test]
+    fn a_short_token_is_refused_without_showing_it() {
+        let err = parse(&["--admin-token", "short-secret"]).unwrap_err();
+        assert_eq!(err.variable, "ADMIN_TOKEN");
+        assert!(!err.to_string().contains("short-secret"), "{err}");
+        let err = parse(&["--admin-token", "same-token-0123456789", "--ingest-token", "same-token-0123456789"]).unwrap_err();
+        assert_eq!(err.variable, "INGEST_TOKEN");
     }
 }

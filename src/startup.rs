@@ -9,7 +9,14 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
+use actix_web::middleware::DefaultHeaders;
+
 use crate::actors::delivery::DeliveryPolicy;
+use crate::domain::network::TargetPolicy;
+use crate::domain::retry::RetrySchedule;
+use crate::domain::time::now_ms;
+use crate::domain::token::{self, Credentials, Role, TokenHash};
+use crate::outbound::Outbound;
 use crate::actors::messages::Reload;
 use crate::actors::retry_supervisor::RetrySupervisor;
 use crate::actors::rule_matcher::RuleMatcher;
@@ -21,8 +28,24 @@ use crate::store::Store;
 /// Settings the HTTP layer needs at request time.
 #[derive(Clone)]
 pub struct ApiConfig {
-    pub delivery_timeout: std::time::Duration,
-    pub schedule: Arc<crate::domain::retry::RetrySchedule>,
+    pub schedule: Arc<RetrySchedule>,
+    pub targets: Arc<TargetPolicy>,
+}
+
+/// Connections each HTTP worker keeps for Test sends and manual redeliveries.
+const MANUAL_CONNECTIONS: usize = 8;
+
+/// Headers on everything the router serves (SPEC section 9).
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
 }
 
 /// A built router: bound, actors running, ready to serve.
@@ -36,12 +59,15 @@ impl Application {
     /// Must be called inside an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::open_sqlite(&settings.database_path, settings.database_pool_size)?;
+        let credentials = web::Data::new(credentials(&store, &settings).await?);
         let schedule = Arc::new(settings.retry_schedule.clone());
+        let targets = Arc::new(settings.targets.clone());
         let policy = DeliveryPolicy {
             schedule: Arc::clone(&schedule),
             timeout: settings.delivery_timeout,
             max_in_flight: settings.delivery_concurrency,
             queue_capacity: settings.channel_queue,
+            targets: Arc::clone(&targets),
         };
         let supervisor = RetrySupervisor::default().start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();
@@ -54,13 +80,19 @@ impl Application {
 
         let listener = TcpListener::bind(&settings.bind_addr).with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let api = ApiConfig { delivery_timeout: settings.delivery_timeout, schedule };
+        let api = ApiConfig { schedule, targets };
         let max_body = settings.max_body_bytes;
+        let timeout = settings.delivery_timeout;
         let state = web::Data::new(handle.clone());
         let server = HttpServer::new(move || {
+            // Per worker: the HTTP client is tied to its thread.
+            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets));
             App::new()
+                .wrap(security_headers())
                 .app_data(state.clone())
+                .app_data(credentials.clone())
                 .app_data(web::Data::new(api.clone()))
+                .app_data(web::Data::new(outbound))
                 .configure(|cfg| routes::configure(cfg, max_body))
         })
         .listen(listener)?
@@ -80,4 +112,40 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The token hashes in force: a configured token, else the hash kept from the first start, else
+/// a new token, generated now and printed once (its hash is kept, the token itself nowhere).
+async fn credentials(store: &Store, settings: &Settings) -> anyhow::Result<Credentials> {
+    let mut hashes = Vec::new();
+    for (role, configured) in [(Role::Admin, &settings.admin_token), (Role::Ingest, &settings.ingest_token)] {
+        if let Some(token) = configured {
+            hashes.push(TokenHash::of(token));
+            continue;
+        }
+        let kept = store.read(move |conn| crate::store::tokens::hash_of(conn, role.as_str())).await?;
+        if let Some(hash) = kept.as_deref().and_then(TokenHash::from_stored) {
+            log::info!("{} not set; using the {} token generated on the first start", role.variable(), role.as_str());
+            hashes.push(hash);
+            continue;
+        }
+        let token = token::generate(role);
+        let hash = TokenHash::of(&token);
+        let stored = hash.to_stored();
+        let in_force = store
+            .write(move |conn| crate::store::tokens::keep_hash(conn, role.as_str(), &stored, now_ms()))
+            .await?;
+        if in_force == hash.to_stored() {
+            // Printed once, on standard output, never to the log.
+            println!(
+                "{} was not set, so one was generated. It is shown only now; keep it safe:\n  {}={token}",
+                role.variable(),
+                role.variable()
+            );
+        }
+        hashes.push(TokenHash::from_stored(&in_force).context("reading a stored token hash")?);
+    }
+    let ingest = hashes.pop().expect("two roles");
+    let admin = hashes.pop().expect("two roles");
+    Ok(Credentials { admin, ingest })
 }

@@ -24,9 +24,10 @@ use actix_web::web::Bytes;
 use super::messages::{Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
+use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_ms;
-use crate::outbound::{self, Target};
+use crate::outbound::{Outbound, Target};
 use crate::store::deliveries::{self, AttemptRecord};
 use crate::store::Store;
 
@@ -37,11 +38,12 @@ pub struct DeliveryPolicy {
     pub timeout: Duration,
     pub max_in_flight: usize,
     pub queue_capacity: usize,
+    pub targets: Arc<TargetPolicy>,
 }
 
 pub struct DeliveryActor {
     target: Rc<Target>,
-    client: awc::Client,
+    outbound: Outbound,
     store: Store,
     policy: DeliveryPolicy,
     supervisor: Addr<RetrySupervisor>,
@@ -58,10 +60,10 @@ pub struct DeliveryActor {
 
 impl DeliveryActor {
     pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
-        let client = outbound::client(policy.timeout, policy.max_in_flight);
+        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets));
         Self {
             target: Rc::new(target),
-            client,
+            outbound,
             store,
             policy,
             supervisor,
@@ -88,11 +90,10 @@ impl DeliveryActor {
 
     fn attempt(&mut self, envelope: Envelope, ctx: &mut Context<Self>) {
         self.in_flight += 1;
-        let client = self.client.clone();
+        let outbound = self.outbound.clone();
         let target = Rc::clone(&self.target);
-        let timeout = self.policy.timeout;
         let exchange = async move {
-            let outcome = outbound::send(&client, &target, &envelope.event_id, envelope.payload, timeout).await;
+            let outcome = outbound.send(&target, &envelope.event_id, envelope.payload).await;
             (envelope.delivery_id, outcome)
         };
         ctx.spawn(exchange.into_actor(self).map(|(delivery_id, outcome), act, ctx| {

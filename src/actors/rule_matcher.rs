@@ -15,6 +15,7 @@ use actix_web::web::Bytes;
 use super::delivery::{DeliveryActor, DeliveryPolicy};
 use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire};
 use super::retry_supervisor::RetrySupervisor;
+use crate::domain::channel::SigningSecret;
 use crate::domain::event::NewEvent;
 use crate::domain::rule::RuleFilter;
 use crate::domain::time::now_ms;
@@ -105,14 +106,13 @@ impl RuleMatcher {
     }
 }
 
-/// The delivery target of a stored channel.
+/// The delivery target of a stored channel: during a rotation, both secrets sign.
 pub fn target_of(row: &ChannelRow) -> Target {
-    Target {
-        channel_id: row.id.clone(),
-        url: row.url.clone(),
-        headers: row.custom_headers(),
-        secrets: vec![crate::domain::channel::SigningSecret::from_stored(row.secret.clone())],
+    let mut secrets = vec![(SigningSecret::from_stored(row.secret.clone()), None)];
+    if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at) {
+        secrets.push((SigningSecret::from_stored(previous.clone()), Some(until)));
     }
+    Target::new(row.id.clone(), row.url.clone(), row.custom_headers(), secrets)
 }
 
 impl Actor for RuleMatcher {

@@ -7,6 +7,9 @@ use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use std::net::IpAddr;
+
+use super::network::TargetPolicy;
 use super::tenant::clip;
 use super::{bounded_text, Invalid};
 
@@ -83,6 +86,28 @@ impl ChannelUrl {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The host, when it is an IP address (in any spelling the URL standard accepts: decimal,
+    /// hex or octal IPv4, IPv4-mapped IPv6 — all normalised by the parser).
+    pub fn literal_ip(&self) -> Option<IpAddr> {
+        match url::Url::parse(&self.0).ok()?.host()? {
+            url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+            url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+            url::Host::Domain(_) => None,
+        }
+    }
+
+    /// Refuses a literal address the target policy blocks. Names are checked at delivery, after
+    /// resolution.
+    pub fn check_target(&self, policy: &TargetPolicy) -> Result<(), Invalid> {
+        match self.literal_ip().map(|ip| (ip, policy.check(ip))) {
+            Some((ip, Err(refusal))) => Err(Invalid::new(
+                "url",
+                format!("{ip} {}; deliveries there are refused unless ALLOWED_TARGET_NETWORKS allows it", refusal.0),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -184,6 +209,29 @@ mod tests {
             let err = ChannelUrl::parse(bad).unwrap_err();
             assert_eq!(err.field, "url", "{bad}");
         }
+    }
+
+    #[test]
+    fn literal_blocked_addresses_are_refused_in_every_spelling() {
+        let policy = TargetPolicy::default();
+        let blocked = [
+            "http://127.0.0.1/", "http://2130706433/", "http://0x7f000001/", "http://0x7f.0.0.1/", "http://0177.0.0.1/",
+            "http://127.1/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/",
+            "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://10.0.0.1/", "http://172.16.0.1/",
+            "http://192.168.0.1/", "http://100.64.0.1/", "http://[fd00::1]/", "http://224.0.0.1/", "http://0.0.0.0/",
+            "http://[::]/", "http://240.0.0.1/", "https://0/",
+        ];
+        for text in blocked {
+            let url = ChannelUrl::parse(text).unwrap();
+            let err = url.check_target(&policy).unwrap_err();
+            assert_eq!(err.field, "url", "{text}");
+            assert!(err.message.contains("ALLOWED_TARGET_NETWORKS"), "{text}: {}", err.message);
+        }
+        for text in ["https://hooks.example.com/", "http://93.184.216.34/", "http://localhost:9000/"] {
+            assert!(ChannelUrl::parse(text).unwrap().check_target(&policy).is_ok(), "{text}");
+        }
+        let open = TargetPolicy::parse("127.0.0.0/8").unwrap();
+        assert!(ChannelUrl::parse("http://2130706433/").unwrap().check_target(&open).is_ok());
     }
 
     #[test]

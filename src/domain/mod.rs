@@ -5,12 +5,14 @@ pub mod attempt;
 pub mod channel;
 pub mod event;
 pub mod ids;
+pub mod network;
 pub mod payload;
 pub mod retry;
 pub mod rule;
 pub mod severity;
 pub mod signature;
 pub mod tenant;
+pub mod token;
 pub mod time;
 
 /// A value that failed to parse, with the field it came from and what to fix.

@@ -13,7 +13,7 @@ use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, Signi
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
 use crate::handle::RouterHandle;
-use crate::outbound;
+use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
 use crate::store::channels::{self, ChannelChange, ChannelStats, NewChannel};
 use crate::store::models::ChannelRow;
@@ -29,6 +29,8 @@ pub struct ChannelView {
     headers: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// Until when the secret before the last rotation still signs, if it does.
+    previous_secret_expires_at: Option<String>,
     created_at: String,
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +58,7 @@ impl ChannelView {
             enabled: row.enabled,
             headers,
             secret: show_secret.then_some(row.secret),
+            previous_secret_expires_at: row.previous_secret_expires_at.filter(|t| *t > now_ms()).map(at),
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
             stats: stats.map(|s| StatsView {
@@ -115,13 +118,15 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
-pub async fn create(router: web::Data<RouterHandle>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
+pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
+    let url = ChannelUrl::parse(&input.url)?;
+    url.check_target(&api.targets)?;
     let channel = NewChannel {
         id: ids::new_id(ids::CHANNEL),
         name: channel::parse_name(&input.name)?,
         kind: ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?,
-        url: ChannelUrl::parse(&input.url)?,
+        url,
         enabled: input.enabled.unwrap_or(true),
         headers: CustomHeaders::parse(input.headers.unwrap_or_default())?,
         secret: SigningSecret::generate(),
@@ -146,7 +151,12 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
     Ok(HttpResponse::Ok().json(ChannelView::of(row, s, false)))
 }
 
-pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<ChannelPatch>) -> ApiResult<HttpResponse> {
+pub async fn update(
+    router: web::Data<RouterHandle>,
+    api: web::Data<ApiConfig>,
+    id: web::Path<String>,
+    body: web::Json<ChannelPatch>,
+) -> ApiResult<HttpResponse> {
     let patch = body.into_inner();
     if let Some(kind) = patch.kind.as_deref() {
         ChannelKind::parse("type", kind)?;
@@ -157,6 +167,9 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
         enabled: patch.enabled,
         headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default())).transpose()?,
     };
+    if let Some(url) = &change.url {
+        url.check_target(&api.targets)?;
+    }
     let id = id.into_inner();
     let kind = patch.kind;
     let row = router
@@ -196,13 +209,12 @@ pub struct TestOutcome {
 
 /// Sends the sample payload now, once, and answers with what happened. Works on a disabled
 /// channel too, so it can be checked before it is switched on.
-pub async fn test(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
     let event_id = ids::new_id(ids::EVENT);
     let body = Bytes::from(payload::render_test(&event_id));
-    let client = outbound::client(api.delivery_timeout, 1);
-    let outcome = outbound::send(&client, &target_of(&row), &event_id, body, api.delivery_timeout).await;
+    let outcome = outbound.send(&target_of(&row), &event_id, body).await;
     Ok(HttpResponse::Ok().json(TestOutcome {
         ok: outcome.succeeded(),
         status_code: outcome.status_code,
@@ -212,4 +224,19 @@ pub async fn test(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id
         response_excerpt: outcome.response_excerpt,
         event_id,
     }))
+}
+
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
+
+/// A new signing secret, shown in this answer only; the old one keeps signing for 24 h.
+pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let secret = SigningSecret::generate();
+    let row = router
+        .store()
+        .write(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
+        .await?;
+    router.reload().await?;
+    Ok(HttpResponse::Ok().json(ChannelView::of(row, None, true)))
 }

@@ -13,7 +13,7 @@ use crate::domain::time::now_ms;
 use crate::domain::Invalid;
 use crate::error::ApiError;
 use crate::handle::RouterHandle;
-use crate::outbound;
+use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
 use crate::store::deliveries::{self, AttemptRecord, LogFilter};
 use crate::store::models::{AttemptRow, DeliveryRow};
@@ -156,7 +156,12 @@ async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
 
 /// One more attempt now, recorded as `manual`. It never schedules retries: a success marks the
 /// delivery `succeeded`; a failure leaves its status (and any schedule) as it was.
-pub async fn redeliver(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn redeliver(
+    router: web::Data<RouterHandle>,
+    api: web::Data<ApiConfig>,
+    outbound: web::Data<Outbound>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let lookup = id.clone();
     let (row, payload, channel) = router.store().read(move |conn| deliveries::for_redelivery(conn, &lookup)).await?;
@@ -166,8 +171,7 @@ pub async fn redeliver(router: web::Data<RouterHandle>, api: web::Data<ApiConfig
             row.channel_id
         )));
     }
-    let client = outbound::client(api.delivery_timeout, 1);
-    let outcome = outbound::send(&client, &target_of(&channel), &row.event_id, Bytes::from(payload), api.delivery_timeout).await;
+    let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
     let record = AttemptRecord { delivery_id: id.clone(), trigger: Trigger::Manual, outcome };
     let schedule = api.schedule.clone();
     router.store().write(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await?;

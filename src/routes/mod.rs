@@ -2,6 +2,7 @@
 //! render the answer. Every error leaves as problem+json (see `error.rs`), including the ones
 //! actix produces itself (unknown route, wrong method, unreadable JSON).
 
+pub mod auth;
 pub mod channels;
 pub mod deliveries;
 pub mod events;
@@ -35,12 +36,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(
         web::scope("/api/v1")
             .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
             .service(web::resource("/events").route(web::post().to(events::ingest)))
             .service(web::resource("/tenants").get(tenants::list).post(tenants::create))
             .service(web::resource("/tenants/{id}").get(tenants::get).patch(tenants::update).delete(tenants::delete))
             .service(web::resource("/channels").get(channels::list).post(channels::create))
             .service(web::resource("/channels/{id}").get(channels::get).patch(channels::update).delete(channels::delete))
             .service(web::resource("/channels/{id}/test").post(channels::test))
+            .service(web::resource("/channels/{id}/rotate-secret").post(channels::rotate_secret))
             .service(web::resource("/rules").get(rules::list).post(rules::create))
             .service(web::resource("/rules/{id}").get(rules::get).patch(rules::update).delete(rules::delete))
             .service(web::resource("/deliveries").get(deliveries::list))

@@ -59,6 +59,8 @@ pub fn create(conn: &mut Conn, channel: &NewChannel, now: i64) -> Result<Channel
         created_at: now,
         updated_at: now,
         deleted_at: None,
+        previous_secret: None,
+        previous_secret_expires_at: None,
     };
     write(conn, |conn| {
         diesel::insert_into(channels::table).values(&row).execute(conn)?;
@@ -126,6 +128,25 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
                 channels::url.eq(&row.url),
                 channels::enabled.eq(row.enabled),
                 channels::headers.eq(&row.headers),
+                channels::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(row)
+    })
+}
+
+/// Replaces a channel's signing secret; the old one keeps signing until `now + grace_ms`.
+pub fn rotate_secret(conn: &mut Conn, id: &str, secret: &SigningSecret, now: i64, grace_ms: i64) -> Result<ChannelRow, StoreError> {
+    write(conn, |conn| {
+        let mut row = get(conn, id)?;
+        row.previous_secret = Some(std::mem::replace(&mut row.secret, secret.expose().to_string()));
+        row.previous_secret_expires_at = Some(now + grace_ms);
+        row.updated_at = now;
+        diesel::update(channels::table.find(id))
+            .set((
+                channels::secret.eq(&row.secret),
+                channels::previous_secret.eq(&row.previous_secret),
+                channels::previous_secret_expires_at.eq(row.previous_secret_expires_at),
                 channels::updated_at.eq(now),
             ))
             .execute(conn)?;

@@ -20,6 +20,7 @@ pub mod models;
 pub mod rules;
 pub mod schema;
 pub mod tenants;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -28,6 +28,9 @@ pub struct ChannelRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+    /// The secret before the last rotation, still signing until it expires.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

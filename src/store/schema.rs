@@ -22,6 +22,16 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    api_tokens (role) {
+        role -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
     }
 }
 
@@ -95,4 +105,4 @@ diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(rule_channels -> rules (rule_id));
 diesel::joinable!(rule_channels -> channels (channel_id));
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, channels, rules, rule_channels, events, deliveries, attempts);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, rules, rule_channels, events, deliveries, attempts);

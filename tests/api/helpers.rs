@@ -12,6 +12,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use spscan_router::domain::network::TargetPolicy;
 use spscan_router::domain::retry::RetrySchedule;
 use spscan_router::handle::RouterHandle;
 use spscan_router::settings::Settings;
@@ -36,15 +37,22 @@ impl std::ops::Deref for TestApp {
     }
 }
 
-/// A client of a router's HTTP API, in-process or a separate binary.
+/// A client of a router's HTTP API, in-process or a separate binary, presenting a token.
 pub struct Api {
     pub base: String,
     client: awc::Client,
+    token: Option<String>,
 }
 
 impl Api {
+    /// A client presenting the admin token.
     pub fn new(base: String) -> Self {
-        Self { base, client: http_client() }
+        Self { base, client: http_client(), token: Some(ADMIN_TOKEN.into()) }
+    }
+
+    /// The same router, presenting `token` (or none).
+    pub fn with_token(&self, token: Option<&str>) -> Api {
+        Api { base: self.base.clone(), client: self.client.clone(), token: token.map(str::to_string) }
     }
 }
 
@@ -59,6 +67,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.bind_addr = "127.0.0.1:0".into();
     settings.retry_schedule = RetrySchedule::new(TEST_SCHEDULE.iter().map(|ms| Duration::from_millis(*ms)).collect());
     settings.delivery_timeout = Duration::from_secs(5);
+    settings.admin_token = Some(ADMIN_TOKEN.into());
+    settings.ingest_token = Some(INGEST_TOKEN.into());
+    settings.targets = TargetPolicy::parse("127.0.0.0/8").unwrap();
     configure(&mut settings);
     let app = Application::build(settings).await.expect("the router starts");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -68,8 +79,17 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub fn http_client() -> awc::Client {
-    spscan_router::outbound::client(Duration::from_secs(30), 64)
+    spscan_router::outbound::install_crypto_provider();
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(64))
+        .timeout(Duration::from_secs(30))
+        .disable_redirects()
+        .finish()
 }
+
+/// The tokens test routers run with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const INGEST_TOKEN: &str = "test-ingest-token-0123456789";
 
 /// An answer from the router: status, content type and JSON body (`Null` when empty).
 pub struct Answer {
@@ -82,7 +102,10 @@ impl Api {
     pub async fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Answer {
         let url = format!("{}{}", self.base, path);
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let request = self.client.request(method, url).insert_header(("Content-Type", "application/json"));
+        let mut request = self.client.request(method, url).insert_header(("Content-Type", "application/json"));
+        if let Some(token) = &self.token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
         let mut response = match body {
             Some(bytes) => request.send_body(bytes).await,
             None => request.send().await,

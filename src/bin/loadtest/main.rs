@@ -60,6 +60,16 @@ impl Measure {
     }
 }
 
+/// A plain keep-alive HTTP client for the benchmark's own requests (only ever to 127.0.0.1).
+pub fn http_client(timeout: Duration, connections: usize) -> awc::Client {
+    spscan_router::outbound::install_crypto_provider();
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(connections))
+        .timeout(timeout)
+        .disable_redirects()
+        .finish()
+}
+
 const ALL: [&str; 7] = ["ceiling", "throughput", "throughput-single", "latency", "isolation", "backlog", "fan-out"];
 
 fn main() {

@@ -9,6 +9,9 @@ use std::time::Duration;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+/// The admin token the benchmark's router runs with.
+const BENCH_TOKEN: &str = "loadtest-admin-token-0123456789";
+
 pub struct RouterProcess {
     child: Child,
     pub base: String,
@@ -27,6 +30,8 @@ impl RouterProcess {
             .env("DATABASE_URL", &database)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn,spscan_router=info")
+            .env("ADMIN_TOKEN", BENCH_TOKEN)
+            .env("ALLOWED_TARGET_NETWORKS", "127.0.0.1/32")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -45,7 +50,7 @@ impl RouterProcess {
             }
         });
         let base = rx.recv_timeout(Duration::from_secs(60)).expect("the router starts");
-        let client = spscan_router::outbound::client(Duration::from_secs(120), 256);
+        let client = crate::http_client(Duration::from_secs(120), 256);
         Self { child, base, database, _dir: dir, client }
     }
 
@@ -76,6 +81,7 @@ impl RouterProcess {
             .client
             .post(format!("{}/api/v1{path}", self.base))
             .insert_header(("content-type", "application/json"))
+            .insert_header(("authorization", format!("Bearer {BENCH_TOKEN}")))
             .send_body(body)
             .await
             .expect("the router answers");

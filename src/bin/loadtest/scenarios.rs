@@ -39,7 +39,7 @@ fn check_row(name: &str, check: Check) -> Measure {
 /// 1. The loopback limit: the same payload POSTed straight at the receiver.
 pub async fn ceiling(plan: &Plan) -> Vec<Measure> {
     let receiver = receiver();
-    let client = spscan_router::outbound::client(Duration::from_secs(30), ROUTER_CONNECTIONS);
+    let client = crate::http_client(Duration::from_secs(30), ROUTER_CONNECTIONS);
     let body = actix_web::web::Bytes::from(event_json(0));
     let url = receiver.url(0);
     let next = Rc::new(Cell::new(0u64));
@@ -206,7 +206,9 @@ pub async fn isolation(plan: &Plan) -> Vec<Measure> {
 /// 5. A backlog built while the receiver is down: peak memory, then the drain rate.
 pub async fn backlog(plan: &Plan) -> Vec<Measure> {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let schedule = vec!["5s"; 50].join(",");
+    // Retries every second while the receiver is down, so the whole backlog is due when it returns
+    // and the drain measures the router, not the retry schedule.
+    let schedule = vec!["1s"; 50].join(",");
     let router = Rc::new(RouterProcess::start(&plan.router, &[("RETRY_SCHEDULE", schedule)]));
     router.setup(&[format!("http://127.0.0.1:{port}/0")]).await;
     let total = plan.backlog;

@@ -1,0 +1,3 @@
+ALTER TABLE channels DROP COLUMN previous_secret_expires_at;
+ALTER TABLE channels DROP COLUMN previous_secret;
+DROP TABLE api_tokens;

@@ -1,0 +1,46 @@
+//! Bearer tokens on every `/api/v1` route (SPEC section 9): the admin token may do everything,
+//! the ingest token only `POST /api/v1/events`. No token or a wrong one is 401, the ingest token
+//! elsewhere is 403. Tokens are compared by hash, in constant time (`domain::token`).
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError};
+
+use crate::domain::token::{Credentials, Role};
+use crate::error::ApiError;
+
+pub async fn require_token<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let refusal = match req.app_data::<web::Data<Credentials>>() {
+        None => Some(ApiError::Internal("no credentials configured".into())),
+        Some(credentials) => {
+            let presented = req
+                .headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim());
+            match presented.map(|token| credentials.role_of(token)) {
+                None => Some(ApiError::Unauthorized(
+                    "send `Authorization: Bearer <token>` with the admin token (or the ingest token for POST /api/v1/events)".into(),
+                )),
+                Some(None) => Some(ApiError::Unauthorized("the bearer token is not valid".into())),
+                Some(Some(Role::Admin)) => None,
+                Some(Some(Role::Ingest)) if req.method() == Method::POST && req.path() == "/api/v1/events" => None,
+                Some(Some(Role::Ingest)) => Some(ApiError::Forbidden(
+                    "the ingest token may only POST /api/v1/events; use the admin token for everything else".into(),
+                )),
+            }
+        }
+    };
+    match refusal {
+        None => Ok(next.call(req).await?.map_into_left_body()),
+        Some(error) => Ok(req.into_response(error.error_response()).map_into_right_body()),
+    }
+}
