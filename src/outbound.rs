@@ -5,10 +5,10 @@
 //! Redirects are never followed: a 3xx is a failure of kind `redirect`.
 //!
 //! Outbound targets are guarded (SPEC section 9): a host name is resolved by [`GuardedResolver`],
-//! which refuses the whole name if any address it resolves to is refused by the
-//! [`TargetPolicy`], and hands the checked addresses straight to the TCP connector, so what was
-//! checked is what is connected to (no second lookup, no DNS rebinding). An IP literal is checked
-//! before anything is sent.
+//! which drops every address the [`TargetPolicy`] refuses (and refuses the name when none is
+//! left), and hands the checked addresses straight to the TCP connector, so what was checked is
+//! what is connected to (no second lookup, no DNS rebinding). An IP literal is checked before
+//! anything is sent.
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
@@ -82,13 +82,17 @@ impl actix_tls::connect::Resolve for GuardedResolver {
             })
             .await
             .map_err(|e| Box::new(e) as Box<dyn StdError>)??;
-            for addr in &addrs {
-                if let Err(refusal) = self.targets.check(addr.ip()) {
-                    let message = format!("{host} resolves to {}, which {}; not allowed by ALLOWED_TARGET_NETWORKS", addr.ip(), refusal.0);
+            // Connect only to allowed addresses; a name with none left is refused.
+            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                addrs.into_iter().partition(|addr| self.targets.check(addr.ip()).is_ok());
+            if allowed.is_empty() {
+                if let Some(addr) = refused.first() {
+                    let reason = self.targets.check(addr.ip()).err().map_or("", |r| r.0);
+                    let message = format!("{host} resolves to {}, which {reason}; not allowed by ALLOWED_TARGET_NETWORKS", addr.ip());
                     return Err(Box::new(BlockedTarget(message)) as Box<dyn StdError>);
                 }
             }
-            Ok(addrs)
+            Ok(allowed)
         })
     }
 }

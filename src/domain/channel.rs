@@ -135,7 +135,7 @@ impl CustomHeaders {
             let field = format!("headers.{}", clip(name));
             let lower = name.to_ascii_lowercase();
             if name.is_empty() || name.len() > MAX_HEADER_NAME || awc::http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(Invalid::new(field, format!("is not a valid header name (1–{MAX_HEADER_NAME} token characters)")));
+                return Err(Invalid::new(field, format!("is not a valid header name; use 1 to at most {MAX_HEADER_NAME} token characters")));
             }
             if is_reserved_header(&lower) {
                 return Err(Invalid::new(field, "is set by the router itself and cannot be overridden"));

@@ -26,6 +26,9 @@ pub struct EventType(String);
 
 impl EventType {
     pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
+        if value.len() > MAX_EVENT_TYPE {
+            return Err(Invalid::new(field, format!("must be at most {MAX_EVENT_TYPE} characters")));
+        }
         if is_dotted_name(value, 2) {
             Ok(Self(value.to_string()))
         } else {

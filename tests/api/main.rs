@@ -2,10 +2,12 @@
 //! files in temp dirs.
 
 mod bad_input;
+mod binary;
 mod crud;
 mod delivery;
 mod helpers;
 mod lifecycle;
 mod matching;
-mod restart;
+
 mod retries;
+mod security;

@@ -1,9 +1,9 @@
-//! Crash safety with the real binary: SIGKILL while deliveries are pending, restart on the same
-//! database, and every acknowledged event is still delivered.
+//! The real binary: crash safety (SIGKILL while deliveries are pending, restart, nothing lost),
+//! bad settings, tokens generated on the first start, and logs that never show a secret.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -17,29 +17,53 @@ struct RouterProcess {
 
 /// Starts `spscan-router` on a free port with the given database; returns once it listens.
 fn start_router(database: &str) -> RouterProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spscan-router"))
+    start_router_with(database, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info")]).0
+}
+
+/// Starts the binary with `env`; also returns everything it logs (stderr) and prints (stdout).
+fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess, Arc<Mutex<String>>, Arc<Mutex<String>>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spscan-router"));
+    command
         .env("DATABASE_URL", database)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("RETRY_SCHEDULE", vec!["200ms"; 40].join(","))
-        .env("RUST_LOG", "info")
-        .env("ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("INGEST_TOKEN", INGEST_TOKEN)
         .env("ALLOWED_TARGET_NETWORKS", "127.0.0.1/32")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the router binary starts");
-    let stderr = child.stderr.take().unwrap();
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("INGEST_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the router binary starts");
+    let (log, printed) = (Arc::new(Mutex::new(String::new())), Arc::new(Mutex::new(String::new())));
     let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
             }
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let sink = printed.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
         }
     });
     let base = rx.recv_timeout(Duration::from_secs(30)).expect("the router reports its address");
-    RouterProcess { child, api: Api::new(base) }
+    (RouterProcess { child, api: Api::new(base) }, log, printed)
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[actix_web::test]
@@ -137,4 +161,60 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     let output = Command::new(env!("CARGO_BIN_EXE_spscan-router")).arg("--no-such-flag").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(String::from_utf8(output.stderr).unwrap().trim_end().lines().count(), 1);
+}
+
+#[actix_web::test]
+async fn unset_tokens_are_generated_once_printed_once_and_kept_only_as_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    let (first, log, printed) = start_router_with(&database, &[("RUST_LOG", "trace")]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !printed.lock().unwrap().contains("INGEST_TOKEN=") {
+        assert!(Instant::now() < deadline, "the tokens were not printed: {}", printed.lock().unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = printed.lock().unwrap().clone();
+    let token = |name: &str| text.lines().find_map(|l| l.trim().strip_prefix(&format!("{name}="))).unwrap().to_string();
+    let (admin, ingest) = (token("ADMIN_TOKEN"), token("INGEST_TOKEN"));
+    assert!(admin.starts_with("spr_admin_") && ingest.starts_with("spr_ingest_"));
+    let api = first.api.with_token(Some(&admin));
+    assert_eq!(api.get("/api/v1/channels").await.status, 200);
+    assert_eq!(first.api.with_token(Some(&ingest)).get("/api/v1/channels").await.status, 403);
+    assert_eq!(first.api.with_token(None).get("/api/v1/channels").await.status, 401);
+    drop(first);
+    assert!(!log.lock().unwrap().contains(&admin), "the log never shows a token");
+    let stored = std::fs::read(&database).unwrap();
+    assert!(!stored.windows(admin.len()).any(|w| w == admin.as_bytes()), "the database holds no token");
+
+    // A restart keeps the same tokens and prints nothing.
+    let (second, _, printed_again) = start_router_with(&database, &[("RUST_LOG", "info")]);
+    assert_eq!(second.api.with_token(Some(&admin)).get("/api/v1/channels").await.status, 200);
+    assert!(!printed_again.lock().unwrap().contains("TOKEN="), "printed once only");
+}
+
+#[actix_web::test]
+async fn secrets_and_tokens_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    let receiver = Receiver::start().await;
+    let (router, log, _) =
+        start_router_with(&database, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "trace")]);
+    let api = &router.api;
+    api.create_tenant("contoso").await;
+    let channel = api.post("/api/v1/channels", json!({"name": "SOC", "url": receiver.url("/"), "headers": {"X-Api-Key": "custom-header-secret-123"}})).await.body;
+    let id = channel["id"].as_str().unwrap();
+    let rotated = api.post(&format!("/api/v1/channels/{id}/rotate-secret"), json!({})).await.body;
+    api.route_everything_to(&[id]).await;
+    assert_eq!(api.post(&format!("/api/v1/channels/{id}/test"), json!({})).await.body["ok"], true);
+    api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    receiver.wait_for(2, None, Duration::from_secs(10)).await;
+    api.with_token(Some("a-wrong-token-that-is-long")).get("/api/v1/channels").await;
+    drop(router);
+    let log = log.lock().unwrap().clone();
+    assert!(log.lines().count() > 10, "trace logging was on: {log}");
+    for secret in [channel["secret"].as_str().unwrap(), rotated["secret"].as_str().unwrap(), ADMIN_TOKEN, INGEST_TOKEN, "a-wrong-token-that-is-long"] {
+        assert!(!log.contains(secret), "the log shows a secret");
+        let body = secret.strip_prefix("whsec_").unwrap_or(secret);
+        assert!(!log.contains(body), "the log shows a secret's body");
+    }
 }
