@@ -2,12 +2,15 @@
 //! embedding the router uses, with the same semantics. `ingest` returns `Ok` only after the
 //! events and all their deliveries are committed.
 
+use std::sync::Arc;
+
 use actix::Addr;
 use serde::Serialize;
 
 use crate::actors::messages::{Ingest, Reload};
 use crate::actors::rule_matcher::RuleMatcher;
 use crate::domain::event::{EventInput, NewEvent};
+use crate::domain::limits::Limits;
 use crate::domain::Invalid;
 use crate::store::events::Ingested;
 use crate::store::{Store, StoreError};
@@ -42,17 +45,17 @@ pub enum IngestError {
 pub struct RouterHandle {
     store: Store,
     matcher: Addr<RuleMatcher>,
-    max_batch_events: usize,
+    limits: Arc<Limits>,
 }
 
 impl RouterHandle {
-    pub fn new(store: Store, matcher: Addr<RuleMatcher>, max_batch_events: usize) -> Self {
-        Self { store, matcher, max_batch_events }
+    pub fn new(store: Store, matcher: Addr<RuleMatcher>, limits: Arc<Limits>) -> Self {
+        Self { store, matcher, limits }
     }
 
     /// Ingests one event.
     pub async fn ingest_one(&self, event: EventInput) -> Result<IngestResult, IngestError> {
-        let event = NewEvent::parse(event)?;
+        let event = NewEvent::parse(event, &self.limits)?;
         Ok(self.ingest_parsed(vec![event], false).await?.remove(0))
     }
 
@@ -61,17 +64,17 @@ impl RouterHandle {
         if events.is_empty() {
             return Err(Invalid::new("events", "must hold at least one event").into());
         }
-        if events.len() > self.max_batch_events {
+        if events.len() > self.limits.max_batch_events {
             return Err(Invalid::new(
                 "events",
-                format!("holds {} events; the limit is {} per request (MAX_BATCH_EVENTS)", events.len(), self.max_batch_events),
+                format!("holds {} events; the limit is {} per request (MAX_BATCH_EVENTS)", events.len(), self.limits.max_batch_events),
             )
             .into());
         }
         let parsed = events
             .into_iter()
             .enumerate()
-            .map(|(i, input)| NewEvent::parse(input).map_err(|e| e.within(&format!("events[{i}]"))))
+            .map(|(i, input)| NewEvent::parse(input, &self.limits).map_err(|e| e.within(&format!("events[{i}]"))))
             .collect::<Result<Vec<_>, _>>()?;
         self.ingest_parsed(parsed, true).await
     }
@@ -90,8 +93,9 @@ impl RouterHandle {
         &self.store
     }
 
-    pub fn max_batch_events(&self) -> usize {
-        self.max_batch_events
+    /// The size limits requests are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::domain::limits::Limits;
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::token::MIN_TOKEN_LEN;
@@ -38,6 +39,27 @@ pub struct Cli {
     /// Most events in one batch ingestion request.
     #[arg(long, env = "MAX_BATCH_EVENTS", default_value = "1000")]
     pub max_batch_events: String,
+    /// Longest name of a channel or rule, or display name of a tenant, in characters.
+    #[arg(long, env = "MAX_NAME_LENGTH", default_value = "200")]
+    pub max_name_length: String,
+    /// Longest channel URL, in characters.
+    #[arg(long, env = "MAX_URL_LENGTH", default_value = "2048")]
+    pub max_url_length: String,
+    /// Most custom request headers on one channel.
+    #[arg(long, env = "MAX_CHANNEL_HEADERS", default_value = "20")]
+    pub max_channel_headers: String,
+    /// Longest custom header value, in bytes.
+    #[arg(long, env = "MAX_HEADER_VALUE_LENGTH", default_value = "2048")]
+    pub max_header_value_length: String,
+    /// Largest `data` object of one event, serialised, in bytes.
+    #[arg(long, env = "MAX_EVENT_DATA_BYTES", default_value = "65536")]
+    pub max_event_data_bytes: String,
+    /// Most event type patterns on one rule.
+    #[arg(long, env = "MAX_RULE_EVENT_TYPES", default_value = "50")]
+    pub max_rule_event_types: String,
+    /// Most target channels on one rule.
+    #[arg(long, env = "MAX_RULE_CHANNELS", default_value = "100")]
+    pub max_rule_channels: String,
     /// Database connections in the pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "8")]
     pub database_pool_size: String,
@@ -62,8 +84,8 @@ pub struct Settings {
     pub delivery_timeout: Duration,
     pub delivery_concurrency: usize,
     pub channel_queue: usize,
-    pub max_body_bytes: usize,
-    pub max_batch_events: usize,
+    /// Size limits on what clients send.
+    pub limits: Limits,
     pub database_pool_size: u32,
     /// `None`: use the generated token whose hash is in the database (or generate one).
     pub admin_token: Option<String>,
@@ -92,8 +114,7 @@ impl Settings {
             delivery_timeout: Duration::from_secs(30),
             delivery_concurrency: 16,
             channel_queue: 1024,
-            max_body_bytes: 1024 * 1024,
-            max_batch_events: 1000,
+            limits: Limits::default(),
             database_pool_size: 8,
             admin_token: None,
             ingest_token: None,
@@ -154,8 +175,17 @@ impl Settings {
             delivery_timeout,
             delivery_concurrency: count("DELIVERY_CONCURRENCY", "delivery-concurrency", &cli.delivery_concurrency, 1, 1024)?,
             channel_queue: count("CHANNEL_QUEUE", "channel-queue", &cli.channel_queue, 2, 1_000_000)?,
-            max_body_bytes: count("MAX_BODY_BYTES", "max-body-bytes", &cli.max_body_bytes, 1024, 64 * 1024 * 1024)?,
-            max_batch_events: count("MAX_BATCH_EVENTS", "max-batch-events", &cli.max_batch_events, 1, 10_000)?,
+            limits: Limits {
+                max_body_bytes: count("MAX_BODY_BYTES", "max-body-bytes", &cli.max_body_bytes, 1024, 64 * 1024 * 1024)?,
+                max_batch_events: count("MAX_BATCH_EVENTS", "max-batch-events", &cli.max_batch_events, 1, 10_000)?,
+                max_name: count("MAX_NAME_LENGTH", "max-name-length", &cli.max_name_length, 1, 10_000)?,
+                max_url: count("MAX_URL_LENGTH", "max-url-length", &cli.max_url_length, 16, 65_536)?,
+                max_headers: count("MAX_CHANNEL_HEADERS", "max-channel-headers", &cli.max_channel_headers, 0, 100)?,
+                max_header_value: count("MAX_HEADER_VALUE_LENGTH", "max-header-value-length", &cli.max_header_value_length, 1, 65_536)?,
+                max_event_data_bytes: count("MAX_EVENT_DATA_BYTES", "max-event-data-bytes", &cli.max_event_data_bytes, 2, 16 * 1024 * 1024)?,
+                max_rule_event_types: count("MAX_RULE_EVENT_TYPES", "max-rule-event-types", &cli.max_rule_event_types, 1, 10_000)?,
+                max_rule_channels: count("MAX_RULE_CHANNELS", "max-rule-channels", &cli.max_rule_channels, 1, 10_000)?,
+            },
             database_pool_size: count("DATABASE_POOL_SIZE", "database-pool-size", &cli.database_pool_size, 1, 64)? as u32,
         })
     }
@@ -191,6 +221,7 @@ mod tests {
         assert_eq!(settings.bind_addr, "127.0.0.1:8080");
         assert_eq!(settings.retry_schedule, RetrySchedule::default());
         assert_eq!(settings.delivery_timeout, Duration::from_secs(30));
+        assert_eq!(settings.limits, Limits::default(), "the flags' defaults are the documented limits");
     }
 
     #[test]

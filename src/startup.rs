@@ -76,12 +76,12 @@ impl Application {
             .await
             .context("starting the rule matcher")?
             .context("loading rules and channels")?;
-        let handle = RouterHandle::new(store, matcher, settings.max_batch_events);
+        let handle = RouterHandle::new(store, matcher, Arc::new(settings.limits.clone()));
 
         let listener = TcpListener::bind(&settings.bind_addr).with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let api = ApiConfig { schedule, targets };
-        let max_body = settings.max_body_bytes;
+        let max_body = settings.limits.max_body_bytes;
         let timeout = settings.delivery_timeout;
         let state = web::Data::new(handle.clone());
         let server = HttpServer::new(move || {

@@ -11,18 +11,11 @@ use std::net::IpAddr;
 
 use super::network::TargetPolicy;
 use super::tenant::clip;
+use super::limits::Limits;
 use super::{bounded_text, Invalid};
 
-/// Longest channel name accepted.
-pub const MAX_NAME: usize = 200;
-/// Longest target URL accepted.
-pub const MAX_URL: usize = 2048;
-/// Most custom headers on one channel.
-pub const MAX_HEADERS: usize = 20;
 /// Longest custom header name.
 pub const MAX_HEADER_NAME: usize = 128;
-/// Longest custom header value.
-pub const MAX_HEADER_VALUE: usize = 2048;
 /// Random bytes in a signing secret.
 const SECRET_BYTES: usize = 32;
 /// Prefix of every signing secret, as in Standard Webhooks.
@@ -52,8 +45,8 @@ impl ChannelKind {
 }
 
 /// A channel's display name.
-pub fn parse_name(value: &str) -> Result<String, Invalid> {
-    bounded_text("name", value, MAX_NAME)
+pub fn parse_name(value: &str, limits: &Limits) -> Result<String, Invalid> {
+    bounded_text("name", value, limits.max_name)
 }
 
 /// An absolute `http` or `https` URL without credentials or fragment.
@@ -61,10 +54,10 @@ pub fn parse_name(value: &str) -> Result<String, Invalid> {
 pub struct ChannelUrl(String);
 
 impl ChannelUrl {
-    pub fn parse(value: &str) -> Result<Self, Invalid> {
+    pub fn parse(value: &str, limits: &Limits) -> Result<Self, Invalid> {
         let bad = |why: &str| Invalid::new("url", format!("`{}` {why}", clip(value)));
-        if value.len() > MAX_URL {
-            return Err(Invalid::new("url", format!("must be at most {MAX_URL} characters")));
+        if value.len() > limits.max_url {
+            return Err(Invalid::new("url", format!("must be at most {} characters", limits.max_url)));
         }
         let url = url::Url::parse(value).map_err(|e| bad(&format!("is not an absolute URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -126,9 +119,9 @@ fn is_reserved_header(lower: &str) -> bool {
 pub struct CustomHeaders(BTreeMap<String, String>);
 
 impl CustomHeaders {
-    pub fn parse(headers: BTreeMap<String, String>) -> Result<Self, Invalid> {
-        if headers.len() > MAX_HEADERS {
-            return Err(Invalid::new("headers", format!("has {} entries; the limit is {MAX_HEADERS}", headers.len())));
+    pub fn parse(headers: BTreeMap<String, String>, limits: &Limits) -> Result<Self, Invalid> {
+        if headers.len() > limits.max_headers {
+            return Err(Invalid::new("headers", format!("has {} entries; the limit is {}", headers.len(), limits.max_headers)));
         }
         let mut seen = std::collections::HashSet::new();
         for (name, value) in &headers {
@@ -143,10 +136,10 @@ impl CustomHeaders {
             if !seen.insert(lower) {
                 return Err(Invalid::new(field, "appears twice (header names are case-insensitive)"));
             }
-            if value.len() > MAX_HEADER_VALUE || awc::http::header::HeaderValue::from_str(value).is_err() {
+            if value.len() > limits.max_header_value || awc::http::header::HeaderValue::from_str(value).is_err() {
                 return Err(Invalid::new(
                     field,
-                    format!("value must be at most {MAX_HEADER_VALUE} visible characters, without line breaks"),
+                    format!("value must be at most {} visible characters, without line breaks", limits.max_header_value),
                 ));
             }
         }
@@ -203,10 +196,10 @@ mod tests {
 
     #[test]
     fn urls_must_be_plain_http_or_https() {
-        assert!(ChannelUrl::parse("https://hooks.example.com/spscan?x=1").is_ok());
-        assert!(ChannelUrl::parse("http://127.0.0.1:9000/hook").is_ok());
+        assert!(ChannelUrl::parse("https://hooks.example.com/spscan?x=1", &Limits::default()).is_ok());
+        assert!(ChannelUrl::parse("http://127.0.0.1:9000/hook", &Limits::default()).is_ok());
         for bad in ["ftp://x.example/", "hooks.example.com", "https://user:pw@x.example/", "https://x.example/#a", "https://"] {
-            let err = ChannelUrl::parse(bad).unwrap_err();
+            let err = ChannelUrl::parse(bad, &Limits::default()).unwrap_err();
             assert_eq!(err.field, "url", "{bad}");
         }
     }
@@ -222,28 +215,28 @@ mod tests {
             "http://[::]/", "http://240.0.0.1/", "https://0/",
         ];
         for text in blocked {
-            let url = ChannelUrl::parse(text).unwrap();
+            let url = ChannelUrl::parse(text, &Limits::default()).unwrap();
             let err = url.check_target(&policy).unwrap_err();
             assert_eq!(err.field, "url", "{text}");
             assert!(err.message.contains("ALLOWED_TARGET_NETWORKS"), "{text}: {}", err.message);
         }
         for text in ["https://hooks.example.com/", "http://93.184.216.34/", "http://localhost:9000/"] {
-            assert!(ChannelUrl::parse(text).unwrap().check_target(&policy).is_ok(), "{text}");
+            assert!(ChannelUrl::parse(text, &Limits::default()).unwrap().check_target(&policy).is_ok(), "{text}");
         }
         let open = TargetPolicy::parse("127.0.0.0/8").unwrap();
-        assert!(ChannelUrl::parse("http://2130706433/").unwrap().check_target(&open).is_ok());
+        assert!(ChannelUrl::parse("http://2130706433/", &Limits::default()).unwrap().check_target(&open).is_ok());
     }
 
     #[test]
     fn custom_headers_cannot_break_the_request() {
         let map = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
-        assert!(CustomHeaders::parse(map("X-Api-Key", "abc")).is_ok());
+        assert!(CustomHeaders::parse(map("X-Api-Key", "abc"), &Limits::default()).is_ok());
         for name in ["Host", "content-length", "Webhook-Signature", "Transfer-Encoding", "Bad Name"] {
-            assert!(CustomHeaders::parse(map(name, "v")).is_err(), "{name}");
+            assert!(CustomHeaders::parse(map(name, "v"), &Limits::default()).is_err(), "{name}");
         }
-        assert!(CustomHeaders::parse(map("X-A", "line\r\nbreak")).is_err());
+        assert!(CustomHeaders::parse(map("X-A", "line\r\nbreak"), &Limits::default()).is_err());
         let dup = BTreeMap::from([("X-A".to_string(), "1".to_string()), ("x-a".to_string(), "2".to_string())]);
-        assert!(CustomHeaders::parse(dup).is_err());
+        assert!(CustomHeaders::parse(dup, &Limits::default()).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::ids;
+use super::limits::Limits;
 use super::severity::Severity;
 use super::tenant::{clip, parse_tenant_id, Tenant, TenantInput};
 use super::time::{now_ms, parse_rfc3339, Millis};
@@ -17,8 +18,6 @@ use super::Invalid;
 pub const MAX_EVENT_TYPE: usize = 128;
 /// Longest client-chosen `event_id` accepted.
 pub const MAX_EVENT_ID: usize = 128;
-/// Largest `data` object accepted, serialised, in bytes.
-pub const MAX_DATA_BYTES: usize = 64 * 1024;
 
 /// An event type such as `permission.external_share_created`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -156,7 +155,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn parse(input: EventInput) -> Result<Self, Invalid> {
+    pub fn parse(input: EventInput, limits: &Limits) -> Result<Self, Invalid> {
         let id = match input.event_id {
             Some(id) => parse_event_id(&id)?,
             None => ids::new_id(ids::EVENT),
@@ -173,7 +172,7 @@ impl NewEvent {
             (Some(_), Some(_)) => {
                 return Err(Invalid::new("tenant_id", "give either `tenant` or `tenant_id`, not both"))
             }
-            (Some(tenant), None) => TenantRef::Full(Tenant::parse(tenant).map_err(|e| e.within("tenant"))?),
+            (Some(tenant), None) => TenantRef::Full(Tenant::parse(tenant, limits).map_err(|e| e.within("tenant"))?),
             (None, Some(id)) => TenantRef::Registered(parse_tenant_id("tenant_id", &id)?),
             (None, None) => {
                 return Err(Invalid::new(
@@ -187,7 +186,7 @@ impl NewEvent {
             Some(Value::Object(map)) => map,
             Some(_) => return Err(Invalid::new("data", "must be a JSON object")),
         };
-        check_data(&event_type, &data)?;
+        check_data(&event_type, &data, limits)?;
         Ok(Self { id, event_type, occurred_at, severity, tenant, data })
     }
 }
@@ -208,10 +207,10 @@ fn parse_event_id(value: &str) -> Result<String, Invalid> {
 }
 
 /// Checks the fields receivers are promised for `permission.*` and `storage.*` events.
-fn check_data(event_type: &EventType, data: &Map<String, Value>) -> Result<(), Invalid> {
+fn check_data(event_type: &EventType, data: &Map<String, Value>, limits: &Limits) -> Result<(), Invalid> {
     let size = serde_json::to_vec(data).map(|v| v.len()).unwrap_or(usize::MAX);
-    if size > MAX_DATA_BYTES {
-        return Err(Invalid::new("data", format!("is {size} bytes serialised; the limit is {MAX_DATA_BYTES}")));
+    if size > limits.max_event_data_bytes {
+        return Err(Invalid::new("data", format!("is {size} bytes serialised; the limit is {}", limits.max_event_data_bytes)));
     }
     let require_string = |name: &str| match data.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(()),
@@ -284,10 +283,13 @@ mod tests {
 
     #[test]
     fn an_event_without_id_or_timestamp_gets_both() {
-        let event = NewEvent::parse(input(json!({
-            "event": "permission.anonymous_link_created", "severity": "high", "tenant_id": "contoso",
-            "data": permission_data()
-        })))
+        let event = NewEvent::parse(
+            input(json!({
+                "event": "permission.anonymous_link_created", "severity": "high", "tenant_id": "contoso",
+                "data": permission_data()
+            })),
+            &Limits::default(),
+        )
         .unwrap();
         assert!(event.id.starts_with("evt_"));
         assert!(event.occurred_at > 0);
@@ -310,7 +312,7 @@ mod tests {
                     "microsoft_tenant_id": "nope"}}), "tenant.microsoft_tenant_id"),
         ];
         for (value, field) in cases {
-            let err = NewEvent::parse(input(value.clone())).unwrap_err();
+            let err = NewEvent::parse(input(value.clone()), &Limits::default()).unwrap_err();
             assert_eq!(err.field, field, "{value}");
         }
     }

@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod channel;
 pub mod event;
 pub mod ids;
+pub mod limits;
 pub mod network;
 pub mod payload;
 pub mod retry;

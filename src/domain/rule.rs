@@ -3,14 +3,9 @@
 use super::event::{EventPattern, EventType};
 use super::severity::Severity;
 use super::tenant::parse_tenant_id;
+use super::limits::Limits;
 use super::{bounded_text, Invalid};
 
-/// Longest rule name accepted.
-pub const MAX_NAME: usize = 200;
-/// Most event type patterns on one rule.
-pub const MAX_EVENT_TYPES: usize = 50;
-/// Most target channels on one rule.
-pub const MAX_CHANNELS: usize = 100;
 
 /// What a rule selects, without its identity or targets: the part matching needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,21 +25,21 @@ impl RuleFilter {
     }
 }
 
-pub fn parse_name(value: &str) -> Result<String, Invalid> {
-    bounded_text("name", value, MAX_NAME)
+pub fn parse_name(value: &str, limits: &Limits) -> Result<String, Invalid> {
+    bounded_text("name", value, limits.max_name)
 }
 
 pub fn parse_tenant(value: Option<&str>) -> Result<Option<String>, Invalid> {
     value.map(|t| parse_tenant_id("tenant_id", t)).transpose()
 }
 
-/// At least one and at most [`MAX_EVENT_TYPES`] patterns, duplicates removed.
-pub fn parse_event_types(values: &[String]) -> Result<Vec<EventPattern>, Invalid> {
+/// At least one and at most `max_rule_event_types` patterns, duplicates removed.
+pub fn parse_event_types(values: &[String], limits: &Limits) -> Result<Vec<EventPattern>, Invalid> {
     if values.is_empty() {
         return Err(Invalid::new("event_types", "must list at least one event type or pattern, e.g. [\"permission.*\"]"));
     }
-    if values.len() > MAX_EVENT_TYPES {
-        return Err(Invalid::new("event_types", format!("has {} entries; the limit is {MAX_EVENT_TYPES}", values.len())));
+    if values.len() > limits.max_rule_event_types {
+        return Err(Invalid::new("event_types", format!("has {} entries; the limit is {}", values.len(), limits.max_rule_event_types)));
     }
     let mut patterns: Vec<EventPattern> = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
@@ -56,14 +51,14 @@ pub fn parse_event_types(values: &[String]) -> Result<Vec<EventPattern>, Invalid
     Ok(patterns)
 }
 
-/// At least one and at most [`MAX_CHANNELS`] channel ids, duplicates removed. Whether they exist
-/// is the store's question.
-pub fn parse_channel_ids(values: &[String]) -> Result<Vec<String>, Invalid> {
+/// At least one and at most `max_rule_channels` channel ids, duplicates removed. Whether they
+/// exist is the store's question.
+pub fn parse_channel_ids(values: &[String], limits: &Limits) -> Result<Vec<String>, Invalid> {
     if values.is_empty() {
         return Err(Invalid::new("channel_ids", "must list at least one channel id"));
     }
-    if values.len() > MAX_CHANNELS {
-        return Err(Invalid::new("channel_ids", format!("has {} entries; the limit is {MAX_CHANNELS}", values.len())));
+    if values.len() > limits.max_rule_channels {
+        return Err(Invalid::new("channel_ids", format!("has {} entries; the limit is {}", values.len(), limits.max_rule_channels)));
     }
     let mut ids: Vec<String> = Vec::with_capacity(values.len());
     for value in values {
@@ -80,7 +75,7 @@ mod tests {
 
     fn filter(tenant: Option<&str>, types: &[&str], min: Severity) -> RuleFilter {
         let types: Vec<String> = types.iter().map(|s| s.to_string()).collect();
-        RuleFilter { tenant_id: tenant.map(str::to_string), event_types: parse_event_types(&types).unwrap(), min_severity: min }
+        RuleFilter { tenant_id: tenant.map(str::to_string), event_types: parse_event_types(&types, &Limits::default()).unwrap(), min_severity: min }
     }
 
     #[test]
@@ -96,9 +91,10 @@ mod tests {
 
     #[test]
     fn rule_lists_must_not_be_empty() {
-        assert_eq!(parse_event_types(&[]).unwrap_err().field, "event_types");
-        assert_eq!(parse_event_types(&["ok.*".into(), "Bad".into()]).unwrap_err().field, "event_types[1]");
-        assert_eq!(parse_channel_ids(&[]).unwrap_err().field, "channel_ids");
-        assert_eq!(parse_channel_ids(&["a".into(), "a".into()]).unwrap(), vec!["a".to_string()]);
+        let limits = Limits::default();
+        assert_eq!(parse_event_types(&[], &limits).unwrap_err().field, "event_types");
+        assert_eq!(parse_event_types(&["ok.*".into(), "Bad".into()], &limits).unwrap_err().field, "event_types[1]");
+        assert_eq!(parse_channel_ids(&[], &limits).unwrap_err().field, "channel_ids");
+        assert_eq!(parse_channel_ids(&["a".into(), "a".into()], &limits).unwrap(), vec!["a".to_string()]);
     }
 }

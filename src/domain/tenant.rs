@@ -2,12 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::limits::Limits;
 use super::{bounded_text, Invalid};
 
 /// Longest tenant id accepted.
 pub const MAX_TENANT_ID: usize = 64;
-/// Longest display name accepted.
-pub const MAX_DISPLAY_NAME: usize = 200;
 
 /// A tenant as clients send it (`POST /tenants`, or inline in an event).
 #[derive(Debug, Clone, Deserialize)]
@@ -27,10 +26,10 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub fn parse(input: TenantInput) -> Result<Self, Invalid> {
+    pub fn parse(input: TenantInput, limits: &Limits) -> Result<Self, Invalid> {
         Ok(Self {
             id: parse_tenant_id("id", &input.id)?,
-            display_name: bounded_text("display_name", &input.display_name, MAX_DISPLAY_NAME)?,
+            display_name: bounded_text("display_name", &input.display_name, limits.max_name)?,
             microsoft_tenant_id: parse_microsoft_tenant_id("microsoft_tenant_id", &input.microsoft_tenant_id)?,
         })
     }
@@ -87,7 +86,7 @@ mod tests {
             id: "contoso".into(),
             display_name: " Contoso Ltd ".into(),
             microsoft_tenant_id: "B86AB9D4-FCF1-4B11-8A06-7A8F91B47FBD".into(),
-        })
+        }, &Limits::default())
         .unwrap();
         assert_eq!(tenant.display_name, "Contoso Ltd");
         assert_eq!(tenant.microsoft_tenant_id, "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd");

@@ -120,15 +120,16 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 
 pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
-    let url = ChannelUrl::parse(&input.url)?;
+    let limits = router.limits();
+    let url = ChannelUrl::parse(&input.url, limits)?;
     url.check_target(&api.targets)?;
     let channel = NewChannel {
         id: ids::new_id(ids::CHANNEL),
-        name: channel::parse_name(&input.name)?,
+        name: channel::parse_name(&input.name, limits)?,
         kind: ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?,
         url,
         enabled: input.enabled.unwrap_or(true),
-        headers: CustomHeaders::parse(input.headers.unwrap_or_default())?,
+        headers: CustomHeaders::parse(input.headers.unwrap_or_default(), limits)?,
         secret: SigningSecret::generate(),
     };
     let row = router.store().write(move |conn| channels::create(conn, &channel, now_ms())).await?;
@@ -162,10 +163,10 @@ pub async fn update(
         ChannelKind::parse("type", kind)?;
     }
     let change = ChannelChange {
-        name: patch.name.as_deref().map(channel::parse_name).transpose()?,
-        url: patch.url.as_deref().map(ChannelUrl::parse).transpose()?,
+        name: patch.name.as_deref().map(|n| channel::parse_name(n, router.limits())).transpose()?,
+        url: patch.url.as_deref().map(|u| ChannelUrl::parse(u, router.limits())).transpose()?,
         enabled: patch.enabled,
-        headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default())).transpose()?,
+        headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default(), router.limits())).transpose()?,
     };
     if let Some(url) = &change.url {
         url.check_target(&api.targets)?;

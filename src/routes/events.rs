@@ -19,10 +19,11 @@ pub async fn ingest(router: web::Data<RouterHandle>, body: web::Json<Value>) -> 
             let Some(Value::Array(items)) = map.remove("events") else {
                 return Err(Invalid::new("events", "must be an array of events").into());
             };
-            if items.len() > router.max_batch_events() {
+            let max = router.limits().max_batch_events;
+            if items.len() > max {
                 return Err(Invalid::new(
                     "events",
-                    format!("holds {} events; the limit is {} per request (MAX_BATCH_EVENTS)", items.len(), router.max_batch_events()),
+                    format!("holds {} events; the limit is {max} per request (MAX_BATCH_EVENTS)", items.len()),
                 )
                 .into());
             }

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{at, nullable, ApiResult};
+use crate::domain::limits::Limits;
 use crate::domain::severity::Severity;
 use crate::domain::time::now_ms;
 use crate::domain::{ids, rule};
@@ -68,16 +69,16 @@ pub struct RulePatch {
     enabled: Option<bool>,
 }
 
-fn spec_of(input: RuleInput) -> Result<RuleSpec, crate::domain::Invalid> {
+fn spec_of(input: RuleInput, limits: &Limits) -> Result<RuleSpec, crate::domain::Invalid> {
     Ok(RuleSpec {
-        name: rule::parse_name(&input.name)?,
+        name: rule::parse_name(&input.name, limits)?,
         tenant_id: rule::parse_tenant(input.tenant_id.as_deref())?,
-        event_types: rule::parse_event_types(&input.event_types)?,
+        event_types: rule::parse_event_types(&input.event_types, limits)?,
         min_severity: match input.min_severity {
             Some(s) => Severity::parse("min_severity", &s)?,
             None => Severity::Low,
         },
-        channel_ids: rule::parse_channel_ids(&input.channel_ids)?,
+        channel_ids: rule::parse_channel_ids(&input.channel_ids, limits)?,
         enabled: input.enabled.unwrap_or(true),
     })
 }
@@ -88,7 +89,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 }
 
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>) -> ApiResult<HttpResponse> {
-    let spec = spec_of(body.into_inner())?;
+    let spec = spec_of(body.into_inner(), router.limits())?;
     let id = ids::new_id(ids::RULE);
     let rule = router.store().write(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
     router.reload().await?;
@@ -115,7 +116,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
         channel_ids: patch.channel_ids.unwrap_or(current.channel_ids.clone()),
         enabled: Some(patch.enabled.unwrap_or(current.row.enabled)),
     };
-    let spec = spec_of(merged)?;
+    let spec = spec_of(merged, router.limits())?;
     let rule = router.store().write(move |conn| rules::replace(conn, &id, &spec, now_ms())).await?;
     router.reload().await?;
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{at, ApiResult};
-use crate::domain::tenant::{parse_microsoft_tenant_id, Tenant, TenantInput, MAX_DISPLAY_NAME};
+use crate::domain::tenant::{parse_microsoft_tenant_id, Tenant, TenantInput};
 use crate::domain::time::now_ms;
 use crate::domain::{bounded_text, Invalid};
 use crate::handle::RouterHandle;
@@ -47,7 +47,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 }
 
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
-    let tenant = Tenant::parse(body.into_inner())?;
+    let tenant = Tenant::parse(body.into_inner(), router.limits())?;
     let row = router.store().write(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/tenants/{}", row.id)))
@@ -65,7 +65,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     if patch.id.as_ref().is_some_and(|new| *new != id) {
         return Err(Invalid::new("id", "a tenant's id cannot change; register a new tenant instead").into());
     }
-    let name = patch.display_name.map(|n| bounded_text("display_name", &n, MAX_DISPLAY_NAME)).transpose()?;
+    let name = patch.display_name.map(|n| bounded_text("display_name", &n, router.limits().max_name)).transpose()?;
     let guid = patch.microsoft_tenant_id.map(|g| parse_microsoft_tenant_id("microsoft_tenant_id", &g)).transpose()?;
     let row = router
         .store()

@@ -24,8 +24,8 @@ fn raw(what: &'static str, method: &'static str, path: &str, body: Option<Vec<u8
 #[actix_web::test]
 async fn every_bad_input_gets_a_problem_that_names_what_to_fix() {
     let app = spawn_app_with(|s| {
-        s.max_body_bytes = 64 * 1024;
-        s.max_batch_events = 5;
+        s.limits.max_body_bytes = 64 * 1024;
+        s.limits.max_batch_events = 5;
     })
     .await;
     app.create_tenant("contoso").await;

@@ -284,18 +284,38 @@ fn the_event_and_channel_parsers_survive_fifty_thousand_generated_inputs() {
         prefix.to_string() + &(0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect::<String>()
     };
     let mut accepted = 0;
+    let limits = spscan_router::domain::limits::Limits::default();
     for _ in 0..50_000 {
         let value = if rng.gen_bool(0.5) { mutated(&mut rng, &valid) } else { random_json(&mut rng, 4) };
         if let Ok(input) = serde_json::from_value::<EventInput>(value) {
-            if NewEvent::parse(input).is_ok() {
+            if NewEvent::parse(input, &limits).is_ok() {
                 accepted += 1;
             }
         }
         let text = random_text(&mut rng);
-        let _ = ChannelUrl::parse(&text);
+        let _ = ChannelUrl::parse(&text, &limits);
         let _ = EventPattern::parse("event_types[0]", &text);
         let headers = (0..rng.gen_range(0..4)).map(|_| (random_text(&mut rng), random_text(&mut rng))).collect();
-        let _ = CustomHeaders::parse(headers);
+        let _ = CustomHeaders::parse(headers, &limits);
     }
     assert!(accepted > 100, "the generator also makes valid events ({accepted})");
+}
+
+#[actix_web::test]
+async fn limits_are_settings() {
+    let app = spawn_app_with(|s| {
+        s.limits.max_name = 12;
+        s.limits.max_headers = 1;
+        s.limits.max_event_data_bytes = 300;
+    })
+    .await;
+    app.create_tenant("contoso").await;
+    let name = app.post("/api/v1/channels", json!({"name": "thirteen-long", "url": "https://x.example.com/"})).await;
+    assert_eq!(name.status, 422);
+    assert!(name.body["detail"].as_str().unwrap().contains("at most 12"), "{}", name.body);
+    let headers = app.post("/api/v1/channels", json!({"name": "ok", "url": "https://x.example.com/", "headers": {"X-A": "1", "X-B": "2"}})).await;
+    assert_eq!(headers.body["field"], "headers");
+    let big = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    assert_eq!(big.status, 422, "{}", big.body);
+    assert!(big.body["detail"].as_str().unwrap().contains("the limit is 300"));
 }
