@@ -306,7 +306,7 @@ async fn limits_are_settings() {
     let app = spawn_app_with(|s| {
         s.limits.max_name = 12;
         s.limits.max_headers = 1;
-        s.limits.max_event_data_bytes = 300;
+        s.limits.max_event_data_bytes = 100;
     })
     .await;
     app.create_tenant("contoso").await;
@@ -317,5 +317,5 @@ async fn limits_are_settings() {
     assert_eq!(headers.body["field"], "headers");
     let big = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
     assert_eq!(big.status, 422, "{}", big.body);
-    assert!(big.body["detail"].as_str().unwrap().contains("the limit is 300"));
+    assert!(big.body["detail"].as_str().unwrap().contains("the limit is 100"));
 }
