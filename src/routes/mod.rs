@@ -2,6 +2,7 @@
 //! render the answer. Every error leaves as problem+json (see `error.rs`), including the ones
 //! actix produces itself (unknown route, wrong method, unreadable JSON).
 
+pub mod admin;
 pub mod auth;
 pub mod channels;
 pub mod deliveries;
@@ -33,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(err).into()))
     .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
     .route("/healthz", web::get().to(health::healthz))
+    .route("/", web::get().to(admin::index))
+    .route("/static/{name}", web::get().to(admin::asset))
     .service(
         web::scope("/api/v1")
             .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))

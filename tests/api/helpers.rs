@@ -3,6 +3,9 @@
 //! as the test scripts it (status codes, or hanging).
 
 use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -339,3 +342,61 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
         }
     }
 }
+
+/// The real `spscan-router` binary, running.
+pub struct RouterProcess {
+    pub child: Child,
+    pub api: Api,
+}
+
+/// Starts `spscan-router` on a free port with the given database; returns once it listens.
+pub fn start_router(database: &str) -> RouterProcess {
+    start_router_with(database, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info")]).0
+}
+
+/// Starts the binary with `env`; also returns everything it logs (stderr) and prints (stdout).
+pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess, Arc<Mutex<String>>, Arc<Mutex<String>>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spscan-router"));
+    command
+        .env("DATABASE_URL", database)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("RETRY_SCHEDULE", vec!["200ms"; 40].join(","))
+        .env("ALLOWED_TARGET_NETWORKS", "127.0.0.1/32")
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("INGEST_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the router binary starts");
+    let (log, printed) = (Arc::new(Mutex::new(String::new())), Arc::new(Mutex::new(String::new())));
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+            }
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let stdout = child.stdout.take().unwrap();
+    let sink = printed.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).expect("the router reports its address");
+    (RouterProcess { child, api: Api::new(base) }, log, printed)
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+

@@ -1,0 +1,42 @@
+//! The admin page (SPEC section 8): `static/` is embedded in the binary at build time, so the
+//! page works from any working directory and from an installed binary, with no build step and
+//! no other origin. It asks for the admin token and talks to the same `/api/v1`.
+
+use actix_web::http::header::{CacheControl, CacheDirective, ContentType};
+use actix_web::{web, HttpResponse};
+
+use super::ApiResult;
+use crate::error::ApiError;
+
+/// `(name, media type, contents)` of every asset under `/static/`.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../static/style.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../static/app.js")),
+    ("api.js", "text/javascript; charset=utf-8", include_str!("../../static/api.js")),
+    ("ui.js", "text/javascript; charset=utf-8", include_str!("../../static/ui.js")),
+    ("overview.js", "text/javascript; charset=utf-8", include_str!("../../static/overview.js")),
+    ("channels.js", "text/javascript; charset=utf-8", include_str!("../../static/channels.js")),
+    ("rules.js", "text/javascript; charset=utf-8", include_str!("../../static/rules.js")),
+    ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
+    ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
+];
+
+const INDEX: &str = include_str!("../../static/index.html");
+
+pub async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(INDEX)
+}
+
+pub async fn asset(name: web::Path<String>) -> ApiResult<HttpResponse> {
+    let (_, media_type, body) = ASSETS
+        .iter()
+        .find(|(file, _, _)| *file == name.as_str())
+        .ok_or_else(|| ApiError::NotFound(format!("no admin page asset {name}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(*media_type)
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(*body))
+}

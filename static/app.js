@@ -1,0 +1,73 @@
+// The admin page: sign-in with the admin token, navigation by URL hash, one view at a time.
+
+import { get, setToken, token } from './api.js';
+import * as channels from './channels.js';
+import * as logs from './logs.js';
+import * as overview from './overview.js';
+import * as rules from './rules.js';
+import * as tenants from './tenants.js';
+import { h, clear } from './ui.js';
+
+const signIn = document.getElementById('sign-in');
+const view = document.getElementById('view');
+const nav = document.getElementById('nav');
+let cleanup = null;
+
+function showSignIn(message) {
+  if (cleanup) { cleanup(); cleanup = null; }
+  nav.hidden = true;
+  view.hidden = true;
+  signIn.hidden = false;
+  const error = document.getElementById('sign-in-error');
+  error.textContent = message || '';
+  error.hidden = !message;
+  document.getElementById('token').focus();
+}
+
+async function route() {
+  if (!token()) { showSignIn(); return; }
+  if (cleanup) { cleanup(); cleanup = null; }
+  signIn.hidden = true;
+  nav.hidden = false;
+  view.hidden = false;
+  const [path, search] = location.hash.replace(/^#\/?/, '').split('?');
+  const [name, id] = path.split('/');
+  const params = new URLSearchParams(search || '');
+  const current = name || 'overview';
+  nav.querySelectorAll('a').forEach((a) => {
+    if (a.dataset.view === current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  });
+  try {
+    if (current === 'channels') cleanup = await channels.render(view);
+    else if (current === 'rules') cleanup = await rules.render(view);
+    else if (current === 'tenants') cleanup = await tenants.render(view);
+    else if (current === 'logs' && id) cleanup = await logs.renderDelivery(view, id);
+    else if (current === 'logs') cleanup = await logs.renderList(view, params);
+    else cleanup = await overview.render(view);
+  } catch (error) {
+    if (error.status === 401) return;
+    clear(view).append(h('div.card', {}, h('p.error', { role: 'alert' }, error.message)));
+  }
+}
+
+document.getElementById('sign-in-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const field = document.getElementById('token');
+  setToken(field.value.trim());
+  try {
+    await get('/channels');
+    field.value = '';
+    route();
+  } catch (error) {
+    if (error.status !== 401) showSignIn(error.message);
+  }
+});
+
+document.getElementById('sign-out').addEventListener('click', () => {
+  setToken(null);
+  showSignIn('Signed out.');
+});
+
+window.addEventListener('signed-out', (event) => showSignIn(event.detail));
+window.addEventListener('hashchange', route);
+route();

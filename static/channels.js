@@ -1,0 +1,134 @@
+// Channels: list with delivery health, add/edit, enable/disable, delete, Test with the outcome inline.
+
+import { del, get, patch, post } from './api.js';
+import { clear, clearErrors, field, formError, h, onOff, showError, table, toast, when } from './ui.js';
+
+function headersText(headers) {
+  return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
+}
+
+function parseHeaders(text) {
+  const headers = {};
+  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const at = line.indexOf(':');
+    if (at < 1) return { error: `“${line}” is not “Header-Name: value”` };
+    headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return { headers };
+}
+
+function testResult(outcome) {
+  const parts = [];
+  if (outcome.ok) parts.push(`✓ Delivered: HTTP ${outcome.status_code} in ${outcome.duration_ms} ms`);
+  else if (outcome.status_code) parts.push(`✗ Failed: ${outcome.error || `HTTP ${outcome.status_code}`} (${outcome.error_kind}) in ${outcome.duration_ms} ms`);
+  else parts.push(`✗ Failed: ${outcome.error} (${outcome.error_kind}) after ${outcome.duration_ms} ms`);
+  if (outcome.response_excerpt) parts.push(`Receiver answered: ${outcome.response_excerpt}`);
+  return h(`div.result.${outcome.ok ? 'ok' : 'bad'}`, { dataset: { testResult: outcome.ok ? 'ok' : 'failed' } },
+    parts.map((p) => h('div', {}, p)));
+}
+
+function channelForm(channel, done) {
+  const name = h('input', { type: 'text', name: 'name', required: true, value: channel ? channel.name : '' });
+  const url = h('input', { type: 'url', name: 'url', required: true, placeholder: 'https://…', value: channel ? channel.url : '' });
+  const headers = h('textarea', { name: 'headers', placeholder: 'X-Api-Key: …' });
+  headers.value = channel ? headersText(channel.headers) : '';
+  const enabled = h('input', { type: 'checkbox', name: 'enabled' });
+  enabled.checked = channel ? channel.enabled : true;
+  const form = h('form.card', { 'aria-label': channel ? 'Edit channel' : 'Add channel' },
+    h('h2', {}, channel ? `Edit ${channel.name}` : 'Add channel'),
+    field('Name', name),
+    field('URL', url, 'Where alerts are POSTed. Loopback and private addresses need ALLOWED_TARGET_NETWORKS.'),
+    field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).'),
+    h('div.field', { dataset: { field: 'enabled' } }, h('label.inline', {}, enabled, 'Enabled'), h('p.error', { hidden: true })),
+    formError(),
+    h('div.actions', {},
+      h('button.primary', { type: 'submit' }, 'Save'),
+      h('button', { type: 'button', on: { click: () => done(null) } }, 'Cancel')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const parsed = parseHeaders(headers.value);
+    if (parsed.error) {
+      showError(form, { problem: { field: 'headers', detail: parsed.error } });
+      return;
+    }
+    const body = { name: name.value, url: url.value, headers: parsed.headers, enabled: enabled.checked };
+    try {
+      const saved = channel ? await patch(`/channels/${channel.id}`, body) : await post('/channels', { ...body, type: 'webhook' });
+      done(saved);
+    } catch (error) {
+      showError(form, error);
+    }
+  });
+  return form;
+}
+
+function secretBox(channel) {
+  const code = h('code', {}, channel.secret);
+  const copy = h('button', { type: 'button', on: { click: async () => {
+    try { await navigator.clipboard.writeText(channel.secret); toast('Secret copied'); } catch {
+      const range = document.createRange(); range.selectNodeContents(code);
+      getSelection().removeAllRanges(); getSelection().addRange(range); toast('Secret selected: press Ctrl+C');
+    }
+  } } }, 'Copy');
+  return h('div.card', { 'aria-label': 'Signing secret' },
+    h('strong', {}, `Signing secret for ${channel.name}`),
+    h('p.muted', {}, 'It is shown only now. Receivers use it to verify the webhook-signature header.'),
+    h('div.secret', {}, code, copy));
+}
+
+export async function render(view) {
+  const [{ items }] = await Promise.all([get('/channels')]);
+  const formSlot = h('div');
+  const notice = h('div');
+  const show = (form) => { clear(formSlot).append(form); form.querySelector('input').focus(); };
+  const reload = () => render(view);
+  const closeForm = (saved, created) => {
+    clear(formSlot);
+    if (saved && created) { reload().then(() => view.querySelector('#channel-notice').append(secretBox(saved))); }
+    else if (saved) { toast(`Saved ${saved.name}`); reload(); }
+  };
+
+  const rows = items.map((channel) => {
+    const resultRow = h('tr.test-row', { hidden: true }, h('td', { colspan: 6 }));
+    const test = h('button', { type: 'button', on: { click: async () => {
+      test.disabled = true; test.textContent = 'Testing…';
+      try {
+        const outcome = await post(`/channels/${channel.id}/test`);
+        clear(resultRow.firstChild).append(testResult(outcome));
+      } catch (error) {
+        clear(resultRow.firstChild).append(h('div.result.bad', {}, error.message));
+      }
+      resultRow.hidden = false; test.disabled = false; test.textContent = 'Test';
+    } } }, 'Test');
+    const stats = channel.stats || {};
+    const row = h('tr', { dataset: { channelId: channel.id } },
+      h('td', {}, h('strong', {}, channel.name), h('div.muted', {}, channel.type)),
+      h('td.url.optional', {}, channel.url),
+      h('td', {}, onOff(channel.enabled)),
+      h('td', {}, h('span.badge.s-succeeded', { title: 'succeeded in the last 24 hours' }, `${stats.succeeded_24h || 0} ok`), ' ',
+        h('span.badge.s-failed', { title: 'failed in the last 24 hours' }, `${stats.failed_24h || 0} failed`),
+        stats.pending ? [' ', h('span.badge.s-pending', { title: 'waiting for an attempt' }, `${stats.pending} waiting`)] : null),
+      h('td.optional', {}, stats.last_error ? [stats.last_error, h('div.muted', {}, when(stats.last_error_at))] : '—'),
+      h('td', {}, h('div.actions', {},
+        test,
+        h('button', { type: 'button', on: { click: () => show(channelForm(channel, (s) => closeForm(s, false))) } }, 'Edit'),
+        h('button', { type: 'button', on: { click: async () => {
+          await patch(`/channels/${channel.id}`, { enabled: !channel.enabled });
+          toast(`${channel.name} ${channel.enabled ? 'disabled' : 'enabled'}`); reload();
+        } } }, channel.enabled ? 'Disable' : 'Enable'),
+        h('button.danger', { type: 'button', on: { click: async () => {
+          if (!confirm(`Delete channel “${channel.name}”? Its pending deliveries are cancelled; its log stays.`)) return;
+          await del(`/channels/${channel.id}`); toast(`Deleted ${channel.name}`); reload();
+        } } }, 'Delete'))));
+    return [row, resultRow];
+  });
+
+  clear(view).append(
+    h('div.bar', {}, h('h1', {}, 'Channels'),
+      h('button.primary', { type: 'button', on: { click: () => show(channelForm(null, (s) => closeForm(s, true))) } }, 'Add channel')),
+    h('div#channel-notice', {}, notice),
+    formSlot,
+    table(['Channel', h('th.optional', {}, 'URL'), 'State', 'Last 24 h', h('th.optional', {}, 'Last error'), 'Actions'], rows.flat(),
+      'No channels yet. Add one to start receiving alerts.'));
+}

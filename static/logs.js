@@ -1,0 +1,113 @@
+// Alert logs: deliveries newest first, filtered and paged, refreshing while open; one delivery
+// with every attempt and its payload, and Redeliver.
+
+import { get, post } from './api.js';
+import { badge, clear, h, severity, table, toast, when } from './ui.js';
+import { KNOWN_TYPES } from './rules.js';
+
+const REFRESH_MS = 2500;
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  return q.toString();
+}
+
+export async function renderList(view, params) {
+  const [channels, tenants] = await Promise.all([get('/channels'), get('/tenants')]);
+  const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
+  const filters = { status: params.get('status') || '', channel_id: params.get('channel_id') || '',
+    tenant_id: params.get('tenant_id') || '', event_type: params.get('event_type') || '' };
+  const cursors = [];
+  let cursor = '';
+
+  const go = () => { location.hash = `#/logs?${query(filters)}`; };
+  const select = (name, label, options) => {
+    const el = h('select', { name, id: `filter-${name}`, on: { change: () => { filters[name] = el.value; go(); } } },
+      h('option', { value: '' }, 'Any'), options.map(([value, text]) => h('option', { value }, text)));
+    el.value = filters[name];
+    return h('div', {}, h('label', { for: el.id }, label), el);
+  };
+  const typeInput = h('input', { type: 'text', id: 'filter-event_type', name: 'event_type', list: 'known-types', value: filters.event_type,
+    placeholder: 'any type', on: { change: () => { filters.event_type = typeInput.value.trim(); go(); } } });
+  const tableSlot = h('div');
+  const older = h('button', { type: 'button', on: { click: () => { cursors.push(cursor); cursor = older.dataset.next; load(); } } }, 'Older');
+  const newer = h('button', { type: 'button', on: { click: () => { cursor = cursors.pop() || ''; load(); } } }, 'Newer');
+
+  async function load() {
+    const page = await get(`/deliveries?${query({ ...filters, cursor, limit: 25 })}`);
+    const rows = page.items.map((d) => h('tr.clickable', { dataset: { deliveryId: d.id }, tabindex: 0,
+      on: { click: () => { location.hash = `#/logs/${d.id}`; }, keydown: (e) => { if (e.key === 'Enter') location.hash = `#/logs/${d.id}`; } } },
+      h('td', {}, when(d.created_at)),
+      h('td', {}, h('code', {}, d.event)),
+      h('td.optional', {}, severity(d.severity)),
+      h('td.optional', {}, d.tenant_id),
+      h('td', {}, channelName.get(d.channel_id) || d.channel_id),
+      h('td', {}, badge(d.status)),
+      h('td.num.optional', {}, String(d.attempt_count)),
+      h('td.optional', {}, d.last_error || '—')));
+    clear(tableSlot).append(table(['Time', 'Event', h('th.optional', {}, 'Severity'), h('th.optional', {}, 'Tenant'), 'Channel', 'Status',
+      h('th.num.optional', {}, 'Attempts'), h('th.optional', {}, 'Last error')], rows, 'No deliveries match.'));
+    older.hidden = !page.next_cursor;
+    older.dataset.next = page.next_cursor || '';
+    newer.hidden = !cursor;
+  }
+
+  clear(view).append(
+    h('div.bar', {}, h('h1', {}, 'Alert logs')),
+    h('div.filters', {},
+      select('status', 'Status', [['failed', 'failed'], ['pending', 'pending'], ['succeeded', 'succeeded'], ['cancelled', 'cancelled']]),
+      select('channel_id', 'Channel', channels.items.map((c) => [c.id, c.name])),
+      select('tenant_id', 'Tenant', tenants.items.map((t) => [t.id, t.display_name])),
+      h('div', {}, h('label', { for: typeInput.id }, 'Event type'), typeInput,
+        h('datalist#known-types', {}, KNOWN_TYPES.filter((t) => !t.includes('*')).map((t) => h('option', { value: t })))),
+      h('button', { type: 'button', on: { click: () => { Object.keys(filters).forEach((k) => { filters[k] = ''; }); go(); } } }, 'Clear filters')),
+    tableSlot,
+    h('div.pager', {}, newer, older));
+  await load();
+  const timer = setInterval(() => load().catch(() => {}), REFRESH_MS);
+  return () => clearInterval(timer);
+}
+
+export async function renderDelivery(view, id) {
+  const channels = await get('/channels');
+  const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
+  async function load() {
+    const d = await get(`/deliveries/${encodeURIComponent(id)}`);
+    const redeliver = h('button.primary', { type: 'button', disabled: d.status === 'cancelled', on: { click: async () => {
+      redeliver.disabled = true; redeliver.textContent = 'Redelivering…';
+      try {
+        const after = await post(`/deliveries/${encodeURIComponent(id)}/redeliver`);
+        const last = after.attempts[after.attempts.length - 1];
+        toast(last && !last.error_kind ? `Redelivered: HTTP ${last.status_code}` : `Redelivery failed: ${last ? last.error : ''}`);
+      } catch (error) { toast(error.message); }
+      await load();
+    } } }, 'Redeliver');
+    const attempts = d.attempts.map((a) => h('tr', { dataset: { attempt: a.number } },
+      h('td.num', {}, String(a.number)),
+      h('td', {}, when(a.started_at)),
+      h('td.num', {}, `${a.duration_ms} ms`),
+      h('td', {}, a.error_kind ? h('span.badge.s-failed', {}, a.status_code ? `${a.status_code} ${a.error_kind}` : a.error_kind)
+        : h('span.badge.s-succeeded', {}, String(a.status_code))),
+      h('td', {}, a.trigger),
+      h('td', {}, a.error ? h('div', {}, a.error) : null, a.response_excerpt ? h('code', {}, a.response_excerpt) : null)));
+    clear(view).append(
+      h('p', {}, h('a', { href: '#/logs' }, '← Alert logs')),
+      h('div.bar', {}, h('h1', {}, `Delivery ${d.id}`), h('div.actions', {}, redeliver)),
+      h('div.card', {}, h('dl.facts', {},
+        h('dt', {}, 'Status'), h('dd', {}, badge(d.status)),
+        h('dt', {}, 'Event'), h('dd', {}, h('code', {}, d.event), ' ', severity(d.severity), ' ', h('span.muted', {}, d.event_id)),
+        h('dt', {}, 'Tenant'), h('dd', {}, d.tenant_id),
+        h('dt', {}, 'Channel'), h('dd', {}, channelName.get(d.channel_id) || `${d.channel_id} (deleted)`),
+        h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempt_count)),
+        h('dt', {}, 'Next attempt'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : '—'),
+        h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)))),
+      h('h2', {}, 'Attempts'),
+      table([h('th.num', {}, '#'), 'Started', h('th.num', {}, 'Duration'), 'Result', 'Trigger', 'Answer or error'], attempts, 'No attempt yet.'),
+      h('h2', {}, 'Payload'),
+      h('pre#payload', {}, JSON.stringify(d.payload, null, 2)));
+  }
+  await load();
+  const timer = setInterval(() => load().catch(() => {}), REFRESH_MS);
+  return () => clearInterval(timer);
+}

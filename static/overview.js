@@ -1,0 +1,26 @@
+// The first screen: deliveries of the last 24 hours by status, and the channels that fail.
+
+import { get } from './api.js';
+import { clear, h, onOff, table, when } from './ui.js';
+
+export async function render(view) {
+  const { items } = await get('/channels');
+  const sum = (key) => items.reduce((n, c) => n + ((c.stats && c.stats[key]) || 0), 0);
+  const tile = (label, n, kind) => h(`div.tile${kind ? `.${kind}` : ''}`, {}, h('div.n', {}, String(n)), h('div.muted', {}, label));
+  const failing = items.filter((c) => c.stats && c.stats.failed_24h > 0);
+  const rows = failing.map((c) => h('tr', {},
+    h('td', {}, h('a', { href: `#/logs?${new URLSearchParams({ status: 'failed', channel_id: c.id })}` }, c.name)),
+    h('td', {}, onOff(c.enabled)),
+    h('td.num', {}, String(c.stats.failed_24h)),
+    h('td', {}, c.stats.last_error || '—', c.stats.last_error_at ? h('div.muted', {}, when(c.stats.last_error_at)) : null)));
+  clear(view).append(
+    h('h1', {}, 'Overview'),
+    h('div.tiles', {},
+      tile('Succeeded, last 24 h', sum('succeeded_24h')),
+      tile('Failed, last 24 h', sum('failed_24h'), sum('failed_24h') ? 'bad' : ''),
+      tile('Pending, last 24 h', sum('pending_24h')),
+      tile('Waiting now (any age)', sum('pending'))),
+    h('h2', {}, 'Failing channels'),
+    table(['Channel', 'State', h('th.num', {}, 'Failed (24 h)'), 'Last error'], rows,
+      items.length ? 'No channel failed in the last 24 hours.' : 'No channels yet: add one under Channels.'));
+}

@@ -1,0 +1,60 @@
+// Tenants: the Microsoft 365 tenants SPScan watches.
+
+import { del, get, patch, post } from './api.js';
+import { clear, clearErrors, field, formError, h, showError, table, toast, when } from './ui.js';
+
+function tenantForm(tenant, done) {
+  const id = h('input', { type: 'text', name: 'id', required: true, value: tenant ? tenant.id : '', disabled: Boolean(tenant) });
+  const name = h('input', { type: 'text', name: 'display_name', required: true, value: tenant ? tenant.display_name : '' });
+  const guid = h('input', { type: 'text', name: 'microsoft_tenant_id', required: true, placeholder: 'b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd',
+    value: tenant ? tenant.microsoft_tenant_id : '' });
+  const form = h('form.card', { 'aria-label': tenant ? 'Edit tenant' : 'Add tenant' },
+    h('h2', {}, tenant ? `Edit ${tenant.display_name}` : 'Add tenant'),
+    field('Tenant ID', id, 'SPScan’s id for the tenant; it cannot change later.'),
+    field('Display name', name),
+    field('Microsoft tenant ID', guid, 'The Entra tenant GUID.'),
+    formError(),
+    h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save'),
+      h('button', { type: 'button', on: { click: () => done(null) } }, 'Cancel')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    try {
+      const body = { display_name: name.value, microsoft_tenant_id: guid.value };
+      done(tenant ? await patch(`/tenants/${encodeURIComponent(tenant.id)}`, body) : await post('/tenants', { id: id.value, ...body }));
+    } catch (error) {
+      showError(form, error);
+    }
+  });
+  return form;
+}
+
+export async function render(view) {
+  const { items } = await get('/tenants');
+  const formSlot = h('div');
+  const reload = () => render(view);
+  const show = (tenant) => {
+    clear(formSlot).append(tenantForm(tenant, (saved) => {
+      clear(formSlot);
+      if (saved) { toast(`Saved ${saved.display_name}`); reload(); }
+    }));
+    formSlot.querySelector('input:not([disabled])').focus();
+  };
+  const rows = items.map((tenant) => h('tr', { dataset: { tenantId: tenant.id } },
+    h('td', {}, h('code', {}, tenant.id)),
+    h('td', {}, tenant.display_name),
+    h('td.optional', {}, h('code', {}, tenant.microsoft_tenant_id)),
+    h('td.optional', {}, when(tenant.updated_at)),
+    h('td', {}, h('div.actions', {},
+      h('button', { type: 'button', on: { click: () => show(tenant) } }, 'Edit'),
+      h('button.danger', { type: 'button', on: { click: async () => {
+        if (!confirm(`Delete tenant “${tenant.display_name}”? Its events stay in the log.`)) return;
+        try { await del(`/tenants/${encodeURIComponent(tenant.id)}`); toast(`Deleted ${tenant.display_name}`); reload(); } catch (error) { toast(error.message); }
+      } } }, 'Delete')))));
+  clear(view).append(
+    h('div.bar', {}, h('h1', {}, 'Tenants'),
+      h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add tenant')),
+    formSlot,
+    table(['Tenant ID', 'Display name', h('th.optional', {}, 'Microsoft tenant ID'), h('th.optional', {}, 'Updated'), 'Actions'], rows,
+      'No tenants yet. Events that carry a full tenant object register it.'));
+}

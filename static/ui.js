@@ -1,0 +1,97 @@
+// Small DOM helpers. Everything is built with text nodes: no HTML from data, ever.
+
+/** h('tag.class#id', {attrs, on: {click}}, ...children) */
+export function h(spec, attrs = {}, ...children) {
+  const [tagAndClasses, id] = spec.split('#');
+  const [tag, ...classes] = tagAndClasses.split('.');
+  const el = document.createElement(tag || 'div');
+  if (id) el.id = id;
+  if (classes.length) el.className = classes.join(' ');
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === 'on') for (const [event, fn] of Object.entries(value)) el.addEventListener(event, fn);
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (value === true) el.setAttribute(key, '');
+    else if (value !== false && value !== null && value !== undefined) el.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+/** A status badge that reads without colour too (symbol and word). */
+export function badge(status) {
+  return h(`span.badge.s-${status}`, {}, status);
+}
+
+export function onOff(enabled) {
+  return h(`span.badge.s-${enabled ? 'on' : 'off'}`, {}, enabled ? 'enabled' : 'disabled');
+}
+
+export function severity(value) {
+  return h(`span.sev-${value}`, {}, value);
+}
+
+export function when(iso) {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+export function toast(message) {
+  const el = document.getElementById('toast');
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, 3500);
+}
+
+/** A labelled field: label text, the control, an optional hint, and a slot for its error. */
+export function field(label, control, hint) {
+  const id = control.id || `f-${Math.random().toString(36).slice(2)}`;
+  control.id = id;
+  return h('div.field', { dataset: { field: control.name || '' } },
+    h('label', { for: id }, label), control,
+    hint ? h('div.hint', {}, hint) : null,
+    h('p.error', { hidden: true, role: 'alert' }));
+}
+
+/** Clears the errors shown in a form. */
+export function clearErrors(form) {
+  form.querySelectorAll('.error').forEach((p) => { p.hidden = true; p.textContent = ''; });
+  form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
+}
+
+/**
+ * Shows an API error next to the field it concerns (`problem.field`, e.g. `url`,
+ * `headers.X-Key`, `event_types[1]`), or at the form's foot when no field matches.
+ */
+export function showError(form, error) {
+  clearErrors(form);
+  const problem = error.problem || {};
+  const name = (problem.field || '').split(/[.[]/)[0];
+  const holder = (name && form.querySelector(`[data-field="${CSS.escape(name)}"]`)) || form.querySelector('[data-field="_form"]');
+  const slot = holder.querySelector('.error');
+  slot.textContent = problem.detail || error.message;
+  slot.hidden = false;
+  const control = holder.querySelector('input, select, textarea');
+  if (control) { control.setAttribute('aria-invalid', 'true'); control.focus(); }
+}
+
+/** The slot for errors that belong to no single field. */
+export function formError() {
+  return h('div', { dataset: { field: '_form' } }, h('p.error', { hidden: true, role: 'alert' }));
+}
+
+export function table(headers, rows, empty) {
+  if (!rows.length) return h('p.muted', {}, empty);
+  return h('div.table-wrap', {}, h('table', {},
+    h('thead', {}, h('tr', {}, headers.map((x) => (typeof x === 'string' ? h('th', {}, x) : x)))),
+    h('tbody', {}, rows)));
+}

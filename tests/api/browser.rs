@@ -1,0 +1,254 @@
+//! The admin page in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! chromedriver, against the real binary. Screenshots of each main view land in
+//! `target/screenshots/`.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find_binary(candidates: &[&str]) -> Option<String> {
+    candidates.iter().find(|p| std::path::Path::new(p).exists()).map(|p| p.to_string())
+}
+
+/// Starts chromedriver and a headless Chromium session, or fails saying what to install.
+async fn browser() -> Browser {
+    let (Some(chromium), Some(chromedriver)) = (find_binary(CHROMIUM), find_binary(CHROMEDRIVER)) else {
+        panic!(
+            "the admin page's browser tests need Debian's Chromium and ChromeDriver: \
+             run `apt-get install -y chromium chromium-driver` (that is what .ci/run does), then `cargo test` again"
+        );
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session starts");
+    Browser { client, driver, _profile: profile }
+}
+
+impl Browser {
+    /// Waits for an element matching `css` to be displayed.
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.wait_for_text(css, "").await
+    }
+
+    /// Waits for an element matching `css` whose text contains `text`.
+    async fn wait_for_text(&self, css: &str, text: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(elements) = self.client.find_all(Locator::Css(css)).await {
+                for element in elements {
+                    if element.is_displayed().await.unwrap_or(false) && element.text().await.unwrap_or_default().contains(text) {
+                        return element;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no visible `{css}` containing {text:?} on the page");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn click_button(&self, scope: &str, label: &str) {
+        let xpath = format!("{scope}//button[normalize-space()='{label}']");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(button) = self.client.find(Locator::XPath(&xpath)).await {
+                if button.is_displayed().await.unwrap_or(false) && button.is_enabled().await.unwrap_or(false) {
+                    button.click().await.expect("click");
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no button `{label}` in {scope}");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Types into the input labelled `label` inside `form`.
+    async fn fill(&self, form: &str, label: &str, value: &str) {
+        let xpath = format!("{form}//label[normalize-space()='{label}']");
+        let label = self.client.find(Locator::XPath(&xpath)).await.unwrap_or_else(|_| panic!("no label {label}"));
+        let id = label.attr("for").await.unwrap().expect("the label names its field");
+        let input = self.client.find(Locator::Id(&id)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn go(&self, base: &str, hash: &str) {
+        self.client.goto(&format!("{base}/{hash}")).await.unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_the_browser() {
+    let good = Receiver::start().await;
+    let bad = Receiver::start().await;
+    bad.reply_with(Reply::Status(500));
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    let router = start_router_with(
+        &database,
+        &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RETRY_SCHEDULE", "20ms,20ms,20ms")],
+    )
+    .0;
+    let base = router.api.base.clone();
+    let browser = browser().await;
+
+    // Sign-in: a wrong token is refused with a message, the admin token lets the person in.
+    browser.go(&base, "").await;
+    browser.wait_for("#sign-in").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", "not-the-admin-token-000").await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("#sign-in-error", "not accepted").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("h1", "Overview").await;
+
+    // Tenants: add one through the form.
+    browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
+    browser.click_button("", "Add tenant").await;
+    let form = "//form[@aria-label='Add tenant']";
+    browser.fill(form, "Tenant ID", "contoso").await;
+    browser.fill(form, "Display name", "Contoso Ltd").await;
+    browser.fill(form, "Microsoft tenant ID", "not-a-guid").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("[data-field='microsoft_tenant_id'] .error", "GUID").await;
+    browser.fill(form, "Microsoft tenant ID", "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tr[data-tenant-id='contoso']", "Contoso Ltd").await;
+    browser.screenshot("tenants").await;
+
+    // Channels: a bad URL is shown next to the URL field; a good one is listed with its secret.
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    browser.click_button("", "Add channel").await;
+    let form = "//form[@aria-label='Add channel']";
+    browser.fill(form, "Name", "SOC webhook").await;
+    browser.fill(form, "URL", "ftp://hooks.example.com/").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("[data-field='url'] .error", "https://").await;
+    browser.fill(form, "URL", &good.url("/soc")).await;
+    browser.click_button(form, "Save").await;
+    let secret = browser.wait_for("[aria-label='Signing secret'] code").await.text().await.unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.wait_for_text("tbody tr", "SOC webhook").await;
+    browser.click_button("", "Add channel").await;
+    browser.fill(form, "Name", "Broken receiver").await;
+    browser.fill(form, "URL", &bad.url("/broken")).await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "Broken receiver").await;
+
+    // Test: the receiver's 200 and the failing receiver's 500 show on the page.
+    let row = |name: &str| format!("//tr[td//strong[normalize-space()='{name}']]");
+    browser.click_button(&row("SOC webhook"), "Test").await;
+    browser.wait_for_text("[data-test-result='ok']", "HTTP 200").await;
+    assert_eq!(good.received().len(), 1);
+    assert_eq!(good.received()[0].json()["test"], true);
+    browser.click_button(&row("Broken receiver"), "Test").await;
+    browser.wait_for_text("[data-test-result='failed']", "500").await;
+    browser.screenshot("channels").await;
+
+    // Rules: created in the form, targeting both channels.
+    browser.client.find(Locator::LinkText("Rules")).await.unwrap().click().await.unwrap();
+    browser.click_button("", "Add rule").await;
+    let form = "//form[@aria-label='Add rule']";
+    browser.fill(form, "Name", "External shares").await;
+    browser.client.find(Locator::XPath(&format!("{form}//label[code='permission.*']/input"))).await.unwrap().click().await.unwrap();
+    for name in ["SOC webhook", "Broken receiver"] {
+        browser.client.find(Locator::XPath(&format!("{form}//label[normalize-space()='{name}']/input"))).await.unwrap().click().await.unwrap();
+    }
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "External shares").await;
+    browser.screenshot("rules").await;
+    let rules = router.api.get("/api/v1/rules").await.body;
+    assert_eq!(rules["items"][0]["event_types"], json!(["permission.*"]));
+    assert_eq!(rules["items"][0]["channel_ids"].as_array().unwrap().len(), 2);
+
+    // An event through the API appears in the alert logs; the failing delivery ends failed.
+    let answer = router.api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    assert_eq!(answer.status, 202);
+    browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("tbody tr", "succeeded").await;
+    browser.wait_for_text("tbody tr", "failed").await;
+    browser.screenshot("alert-logs").await;
+
+    // Open the failed delivery: four attempts; Redeliver reaches the (now healthy) receiver.
+    browser.wait_for_text("tbody tr", "failed").await.click().await.unwrap();
+    browser.wait_for("#payload").await;
+    browser.wait_for("tr[data-attempt='4']").await;
+    assert_eq!(bad.received().len(), 5, "one Test and four scheduled attempts");
+    bad.reply_with(Reply::Status(200));
+    browser.click_button("", "Redeliver").await;
+    browser.wait_for_text("tr[data-attempt='5']", "manual").await;
+    browser.wait_for_text("tr[data-attempt='5']", "200").await;
+    assert_eq!(bad.received().len(), 6);
+    assert_eq!(bad.received()[5].answered, Some(200));
+    browser.wait_for_text(".badge", "succeeded").await;
+    browser.screenshot("delivery").await;
+
+    // The overview counts the day's deliveries.
+    browser.client.find(Locator::LinkText("Overview")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text(".tile", "Succeeded, last 24 h").await;
+    browser.screenshot("overview").await;
+
+    // A phone-sized window still shows the navigation and the log.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("tbody tr", "succeeded").await;
+    browser.screenshot("alert-logs-phone").await;
+
+    // Signing out brings the sign-in back.
+    browser.click_button("", "Sign out").await;
+    browser.wait_for("#sign-in").await;
+    browser.client.clone().close().await.unwrap();
+}
