@@ -247,6 +247,14 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.wait_for_text("tbody tr", "succeeded").await;
     browser.screenshot("alert-logs-phone").await;
 
+    // A token that stops being valid (changed on the server) brings the sign-in back, with a message.
+    browser.client.execute("sessionStorage.setItem('spscan-admin-token', 'a-token-that-was-changed-000')", vec![]).await.unwrap();
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#sign-in-error", "not accepted").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("h1", "Channels").await;
+
     // Signing out brings the sign-in back.
     browser.click_button("", "Sign out").await;
     browser.wait_for("#sign-in").await;
