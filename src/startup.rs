@@ -1,7 +1,6 @@
 //! The one wiring point, shared by `main` and the tests: open the store (running migrations),
 //! start the actors, load the routing snapshot, bind the listener and build the HTTP server.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix::Actor;
@@ -78,8 +77,6 @@ impl Application {
             .context("loading rules and channels")?;
         let handle = RouterHandle::new(store, matcher, Arc::new(settings.limits.clone()));
 
-        let listener = TcpListener::bind(&settings.bind_addr).with_context(|| format!("binding {}", settings.bind_addr))?;
-        let port = listener.local_addr()?.port();
         let api = ApiConfig { schedule, targets };
         let max_body = settings.limits.max_body_bytes;
         let timeout = settings.delivery_timeout;
@@ -95,8 +92,12 @@ impl Application {
                 .app_data(web::Data::new(outbound))
                 .configure(|cfg| routes::configure(cfg, max_body))
         })
-        .listen(listener)?
-        .run();
+        // A deep accept queue: bursts of ingestion connections wait instead of being dropped.
+        .backlog(4096)
+        .bind(&settings.bind_addr)
+        .with_context(|| format!("binding {}", settings.bind_addr))?;
+        let port = server.addrs().first().map(|a| a.port()).context("the listener has an address")?;
+        let server = server.run();
         Ok(Self { port, server, handle })
     }
 

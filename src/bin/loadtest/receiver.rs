@@ -32,9 +32,8 @@ pub struct Check {
 }
 
 impl Receiver {
-    /// Starts on `listener` with one worker thread.
-    pub fn start(listener: TcpListener) -> Self {
-        let port = listener.local_addr().unwrap().port();
+    /// Starts on `addr` (port 0: any free port) with one worker thread and a deep accept queue.
+    pub fn start(addr: (&str, u16)) -> Self {
         let tally = Arc::new(Mutex::new(Tally::default()));
         let shared = web::Data::from(tally.clone());
         let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(receive)))
@@ -42,9 +41,10 @@ impl Receiver {
             .backlog(4096)
             .max_connections(100_000)
             .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
+            .bind(addr)
+            .expect("the receiver's port is free");
+        let port = server.addrs()[0].port();
+        let server = server.run();
         actix_web::rt::spawn(server);
         Self { port, tally }
     }

@@ -18,7 +18,7 @@ const INGEST_CONCURRENCY: usize = 8;
 const MAX_BACKLOG: u64 = 50_000;
 
 fn receiver() -> Receiver {
-    Receiver::start(TcpListener::bind("127.0.0.1:0").unwrap())
+    Receiver::start(("127.0.0.1", 0))
 }
 
 async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) -> Instant {
@@ -231,7 +231,7 @@ pub async fn backlog(plan: &Plan) -> Vec<Measure> {
     }
     let ingest_secs = started.elapsed().as_secs_f64();
     let (_, peak_while_down) = router.memory_kib();
-    let receiver = Receiver::start(TcpListener::bind(("127.0.0.1", port)).expect("the receiver's port is free again"));
+    let receiver = Receiver::start(("127.0.0.1", port));
     let back = Instant::now();
     let done = wait_until("the backlog to drain", Duration::from_secs(900), || receiver.delivered(0) >= next).await;
     let drain = next as f64 / (done - back).as_secs_f64();
