@@ -121,7 +121,11 @@ impl Store {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: WriteJob = Box::new(move |conn| {
-            let result = conn.transaction(f);
+            // A panic must cost only this write (rolled back with its savepoint), never the writer.
+            let result = conn.transaction(|conn| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+                    .unwrap_or_else(|_| Err(StoreError::Task("a database write panicked; it was rolled back".into())))
+            });
             Box::new(move |committed: Result<(), String>| {
                 let _ = reply.send(committed.map_err(StoreError::Commit).and(result));
             })

@@ -111,9 +111,7 @@ async fn every_bad_input_gets_a_problem_that_names_what_to_fix() {
 async fn a_batch_with_one_bad_event_stores_none_of_them() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("SOC", &receiver.url("/")).await;
-    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
+    app.soc_channel_for_contoso(&receiver).await;
     let mut good = permission_event("contoso", "permission.external_share_created", "high");
     good["event_id"] = json!("good-1");
     let mut stranger = permission_event("nobody", "permission.external_share_created", "high");

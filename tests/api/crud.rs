@@ -80,9 +80,7 @@ async fn rules_can_be_created_read_changed_and_deleted() {
 async fn the_alert_log_pages_newest_first_with_a_cursor() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("SOC", &receiver.url("/")).await;
-    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
+    app.soc_channel_for_contoso(&receiver).await;
     let mut ids = Vec::new();
     for _ in 0..7 {
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;

@@ -81,9 +81,7 @@ async fn custom_channel_headers_are_sent_with_every_delivery() {
 async fn a_batch_is_delivered_event_by_event_and_answered_in_order() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("SOC", &receiver.url("/")).await;
-    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
+    app.soc_channel_for_contoso(&receiver).await;
     let events: Vec<_> = (0..20)
         .map(|i| {
             let mut e = permission_event("contoso", "permission.site_admin_added", "high");
@@ -110,9 +108,7 @@ async fn a_batch_is_delivered_event_by_event_and_answered_in_order() {
 async fn a_program_embedding_the_router_ingests_through_the_handle() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("SOC", &receiver.url("/")).await;
-    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
+    app.soc_channel_for_contoso(&receiver).await;
     let input: EventInput = serde_json::from_value(permission_event("contoso", "permission.broad_access_granted", "critical")).unwrap();
     let result = app.handle.ingest_one(input.clone()).await.expect("ingested");
     assert!(!result.duplicate);
@@ -191,9 +187,7 @@ async fn a_channel_that_falls_behind_keeps_its_backlog_in_the_database_and_deliv
     })
     .await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("SOC", &receiver.url("/")).await;
-    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
+    app.soc_channel_for_contoso(&receiver).await;
     let events: Vec<_> = (0..60).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
     for chunk in events.chunks(20) {
         assert_eq!(app.ingest(json!({ "events": chunk })).await.status, 202);

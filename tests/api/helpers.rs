@@ -171,6 +171,15 @@ impl Api {
             .await
     }
 
+    /// The usual setup: tenant `contoso`, a channel "SOC" at the receiver, and a rule sending
+    /// every event there. Returns the channel (with its secret).
+    pub async fn soc_channel_for_contoso(&self, receiver: &Receiver) -> Value {
+        let channel = self.create_channel("SOC", &receiver.url("/")).await;
+        self.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        self.create_tenant("contoso").await;
+        channel
+    }
+
     pub async fn ingest(&self, event: Value) -> Answer {
         self.post("/api/v1/events", event).await
     }

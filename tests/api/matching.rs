@@ -80,9 +80,7 @@ async fn a_tenant_scoped_rule_only_sees_its_tenant() {
 async fn a_duplicate_event_id_is_not_delivered_twice() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("SOC", &receiver.url("/")).await;
-    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
+    app.soc_channel_for_contoso(&receiver).await;
     let mut event = permission_event("contoso", "permission.external_share_created", "high");
     event["event_id"] = json!("spscan-change-42");
 
