@@ -241,6 +241,82 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.wait_for_text(".tile", "Succeeded, last 24 h").await;
     browser.screenshot("overview").await;
 
+    // The log filters by status and event type, and pages (25 per page) through older deliveries.
+    // 13 events to two channels: 26 newer deliveries fill the first page and spill onto the second.
+    let batch: Vec<_> = (0..13).map(|_| permission_event("contoso", "permission.site_admin_added", "critical")).collect();
+    assert_eq!(router.api.ingest(json!({ "events": batch })).await.status, 202);
+    browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("tbody tr", "permission.site_admin_added").await;
+    browser.click_button("", "Older").await;
+    browser.wait_for_text("tbody tr", "permission.external_share_created").await;
+    browser.click_button("", "Newer").await;
+    browser.wait_for_text("tbody tr", "permission.site_admin_added").await;
+    let status = browser.client.find(Locator::Id("filter-status")).await.unwrap();
+    // Every delivery has succeeded by now (the broken receiver was mended before Redeliver).
+    status.select_by_value("pending").await.unwrap();
+    browser.wait_for_text("p.muted", "No deliveries match").await;
+    let status = browser.client.find(Locator::Id("filter-status")).await.unwrap();
+    status.select_by_value("succeeded").await.unwrap();
+    browser.wait_for_text("tbody tr", "succeeded").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let rows = browser.client.find_all(Locator::Css("tbody tr")).await.unwrap();
+        let mut texts = Vec::new();
+        for row in &rows {
+            texts.push(row.text().await.unwrap_or_default());
+        }
+        if texts.len() == 25 && texts.iter().all(|t| t.contains("succeeded")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the status filter shows other rows: {texts:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.click_button("", "Clear filters").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let select = browser.client.find(Locator::Id("filter-status")).await.unwrap();
+        if select.prop("value").await.ok().flatten().as_deref() == Some("") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the filters were not cleared");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event_type = browser.client.find(Locator::Id("filter-event_type")).await.unwrap();
+    event_type.send_keys("permission.external_share_created\n").await.unwrap();
+    browser.wait_for_text("tbody tr", "permission.external_share_created").await;
+
+    // Edit, disable and delete from the lists.
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    browser.click_button(&row("SOC webhook"), "Edit").await;
+    let form = "//form[@aria-label='Edit channel']";
+    browser.fill(form, "Name", "SOC main").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "SOC main").await;
+    browser.click_button(&row("SOC main"), "Disable").await;
+    browser.wait_for_text(&format!("{} .badge", "tr[data-channel-id]"), "disabled").await;
+    let channels = router.api.get("/api/v1/channels").await.body;
+    let soc = channels["items"].as_array().unwrap().iter().find(|c| c["name"] == "SOC main").unwrap().clone();
+    assert_eq!(soc["enabled"], false);
+    browser.click_button(&row("SOC main"), "Enable").await;
+    browser.click_button(&row("Broken receiver"), "Delete").await;
+    assert!(browser.client.get_alert_text().await.unwrap().contains("Broken receiver"), "deleting asks first");
+    browser.client.accept_alert().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while router.api.get("/api/v1/channels").await.body["items"].as_array().unwrap().len() != 1 {
+        assert!(Instant::now() < deadline, "the channel was not deleted");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.client.find(Locator::LinkText("Rules")).await.unwrap().click().await.unwrap();
+    browser.click_button("//tr[td//strong[normalize-space()='External shares']]", "Disable").await;
+    browser.wait_for_text("tbody tr .badge", "disabled").await;
+    assert_eq!(router.api.get("/api/v1/rules").await.body["items"][0]["enabled"], false);
+    browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
+    browser.click_button("//tr[@data-tenant-id='contoso']", "Edit").await;
+    let form = "//form[@aria-label='Edit tenant']";
+    browser.fill(form, "Display name", "Contoso Group").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tr[data-tenant-id='contoso']", "Contoso Group").await;
+
     // A phone-sized window still shows the navigation and the log.
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
