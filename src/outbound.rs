@@ -21,7 +21,7 @@ use awc::http::header::{CONTENT_TYPE, USER_AGENT};
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
-use crate::domain::attempt::{AttemptOutcome, EXCERPT_BYTES};
+use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
 use crate::domain::channel::{CustomHeaders, SigningSecret};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::ErrorKind;
@@ -216,13 +216,7 @@ where
             break;
         }
     }
-    if excerpt.is_empty() {
-        return None;
-    }
-    let mut text = String::from_utf8_lossy(&excerpt).into_owned();
-    // A cut in the middle of a multi-byte character shows as U+FFFD; keep it, it is honest.
-    text.truncate(text.len().min(EXCERPT_BYTES + 3));
-    Some(text)
+    (!excerpt.is_empty()).then(|| excerpt_of(&excerpt))
 }
 
 /// The error class of a failed exchange, and a message for people.

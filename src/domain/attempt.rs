@@ -6,6 +6,19 @@ use super::time::Millis;
 /// Most bytes of a receiver's answer kept with an attempt.
 pub const EXCERPT_BYTES: usize = 1024;
 
+/// A receiver's answer as kept with an attempt: its first [`EXCERPT_BYTES`] bytes as UTF-8
+/// (invalid bytes become U+FFFD), cut on a character boundary to at most [`EXCERPT_BYTES`].
+pub fn excerpt_of(answer: &[u8]) -> String {
+    let head = &answer[..answer.len().min(EXCERPT_BYTES)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    let mut cut = text.len().min(EXCERPT_BYTES);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text
+}
+
 /// Who asked for an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -80,6 +93,17 @@ mod tests {
             error: Some("HTTP 500".into()),
             response_excerpt: None,
         }
+    }
+
+    #[test]
+    fn excerpts_are_at_most_1_kib_of_valid_text_whatever_the_answer() {
+        assert_eq!(excerpt_of(b"ok"), "ok");
+        let binary = excerpt_of(&[0xff; 4096]);
+        assert!(binary.len() <= EXCERPT_BYTES && binary.starts_with('\u{fffd}'));
+        let accents = "é".repeat(1000);
+        let cut = excerpt_of(accents.as_bytes());
+        assert!(cut.len() <= EXCERPT_BYTES && cut.chars().all(|c| c == 'é' || c == '\u{fffd}'));
+        assert_eq!(excerpt_of(&"x".repeat(5000).into_bytes()).len(), EXCERPT_BYTES);
     }
 
     #[test]

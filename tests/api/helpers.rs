@@ -238,6 +238,8 @@ pub enum Reply {
     Status(u16),
     /// Never answers.
     Hang,
+    /// Answers with this status and 4 KiB of bytes that are not UTF-8.
+    Binary(u16),
 }
 
 /// One request the receiver got.
@@ -337,7 +339,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
             body: body.to_vec(),
             at: Instant::now(),
             answered: match reply {
-                Reply::Status(code) => Some(code),
+                Reply::Status(code) | Reply::Binary(code) => Some(code),
                 Reply::Hang => None,
             },
         });
@@ -345,6 +347,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
     };
     match reply {
         Reply::Status(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(format!("answer {code}")),
+        Reply::Binary(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(vec![0xffu8; 4096]),
         Reply::Hang => {
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
             HttpResponse::Ok().finish()

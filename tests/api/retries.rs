@@ -142,3 +142,21 @@ async fn redirects_are_not_followed() {
     assert_eq!(delivery["attempts"][0]["status_code"], 301);
     assert!(receiver.received().iter().all(|c| c.path == "/hook"));
 }
+
+#[actix_web::test]
+async fn a_receiver_answering_binary_garbage_is_logged_and_retried_like_any_failure() {
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Binary(500));
+    let (app, channel_id) = one_channel_app(&receiver).await;
+    let (_, delivery_id) = ingest_one(&app).await;
+    let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
+    assert_eq!(delivery["attempt_count"], 4);
+    let excerpt = delivery["attempts"][0]["response_excerpt"].as_str().unwrap();
+    assert!(!excerpt.is_empty() && excerpt.len() <= 1024, "{} bytes", excerpt.len());
+    // The channel keeps working: the Test button and the next event get through.
+    receiver.reply_with(Reply::Binary(200));
+    let test = app.post(&format!("/api/v1/channels/{channel_id}/test"), json!({})).await;
+    assert_eq!(test.body["ok"], true, "{}", test.body);
+    let (_, next) = ingest_one(&app).await;
+    app.wait_for_status(&next, "succeeded", Duration::from_secs(5)).await;
+}
