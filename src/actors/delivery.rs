@@ -10,7 +10,10 @@
 //! - A fetch reads a snapshot; a delivery whose attempt was recorded while the fetch ran may
 //!   appear in it as still due, so such deliveries (`recorded_during_fetch`) are skipped.
 //! - Attempts are recorded in groups: while one write is running, finished attempts gather and
-//!   go in the next transaction. A delivery leaves `held` only once its attempt is committed.
+//!   go in the next transaction. A delivery leaves `held` only once its attempt is committed; a
+//!   write that fails is retried with backoff (the delivery is not sent again meanwhile).
+//! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
+//!   flight finish and be recorded before the actor stops.
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
 
 use std::collections::{HashSet, VecDeque};
@@ -56,7 +59,13 @@ pub struct DeliveryActor {
     recorded_during_fetch: HashSet<String>,
     writing: bool,
     unrecorded: Vec<AttemptRecord>,
+    /// Delay before retrying a failed write; zero while writes succeed.
+    write_backoff: Duration,
+    retiring: bool,
 }
+
+/// First and longest delay between retries of a failed write.
+const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
 impl DeliveryActor {
     pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
@@ -75,10 +84,16 @@ impl DeliveryActor {
             recorded_during_fetch: HashSet::new(),
             writing: false,
             unrecorded: Vec::new(),
+            write_backoff: Duration::ZERO,
+            retiring: false,
         }
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.retiring {
+            self.stop_when_drained(ctx);
+            return;
+        }
         while self.in_flight < self.policy.max_in_flight {
             let Some(envelope) = self.queue.pop_front() else { break };
             self.attempt(envelope, ctx);
@@ -111,33 +126,43 @@ impl DeliveryActor {
         }
         self.writing = true;
         let records = std::mem::take(&mut self.unrecorded);
-        let ids: Vec<String> = records.iter().map(|r| r.delivery_id.clone()).collect();
+        let kept = records.clone();
         let store = self.store.clone();
         let schedule = Arc::clone(&self.policy.schedule);
         let write = async move { store.write(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
-        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
-            act.writing = false;
-            for id in ids.iter() {
-                act.held.remove(id);
-                if act.fetching {
-                    act.recorded_during_fetch.insert(id.clone());
-                }
-            }
-            match result {
-                Ok(recorded) => {
-                    let next = recorded.iter().filter_map(|r| r.next_attempt_at).min();
-                    if let Some(at) = next {
-                        act.schedule_wake(at, ctx);
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(recorded) => {
+                act.writing = false;
+                act.write_backoff = Duration::ZERO;
+                for record in &kept {
+                    act.held.remove(&record.delivery_id);
+                    if act.fetching {
+                        act.recorded_during_fetch.insert(record.delivery_id.clone());
                     }
                 }
-                Err(err) => {
-                    // The deliveries are still pending and due in the database: fetch them again.
-                    log::error!("recording {} attempt(s) for channel {}: {err}", ids.len(), act.target.channel_id);
-                    act.spilled = true;
+                if let Some(at) = recorded.iter().filter_map(|r| r.next_attempt_at).min() {
+                    act.schedule_wake(at, ctx);
                 }
+                act.record(ctx);
+                act.pump(ctx);
             }
-            act.record(ctx);
-            act.pump(ctx);
+            Err(err) => {
+                // Keep the outcomes (and the deliveries held, so they are not sent again) and
+                // write them later; the database may be full, locked or failing.
+                act.write_backoff = (act.write_backoff * 2).clamp(WRITE_BACKOFF.0, WRITE_BACKOFF.1);
+                log::error!(
+                    "recording {} attempt(s) for channel {} failed, retrying in {:?}: {err}",
+                    kept.len(),
+                    act.target.channel_id,
+                    act.write_backoff
+                );
+                act.unrecorded.splice(0..0, kept);
+                ctx.run_later(act.write_backoff, |act, ctx| {
+                    act.writing = false;
+                    act.record(ctx);
+                    act.pump(ctx);
+                });
+            }
         }));
     }
 
@@ -184,6 +209,13 @@ impl DeliveryActor {
         }));
     }
 
+    /// While retiring: stop once nothing is in flight or waiting to be recorded.
+    fn stop_when_drained(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight == 0 && !self.writing && self.unrecorded.is_empty() {
+            ctx.stop();
+        }
+    }
+
     fn schedule_wake(&self, at: i64, ctx: &mut Context<Self>) {
         self.supervisor.do_send(ScheduleWake {
             channel_id: self.target.channel_id.clone(),
@@ -205,6 +237,9 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        if self.retiring {
+            return;
+        }
         for envelope in msg.0 {
             if self.held.contains(&envelope.delivery_id) {
                 continue;
@@ -241,6 +276,11 @@ impl Handler<Retire> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
-        ctx.stop();
+        // Queued deliveries stay pending in the database; attempts in flight finish and are recorded.
+        self.retiring = true;
+        for envelope in self.queue.drain(..) {
+            self.held.remove(&envelope.delivery_id);
+        }
+        self.stop_when_drained(ctx);
     }
 }

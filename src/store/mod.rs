@@ -131,7 +131,10 @@ impl Store {
             })
         });
         self.writer.send(job).await.map_err(|_| StoreError::Task("the database writer stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Task("the database writer stopped".into()))?
+        // A write whose group could not even begin is dropped unanswered: nothing of it was stored.
+        answer
+            .await
+            .map_err(|_| StoreError::Commit("the database could not start a write transaction".into()))?
     }
 
     /// Runs a read on the blocking pool with a pooled connection.
@@ -160,7 +163,8 @@ fn run_writer(mut conn: Conn, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) 
                 Err(_) => break,
             }
         }
-        let mut answers = Vec::with_capacity(jobs.len());
+        let group = jobs.len();
+        let mut answers = Vec::with_capacity(group);
         let committed = conn.immediate_transaction(|conn| {
             for job in jobs {
                 answers.push(job(conn));
@@ -168,7 +172,7 @@ fn run_writer(mut conn: Conn, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) 
             Ok::<_, diesel::result::Error>(())
         });
         let committed = committed.map_err(|e| {
-            log::error!("committing {} writes: {e}", answers.len());
+            log::error!("committing a group of {group} writes: {e}");
             e.to_string()
         });
         for answer in answers {

@@ -88,3 +88,28 @@ async fn a_changed_channel_url_is_used_for_the_next_delivery() {
     assert!(signature_is_valid(channel["secret"].as_str().unwrap(), &got[0]));
     assert_eq!(old.received().len(), 1);
 }
+
+#[actix_web::test]
+async fn an_attempt_in_flight_when_its_channel_is_disabled_is_still_recorded() {
+    let app = spawn_app_with(|s| s.delivery_timeout = Duration::from_millis(600)).await;
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Hang);
+    let channel = app.soc_channel_for_contoso(&receiver).await;
+    let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    receiver.wait_for(1, None, Duration::from_secs(5)).await;
+    let off = app.patch(&format!("/api/v1/channels/{}", channel["id"].as_str().unwrap()), json!({"enabled": false})).await;
+    assert_eq!(off.status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let delivery = app.delivery(&delivery_id).await;
+        if delivery["attempt_count"] == 1 {
+            assert_eq!(delivery["attempts"][0]["error_kind"], "timeout");
+            assert_eq!(delivery["status"], "pending", "it waits for the channel to come back");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the attempt made before disabling was never recorded");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receiver.received().len(), 1, "nothing more is sent while disabled");
+}
