@@ -129,15 +129,16 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
     write(conn, |conn| {
         let mut recorded = Vec::with_capacity(records.len());
         for record in records {
-            let Some((status, count)) = deliveries::table
+            let Some((status, count, scheduled)) = deliveries::table
                 .find(&record.delivery_id)
-                .select((deliveries::status, deliveries::attempt_count))
-                .first::<(String, i32)>(conn)
+                .select((deliveries::status, deliveries::attempt_count, deliveries::scheduled_attempt_count))
+                .first::<(String, i32, i32)>(conn)
                 .optional()?
             else {
                 continue;
             };
             let number = count + 1;
+            let scheduled = scheduled + i32::from(record.trigger == Trigger::Scheduled);
             let outcome = &record.outcome;
             diesel::insert_into(attempts::table)
                 .values(AttemptRow {
@@ -154,7 +155,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
                 .execute(conn)?;
             let (status, next_attempt_at) = match (record.trigger, status.as_str()) {
                 (_, "cancelled") => (status, None),
-                (Trigger::Scheduled, "pending") => match next_step(schedule, number as u32, outcome, now) {
+                (Trigger::Scheduled, "pending") => match next_step(schedule, scheduled as u32, outcome, now) {
                     NextStep::Succeeded => ("succeeded".to_string(), None),
                     NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
                     NextStep::Failed => ("failed".to_string(), None),
@@ -170,6 +171,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
                 .set((
                     deliveries::status.eq(&status),
                     deliveries::attempt_count.eq(number),
+                    deliveries::scheduled_attempt_count.eq(scheduled),
                     deliveries::next_attempt_at.eq(next_attempt_at),
                     deliveries::last_status_code.eq(outcome.status_code.map(i32::from)),
                     deliveries::last_error_kind.eq(outcome.error_kind.map(|k| k.as_str())),

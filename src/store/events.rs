@@ -84,6 +84,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64)
                     last_error: None,
                     created_at: now,
                     updated_at: now,
+                    scheduled_attempt_count: 0,
                 });
             }
             results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: None });

@@ -76,6 +76,8 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Attempts made on the retry schedule (manual ones excluded).
+    pub scheduled_attempt_count: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -84,6 +84,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        scheduled_attempt_count -> Integer,
     }
 }
 

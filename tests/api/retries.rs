@@ -160,3 +160,24 @@ async fn a_receiver_answering_binary_garbage_is_logged_and_retried_like_any_fail
     let (_, next) = ingest_one(&app).await;
     app.wait_for_status(&next, "succeeded", Duration::from_secs(5)).await;
 }
+
+#[actix_web::test]
+async fn redelivering_a_pending_delivery_by_hand_does_not_use_up_its_retries() {
+    let app = spawn_app_with(|s| {
+        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("400ms,400ms,400ms").unwrap()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Status(500));
+    app.soc_channel_for_contoso(&receiver).await;
+    let (_, delivery_id) = ingest_one(&app).await;
+    receiver.wait_for(1, None, Duration::from_secs(5)).await;
+    for _ in 0..2 {
+        let manual = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
+        assert_eq!(manual.body["status"], "pending", "a failed manual attempt leaves the schedule running");
+    }
+    let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
+    let triggers: Vec<&str> = delivery["attempts"].as_array().unwrap().iter().map(|a| a["trigger"].as_str().unwrap()).collect();
+    assert_eq!(triggers.iter().filter(|t| **t == "scheduled").count(), 4, "{triggers:?}");
+    assert_eq!(triggers.iter().filter(|t| **t == "manual").count(), 2, "{triggers:?}");
+}

@@ -1,0 +1,1 @@
+ALTER TABLE deliveries DROP COLUMN scheduled_attempt_count;
