@@ -84,9 +84,15 @@ impl RouterHandle {
         Ok(ingested.into_iter().map(result_of).collect())
     }
 
-    /// Reloads rules and channels after a change, before the change is acknowledged.
-    pub async fn reload(&self) -> Result<(), StoreError> {
-        self.matcher.send(Reload).await.map_err(|_| StoreError::Task("the rule matcher stopped".into()))?
+    /// Reloads rules and channels after a committed change, before the change is acknowledged.
+    /// A reload that fails is logged and retried by the RuleMatcher until it succeeds; the
+    /// change itself is durable either way, so the caller acknowledges it.
+    pub async fn reload(&self) {
+        match self.matcher.send(Reload).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::error!("routing not yet updated after a change (retrying): {err}"),
+            Err(_) => log::error!("the rule matcher stopped; routing not updated"),
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -35,7 +35,7 @@ pub const USER_AGENT_VALUE: &str = concat!("SPScan-Alert-Router/", env!("CARGO_P
 const DRAIN_BYTES: usize = 64 * 1024;
 
 /// Where and how a channel delivers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub channel_id: String,
     pub url: String,

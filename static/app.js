@@ -12,6 +12,7 @@ const signIn = document.getElementById('sign-in');
 const view = document.getElementById('view');
 const nav = document.getElementById('nav');
 let cleanup = null;
+let generation = 0;
 
 function showSignIn(message) {
   if (cleanup) { cleanup(); cleanup = null; }
@@ -25,6 +26,7 @@ function showSignIn(message) {
 }
 
 async function route() {
+  const mine = ++generation;
   if (!token()) { showSignIn(); return; }
   if (cleanup) { cleanup(); cleanup = null; }
   signIn.hidden = true;
@@ -37,17 +39,24 @@ async function route() {
   nav.querySelectorAll('a').forEach((a) => {
     if (a.dataset.view === current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   });
+  // Each view renders into its own container, swapped in only if no newer navigation started
+  // meanwhile; a superseded view's refresh timer is stopped at once.
+  const container = h('div');
+  let done = null;
   try {
-    if (current === 'channels') cleanup = await channels.render(view);
-    else if (current === 'rules') cleanup = await rules.render(view);
-    else if (current === 'tenants') cleanup = await tenants.render(view);
-    else if (current === 'logs' && id) cleanup = await logs.renderDelivery(view, id);
-    else if (current === 'logs') cleanup = await logs.renderList(view, params);
-    else cleanup = await overview.render(view);
+    if (current === 'channels') done = await channels.render(container);
+    else if (current === 'rules') done = await rules.render(container);
+    else if (current === 'tenants') done = await tenants.render(container);
+    else if (current === 'logs' && id) done = await logs.renderDelivery(container, id);
+    else if (current === 'logs') done = await logs.renderList(container, params);
+    else done = await overview.render(container);
   } catch (error) {
     if (error.status === 401) return;
-    clear(view).append(h('div.card', {}, h('p.error', { role: 'alert' }, error.message)));
+    clear(container).append(h('div.card', {}, h('p.error', { role: 'alert' }, error.message)));
   }
+  if (mine !== generation) { if (done) done(); return; }
+  cleanup = done || null;
+  view.replaceChildren(container);
 }
 
 document.getElementById('sign-in-form').addEventListener('submit', async (event) => {

@@ -1,7 +1,7 @@
 // Channels: list with delivery health, add/edit, enable/disable, delete, Test with the outcome inline.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, onOff, showError, table, toast, when } from './ui.js';
+import { clear, clearErrors, field, formError, h, onOff, safely, showError, table, toast, when } from './ui.js';
 
 function headersText(headers) {
   return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
@@ -113,14 +113,14 @@ export async function render(view) {
       h('td', {}, h('div.actions', {},
         test,
         h('button', { type: 'button', on: { click: () => show(channelForm(channel, (s) => closeForm(s, false))) } }, 'Edit'),
-        h('button', { type: 'button', on: { click: async () => {
+        h('button', { type: 'button', on: { click: safely(async () => {
           await patch(`/channels/${channel.id}`, { enabled: !channel.enabled });
-          toast(`${channel.name} ${channel.enabled ? 'disabled' : 'enabled'}`); reload();
-        } } }, channel.enabled ? 'Disable' : 'Enable'),
-        h('button.danger', { type: 'button', on: { click: async () => {
+          toast(`${channel.name} ${channel.enabled ? 'disabled' : 'enabled'}`); await reload();
+        }) } }, channel.enabled ? 'Disable' : 'Enable'),
+        h('button.danger', { type: 'button', on: { click: safely(async () => {
           if (!confirm(`Delete channel “${channel.name}”? Its pending deliveries are cancelled; its log stays.`)) return;
-          await del(`/channels/${channel.id}`); toast(`Deleted ${channel.name}`); reload();
-        } } }, 'Delete'))));
+          await del(`/channels/${channel.id}`); toast(`Deleted ${channel.name}`); await reload();
+        }) } }, 'Delete'))));
     return [row, resultRow];
   });
 

@@ -1,7 +1,7 @@
 // Rules: which events (types, minimum severity, tenant) go to which channels.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, onOff, severity, showError, table, toast } from './ui.js';
+import { clear, clearErrors, field, formError, h, onOff, safely, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
   '*', 'permission.*', 'storage.*',
@@ -98,13 +98,13 @@ export async function render(view) {
     h('td', {}, onOff(rule.enabled)),
     h('td', {}, h('div.actions', {},
       h('button', { type: 'button', on: { click: () => show(rule) } }, 'Edit'),
-      h('button', { type: 'button', on: { click: async () => {
-        await patch(`/rules/${rule.id}`, { enabled: !rule.enabled }); reload();
-      } } }, rule.enabled ? 'Disable' : 'Enable'),
-      h('button.danger', { type: 'button', on: { click: async () => {
+      h('button', { type: 'button', on: { click: safely(async () => {
+        await patch(`/rules/${rule.id}`, { enabled: !rule.enabled }); await reload();
+      }) } }, rule.enabled ? 'Disable' : 'Enable'),
+      h('button.danger', { type: 'button', on: { click: safely(async () => {
         if (!confirm(`Delete rule “${rule.name}”?`)) return;
-        await del(`/rules/${rule.id}`); toast(`Deleted ${rule.name}`); reload();
-      } } }, 'Delete')))));
+        await del(`/rules/${rule.id}`); toast(`Deleted ${rule.name}`); await reload();
+      }) } }, 'Delete')))));
   clear(view).append(
     h('div.bar', {}, h('h1', {}, 'Rules'),
       h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add rule')),

@@ -1,7 +1,7 @@
 // Tenants: the Microsoft 365 tenants SPScan watches.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, showError, table, toast, when } from './ui.js';
+import { clear, clearErrors, field, formError, h, safely, showError, table, toast, when } from './ui.js';
 
 function tenantForm(tenant, done) {
   const id = h('input', { type: 'text', name: 'id', required: true, value: tenant ? tenant.id : '', disabled: Boolean(tenant) });
@@ -47,10 +47,10 @@ export async function render(view) {
     h('td.optional', {}, when(tenant.updated_at)),
     h('td', {}, h('div.actions', {},
       h('button', { type: 'button', on: { click: () => show(tenant) } }, 'Edit'),
-      h('button.danger', { type: 'button', on: { click: async () => {
+      h('button.danger', { type: 'button', on: { click: safely(async () => {
         if (!confirm(`Delete tenant “${tenant.display_name}”? Its events stay in the log.`)) return;
-        try { await del(`/tenants/${encodeURIComponent(tenant.id)}`); toast(`Deleted ${tenant.display_name}`); reload(); } catch (error) { toast(error.message); }
-      } } }, 'Delete')))));
+        await del(`/tenants/${encodeURIComponent(tenant.id)}`); toast(`Deleted ${tenant.display_name}`); await reload();
+      }) } }, 'Delete')))));
   clear(view).append(
     h('div.bar', {}, h('h1', {}, 'Tenants'),
       h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add tenant')),

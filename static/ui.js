@@ -44,6 +44,13 @@ export function when(iso) {
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }
 
+/** Wraps a click handler so an API error shows as a message instead of failing silently. */
+export function safely(handler) {
+  return async (...args) => {
+    try { await handler(...args); } catch (error) { toast(error.message); }
+  };
+}
+
 export function toast(message) {
   const el = document.getElementById('toast');
   el.textContent = message;

@@ -25,8 +25,8 @@ use crate::store::models::ChannelRow;
 use crate::store::{events, rules, Store, StoreError};
 
 struct ChannelSlot {
-    /// The channel row's `updated_at` the actor was configured from.
-    version: i64,
+    /// What the actor was configured with.
+    target: Target,
     actor: Addr<DeliveryActor>,
 }
 
@@ -58,8 +58,9 @@ impl RuleMatcher {
         targets
     }
 
-    /// Hands committed deliveries to their channels' actors, one message per channel.
-    fn dispatch(&self, ingested: &[Ingested]) {
+    /// Hands committed deliveries to their channels' actors, one message per channel. An actor
+    /// that died is replaced; the new one finds the deliveries in the database.
+    fn dispatch(&mut self, ingested: &[Ingested]) {
         let mut per_channel: HashMap<&str, Vec<Envelope>> = HashMap::new();
         for result in ingested {
             let Some(payload) = &result.payload else { continue };
@@ -72,29 +73,44 @@ impl RuleMatcher {
                 });
             }
         }
+        let mut dead = Vec::new();
         for (channel_id, envelopes) in per_channel {
             // A channel without an actor was just disabled; its deliveries wait in the database.
             if let Some(slot) = self.channels.get(channel_id) {
-                slot.actor.do_send(Deliver(envelopes));
+                if slot.actor.connected() {
+                    slot.actor.do_send(Deliver(envelopes));
+                } else {
+                    dead.push(channel_id.to_string());
+                }
             }
         }
+        for channel_id in dead {
+            if let Some(slot) = self.channels.remove(&channel_id) {
+                log::error!("the delivery actor of channel {channel_id} had stopped; starting a new one");
+                let fresh = self.start_actor(slot.target);
+                self.channels.insert(channel_id, fresh);
+            }
+        }
+    }
+
+    fn start_actor(&self, target: Target) -> ChannelSlot {
+        let actor = DeliveryActor::new(target.clone(), self.store.clone(), self.policy.clone(), self.supervisor.clone());
+        ChannelSlot { target, actor: actor.start() }
     }
 
     fn apply(&mut self, snapshot: rules::RoutingSnapshot) {
         self.rules = snapshot.rules;
         let mut live: HashMap<String, ChannelSlot> = HashMap::with_capacity(snapshot.channels.len());
         for row in snapshot.channels {
-            let version = row.updated_at;
+            let target = target_of(&row);
             let slot = match self.channels.remove(&row.id) {
-                Some(slot) if slot.version == version => slot,
-                Some(slot) => {
-                    slot.actor.do_send(Reconfigure(target_of(&row)));
-                    ChannelSlot { version, actor: slot.actor }
+                Some(slot) if slot.actor.connected() && slot.target == target => slot,
+                Some(slot) if slot.actor.connected() => {
+                    slot.actor.do_send(Reconfigure(target.clone()));
+                    ChannelSlot { target, actor: slot.actor }
                 }
-                None => {
-                    let actor = DeliveryActor::new(target_of(&row), self.store.clone(), self.policy.clone(), self.supervisor.clone());
-                    ChannelSlot { version, actor: actor.start() }
-                }
+                // New, or its actor died: start one (it fetches whatever is due).
+                _ => self.start_actor(target),
             };
             live.insert(row.id, slot);
         }
@@ -149,9 +165,17 @@ impl Handler<Reload> for RuleMatcher {
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
         let load = async move { store.read(rules::routing_snapshot).await };
-        AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, _| {
-            act.apply(result?);
-            Ok(())
+        AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, ctx| match result {
+            Ok(snapshot) => {
+                act.apply(snapshot);
+                Ok(())
+            }
+            Err(err) => {
+                // The change is committed; routing must catch up with it, so try again.
+                log::error!("reloading rules and channels failed, retrying in 1 s: {err}");
+                ctx.notify_later(Reload, std::time::Duration::from_secs(1));
+                Err(err)
+            }
         })))
     }
 }

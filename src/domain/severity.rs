@@ -31,7 +31,9 @@ impl Severity {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == value)
-            .ok_or_else(|| Invalid::new(field, format!("`{value}` is not a severity; use one of low, medium, high, critical")))
+            .ok_or_else(|| {
+                Invalid::new(field, format!("`{}` is not a severity; use one of low, medium, high, critical", super::tenant::clip(value)))
+            })
     }
 }
 

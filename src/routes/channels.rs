@@ -133,7 +133,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
         secret: SigningSecret::generate(),
     };
     let row = router.store().write(move |conn| channels::create(conn, &channel, now_ms())).await?;
-    router.reload().await?;
+    router.reload().await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/channels/{}", row.id)))
         .json(ChannelView::of(row, None, true)))
@@ -183,7 +183,7 @@ pub async fn update(
             channels::update(conn, &id, change, now_ms())
         })
         .await?;
-    router.reload().await?;
+    router.reload().await;
     Ok(HttpResponse::Ok().json(ChannelView::of(row, None, false)))
 }
 
@@ -193,7 +193,7 @@ pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> A
     if cancelled > 0 {
         log::info!("channel deleted; {cancelled} pending deliveries cancelled");
     }
-    router.reload().await?;
+    router.reload().await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -238,6 +238,6 @@ pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String
         .store()
         .write(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
         .await?;
-    router.reload().await?;
+    router.reload().await;
     Ok(HttpResponse::Ok().json(ChannelView::of(row, None, true)))
 }

@@ -92,7 +92,7 @@ pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>)
     let spec = spec_of(body.into_inner(), router.limits())?;
     let id = ids::new_id(ids::RULE);
     let rule = router.store().write(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
-    router.reload().await?;
+    router.reload().await;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/rules/{}", rule.row.id)))
         .json(RuleView::from(rule)))
@@ -106,24 +106,30 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
 pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<RulePatch>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let patch = body.into_inner();
-    let lookup = id.clone();
-    let current = router.store().read(move |conn| rules::get(conn, &lookup)).await?;
-    let merged = RuleInput {
-        name: patch.name.unwrap_or(current.row.name.clone()),
-        tenant_id: patch.tenant_id.unwrap_or(current.row.tenant_id.clone()),
-        event_types: patch.event_types.unwrap_or_else(|| current.event_type_texts()),
-        min_severity: Some(patch.min_severity.unwrap_or(current.row.min_severity.clone())),
-        channel_ids: patch.channel_ids.unwrap_or(current.channel_ids.clone()),
-        enabled: Some(patch.enabled.unwrap_or(current.row.enabled)),
-    };
-    let spec = spec_of(merged, router.limits())?;
-    let rule = router.store().write(move |conn| rules::replace(conn, &id, &spec, now_ms())).await?;
-    router.reload().await?;
+    let limits = router.limits().clone();
+    // Read, merge and write in one transaction, so concurrent PATCHes cannot undo each other.
+    let rule = router
+        .store()
+        .write(move |conn| {
+            let current = rules::get(conn, &id)?;
+            let merged = RuleInput {
+                name: patch.name.unwrap_or(current.row.name.clone()),
+                tenant_id: patch.tenant_id.unwrap_or(current.row.tenant_id.clone()),
+                event_types: patch.event_types.unwrap_or_else(|| current.event_type_texts()),
+                min_severity: Some(patch.min_severity.unwrap_or(current.row.min_severity.clone())),
+                channel_ids: patch.channel_ids.unwrap_or(current.channel_ids.clone()),
+                enabled: Some(patch.enabled.unwrap_or(current.row.enabled)),
+            };
+            let spec = spec_of(merged, &limits)?;
+            rules::replace(conn, &id, &spec, now_ms())
+        })
+        .await?;
+    router.reload().await;
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))
 }
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     router.store().write(move |conn| rules::delete(conn, &id)).await?;
-    router.reload().await?;
+    router.reload().await;
     Ok(HttpResponse::NoContent().finish())
 }
