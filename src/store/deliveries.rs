@@ -1,5 +1,7 @@
 //! Queries on `deliveries` and `attempts`: the alert log, what is due, and recording attempts.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::models::{AttemptRow, ChannelRow, DeliveryRow};
@@ -7,6 +9,9 @@ use super::schema::{attempts, channels, deliveries, events};
 use super::{write, Conn, StoreError};
 use crate::domain::attempt::{next_step, AttemptOutcome, NextStep, Trigger};
 use crate::domain::retry::RetrySchedule;
+
+/// Rows per multi-row statement, well under SQLite's bound-variable limit.
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// Filters of the alert log; `None` means any.
 #[derive(Debug, Default, Clone)]
@@ -127,59 +132,72 @@ pub fn due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<(V
 /// one marks success but never schedules retries or changes a failure's status.
 pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedule, now: i64) -> Result<Vec<Recorded>, StoreError> {
     write(conn, |conn| {
+        // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
+        let mut state: HashMap<String, (String, i32, i32, Option<i64>)> = HashMap::with_capacity(records.len());
+        let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<(String, String, i32, i32, Option<i64>)> = deliveries::table
+                .filter(deliveries::id.eq_any(chunk))
+                .select((
+                    deliveries::id,
+                    deliveries::status,
+                    deliveries::attempt_count,
+                    deliveries::scheduled_attempt_count,
+                    deliveries::next_attempt_at,
+                ))
+                .load(conn)?;
+            state.extend(rows.into_iter().map(|(id, status, count, scheduled, next)| (id, (status, count, scheduled, next))));
+        }
         let mut recorded = Vec::with_capacity(records.len());
+        let mut attempt_rows = Vec::with_capacity(records.len());
         for record in records {
-            let Some((status, count, scheduled)) = deliveries::table
-                .find(&record.delivery_id)
-                .select((deliveries::status, deliveries::attempt_count, deliveries::scheduled_attempt_count))
-                .first::<(String, i32, i32)>(conn)
-                .optional()?
-            else {
+            let Some((status, count, scheduled, next)) = state.get_mut(&record.delivery_id) else {
                 continue;
             };
-            let number = count + 1;
-            let scheduled = scheduled + i32::from(record.trigger == Trigger::Scheduled);
+            *count += 1;
+            *scheduled += i32::from(record.trigger == Trigger::Scheduled);
             let outcome = &record.outcome;
-            diesel::insert_into(attempts::table)
-                .values(AttemptRow {
-                    delivery_id: record.delivery_id.clone(),
-                    number,
-                    triggered_by: record.trigger.as_str().to_string(),
-                    started_at: outcome.started_at,
-                    duration_ms: outcome.duration_ms,
-                    status_code: outcome.status_code.map(i32::from),
-                    error_kind: outcome.error_kind.map(|k| k.as_str().to_string()),
-                    error: outcome.error.clone(),
-                    response_excerpt: outcome.response_excerpt.clone(),
-                })
-                .execute(conn)?;
-            let (status, next_attempt_at) = match (record.trigger, status.as_str()) {
-                (_, "cancelled") => (status, None),
-                (Trigger::Scheduled, "pending") => match next_step(schedule, scheduled as u32, outcome, now) {
+            attempt_rows.push(AttemptRow {
+                delivery_id: record.delivery_id.clone(),
+                number: *count,
+                triggered_by: record.trigger.as_str().to_string(),
+                started_at: outcome.started_at,
+                duration_ms: outcome.duration_ms,
+                status_code: outcome.status_code.map(i32::from),
+                error_kind: outcome.error_kind.map(|k| k.as_str().to_string()),
+                error: outcome.error.clone(),
+                response_excerpt: outcome.response_excerpt.clone(),
+            });
+            let (new_status, new_next) = match (record.trigger, status.as_str()) {
+                (_, "cancelled") => (status.clone(), None),
+                (Trigger::Scheduled, "pending") => match next_step(schedule, *scheduled as u32, outcome, now) {
                     NextStep::Succeeded => ("succeeded".to_string(), None),
                     NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
                     NextStep::Failed => ("failed".to_string(), None),
                 },
                 (Trigger::Manual, _) if outcome.succeeded() => ("succeeded".to_string(), None),
-                (Trigger::Manual, "pending") => {
-                    let at = deliveries::table.find(&record.delivery_id).select(deliveries::next_attempt_at).first(conn)?;
-                    (status, at)
-                }
-                _ => (status, None),
+                // A failed manual attempt leaves the schedule as it was.
+                (Trigger::Manual, "pending") => (status.clone(), *next),
+                _ => (status.clone(), None),
             };
+            *status = new_status.clone();
+            *next = new_next;
             diesel::update(deliveries::table.find(&record.delivery_id))
                 .set((
-                    deliveries::status.eq(&status),
-                    deliveries::attempt_count.eq(number),
-                    deliveries::scheduled_attempt_count.eq(scheduled),
-                    deliveries::next_attempt_at.eq(next_attempt_at),
+                    deliveries::status.eq(&new_status),
+                    deliveries::attempt_count.eq(*count),
+                    deliveries::scheduled_attempt_count.eq(*scheduled),
+                    deliveries::next_attempt_at.eq(new_next),
                     deliveries::last_status_code.eq(outcome.status_code.map(i32::from)),
                     deliveries::last_error_kind.eq(outcome.error_kind.map(|k| k.as_str())),
                     deliveries::last_error.eq(&outcome.error),
                     deliveries::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status, next_attempt_at });
+            recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: new_status, next_attempt_at: new_next });
+        }
+        for chunk in attempt_rows.chunks(ROWS_PER_STATEMENT) {
+            diesel::insert_into(attempts::table).values(chunk).execute(conn)?;
         }
         Ok(recorded)
     })

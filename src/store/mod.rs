@@ -181,12 +181,20 @@ fn run_writer(mut conn: Conn, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) 
     }
 }
 
-/// Runs `f` all or nothing: a savepoint inside the writer's transaction.
+/// Runs `f` all or nothing. Inside the writer every job already runs in its own savepoint, so
+/// no further one is opened (each savepoint costs statements and a sub-journal); outside a
+/// transaction, `f` gets one of its own.
 pub fn write<T, F>(conn: &mut Conn, f: F) -> Result<T, StoreError>
 where
     F: FnOnce(&mut Conn) -> Result<T, StoreError>,
 {
-    conn.transaction(f)
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
+    if depth.is_some() {
+        f(conn)
+    } else {
+        conn.transaction(f)
+    }
 }
 
 /// Whether the database answers (for `/healthz`).
