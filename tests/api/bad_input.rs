@@ -31,7 +31,8 @@ async fn every_bad_input_gets_a_problem_that_names_what_to_fix() {
     app.create_tenant("contoso").await;
     let channel = app.create_channel("SOC", "https://hooks.example.com/soc").await;
     let ch = channel["id"].as_str().unwrap().to_string();
-    let good = permission_event("contoso", "permission.external_share_created", "high");
+    let mut good = permission_event("contoso", "permission.external_share_created", "high");
+    good["event_id"] = json!("good-event-1");
     let with = |key: &str, value: Value| {
         let mut e = good.clone();
         e[key] = value;
@@ -100,8 +101,11 @@ async fn every_bad_input_gets_a_problem_that_names_what_to_fix() {
         }
     }
 
-    // Nothing was written by any of them: no events, no deliveries, one channel, no rules.
-    assert_eq!(app.get("/api/v1/deliveries").await.body["items"], json!([]));
+    // Nothing was written by any of them: the good event (sent inside refused batches) is still
+    // new, there are no rules, one channel, one tenant.
+    let fresh = app.ingest(good.clone()).await;
+    assert_eq!(fresh.status, 202, "{}", fresh.body);
+    assert_eq!(fresh.body["duplicate"], false, "a refused request stored the event");
     assert_eq!(app.get("/api/v1/rules").await.body["items"], json!([]));
     assert_eq!(app.get("/api/v1/channels").await.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(app.get("/api/v1/tenants").await.body["items"].as_array().unwrap().len(), 1);

@@ -238,7 +238,16 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
 
     // The overview counts the day's deliveries.
     browser.client.find(Locator::LinkText("Overview")).await.unwrap().click().await.unwrap();
+    let tile = |label: &str| format!("//div[contains(@class,'tile')][div[normalize-space()='{label}']]/div[contains(@class,'n')]");
+    let count = |label: &'static str| {
+        let xpath = tile(label);
+        let client = browser.client.clone();
+        async move { client.find(Locator::XPath(&xpath)).await.unwrap().text().await.unwrap() }
+    };
     browser.wait_for_text(".tile", "Succeeded, last 24 h").await;
+    assert_eq!(count("Succeeded, last 24 h").await, "2", "the SOC delivery and the redelivered one");
+    assert_eq!(count("Failed, last 24 h").await, "0");
+    browser.wait_for_text("p.muted", "No channel failed in the last 24 hours.").await;
     browser.screenshot("overview").await;
 
     // The log filters by status and event type, and pages (25 per page) through older deliveries.

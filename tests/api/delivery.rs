@@ -97,11 +97,16 @@ async fn a_batch_is_delivered_event_by_event_and_answered_in_order() {
         assert_eq!(r["event_id"], format!("batch-{i}"));
         assert_eq!(r["deliveries"].as_array().unwrap().len(), 1);
     }
-    let got = receiver.wait_for(20, None, Duration::from_secs(10)).await;
+    for r in results {
+        app.wait_for_status(r["deliveries"][0]["id"].as_str().unwrap(), "succeeded", Duration::from_secs(10)).await;
+    }
+    let got = receiver.received();
+    assert_eq!(got.len(), 20, "each event arrives once, no more");
     let mut ids: Vec<String> = got.iter().map(|c| c.json()["event_id"].as_str().unwrap().to_string()).collect();
     ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 20, "each event arrives once");
+    let mut expected: Vec<String> = (0..20).map(|i| format!("batch-{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
 }
 
 #[actix_web::test]
@@ -148,10 +153,12 @@ async fn the_test_button_reports_a_good_and_a_failing_receiver() {
     assert_eq!(failed.body["ok"], false);
     assert_eq!(failed.body["status_code"], 500);
     assert_eq!(failed.body["error_kind"], "http_status");
-    // A test send is never retried and leaves nothing in the alert log.
+    // A test send is never retried (wait past the whole retry schedule) and leaves nothing in
+    // the alert log.
+    actix_web::rt::time::sleep(Duration::from_millis(TEST_SCHEDULE.iter().sum::<u64>() + 300)).await;
+    assert_eq!(bad.received().len(), 1);
     let log = app.get("/api/v1/deliveries").await;
     assert_eq!(log.body["items"].as_array().unwrap().len(), 0);
-    assert_eq!(bad.received().len(), 1);
 }
 
 #[actix_web::test]
@@ -192,11 +199,19 @@ async fn a_channel_that_falls_behind_keeps_its_backlog_in_the_database_and_deliv
     for chunk in events.chunks(20) {
         assert_eq!(app.ingest(json!({ "events": chunk })).await.status, 202);
     }
-    let got = receiver.wait_for(60, None, Duration::from_secs(20)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = app.get("/api/v1/deliveries?status=succeeded&limit=500").await.body["items"].as_array().unwrap().len();
+        if done == 60 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {done} of 60 deliveries succeeded");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = receiver.received();
+    assert_eq!(got.len(), 60, "every delivery was recorded after exactly one request: nothing twice");
     let mut ids: Vec<String> = got.iter().map(|c| c.json()["event_id"].as_str().unwrap().to_string()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 60, "every event once");
-    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.received().len(), 60, "and nothing twice");
 }

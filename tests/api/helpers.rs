@@ -240,6 +240,8 @@ pub enum Reply {
     Hang,
     /// Answers with this status and 4 KiB of bytes that are not UTF-8.
     Binary(u16),
+    /// Answers 301 pointing at the receiver on this port.
+    RedirectTo(u16),
 }
 
 /// One request the receiver got.
@@ -292,6 +294,10 @@ impl Receiver {
         Self { base, state }
     }
 
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -340,6 +346,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
             at: Instant::now(),
             answered: match reply {
                 Reply::Status(code) | Reply::Binary(code) => Some(code),
+                Reply::RedirectTo(_) => Some(301),
                 Reply::Hang => None,
             },
         });
@@ -347,6 +354,9 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
     };
     match reply {
         Reply::Status(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(format!("answer {code}")),
+        Reply::RedirectTo(port) => HttpResponse::MovedPermanently()
+            .insert_header(("Location", format!("http://127.0.0.1:{port}/elsewhere")))
+            .finish(),
         Reply::Binary(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(vec![0xffu8; 4096]),
         Reply::Hang => {
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
@@ -359,6 +369,18 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
 pub struct RouterProcess {
     pub child: Child,
     pub api: Api,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl RouterProcess {
+    /// Kills the process and waits until everything it wrote has been read.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
 }
 
 /// Starts `spscan-router` on a free port with the given database; returns once it listens.
@@ -386,7 +408,7 @@ pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess
     let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     let sink = log.clone();
-    std::thread::spawn(move || {
+    let log_reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
@@ -396,19 +418,18 @@ pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess
     });
     let stdout = child.stdout.take().unwrap();
     let sink = printed.clone();
-    std::thread::spawn(move || {
+    let print_reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             sink.lock().unwrap().push_str(&(line + "\n"));
         }
     });
     let base = rx.recv_timeout(Duration::from_secs(30)).expect("the router reports its address");
-    (RouterProcess { child, api: Api::new(base) }, log, printed)
+    (RouterProcess { child, api: Api::new(base), readers: vec![log_reader, print_reader] }, log, printed)
 }
 
 impl Drop for RouterProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

@@ -111,5 +111,12 @@ async fn an_attempt_in_flight_when_its_channel_is_disabled_is_still_recorded() {
         assert!(std::time::Instant::now() < deadline, "the attempt made before disabling was never recorded");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
+    // Its retry would be due 100 ms later; while disabled nothing is sent.
+    actix_web::rt::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.received().len(), 1, "nothing more is sent while disabled");
+    // Paused, not lost: enabled again, it is delivered.
+    receiver.reply_with(Reply::Status(200));
+    app.patch(&format!("/api/v1/channels/{}", channel["id"].as_str().unwrap()), json!({"enabled": true})).await;
+    let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(5)).await;
+    assert_eq!(delivery["attempt_count"], 2);
 }

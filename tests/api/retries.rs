@@ -99,7 +99,13 @@ async fn a_failed_delivery_can_be_redelivered_by_hand() {
 
 #[actix_web::test]
 async fn a_hanging_receiver_times_out_without_delaying_other_channels() {
-    let app = spawn_app_with(|s| s.delivery_timeout = Duration::from_millis(700)).await;
+    // One request at a time per channel: if channels shared a pipeline, the first hanging request
+    // would hold up everything behind it for the whole timeout.
+    let app = spawn_app_with(|s| {
+        s.delivery_timeout = Duration::from_millis(700);
+        s.delivery_concurrency = 1;
+    })
+    .await;
     let stuck = Receiver::start().await;
     stuck.reply_with(Reply::Hang);
     let healthy = Receiver::start().await;
@@ -133,14 +139,17 @@ async fn a_hanging_receiver_times_out_without_delaying_other_channels() {
 
 #[actix_web::test]
 async fn redirects_are_not_followed() {
+    let elsewhere = Receiver::start().await;
     let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::Status(301));
+    receiver.reply_with(Reply::RedirectTo(elsewhere.port()));
     let (app, _) = one_channel_app(&receiver).await;
     let (_, delivery_id) = ingest_one(&app).await;
     let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
     assert_eq!(delivery["attempts"][0]["error_kind"], "redirect");
     assert_eq!(delivery["attempts"][0]["status_code"], 301);
-    assert!(receiver.received().iter().all(|c| c.path == "/hook"));
+    assert!(delivery["attempts"][0]["error"].as_str().unwrap().contains("redirected to http://127.0.0.1"), "{delivery}");
+    assert_eq!(receiver.received().len(), 4);
+    assert!(elsewhere.received().is_empty(), "the redirect target was never requested");
 }
 
 #[actix_web::test]

@@ -196,7 +196,7 @@ async fn every_limit_answers_with_a_problem() {
 async fn everything_served_carries_the_security_headers() {
     let app = spawn_app().await;
     let client = http_client();
-    for path in ["/healthz", "/api/v1/channels", "/api/v1/nothing"] {
+    for path in ["/", "/static/app.js", "/healthz", "/api/v1/channels", "/api/v1/nothing"] {
         let response = client
             .get(format!("{}{path}", app.base))
             .insert_header(("Authorization", format!("Bearer {ADMIN_TOKEN}")))
@@ -209,6 +209,7 @@ async fn everything_served_carries_the_security_headers() {
         assert_eq!(headers.get("x-frame-options").unwrap(), "DENY", "{path}");
         let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
         assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
     }
     let refused = client.get(format!("{}/api/v1/channels", app.base)).send().await.unwrap();
     assert_eq!(refused.status().as_u16(), 401);
@@ -252,19 +253,26 @@ async fn thousands_of_generated_inputs_never_get_a_5xx() {
     let valid_event = permission_event("contoso", "permission.external_share_created", "high");
     let valid_channel = json!({"name": "X", "type": "webhook", "url": "https://x.example.com/", "headers": {"X-A": "b"}});
     let valid_rule = json!({"name": "R", "tenant_id": "contoso", "event_types": ["*"], "min_severity": "low", "channel_ids": ["ch_x"]});
+    let channel = app.create_channel("Fuzzed", "https://x.example.com/").await;
+    let channel_path = format!("/api/v1/channels/{}", channel["id"].as_str().unwrap());
+    let rule = app.create_rule(json!({"name": "R", "event_types": ["*"], "channel_ids": [channel["id"]]})).await;
+    let rule_path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut statuses = std::collections::BTreeMap::new();
-    for i in 0..3000 {
-        let (path, body) = match i % 6 {
-            0 => ("/api/v1/events", random_json(&mut rng, 4)),
-            1 => ("/api/v1/events", mutated(&mut rng, &valid_event)),
-            2 => ("/api/v1/events", json!({"events": [valid_event.clone(), mutated(&mut rng, &valid_event)]})),
-            3 => ("/api/v1/channels", mutated(&mut rng, &valid_channel)),
-            4 => ("/api/v1/rules", mutated(&mut rng, &valid_rule)),
-            _ => ("/api/v1/tenants", random_json(&mut rng, 3)),
+    for i in 0..3600 {
+        let (method, path, body) = match i % 9 {
+            0 => ("POST", "/api/v1/events", random_json(&mut rng, 4)),
+            1 => ("POST", "/api/v1/events", mutated(&mut rng, &valid_event)),
+            2 => ("POST", "/api/v1/events", json!({"events": [valid_event.clone(), mutated(&mut rng, &valid_event)]})),
+            3 => ("POST", "/api/v1/channels", mutated(&mut rng, &valid_channel)),
+            4 => ("POST", "/api/v1/rules", mutated(&mut rng, &valid_rule)),
+            5 => ("POST", "/api/v1/tenants", random_json(&mut rng, 3)),
+            6 => ("PATCH", channel_path.as_str(), mutated(&mut rng, &valid_channel)),
+            7 => ("PATCH", rule_path.as_str(), mutated(&mut rng, &valid_rule)),
+            _ => ("PATCH", "/api/v1/tenants/contoso", random_json(&mut rng, 3)),
         };
-        let answer = app.post(path, body.clone()).await;
-        assert!(answer.status < 500, "{path} {body} → {} {}", answer.status, answer.body);
+        let answer = app.request(method, path, Some(serde_json::to_vec(&body).unwrap())).await;
+        assert!(answer.status < 500, "{method} {path} {body} → {} {}", answer.status, answer.body);
         *statuses.entry(answer.status).or_insert(0) += 1;
     }
     // The generator reaches past validation too, not only the JSON reader.

@@ -23,7 +23,9 @@ pub struct RouterProcess {
 impl RouterProcess {
     /// Starts the router binary with `env` on a fresh database.
     pub fn start(binary: &str, env: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        // Beside the binary (under target/), so the database sits on the checkout's disk.
+        let here = std::path::Path::new(binary).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let dir = tempfile::tempdir_in(here).expect("temp dir beside the router binary");
         let database = dir.path().join("bench.db").to_string_lossy().into_owned();
         let mut command = Command::new(binary);
         command
