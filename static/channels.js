@@ -1,7 +1,7 @@
 // Channels: list with delivery health, add/edit, enable/disable, delete, Test with the outcome inline.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, onOff, safely, showError, table, toast, when } from './ui.js';
+import { clear, clearErrors, field, formError, h, onOff, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
 
 function headersText(headers) {
   return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
@@ -41,9 +41,7 @@ function channelForm(channel, done) {
     field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).'),
     h('div.field', { dataset: { field: 'enabled' } }, h('label.inline', {}, enabled, 'Enabled'), h('p.error', { hidden: true })),
     formError(),
-    h('div.actions', {},
-      h('button.primary', { type: 'submit' }, 'Save'),
-      h('button', { type: 'button', on: { click: () => done(null) } }, 'Cancel')));
+    saveOrCancel(done));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);

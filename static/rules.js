@@ -1,7 +1,7 @@
 // Rules: which events (types, minimum severity, tenant) go to which channels.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, onOff, safely, severity, showError, table, toast } from './ui.js';
+import { clear, clearErrors, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
   '*', 'permission.*', 'storage.*',
@@ -51,8 +51,7 @@ function ruleForm(rule, channels, tenants, done) {
       h('p.error', { hidden: true, role: 'alert' })),
     h('div.field', { dataset: { field: 'enabled' } }, h('label.inline', {}, enabled, 'Enabled'), h('p.error', { hidden: true })),
     formError(),
-    h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save'),
-      h('button', { type: 'button', on: { click: () => done(null) } }, 'Cancel')));
+    saveOrCancel(done));
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();

@@ -1,7 +1,7 @@
 // Tenants: the Microsoft 365 tenants SPScan watches.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, safely, showError, table, toast, when } from './ui.js';
+import { clear, clearErrors, field, formError, h, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
 
 function tenantForm(tenant, done) {
   const id = h('input', { type: 'text', name: 'id', required: true, value: tenant ? tenant.id : '', disabled: Boolean(tenant) });
@@ -14,8 +14,7 @@ function tenantForm(tenant, done) {
     field('Display name', name),
     field('Microsoft tenant ID', guid, 'The Entra tenant GUID.'),
     formError(),
-    h('div.actions', {}, h('button.primary', { type: 'submit' }, 'Save'),
-      h('button', { type: 'button', on: { click: () => done(null) } }, 'Cancel')));
+    saveOrCancel(done));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);

@@ -91,6 +91,13 @@ export function showError(form, error) {
   if (control) { control.setAttribute('aria-invalid', 'true'); control.focus(); }
 }
 
+/** A form's Save and Cancel buttons; Cancel calls `done(null)`. */
+export function saveOrCancel(done) {
+  return h('div.actions', {},
+    h('button.primary', { type: 'submit' }, 'Save'),
+    h('button', { type: 'button', on: { click: () => done(null) } }, 'Cancel'));
+}
+
 /** The slot for errors that belong to no single field. */
 export function formError() {
   return h('div', { dataset: { field: '_form' } }, h('p.error', { hidden: true, role: 'alert' }));
