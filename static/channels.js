@@ -1,7 +1,7 @@
 // Channels: list with delivery health, add/edit, enable/disable, delete, Test with the outcome inline.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, onOff, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
+import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
 
 function headersText(headers) {
   return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
@@ -32,14 +32,13 @@ function channelForm(channel, done) {
   const url = h('input', { type: 'url', name: 'url', required: true, placeholder: 'https://…', value: channel ? channel.url : '' });
   const headers = h('textarea', { name: 'headers', placeholder: 'X-Api-Key: …' });
   headers.value = channel ? headersText(channel.headers) : '';
-  const enabled = h('input', { type: 'checkbox', name: 'enabled' });
-  enabled.checked = channel ? channel.enabled : true;
+  const [enabledRow, enabled] = enabledField(channel ? channel.enabled : true);
   const form = h('form.card', { 'aria-label': channel ? 'Edit channel' : 'Add channel' },
     h('h2', {}, channel ? `Edit ${channel.name}` : 'Add channel'),
     field('Name', name),
     field('URL', url, 'Where alerts are POSTed. Loopback and private addresses need ALLOWED_TARGET_NETWORKS.'),
     field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).'),
-    h('div.field', { dataset: { field: 'enabled' } }, h('label.inline', {}, enabled, 'Enabled'), h('p.error', { hidden: true })),
+    enabledRow,
     formError(),
     saveOrCancel(done));
   form.addEventListener('submit', async (event) => {

@@ -1,7 +1,7 @@
 // Rules: which events (types, minimum severity, tenant) go to which channels.
 
 import { del, get, patch, post } from './api.js';
-import { clear, clearErrors, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
+import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
   '*', 'permission.*', 'storage.*',
@@ -32,8 +32,7 @@ function ruleForm(rule, channels, tenants, done) {
     box.checked = targets.has(c.id);
     return h('label.inline', {}, box, c.name);
   });
-  const enabled = h('input', { type: 'checkbox', name: 'enabled' });
-  enabled.checked = rule ? rule.enabled : true;
+  const [enabledRow, enabled] = enabledField(rule ? rule.enabled : true);
 
   const form = h('form.card', { 'aria-label': rule ? 'Edit rule' : 'Add rule' },
     h('h2', {}, rule ? `Edit ${rule.name}` : 'Add rule'),
@@ -49,7 +48,7 @@ function ruleForm(rule, channels, tenants, done) {
       h('legend', {}, h('strong', {}, 'Channels')),
       channelBoxes.length ? channelBoxes : h('p.muted', {}, 'Add a channel first.'),
       h('p.error', { hidden: true, role: 'alert' })),
-    h('div.field', { dataset: { field: 'enabled' } }, h('label.inline', {}, enabled, 'Enabled'), h('p.error', { hidden: true })),
+    enabledRow,
     formError(),
     saveOrCancel(done));
 

@@ -91,6 +91,13 @@ export function showError(form, error) {
   if (control) { control.setAttribute('aria-invalid', 'true'); control.focus(); }
 }
 
+/** An "Enabled" checkbox field: `[field, checkbox]`. */
+export function enabledField(checked) {
+  const box = h('input', { type: 'checkbox', name: 'enabled' });
+  box.checked = checked;
+  return [h('div.field', { dataset: { field: 'enabled' } }, h('label.inline', {}, box, 'Enabled'), h('p.error', { hidden: true })), box];
+}
+
 /** A form's Save and Cancel buttons; Cancel calls `done(null)`. */
 export function saveOrCancel(done) {
   return h('div.actions', {},
