@@ -13,7 +13,7 @@ use crate::domain::event::{EventInput, NewEvent};
 use crate::domain::limits::Limits;
 use crate::domain::Invalid;
 use crate::store::events::Ingested;
-use crate::store::{Store, StoreError};
+use crate::store::{Conn, Store, StoreError};
 
 /// What became of one event, as the API answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,9 +84,28 @@ impl RouterHandle {
         Ok(ingested.into_iter().map(result_of).collect())
     }
 
-    /// Reloads rules and channels after a committed change, before the change is acknowledged.
-    /// A reload that fails is logged and retried by the RuleMatcher until it succeeds; the
-    /// change itself is durable either way, so the caller acknowledges it.
+    /// Commits a change to channels or rules, then reloads routing, before the change is
+    /// acknowledged. Both run as a task of their own: a client that resets its connection after
+    /// sending cannot leave a committed change without its reload.
+    pub async fn change<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let router = self.clone();
+        detached(async move {
+            let result = router.store.write(f).await;
+            if result.is_ok() {
+                router.reload().await;
+            }
+            result
+        })
+        .await?
+    }
+
+    /// Reloads rules and channels after a committed change. A reload that fails is logged and
+    /// retried by the RuleMatcher until it succeeds; the change itself is durable either way,
+    /// so the caller acknowledges it.
     pub async fn reload(&self) {
         match self.matcher.send(Reload).await {
             Ok(Ok(())) => {}
@@ -103,6 +122,13 @@ impl RouterHandle {
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
+}
+
+/// Runs `work` to its end as a task of its own, whatever becomes of the caller: actix-web drops a
+/// handler's future when its client resets the connection, and work that must follow a commit
+/// (a reload, recording an attempt) must not go with it.
+pub async fn detached<T: 'static>(work: impl std::future::Future<Output = T> + 'static) -> Result<T, StoreError> {
+    actix_web::rt::spawn(work).await.map_err(|e| StoreError::Task(format!("a detached task failed: {e}")))
 }
 
 fn result_of(ingested: Ingested) -> IngestResult {

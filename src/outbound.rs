@@ -2,12 +2,14 @@
 //! turn whatever happens into an [`AttemptOutcome`] with an error class.
 //!
 //! One exchange is bounded by the delivery timeout as a whole (connect, send, answer, excerpt).
+//! The status line decides the outcome: once it has arrived, reading the excerpt only gets the
+//! time that is left, and a body that stalls or breaks never turns the answer into a failure.
 //! Redirects are never followed: a 3xx is a failure of kind `redirect`.
 //!
 //! Outbound targets are guarded (SPEC section 9): a host name is resolved by [`GuardedResolver`],
-//! which drops every address the [`TargetPolicy`] refuses (and refuses the name when none is
-//! left), and hands the checked addresses straight to the TCP connector, so what was checked is
-//! what is connected to (no second lookup, no DNS rebinding). An IP literal is checked before
+//! which refuses the name if the [`TargetPolicy`] refuses any address it resolves to (see
+//! [`guard`]), and hands the checked addresses straight to the TCP connector, so what was checked
+//! is what is connected to (no second lookup, no DNS rebinding). An IP literal is checked before
 //! anything is sent.
 
 use std::error::Error as StdError;
@@ -68,31 +70,82 @@ impl Target {
 #[error("{0}")]
 pub struct BlockedTarget(pub String);
 
+/// Turns a host name into addresses. The system resolver in production; tests and embedding
+/// programs may put their own in [`crate::settings::Settings::names`].
+pub trait NameLookup: Send + Sync {
+    /// Blocking: runs on the blocking pool.
+    fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+}
+
+/// The operating system's resolver (`getaddrinfo`).
+#[derive(Debug, Default)]
+pub struct SystemNames;
+
+impl NameLookup for SystemNames {
+    fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect)
+    }
+}
+
+/// A fixed table of names (tests; programs that pin their receivers' addresses). A name not in
+/// it does not resolve.
+#[derive(Debug, Default, Clone)]
+pub struct FixedNames(pub std::collections::HashMap<String, Vec<IpAddr>>);
+
+impl NameLookup for FixedNames {
+    fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match self.0.get(host) {
+            Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
+            None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host} is not a known name"))),
+        }
+    }
+}
+
+/// The resolver deliveries use: cheap to clone, shared by every channel.
+#[derive(Clone)]
+pub struct Names(pub Arc<dyn NameLookup>);
+
+impl Default for Names {
+    fn default() -> Self {
+        Self(Arc::new(SystemNames))
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Names")
+    }
+}
+
+/// Whether a name may be connected to: only if the policy allows every address it resolves to.
+/// A name with one refused address among allowed ones is refused as a whole, so which address
+/// the connection ends up on can never decide whether a refused network is reached.
+pub fn guard(host: &str, addrs: Vec<SocketAddr>, targets: &TargetPolicy) -> Result<Vec<SocketAddr>, BlockedTarget> {
+    if let Some((addr, reason)) = addrs.iter().find_map(|addr| targets.check(addr.ip()).err().map(|r| (addr, r))) {
+        return Err(BlockedTarget(format!(
+            "{host} resolves to {}, which {}; not allowed by ALLOWED_TARGET_NETWORKS",
+            addr.ip(),
+            reason.0
+        )));
+    }
+    Ok(addrs)
+}
+
 /// Resolves host names and refuses those that reach a blocked address.
 pub struct GuardedResolver {
     targets: Arc<TargetPolicy>,
+    names: Names,
 }
 
 impl actix_tls::connect::Resolve for GuardedResolver {
     fn lookup<'a>(&'a self, host: &'a str, port: u16) -> futures_util::future::LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn StdError>>> {
         Box::pin(async move {
-            let name = format!("{host}:{port}");
-            let addrs: Vec<SocketAddr> = actix_web::rt::task::spawn_blocking(move || {
-                std::net::ToSocketAddrs::to_socket_addrs(&name).map(Iterator::collect)
-            })
-            .await
-            .map_err(|e| Box::new(e) as Box<dyn StdError>)??;
-            // Connect only to allowed addresses; a name with none left is refused.
-            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
-                addrs.into_iter().partition(|addr| self.targets.check(addr.ip()).is_ok());
-            if allowed.is_empty() {
-                if let Some(addr) = refused.first() {
-                    let reason = self.targets.check(addr.ip()).err().map_or("", |r| r.0);
-                    let message = format!("{host} resolves to {}, which {reason}; not allowed by ALLOWED_TARGET_NETWORKS", addr.ip());
-                    return Err(Box::new(BlockedTarget(message)) as Box<dyn StdError>);
-                }
-            }
-            Ok(allowed)
+            let names = self.names.clone();
+            let name = host.to_string();
+            let addrs = actix_web::rt::task::spawn_blocking(move || names.0.lookup(&name, port))
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn StdError>)??;
+            guard(host, addrs, &self.targets).map_err(|e| Box::new(e) as Box<dyn StdError>)
         })
     }
 }
@@ -107,9 +160,9 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>) -> Self {
+    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names) -> Self {
         install_crypto_provider();
-        let resolver = actix_tls::connect::Resolver::custom(GuardedResolver { targets: Arc::clone(&targets) });
+        let resolver = actix_tls::connect::Resolver::custom(GuardedResolver { targets: Arc::clone(&targets), names });
         let tcp = actix_tls::connect::Connector::new(resolver).service();
         let connector = awc::Connector::new().connector(tcp).timeout(timeout).limit(connections.max(1));
         let client = awc::Client::builder()
@@ -161,50 +214,51 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
     for (name, value) in target.headers.iter() {
         request = request.insert_header((name.as_str(), value.as_str()));
     }
-    let exchange = async move {
-        let mut response = request.send_body(body).await?;
-        let status = response.status();
-        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let excerpt = read_excerpt(response.take_payload()).await;
-        Ok::<_, SendRequestError>((status, location, excerpt))
-    };
-    let result = actix_web::rt::time::timeout(timeout, exchange).await;
-    let duration_ms = clock.elapsed().as_millis() as i64;
+    // The status line must arrive within the timeout; the body then gets what is left of it. A
+    // body that is slow or cut short never turns an answer that arrived into a failure.
+    let deadline = clock + timeout;
+    let answer = actix_web::rt::time::timeout(timeout, request.send_body(body)).await;
     let outcome = |status_code, error_kind, error, response_excerpt| AttemptOutcome {
         started_at,
-        duration_ms,
+        duration_ms: clock.elapsed().as_millis() as i64,
         status_code,
         error_kind,
         error,
         response_excerpt,
     };
-    match result {
-        Err(_) => outcome(None, Some(ErrorKind::Timeout), Some(format!("no answer within {}", humantime::format_duration(timeout))), None),
+    let mut response = match answer {
+        Err(_) => {
+            return outcome(None, Some(ErrorKind::Timeout), Some(format!("no answer within {}", humantime::format_duration(timeout))), None)
+        }
         Ok(Err(err)) => {
             let (kind, message) = classify(&err);
-            outcome(None, Some(kind), Some(message), None)
+            return outcome(None, Some(kind), Some(message), None);
         }
-        Ok(Ok((status, location, excerpt))) => {
-            let code = Some(status.as_u16());
-            if status.is_success() {
-                outcome(code, None, None, excerpt)
-            } else if status.is_redirection() {
-                let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
-                outcome(code, Some(ErrorKind::Redirect), Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), excerpt)
-            } else {
-                outcome(code, Some(ErrorKind::HttpStatus), Some(format!("HTTP {status}")), excerpt)
-            }
-        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut read = Vec::new();
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let _ = actix_web::rt::time::timeout(remaining, read_excerpt(response.take_payload(), &mut read)).await;
+    let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
+    let code = Some(status.as_u16());
+    if status.is_success() {
+        outcome(code, None, None, excerpt)
+    } else if status.is_redirection() {
+        let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
+        outcome(code, Some(ErrorKind::Redirect), Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), excerpt)
+    } else {
+        outcome(code, Some(ErrorKind::HttpStatus), Some(format!("HTTP {status}")), excerpt)
     }
 }
 
-/// Reads the first [`EXCERPT_BYTES`] of an answer, and drains a little more so the
-/// connection can be reused.
-async fn read_excerpt<S>(mut payload: S) -> Option<String>
+/// Reads the first [`EXCERPT_BYTES`] of an answer into `excerpt`, and drains a little more so
+/// the connection can be reused. What was read stays in `excerpt` if this is cut short.
+async fn read_excerpt<S>(mut payload: S, excerpt: &mut Vec<u8>)
 where
     S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
 {
-    let mut excerpt = Vec::new();
     let mut read = 0usize;
     while let Some(Ok(chunk)) = payload.next().await {
         if excerpt.len() < EXCERPT_BYTES {
@@ -216,7 +270,6 @@ where
             break;
         }
     }
-    (!excerpt.is_empty()).then(|| excerpt_of(&excerpt))
 }
 
 /// The error class of a failed exchange, and a message for people.
@@ -248,6 +301,19 @@ fn is_tls(io: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| SocketAddr::new(a.parse().unwrap(), 443)).collect()
+    }
+
+    #[test]
+    fn a_name_with_any_refused_address_is_refused_whole() {
+        let policy = TargetPolicy::parse("127.0.0.1/32").unwrap();
+        let mixed = guard("mixed.example", addrs(&["93.184.216.34", "10.0.0.5"]), &policy).unwrap_err();
+        assert!(mixed.0.contains("10.0.0.5") && mixed.0.contains("private"), "{mixed}");
+        assert!(guard("m.example", addrs(&["127.0.0.1", "127.0.0.2"]), &policy).is_err(), "one outside the allowlist");
+        assert_eq!(guard("ok.example", addrs(&["93.184.216.34", "127.0.0.1"]), &policy).unwrap().len(), 2);
+    }
 
     #[test]
     fn a_rotated_out_secret_signs_until_it_expires() {

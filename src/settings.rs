@@ -8,6 +8,7 @@ use clap::Parser;
 
 use crate::domain::limits::Limits;
 use crate::domain::network::TargetPolicy;
+use crate::outbound::Names;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::token::MIN_TOKEN_LEN;
 
@@ -92,6 +93,9 @@ pub struct Settings {
     pub ingest_token: Option<String>,
     /// Where deliveries may go.
     pub targets: TargetPolicy,
+    /// How channel host names are resolved (the system resolver unless an embedding program or
+    /// a test sets its own); every address is still checked against `targets`.
+    pub names: Names,
 }
 
 /// A setting that could not be used, as one line for the operator.
@@ -119,6 +123,7 @@ impl Settings {
             admin_token: None,
             ingest_token: None,
             targets: TargetPolicy::default(),
+            names: Names::default(),
         }
     }
 
@@ -169,6 +174,7 @@ impl Settings {
             admin_token,
             ingest_token,
             targets,
+            names: Names::default(),
             database_path,
             bind_addr: cli.bind_addr.clone(),
             retry_schedule,

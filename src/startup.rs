@@ -15,7 +15,7 @@ use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_ms;
 use crate::domain::token::{self, Credentials, Role, TokenHash};
-use crate::outbound::Outbound;
+use crate::outbound::{Names, Outbound};
 use crate::actors::messages::Reload;
 use crate::actors::retry_supervisor::RetrySupervisor;
 use crate::actors::rule_matcher::RuleMatcher;
@@ -29,6 +29,7 @@ use crate::store::Store;
 pub struct ApiConfig {
     pub schedule: Arc<RetrySchedule>,
     pub targets: Arc<TargetPolicy>,
+    pub names: Names,
 }
 
 /// Connections each HTTP worker keeps for Test sends and manual redeliveries.
@@ -67,6 +68,7 @@ impl Application {
             max_in_flight: settings.delivery_concurrency,
             queue_capacity: settings.channel_queue,
             targets: Arc::clone(&targets),
+            names: settings.names.clone(),
         };
         let supervisor = RetrySupervisor::default().start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();
@@ -77,13 +79,13 @@ impl Application {
             .context("loading rules and channels")?;
         let handle = RouterHandle::new(store, matcher, Arc::new(settings.limits.clone()));
 
-        let api = ApiConfig { schedule, targets };
+        let api = ApiConfig { schedule, targets, names: settings.names.clone() };
         let max_body = settings.limits.max_body_bytes;
         let timeout = settings.delivery_timeout;
         let state = web::Data::new(handle.clone());
         let server = HttpServer::new(move || {
             // Per worker: the HTTP client is tied to its thread.
-            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets));
+            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets), api.names.clone());
             App::new()
                 .wrap(security_headers())
                 .app_data(state.clone())

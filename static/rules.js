@@ -92,13 +92,14 @@ export async function render(view) {
     h('td', {}, rule.event_types.map((t) => h('div', {}, h('code', {}, t)))),
     h('td', {}, severity(rule.min_severity), ' and up'),
     h('td.optional', {}, rule.tenant_id ? (tenantName.get(rule.tenant_id) || rule.tenant_id) : 'All tenants'),
-    h('td', {}, rule.channel_ids.length ? rule.channel_ids.map((id) => h('div', {}, channelName.get(id) || id)) : h('span.muted', {}, 'none')),
+    h('td', {}, rule.channel_ids.length ? rule.channel_ids.map((id) => h('div', {}, channelName.get(id) || id))
+      : h('span.muted', { dataset: { noChannels: '' } }, 'None: its channels were deleted, so it stays disabled until you add one (Edit).')),
     h('td', {}, onOff(rule.enabled)),
     h('td', {}, h('div.actions', {},
       h('button', { type: 'button', on: { click: () => show(rule) } }, 'Edit'),
-      h('button', { type: 'button', on: { click: safely(async () => {
+      rule.enabled || rule.channel_ids.length ? h('button', { type: 'button', on: { click: safely(async () => {
         await patch(`/rules/${rule.id}`, { enabled: !rule.enabled }); await reload();
-      }) } }, rule.enabled ? 'Disable' : 'Enable'),
+      }) } }, rule.enabled ? 'Disable' : 'Enable') : null,
       h('button.danger', { type: 'button', on: { click: safely(async () => {
         if (!confirm(`Delete rule “${rule.name}”?`)) return;
         await del(`/rules/${rule.id}`); toast(`Deleted ${rule.name}`); await reload();

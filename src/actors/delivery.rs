@@ -6,7 +6,10 @@
 //!   wait in memory. What does not fit is not lost: every delivery is in the database with its
 //!   `next_attempt_at`, and the actor fetches what is due when its queue runs low (`spilled`).
 //! - `held` names every delivery the actor has in memory (queued, in flight, or waiting for its
-//!   attempt to be recorded), so a delivery fetched twice is attempted once.
+//!   attempt to be recorded), so a delivery fetched twice is attempted once. Every actor of the
+//!   process also enters what it holds in the shared [`Claims`], and skips what another holds: a
+//!   channel re-enabled while its retiring actor still sends a delivery gets a successor that
+//!   leaves that delivery alone until its attempt is recorded.
 //! - A fetch reads a snapshot; a delivery whose attempt was recorded while the fetch ran may
 //!   appear in it as still due, so such deliveries (`recorded_during_fetch`) are skipped.
 //! - Attempts are recorded in groups: while one write is running, finished attempts gather and
@@ -16,6 +19,7 @@
 //!   flight finish and be recorded before the actor stops.
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
 
+use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -30,7 +34,7 @@ use crate::domain::attempt::Trigger;
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_ms;
-use crate::outbound::{Outbound, Target};
+use crate::outbound::{Names, Outbound, Target};
 use crate::store::deliveries::{self, AttemptRecord};
 use crate::store::Store;
 
@@ -42,6 +46,49 @@ pub struct DeliveryPolicy {
     pub max_in_flight: usize,
     pub queue_capacity: usize,
     pub targets: Arc<TargetPolicy>,
+    pub names: Names,
+}
+
+/// The deliveries every channel actor of this process holds in memory (queued, in flight or
+/// being recorded). All channel actors run on the RuleMatcher's arbiter, one thread, so a plain
+/// `Rc<RefCell<…>>` is enough.
+#[derive(Default, Clone)]
+pub struct Claims(Rc<RefCell<HashSet<String>>>);
+
+/// What one actor holds, entered in the shared [`Claims`] too.
+struct Held {
+    mine: HashSet<String>,
+    claims: Claims,
+}
+
+impl Held {
+    /// Takes the delivery unless this or another actor already holds it.
+    fn take(&mut self, delivery_id: &str) -> bool {
+        if !self.claims.0.borrow_mut().insert(delivery_id.to_string()) {
+            return false;
+        }
+        self.mine.insert(delivery_id.to_string());
+        true
+    }
+
+    fn release(&mut self, delivery_id: &str) {
+        if self.mine.remove(delivery_id) {
+            self.claims.0.borrow_mut().remove(delivery_id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.mine.len()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut claims = self.claims.0.borrow_mut();
+        for id in &self.mine {
+            claims.remove(id);
+        }
+    }
 }
 
 pub struct DeliveryActor {
@@ -51,7 +98,7 @@ pub struct DeliveryActor {
     policy: DeliveryPolicy,
     supervisor: Addr<RetrySupervisor>,
     queue: VecDeque<Envelope>,
-    held: HashSet<String>,
+    held: Held,
     in_flight: usize,
     /// Due deliveries may be waiting in the database that are not in memory.
     spilled: bool,
@@ -68,8 +115,8 @@ pub struct DeliveryActor {
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
 impl DeliveryActor {
-    pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
-        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets));
+    pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>, claims: Claims) -> Self {
+        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone());
         Self {
             target: Rc::new(target),
             outbound,
@@ -77,7 +124,7 @@ impl DeliveryActor {
             policy,
             supervisor,
             queue: VecDeque::new(),
-            held: HashSet::new(),
+            held: Held { mine: HashSet::new(), claims },
             in_flight: 0,
             spilled: true,
             fetching: false,
@@ -135,13 +182,13 @@ impl DeliveryActor {
                 act.writing = false;
                 act.write_backoff = Duration::ZERO;
                 for record in &kept {
-                    act.held.remove(&record.delivery_id);
+                    act.held.release(&record.delivery_id);
                     if act.fetching {
                         act.recorded_during_fetch.insert(record.delivery_id.clone());
                     }
                 }
                 if let Some(at) = recorded.iter().filter_map(|r| r.next_attempt_at).min() {
-                    act.schedule_wake(at, ctx);
+                    act.schedule_wake(at);
                 }
                 act.record(ctx);
                 act.pump(ctx);
@@ -187,7 +234,7 @@ impl DeliveryActor {
                             act.spilled = true;
                             break;
                         }
-                        if !stale.contains(&row.id) && act.held.insert(row.id.clone()) {
+                        if !stale.contains(&row.id) && act.held.take(&row.id) {
                             act.queue.push_back(Envelope {
                                 delivery_id: row.id,
                                 event_id: row.event_id,
@@ -196,7 +243,7 @@ impl DeliveryActor {
                         }
                     }
                     if let Some(at) = next {
-                        act.schedule_wake(at, ctx);
+                        act.schedule_wake(at);
                     }
                     act.pump(ctx);
                 }
@@ -216,12 +263,8 @@ impl DeliveryActor {
         }
     }
 
-    fn schedule_wake(&self, at: i64, ctx: &mut Context<Self>) {
-        self.supervisor.do_send(ScheduleWake {
-            channel_id: self.target.channel_id.clone(),
-            at,
-            recipient: ctx.address().recipient(),
-        });
+    fn schedule_wake(&self, at: i64) {
+        self.supervisor.do_send(ScheduleWake { channel_id: self.target.channel_id.clone(), at });
     }
 }
 
@@ -241,15 +284,13 @@ impl Handler<Deliver> for DeliveryActor {
             return;
         }
         for envelope in msg.0 {
-            if self.held.contains(&envelope.delivery_id) {
-                continue;
-            }
             if self.queue.len() >= self.policy.queue_capacity {
                 self.spilled = true;
                 continue;
             }
-            self.held.insert(envelope.delivery_id.clone());
-            self.queue.push_back(envelope);
+            if self.held.take(&envelope.delivery_id) {
+                self.queue.push_back(envelope);
+            }
         }
         self.pump(ctx);
     }
@@ -279,7 +320,7 @@ impl Handler<Retire> for DeliveryActor {
         // Queued deliveries stay pending in the database; attempts in flight finish and are recorded.
         self.retiring = true;
         for envelope in self.queue.drain(..) {
-            self.held.remove(&envelope.delivery_id);
+            self.held.release(&envelope.delivery_id);
         }
         self.stop_when_drained(ctx);
     }

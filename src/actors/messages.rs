@@ -51,16 +51,23 @@ pub struct Reconfigure(pub Target);
 #[rtype(result = "()")]
 pub struct Retire;
 
-/// Wake `channel` no later than `at` (Unix ms).
+/// Wake whichever actor serves `channel_id` no later than `at` (Unix ms).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ScheduleWake {
     pub channel_id: String,
     pub at: i64,
-    pub recipient: Recipient<Wake>,
 }
 
-/// Cancel the channel's wake-up timer.
+/// From now on this actor serves the channel: timers of the channel wake it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServeChannel {
+    pub channel_id: String,
+    pub actor: Recipient<Wake>,
+}
+
+/// No actor serves the channel any more (disabled or deleted): cancel its timer.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ForgetChannel(pub String);

@@ -1,21 +1,28 @@
 //! RetrySupervisor: the backoff timers. It holds at most one timer per channel, for the earliest
 //! instant something of that channel falls due, so memory does not grow with the number of
 //! waiting deliveries: the deliveries themselves wait in the database with their
-//! `next_attempt_at`. When a timer fires, the channel's DeliveryActor is woken and fetches what
-//! is due. Timers are cancellable (the `SpawnHandle` is kept) and rebuilt from the database: each
-//! DeliveryActor, when it starts, reads its channel's earliest pending retry and schedules it here.
+//! `next_attempt_at`. Timers are cancellable (the `SpawnHandle` is kept) and rebuilt from the
+//! database: each DeliveryActor, when it starts, reads its channel's earliest pending retry and
+//! schedules it here, and every fetch schedules the next one.
+//!
+//! A timer belongs to the channel, not to an actor: when it fires it wakes whichever actor serves
+//! the channel *now* (the RuleMatcher says which, with [`ServeChannel`] and [`ForgetChannel`]).
+//! An actor that retired while an attempt was in flight may ask for a wake-up after its successor
+//! started; that wake-up reaches the successor. A channel no actor serves (disabled) wakes
+//! nobody; its successor, when it is enabled again, finds what is due in the database.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{ForgetChannel, ScheduleWake, Wake};
+use super::messages::{ForgetChannel, ScheduleWake, ServeChannel, Wake};
 use crate::domain::time::now_ms;
 
 #[derive(Default)]
 pub struct RetrySupervisor {
     timers: HashMap<String, (i64, SpawnHandle)>,
+    serving: HashMap<String, Recipient<Wake>>,
 }
 
 impl Actor for RetrySupervisor {
@@ -34,12 +41,21 @@ impl Handler<ScheduleWake> for RetrySupervisor {
         }
         let delay = Duration::from_millis((msg.at - now_ms()).max(0) as u64);
         let channel_id = msg.channel_id.clone();
-        let recipient = msg.recipient;
         let handle = ctx.run_later(delay, move |act, _| {
             act.timers.remove(&channel_id);
-            recipient.do_send(Wake);
+            if let Some(actor) = act.serving.get(&channel_id) {
+                actor.do_send(Wake);
+            }
         });
         self.timers.insert(msg.channel_id, (msg.at, handle));
+    }
+}
+
+impl Handler<ServeChannel> for RetrySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServeChannel, _: &mut Context<Self>) {
+        self.serving.insert(msg.channel_id, msg.actor);
     }
 }
 
@@ -47,6 +63,7 @@ impl Handler<ForgetChannel> for RetrySupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ForgetChannel, ctx: &mut Context<Self>) {
+        self.serving.remove(&msg.0);
         if let Some((_, handle)) = self.timers.remove(&msg.0) {
             ctx.cancel_future(handle);
         }

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 
-use super::delivery::{DeliveryActor, DeliveryPolicy};
-use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire};
+use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
+use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::channel::SigningSecret;
 use crate::domain::event::NewEvent;
@@ -34,13 +34,15 @@ pub struct RuleMatcher {
     store: Store,
     policy: DeliveryPolicy,
     supervisor: Addr<RetrySupervisor>,
+    /// Shared by every channel actor it starts (see `delivery`).
+    claims: Claims,
     rules: Vec<(RuleFilter, Vec<String>)>,
     channels: HashMap<String, ChannelSlot>,
 }
 
 impl RuleMatcher {
     pub fn new(store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
-        Self { store, policy, supervisor, rules: Vec::new(), channels: HashMap::new() }
+        Self { store, policy, supervisor, claims: Claims::default(), rules: Vec::new(), channels: HashMap::new() }
     }
 
     /// The enabled channels the event's matching rules target, each once, in rule order.
@@ -93,9 +95,13 @@ impl RuleMatcher {
         }
     }
 
+    /// Starts the actor that serves the channel from now on; its timers wake this one.
     fn start_actor(&self, target: Target) -> ChannelSlot {
-        let actor = DeliveryActor::new(target.clone(), self.store.clone(), self.policy.clone(), self.supervisor.clone());
-        ChannelSlot { target, actor: actor.start() }
+        let actor =
+            DeliveryActor::new(target.clone(), self.store.clone(), self.policy.clone(), self.supervisor.clone(), self.claims.clone())
+                .start();
+        self.supervisor.do_send(ServeChannel { channel_id: target.channel_id.clone(), actor: actor.clone().recipient() });
+        ChannelSlot { target, actor }
     }
 
     fn apply(&mut self, snapshot: rules::RoutingSnapshot) {

@@ -1,8 +1,11 @@
 //! Which addresses the router may deliver to (SPEC section 9). Loopback, private, link-local
 //! (with the cloud metadata address), CGNAT, ULA, multicast, unspecified, documentation,
-//! benchmarking and reserved addresses are refused unless an allowlist names them. IPv6 forms
-//! that embed an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4) are judged by the IPv4
-//! address inside. Pure: resolution and connecting live in `outbound`.
+//! benchmarking, IETF protocol assignment and reserved addresses are refused unless an allowlist
+//! names them. The ranges follow the IANA IPv4 and IPv6 Special-Purpose Address Registries
+//! (checked 2026-11): every block they list as not globally reachable is refused, and so are
+//! whole assignment blocks (192.0.0.0/24, 2001::/23) even where a part of them is reachable.
+//! IPv6 forms that embed an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4) are judged
+//! by the IPv4 address inside. Pure: resolution and connecting live in `outbound`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -96,6 +99,7 @@ fn v4_refusal(ip: Ipv4Addr) -> Option<Refusal> {
         (100, 64..=127, _) => "is a carrier-grade NAT (CGNAT) address",
         (192, 0, 0) => "is an IETF protocol assignment address",
         (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "is a documentation address",
+        (192, 88, 99) => "is a deprecated 6to4 relay anycast address",
         (198, 18..=19, _) => "is a benchmarking address",
         (224..=239, _, _) => "is a multicast address",
         (240..=255, _, _) => "is a reserved or broadcast address",
@@ -118,8 +122,11 @@ fn v6_refusal(ip: Ipv6Addr) -> Option<Refusal> {
         "is a unique local (ULA) address"
     } else if s[0] & 0xff00 == 0xff00 {
         "is a multicast address"
-    } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+    } else if (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] == 0x3fff && s[1] & 0xf000 == 0) {
         "is a documentation address"
+    } else if s[0] == 0x2001 && s[1] < 0x0200 {
+        // 2001::/23: Teredo, benchmarking, ORCHID, AMT, the anycast services, AS112, DRIP.
+        "is an IETF protocol assignment address"
     } else if s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0 {
         "is a discard-only address"
     } else if s[0] & 0xe000 != 0x2000 {
@@ -149,11 +156,14 @@ mod tests {
             "::", "::1", "fe80::1", "febf::1", "fc00::1", "fd12:3456::1", "ff02::1", "2001:db8::1",
             "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1",
             "64:ff9b::7f00:1", "2002:7f00:1::1", "2002:a00:1::", "100::1", "4000::1",
+            "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:1::1", "2001:2::1", "2001:10::1", "2001:20::1",
+            "2001:1ff:ffff::1", "3fff::1", "3fff:fff::1", "64:ff9b:1::1", "5f00::1", "192.88.99.1", "100:0:0:1::1",
         ];
         for addr in blocked {
             assert!(policy.check(ip(addr)).is_err(), "{addr} must be refused");
         }
-        for addr in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"] {
+        for addr in ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1",
+                     "2001:200::1", "2001:4860:4860::8888", "3ffe::1", "4.0.0.1"] {
             assert_eq!(policy.check(ip(addr)), Ok(()), "{addr} must pass");
         }
         assert_eq!(policy.check(ip("169.254.169.254")), Err(Refusal("is the cloud metadata address")));

@@ -53,9 +53,14 @@ pub fn parse_event_types(values: &[String], limits: &Limits) -> Result<Vec<Event
 
 /// At least one and at most `max_rule_channels` channel ids, duplicates removed. Whether they
 /// exist is the store's question.
-pub fn parse_channel_ids(values: &[String], limits: &Limits) -> Result<Vec<String>, Invalid> {
-    if values.is_empty() {
-        return Err(Invalid::new("channel_ids", "must list at least one channel id"));
+/// A rule's target channels, each once. Only a disabled rule may have none: that is where a rule
+/// ends up when its last channel is deleted, and it stays editable until it gets a channel again.
+pub fn parse_channel_ids(values: &[String], enabled: bool, limits: &Limits) -> Result<Vec<String>, Invalid> {
+    if values.is_empty() && enabled {
+        return Err(Invalid::new(
+            "channel_ids",
+            "must list at least one channel id for an enabled rule (a rule without channels must stay disabled)",
+        ));
     }
     if values.len() > limits.max_rule_channels {
         return Err(Invalid::new("channel_ids", format!("has {} entries; the limit is {}", values.len(), limits.max_rule_channels)));
@@ -94,7 +99,8 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(parse_event_types(&[], &limits).unwrap_err().field, "event_types");
         assert_eq!(parse_event_types(&["ok.*".into(), "Bad".into()], &limits).unwrap_err().field, "event_types[1]");
-        assert_eq!(parse_channel_ids(&[], &limits).unwrap_err().field, "channel_ids");
-        assert_eq!(parse_channel_ids(&["a".into(), "a".into()], &limits).unwrap(), vec!["a".to_string()]);
+        assert_eq!(parse_channel_ids(&[], true, &limits).unwrap_err().field, "channel_ids");
+        assert_eq!(parse_channel_ids(&[], false, &limits).unwrap(), Vec::<String>::new(), "a disabled rule may have none");
+        assert_eq!(parse_channel_ids(&["a".into(), "a".into()], true, &limits).unwrap(), vec!["a".to_string()]);
     }
 }

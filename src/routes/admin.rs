@@ -19,7 +19,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("rules.js", "text/javascript; charset=utf-8", include_str!("../../static/rules.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
+    ("favicon.svg", FAVICON_TYPE, FAVICON),
 ];
+
+const FAVICON: &str = include_str!("../../static/favicon.svg");
+const FAVICON_TYPE: &str = "image/svg+xml";
 
 const INDEX: &str = include_str!("../../static/index.html");
 
@@ -28,6 +32,14 @@ pub async fn index() -> HttpResponse {
         .content_type(ContentType::html())
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
         .body(INDEX)
+}
+
+/// `/favicon.ico`, which browsers and tools ask for on their own: the same icon as the page's.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(FAVICON_TYPE)
+        .insert_header(CacheControl(vec![CacheDirective::MaxAge(86_400)]))
+        .body(FAVICON)
 }
 
 pub async fn asset(name: web::Path<String>) -> ApiResult<HttpResponse> {

@@ -132,8 +132,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
         headers: CustomHeaders::parse(input.headers.unwrap_or_default(), limits)?,
         secret: SigningSecret::generate(),
     };
-    let row = router.store().write(move |conn| channels::create(conn, &channel, now_ms())).await?;
-    router.reload().await;
+    let row = router.change(move |conn| channels::create(conn, &channel, now_ms())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/channels/{}", row.id)))
         .json(ChannelView::of(row, None, true)))
@@ -173,9 +172,7 @@ pub async fn update(
     }
     let id = id.into_inner();
     let kind = patch.kind;
-    let row = router
-        .store()
-        .write(move |conn| {
+    let row = router.change(move |conn| {
             let current = channels::get(conn, &id)?;
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
@@ -183,17 +180,15 @@ pub async fn update(
             channels::update(conn, &id, change, now_ms())
         })
         .await?;
-    router.reload().await;
     Ok(HttpResponse::Ok().json(ChannelView::of(row, None, false)))
 }
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let cancelled = router.store().write(move |conn| channels::delete(conn, &id, now_ms())).await?;
+    let cancelled = router.change(move |conn| channels::delete(conn, &id, now_ms())).await?;
     if cancelled > 0 {
         log::info!("channel deleted; {cancelled} pending deliveries cancelled");
     }
-    router.reload().await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -234,10 +229,7 @@ pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
 pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let secret = SigningSecret::generate();
-    let row = router
-        .store()
-        .write(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
+    let row = router.change(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
         .await?;
-    router.reload().await;
     Ok(HttpResponse::Ok().json(ChannelView::of(row, None, true)))
 }

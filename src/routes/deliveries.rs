@@ -12,7 +12,7 @@ use crate::domain::attempt::Trigger;
 use crate::domain::time::now_ms;
 use crate::domain::Invalid;
 use crate::error::ApiError;
-use crate::handle::RouterHandle;
+use crate::handle::{detached, RouterHandle};
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
 use crate::store::deliveries::{self, AttemptRecord, LogFilter};
@@ -171,9 +171,14 @@ pub async fn redeliver(
             row.channel_id
         )));
     }
-    let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
-    let record = AttemptRecord { delivery_id: id.clone(), trigger: Trigger::Manual, outcome };
-    let schedule = api.schedule.clone();
-    router.store().write(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await?;
+    // Sending and recording are one task: a client that resets mid-attempt cannot leave an
+    // attempt the receiver saw unrecorded.
+    let (store, outbound, schedule, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.schedule.clone(), id.clone());
+    detached(async move {
+        let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
+        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome };
+        store.write(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))
 }

@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
     .route("/healthz", web::get().to(health::healthz))
     .route("/", web::get().to(admin::index))
+    .route("/favicon.ico", web::get().to(admin::favicon))
     .route("/static/{name}", web::get().to(admin::asset))
     .service(
         web::scope("/api/v1")

@@ -70,6 +70,7 @@ pub struct RulePatch {
 }
 
 fn spec_of(input: RuleInput, limits: &Limits) -> Result<RuleSpec, crate::domain::Invalid> {
+    let enabled = input.enabled.unwrap_or(true);
     Ok(RuleSpec {
         name: rule::parse_name(&input.name, limits)?,
         tenant_id: rule::parse_tenant(input.tenant_id.as_deref())?,
@@ -78,8 +79,8 @@ fn spec_of(input: RuleInput, limits: &Limits) -> Result<RuleSpec, crate::domain:
             Some(s) => Severity::parse("min_severity", &s)?,
             None => Severity::Low,
         },
-        channel_ids: rule::parse_channel_ids(&input.channel_ids, limits)?,
-        enabled: input.enabled.unwrap_or(true),
+        channel_ids: rule::parse_channel_ids(&input.channel_ids, enabled, limits)?,
+        enabled,
     })
 }
 
@@ -91,8 +92,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>) -> ApiResult<HttpResponse> {
     let spec = spec_of(body.into_inner(), router.limits())?;
     let id = ids::new_id(ids::RULE);
-    let rule = router.store().write(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
-    router.reload().await;
+    let rule = router.change(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/rules/{}", rule.row.id)))
         .json(RuleView::from(rule)))
@@ -108,9 +108,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     let patch = body.into_inner();
     let limits = router.limits().clone();
     // Read, merge and write in one transaction, so concurrent PATCHes cannot undo each other.
-    let rule = router
-        .store()
-        .write(move |conn| {
+    let rule = router.change(move |conn| {
             let current = rules::get(conn, &id)?;
             let merged = RuleInput {
                 name: patch.name.unwrap_or(current.row.name.clone()),
@@ -124,12 +122,10 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
             rules::replace(conn, &id, &spec, now_ms())
         })
         .await?;
-    router.reload().await;
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))
 }
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    router.store().write(move |conn| rules::delete(conn, &id)).await?;
-    router.reload().await;
+    router.change(move |conn| rules::delete(conn, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,7 +7,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::models::ChannelRow;
-use super::schema::{channels, deliveries, rule_channels};
+use super::schema::{channels, deliveries, rule_channels, rules};
 use super::{write, Conn, StoreError};
 use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
 
@@ -163,6 +163,12 @@ pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> 
             .set((channels::deleted_at.eq(now), channels::enabled.eq(false), channels::updated_at.eq(now)))
             .execute(conn)?;
         diesel::delete(rule_channels::table.filter(rule_channels::channel_id.eq(id))).execute(conn)?;
+        // A rule left without channels routes nothing: it is disabled, and kept for editing.
+        let without_channels =
+            diesel::dsl::not(diesel::dsl::exists(rule_channels::table.filter(rule_channels::rule_id.eq(rules::id))));
+        diesel::update(rules::table.filter(rules::enabled.eq(true)).filter(without_channels))
+            .set((rules::enabled.eq(false), rules::updated_at.eq(now)))
+            .execute(conn)?;
         let cancelled = diesel::update(
             deliveries::table.filter(deliveries::channel_id.eq(id)).filter(deliveries::status.eq("pending")),
         )

@@ -63,6 +63,8 @@ async fn browser() -> Browser {
                      "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
         }),
     );
+    // Keep the console (and failed loads, which Chromium reports there) for `problems()`.
+    capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&format!("http://127.0.0.1:{port}"))
@@ -71,7 +73,61 @@ async fn browser() -> Browser {
     Browser { client, driver, _profile: profile }
 }
 
+/// ChromeDriver's `POST /session/{id}/se/log`: the browser console since the last read.
+#[derive(Debug)]
+struct ReadConsole;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ReadConsole {
+    fn endpoint(&self, base: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
+
 impl Browser {
+    /// Console errors and warnings since the last call (a failed load, such as a 404 for an icon
+    /// or a 401, is one), and every resource the page loaded with a 4xx or 5xx answer.
+    async fn problems(&self) -> Vec<String> {
+        let console = self.client.issue_cmd(ReadConsole).await.expect("ChromeDriver returns the console");
+        let mut problems: Vec<String> = console
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| matches!(entry["level"].as_str(), Some("SEVERE" | "WARNING")))
+            .map(|entry| format!("console {}: {}", entry["level"], entry["message"]))
+            .collect();
+        let failed = self
+            .client
+            .execute(
+                "return performance.getEntriesByType('resource').concat(performance.getEntriesByType('navigation'))
+                   .filter(e => e.responseStatus >= 400).map(e => e.responseStatus + ' ' + e.name)",
+                vec![],
+            )
+            .await
+            .expect("the page answers");
+        problems.extend(failed.as_array().into_iter().flatten().map(|f| format!("loaded with {}", f.as_str().unwrap_or_default())));
+        problems
+    }
+
+    /// Fails the test if the page logged an error or loaded anything with an error status.
+    async fn assert_no_problems(&self, when: &str) {
+        let problems = self.problems().await;
+        assert!(problems.is_empty(), "{when}, the admin page had problems: {problems:#?}");
+    }
+
+    /// After a step that provokes an error on purpose (a form the API refuses): the only
+    /// problems since the last check are that answer, `status` from `path`. Then starts afresh.
+    async fn only_refused(&self, status: u16, path: &str) {
+        let problems = self.problems().await;
+        let expected = |p: &String| p.contains(&format!("{path} - Failed to load resource: the server responded with a status of {status}"))
+            || p.contains(&format!("loaded with {status} ")) && p.ends_with(path);
+        assert!(!problems.is_empty() && problems.iter().all(expected), "expected only the {status} from {path}: {problems:#?}");
+        self.client.execute("performance.clearResourceTimings()", vec![]).await.unwrap();
+    }
+
     /// Waits for an element matching `css` to be displayed.
     async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.wait_for_text(css, "").await
@@ -130,6 +186,15 @@ impl Browser {
     }
 }
 
+/// Waits until the document and everything it loads (the icon too) finished loading.
+async fn wait_until_loaded(browser: &Browser) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while browser.client.execute("return document.readyState", vec![]).await.unwrap() != json!("complete") {
+        assert!(Instant::now() < deadline, "the page did not finish loading");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[actix_web::test]
 async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_the_browser() {
     let good = Receiver::start().await;
@@ -145,12 +210,19 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     let base = router.api.base.clone();
     let browser = browser().await;
 
-    // Sign-in: a wrong token is refused with a message, the admin token lets the person in.
+    // The page loads clean: its icon is served, nothing in the console, no 4xx.
     browser.go(&base, "").await;
     browser.wait_for("#sign-in").await;
+    wait_until_loaded(&browser).await;
+    browser.assert_no_problems("on first load").await;
+    let icon = router.api.with_token(None).get("/favicon.ico").await;
+    assert_eq!((icon.status, icon.content_type.as_str()), (200, "image/svg+xml"));
+
+    // Sign-in: a wrong token is refused with a message, the admin token lets the person in.
     browser.fill("//form[@id='sign-in-form']", "Admin token", "not-the-admin-token-000").await;
     browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
     browser.wait_for_text("#sign-in-error", "not accepted").await;
+    browser.only_refused(401, "/api/v1/channels").await;
     browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
     browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
     browser.wait_for_text("h1", "Overview").await;
@@ -164,6 +236,7 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.fill(form, "Microsoft tenant ID", "not-a-guid").await;
     browser.click_button(form, "Save").await;
     browser.wait_for_text("[data-field='microsoft_tenant_id'] .error", "GUID").await;
+    browser.only_refused(422, "/api/v1/tenants").await;
     browser.fill(form, "Microsoft tenant ID", "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd").await;
     browser.click_button(form, "Save").await;
     browser.wait_for_text("tr[data-tenant-id='contoso']", "Contoso Ltd").await;
@@ -177,6 +250,7 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.fill(form, "URL", "ftp://hooks.example.com/").await;
     browser.click_button(form, "Save").await;
     browser.wait_for_text("[data-field='url'] .error", "https://").await;
+    browser.only_refused(422, "/api/v1/channels").await;
     browser.fill(form, "URL", &good.url("/soc")).await;
     browser.click_button(form, "Save").await;
     let secret = browser.wait_for("[aria-label='Signing secret'] code").await.text().await.unwrap();
@@ -331,6 +405,7 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
     browser.wait_for_text("tbody tr", "succeeded").await;
     browser.screenshot("alert-logs-phone").await;
+    browser.assert_no_problems("through the whole journey").await;
 
     // A token that stops being valid (changed on the server) brings the sign-in back, with a message.
     browser.client.execute("sessionStorage.setItem('spscan-admin-token', 'a-token-that-was-changed-000')", vec![]).await.unwrap();

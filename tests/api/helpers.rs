@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -242,6 +243,10 @@ pub enum Reply {
     Binary(u16),
     /// Answers 301 pointing at the receiver on this port.
     RedirectTo(u16),
+    /// Waits this many milliseconds, then answers with this status.
+    Slow(u64, u16),
+    /// Answers 200 announcing a 100-byte body, sends 7 bytes of it, and stalls.
+    StallBody,
 }
 
 /// One request the receiver got.
@@ -345,8 +350,9 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
             body: body.to_vec(),
             at: Instant::now(),
             answered: match reply {
-                Reply::Status(code) | Reply::Binary(code) => Some(code),
+                Reply::Status(code) | Reply::Binary(code) | Reply::Slow(_, code) => Some(code),
                 Reply::RedirectTo(_) => Some(301),
+                Reply::StallBody => Some(200),
                 Reply::Hang => None,
             },
         });
@@ -361,6 +367,14 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
         Reply::Hang => {
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
             HttpResponse::Ok().finish()
+        }
+        Reply::Slow(ms, code) => {
+            actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
+            HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(format!("answer {code}"))
+        }
+        Reply::StallBody => {
+            let first = futures_util::stream::once(async { Ok::<_, actix_web::Error>(web::Bytes::from_static(b"partial")) });
+            HttpResponse::Ok().no_chunking(100).streaming(first.chain(futures_util::stream::pending()))
         }
     }
 }
@@ -433,3 +447,21 @@ impl Drop for RouterProcess {
     }
 }
 
+
+/// Sends one raw HTTP/1.1 request to the router, waits `after`, then resets the connection
+/// (`SO_LINGER` 0: the close sends RST), as a client that crashes or times out does.
+pub async fn send_and_reset(base: &str, method: &str, path: &str, body: &serde_json::Value, after: Duration) {
+    use std::io::Write;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    (&stream).write_all(request.as_bytes()).unwrap();
+    actix_web::rt::time::sleep(after).await;
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+}

@@ -7,8 +7,8 @@ mod browser;
 mod crud;
 mod delivery;
 mod helpers;
+mod interleavings;
 mod lifecycle;
 mod matching;
-
 mod retries;
 mod security;

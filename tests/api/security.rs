@@ -6,6 +6,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use spscan_router::domain::network::TargetPolicy;
+use spscan_router::outbound::{FixedNames, Names};
 
 use crate::helpers::*;
 
@@ -101,14 +102,57 @@ async fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
     assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
 }
 
+/// A resolver the test controls: each name to the addresses given.
+fn names(table: &[(&str, &[&str])]) -> Names {
+    let table = table.iter().map(|(name, ips)| (name.to_string(), ips.iter().map(|ip| ip.parse().unwrap()).collect())).collect();
+    Names(std::sync::Arc::new(FixedNames(table)))
+}
+
 #[actix_web::test]
 async fn the_allowlist_lets_a_name_reach_an_allowed_address() {
-    let app = spawn_app_with(|s| s.targets = TargetPolicy::parse("127.0.0.1/32").unwrap()).await;
+    let app = spawn_app_with(|s| {
+        s.targets = TargetPolicy::parse("127.0.0.1/32").unwrap();
+        s.names = names(&[("receiver.test", &["127.0.0.1"])]);
+    })
+    .await;
     let receiver = Receiver::start().await;
-    let channel = app.create_channel("Local", &receiver.url("/hook").replace("127.0.0.1", "localhost")).await;
+    let channel = app.create_channel("Local", &receiver.url("/hook").replace("127.0.0.1", "receiver.test")).await;
     let test = app.post(&format!("/api/v1/channels/{}/test", channel["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(test.body["ok"], true, "{}", test.body);
     assert_eq!(receiver.received().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_name_resolving_to_an_allowed_and_a_refused_address_is_refused_whole() {
+    let app = spawn_app_with(|s| {
+        s.targets = TargetPolicy::parse("127.0.0.1/32").unwrap();
+        // The allowed address first: a resolver that cut the list down would connect to it.
+        s.names = names(&[("mixed.test", &["127.0.0.1", "10.1.2.3"]), ("dual.test", &["127.0.0.1", "::1"])]);
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    for (name, refused) in [("mixed.test", "10.1.2.3"), ("dual.test", "::1")] {
+        let channel = app.create_channel(name, &receiver.url("/hook").replace("127.0.0.1", name)).await;
+        let id = channel["id"].as_str().unwrap();
+        let test = app.post(&format!("/api/v1/channels/{id}/test"), json!({})).await;
+        assert_eq!(test.body["ok"], false, "{}", test.body);
+        assert_eq!(test.body["error_kind"], "blocked_target", "{}", test.body);
+        assert!(test.body["error"].as_str().unwrap().contains(refused), "{}", test.body);
+    }
+    assert!(receiver.received().is_empty(), "nothing reached the receiver");
+    // The same at delivery: one attempt, final.
+    let channels = app.get("/api/v1/channels").await.body;
+    let first = channels["items"][0]["id"].as_str().unwrap().to_string();
+    app.route_everything_to(&[&first]).await;
+    app.create_tenant("contoso").await;
+    let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    let delivery = app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), "failed", Duration::from_secs(5)).await;
+    assert_eq!(delivery["last_error_kind"], "blocked_target");
+    assert_eq!(delivery["attempt_count"], 1);
+    assert!(receiver.received().is_empty());
+    // IETF protocol assignments (2001::/23) are refused as literals too.
+    let answer = app.post("/api/v1/channels", json!({"name": "X", "url": "http://[2001::1]/"})).await;
+    assert_eq!(answer.status, 422, "{}", answer.body);
 }
 
 #[actix_web::test]

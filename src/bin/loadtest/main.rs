@@ -3,11 +3,14 @@
 //! prints a table and one JSON line. See BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo build --release --bins
-//! target/release/loadtest            # every scenario (under ten minutes)
-//! target/release/loadtest --quick    # every scenario, a few seconds each
-//! target/release/loadtest throughput latency
+//! cargo run --release --bin loadtest                      # every scenario (under ten minutes)
+//! cargo run --release --bin loadtest -- --quick           # every scenario, a few seconds each
+//! cargo run --release --bin loadtest -- throughput latency
 //! ```
+//!
+//! The router under test is this same executable, started as a child process with the hidden
+//! first argument [`SERVE_ROUTER`]: it runs exactly `spscan-router`'s code (`spscan_router::cli`),
+//! so there is no second binary to build or to let go stale.
 
 mod receiver;
 mod router;
@@ -25,14 +28,15 @@ struct Cli {
     /// A few seconds per scenario instead of the full run.
     #[arg(long)]
     quick: bool,
-    /// The router binary (default: spscan-router beside this one).
+    /// A router binary to measure instead of the router built into this benchmark.
     #[arg(long)]
     router: Option<String>,
 }
 
 /// How long and how big each scenario runs.
 pub struct Plan {
-    pub router: String,
+    /// The router's command: program and leading arguments.
+    pub router: Vec<String>,
     pub duration: Duration,
     pub latency_duration: Duration,
     pub backlog: u64,
@@ -72,12 +76,23 @@ pub fn http_client(timeout: Duration, connections: usize) -> awc::Client {
 
 const ALL: [&str; 7] = ["ceiling", "throughput", "throughput-single", "latency", "isolation", "backlog", "fan-out"];
 
-fn main() {
+/// First argument that makes this executable run the router itself (for the child process).
+pub const SERVE_ROUTER: &str = "__serve-router";
+
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args_os();
+    if std::env::args_os().nth(1).is_some_and(|a| a == SERVE_ROUTER) {
+        let program = args.next().unwrap_or_default();
+        return spscan_router::cli::run(std::iter::once(program).chain(args.skip(1)));
+    }
     let cli = Cli::parse();
-    let router = cli.router.unwrap_or_else(|| {
-        let me = std::env::current_exe().expect("own path");
-        me.with_file_name("spscan-router").to_string_lossy().into_owned()
-    });
+    let router = match cli.router {
+        Some(binary) => vec![binary],
+        None => {
+            let me = std::env::current_exe().expect("own path");
+            vec![me.to_string_lossy().into_owned(), SERVE_ROUTER.to_string()]
+        }
+    };
     let plan = if cli.quick {
         Plan { router, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
     } else {
@@ -109,6 +124,7 @@ fn main() {
         rows
     });
     report(&rows);
+    std::process::ExitCode::SUCCESS
 }
 
 fn plan_copy(plan: &Plan) -> Plan {

@@ -1,4 +1,4 @@
-//! The router under test: the real `spscan-router` binary on a fresh SQLite file, and a small
+//! The router under test: the real router (this executable re-run as `spscan-router`, see `main`) on a fresh SQLite file, and a small
 //! API client to set it up and drive it.
 
 use std::io::{BufRead, BufReader};
@@ -21,14 +21,16 @@ pub struct RouterProcess {
 }
 
 impl RouterProcess {
-    /// Starts the router binary with `env` on a fresh database.
-    pub fn start(binary: &str, env: &[(&str, String)]) -> Self {
+    /// Starts the router (`command_line`: program and leading arguments) with `env` on a fresh database.
+    pub fn start(command_line: &[String], env: &[(&str, String)]) -> Self {
+        let binary = &command_line[0];
         // Beside the binary (under target/), so the database sits on the checkout's disk.
         let here = std::path::Path::new(binary).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
         let dir = tempfile::tempdir_in(here).expect("temp dir beside the router binary");
         let database = dir.path().join("bench.db").to_string_lossy().into_owned();
         let mut command = Command::new(binary);
         command
+            .args(&command_line[1..])
             .env("DATABASE_URL", &database)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn,spscan_router=info")
