@@ -36,9 +36,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         let mut addr: std::net::SocketAddr = settings.bind_addr.parse()?;
         addr.set_port(app.port());
         log::info!(
-            "SPScan Alert Router {} listening on http://{addr} (database {})",
+            "SPScan Alert Router {} listening on http://{addr} (database {}, instance {})",
             env!("CARGO_PKG_VERSION"),
-            settings.database_path
+            settings.database.describe(),
+            settings.instance_id
         );
         app.run_until_stopped().await?;
         anyhow::Ok(())

@@ -129,6 +129,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable("the database is busy; retry the request".into())
             }
             StoreError::Pool(err) => ApiError::Unavailable(format!("the database is unreachable ({err}); retry the request")),
+            err if err.is_unavailable() => ApiError::Unavailable(format!("the database is unavailable ({err}); nothing was stored, retry the request")),
             StoreError::Commit(err) => ApiError::Unavailable(format!("nothing was stored ({err}); retry the request")),
             other => ApiError::Internal(other.to_string()),
         }

@@ -13,6 +13,7 @@ use crate::domain::event::{EventInput, NewEvent};
 use crate::domain::limits::Limits;
 use crate::domain::Invalid;
 use crate::store::events::Ingested;
+use crate::instance::Instance;
 use crate::store::{Conn, Store, StoreError};
 
 /// What became of one event, as the API answers it.
@@ -46,11 +47,17 @@ pub struct RouterHandle {
     store: Store,
     matcher: Addr<RuleMatcher>,
     limits: Arc<Limits>,
+    instance: Instance,
 }
 
 impl RouterHandle {
-    pub fn new(store: Store, matcher: Addr<RuleMatcher>, limits: Arc<Limits>) -> Self {
-        Self { store, matcher, limits }
+    pub fn new(store: Store, matcher: Addr<RuleMatcher>, limits: Arc<Limits>, instance: Instance) -> Self {
+        Self { store, matcher, limits, instance }
+    }
+
+    /// This router instance.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
     }
 
     /// Ingests one event.
@@ -94,7 +101,15 @@ impl RouterHandle {
     {
         let router = self.clone();
         detached(async move {
-            let result = router.store.write(f).await;
+            // The routing version tells other instances sharing the database to reload.
+            let result = router
+                .store
+                .write(move |conn| {
+                    let changed = f(conn)?;
+                    crate::store::instances::bump_routing_version(conn)?;
+                    Ok(changed)
+                })
+                .await;
             if result.is_ok() {
                 router.reload().await;
             }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod handle;
+pub mod instance;
 pub mod outbound;
 pub mod routes;
 pub mod settings;

@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::domain::limits::Limits;
 use crate::domain::network::TargetPolicy;
 use crate::outbound::Names;
+use crate::store::Database;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::token::MIN_TOKEN_LEN;
 
@@ -16,8 +17,9 @@ use crate::domain::token::MIN_TOKEN_LEN;
 #[derive(Debug, Parser)]
 #[command(name = "spscan-router", version, about = "SPScan Alert Router: routes Microsoft 365 change events to webhooks.")]
 pub struct Cli {
-    /// Where the database is: a SQLite file path (or sqlite://path). postgres:// is not supported yet.
-    #[arg(long, env = "DATABASE_URL", default_value = "spscan-router.db")]
+    /// Where the database is: a SQLite file path (or sqlite://path), or postgres://user@host:port/db
+    /// for PostgreSQL (several instances may share one).
+    #[arg(long, env = "DATABASE_URL", default_value = "spscan-router.db", hide_env_values = true)]
     pub database_url: String,
     /// Address and port the API and admin page listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
@@ -64,6 +66,9 @@ pub struct Cli {
     /// Database connections in the pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "8")]
     pub database_pool_size: String,
+    /// This instance's id among those sharing a PostgreSQL database (default: host name and process id).
+    #[arg(long, env = "INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Bearer token that may do everything (at least 16 characters). Unset: generated on the first start and printed once.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -78,8 +83,10 @@ pub struct Cli {
 /// The router's settings, parsed.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Path of the SQLite database file.
-    pub database_path: String,
+    /// The SQLite file or the PostgreSQL server.
+    pub database: Database,
+    /// This instance's id among those sharing a database.
+    pub instance_id: String,
     pub bind_addr: String,
     pub retry_schedule: RetrySchedule,
     pub delivery_timeout: Duration,
@@ -109,10 +116,12 @@ pub struct SettingError {
 }
 
 impl Settings {
-    /// The defaults, with the database at `database_path` (what tests start from).
-    pub fn with_database(database_path: impl Into<String>) -> Self {
+    /// The defaults, with the database at `database_url` (a SQLite path or a postgres:// URL;
+    /// what tests start from). Panics on a URL that does not parse.
+    pub fn with_database(database_url: &str) -> Self {
         Self {
-            database_path: database_path.into(),
+            database: Database::parse(database_url).unwrap_or_else(|e| panic!("DATABASE_URL `{database_url}` {e}")),
+            instance_id: crate::instance::default_id(),
             bind_addr: "127.0.0.1:8080".into(),
             retry_schedule: RetrySchedule::default(),
             delivery_timeout: Duration::from_secs(30),
@@ -134,8 +143,13 @@ impl Settings {
             value: value.to_string(),
             problem,
         };
-        let database_path = parse_database_url(&cli.database_url)
-            .map_err(|p| fail("DATABASE_URL", "database-url", &cli.database_url, p))?;
+        let database =
+            Database::parse(&cli.database_url).map_err(|p| fail("DATABASE_URL", "database-url", &redacted(&cli.database_url), p))?;
+        let instance_id = match cli.instance_id.as_deref().map(str::trim) {
+            None | Some("") => crate::instance::default_id(),
+            Some(id) if id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()) => id.to_string(),
+            Some(id) => return Err(fail("INSTANCE_ID", "instance-id", id, "must be 1 to 128 visible ASCII characters without spaces".into())),
+        };
         cli.bind_addr
             .parse::<std::net::SocketAddr>()
             .map_err(|_| fail("BIND_ADDR", "bind-addr", &cli.bind_addr, "is not an address:port such as 127.0.0.1:8080 or 0.0.0.0:8080".into()))?;
@@ -175,7 +189,8 @@ impl Settings {
             ingest_token,
             targets,
             names: Names::default(),
-            database_path,
+            database,
+            instance_id,
             bind_addr: cli.bind_addr.clone(),
             retry_schedule,
             delivery_timeout,
@@ -197,17 +212,19 @@ impl Settings {
     }
 }
 
-/// `spscan-router.db`, `sqlite://path` or `sqlite:path` → the file path.
-fn parse_database_url(url: &str) -> Result<String, String> {
-    let url = url.trim();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("selects PostgreSQL, which this build does not support yet; use a SQLite file path".into());
+/// A database URL as it may be shown: any password replaced by `****` (even in a URL that does
+/// not parse).
+fn redacted(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{}{}:****{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    if path.is_empty() || path.contains("://") {
-        return Err("is not a SQLite file path (such as spscan-router.db or sqlite:///var/lib/spscan/router.db)".into());
-    }
-    Ok(path.to_string())
 }
 
 #[cfg(test)]
@@ -223,7 +240,7 @@ mod tests {
     #[test]
     fn the_defaults_are_the_documented_ones() {
         let settings = parse(&[]).unwrap();
-        assert_eq!(settings.database_path, "spscan-router.db");
+        assert_eq!(settings.database, Database::Sqlite("spscan-router.db".into()));
         assert_eq!(settings.bind_addr, "127.0.0.1:8080");
         assert_eq!(settings.retry_schedule, RetrySchedule::default());
         assert_eq!(settings.delivery_timeout, Duration::from_secs(30));
@@ -236,9 +253,13 @@ mod tests {
         assert_eq!(err.variable, "RETRY_SCHEDULE");
         assert!(err.to_string().contains("30s,2m,10m"), "{err}");
         assert_eq!(parse(&["--bind-addr", "localhost"]).unwrap_err().variable, "BIND_ADDR");
-        assert_eq!(parse(&["--database-url", "postgres://x/y"]).unwrap_err().variable, "DATABASE_URL");
+        assert_eq!(parse(&["--database-url", "postgres://x/y"]).unwrap().database, Database::Postgres("postgres://x/y".into()));
+        assert_eq!(parse(&["--database-url", "postgres:///y"]).unwrap_err().variable, "DATABASE_URL");
+        let err = parse(&["--database-url", "postgres://u:hunter2@/y"]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert_eq!(parse(&["--instance-id", "has space"]).unwrap_err().variable, "INSTANCE_ID");
         assert_eq!(parse(&["--delivery-timeout", "0s"]).unwrap_err().variable, "DELIVERY_TIMEOUT");
-        assert_eq!(parse(&["--database-url", "sqlite:///tmp/x.db"]).unwrap().database_path, "/tmp/x.db");
+        assert_eq!(parse(&["--database-url", "sqlite:///tmp/x.db"]).unwrap().database, Database::Sqlite("/tmp/x.db".into()));
         assert_eq!(parse(&["--allowed-target-networks", "10.0.0.0/33"]).unwrap_err().variable, "ALLOWED_TARGET_NETWORKS");
     }
 

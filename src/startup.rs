@@ -20,6 +20,7 @@ use crate::actors::messages::Reload;
 use crate::actors::retry_supervisor::RetrySupervisor;
 use crate::actors::rule_matcher::RuleMatcher;
 use crate::handle::RouterHandle;
+use crate::instance::Instance;
 use crate::routes;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -58,7 +59,9 @@ pub struct Application {
 impl Application {
     /// Must be called inside an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = Store::open_sqlite(&settings.database_path, settings.database_pool_size)?;
+        let store = Store::open(&settings.database, settings.database_pool_size)?;
+        let instance = Instance::new(settings.instance_id.clone(), settings.delivery_timeout, store.is_shared());
+        instance.beat(&store).await.context("recording this instance in the database")?;
         let credentials = web::Data::new(credentials(&store, &settings).await?);
         let schedule = Arc::new(settings.retry_schedule.clone());
         let targets = Arc::new(settings.targets.clone());
@@ -69,15 +72,17 @@ impl Application {
             queue_capacity: settings.channel_queue,
             targets: Arc::clone(&targets),
             names: settings.names.clone(),
+            instance: instance.clone(),
         };
-        let supervisor = RetrySupervisor::default().start();
+        let supervisor = RetrySupervisor::new(store.is_shared()).start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();
         matcher
             .send(Reload)
             .await
             .context("starting the rule matcher")?
             .context("loading rules and channels")?;
-        let handle = RouterHandle::new(store, matcher, Arc::new(settings.limits.clone()));
+        let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone());
+        actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { schedule, targets, names: settings.names.clone() };
         let max_body = settings.limits.max_body_bytes;

@@ -34,6 +34,7 @@ use crate::domain::attempt::Trigger;
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetrySchedule;
 use crate::domain::time::now_ms;
+use crate::instance::Instance;
 use crate::outbound::{Names, Outbound, Target};
 use crate::store::deliveries::{self, AttemptRecord};
 use crate::store::Store;
@@ -47,6 +48,8 @@ pub struct DeliveryPolicy {
     pub queue_capacity: usize,
     pub targets: Arc<TargetPolicy>,
     pub names: Names,
+    /// Who this instance is, and whether it leases what it fetches (several instances).
+    pub instance: Instance,
 }
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -220,7 +223,14 @@ impl DeliveryActor {
         let limit = (room + self.held.len()) as i64;
         let store = self.store.clone();
         let channel_id = self.target.channel_id.clone();
-        let fetch = async move { store.read(move |conn| deliveries::due(conn, &channel_id, now_ms(), limit)).await };
+        // With several instances, fetching is leasing: a write. Alone on SQLite, a read.
+        let lease = self.policy.instance.lease();
+        let fetch = async move {
+            match lease {
+                Some(lease) => store.write(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, Some(&lease))).await,
+                None => store.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, None)).await,
+            }
+        };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| {
             act.fetching = false;
             let stale = std::mem::take(&mut act.recorded_during_fetch);

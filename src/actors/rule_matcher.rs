@@ -5,7 +5,9 @@
 //! It also owns the DeliveryActors' lifecycle: on [`Reload`] (after every rule or channel change,
 //! and at start) it starts an actor for each enabled channel, reconfigures the ones whose channel
 //! changed, and retires those whose channel was disabled or deleted. Reloads are atomic: no event
-//! is matched against a half-applied snapshot.
+//! is matched against a half-applied snapshot. With several instances on one database, it also
+//! watches the routing version every [`ROUTING_WATCH`] and reloads when another instance
+//! changed channels or rules, so a change is in force everywhere within a second.
 
 use std::collections::HashMap;
 
@@ -22,7 +24,7 @@ use crate::domain::time::now_ms;
 use crate::outbound::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
-use crate::store::{events, rules, Store, StoreError};
+use crate::store::{events, instances, rules, Store, StoreError};
 
 struct ChannelSlot {
     /// What the actor was configured with.
@@ -38,11 +40,24 @@ pub struct RuleMatcher {
     claims: Claims,
     rules: Vec<(RuleFilter, Vec<String>)>,
     channels: HashMap<String, ChannelSlot>,
+    /// The routing version the rules and channels in memory were loaded at.
+    routing_version: i64,
+    /// A look for changes made elsewhere is under way.
+    watching: bool,
 }
 
 impl RuleMatcher {
     pub fn new(store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Self {
-        Self { store, policy, supervisor, claims: Claims::default(), rules: Vec::new(), channels: HashMap::new() }
+        Self {
+            store,
+            policy,
+            supervisor,
+            claims: Claims::default(),
+            rules: Vec::new(),
+            channels: HashMap::new(),
+            routing_version: 0,
+            watching: false,
+        }
     }
 
     /// The enabled channels the event's matching rules target, each once, in rule order.
@@ -137,8 +152,37 @@ pub fn target_of(row: &ChannelRow) -> Target {
     Target::new(row.id.clone(), row.url.clone(), row.custom_headers(), secrets)
 }
 
+/// How often an instance sharing its database looks for changes made through other instances.
+pub const ROUTING_WATCH: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Actor for RuleMatcher {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.store.is_shared() {
+            ctx.run_interval(ROUTING_WATCH, |act, ctx| act.watch_routing(ctx));
+        }
+    }
+}
+
+impl RuleMatcher {
+    /// Reloads if another instance changed channels or rules since the last reload.
+    fn watch_routing(&mut self, ctx: &mut Context<Self>) {
+        if self.watching {
+            return;
+        }
+        self.watching = true;
+        let store = self.store.clone();
+        let read = async move { store.read(instances::routing_version).await };
+        ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
+            act.watching = false;
+            match result {
+                Ok(version) if version > act.routing_version => ctx.notify(Reload),
+                Ok(_) => {}
+                Err(err) => log::warn!("looking for routing changes made elsewhere: {err}"),
+            }
+        }));
+    }
 }
 
 impl Handler<Ingest> for RuleMatcher {
@@ -155,7 +199,8 @@ impl Handler<Ingest> for RuleMatcher {
             .collect();
         let store = self.store.clone();
         let is_batch = msg.is_batch;
-        let write = async move { store.write(move |conn| events::ingest(conn, &matched, is_batch, now_ms())).await };
+        let lease = self.policy.instance.lease();
+        let write = async move { store.write(move |conn| events::ingest(conn, &matched, is_batch, now_ms(), lease.as_ref())).await };
         Box::pin(write.into_actor(self).map(|result, act, _| {
             if let Ok(ingested) = &result {
                 act.dispatch(ingested);
@@ -170,9 +215,13 @@ impl Handler<Reload> for RuleMatcher {
 
     fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        let load = async move { store.read(rules::routing_snapshot).await };
+        // The version first: a change committed between the two reads is seen again next time.
+        let load = async move {
+            store.read(|conn| Ok((instances::routing_version(conn)?, rules::routing_snapshot(conn)?))).await
+        };
         AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok(snapshot) => {
+            Ok((version, snapshot)) => {
+                act.routing_version = act.routing_version.max(version);
                 act.apply(snapshot);
                 Ok(())
             }

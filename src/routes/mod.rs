@@ -8,6 +8,7 @@ pub mod channels;
 pub mod deliveries;
 pub mod events;
 pub mod health;
+pub mod instances;
 pub mod rules;
 pub mod tenants;
 
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .service(web::resource("/deliveries").get(deliveries::list))
             .service(web::resource("/deliveries/{id}").get(deliveries::get))
             .service(web::resource("/deliveries/{id}/redeliver").post(deliveries::redeliver))
+            .service(web::resource("/instances").get(instances::list))
             .default_service(web::to(unknown_route)),
     );
 }

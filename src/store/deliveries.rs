@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::models::{AttemptRow, ChannelRow, DeliveryRow};
 use super::schema::{attempts, channels, deliveries, events};
-use super::{write, Conn, StoreError};
+use super::{write, Conn, Lease, StoreError};
 use crate::domain::attempt::{next_step, AttemptOutcome, NextStep, Trigger};
 use crate::domain::retry::RetrySchedule;
 
@@ -105,6 +105,30 @@ pub fn for_redelivery(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, String,
     Ok((row, payload, channel))
 }
 
+/// What a channel's actor fetches: up to `limit` pending deliveries of the channel due by `now`,
+/// oldest first, and the time the next one after those falls due (for its wake-up timer). With
+/// a `lease` (PostgreSQL, several instances), only the deliveries it could lease are fetched.
+pub fn fetch_due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, lease: Option<&Lease>) -> Result<(Vec<DueDelivery>, Option<i64>), StoreError> {
+    let Some(lease) = lease else { return due(conn, channel_id, now, limit) };
+    write(conn, |conn| {
+        let claimed = super::claim_due(conn, channel_id, lease, now, limit)?;
+        let mut rows: Vec<(String, String, i64, String)> = Vec::with_capacity(claimed.len());
+        for chunk in claimed.chunks(ROWS_PER_STATEMENT) {
+            rows.extend(
+                deliveries::table
+                    .inner_join(events::table)
+                    .filter(deliveries::id.eq_any(chunk))
+                    .select((deliveries::id, deliveries::event_id, deliveries::next_attempt_at.assume_not_null(), events::payload))
+                    .load::<(String, String, i64, String)>(conn)?,
+            );
+        }
+        rows.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+        let (_, next) = due(conn, channel_id, now, 0)?;
+        let due = rows.into_iter().map(|(id, event_id, _, payload)| DueDelivery { id, event_id, payload }).collect();
+        Ok((due, next))
+    })
+}
+
 /// Up to `limit` pending deliveries of a channel due by `now`, oldest first, and the time the
 /// next one after those falls due (for the channel's wake-up timer).
 pub fn due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<(Vec<DueDelivery>, Option<i64>), StoreError> {
@@ -136,6 +160,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
         let mut state: HashMap<String, (String, i32, i32, Option<i64>)> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            super::lock_deliveries(conn, chunk)?;
             let rows: Vec<(String, String, i32, i32, Option<i64>)> = deliveries::table
                 .filter(deliveries::id.eq_any(chunk))
                 .select((
@@ -192,12 +217,15 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
                     deliveries::last_error_kind.eq(outcome.error_kind.map(|k| k.as_str())),
                     deliveries::last_error.eq(&outcome.error),
                     deliveries::updated_at.eq(now),
+                    // The attempt is over: whoever finds the delivery due next may take it.
+                    deliveries::lease_owner.eq(None::<String>),
+                    deliveries::lease_until.eq(None::<i64>),
                 ))
                 .execute(conn)?;
             recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: new_status, next_attempt_at: new_next });
         }
         for chunk in attempt_rows.chunks(ROWS_PER_STATEMENT) {
-            diesel::insert_into(attempts::table).values(chunk).execute(conn)?;
+            each_backend!(conn, c => diesel::insert_into(attempts::table).values(chunk).execute(c))?;
         }
         Ok(recorded)
     })

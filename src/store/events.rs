@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::models::{DeliveryRow, EventRow, TenantRow};
 use super::schema::{deliveries, events};
-use super::{write, Conn, StoreError};
+use super::{write, Conn, Lease, StoreError};
 use crate::domain::event::{NewEvent, TenantRef};
 use crate::domain::ids;
 use crate::domain::payload;
@@ -36,8 +36,9 @@ pub struct Ingested {
 }
 
 /// Stores a batch of events and their deliveries, all or nothing. `batch` names fields
-/// `events[i].…` in errors, as the client sent them.
-pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64) -> Result<Vec<Ingested>, StoreError> {
+/// `events[i].…` in errors, as the client sent them. With a `lease`, the new deliveries are
+/// leased to this instance (it sends them at once; other instances leave them alone).
+pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64, lease: Option<&Lease>) -> Result<Vec<Ingested>, StoreError> {
     let field = |i: usize, name: &str| if is_batch { format!("events[{i}].{name}") } else { name.to_string() };
     write(conn, |conn| {
         let tenants = resolve_tenants(conn, batch, now, &field)?;
@@ -54,17 +55,45 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64)
         };
         let live: HashSet<String> = super::channels::deliverable(conn, &wanted)?.into_iter().collect();
 
+        // The events not stored yet (nor repeated earlier in the batch), with their payloads.
+        let mut fresh: Vec<(usize, String)> = Vec::new();
+        for (i, matched) in batch.iter().enumerate() {
+            if seen.insert(matched.event.id.clone()) {
+                fresh.push((i, payload::render(&matched.event, &tenants[matched.event.tenant.id()])));
+            }
+        }
+        let event_rows: Vec<EventRow> = fresh
+            .iter()
+            .map(|(i, body)| {
+                let event = &batch[*i].event;
+                EventRow {
+                    id: &event.id,
+                    event_type: event.event_type.as_str(),
+                    severity: event.severity.as_str(),
+                    tenant_id: event.tenant.id(),
+                    occurred_at: event.occurred_at,
+                    payload: body,
+                    received_at: now,
+                }
+            })
+            .collect();
+        // Another instance may store one of them first; then it is a duplicate here.
+        let mut inserted = HashSet::with_capacity(event_rows.len());
+        for chunk in event_rows.chunks(ROWS_PER_INSERT) {
+            inserted.extend(super::insert_events(conn, chunk)?);
+        }
+        drop(event_rows);
+
+        let mut payloads: HashMap<usize, String> = fresh.into_iter().filter(|(i, _)| inserted.contains(&batch[*i].event.id)).collect();
         let mut results = Vec::with_capacity(batch.len());
-        let mut payloads: Vec<(usize, String)> = Vec::new();
         let mut new_deliveries: Vec<DeliveryRow> = Vec::new();
         for (i, matched) in batch.iter().enumerate() {
             let event = &matched.event;
-            if !seen.insert(event.id.clone()) {
+            let Some(body) = payloads.remove(&i) else {
                 results.push(Ingested { event_id: event.id.clone(), duplicate: true, deliveries: vec![], payload: None });
                 continue;
-            }
+            };
             let tenant = &tenants[event.tenant.id()];
-            payloads.push((i, payload::render(event, tenant)));
             let mut created = Vec::new();
             for channel_id in matched.channel_ids.iter().filter(|c| live.contains(*c)) {
                 let id = ids::new_id(ids::DELIVERY);
@@ -85,34 +114,14 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64)
                     created_at: now,
                     updated_at: now,
                     scheduled_attempt_count: 0,
+                    lease_owner: lease.map(|l| l.owner.clone()),
+                    lease_until: lease.map(|l| l.until),
                 });
             }
-            results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: None });
-        }
-
-        let event_rows: Vec<EventRow> = payloads
-            .iter()
-            .map(|(i, body)| {
-                let event = &batch[*i].event;
-                EventRow {
-                    id: &event.id,
-                    event_type: event.event_type.as_str(),
-                    severity: event.severity.as_str(),
-                    tenant_id: event.tenant.id(),
-                    occurred_at: event.occurred_at,
-                    payload: body,
-                    received_at: now,
-                }
-            })
-            .collect();
-        for chunk in event_rows.chunks(ROWS_PER_INSERT) {
-            diesel::insert_into(events::table).values(chunk).execute(conn)?;
+            results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: Some(body) });
         }
         for chunk in new_deliveries.chunks(ROWS_PER_INSERT) {
-            diesel::insert_into(deliveries::table).values(chunk).execute(conn)?;
-        }
-        for (i, body) in payloads {
-            results[i].payload = Some(body);
+            each_backend!(conn, c => diesel::insert_into(deliveries::table).values(chunk).execute(c))?;
         }
         Ok(results)
     })

@@ -1,41 +1,112 @@
-//! Durable state, with diesel. Every SQL statement lives in a plain sync function taking a
-//! connection (one file per table); async code reaches them only through the one wrapper,
-//! [`Store`]: [`Store::read`] runs a function on the blocking pool with a pooled connection,
-//! [`Store::write`] hands it to the single writer.
+//! Durable state, with diesel, on SQLite (the embedded default) or PostgreSQL (several instances
+//! on one database). Every SQL statement lives in a plain sync function taking a connection (one
+//! file per table), written once where the two backends agree; async code reaches them only
+//! through the one wrapper, [`Store`]: [`Store::read`] runs a function on the blocking pool with
+//! a pooled connection, [`Store::write`] runs it in a transaction.
 //!
-//! The single writer is one thread with one connection. It takes every write waiting in its
-//! queue, runs each in its own savepoint inside one `BEGIN IMMEDIATE` transaction, commits once,
-//! and only then answers each caller (group commit). A write that fails rolls back its own
-//! savepoint and nothing else; if the commit fails, every write in the group fails. SQLite has
-//! one writer at a time anyway; this way writers never wait on the busy handler, and one fsync
-//! covers many requests.
+//! What differs between the backends sits in one file each, not in branches across the queries:
+//! [`sqlite`] (PRAGMAs, the single writer with group commit) and [`postgres`] (concurrent
+//! transactions, `ON CONFLICT` for what several instances may write at once, leases on due
+//! deliveries with `FOR UPDATE SKIP LOCKED`, migrations under an advisory lock).
 //!
-//! SQLite is the embedded default: WAL journal, `synchronous=FULL` (a commit is on disk before
-//! anything is acknowledged), a busy timeout, foreign keys on.
+//! Invariant: a write's caller hears `Ok` only once the write is committed.
+
+/// Picks the statement of the connection's backend: `on_backend!(conn, c => sqlite_expr, postgres_expr)`.
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $sqlite:expr, $postgres:expr) => {
+        match $conn {
+            AnyConnection::Sqlite($c) => $sqlite,
+            AnyConnection::Postgres($c) => $postgres,
+        }
+    };
+}
+
+/// Runs the same statement on whichever backend the connection is, for the few statements
+/// diesel can only build for one concrete backend (multi-row inserts):
+/// `each_backend!(conn, c => diesel::insert_into(t).values(rows).execute(c))`.
+macro_rules! each_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::AnyConnection::Sqlite($c) => $body,
+            $crate::store::AnyConnection::Postgres($c) => $body,
+        }
+    };
+}
 
 pub mod channels;
 pub mod deliveries;
 pub mod events;
+pub mod instances;
 pub mod models;
+pub mod postgres;
 pub mod rules;
 pub mod schema;
+pub mod sqlite;
 pub mod tenants;
 pub mod tokens;
 
 use std::time::Duration;
 
-use anyhow::Context;
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::{Connection, SqliteConnection};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel::connection::{Connection, SimpleConnection, TransactionManager};
+use diesel::{PgConnection, SqliteConnection};
 
 use crate::domain::Invalid;
 
-/// The connection type every query function takes.
-pub type Conn = SqliteConnection;
+/// A connection to either backend; every query function takes one.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// The connection type every query function takes.
+pub type Conn = AnyConnection;
+
+/// Where the database is, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file path.
+    Sqlite(String),
+    /// A `postgres://` or `postgresql://` connection URL.
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; `sqlite://path`, `sqlite:path` or a
+    /// plain path is a SQLite file.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let parsed = url::Url::parse(url).map_err(|e| format!("is not a PostgreSQL URL ({e}), such as postgres://user@host:5432/spscan"))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err("names no host; use postgres://user@host:5432/database".into());
+            }
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err("is neither a SQLite file path (such as spscan-router.db) nor a postgres:// URL".into());
+        }
+        Ok(Self::Sqlite(path.to_string()))
+    }
+
+    /// How logs and errors name it: the file, or the PostgreSQL host, port and database (never
+    /// the password).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("SQLite {path}"),
+            Self::Postgres(url) => match url::Url::parse(url) {
+                Ok(u) => format!(
+                    "PostgreSQL {}:{}{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port().unwrap_or(5432),
+                    if u.path().len() > 1 { u.path() } else { "" }
+                ),
+                Err(_) => "PostgreSQL".into(),
+            },
+        }
+    }
+}
 
 /// Why a store function did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -60,85 +131,118 @@ pub enum StoreError {
     Commit(String),
 }
 
-/// Most writes committed together in one transaction.
-const MAX_GROUP: usize = 512;
-/// Writes that may wait for the writer before callers are held back.
-const WRITE_QUEUE: usize = 8192;
+impl StoreError {
+    /// Whether the database could not be reached (rather than refusing what was asked).
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error as Db};
+        match self {
+            Self::Pool(_) | Self::Commit(_) => true,
+            Self::Database(Db::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)) => true,
+            Self::Database(Db::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+}
 
-/// One write waiting for the writer: runs in a savepoint, answers once the group is committed.
+/// The pool every read (and on PostgreSQL every write) takes its connection from.
+pub type Pool = r2d2::Pool<Connector>;
+
+/// Opens connections to the configured backend, and only that one (diesel's own manager would
+/// try every backend in turn, and a path is a valid SQLite database name).
+#[derive(Debug, Clone)]
+pub struct Connector(Database);
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match &self.0 {
+            Database::Sqlite(path) => sqlite::connect(path).map(AnyConnection::Sqlite),
+            Database::Postgres(url) => {
+                PgConnection::establish(url).map(AnyConnection::Postgres).map_err(diesel::r2d2::Error::ConnectionError)
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+/// One write waiting for the SQLite writer: runs in a savepoint, answers once the group is committed.
 type WriteJob = Box<dyn FnOnce(&mut Conn) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
+
+#[derive(Clone)]
+enum Writes {
+    /// SQLite: the single writer thread (see `sqlite`).
+    Sqlite(tokio::sync::mpsc::Sender<WriteJob>),
+    /// PostgreSQL: concurrent transactions on pooled connections.
+    Postgres,
+}
 
 /// The handle to the database: cheap to clone, shared by actors and handlers.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<Conn>>,
-    writer: tokio::sync::mpsc::Sender<WriteJob>,
-}
-
-#[derive(Debug)]
-struct SqlitePragmas;
-
-impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
+    pool: Pool,
+    writes: Writes,
+    database: Database,
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and runs pending migrations.
-    pub fn open_sqlite(path: &str, pool_size: u32) -> anyhow::Result<Self> {
-        // WAL is a property of the file: switch once, before the pool opens its connections.
-        let mut writer_conn = <Conn as diesel::Connection>::establish(path)
-            .with_context(|| format!("opening the SQLite database {path}"))?;
-        writer_conn
-            .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
-            .with_context(|| format!("switching {path} to WAL mode"))?;
-        SqlitePragmas.on_acquire(&mut writer_conn).context("setting up the writer connection")?;
-        let manager = ConnectionManager::<Conn>::new(path);
-        let pool = Pool::builder()
-            .max_size(pool_size)
-            .connection_timeout(Duration::from_secs(30))
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(manager)
-            .with_context(|| format!("opening the SQLite database {path}"))?;
-        let mut conn = pool.get().context("connecting to the database")?;
-        conn.run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("running database migrations: {e}"))?;
-        let (writer, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || run_writer(writer_conn, queue))
-            .context("starting the database writer")?;
-        Ok(Self { pool, writer })
+    /// Opens the database (creating a SQLite file if needed) and runs pending migrations.
+    pub fn open(database: &Database, pool_size: u32) -> anyhow::Result<Self> {
+        match database {
+            Database::Sqlite(path) => {
+                let (pool, writer) = sqlite::open(path, pool_size, Connector(database.clone()))?;
+                Ok(Self { pool, writes: Writes::Sqlite(writer), database: database.clone() })
+            }
+            Database::Postgres(url) => {
+                let pool = postgres::open(url, &database.describe(), pool_size, Connector(database.clone()))?;
+                Ok(Self { pool, writes: Writes::Postgres, database: database.clone() })
+            }
+        }
     }
 
-    /// Runs a write through the single writer; answers after it is committed.
+    /// Which database this is.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Whether several instances may share this database (PostgreSQL): then due deliveries are
+    /// claimed with leases and changes made elsewhere are watched for.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.writes, Writes::Postgres)
+    }
+
+    /// Runs `f` in a transaction; answers after it is committed.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| {
-            // A panic must cost only this write (rolled back with its savepoint), never the writer.
-            let result = conn.transaction(|conn| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(StoreError::Task("a database write panicked; it was rolled back".into())))
-            });
-            Box::new(move |committed: Result<(), String>| {
-                let _ = reply.send(committed.map_err(StoreError::Commit).and(result));
-            })
-        });
-        self.writer.send(job).await.map_err(|_| StoreError::Task("the database writer stopped".into()))?;
-        // A write whose group could not even begin is dropped unanswered: nothing of it was stored.
-        answer
-            .await
-            .map_err(|_| StoreError::Commit("the database could not start a write transaction".into()))?
+        match &self.writes {
+            Writes::Sqlite(writer) => sqlite::write(writer, f).await,
+            Writes::Postgres => {
+                self.blocking(move |conn| conn.transaction(|conn| guarded(conn, f))).await
+            }
+        }
     }
 
     /// Runs a read on the blocking pool with a pooled connection.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(f).await
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
@@ -153,43 +257,26 @@ impl Store {
     }
 }
 
-/// The writer thread: group commit until every `Store` is dropped.
-fn run_writer(mut conn: Conn, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
-    while let Some(first) = queue.blocking_recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let group = jobs.len();
-        let mut answers = Vec::with_capacity(group);
-        let committed = conn.immediate_transaction(|conn| {
-            for job in jobs {
-                answers.push(job(conn));
-            }
-            Ok::<_, diesel::result::Error>(())
-        });
-        let committed = committed.map_err(|e| {
-            log::error!("committing a group of {group} writes: {e}");
-            e.to_string()
-        });
-        for answer in answers {
-            answer(committed.clone());
-        }
-    }
+/// Runs a write, turning a panic into an error that rolls back only this write.
+fn guarded<T, F>(conn: &mut Conn, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut Conn) -> Result<T, StoreError>,
+{
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Task("a database write panicked; it was rolled back".into())))
 }
 
-/// Runs `f` all or nothing. Inside the writer every job already runs in its own savepoint, so
-/// no further one is opened (each savepoint costs statements and a sub-journal); outside a
+/// How long a caller waits for a pooled connection before the request is answered 503.
+pub const CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `f` all or nothing. Inside a write every job already runs in its own transaction or
+/// savepoint, so no further one is opened (each savepoint costs statements); outside a
 /// transaction, `f` gets one of its own.
 pub fn write<T, F>(conn: &mut Conn, f: F) -> Result<T, StoreError>
 where
     F: FnOnce(&mut Conn) -> Result<T, StoreError>,
 {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let depth = AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
+    let depth = <Conn as Connection>::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()?;
     if depth.is_some() {
         f(conn)
     } else {
@@ -201,4 +288,46 @@ where
 pub fn ping(conn: &mut Conn) -> Result<(), StoreError> {
     conn.batch_execute("SELECT 1")?;
     Ok(())
+}
+
+/// Inserts events whose ids are not stored yet; answers the ids inserted.
+pub fn insert_events(conn: &mut Conn, rows: &[models::EventRow]) -> Result<std::collections::HashSet<String>, StoreError> {
+    on_backend!(conn, c => sqlite::insert_events(c, rows), postgres::insert_events(c, rows))
+}
+
+/// Registers a tenant or updates its names.
+pub fn upsert_tenant(conn: &mut Conn, row: &models::TenantRow) -> Result<(), StoreError> {
+    on_backend!(conn, c => sqlite::upsert_tenant(c, row), postgres::upsert_tenant(c, row))
+}
+
+/// Keeps a generated token's hash unless one is kept already.
+pub fn keep_token_hash(conn: &mut Conn, role: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+    on_backend!(conn, c => sqlite::keep_token_hash(c, role, hash, now), postgres::keep_token_hash(c, role, hash, now))
+}
+
+/// Records that an instance is alive; on PostgreSQL also renews its leases until `lease_until`.
+pub fn heartbeat(conn: &mut Conn, row: &models::InstanceRow, lease_until: i64) -> Result<(), StoreError> {
+    on_backend!(conn, c => sqlite::heartbeat(c, row), {
+        postgres::heartbeat(c, row)?;
+        postgres::renew_leases(c, &row.id, lease_until).map(|_| ())
+    })
+}
+
+/// Locks deliveries whose attempts are about to be recorded (PostgreSQL; SQLite's single writer
+/// needs no lock).
+pub fn lock_deliveries(conn: &mut Conn, ids: &[&str]) -> Result<(), StoreError> {
+    on_backend!(conn, _c => Ok(()), postgres::lock_deliveries(_c, ids))
+}
+
+/// A claim on deliveries: who holds it, and until when.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub owner: String,
+    pub until: i64,
+}
+
+/// Leases due deliveries of a channel (PostgreSQL); answers their ids.
+pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+    on_backend!(conn, _c => Err(StoreError::Task("claims are PostgreSQL's; SQLite has one router process".into())),
+        postgres::claim_due(_c, channel_id, &lease.owner, now, lease.until, limit))
 }

@@ -2,10 +2,10 @@
 
 use diesel::prelude::*;
 
-use super::schema::{attempts, channels, deliveries, events, rules, tenants};
+use super::schema::{attempts, channels, deliveries, events, instances, rules, tenants};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = tenants, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = tenants, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct TenantRow {
     pub id: String,
     pub display_name: String,
@@ -15,7 +15,7 @@ pub struct TenantRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = channels, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = channels, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct ChannelRow {
     pub id: String,
     pub name: String,
@@ -34,7 +34,7 @@ pub struct ChannelRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = rules, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = rules, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct RuleRow {
     pub id: String,
     pub name: String,
@@ -48,7 +48,7 @@ pub struct RuleRow {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct EventRow<'a> {
     pub id: &'a str,
     pub event_type: &'a str,
@@ -60,7 +60,7 @@ pub struct EventRow<'a> {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = deliveries, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = deliveries, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct DeliveryRow {
     pub id: String,
     pub event_id: String,
@@ -78,10 +78,13 @@ pub struct DeliveryRow {
     pub updated_at: i64,
     /// Attempts made on the retry schedule (manual ones excluded).
     pub scheduled_attempt_count: i32,
+    /// The instance that may attempt it, until `lease_until` (PostgreSQL).
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = attempts, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = attempts, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct AttemptRow {
     pub delivery_id: String,
     pub number: i32,
@@ -92,4 +95,13 @@ pub struct AttemptRow {
     pub error_kind: Option<String>,
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = instances, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct InstanceRow {
+    pub id: String,
+    pub version: String,
+    pub started_at: i64,
+    pub last_seen_at: i64,
 }

@@ -173,7 +173,7 @@ fn set_channels(conn: &mut Conn, rule_id: &str, channel_ids: &[String]) -> Resul
             )
         })
         .collect();
-    diesel::insert_into(rule_channels::table).values(&rows).execute(conn)?;
+    each_backend!(conn, c => diesel::insert_into(rule_channels::table).values(&rows).execute(c))?;
     Ok(())
 }
 

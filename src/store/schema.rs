@@ -1,4 +1,5 @@
-//! Diesel's view of the tables in `migrations/`. Kept in step with the migrations by hand.
+//! Diesel's view of the tables in `migrations/sqlite` and `migrations/postgres` (the same schema
+//! on each backend). Kept in step with the migrations by hand.
 
 diesel::table! {
     tenants (id) {
@@ -85,6 +86,24 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         scheduled_attempt_count -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        version -> Text,
+        started_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    routing_version (id) {
+        id -> Integer,
+        version -> BigInt,
     }
 }
 
@@ -106,4 +125,4 @@ diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(rule_channels -> rules (rule_id));
 diesel::joinable!(rule_channels -> channels (channel_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, rules, rule_channels, events, deliveries, attempts);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, rules, rule_channels, events, deliveries, attempts, instances, routing_version);

@@ -34,17 +34,7 @@ pub fn create(conn: &mut Conn, tenant: &Tenant, now: i64) -> Result<TenantRow, S
 
 /// Inserts the tenant or updates its names (an event carrying a full tenant object).
 pub fn upsert(conn: &mut Conn, tenant: &Tenant, now: i64) -> Result<(), StoreError> {
-    let updated = diesel::update(tenants::table.find(&tenant.id))
-        .set((
-            tenants::display_name.eq(&tenant.display_name),
-            tenants::microsoft_tenant_id.eq(&tenant.microsoft_tenant_id),
-            tenants::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(tenants::table).values(&row_of(tenant, now)).execute(conn)?;
-    }
-    Ok(())
+    super::upsert_tenant(conn, &row_of(tenant, now))
 }
 
 /// Changes a tenant's names.

@@ -13,11 +13,7 @@ pub fn hash_of(conn: &mut Conn, role: &str) -> Result<Option<String>, StoreError
 /// Keeps the hash of a generated token, unless one is already stored (two instances starting
 /// at once); returns the hash that is in force.
 pub fn keep_hash(conn: &mut Conn, role: &str, hash: &str, now: i64) -> Result<String, StoreError> {
-    if let Some(existing) = hash_of(conn, role)? {
-        return Ok(existing);
-    }
-    diesel::insert_into(api_tokens::table)
-        .values((api_tokens::role.eq(role), api_tokens::token_hash.eq(hash), api_tokens::created_at.eq(now)))
-        .execute(conn)?;
-    Ok(hash.to_string())
+    // Instances starting together may each generate one: the first kept wins for all of them.
+    super::keep_token_hash(conn, role, hash, now)?;
+    hash_of(conn, role)?.ok_or(StoreError::NotFound("token hash"))
 }

@@ -154,8 +154,11 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(button) = self.client.find(Locator::XPath(&xpath)).await {
-                if button.is_displayed().await.unwrap_or(false) && button.is_enabled().await.unwrap_or(false) {
-                    button.click().await.expect("click");
+                // The view may re-render between finding and clicking (stale element): look again.
+                if button.is_displayed().await.unwrap_or(false)
+                    && button.is_enabled().await.unwrap_or(false)
+                    && button.click().await.is_ok()
+                {
                     return;
                 }
             }

@@ -1,0 +1,10 @@
+DROP TABLE routing_version;
+DROP TABLE instances;
+DROP TABLE attempts;
+DROP TABLE deliveries;
+DROP TABLE events;
+DROP TABLE rule_channels;
+DROP TABLE rules;
+DROP TABLE api_tokens;
+DROP TABLE channels;
+DROP TABLE tenants;

@@ -1,0 +1,4 @@
+DROP TABLE routing_version;
+DROP TABLE instances;
+ALTER TABLE deliveries DROP COLUMN lease_until;
+ALTER TABLE deliveries DROP COLUMN lease_owner;

@@ -1,0 +1,73 @@
+//! This router instance among those sharing a database: its id, its heartbeat (the instance
+//! registry behind `GET /api/v1/instances`) and the leases it takes on deliveries.
+//!
+//! Leases (PostgreSQL only): a delivery an instance is about to attempt is leased to it for
+//! [`Instance::lease_duration`] (the delivery timeout plus 20 s), and the heartbeat renews every
+//! lease the instance holds every [`HEARTBEAT`]. An instance that dies (even `kill -9`) stops
+//! renewing; its leases run out and another instance's next sweep takes the deliveries over,
+//! within `DELIVERY_TIMEOUT` + 30 s of the death.
+
+use std::time::Duration;
+
+use crate::domain::time::now_ms;
+use crate::store::models::InstanceRow;
+use crate::store::{self, Lease, Store};
+
+/// How often an instance records that it is alive and renews its leases.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How much longer than the delivery timeout a lease lasts: room for a missed heartbeat or two.
+const LEASE_MARGIN: Duration = Duration::from_secs(20);
+
+/// Who this instance is.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub started_at: i64,
+    /// `Some` when several instances may share the database: the length of a lease.
+    pub lease_duration: Option<Duration>,
+}
+
+impl Instance {
+    pub fn new(id: String, delivery_timeout: Duration, shared: bool) -> Self {
+        Self { id, started_at: now_ms(), lease_duration: shared.then_some(delivery_timeout + LEASE_MARGIN) }
+    }
+
+    /// A lease taken now, when leases are in use.
+    pub fn lease(&self) -> Option<Lease> {
+        self.lease_duration.map(|d| Lease { owner: self.id.clone(), until: now_ms() + d.as_millis() as i64 })
+    }
+
+    fn row(&self) -> InstanceRow {
+        InstanceRow { id: self.id.clone(), version: env!("CARGO_PKG_VERSION").into(), started_at: self.started_at, last_seen_at: now_ms() }
+    }
+
+    /// Records one heartbeat (and renews this instance's leases).
+    pub async fn beat(&self, store: &Store) -> Result<(), store::StoreError> {
+        let row = self.row();
+        let until = self.lease().map_or(0, |l| l.until);
+        store.write(move |conn| store::heartbeat(conn, &row, until)).await
+    }
+
+    /// Beats every [`HEARTBEAT`] for as long as the process runs; a failed beat is logged and
+    /// the next one tries again (the database may be away for a while).
+    pub async fn keep_beating(self, store: Store) {
+        let mut ticks = actix_web::rt::time::interval(HEARTBEAT);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = self.beat(&store).await {
+                log::warn!("instance {}: heartbeat failed (leases not renewed): {err}", self.id);
+            }
+        }
+    }
+}
+
+/// The default instance id: host name and process id.
+pub fn default_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "router".into());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,156 @@
+//! What is SQLite's own: the connection set-up (WAL journal, `synchronous=FULL` so a commit is on
+//! disk before anything is acknowledged, a busy timeout, foreign keys on), its migrations tree,
+//! and the single writer with group commit.
+//!
+//! The single writer is one thread with one connection. It takes every write waiting in its
+//! queue, runs each in its own savepoint inside one `BEGIN IMMEDIATE` transaction, commits once,
+//! and only then answers each caller. A write that fails rolls back its own savepoint and nothing
+//! else; if the commit fails, every write in the group fails. SQLite has one writer at a time
+//! anyway; this way writers never wait on the busy handler, and one fsync covers many requests.
+//!
+//! One router process per SQLite file: leases and change polling are PostgreSQL's (`postgres`).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::models::{EventRow, InstanceRow, TenantRow};
+use super::schema::{api_tokens, events, instances, tenants};
+use super::{guarded, AnyConnection, Connector, Pool, StoreError, WriteJob, CONNECTION_WAIT};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Most writes committed together in one transaction.
+const MAX_GROUP: usize = 512;
+/// Writes that may wait for the writer before callers are held back.
+const WRITE_QUEUE: usize = 8192;
+
+const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+
+/// A connection with the router's PRAGMAs.
+pub fn connect(path: &str) -> Result<SqliteConnection, diesel::r2d2::Error> {
+    let mut conn = SqliteConnection::establish(path).map_err(diesel::r2d2::Error::ConnectionError)?;
+    conn.batch_execute(PRAGMAS).map_err(diesel::r2d2::Error::QueryError)?;
+    Ok(conn)
+}
+
+/// Opens (creating if needed) the database file, runs pending migrations, and starts the writer.
+pub(super) fn open(path: &str, pool_size: u32, connector: Connector) -> anyhow::Result<(Pool, tokio::sync::mpsc::Sender<WriteJob>)> {
+    // WAL is a property of the file: switch once, before the pool opens its connections.
+    let mut writer_conn = connect(path).with_context(|| format!("opening the SQLite database {path}"))?;
+    writer_conn.batch_execute("PRAGMA journal_mode = WAL;").with_context(|| format!("switching {path} to WAL mode"))?;
+    writer_conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("running database migrations on {path}: {e}"))?;
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(CONNECTION_WAIT)
+        .build(connector)
+        .with_context(|| format!("opening the SQLite database {path}"))?;
+    let (writer, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run_writer(AnyConnection::Sqlite(writer_conn), queue))
+        .context("starting the database writer")?;
+    Ok((pool, writer))
+}
+
+/// Runs a write through the single writer; answers after its group is committed.
+pub(super) async fn write<T, F>(writer: &tokio::sync::mpsc::Sender<WriteJob>, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: WriteJob = Box::new(move |conn| {
+        // A panic must cost only this write (rolled back with its savepoint), never the writer.
+        let result = conn.transaction(|conn| guarded(conn, f));
+        Box::new(move |committed: Result<(), String>| {
+            let _ = reply.send(committed.map_err(StoreError::Commit).and(result));
+        })
+    });
+    writer.send(job).await.map_err(|_| StoreError::Task("the database writer stopped".into()))?;
+    // A write whose group could not even begin is dropped unanswered: nothing of it was stored.
+    answer
+        .await
+        .map_err(|_| StoreError::Commit("the database could not start a write transaction".into()))?
+}
+
+/// The writer thread: group commit until every `Store` is dropped.
+fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let group = jobs.len();
+        let AnyConnection::Sqlite(inner) = &mut conn else { unreachable!("the SQLite writer holds a SQLite connection") };
+        if let Err(e) = AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE") {
+            log::error!("beginning a group of {group} writes: {e}");
+            // Dropping the jobs unanswered tells each caller nothing was stored.
+            drop(jobs);
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let answers: Vec<_> = jobs.into_iter().map(|job| job(&mut conn)).collect();
+        let AnyConnection::Sqlite(inner) = &mut conn else { unreachable!() };
+        let committed = AnsiTransactionManager::commit_transaction(inner).map_err(|e| {
+            log::error!("committing a group of {group} writes: {e}");
+            let _ = AnsiTransactionManager::rollback_transaction(inner);
+            e.to_string()
+        });
+        for answer in answers {
+            answer(committed.clone());
+        }
+    }
+}
+
+/// Inserts the events; answers the ids inserted. The single writer has already left out the ids
+/// it found stored, and nothing else writes, so every row goes in.
+pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<HashSet<String>, StoreError> {
+    diesel::insert_into(events::table).values(rows).execute(conn)?;
+    Ok(rows.iter().map(|r| r.id.to_string()).collect())
+}
+
+/// Registers a tenant or updates its names.
+pub fn upsert_tenant(conn: &mut SqliteConnection, row: &TenantRow) -> Result<(), StoreError> {
+    diesel::insert_into(tenants::table)
+        .values(row)
+        .on_conflict(tenants::id)
+        .do_update()
+        .set((
+            tenants::display_name.eq(&row.display_name),
+            tenants::microsoft_tenant_id.eq(&row.microsoft_tenant_id),
+            tenants::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Keeps a generated token's hash unless one is kept already.
+pub fn keep_token_hash(conn: &mut SqliteConnection, role: &str, hash: &str, now: i64) -> Result<(), StoreError> {
+    diesel::insert_into(api_tokens::table)
+        .values((api_tokens::role.eq(role), api_tokens::token_hash.eq(hash), api_tokens::created_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records that an instance is alive.
+pub fn heartbeat(conn: &mut SqliteConnection, row: &InstanceRow) -> Result<(), StoreError> {
+    diesel::insert_into(instances::table)
+        .values(row)
+        .on_conflict(instances::id)
+        .do_update()
+        .set(instances::last_seen_at.eq(row.last_seen_at))
+        .execute(conn)?;
+    Ok(())
+}
