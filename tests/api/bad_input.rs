@@ -21,113 +21,115 @@ fn raw(what: &'static str, method: &'static str, path: &str, body: Option<Vec<u8
     Case { what, method, path: path.to_string(), body, status, field: None }
 }
 
-#[actix_web::test]
-async fn every_bad_input_gets_a_problem_that_names_what_to_fix() {
-    let app = spawn_app_with(|s| {
-        s.limits.max_body_bytes = 64 * 1024;
-        s.limits.max_batch_events = 5;
-    })
-    .await;
-    app.create_tenant("contoso").await;
-    let channel = app.create_channel("SOC", "https://hooks.example.com/soc").await;
-    let ch = channel["id"].as_str().unwrap().to_string();
-    let mut good = permission_event("contoso", "permission.external_share_created", "high");
-    good["event_id"] = json!("good-event-1");
-    let with = |key: &str, value: Value| {
-        let mut e = good.clone();
-        e[key] = value;
-        e
-    };
-    let without = |key: &str| {
-        let mut e = good.clone();
-        e.as_object_mut().unwrap().remove(key);
-        e
-    };
-    let mut nested = json!(1);
-    for _ in 0..200 {
-        nested = json!([nested]);
-    }
-
-    let cases = vec![
-        raw("broken JSON", "POST", "/api/v1/events", Some(b"{\"event\":".to_vec()), 400),
-        raw("not UTF-8", "POST", "/api/v1/events", Some(b"{\"event\":\"\xff\xfe\"}".to_vec()), 400),
-        raw("no body", "POST", "/api/v1/events", None, 400),
-        case("an array instead of an event", "POST", "/api/v1/events", json!([good]), 422, Some("event")),
-        case("missing severity", "POST", "/api/v1/events", without("severity"), 422, Some("severity")),
-        case("unknown severity", "POST", "/api/v1/events", with("severity", json!("urgent")), 422, Some("severity")),
-        case("malformed event type", "POST", "/api/v1/events", with("event", json!("Permission Changed")), 422, Some("event")),
-        case("unknown tenant", "POST", "/api/v1/events", with("tenant_id", json!("nobody")), 422, Some("tenant_id")),
-        case("unknown field", "POST", "/api/v1/events", with("colour", json!("red")), 422, Some("colour")),
-        case("bad timestamp", "POST", "/api/v1/events", with("timestamp", json!("yesterday")), 422, Some("timestamp")),
-        case("permission data missing", "POST", "/api/v1/events", with("data", json!({})), 422, Some("data.site_url")),
-        case("deeply nested data", "POST", "/api/v1/events", with("data", json!({"deep": nested})), 400, None),
-        case("one bad event in a batch", "POST", "/api/v1/events", json!({"events": [good, with("severity", json!("x"))]}), 422, Some("events[1].severity")),
-        case("an empty batch", "POST", "/api/v1/events", json!({"events": []}), 422, Some("events")),
-        case("a batch over the limit", "POST", "/api/v1/events", json!({"events": vec![good.clone(); 6]}), 422, Some("events")),
-        raw("a body over the limit", "POST", "/api/v1/events", Some(vec![b' '; 70 * 1024]), 413),
-        case("channel without a scheme", "POST", "/api/v1/channels", json!({"name": "X", "url": "hooks.example.com"}), 422, Some("url")),
-        case("channel with an ftp url", "POST", "/api/v1/channels", json!({"name": "X", "url": "ftp://x.example.com"}), 422, Some("url")),
-        case("channel type not available", "POST", "/api/v1/channels", json!({"name": "X", "type": "slack", "url": "https://x.example.com"}), 422, Some("type")),
-        case("channel overriding Host", "POST", "/api/v1/channels", json!({"name": "X", "url": "https://x.example.com", "headers": {"Host": "evil"}}), 422, Some("headers.Host")),
-        case("channel with a blank name", "POST", "/api/v1/channels", json!({"name": "  ", "url": "https://x.example.com"}), 422, Some("name")),
-        case("channel without a name", "POST", "/api/v1/channels", json!({"url": "https://x.example.com"}), 400, None),
-        case("channel type change", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"type": "teams"}), 422, Some("type")),
-        case("rule to an unknown channel", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["*"], "channel_ids": ["ch_nope"]}), 422, Some("channel_ids")),
-        case("rule with a bad pattern", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["permission*"], "channel_ids": [ch]}), 422, Some("event_types[0]")),
-        case("rule without event types", "POST", "/api/v1/rules", json!({"name": "R", "event_types": [], "channel_ids": [ch]}), 422, Some("event_types")),
-        case("rule with a bad severity", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["*"], "min_severity": "severe", "channel_ids": [ch]}), 422, Some("min_severity")),
-        case("rule for an unknown tenant", "POST", "/api/v1/rules", json!({"name": "R", "tenant_id": "nobody", "event_types": ["*"], "channel_ids": [ch]}), 422, Some("tenant_id")),
-        case("tenant with a bad GUID", "POST", "/api/v1/tenants", json!({"id": "t", "display_name": "T", "microsoft_tenant_id": "not-a-guid"}), 422, Some("microsoft_tenant_id")),
-        case("tenant with a bad id", "POST", "/api/v1/tenants", json!({"id": "has space", "display_name": "T", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}), 422, Some("id")),
-        raw("log with an unknown status", "GET", "/api/v1/deliveries?status=lost", None, 422),
-        raw("log with a zero limit", "GET", "/api/v1/deliveries?limit=0", None, 422),
-        raw("log with an unknown filter", "GET", "/api/v1/deliveries?colour=red", None, 400),
-        raw("log with a forged cursor", "GET", "/api/v1/deliveries?cursor=abc", None, 422),
-        raw("unknown channel", "GET", "/api/v1/channels/ch_nope", None, 404),
-        raw("unknown delivery", "GET", "/api/v1/deliveries/dlv_nope", None, 404),
-        raw("wrong method", "PUT", "/api/v1/channels", None, 405),
-        raw("unknown route", "GET", "/api/v1/nothing-here", None, 404),
-    ];
-
-    for case in cases {
-        let answer = app.request(case.method, &case.path, case.body).await;
-        assert_eq!(answer.status, case.status, "{}: {}", case.what, answer.body);
-        assert_eq!(answer.content_type, "application/problem+json", "{}", case.what);
-        assert_eq!(answer.body["status"], case.status, "{}", case.what);
-        assert!(answer.body["type"].as_str().unwrap().starts_with("urn:spscan-router:problem:"), "{}", case.what);
-        assert!(!answer.body["detail"].as_str().unwrap_or_default().is_empty(), "{}", case.what);
-        if let Some(field) = case.field {
-            assert_eq!(answer.body["field"], field, "{}: {}", case.what, answer.body);
+on_both_backends! {
+    #[actix_web::test]
+    async fn every_bad_input_gets_a_problem_that_names_what_to_fix() {
+        let app = spawn_app_with(|s| {
+            s.limits.max_body_bytes = 64 * 1024;
+            s.limits.max_batch_events = 5;
+        })
+        .await;
+        app.create_tenant("contoso").await;
+        let channel = app.create_channel("SOC", "https://hooks.example.com/soc").await;
+        let ch = channel["id"].as_str().unwrap().to_string();
+        let mut good = permission_event("contoso", "permission.external_share_created", "high");
+        good["event_id"] = json!("good-event-1");
+        let with = |key: &str, value: Value| {
+            let mut e = good.clone();
+            e[key] = value;
+            e
+        };
+        let without = |key: &str| {
+            let mut e = good.clone();
+            e.as_object_mut().unwrap().remove(key);
+            e
+        };
+        let mut nested = json!(1);
+        for _ in 0..200 {
+            nested = json!([nested]);
         }
+
+        let cases = vec![
+            raw("broken JSON", "POST", "/api/v1/events", Some(b"{\"event\":".to_vec()), 400),
+            raw("not UTF-8", "POST", "/api/v1/events", Some(b"{\"event\":\"\xff\xfe\"}".to_vec()), 400),
+            raw("no body", "POST", "/api/v1/events", None, 400),
+            case("an array instead of an event", "POST", "/api/v1/events", json!([good]), 422, Some("event")),
+            case("missing severity", "POST", "/api/v1/events", without("severity"), 422, Some("severity")),
+            case("unknown severity", "POST", "/api/v1/events", with("severity", json!("urgent")), 422, Some("severity")),
+            case("malformed event type", "POST", "/api/v1/events", with("event", json!("Permission Changed")), 422, Some("event")),
+            case("unknown tenant", "POST", "/api/v1/events", with("tenant_id", json!("nobody")), 422, Some("tenant_id")),
+            case("unknown field", "POST", "/api/v1/events", with("colour", json!("red")), 422, Some("colour")),
+            case("bad timestamp", "POST", "/api/v1/events", with("timestamp", json!("yesterday")), 422, Some("timestamp")),
+            case("permission data missing", "POST", "/api/v1/events", with("data", json!({})), 422, Some("data.site_url")),
+            case("deeply nested data", "POST", "/api/v1/events", with("data", json!({"deep": nested})), 400, None),
+            case("one bad event in a batch", "POST", "/api/v1/events", json!({"events": [good, with("severity", json!("x"))]}), 422, Some("events[1].severity")),
+            case("an empty batch", "POST", "/api/v1/events", json!({"events": []}), 422, Some("events")),
+            case("a batch over the limit", "POST", "/api/v1/events", json!({"events": vec![good.clone(); 6]}), 422, Some("events")),
+            raw("a body over the limit", "POST", "/api/v1/events", Some(vec![b' '; 70 * 1024]), 413),
+            case("channel without a scheme", "POST", "/api/v1/channels", json!({"name": "X", "url": "hooks.example.com"}), 422, Some("url")),
+            case("channel with an ftp url", "POST", "/api/v1/channels", json!({"name": "X", "url": "ftp://x.example.com"}), 422, Some("url")),
+            case("channel type not available", "POST", "/api/v1/channels", json!({"name": "X", "type": "slack", "url": "https://x.example.com"}), 422, Some("type")),
+            case("channel overriding Host", "POST", "/api/v1/channels", json!({"name": "X", "url": "https://x.example.com", "headers": {"Host": "evil"}}), 422, Some("headers.Host")),
+            case("channel with a blank name", "POST", "/api/v1/channels", json!({"name": "  ", "url": "https://x.example.com"}), 422, Some("name")),
+            case("channel without a name", "POST", "/api/v1/channels", json!({"url": "https://x.example.com"}), 400, None),
+            case("channel type change", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"type": "teams"}), 422, Some("type")),
+            case("rule to an unknown channel", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["*"], "channel_ids": ["ch_nope"]}), 422, Some("channel_ids")),
+            case("rule with a bad pattern", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["permission*"], "channel_ids": [ch]}), 422, Some("event_types[0]")),
+            case("rule without event types", "POST", "/api/v1/rules", json!({"name": "R", "event_types": [], "channel_ids": [ch]}), 422, Some("event_types")),
+            case("rule with a bad severity", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["*"], "min_severity": "severe", "channel_ids": [ch]}), 422, Some("min_severity")),
+            case("rule for an unknown tenant", "POST", "/api/v1/rules", json!({"name": "R", "tenant_id": "nobody", "event_types": ["*"], "channel_ids": [ch]}), 422, Some("tenant_id")),
+            case("tenant with a bad GUID", "POST", "/api/v1/tenants", json!({"id": "t", "display_name": "T", "microsoft_tenant_id": "not-a-guid"}), 422, Some("microsoft_tenant_id")),
+            case("tenant with a bad id", "POST", "/api/v1/tenants", json!({"id": "has space", "display_name": "T", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}), 422, Some("id")),
+            raw("log with an unknown status", "GET", "/api/v1/deliveries?status=lost", None, 422),
+            raw("log with a zero limit", "GET", "/api/v1/deliveries?limit=0", None, 422),
+            raw("log with an unknown filter", "GET", "/api/v1/deliveries?colour=red", None, 400),
+            raw("log with a forged cursor", "GET", "/api/v1/deliveries?cursor=abc", None, 422),
+            raw("unknown channel", "GET", "/api/v1/channels/ch_nope", None, 404),
+            raw("unknown delivery", "GET", "/api/v1/deliveries/dlv_nope", None, 404),
+            raw("wrong method", "PUT", "/api/v1/channels", None, 405),
+            raw("unknown route", "GET", "/api/v1/nothing-here", None, 404),
+        ];
+
+        for case in cases {
+            let answer = app.request(case.method, &case.path, case.body).await;
+            assert_eq!(answer.status, case.status, "{}: {}", case.what, answer.body);
+            assert_eq!(answer.content_type, "application/problem+json", "{}", case.what);
+            assert_eq!(answer.body["status"], case.status, "{}", case.what);
+            assert!(answer.body["type"].as_str().unwrap().starts_with("urn:spscan-router:problem:"), "{}", case.what);
+            assert!(!answer.body["detail"].as_str().unwrap_or_default().is_empty(), "{}", case.what);
+            if let Some(field) = case.field {
+                assert_eq!(answer.body["field"], field, "{}: {}", case.what, answer.body);
+            }
+        }
+
+        // Nothing was written by any of them: the good event (sent inside refused batches) is still
+        // new, there are no rules, one channel, one tenant.
+        let fresh = app.ingest(good.clone()).await;
+        assert_eq!(fresh.status, 202, "{}", fresh.body);
+        assert_eq!(fresh.body["duplicate"], false, "a refused request stored the event");
+        assert_eq!(app.get("/api/v1/rules").await.body["items"], json!([]));
+        assert_eq!(app.get("/api/v1/channels").await.body["items"].as_array().unwrap().len(), 1);
+        assert_eq!(app.get("/api/v1/tenants").await.body["items"].as_array().unwrap().len(), 1);
     }
 
-    // Nothing was written by any of them: the good event (sent inside refused batches) is still
-    // new, there are no rules, one channel, one tenant.
-    let fresh = app.ingest(good.clone()).await;
-    assert_eq!(fresh.status, 202, "{}", fresh.body);
-    assert_eq!(fresh.body["duplicate"], false, "a refused request stored the event");
-    assert_eq!(app.get("/api/v1/rules").await.body["items"], json!([]));
-    assert_eq!(app.get("/api/v1/channels").await.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(app.get("/api/v1/tenants").await.body["items"].as_array().unwrap().len(), 1);
-}
+    #[actix_web::test]
+    async fn a_batch_with_one_bad_event_stores_none_of_them() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        app.soc_channel_for_contoso(&receiver).await;
+        let mut good = permission_event("contoso", "permission.external_share_created", "high");
+        good["event_id"] = json!("good-1");
+        let mut stranger = permission_event("nobody", "permission.external_share_created", "high");
+        stranger["event_id"] = json!("bad-1");
 
-#[actix_web::test]
-async fn a_batch_with_one_bad_event_stores_none_of_them() {
-    let app = spawn_app().await;
-    let receiver = Receiver::start().await;
-    app.soc_channel_for_contoso(&receiver).await;
-    let mut good = permission_event("contoso", "permission.external_share_created", "high");
-    good["event_id"] = json!("good-1");
-    let mut stranger = permission_event("nobody", "permission.external_share_created", "high");
-    stranger["event_id"] = json!("bad-1");
+        let refused = app.ingest(json!({"events": [good.clone(), stranger]})).await;
+        assert_eq!(refused.status, 422);
+        assert_eq!(refused.body["field"], "events[1].tenant_id");
+        assert_eq!(app.get("/api/v1/deliveries").await.body["items"], json!([]));
 
-    let refused = app.ingest(json!({"events": [good.clone(), stranger]})).await;
-    assert_eq!(refused.status, 422);
-    assert_eq!(refused.body["field"], "events[1].tenant_id");
-    assert_eq!(app.get("/api/v1/deliveries").await.body["items"], json!([]));
-
-    // The good event was not stored: sent again, it is new, not a duplicate.
-    let again = app.ingest(good).await;
-    assert_eq!(again.status, 202);
-    assert_eq!(again.body["duplicate"], false);
+        // The good event was not stored: sent again, it is new, not a duplicate.
+        let again = app.ingest(good).await;
+        assert_eq!(again.status, 202);
+        assert_eq!(again.body["duplicate"], false);
+    }
 }

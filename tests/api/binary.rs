@@ -8,85 +8,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-#[actix_web::test]
-async fn a_router_killed_with_sigkill_loses_no_acknowledged_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("router.db").to_string_lossy().into_owned();
-    let failing = Receiver::start().await;
-    failing.reply_with(Reply::Status(503));
-    let hanging = Receiver::start().await;
-    hanging.reply_with(Reply::Hang);
-
-    let mut first = start_router(&database);
-    let api = &first.api;
-    api.create_tenant("contoso").await;
-    let a = api.create_channel("Failing", &failing.url("/")).await;
-    let b = api.create_channel("Hanging", &hanging.url("/")).await;
-    api.route_everything_to(&[a["id"].as_str().unwrap(), b["id"].as_str().unwrap()]).await;
-
-    let mut acknowledged = Vec::new();
-    for i in 0..10 {
-        let mut event = permission_event("contoso", "permission.external_share_created", "high");
-        event["event_id"] = json!(format!("single-{i}"));
-        let answer = api.ingest(event).await;
-        assert_eq!(answer.status, 202);
-        acknowledged.push(answer.body["event_id"].as_str().unwrap().to_string());
-    }
-    let batch: Vec<_> = (0..20)
-        .map(|i| {
-            let mut event = permission_event("contoso", "permission.anonymous_link_created", "critical");
-            event["event_id"] = json!(format!("batch-{i}"));
-            event
-        })
-        .collect();
-    let answer = api.ingest(json!({ "events": batch })).await;
-    assert_eq!(answer.status, 202);
-    acknowledged.extend(answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()));
-    assert_eq!(acknowledged.len(), 30);
-
-    // Deliveries are in flight or waiting for a retry when the process dies.
-    failing.wait_for(30, None, Duration::from_secs(20)).await;
-    hanging.wait_for(1, None, Duration::from_secs(20)).await;
-    first.child.kill().expect("SIGKILL");
-    first.child.wait().unwrap();
-
-    failing.reply_with(Reply::Status(200));
-    hanging.reply_with(Reply::Status(200));
-    let mut second = start_router(&database);
-
-    for receiver in [&failing, &hanging] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut delivered: Vec<String> = receiver
-                .received()
-                .iter()
-                .filter(|c| c.answered == Some(200))
-                .map(|c| c.json()["event_id"].as_str().unwrap().to_string())
-                .collect();
-            delivered.sort();
-            delivered.dedup();
-            if delivered.len() == acknowledged.len() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "only {} of 30 events delivered after the restart", delivered.len());
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pending = second.api.get("/api/v1/deliveries?status=pending&limit=500").await;
-        if pending.body["items"].as_array().unwrap().is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "deliveries still pending: {}", pending.body);
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    let succeeded = second.api.get("/api/v1/deliveries?status=succeeded&limit=500").await;
-    assert_eq!(succeeded.body["items"].as_array().unwrap().len(), 60, "30 events x 2 channels");
-    second.child.kill().unwrap();
-    second.child.wait().unwrap();
-}
-
 #[test]
 fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     for (variable, value) in [("RETRY_SCHEDULE", "30s,soon"), ("BIND_ADDR", "localhost"), ("DELIVERY_TIMEOUT", "forever")] {
@@ -105,70 +26,151 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     assert_eq!(String::from_utf8(output.stderr).unwrap().trim_end().lines().count(), 1);
 }
 
-#[actix_web::test]
-async fn unset_tokens_are_generated_once_printed_once_and_kept_only_as_hashes() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("router.db").to_string_lossy().into_owned();
-    let (mut first, log, printed) = start_router_with(&database, &[("RUST_LOG", "trace")]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !printed.lock().unwrap().contains("INGEST_TOKEN=") {
-        assert!(Instant::now() < deadline, "the tokens were not printed: {}", printed.lock().unwrap());
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    let text = printed.lock().unwrap().clone();
-    let token = |name: &str| text.lines().find_map(|l| l.trim().strip_prefix(&format!("{name}="))).unwrap().to_string();
-    let (admin, ingest) = (token("ADMIN_TOKEN"), token("INGEST_TOKEN"));
-    assert!(admin.starts_with("spr_admin_") && ingest.starts_with("spr_ingest_"));
-    let api = first.api.with_token(Some(&admin));
-    assert_eq!(api.get("/api/v1/channels").await.status, 200);
-    assert_eq!(first.api.with_token(Some(&ingest)).get("/api/v1/channels").await.status, 403);
-    assert_eq!(first.api.with_token(None).get("/api/v1/channels").await.status, 401);
-    first.stop();
-    let logged = log.lock().unwrap().clone();
-    assert!(!logged.contains(&admin) && !logged.contains(&ingest), "the log never shows a token");
-    let stored = std::fs::read(&database).unwrap();
-    for token in [&admin, &ingest] {
-        assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "the database holds no token");
+on_both_backends! {
+    #[actix_web::test]
+    async fn a_router_killed_with_sigkill_loses_no_acknowledged_event() {
+        let database = TestDatabase::new();
+        let database = database.url.clone();
+        let failing = Receiver::start().await;
+        failing.reply_with(Reply::Status(503));
+        let hanging = Receiver::start().await;
+        hanging.reply_with(Reply::Hang);
+
+        let mut first = start_router(&database);
+        let api = &first.api;
+        api.create_tenant("contoso").await;
+        let a = api.create_channel("Failing", &failing.url("/")).await;
+        let b = api.create_channel("Hanging", &hanging.url("/")).await;
+        api.route_everything_to(&[a["id"].as_str().unwrap(), b["id"].as_str().unwrap()]).await;
+
+        let mut acknowledged = Vec::new();
+        for i in 0..10 {
+            let mut event = permission_event("contoso", "permission.external_share_created", "high");
+            event["event_id"] = json!(format!("single-{i}"));
+            let answer = api.ingest(event).await;
+            assert_eq!(answer.status, 202);
+            acknowledged.push(answer.body["event_id"].as_str().unwrap().to_string());
+        }
+        let batch: Vec<_> = (0..20)
+            .map(|i| {
+                let mut event = permission_event("contoso", "permission.anonymous_link_created", "critical");
+                event["event_id"] = json!(format!("batch-{i}"));
+                event
+            })
+            .collect();
+        let answer = api.ingest(json!({ "events": batch })).await;
+        assert_eq!(answer.status, 202);
+        acknowledged.extend(answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()));
+        assert_eq!(acknowledged.len(), 30);
+
+        // Deliveries are in flight or waiting for a retry when the process dies.
+        failing.wait_for(30, None, Duration::from_secs(20)).await;
+        hanging.wait_for(1, None, Duration::from_secs(20)).await;
+        first.child.kill().expect("SIGKILL");
+        first.child.wait().unwrap();
+
+        failing.reply_with(Reply::Status(200));
+        hanging.reply_with(Reply::Status(200));
+        let mut second = start_router(&database);
+
+        for receiver in [&failing, &hanging] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let mut delivered: Vec<String> = receiver
+                    .received()
+                    .iter()
+                    .filter(|c| c.answered == Some(200))
+                    .map(|c| c.json()["event_id"].as_str().unwrap().to_string())
+                    .collect();
+                delivered.sort();
+                delivered.dedup();
+                if delivered.len() == acknowledged.len() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "only {} of 30 events delivered after the restart", delivered.len());
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending = second.api.get("/api/v1/deliveries?status=pending&limit=500").await;
+            if pending.body["items"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "deliveries still pending: {}", pending.body);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let succeeded = second.api.get("/api/v1/deliveries?status=succeeded&limit=500").await;
+        assert_eq!(succeeded.body["items"].as_array().unwrap().len(), 60, "30 events x 2 channels");
+        second.child.kill().unwrap();
+        second.child.wait().unwrap();
     }
 
-    // A restart keeps the same tokens and prints nothing.
-    let (second, _, printed_again) = start_router_with(&database, &[("RUST_LOG", "info")]);
-    assert_eq!(second.api.with_token(Some(&admin)).get("/api/v1/channels").await.status, 200);
-    assert!(!printed_again.lock().unwrap().contains("TOKEN="), "printed once only");
-}
+    #[actix_web::test]
+    async fn unset_tokens_are_generated_once_printed_once_and_kept_only_as_hashes() {
+        let database = TestDatabase::new();
+        let database = database.url.clone();
+        let (mut first, log, printed) = start_router_with(&database, &[("RUST_LOG", "trace")]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !printed.lock().unwrap().contains("INGEST_TOKEN=") {
+            assert!(Instant::now() < deadline, "the tokens were not printed: {}", printed.lock().unwrap());
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        let text = printed.lock().unwrap().clone();
+        let token = |name: &str| text.lines().find_map(|l| l.trim().strip_prefix(&format!("{name}="))).unwrap().to_string();
+        let (admin, ingest) = (token("ADMIN_TOKEN"), token("INGEST_TOKEN"));
+        assert!(admin.starts_with("spr_admin_") && ingest.starts_with("spr_ingest_"));
+        let api = first.api.with_token(Some(&admin));
+        assert_eq!(api.get("/api/v1/channels").await.status, 200);
+        assert_eq!(first.api.with_token(Some(&ingest)).get("/api/v1/channels").await.status, 403);
+        assert_eq!(first.api.with_token(None).get("/api/v1/channels").await.status, 401);
+        first.stop();
+        let logged = log.lock().unwrap().clone();
+        assert!(!logged.contains(&admin) && !logged.contains(&ingest), "the log never shows a token");
+        let stored = everything_stored(&database);
+        for token in [&admin, &ingest] {
+            assert!(!stored.windows(token.len()).any(|w| w == token.as_bytes()), "the database holds no token");
+        }
 
-#[actix_web::test]
-async fn secrets_and_tokens_never_reach_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("router.db").to_string_lossy().into_owned();
-    let receiver = Receiver::start().await;
-    let (mut router, log, _) =
-        start_router_with(&database, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "trace")]);
-    let api = &router.api;
-    api.create_tenant("contoso").await;
-    let channel = api.post("/api/v1/channels", json!({"name": "SOC", "url": receiver.url("/"), "headers": {"X-Api-Key": "custom-header-secret-123"}})).await.body;
-    let id = channel["id"].as_str().unwrap();
-    let rotated = api.post(&format!("/api/v1/channels/{id}/rotate-secret"), json!({})).await.body;
-    api.route_everything_to(&[id]).await;
-    assert_eq!(api.post(&format!("/api/v1/channels/{id}/test"), json!({})).await.body["ok"], true);
-    api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
-    receiver.wait_for(2, None, Duration::from_secs(10)).await;
-    api.with_token(Some("a-wrong-token-that-is-long")).get("/api/v1/channels").await;
-    router.stop();
-    let log = log.lock().unwrap().clone();
-    assert!(log.lines().count() > 10, "trace logging was on: {log}");
-    let secrets = [
-        channel["secret"].as_str().unwrap(),
-        rotated["secret"].as_str().unwrap(),
-        ADMIN_TOKEN,
-        INGEST_TOKEN,
-        "a-wrong-token-that-is-long",
-        "custom-header-secret-123",
-        "outsider@example.net",
-    ];
-    for secret in secrets {
-        assert!(!log.contains(secret), "the log shows a secret");
-        let body = secret.strip_prefix("whsec_").unwrap_or(secret);
-        assert!(!log.contains(body), "the log shows a secret's body");
+        // A restart keeps the same tokens and prints nothing.
+        let (second, _, printed_again) = start_router_with(&database, &[("RUST_LOG", "info")]);
+        assert_eq!(second.api.with_token(Some(&admin)).get("/api/v1/channels").await.status, 200);
+        assert!(!printed_again.lock().unwrap().contains("TOKEN="), "printed once only");
+    }
+
+    #[actix_web::test]
+    async fn secrets_and_tokens_never_reach_the_log() {
+        let database = TestDatabase::new();
+        let database = database.url.clone();
+        let receiver = Receiver::start().await;
+        let (mut router, log, _) =
+            start_router_with(&database, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "trace")]);
+        let api = &router.api;
+        api.create_tenant("contoso").await;
+        let channel = api.post("/api/v1/channels", json!({"name": "SOC", "url": receiver.url("/"), "headers": {"X-Api-Key": "custom-header-secret-123"}})).await.body;
+        let id = channel["id"].as_str().unwrap();
+        let rotated = api.post(&format!("/api/v1/channels/{id}/rotate-secret"), json!({})).await.body;
+        api.route_everything_to(&[id]).await;
+        assert_eq!(api.post(&format!("/api/v1/channels/{id}/test"), json!({})).await.body["ok"], true);
+        api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        receiver.wait_for(2, None, Duration::from_secs(10)).await;
+        api.with_token(Some("a-wrong-token-that-is-long")).get("/api/v1/channels").await;
+        router.stop();
+        let log = log.lock().unwrap().clone();
+        assert!(log.lines().count() > 10, "trace logging was on: {log}");
+        let secrets = [
+            channel["secret"].as_str().unwrap(),
+            rotated["secret"].as_str().unwrap(),
+            ADMIN_TOKEN,
+            INGEST_TOKEN,
+            "a-wrong-token-that-is-long",
+            "custom-header-secret-123",
+            "outsider@example.net",
+        ];
+        for secret in secrets {
+            assert!(!log.contains(secret), "the log shows a secret");
+            let body = secret.strip_prefix("whsec_").unwrap_or(secret);
+            assert!(!log.contains(body), "the log shows a secret's body");
+        }
     }
 }

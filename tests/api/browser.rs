@@ -203,8 +203,8 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     let good = Receiver::start().await;
     let bad = Receiver::start().await;
     bad.reply_with(Reply::Status(500));
-    let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    let database = TestDatabase::on(Backend::Sqlite);
+    let database = database.url.clone();
     let router = start_router_with(
         &database,
         &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RETRY_SCHEDULE", "20ms,20ms,20ms")],

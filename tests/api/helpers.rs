@@ -1,6 +1,7 @@
-//! Test harness: `spawn_app()` starts the real router in-process on port 0 with a temp SQLite
-//! file; `Receiver` is a real HTTP server on 127.0.0.1 that captures what it gets and answers
-//! as the test scripts it (status codes, or hanging).
+//! Test harness: `spawn_app()` starts the real router in-process on port 0 on a fresh database
+//! of the test's backend (a temp SQLite file, or a PostgreSQL database of its own: see
+//! [`Backend`]); `Receiver` is a real HTTP server on 127.0.0.1 that captures what it gets and
+//! answers as the test scripts it (status codes, or hanging).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -30,7 +31,7 @@ pub const TEST_SCHEDULE: [u64; 3] = [100, 200, 400];
 pub struct TestApp {
     pub api: Api,
     pub handle: RouterHandle,
-    _dir: TempDir,
+    _database: TestDatabase,
 }
 
 impl std::ops::Deref for TestApp {
@@ -65,9 +66,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("router.db").to_string_lossy().into_owned();
-    let mut settings = Settings::with_database(&db_path);
+    let database = TestDatabase::new();
+    let mut settings = Settings::with_database(&database.url);
     settings.bind_addr = "127.0.0.1:0".into();
     settings.retry_schedule = RetrySchedule::new(TEST_SCHEDULE.iter().map(|ms| Duration::from_millis(*ms)).collect());
     settings.delivery_timeout = Duration::from_secs(5);
@@ -79,7 +79,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { api: Api::new(base), handle, _dir: dir }
+    TestApp { api: Api::new(base), handle, _database: database }
 }
 
 pub fn http_client() -> awc::Client {
@@ -402,6 +402,35 @@ pub fn start_router(database: &str) -> RouterProcess {
     start_router_with(database, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info")]).0
 }
 
+/// Everything a database holds, as bytes to search: the SQLite file (and its WAL), or every row
+/// of every table of a PostgreSQL database as JSON.
+pub fn everything_stored(database: &str) -> Vec<u8> {
+    if !database.starts_with("postgres") {
+        let mut bytes = std::fs::read(database).unwrap();
+        bytes.extend(std::fs::read(format!("{database}-wal")).unwrap_or_default());
+        return bytes;
+    }
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        text: String,
+    }
+    let mut conn = diesel::PgConnection::establish(database).unwrap();
+    let tables: Vec<Text> = diesel::sql_query("SELECT table_name AS text FROM information_schema.tables WHERE table_schema = 'public'")
+        .load(&mut conn)
+        .unwrap();
+    let mut bytes = Vec::new();
+    for table in tables {
+        let rows: Vec<Text> = diesel::sql_query(format!("SELECT row_to_json(t)::text AS text FROM {} t", table.text)).load(&mut conn).unwrap();
+        for row in rows {
+            bytes.extend(row.text.into_bytes());
+        }
+    }
+    assert!(!bytes.is_empty(), "the database holds rows");
+    bytes
+}
+
 /// Starts the binary with `env`; also returns everything it logs (stderr) and prints (stdout).
 pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess, Arc<Mutex<String>>, Arc<Mutex<String>>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spscan-router"));
@@ -410,6 +439,8 @@ pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("RETRY_SCHEDULE", vec!["200ms"; 40].join(","))
         .env("ALLOWED_TARGET_NETWORKS", "127.0.0.1/32")
+        // One id for every start on this database: a restart takes its own leases back at once.
+        .env("INSTANCE_ID", "test-router")
         .env_remove("ADMIN_TOKEN")
         .env_remove("INGEST_TOKEN")
         .stdout(Stdio::piped())
@@ -464,4 +495,107 @@ pub async fn send_and_reset(base: &str, method: &str, path: &str, body: &serde_j
     actix_web::rt::time::sleep(after).await;
     socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
+}
+
+/// The backend a test runs on. `on_both_backends!` runs each test once per backend; the
+/// PostgreSQL half finds its server through `TEST_DATABASE_URL` (default: the local server,
+/// user `postgres`). Without a server it is skipped, said loudly once, unless
+/// `REQUIRE_POSTGRES=1` (as `.ci/run` sets), which makes it fail instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+thread_local! {
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Sqlite) };
+}
+
+/// The PostgreSQL server tests use (its maintenance database).
+pub fn test_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn postgres_answers() -> bool {
+    use diesel::Connection;
+    static ANSWERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWERS.get_or_init(|| {
+        let result = diesel::PgConnection::establish(&test_database_url());
+        if let Err(err) = &result {
+            let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+            assert!(!required, "REQUIRE_POSTGRES=1 but PostgreSQL at {} does not answer: {err}", test_database_url());
+            // Straight to the terminal: the test harness would swallow a print.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** The PostgreSQL half of the test suite DID NOT RUN: {} does not answer ({}). \
+                 Start PostgreSQL or set TEST_DATABASE_URL. ***\n",
+                test_database_url(),
+                err.to_string().trim()
+            );
+        }
+        result.is_ok()
+    })
+}
+
+impl Backend {
+    /// The backend of the test running on this thread.
+    pub fn current() -> Backend {
+        BACKEND.with(|b| b.get())
+    }
+
+    /// Runs a test body on this backend (or skips it: see [`Backend`]).
+    pub async fn run(self, body: impl std::future::Future<Output = ()>) {
+        if self == Backend::Postgres && !postgres_answers() {
+            return;
+        }
+        BACKEND.with(|b| b.set(self));
+        body.await;
+    }
+}
+
+/// A fresh, empty database for one test, on the current backend: a SQLite file in a temp dir,
+/// or a PostgreSQL database of its own (dropped when the test ends), so tests run in parallel.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        Self::on(Backend::current())
+    }
+
+    pub fn on(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("router.db").to_string_lossy().into_owned();
+                Self { url, _dir: Some(dir), postgres_name: None }
+            }
+            Backend::Postgres => {
+                use diesel::connection::SimpleConnection;
+                use diesel::Connection;
+                let name = format!("spscan_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let mut admin = diesel::PgConnection::establish(&test_database_url()).expect("PostgreSQL answers");
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("a test database is created");
+                let mut url = url::Url::parse(&test_database_url()).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self { url: url.to_string(), _dir: None, postgres_name: Some(name) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name {
+            use diesel::connection::SimpleConnection;
+            use diesel::Connection;
+            if let Ok(mut admin) = diesel::PgConnection::establish(&test_database_url()) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
 }

@@ -1,5 +1,18 @@
 //! The router's integration tests: one binary, real HTTP receivers on 127.0.0.1, real SQLite
-//! files in temp dirs.
+//! files in temp dirs and real PostgreSQL databases. Every router test runs on both backends:
+//! as named (SQLite) and again under `…::postgres::` (see `helpers::Backend`).
+
+/// Runs each test twice: on SQLite (as named) and on PostgreSQL (in a `postgres` module).
+macro_rules! on_both_backends {
+    ($($(#[$meta:meta])* async fn $name:ident() $body:block)*) => {
+        $( $(#[$meta])* async fn $name() { $crate::helpers::Backend::Sqlite.run(async move $body).await } )*
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$meta])* async fn $name() { $crate::helpers::Backend::Postgres.run(async move $body).await } )*
+        }
+    };
+}
 
 mod bad_input;
 mod binary;

@@ -21,172 +21,174 @@ async fn ingest_one(app: &TestApp) -> (String, String) {
     (event_id, answer.body["deliveries"][0]["id"].as_str().unwrap().to_string())
 }
 
-#[actix_web::test]
-async fn a_receiver_that_fails_twice_then_succeeds_gets_three_attempts() {
-    let receiver = Receiver::start().await;
-    receiver.script(&[Reply::Status(503), Reply::Status(500)]);
-    let (app, _) = one_channel_app(&receiver).await;
-    let (event_id, delivery_id) = ingest_one(&app).await;
+on_both_backends! {
+    #[actix_web::test]
+    async fn a_receiver_that_fails_twice_then_succeeds_gets_three_attempts() {
+        let receiver = Receiver::start().await;
+        receiver.script(&[Reply::Status(503), Reply::Status(500)]);
+        let (app, _) = one_channel_app(&receiver).await;
+        let (event_id, delivery_id) = ingest_one(&app).await;
 
-    let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
-    assert_eq!(delivery["attempt_count"], 3);
-    let attempts = delivery["attempts"].as_array().unwrap();
-    let codes: Vec<_> = attempts.iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
-    assert_eq!(codes, vec![503, 500, 200]);
-    assert_eq!(attempts[0]["error_kind"], "http_status");
-    assert!(attempts[2]["error_kind"].is_null());
-    let got = receiver.received();
-    assert_eq!(got.len(), 3);
-    assert!(got.iter().all(|c| c.headers["webhook-id"] == event_id), "the same event id on every retry");
-}
-
-#[actix_web::test]
-async fn a_failing_endpoint_is_retried_three_times_on_the_schedule_then_marked_failed() {
-    let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::Status(500));
-    let (app, channel_id) = one_channel_app(&receiver).await;
-    let (_, delivery_id) = ingest_one(&app).await;
-
-    let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
-    assert_eq!(delivery["attempt_count"], 4);
-    assert!(delivery["next_attempt_at"].is_null());
-    assert_eq!(delivery["last_status_code"], 500);
-    let got = receiver.received();
-    assert_eq!(got.len(), 4, "four attempts in all, no more");
-    for (i, delay) in TEST_SCHEDULE.iter().enumerate() {
-        let gap = got[i + 1].at - got[i].at;
-        assert!(gap >= Duration::from_millis(*delay), "retry {} came after {gap:?}, before its {delay} ms delay", i + 1);
-        assert!(gap < Duration::from_millis(delay + 1500), "retry {} came late: {gap:?}", i + 1);
+        let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempt_count"], 3);
+        let attempts = delivery["attempts"].as_array().unwrap();
+        let codes: Vec<_> = attempts.iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+        assert_eq!(codes, vec![503, 500, 200]);
+        assert_eq!(attempts[0]["error_kind"], "http_status");
+        assert!(attempts[2]["error_kind"].is_null());
+        let got = receiver.received();
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|c| c.headers["webhook-id"] == event_id), "the same event id on every retry");
     }
 
-    let failed = app.get(&format!("/api/v1/deliveries?status=failed&channel_id={channel_id}")).await;
-    let items = failed.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["id"], delivery_id.as_str());
-    assert_eq!(items[0]["last_error"], "HTTP 500 Internal Server Error");
-    // Nothing more arrives after the delivery failed.
-    actix_web::rt::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(receiver.received().len(), 4);
-}
+    #[actix_web::test]
+    async fn a_failing_endpoint_is_retried_three_times_on_the_schedule_then_marked_failed() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let (app, channel_id) = one_channel_app(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
 
-#[actix_web::test]
-async fn a_failed_delivery_can_be_redelivered_by_hand() {
-    let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::Status(502));
-    let (app, _) = one_channel_app(&receiver).await;
-    let (_, delivery_id) = ingest_one(&app).await;
-    app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
-
-    // Still failing: the manual attempt is recorded, the delivery stays failed, nothing is scheduled.
-    let again = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
-    assert_eq!(again.status, 200, "{}", again.body);
-    assert_eq!(again.body["status"], "failed");
-    assert_eq!(again.body["attempt_count"], 5);
-    assert_eq!(again.body["attempts"][4]["trigger"], "manual");
-    assert!(again.body["next_attempt_at"].is_null());
-
-    receiver.reply_with(Reply::Status(200));
-    let fixed = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
-    assert_eq!(fixed.status, 200);
-    assert_eq!(fixed.body["status"], "succeeded");
-    assert_eq!(fixed.body["attempts"][5]["status_code"], 200);
-    assert_eq!(fixed.body["attempts"][5]["trigger"], "manual");
-    assert_eq!(receiver.received().len(), 6);
-
-    let missing = app.post("/api/v1/deliveries/dlv_nope/redeliver", json!({})).await;
-    assert_eq!(missing.status, 404);
-}
-
-#[actix_web::test]
-async fn a_hanging_receiver_times_out_without_delaying_other_channels() {
-    // One request at a time per channel: if channels shared a pipeline, the first hanging request
-    // would hold up everything behind it for the whole timeout.
-    let app = spawn_app_with(|s| {
-        s.delivery_timeout = Duration::from_millis(700);
-        s.delivery_concurrency = 1;
-    })
-    .await;
-    let stuck = Receiver::start().await;
-    stuck.reply_with(Reply::Hang);
-    let healthy = Receiver::start().await;
-    let stuck_channel = app.create_channel("Stuck", &stuck.url("/")).await;
-    let healthy_channel = app.create_channel("Healthy", &healthy.url("/")).await;
-    app.route_everything_to(&[stuck_channel["id"].as_str().unwrap(), healthy_channel["id"].as_str().unwrap()]).await;
-    app.create_tenant("contoso").await;
-
-    let started = std::time::Instant::now();
-    for _ in 0..5 {
-        app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
-    }
-    healthy.wait_for(5, None, Duration::from_secs(5)).await;
-    assert!(started.elapsed() < Duration::from_millis(700), "the healthy channel waited for the stuck one: {:?}", started.elapsed());
-
-    let log = app.get(&format!("/api/v1/deliveries?channel_id={}", stuck_channel["id"].as_str().unwrap())).await;
-    let first = log.body["items"][0]["id"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let delivery = app.delivery(&first).await;
-        if delivery["attempt_count"].as_i64().unwrap() >= 1 {
-            assert_eq!(delivery["attempts"][0]["error_kind"], "timeout");
-            assert!(delivery["attempts"][0]["duration_ms"].as_i64().unwrap() >= 700);
-            assert_eq!(delivery["status"], "pending", "a timeout is retried");
-            break;
+        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempt_count"], 4);
+        assert!(delivery["next_attempt_at"].is_null());
+        assert_eq!(delivery["last_status_code"], 500);
+        let got = receiver.received();
+        assert_eq!(got.len(), 4, "four attempts in all, no more");
+        for (i, delay) in TEST_SCHEDULE.iter().enumerate() {
+            let gap = got[i + 1].at - got[i].at;
+            assert!(gap >= Duration::from_millis(*delay), "retry {} came after {gap:?}, before its {delay} ms delay", i + 1);
+            assert!(gap < Duration::from_millis(delay + 1500), "retry {} came late: {gap:?}", i + 1);
         }
-        assert!(std::time::Instant::now() < deadline, "no timeout recorded: {delivery:#}");
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+
+        let failed = app.get(&format!("/api/v1/deliveries?status=failed&channel_id={channel_id}")).await;
+        let items = failed.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["id"], delivery_id.as_str());
+        assert_eq!(items[0]["last_error"], "HTTP 500 Internal Server Error");
+        // Nothing more arrives after the delivery failed.
+        actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(receiver.received().len(), 4);
     }
-}
 
-#[actix_web::test]
-async fn redirects_are_not_followed() {
-    let elsewhere = Receiver::start().await;
-    let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::RedirectTo(elsewhere.port()));
-    let (app, _) = one_channel_app(&receiver).await;
-    let (_, delivery_id) = ingest_one(&app).await;
-    let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
-    assert_eq!(delivery["attempts"][0]["error_kind"], "redirect");
-    assert_eq!(delivery["attempts"][0]["status_code"], 301);
-    assert!(delivery["attempts"][0]["error"].as_str().unwrap().contains("redirected to http://127.0.0.1"), "{delivery}");
-    assert_eq!(receiver.received().len(), 4);
-    assert!(elsewhere.received().is_empty(), "the redirect target was never requested");
-}
+    #[actix_web::test]
+    async fn a_failed_delivery_can_be_redelivered_by_hand() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(502));
+        let (app, _) = one_channel_app(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
 
-#[actix_web::test]
-async fn a_receiver_answering_binary_garbage_is_logged_and_retried_like_any_failure() {
-    let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::Binary(500));
-    let (app, channel_id) = one_channel_app(&receiver).await;
-    let (_, delivery_id) = ingest_one(&app).await;
-    let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
-    assert_eq!(delivery["attempt_count"], 4);
-    let excerpt = delivery["attempts"][0]["response_excerpt"].as_str().unwrap();
-    assert!(!excerpt.is_empty() && excerpt.len() <= 1024, "{} bytes", excerpt.len());
-    // The channel keeps working: the Test button and the next event get through.
-    receiver.reply_with(Reply::Binary(200));
-    let test = app.post(&format!("/api/v1/channels/{channel_id}/test"), json!({})).await;
-    assert_eq!(test.body["ok"], true, "{}", test.body);
-    let (_, next) = ingest_one(&app).await;
-    app.wait_for_status(&next, "succeeded", Duration::from_secs(5)).await;
-}
+        // Still failing: the manual attempt is recorded, the delivery stays failed, nothing is scheduled.
+        let again = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.body["status"], "failed");
+        assert_eq!(again.body["attempt_count"], 5);
+        assert_eq!(again.body["attempts"][4]["trigger"], "manual");
+        assert!(again.body["next_attempt_at"].is_null());
 
-#[actix_web::test]
-async fn redelivering_a_pending_delivery_by_hand_does_not_use_up_its_retries() {
-    let app = spawn_app_with(|s| {
-        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("400ms,400ms,400ms").unwrap()
-    })
-    .await;
-    let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::Status(500));
-    app.soc_channel_for_contoso(&receiver).await;
-    let (_, delivery_id) = ingest_one(&app).await;
-    receiver.wait_for(1, None, Duration::from_secs(5)).await;
-    for _ in 0..2 {
-        let manual = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
-        assert_eq!(manual.body["status"], "pending", "a failed manual attempt leaves the schedule running");
+        receiver.reply_with(Reply::Status(200));
+        let fixed = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
+        assert_eq!(fixed.status, 200);
+        assert_eq!(fixed.body["status"], "succeeded");
+        assert_eq!(fixed.body["attempts"][5]["status_code"], 200);
+        assert_eq!(fixed.body["attempts"][5]["trigger"], "manual");
+        assert_eq!(receiver.received().len(), 6);
+
+        let missing = app.post("/api/v1/deliveries/dlv_nope/redeliver", json!({})).await;
+        assert_eq!(missing.status, 404);
     }
-    let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
-    let triggers: Vec<&str> = delivery["attempts"].as_array().unwrap().iter().map(|a| a["trigger"].as_str().unwrap()).collect();
-    assert_eq!(triggers.iter().filter(|t| **t == "scheduled").count(), 4, "{triggers:?}");
-    assert_eq!(triggers.iter().filter(|t| **t == "manual").count(), 2, "{triggers:?}");
+
+    #[actix_web::test]
+    async fn a_hanging_receiver_times_out_without_delaying_other_channels() {
+        // One request at a time per channel: if channels shared a pipeline, the first hanging request
+        // would hold up everything behind it for the whole timeout.
+        let app = spawn_app_with(|s| {
+            s.delivery_timeout = Duration::from_millis(700);
+            s.delivery_concurrency = 1;
+        })
+        .await;
+        let stuck = Receiver::start().await;
+        stuck.reply_with(Reply::Hang);
+        let healthy = Receiver::start().await;
+        let stuck_channel = app.create_channel("Stuck", &stuck.url("/")).await;
+        let healthy_channel = app.create_channel("Healthy", &healthy.url("/")).await;
+        app.route_everything_to(&[stuck_channel["id"].as_str().unwrap(), healthy_channel["id"].as_str().unwrap()]).await;
+        app.create_tenant("contoso").await;
+
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        }
+        healthy.wait_for(5, None, Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_millis(700), "the healthy channel waited for the stuck one: {:?}", started.elapsed());
+
+        let log = app.get(&format!("/api/v1/deliveries?channel_id={}", stuck_channel["id"].as_str().unwrap())).await;
+        let first = log.body["items"][0]["id"].as_str().unwrap().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let delivery = app.delivery(&first).await;
+            if delivery["attempt_count"].as_i64().unwrap() >= 1 {
+                assert_eq!(delivery["attempts"][0]["error_kind"], "timeout");
+                assert!(delivery["attempts"][0]["duration_ms"].as_i64().unwrap() >= 700);
+                assert_eq!(delivery["status"], "pending", "a timeout is retried");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no timeout recorded: {delivery:#}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[actix_web::test]
+    async fn redirects_are_not_followed() {
+        let elsewhere = Receiver::start().await;
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::RedirectTo(elsewhere.port()));
+        let (app, _) = one_channel_app(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempts"][0]["error_kind"], "redirect");
+        assert_eq!(delivery["attempts"][0]["status_code"], 301);
+        assert!(delivery["attempts"][0]["error"].as_str().unwrap().contains("redirected to http://127.0.0.1"), "{delivery}");
+        assert_eq!(receiver.received().len(), 4);
+        assert!(elsewhere.received().is_empty(), "the redirect target was never requested");
+    }
+
+    #[actix_web::test]
+    async fn a_receiver_answering_binary_garbage_is_logged_and_retried_like_any_failure() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Binary(500));
+        let (app, channel_id) = one_channel_app(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempt_count"], 4);
+        let excerpt = delivery["attempts"][0]["response_excerpt"].as_str().unwrap();
+        assert!(!excerpt.is_empty() && excerpt.len() <= 1024, "{} bytes", excerpt.len());
+        // The channel keeps working: the Test button and the next event get through.
+        receiver.reply_with(Reply::Binary(200));
+        let test = app.post(&format!("/api/v1/channels/{channel_id}/test"), json!({})).await;
+        assert_eq!(test.body["ok"], true, "{}", test.body);
+        let (_, next) = ingest_one(&app).await;
+        app.wait_for_status(&next, "succeeded", Duration::from_secs(5)).await;
+    }
+
+    #[actix_web::test]
+    async fn redelivering_a_pending_delivery_by_hand_does_not_use_up_its_retries() {
+        let app = spawn_app_with(|s| {
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("400ms,400ms,400ms").unwrap()
+        })
+        .await;
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        app.soc_channel_for_contoso(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        receiver.wait_for(1, None, Duration::from_secs(5)).await;
+        for _ in 0..2 {
+            let manual = app.post(&format!("/api/v1/deliveries/{delivery_id}/redeliver"), json!({})).await;
+            assert_eq!(manual.body["status"], "pending", "a failed manual attempt leaves the schedule running");
+        }
+        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(10)).await;
+        let triggers: Vec<&str> = delivery["attempts"].as_array().unwrap().iter().map(|a| a["trigger"].as_str().unwrap()).collect();
+        assert_eq!(triggers.iter().filter(|t| **t == "scheduled").count(), 4, "{triggers:?}");
+        assert_eq!(triggers.iter().filter(|t| **t == "manual").count(), 2, "{triggers:?}");
+    }
 }
