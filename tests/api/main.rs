@@ -20,6 +20,7 @@ mod browser;
 mod crud;
 mod delivery;
 mod helpers;
+mod instances;
 mod interleavings;
 mod lifecycle;
 mod matching;

@@ -1,0 +1,237 @@
+//! Several router instances on one PostgreSQL database, as real processes: the work is shared
+//! without duplicates while all are healthy, a killed instance's deliveries are taken over, a
+//! change made through one instance is in force on the other within 2 s, and an event id sent
+//! to both at once is stored and delivered once.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// Two instances of the binary on one fresh PostgreSQL database, with extra settings.
+fn two_instances(database: &TestDatabase, env: &[(&str, &str)]) -> (RouterProcess, RouterProcess) {
+    let start = |id: &str| {
+        let mut all = vec![("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info"), ("INSTANCE_ID", id)];
+        all.extend_from_slice(env);
+        start_router_with(&database.url, &all).0
+    };
+    (start("instance-a"), start("instance-b"))
+}
+
+/// How many requests with each `webhook-id` the receiver got that it answered with `status`.
+fn counts(receiver: &Receiver, status: u16) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for request in receiver.received().iter().filter(|c| c.answered == Some(status)) {
+        *counts.entry(request.headers["webhook-id"].clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Sets up a tenant, a channel at `receiver` and a rule, through instance `a`; returns the channel id.
+async fn route_to(a: &RouterProcess, receiver: &Receiver) -> String {
+    a.api.create_tenant("contoso").await;
+    let channel = a.api.create_channel("SOC", &receiver.url("/")).await;
+    let id = channel["id"].as_str().unwrap().to_string();
+    a.api.route_everything_to(&[&id]).await;
+    id
+}
+
+/// Waits until every instance routes to the channel (a change is in force everywhere within 2 s).
+async fn wait_until_routed(instances: &[&RouterProcess]) {
+    for instance in instances {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let mut probe = permission_event("contoso", "permission.external_share_created", "low");
+            probe["event_id"] = json!(format!("probe-{}", ulid::Ulid::new()));
+            let answer = instance.api.ingest(probe).await;
+            if !answer.body["deliveries"].as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "an instance did not pick up a change made through the other within 2 s");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_share_the_work_and_deliver_every_event_exactly_once() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            // Every third answer fails, so retries (found by either instance) happen too.
+            receiver.script(&[Reply::Status(500), Reply::Status(200), Reply::Status(200)].repeat(40));
+            let (a, b) = two_instances(&database, &[("RETRY_SCHEDULE", "300ms,300ms,300ms,300ms,300ms")]);
+            route_to(&a, &receiver).await;
+            wait_until_routed(&[&a, &b]).await;
+
+            let mut sent = Vec::new();
+            for round in 0..10 {
+                for (name, instance) in [("a", &a), ("b", &b)] {
+                    let batch: Vec<_> = (0..10)
+                        .map(|i| {
+                            let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                            event["event_id"] = json!(format!("{name}-{round}-{i}"));
+                            event
+                        })
+                        .collect();
+                    let answer = instance.api.ingest(json!({ "events": batch })).await;
+                    assert_eq!(answer.status, 202, "{}", answer.body);
+                    sent.extend(answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()));
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let delivered = counts(&receiver, 200);
+                if sent.iter().all(|id| delivered.contains_key(id)) {
+                    let twice: Vec<_> = delivered.iter().filter(|(_, n)| **n > 1).collect();
+                    assert!(twice.is_empty(), "delivered more than once while both instances were healthy: {twice:?}");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{} of {} events delivered", delivered.len(), sent.len());
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Both instances are listed, and each names itself in /healthz.
+            let listed = a.api.get("/api/v1/instances").await.body;
+            let mut ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+            ids.sort();
+            assert_eq!(ids, ["instance-a", "instance-b"]);
+            assert_eq!(b.api.get("/healthz").await.body["instance_id"], "instance-b");
+        })
+        .await;
+}
+
+#[actix_web::test]
+async fn a_killed_instances_deliveries_are_taken_over_by_the_other() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            receiver.reply_with(Reply::Slow(400, 200));
+            // A 2 s delivery timeout: leases run out 22 s after the last heartbeat.
+            let (mut a, b) = two_instances(&database, &[("DELIVERY_TIMEOUT", "2s"), ("DELIVERY_CONCURRENCY", "2")]);
+            route_to(&a, &receiver).await;
+            wait_until_routed(&[&a, &b]).await;
+            let before = receiver.received().len();
+
+            let batch: Vec<_> = (0..40)
+                .map(|i| {
+                    let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                    event["event_id"] = json!(format!("kill-{i}"));
+                    event
+                })
+                .collect();
+            let answer = a.api.ingest(json!({ "events": batch })).await;
+            assert_eq!(answer.status, 202);
+            // Instance a is sending them (two at a time, 400 ms each) when it is killed.
+            receiver.wait_for(before + 2, None, Duration::from_secs(5)).await;
+            a.child.kill().expect("SIGKILL");
+            a.child.wait().unwrap();
+            let killed_at = Instant::now();
+
+            // Taken over (attempted again) within DELIVERY_TIMEOUT + 30 s of the kill; then the
+            // rest drains at the channel's pace (2 at a time, 400 ms each).
+            let after_kill = receiver.received().len();
+            let deadline = killed_at + Duration::from_secs(2 + 30);
+            while receiver.received().len() == after_kill {
+                assert!(Instant::now() < deadline, "nothing was taken over within DELIVERY_TIMEOUT + 30 s");
+                actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            let taken_over = killed_at.elapsed();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let delivered = counts(&receiver, 200);
+                let missing: Vec<_> = (0..40).map(|i| format!("kill-{i}")).filter(|id| !delivered.contains_key(id)).collect();
+                if missing.is_empty() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "taken over after {taken_over:?} but not all delivered: {missing:?}");
+                actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            // Only an attempt cut off by the kill may have been sent twice.
+            let twice = counts(&receiver, 200).into_values().filter(|n| *n > 1).count();
+            assert!(twice <= 2, "{twice} events delivered twice; at most the two in flight at the kill may be");
+            // Every delivery ends recorded as succeeded, and instance b says so.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let log = b.api.get("/api/v1/deliveries?status=succeeded&limit=500").await.body;
+                let done = log["items"].as_array().unwrap().iter().filter(|d| d["event_id"].as_str().unwrap().starts_with("kill-")).count();
+                if done == 40 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{done} of 40 deliveries recorded as succeeded");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+}
+
+#[actix_web::test]
+async fn a_channel_disabled_through_one_instance_stops_receiving_from_the_other_within_two_seconds() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            receiver.reply_with(Reply::Status(500));
+            let retries = vec!["100ms"; 40].join(",");
+            let (a, b) = two_instances(&database, &[("RETRY_SCHEDULE", retries.as_str())]);
+            let channel_id = route_to(&a, &receiver).await;
+            wait_until_routed(&[&a, &b]).await;
+            // Deliveries ingested through b keep failing and being retried.
+            for i in 0..5 {
+                let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                event["event_id"] = json!(format!("retried-{i}"));
+                assert_eq!(b.api.ingest(event).await.status, 202);
+            }
+            receiver.wait_for(30, None, Duration::from_secs(10)).await;
+
+            let off = a.api.patch(&format!("/api/v1/channels/{channel_id}"), json!({"enabled": false})).await;
+            assert_eq!(off.status, 200);
+            actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+            let after_two_seconds = receiver.received().len();
+            let mut late = permission_event("contoso", "permission.external_share_created", "high");
+            late["event_id"] = json!("after-disable");
+            assert_eq!(b.api.ingest(late).await.body["deliveries"], json!([]), "b no longer routes to it");
+            actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(receiver.received().len(), after_two_seconds, "b kept sending to a channel disabled through a");
+        })
+        .await;
+}
+
+#[actix_web::test]
+async fn the_same_event_id_sent_to_both_instances_at_once_is_stored_and_delivered_once() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            let (a, b) = two_instances(&database, &[]);
+            route_to(&a, &receiver).await;
+            wait_until_routed(&[&a, &b]).await;
+            for i in 0..20 {
+                let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                event["event_id"] = json!(format!("twice-{i}"));
+                let (first, second) = futures_util::future::join(a.api.ingest(event.clone()), b.api.ingest(event)).await;
+                let mut statuses = [first.status, second.status];
+                statuses.sort();
+                assert_eq!(statuses, [200, 202], "one stores it, the other answers duplicate");
+                assert_ne!(first.body["duplicate"], second.body["duplicate"]);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let delivered = counts(&receiver, 200);
+                let ours: Vec<_> = delivered.iter().filter(|(id, _)| id.starts_with("twice-")).collect();
+                if ours.len() == 20 {
+                    assert!(ours.iter().all(|(_, n)| **n == 1), "{ours:?}");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{} of 20 delivered", ours.len());
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Settle: nothing arrives twice later either.
+            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+            assert!(counts(&receiver, 200).iter().filter(|(id, _)| id.starts_with("twice-")).all(|(_, n)| *n == 1));
+        })
+        .await;
+}
