@@ -44,6 +44,8 @@ pub struct RuleMatcher {
     routing_version: i64,
     /// A look for changes made elsewhere is under way.
     watching: bool,
+    /// The last look failed (the database is away).
+    watch_failing: bool,
 }
 
 impl RuleMatcher {
@@ -57,6 +59,7 @@ impl RuleMatcher {
             channels: HashMap::new(),
             routing_version: 0,
             watching: false,
+            watch_failing: false,
         }
     }
 
@@ -176,10 +179,15 @@ impl RuleMatcher {
         let read = async move { store.read(instances::routing_version).await };
         ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
             act.watching = false;
-            match result {
-                Ok(version) if version > act.routing_version => ctx.notify(Reload),
-                Ok(_) => {}
-                Err(err) => log::warn!("looking for routing changes made elsewhere: {err}"),
+            // Said once when the database goes away and once when it is back, not twice a second.
+            match (&result, act.watch_failing) {
+                (Err(err), false) => log::warn!("cannot look for routing changes made elsewhere (will keep trying): {err}"),
+                (Ok(_), true) => log::info!("looking for routing changes made elsewhere again"),
+                _ => {}
+            }
+            act.watch_failing = result.is_err();
+            if matches!(result, Ok(version) if version > act.routing_version) {
+                ctx.notify(Reload);
             }
         }));
     }

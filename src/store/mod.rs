@@ -267,7 +267,7 @@ where
 }
 
 /// How long a caller waits for a pooled connection before the request is answered 503.
-pub const CONNECTION_WAIT: Duration = Duration::from_secs(10);
+pub const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs `f` all or nothing. Inside a write every job already runs in its own transaction or
 /// savepoint, so no further one is opened (each savepoint costs statements); outside a

@@ -24,5 +24,6 @@ mod instances;
 mod interleavings;
 mod lifecycle;
 mod matching;
+mod outage;
 mod retries;
 mod security;
