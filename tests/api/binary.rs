@@ -26,6 +26,46 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
     assert_eq!(String::from_utf8(output.stderr).unwrap().trim_end().lines().count(), 1);
 }
 
+#[actix_web::test]
+async fn a_sqlite_database_of_the_previous_release_upgrades_in_place_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/router-0.1.0-sqlite.db"), &database).unwrap();
+    let receiver = Receiver::start().await;
+    let (router, log, _) = start_router_with(
+        &database,
+        &[("ADMIN_TOKEN", "fixture-admin-token-0123456789"), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info")],
+    );
+    let api = router.api.with_token(Some("fixture-admin-token-0123456789"));
+    // Every channel now points at the receiver; only the pending delivery may arrive.
+    for channel in api.get("/api/v1/channels").await.body["items"].as_array().unwrap() {
+        let name = channel["name"].as_str().unwrap().to_lowercase();
+        let moved = api.patch(&format!("/api/v1/channels/{}", channel["id"].as_str().unwrap()), json!({"url": receiver.url(&format!("/{name}"))})).await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
+    }
+    let status_of = |body: &serde_json::Value, event_id: &str| {
+        body["items"].as_array().unwrap().iter().find(|d| d["event_id"] == event_id).map(|d| (d["status"].clone(), d["attempt_count"].clone()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = api.get("/api/v1/deliveries").await.body;
+        if status_of(&log, "upgrade-pending").is_some_and(|(status, _)| status == "succeeded") {
+            assert_eq!(status_of(&log, "upgrade-succeeded"), Some((json!("succeeded"), json!(1))), "history kept");
+            assert_eq!(status_of(&log, "upgrade-failed"), Some((json!("failed"), json!(3))), "history kept");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the delivery pending before the upgrade was not delivered: {log:#}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past several retry periods: the pending one arrived once, nothing final was sent again.
+    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+    let got: Vec<String> = receiver.received().iter().map(|c| c.headers["webhook-id"].clone()).collect();
+    assert_eq!(got, ["upgrade-pending"], "only the pending delivery is sent, once");
+    // The new routes work on the upgraded database.
+    assert_eq!(api.get("/api/v1/instances").await.body["items"].as_array().unwrap().len(), 1);
+    assert!(log.lock().unwrap().contains("listening on"));
+}
+
 on_both_backends! {
     #[actix_web::test]
     async fn a_router_killed_with_sigkill_loses_no_acknowledged_event() {

@@ -23,7 +23,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "SPScan Alert Router benchmark: only ever targets 127.0.0.1")]
 struct Cli {
-    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, backlog, fan-out (default: all).
+    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, backlog, fan-out, two-instances (default: all; two-instances only with --database-url).
     scenarios: Vec<String>,
     /// A few seconds per scenario instead of the full run.
     #[arg(long)]
@@ -31,12 +31,18 @@ struct Cli {
     /// A router binary to measure instead of the router built into this benchmark.
     #[arg(long)]
     router: Option<String>,
+    /// A PostgreSQL server (postgres://user@host:port/db) to run the router on instead of SQLite:
+    /// each scenario gets a database of its own there. Enables the two-instances scenario.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// How long and how big each scenario runs.
 pub struct Plan {
     /// The router's command: program and leading arguments.
     pub router: Vec<String>,
+    /// The PostgreSQL server, when not on SQLite.
+    pub database: Option<String>,
     pub duration: Duration,
     pub latency_duration: Duration,
     pub backlog: u64,
@@ -74,7 +80,7 @@ pub fn http_client(timeout: Duration, connections: usize) -> awc::Client {
         .finish()
 }
 
-const ALL: [&str; 7] = ["ceiling", "throughput", "throughput-single", "latency", "isolation", "backlog", "fan-out"];
+const ALL: [&str; 8] = ["ceiling", "throughput", "throughput-single", "latency", "isolation", "backlog", "fan-out", "two-instances"];
 
 /// First argument that makes this executable run the router itself (for the child process).
 pub const SERVE_ROUTER: &str = "__serve-router";
@@ -93,12 +99,22 @@ fn main() -> std::process::ExitCode {
             vec![me.to_string_lossy().into_owned(), SERVE_ROUTER.to_string()]
         }
     };
+    let database = cli.database_url.clone();
     let plan = if cli.quick {
-        Plan { router, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
+        Plan { router, database, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
     } else {
-        Plan { router, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000 }
+        Plan { router, database, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000 }
     };
-    let chosen: Vec<String> = if cli.scenarios.is_empty() { ALL.iter().map(|s| s.to_string()).collect() } else { cli.scenarios };
+    // Two instances share a database only on PostgreSQL.
+    let chosen: Vec<String> = if cli.scenarios.is_empty() {
+        ALL.iter().filter(|s| **s != "two-instances" || plan.database.is_some()).map(|s| s.to_string()).collect()
+    } else {
+        cli.scenarios
+    };
+    assert!(
+        plan.database.is_some() || !chosen.iter().any(|s| s == "two-instances"),
+        "two-instances needs PostgreSQL: give --database-url postgres://…"
+    );
     for s in &chosen {
         assert!(ALL.contains(&s.as_str()), "unknown scenario {s}; choose from {ALL:?}");
     }
@@ -114,6 +130,7 @@ fn main() -> std::process::ExitCode {
                 "isolation" => scenarios::isolation(&plan).await,
                 "backlog" => scenarios::backlog(&plan).await,
                 "fan-out" => scenarios::fan_out(&plan).await,
+                "two-instances" => scenarios::two_instances(&plan, 100).await,
                 _ => unreachable!(),
             };
             for row in &got {
@@ -128,7 +145,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn plan_copy(plan: &Plan) -> Plan {
-    Plan { router: plan.router.clone(), duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
+    Plan { router: plan.router.clone(), database: plan.database.clone(), duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
 }
 
 fn report(rows: &[Measure]) {
@@ -148,6 +165,11 @@ fn report(rows: &[Measure]) {
                 ratios.push((scenario, ratio));
             }
         }
+    }
+    if let (Some(one), Some(two)) = (value("throughput", "delivered/s"), value("two-instances", "delivered/s")) {
+        let ratio = two / one;
+        println!("| two-instances | ratio to one instance | {ratio:.2} | {} | target at least 1.0 |", if ratio >= 1.0 { "yes" } else { "**no**" });
+        ratios.push(("two-instances-vs-one", ratio));
     }
     let json: serde_json::Map<String, serde_json::Value> = rows
         .iter()

@@ -1,37 +1,112 @@
-//! The router under test: the real router (this executable re-run as `spscan-router`, see `main`) on a fresh SQLite file, and a small
-//! API client to set it up and drive it.
+//! The router under test: the real router (this executable re-run as `spscan-router`, see
+//! `main`) on a fresh database (SQLite, or PostgreSQL with `--database-url`), and a small API
+//! client to set it up and drive it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use std::rc::Rc;
+
 use diesel::prelude::*;
 use serde_json::{json, Value};
+
+use crate::Plan;
 
 /// The admin token the benchmark's router runs with.
 const BENCH_TOKEN: &str = "loadtest-admin-token-0123456789";
 
+/// A fresh database for one scenario: a SQLite file beside the router binary (under target/, so
+/// on the checkout's disk, never a tmpfs), or a database of its own on the PostgreSQL server
+/// given with `--database-url` (dropped afterwards).
+pub enum BenchDatabase {
+    Sqlite { path: String, _dir: tempfile::TempDir },
+    Postgres { server: String, name: String, url: String },
+}
+
+impl BenchDatabase {
+    pub fn fresh(plan: &Plan) -> Rc<Self> {
+        Rc::new(match &plan.database {
+            None => {
+                let here = std::path::Path::new(&plan.router[0]).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                let dir = tempfile::tempdir_in(here).expect("temp dir beside the router binary");
+                let path = dir.path().join("bench.db").to_string_lossy().into_owned();
+                Self::Sqlite { path, _dir: dir }
+            }
+            Some(server) => {
+                use diesel::connection::SimpleConnection;
+                let name = format!("spscan_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let mut admin = PgConnection::establish(server).unwrap_or_else(|e| panic!("connecting to {server}: {e}"));
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating the benchmark database");
+                let mut url = url::Url::parse(server).expect("--database-url is a URL");
+                url.set_path(&name);
+                Self::Postgres { server: server.clone(), name, url: url.to_string() }
+            }
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { path, .. } => path,
+            Self::Postgres { url, .. } => url,
+        }
+    }
+
+    /// Deliveries not yet final.
+    pub fn pending(&self) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let query = diesel::sql_query("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'");
+        match self {
+            Self::Sqlite { path, .. } => {
+                let mut conn = SqliteConnection::establish(path).expect("open the database");
+                diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn).ok();
+                query.get_result::<Count>(&mut conn).map(|c| c.n).unwrap_or(-1)
+            }
+            Self::Postgres { url, .. } => {
+                let mut conn = PgConnection::establish(url).expect("connect to the database");
+                query.get_result::<Count>(&mut conn).map(|c| c.n).unwrap_or(-1)
+            }
+        }
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Self::Postgres { server, name, .. } = self {
+            use diesel::connection::SimpleConnection;
+            if let Ok(mut admin) = PgConnection::establish(server) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
 pub struct RouterProcess {
     child: Child,
     pub base: String,
-    pub database: String,
-    _dir: tempfile::TempDir,
+    pub database: Rc<BenchDatabase>,
     client: awc::Client,
 }
 
 impl RouterProcess {
-    /// Starts the router (`command_line`: program and leading arguments) with `env` on a fresh database.
-    pub fn start(command_line: &[String], env: &[(&str, String)]) -> Self {
-        let binary = &command_line[0];
-        // Beside the binary (under target/), so the database sits on the checkout's disk.
-        let here = std::path::Path::new(binary).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-        let dir = tempfile::tempdir_in(here).expect("temp dir beside the router binary");
-        let database = dir.path().join("bench.db").to_string_lossy().into_owned();
+    /// Starts the router with `env` on a fresh database.
+    pub fn start(plan: &Plan, env: &[(&str, String)]) -> Self {
+        Self::start_on(plan, env, BenchDatabase::fresh(plan), "bench")
+    }
+
+    /// Starts the router (the plan's command line) with `env` on `database`, as instance `id`.
+    pub fn start_on(plan: &Plan, env: &[(&str, String)], database: Rc<BenchDatabase>, id: &str) -> Self {
+        let binary = &plan.router[0];
         let mut command = Command::new(binary);
         command
-            .args(&command_line[1..])
-            .env("DATABASE_URL", &database)
+            .args(&plan.router[1..])
+            .env("DATABASE_URL", database.url())
+            .env("INSTANCE_ID", id)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn,spscan_router=info")
             .env("ADMIN_TOKEN", BENCH_TOKEN)
@@ -55,7 +130,7 @@ impl RouterProcess {
         });
         let base = rx.recv_timeout(Duration::from_secs(60)).expect("the router starts");
         let client = crate::http_client(Duration::from_secs(120), 256);
-        Self { child, base, database, _dir: dir, client }
+        Self { child, base, database, client }
     }
 
     pub fn pid(&self) -> u32 {
@@ -115,19 +190,9 @@ impl RouterProcess {
         ids
     }
 
-    /// Deliveries not yet final, read from the database file.
+    /// Deliveries not yet final.
     pub fn pending(&self) -> i64 {
-        let mut conn = SqliteConnection::establish(&self.database).expect("open the database");
-        diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn).ok();
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'")
-            .get_result::<Count>(&mut conn)
-            .map(|c| c.n)
-            .unwrap_or(-1)
+        self.database.pending()
     }
 }
 

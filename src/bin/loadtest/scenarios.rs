@@ -78,12 +78,17 @@ pub async fn ceiling(plan: &Plan) -> Vec<Measure> {
 /// Drives batched (or single-event) ingestion for the plan's duration, keeping at most
 /// `MAX_BACKLOG` events ahead of the receiver. Returns how many events were acknowledged.
 async fn drive(router: &Rc<RouterProcess>, receiver: &Receiver, channels: u64, batch: u64, duration: Duration) -> u64 {
+    drive_all(std::slice::from_ref(router), receiver, channels, batch, duration).await
+}
+
+/// As [`drive`], spreading the ingestion requests over several instances in turn.
+async fn drive_all(routers: &[Rc<RouterProcess>], receiver: &Receiver, channels: u64, batch: u64, duration: Duration) -> u64 {
     let next = Rc::new(Cell::new(0u64));
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     let concurrency = if batch == 1 { 64 } else { INGEST_CONCURRENCY };
-    for _ in 0..concurrency {
-        let (router, next, receiver) = (router.clone(), next.clone(), receiver.clone());
+    for task in 0..concurrency {
+        let (router, next, receiver) = (routers[task % routers.len()].clone(), next.clone(), receiver.clone());
         tasks.push(actix_web::rt::spawn(async move {
             while Instant::now() < deadline {
                 if next.get().saturating_sub(receiver.total() / channels) > MAX_BACKLOG {
@@ -108,7 +113,7 @@ async fn drive(router: &Rc<RouterProcess>, receiver: &Receiver, channels: u64, b
 pub async fn throughput(plan: &Plan, batch: u64) -> Vec<Measure> {
     let name = if batch == 1 { "throughput-single" } else { "throughput" };
     let receiver = receiver();
-    let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+    let router = Rc::new(RouterProcess::start(plan, &[]));
     router.setup(&[receiver.url(0)]).await;
     let started = Instant::now();
     let acked = drive(&router, &receiver, 1, batch, plan.duration).await;
@@ -125,7 +130,7 @@ pub async fn throughput(plan: &Plan, batch: u64) -> Vec<Measure> {
 /// 3. Ingestion-to-arrival latency at a fixed rate of single-event requests.
 pub async fn latency(plan: &Plan, per_second: u64) -> Vec<Measure> {
     let receiver = receiver();
-    let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+    let router = Rc::new(RouterProcess::start(plan, &[]));
     router.setup(&[receiver.url(0)]).await;
     let total = per_second * plan.duration.as_secs().max(1);
     receiver.stamp_arrivals(total as usize);
@@ -175,7 +180,7 @@ pub async fn isolation(plan: &Plan) -> Vec<Measure> {
     let mut rows = Vec::new();
     for stuck in [false, true] {
         let receiver = receiver();
-        let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+        let router = Rc::new(RouterProcess::start(plan, &[]));
         let hole = black_hole();
         let urls: Vec<String> = (0..10)
             .map(|i| if stuck && i == 0 { format!("http://127.0.0.1:{hole}/0") } else { receiver.url(i) })
@@ -210,7 +215,7 @@ pub async fn backlog(plan: &Plan) -> Vec<Measure> {
     // Retries every second while the receiver is down, so the whole backlog is due when it returns
     // and the drain measures the router, not the retry schedule.
     let schedule = vec!["1s"; 50].join(",");
-    let router = Rc::new(RouterProcess::start(&plan.router, &[("RETRY_SCHEDULE", schedule)]));
+    let router = Rc::new(RouterProcess::start(plan, &[("RETRY_SCHEDULE", schedule)]));
     router.setup(&[format!("http://127.0.0.1:{port}/0")]).await;
     let total = plan.backlog;
     let started = Instant::now();
@@ -250,7 +255,7 @@ pub async fn backlog(plan: &Plan) -> Vec<Measure> {
 /// 6. One event to many channels: time until the last arrival.
 pub async fn fan_out(plan: &Plan) -> Vec<Measure> {
     let receiver = receiver();
-    let router = Rc::new(RouterProcess::start(&plan.router, &[]));
+    let router = Rc::new(RouterProcess::start(plan, &[]));
     let urls: Vec<String> = (0..plan.fan_out).map(|i| receiver.url(i)).collect();
     router.setup(&urls).await;
     let started = Instant::now();
@@ -267,4 +272,26 @@ pub async fn fan_out(plan: &Plan) -> Vec<Measure> {
     let duplicated: u64 = (0..plan.fan_out).map(|c| receiver.check(c, 1).duplicated).sum();
     rows.push(Measure::new("fan-out", "lost/duplicated", format!("{lost}/{duplicated}"), "", lost == 0 && duplicated == 0));
     rows
+}
+
+/// 7. Two instances on one PostgreSQL database, ingestion spread over both, one channel: the
+/// delivered rate (compared with one instance in `throughput`), and not one duplicate.
+pub async fn two_instances(plan: &Plan, batch: u64) -> Vec<Measure> {
+    let receiver = receiver();
+    let database = crate::router::BenchDatabase::fresh(plan);
+    let a = Rc::new(RouterProcess::start_on(plan, &[], database.clone(), "bench-a"));
+    let b = Rc::new(RouterProcess::start_on(plan, &[], database.clone(), "bench-b"));
+    a.setup(&[receiver.url(0)]).await;
+    // The setup made through a is in force on b within a second (its routing watch).
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    let acked = drive_all(&[a.clone(), b.clone()], &receiver, 1, batch, plan.duration).await;
+    wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
+    let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || a.pending() == 0).await;
+    let rate = acked as f64 / (recorded - started).as_secs_f64();
+    vec![
+        Measure::new("two-instances", "delivered/s", format!("{rate:.0}"), &format!("{acked} events, {batch} per request, through both"), true)
+            .value(rate),
+        check_row("two-instances", receiver.check(0, acked)),
+    ]
 }
