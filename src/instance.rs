@@ -1,11 +1,11 @@
 //! This router instance among those sharing a database: its id, its heartbeat (the instance
 //! registry behind `GET /api/v1/instances`) and the leases it takes on deliveries.
 //!
-//! Leases (PostgreSQL only): a delivery an instance is about to attempt is leased to it for
-//! [`Instance::lease_duration`] (the delivery timeout plus 20 s), and the heartbeat renews every
-//! lease the instance holds every [`HEARTBEAT`]. An instance that dies (even `kill -9`) stops
-//! renewing; its leases run out and another instance's next sweep takes the deliveries over,
-//! within `DELIVERY_TIMEOUT` + 30 s of the death.
+//! Leases (PostgreSQL only): a delivery an instance ingests or fetches carries the instance's id
+//! (`lease_owner`), and no other instance takes it while that instance's heartbeat (every
+//! [`HEARTBEAT`]) is fresh. An instance not seen for [`Instance::takeover_after`] (the delivery
+//! timeout plus 20 s: an attempt in flight has ended by then) is dead: the next sweep of another
+//! instance takes its deliveries over, within `DELIVERY_TIMEOUT` + 30 s of the death.
 
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use crate::store::{self, Lease, Store};
 
 /// How often an instance records that it is alive and renews its leases.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
-/// How much longer than the delivery timeout a lease lasts: room for a missed heartbeat or two.
+/// How much longer than the delivery timeout an instance may go unseen before its deliveries are
+/// taken over: room for missed heartbeats.
 const LEASE_MARGIN: Duration = Duration::from_secs(20);
 
 /// Who this instance is.
@@ -23,29 +24,29 @@ const LEASE_MARGIN: Duration = Duration::from_secs(20);
 pub struct Instance {
     pub id: String,
     pub started_at: i64,
-    /// `Some` when several instances may share the database: the length of a lease.
-    pub lease_duration: Option<Duration>,
+    /// `Some` when several instances may share the database: how long an instance may go
+    /// unseen before its deliveries are taken over.
+    pub takeover_after: Option<Duration>,
 }
 
 impl Instance {
     pub fn new(id: String, delivery_timeout: Duration, shared: bool) -> Self {
-        Self { id, started_at: now_ms(), lease_duration: shared.then_some(delivery_timeout + LEASE_MARGIN) }
+        Self { id, started_at: now_ms(), takeover_after: shared.then_some(delivery_timeout + LEASE_MARGIN) }
     }
 
     /// A lease taken now, when leases are in use.
     pub fn lease(&self) -> Option<Lease> {
-        self.lease_duration.map(|d| Lease { owner: self.id.clone(), until: now_ms() + d.as_millis() as i64 })
+        self.takeover_after.map(|d| Lease { owner: self.id.clone(), dead_if_unseen_since: now_ms() - d.as_millis() as i64 })
     }
 
     fn row(&self) -> InstanceRow {
         InstanceRow { id: self.id.clone(), version: env!("CARGO_PKG_VERSION").into(), started_at: self.started_at, last_seen_at: now_ms() }
     }
 
-    /// Records one heartbeat (and renews this instance's leases).
+    /// Records one heartbeat (which keeps this instance's leases).
     pub async fn beat(&self, store: &Store) -> Result<(), store::StoreError> {
         let row = self.row();
-        let until = self.lease().map_or(0, |l| l.until);
-        store.write(move |conn| store::heartbeat(conn, &row, until)).await
+        store.write(move |conn| store::heartbeat(conn, &row)).await
     }
 
     /// Beats every [`HEARTBEAT`] for as long as the process runs; a failed beat is logged and
@@ -55,7 +56,7 @@ impl Instance {
         loop {
             ticks.tick().await;
             if let Err(err) = self.beat(&store).await {
-                log::warn!("instance {}: heartbeat failed (leases not renewed): {err}", self.id);
+                log::warn!("instance {}: heartbeat failed (will keep trying): {err}", self.id);
             }
         }
     }

@@ -12,9 +12,10 @@
 //!   leaves that delivery alone until its attempt is recorded.
 //! - A fetch reads a snapshot; a delivery whose attempt was recorded while the fetch ran may
 //!   appear in it as still due, so such deliveries (`recorded_during_fetch`) are skipped.
-//! - Attempts are recorded in groups: while one write is running, finished attempts gather and
-//!   go in the next transaction. A delivery leaves `held` only once its attempt is committed; a
-//!   write that fails is retried with backoff (the delivery is not sent again meanwhile).
+//! - Attempts are recorded in groups: while writes are running (up to [`MAX_WRITES`] at once),
+//!   finished attempts gather and go in the next transaction. A delivery leaves `held` only once
+//!   its attempt is committed; a write that fails is retried with backoff (the delivery is not
+//!   sent again meanwhile).
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
 //!   flight finish and be recorded before the actor stops.
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
@@ -107,12 +108,19 @@ pub struct DeliveryActor {
     spilled: bool,
     fetching: bool,
     recorded_during_fetch: HashSet<String>,
-    writing: bool,
+    /// Attempt-recording writes under way (at most [`MAX_WRITES`]).
+    writing: usize,
     unrecorded: Vec<AttemptRecord>,
     /// Delay before retrying a failed write; zero while writes succeed.
     write_backoff: Duration,
     retiring: bool,
 }
+
+/// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
+/// spends its time on PostgreSQL (one transaction runs on one server process); a few at once
+/// use the server's cores. Deliveries stay held until their write commits, so two writes never
+/// touch the same delivery.
+const MAX_WRITES: usize = 4;
 
 /// First and longest delay between retries of a failed write.
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
@@ -132,7 +140,7 @@ impl DeliveryActor {
             spilled: true,
             fetching: false,
             recorded_during_fetch: HashSet::new(),
-            writing: false,
+            writing: 0,
             unrecorded: Vec::new(),
             write_backoff: Duration::ZERO,
             retiring: false,
@@ -169,12 +177,12 @@ impl DeliveryActor {
         }));
     }
 
-    /// Writes the finished attempts, unless a write is already running (then they go next).
+    /// Writes the finished attempts, unless [`MAX_WRITES`] writes are running (then they go next).
     fn record(&mut self, ctx: &mut Context<Self>) {
-        if self.writing || self.unrecorded.is_empty() {
+        if self.writing >= MAX_WRITES || self.unrecorded.is_empty() {
             return;
         }
-        self.writing = true;
+        self.writing += 1;
         let records = std::mem::take(&mut self.unrecorded);
         let kept = records.clone();
         let store = self.store.clone();
@@ -182,7 +190,7 @@ impl DeliveryActor {
         let write = async move { store.write(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| match result {
             Ok(recorded) => {
-                act.writing = false;
+                act.writing -= 1;
                 act.write_backoff = Duration::ZERO;
                 for record in &kept {
                     act.held.release(&record.delivery_id);
@@ -208,7 +216,7 @@ impl DeliveryActor {
                 );
                 act.unrecorded.splice(0..0, kept);
                 ctx.run_later(act.write_backoff, |act, ctx| {
-                    act.writing = false;
+                    act.writing -= 1;
                     act.record(ctx);
                     act.pump(ctx);
                 });
@@ -225,18 +233,22 @@ impl DeliveryActor {
         let channel_id = self.target.channel_id.clone();
         // With several instances, fetching is leasing: a write. Alone on SQLite, a read.
         let lease = self.policy.instance.lease();
+        // What is in memory already is left out (its payload is not read again).
+        let holds = self.held.mine.clone();
         let fetch = async move {
             match lease {
-                Some(lease) => store.write(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, Some(&lease))).await,
-                None => store.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, None)).await,
+                Some(lease) => {
+                    store.write(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, Some(&lease), &holds)).await
+                }
+                None => store.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, None, &holds)).await,
             }
         };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| {
             act.fetching = false;
             let stale = std::mem::take(&mut act.recorded_during_fetch);
             match result {
-                Ok((due, next)) => {
-                    if due.len() as i64 == limit {
+                Ok(deliveries::Fetched { due, next, more }) => {
+                    if more {
                         act.spilled = true;
                     }
                     for row in due {
@@ -268,7 +280,7 @@ impl DeliveryActor {
 
     /// While retiring: stop once nothing is in flight or waiting to be recorded.
     fn stop_when_drained(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight == 0 && !self.writing && self.unrecorded.is_empty() {
+        if self.in_flight == 0 && self.writing == 0 && self.unrecorded.is_empty() {
             ctx.stop();
         }
     }

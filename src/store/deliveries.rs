@@ -1,6 +1,6 @@
 //! Queries on `deliveries` and `attempts`: the alert log, what is due, and recording attempts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
@@ -25,6 +25,17 @@ pub struct LogFilter {
     pub before: Option<String>,
 }
 
+/// What a fetch found.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The due deliveries new to the actor, oldest first.
+    pub due: Vec<DueDelivery>,
+    /// When the next pending delivery after now falls due.
+    pub next: Option<i64>,
+    /// The fetch hit its limit: more may be due.
+    pub more: bool,
+}
+
 /// A delivery due for an attempt, with what is needed to make it.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
@@ -39,6 +50,18 @@ pub struct AttemptRecord {
     pub delivery_id: String,
     pub trigger: Trigger,
     pub outcome: AttemptOutcome,
+}
+
+/// Every column a recorded attempt sets on its delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DeliveryState {
+    status: String,
+    attempt_count: i32,
+    scheduled_attempt_count: i32,
+    next_attempt_at: Option<i64>,
+    last_status_code: Option<i32>,
+    last_error_kind: Option<&'static str>,
+    last_error: Option<String>,
 }
 
 /// The state a delivery is left in by a recorded attempt.
@@ -106,49 +129,66 @@ pub fn for_redelivery(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, String,
 }
 
 /// What a channel's actor fetches: up to `limit` pending deliveries of the channel due by `now`,
-/// oldest first, and the time the next one after those falls due (for its wake-up timer). With
-/// a `lease` (PostgreSQL, several instances), only the deliveries it could lease are fetched.
-pub fn fetch_due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, lease: Option<&Lease>) -> Result<(Vec<DueDelivery>, Option<i64>), StoreError> {
-    let Some(lease) = lease else { return due(conn, channel_id, now, limit) };
-    write(conn, |conn| {
-        let claimed = super::claim_due(conn, channel_id, lease, now, limit)?;
-        let mut rows: Vec<(String, String, i64, String)> = Vec::with_capacity(claimed.len());
-        for chunk in claimed.chunks(ROWS_PER_STATEMENT) {
-            rows.extend(
-                deliveries::table
-                    .inner_join(events::table)
-                    .filter(deliveries::id.eq_any(chunk))
-                    .select((deliveries::id, deliveries::event_id, deliveries::next_attempt_at.assume_not_null(), events::payload))
-                    .load::<(String, String, i64, String)>(conn)?,
-            );
+/// oldest first, leaving out those it already `holds` (it has them in memory), and the time the
+/// next one after those falls due (for its wake-up timer). With a `lease` (PostgreSQL, several
+/// instances), only the deliveries it holds or could take are fetched. Payloads are read only for
+/// what is new to the actor.
+pub fn fetch_due(
+    conn: &mut Conn,
+    channel_id: &str,
+    now: i64,
+    limit: i64,
+    lease: Option<&Lease>,
+    holds: &HashSet<String>,
+) -> Result<Fetched, StoreError> {
+    let fetch = |conn: &mut Conn| {
+        let due: Vec<(String, String)> = match lease {
+            Some(lease) => super::claim_due(conn, channel_id, lease, now, limit)?,
+            None => due_ids(conn, channel_id, now, limit)?,
+        };
+        let more = due.len() as i64 >= limit;
+        let fresh: Vec<(String, String)> = due.into_iter().filter(|(id, _)| !holds.contains(id)).collect();
+        let mut event_ids: Vec<&str> = fresh.iter().map(|(_, event_id)| event_id.as_str()).collect();
+        event_ids.sort_unstable();
+        event_ids.dedup();
+        let mut payloads: HashMap<String, String> = HashMap::with_capacity(event_ids.len());
+        for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+            payloads.extend(events::table.filter(events::id.eq_any(chunk)).select((events::id, events::payload)).load::<(String, String)>(conn)?);
         }
-        rows.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
-        let (_, next) = due(conn, channel_id, now, 0)?;
-        let due = rows.into_iter().map(|(id, event_id, _, payload)| DueDelivery { id, event_id, payload }).collect();
-        Ok((due, next))
-    })
+        let next = next_due_after(conn, channel_id, now)?;
+        let due = fresh
+            .into_iter()
+            .filter_map(|(id, event_id)| payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload }))
+            .collect();
+        Ok(Fetched { due, next, more })
+    };
+    match lease {
+        // Taking deliveries is a write.
+        Some(_) => write(conn, fetch),
+        None => fetch(conn),
+    }
 }
 
-/// Up to `limit` pending deliveries of a channel due by `now`, oldest first, and the time the
-/// next one after those falls due (for the channel's wake-up timer).
-pub fn due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<(Vec<DueDelivery>, Option<i64>), StoreError> {
-    let rows: Vec<(String, String, String)> = deliveries::table
-        .inner_join(events::table)
+/// `(id, event id)` of up to `limit` pending deliveries of a channel due by `now`, oldest first.
+pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(deliveries::table
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(deliveries::status.eq("pending"))
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
-        .select((deliveries::id, deliveries::event_id, events::payload))
-        .load(conn)?;
-    let next: Option<i64> = deliveries::table
+        .select((deliveries::id, deliveries::event_id))
+        .load(conn)?)
+}
+
+/// When the channel's next pending delivery after `now` falls due.
+fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    Ok(deliveries::table
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(deliveries::status.eq("pending"))
         .filter(deliveries::next_attempt_at.gt(now))
         .select(diesel::dsl::min(deliveries::next_attempt_at))
-        .first(conn)?;
-    let due = rows.into_iter().map(|(id, event_id, payload)| DueDelivery { id, event_id, payload }).collect();
-    Ok((due, next))
+        .first(conn)?)
 }
 
 /// Records a group of attempts in one transaction and moves each delivery on: a scheduled
@@ -174,6 +214,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
             state.extend(rows.into_iter().map(|(id, status, count, scheduled, next)| (id, (status, count, scheduled, next))));
         }
         let mut recorded = Vec::with_capacity(records.len());
+        let mut final_state: HashMap<&str, DeliveryState> = HashMap::with_capacity(records.len());
         let mut attempt_rows = Vec::with_capacity(records.len());
         for record in records {
             let Some((status, count, scheduled, next)) = state.get_mut(&record.delivery_id) else {
@@ -207,22 +248,42 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
             };
             *status = new_status.clone();
             *next = new_next;
-            diesel::update(deliveries::table.find(&record.delivery_id))
-                .set((
-                    deliveries::status.eq(&new_status),
-                    deliveries::attempt_count.eq(*count),
-                    deliveries::scheduled_attempt_count.eq(*scheduled),
-                    deliveries::next_attempt_at.eq(new_next),
-                    deliveries::last_status_code.eq(outcome.status_code.map(i32::from)),
-                    deliveries::last_error_kind.eq(outcome.error_kind.map(|k| k.as_str())),
-                    deliveries::last_error.eq(&outcome.error),
-                    deliveries::updated_at.eq(now),
-                    // The attempt is over: whoever finds the delivery due next may take it.
-                    deliveries::lease_owner.eq(None::<String>),
-                    deliveries::lease_until.eq(None::<i64>),
-                ))
-                .execute(conn)?;
+            // Absolute values, so only a delivery's last state in the group matters.
+            let state = DeliveryState {
+                status: new_status.clone(),
+                attempt_count: *count,
+                scheduled_attempt_count: *scheduled,
+                next_attempt_at: new_next,
+                last_status_code: outcome.status_code.map(i32::from),
+                last_error_kind: outcome.error_kind.map(|k| k.as_str()),
+                last_error: outcome.error.clone(),
+            };
+            final_state.insert(record.delivery_id.as_str(), state);
             recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: new_status, next_attempt_at: new_next });
+        }
+        // One UPDATE per distinct new state (a group of successes is one statement), not one per
+        // delivery: a round trip each counts on a networked database.
+        let mut by_state: HashMap<DeliveryState, Vec<&str>> = HashMap::new();
+        for (id, state) in final_state {
+            by_state.entry(state).or_default().push(id);
+        }
+        for (state, ids) in by_state {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)))
+                    .set((
+                        deliveries::status.eq(&state.status),
+                        deliveries::attempt_count.eq(state.attempt_count),
+                        deliveries::scheduled_attempt_count.eq(state.scheduled_attempt_count),
+                        deliveries::next_attempt_at.eq(state.next_attempt_at),
+                        deliveries::last_status_code.eq(state.last_status_code),
+                        deliveries::last_error_kind.eq(state.last_error_kind),
+                        deliveries::last_error.eq(&state.last_error),
+                        deliveries::updated_at.eq(now),
+                        // The attempt is over: whoever finds the delivery due next may take it.
+                        deliveries::lease_owner.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+            }
         }
         for chunk in attempt_rows.chunks(ROWS_PER_STATEMENT) {
             each_backend!(conn, c => diesel::insert_into(attempts::table).values(chunk).execute(c))?;

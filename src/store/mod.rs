@@ -305,12 +305,9 @@ pub fn keep_token_hash(conn: &mut Conn, role: &str, hash: &str, now: i64) -> Res
     on_backend!(conn, c => sqlite::keep_token_hash(c, role, hash, now), postgres::keep_token_hash(c, role, hash, now))
 }
 
-/// Records that an instance is alive; on PostgreSQL also renews its leases until `lease_until`.
-pub fn heartbeat(conn: &mut Conn, row: &models::InstanceRow, lease_until: i64) -> Result<(), StoreError> {
-    on_backend!(conn, c => sqlite::heartbeat(c, row), {
-        postgres::heartbeat(c, row)?;
-        postgres::renew_leases(c, &row.id, lease_until).map(|_| ())
-    })
+/// Records that an instance is alive (which keeps its leases).
+pub fn heartbeat(conn: &mut Conn, row: &models::InstanceRow) -> Result<(), StoreError> {
+    on_backend!(conn, c => sqlite::heartbeat(c, row), postgres::heartbeat(c, row))
 }
 
 /// Locks deliveries whose attempts are about to be recorded (PostgreSQL; SQLite's single writer
@@ -319,15 +316,16 @@ pub fn lock_deliveries(conn: &mut Conn, ids: &[&str]) -> Result<(), StoreError> 
     on_backend!(conn, _c => Ok(()), postgres::lock_deliveries(_c, ids))
 }
 
-/// A claim on deliveries: who holds it, and until when.
+/// A claim on deliveries: the instance that holds them. It lasts as long as the instance's
+/// heartbeat: a delivery held by an instance not seen since `dead_if_unseen_since` may be taken.
 #[derive(Debug, Clone)]
 pub struct Lease {
     pub owner: String,
-    pub until: i64,
+    pub dead_if_unseen_since: i64,
 }
 
-/// Leases due deliveries of a channel (PostgreSQL); answers their ids.
-pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+/// Leases due deliveries of a channel (PostgreSQL); answers `(id, event id)` of each.
+pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
     on_backend!(conn, _c => Err(StoreError::Task("claims are PostgreSQL's; SQLite has one router process".into())),
-        postgres::claim_due(_c, channel_id, &lease.owner, now, lease.until, limit))
+        postgres::claim_due(_c, channel_id, lease, now, limit))
 }

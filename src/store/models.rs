@@ -78,9 +78,8 @@ pub struct DeliveryRow {
     pub updated_at: i64,
     /// Attempts made on the retry schedule (manual ones excluded).
     pub scheduled_attempt_count: i32,
-    /// The instance that may attempt it, until `lease_until` (PostgreSQL).
+    /// The instance that holds it (PostgreSQL, several instances).
     pub lease_owner: Option<String>,
-    pub lease_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

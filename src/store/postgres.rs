@@ -2,7 +2,9 @@
 //! start together take turns), and the statements several instances may run at the same moment:
 //! `ON CONFLICT` inserts (an event id ingested through two instances at once is stored once),
 //! and leases on due deliveries (`FOR UPDATE SKIP LOCKED`), so one instance at a time attempts a
-//! delivery and a dead instance's deliveries go to the others once its leases expire.
+//! delivery and a dead instance's deliveries go to the others once its heartbeat is stale. A
+//! lease is only the holder's id on the row: it lasts as long as the holder's heartbeat, so
+//! nothing has to renew rows.
 //!
 //! Writes are concurrent transactions on pooled connections (PostgreSQL has real concurrency;
 //! the SQLite single writer would only serialise them).
@@ -17,7 +19,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::models::{EventRow, InstanceRow, TenantRow};
 use super::schema::{api_tokens, deliveries, events, instances, tenants};
-use super::{Connector, Pool, StoreError, CONNECTION_WAIT};
+use super::{Connector, Lease, Pool, StoreError, CONNECTION_WAIT};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -91,33 +93,49 @@ pub fn heartbeat(conn: &mut PgConnection, row: &InstanceRow) -> Result<(), Store
     Ok(())
 }
 
-/// Leases up to `limit` pending deliveries of a channel that are due and not leased by another
-/// live instance, oldest first, to `owner` until `until`; answers their ids. Rows another
-/// transaction is claiming right now are skipped, not waited for.
-pub fn claim_due(conn: &mut PgConnection, channel_id: &str, owner: &str, now: i64, until: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+/// Up to `limit` due pending deliveries of a channel for `lease.owner`, oldest first: those it
+/// holds already, then those nobody holds or whose holder is dead (no heartbeat since
+/// `lease.dead_if_unseen_since`), which it takes. Rows another transaction is taking right now
+/// are skipped, not waited for. Answers `(id, event id)` of each.
+pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
     use diesel::sql_types::{BigInt, Text};
 
     #[derive(QueryableByName)]
     struct Claimed {
         #[diesel(sql_type = Text)]
         id: String,
+        #[diesel(sql_type = Text)]
+        event_id: String,
     }
 
-    let claimed: Vec<Claimed> = diesel::sql_query(
-        "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-           SELECT id FROM deliveries \
-           WHERE channel_id = $3 AND status = 'pending' AND next_attempt_at <= $4 \
-             AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $1) \
-           ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-         RETURNING id",
-    )
-    .bind::<Text, _>(owner)
-    .bind::<BigInt, _>(until)
-    .bind::<Text, _>(channel_id)
-    .bind::<BigInt, _>(now)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?;
-    Ok(claimed.into_iter().map(|c| c.id).collect())
+    let mut ids: Vec<(String, String)> = deliveries::table
+        .filter(deliveries::channel_id.eq(channel_id))
+        .filter(deliveries::status.eq("pending"))
+        .filter(deliveries::next_attempt_at.le(now))
+        .filter(deliveries::lease_owner.eq(&lease.owner))
+        .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
+        .limit(limit)
+        .select((deliveries::id, deliveries::event_id))
+        .load(conn)?;
+    let room = limit - ids.len() as i64;
+    if room > 0 {
+        let taken: Vec<Claimed> = diesel::sql_query(
+            "UPDATE deliveries SET lease_owner = $1 WHERE id IN (\
+               SELECT id FROM deliveries \
+               WHERE channel_id = $2 AND status = 'pending' AND next_attempt_at <= $3 \
+                 AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM instances WHERE last_seen_at >= $4)) \
+               ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, event_id",
+        )
+        .bind::<Text, _>(&lease.owner)
+        .bind::<Text, _>(channel_id)
+        .bind::<BigInt, _>(now)
+        .bind::<BigInt, _>(lease.dead_if_unseen_since)
+        .bind::<BigInt, _>(room)
+        .load(conn)?;
+        ids.extend(taken.into_iter().map(|c| (c.id, c.event_id)));
+    }
+    Ok(ids)
 }
 
 /// Locks the deliveries about to get attempts recorded, so two transactions recording attempts
@@ -125,11 +143,4 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, owner: &str, now: i6
 pub fn lock_deliveries(conn: &mut PgConnection, ids: &[&str]) -> Result<(), StoreError> {
     deliveries::table.filter(deliveries::id.eq_any(ids)).select(deliveries::id).for_update().load::<String>(conn)?;
     Ok(())
-}
-
-/// Extends every lease `owner` holds on a pending delivery to `until` (the instance's heartbeat).
-pub fn renew_leases(conn: &mut PgConnection, owner: &str, until: i64) -> Result<usize, StoreError> {
-    Ok(diesel::update(deliveries::table.filter(deliveries::lease_owner.eq(owner)).filter(deliveries::status.eq("pending")))
-        .set(deliveries::lease_until.eq(until))
-        .execute(conn)?)
 }

@@ -87,7 +87,6 @@ diesel::table! {
         updated_at -> BigInt,
         scheduled_attempt_count -> Integer,
         lease_owner -> Nullable<Text>,
-        lease_until -> Nullable<BigInt>,
     }
 }
 

@@ -1,4 +1,3 @@
 DROP TABLE routing_version;
 DROP TABLE instances;
-ALTER TABLE deliveries DROP COLUMN lease_until;
 ALTER TABLE deliveries DROP COLUMN lease_owner;

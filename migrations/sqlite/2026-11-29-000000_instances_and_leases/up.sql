@@ -1,9 +1,8 @@
 -- Several instances (PostgreSQL) and the operator's view of them. Only adds: a database written
 -- by the previous release upgrades in place, and every pending delivery stays pending, unleased.
 
--- Which instance may attempt a delivery, and until when (PostgreSQL; unused on SQLite).
+-- Which instance holds a delivery (PostgreSQL, several instances; unused on SQLite).
 ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
-ALTER TABLE deliveries ADD COLUMN lease_until BIGINT;
 
 -- The instances that run on this database, with their heartbeats.
 CREATE TABLE instances (

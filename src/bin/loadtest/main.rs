@@ -118,6 +118,7 @@ fn main() -> std::process::ExitCode {
     for s in &chosen {
         assert!(ALL.contains(&s.as_str()), "unknown scenario {s}; choose from {ALL:?}");
     }
+    let plan_postgres = plan.database.is_some();
     let rows = actix_web::rt::System::new().block_on(async move {
         let mut rows = Vec::new();
         for scenario in &chosen {
@@ -140,7 +141,7 @@ fn main() -> std::process::ExitCode {
         }
         rows
     });
-    report(&rows);
+    report(&rows, plan_postgres);
     std::process::ExitCode::SUCCESS
 }
 
@@ -148,7 +149,18 @@ fn plan_copy(plan: &Plan) -> Plan {
     Plan { router: plan.router.clone(), database: plan.database.clone(), duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
 }
 
-fn report(rows: &[Measure]) {
+/// The targets of SPEC section 10 (SQLite) and of the PostgreSQL issue: batched and single-event
+/// delivery as ratios of the ceiling (`None`: reported only), and the p99 latency bound in ms.
+pub fn targets(postgres: bool) -> (f64, Option<f64>, f64) {
+    if postgres {
+        (0.1, None, 50.0)
+    } else {
+        (0.2, Some(0.06), 20.0)
+    }
+}
+
+fn report(rows: &[Measure], postgres: bool) {
+    let (batched, single, _) = targets(postgres);
     let value = |scenario: &str, metric: &str| rows.iter().find(|r| r.scenario == scenario && r.metric == metric).and_then(|r| r.value);
     let ceiling = value("ceiling", "requests/s");
     println!("| scenario | metric | value | target met | note |");
@@ -158,10 +170,16 @@ fn report(rows: &[Measure]) {
     }
     let mut ratios = Vec::new();
     if let Some(ceiling) = ceiling {
-        for (scenario, target) in [("throughput", 0.2), ("throughput-single", 0.06)] {
+        for (scenario, target) in [("throughput", Some(batched)), ("throughput-single", single)] {
             if let Some(rate) = value(scenario, "delivered/s") {
                 let ratio = rate / ceiling;
-                println!("| {scenario} | ratio to ceiling | {ratio:.3} | {} | target {target} |", if ratio >= target { "yes" } else { "**no**" });
+                match target {
+                    Some(target) => println!(
+                        "| {scenario} | ratio to ceiling | {ratio:.3} | {} | target {target} |",
+                        if ratio >= target { "yes" } else { "**no**" }
+                    ),
+                    None => println!("| {scenario} | ratio to ceiling | {ratio:.3} | — | reported, no target |"),
+                }
                 ratios.push((scenario, ratio));
             }
         }
