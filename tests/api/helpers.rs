@@ -433,6 +433,31 @@ pub fn everything_stored(database: &str) -> Vec<u8> {
 
 /// Starts the binary with `env`; also returns everything it logs (stderr) and prints (stdout).
 pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess, Arc<Mutex<String>>, Arc<Mutex<String>>) {
+    spawn_router(database, env).ready()
+}
+
+/// A router process started but perhaps not listening yet (to start several at the same moment).
+pub struct StartingRouter {
+    child: Child,
+    address: mpsc::Receiver<String>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    log: Arc<Mutex<String>>,
+    printed: Arc<Mutex<String>>,
+}
+
+impl StartingRouter {
+    /// Waits until it listens; also returns everything it logs (stderr) and prints (stdout).
+    pub fn ready(self) -> (RouterProcess, Arc<Mutex<String>>, Arc<Mutex<String>>) {
+        let base = match self.address.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => base,
+            Err(_) => panic!("the router did not report its address; it logged:\n{}", self.log.lock().unwrap()),
+        };
+        (RouterProcess { child: self.child, api: Api::new(base), readers: self.readers }, self.log, self.printed)
+    }
+}
+
+/// Starts the binary with `env` without waiting for it.
+pub fn spawn_router(database: &str, env: &[(&str, &str)]) -> StartingRouter {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spscan-router"));
     command
         .env("DATABASE_URL", database)
@@ -468,8 +493,7 @@ pub fn start_router_with(database: &str, env: &[(&str, &str)]) -> (RouterProcess
             sink.lock().unwrap().push_str(&(line + "\n"));
         }
     });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("the router reports its address");
-    (RouterProcess { child, api: Api::new(base), readers: vec![log_reader, print_reader] }, log, printed)
+    StartingRouter { child, address: rx, readers: vec![log_reader, print_reader], log, printed }
 }
 
 impl Drop for RouterProcess {

@@ -235,3 +235,27 @@ async fn the_same_event_id_sent_to_both_instances_at_once_is_stored_and_delivere
         })
         .await;
 }
+
+#[actix_web::test]
+async fn instances_starting_together_on_a_new_database_all_come_up() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let ids = ["together-a", "together-b", "together-c"];
+            // All three migrate the empty database at the same moment (they take turns on a lock).
+            let starting: Vec<StartingRouter> = ids
+                .iter()
+                .map(|id| spawn_router(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id)]))
+                .collect();
+            let routers: Vec<RouterProcess> = starting.into_iter().map(|s| s.ready().0).collect();
+            for router in &routers {
+                assert_eq!(router.api.get("/healthz").await.status, 200);
+            }
+            let listed = routers[0].api.get("/api/v1/instances").await.body;
+            assert_eq!(listed["items"].as_array().unwrap().len(), 3, "{listed}");
+            let receiver = Receiver::start().await;
+            route_to(&routers[1], &receiver).await;
+            wait_until_routed(&[&routers[0], &routers[1], &routers[2]]).await;
+        })
+        .await;
+}
