@@ -109,6 +109,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     let limits = router.limits().clone();
     // Read, merge and write in one transaction, so concurrent PATCHes cannot undo each other.
     let rule = router.change(move |conn| {
+            crate::store::lock_for_change(conn, crate::store::Changeable::Rule, &id)?;
             let current = rules::get(conn, &id)?;
             let merged = RuleInput {
                 name: patch.name.unwrap_or(current.row.name.clone()),

@@ -108,6 +108,7 @@ pub fn deliverable(conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, StoreEr
 
 pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Result<ChannelRow, StoreError> {
     write(conn, |conn| {
+        super::lock_for_change(conn, super::Changeable::Channel, id)?;
         let mut row = get(conn, id)?;
         if let Some(name) = change.name {
             row.name = name;
@@ -138,6 +139,7 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
 /// Replaces a channel's signing secret; the old one keeps signing until `now + grace_ms`.
 pub fn rotate_secret(conn: &mut Conn, id: &str, secret: &SigningSecret, now: i64, grace_ms: i64) -> Result<ChannelRow, StoreError> {
     write(conn, |conn| {
+        super::lock_for_change(conn, super::Changeable::Channel, id)?;
         let mut row = get(conn, id)?;
         row.previous_secret = Some(std::mem::replace(&mut row.secret, secret.expose().to_string()));
         row.previous_secret_expires_at = Some(now + grace_ms);

@@ -316,6 +316,21 @@ pub fn lock_deliveries(conn: &mut Conn, ids: &[&str]) -> Result<(), StoreError> 
     on_backend!(conn, _c => Ok(()), postgres::lock_deliveries(_c, ids))
 }
 
+/// The tables whose rows a PATCH reads, merges and writes back.
+#[derive(Debug, Clone, Copy)]
+pub enum Changeable {
+    Tenant,
+    Channel,
+    Rule,
+}
+
+/// Locks the row about to be read, merged and written back, until the transaction ends, so two
+/// concurrent changes of one row apply one after the other instead of the last undoing the
+/// first (PostgreSQL; SQLite's single writer runs one write at a time anyway).
+pub fn lock_for_change(conn: &mut Conn, table: Changeable, id: &str) -> Result<(), StoreError> {
+    on_backend!(conn, _c => Ok(()), postgres::lock_for_change(_c, table, id))
+}
+
 /// A claim on deliveries: the instance that holds them. It lasts as long as the instance's
 /// heartbeat: a delivery held by an instance not seen since `dead_if_unseen_since` may be taken.
 #[derive(Debug, Clone)]

@@ -138,6 +138,17 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
     Ok(ids)
 }
 
+/// Locks one row of a table a PATCH changes (see `store::lock_for_change`).
+pub fn lock_for_change(conn: &mut PgConnection, table: super::Changeable, id: &str) -> Result<(), StoreError> {
+    let table = match table {
+        super::Changeable::Tenant => "tenants",
+        super::Changeable::Channel => "channels",
+        super::Changeable::Rule => "rules",
+    };
+    diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE")).bind::<diesel::sql_types::Text, _>(id).execute(conn)?;
+    Ok(())
+}
+
 /// Locks the deliveries about to get attempts recorded, so two transactions recording attempts
 /// of one delivery (a manual redelivery beside a scheduled attempt) number them one after the other.
 pub fn lock_deliveries(conn: &mut PgConnection, ids: &[&str]) -> Result<(), StoreError> {

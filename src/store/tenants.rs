@@ -46,6 +46,7 @@ pub fn update(
     now: i64,
 ) -> Result<TenantRow, StoreError> {
     write(conn, |conn| {
+        super::lock_for_change(conn, super::Changeable::Tenant, id)?;
         let mut row = get(conn, id)?;
         if let Some(name) = display_name {
             row.display_name = name.to_string();

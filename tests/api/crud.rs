@@ -109,4 +109,24 @@ on_both_backends! {
         assert_eq!(answer.status, 200);
         assert_eq!(answer.body["database"], "ok");
     }
+
+    #[actix_web::test]
+    async fn concurrent_changes_to_one_rule_both_take_effect() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        app.soc_channel_for_contoso(&receiver).await;
+        let rule_id = app.get("/api/v1/rules").await.body["items"][0]["id"].as_str().unwrap().to_string();
+        let path = format!("/api/v1/rules/{rule_id}");
+        for i in 0..20 {
+            let severity = if i % 2 == 0 { "high" } else { "low" };
+            let (a, b) = futures_util::future::join(
+                app.patch(&path, json!({"name": format!("Rule {i}")})),
+                app.patch(&path, json!({"min_severity": severity})),
+            )
+            .await;
+            assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
+            let rule = app.get(&path).await.body;
+            assert_eq!((rule["name"].as_str(), rule["min_severity"].as_str()), (Some(format!("Rule {i}").as_str()), Some(severity)), "one change undid the other");
+        }
+    }
 }
