@@ -46,13 +46,15 @@ impl Instance {
     /// Records one heartbeat (which keeps this instance's leases).
     pub async fn beat(&self, store: &Store) -> Result<(), store::StoreError> {
         let row = self.row();
-        store.write(move |conn| store::heartbeat(conn, &row)).await
+        store.write(move |conn| store::instances::heartbeat(conn, &row)).await
     }
 
     /// Beats every [`HEARTBEAT`] for as long as the process runs; a failed beat is logged and
     /// the next one tries again (the database may be away for a while).
     pub async fn keep_beating(self, store: Store) {
         let mut ticks = actix_web::rt::time::interval(HEARTBEAT);
+        // The first tick is immediate, and the start has just beaten (`Application::build`).
+        ticks.tick().await;
         loop {
             ticks.tick().await;
             if let Err(err) = self.beat(&store).await {

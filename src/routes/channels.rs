@@ -173,7 +173,6 @@ pub async fn update(
     let id = id.into_inner();
     let kind = patch.kind;
     let row = router.change(move |conn| {
-            crate::store::lock_for_change(conn, crate::store::Changeable::Channel, &id)?;
             let current = channels::get(conn, &id)?;
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());

@@ -19,6 +19,17 @@ pub fn recent(conn: &mut Conn, now: i64) -> Result<Vec<InstanceRow>, StoreError>
         .load(conn)?)
 }
 
+/// Records that an instance is alive (which keeps its leases).
+pub fn heartbeat(conn: &mut Conn, row: &InstanceRow) -> Result<(), StoreError> {
+    each_backend!(conn, c => diesel::insert_into(instances::table)
+        .values(row)
+        .on_conflict(instances::id)
+        .do_update()
+        .set(instances::last_seen_at.eq(row.last_seen_at))
+        .execute(c))?;
+    Ok(())
+}
+
 /// The current routing version.
 pub fn routing_version(conn: &mut Conn) -> Result<i64, StoreError> {
     Ok(routing_version::table.find(1).select(routing_version::version).first(conn)?)

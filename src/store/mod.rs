@@ -295,21 +295,6 @@ pub fn insert_events(conn: &mut Conn, rows: &[models::EventRow]) -> Result<std::
     on_backend!(conn, c => sqlite::insert_events(c, rows), postgres::insert_events(c, rows))
 }
 
-/// Registers a tenant or updates its names.
-pub fn upsert_tenant(conn: &mut Conn, row: &models::TenantRow) -> Result<(), StoreError> {
-    on_backend!(conn, c => sqlite::upsert_tenant(c, row), postgres::upsert_tenant(c, row))
-}
-
-/// Keeps a generated token's hash unless one is kept already.
-pub fn keep_token_hash(conn: &mut Conn, role: &str, hash: &str, now: i64) -> Result<(), StoreError> {
-    on_backend!(conn, c => sqlite::keep_token_hash(c, role, hash, now), postgres::keep_token_hash(c, role, hash, now))
-}
-
-/// Records that an instance is alive (which keeps its leases).
-pub fn heartbeat(conn: &mut Conn, row: &models::InstanceRow) -> Result<(), StoreError> {
-    on_backend!(conn, c => sqlite::heartbeat(c, row), postgres::heartbeat(c, row))
-}
-
 /// Locks deliveries whose attempts are about to be recorded (PostgreSQL; SQLite's single writer
 /// needs no lock).
 pub fn lock_deliveries(conn: &mut Conn, ids: &[&str]) -> Result<(), StoreError> {

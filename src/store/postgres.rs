@@ -17,8 +17,8 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::models::{EventRow, InstanceRow, TenantRow};
-use super::schema::{api_tokens, deliveries, events, instances, tenants};
+use super::models::EventRow;
+use super::schema::{deliveries, events};
 use super::{Connector, Lease, Pool, StoreError, CONNECTION_WAIT};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -56,41 +56,6 @@ pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashS
         .get_results::<String>(conn)?
         .into_iter()
         .collect())
-}
-
-/// Registers a tenant or updates its names.
-pub fn upsert_tenant(conn: &mut PgConnection, row: &TenantRow) -> Result<(), StoreError> {
-    diesel::insert_into(tenants::table)
-        .values(row)
-        .on_conflict(tenants::id)
-        .do_update()
-        .set((
-            tenants::display_name.eq(&row.display_name),
-            tenants::microsoft_tenant_id.eq(&row.microsoft_tenant_id),
-            tenants::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Keeps a generated token's hash unless one is kept already (another instance may have won).
-pub fn keep_token_hash(conn: &mut PgConnection, role: &str, hash: &str, now: i64) -> Result<(), StoreError> {
-    diesel::insert_into(api_tokens::table)
-        .values((api_tokens::role.eq(role), api_tokens::token_hash.eq(hash), api_tokens::created_at.eq(now)))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Records that an instance is alive.
-pub fn heartbeat(conn: &mut PgConnection, row: &InstanceRow) -> Result<(), StoreError> {
-    diesel::insert_into(instances::table)
-        .values(row)
-        .on_conflict(instances::id)
-        .do_update()
-        .set(instances::last_seen_at.eq(row.last_seen_at))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Up to `limit` due pending deliveries of a channel for `lease.owner`, oldest first: those it

@@ -19,8 +19,8 @@ use diesel::prelude::*;
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::models::{EventRow, InstanceRow, TenantRow};
-use super::schema::{api_tokens, events, instances, tenants};
+use super::models::EventRow;
+use super::schema::events;
 use super::{guarded, AnyConnection, Connector, Pool, StoreError, WriteJob, CONNECTION_WAIT};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -118,39 +118,4 @@ fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<Wr
 pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<HashSet<String>, StoreError> {
     diesel::insert_into(events::table).values(rows).execute(conn)?;
     Ok(rows.iter().map(|r| r.id.to_string()).collect())
-}
-
-/// Registers a tenant or updates its names.
-pub fn upsert_tenant(conn: &mut SqliteConnection, row: &TenantRow) -> Result<(), StoreError> {
-    diesel::insert_into(tenants::table)
-        .values(row)
-        .on_conflict(tenants::id)
-        .do_update()
-        .set((
-            tenants::display_name.eq(&row.display_name),
-            tenants::microsoft_tenant_id.eq(&row.microsoft_tenant_id),
-            tenants::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Keeps a generated token's hash unless one is kept already.
-pub fn keep_token_hash(conn: &mut SqliteConnection, role: &str, hash: &str, now: i64) -> Result<(), StoreError> {
-    diesel::insert_into(api_tokens::table)
-        .values((api_tokens::role.eq(role), api_tokens::token_hash.eq(hash), api_tokens::created_at.eq(now)))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Records that an instance is alive.
-pub fn heartbeat(conn: &mut SqliteConnection, row: &InstanceRow) -> Result<(), StoreError> {
-    diesel::insert_into(instances::table)
-        .values(row)
-        .on_conflict(instances::id)
-        .do_update()
-        .set(instances::last_seen_at.eq(row.last_seen_at))
-        .execute(conn)?;
-    Ok(())
 }

@@ -34,7 +34,18 @@ pub fn create(conn: &mut Conn, tenant: &Tenant, now: i64) -> Result<TenantRow, S
 
 /// Inserts the tenant or updates its names (an event carrying a full tenant object).
 pub fn upsert(conn: &mut Conn, tenant: &Tenant, now: i64) -> Result<(), StoreError> {
-    super::upsert_tenant(conn, &row_of(tenant, now))
+    let row = row_of(tenant, now);
+    each_backend!(conn, c => diesel::insert_into(tenants::table)
+        .values(&row)
+        .on_conflict(tenants::id)
+        .do_update()
+        .set((
+            tenants::display_name.eq(&row.display_name),
+            tenants::microsoft_tenant_id.eq(&row.microsoft_tenant_id),
+            tenants::updated_at.eq(row.updated_at),
+        ))
+        .execute(c))?;
+    Ok(())
 }
 
 /// Changes a tenant's names.

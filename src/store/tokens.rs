@@ -14,6 +14,9 @@ pub fn hash_of(conn: &mut Conn, role: &str) -> Result<Option<String>, StoreError
 /// at once); returns the hash that is in force.
 pub fn keep_hash(conn: &mut Conn, role: &str, hash: &str, now: i64) -> Result<String, StoreError> {
     // Instances starting together may each generate one: the first kept wins for all of them.
-    super::keep_token_hash(conn, role, hash, now)?;
+    each_backend!(conn, c => diesel::insert_into(api_tokens::table)
+        .values((api_tokens::role.eq(role), api_tokens::token_hash.eq(hash), api_tokens::created_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(c))?;
     hash_of(conn, role)?.ok_or(StoreError::NotFound("token hash"))
 }
