@@ -2,6 +2,13 @@
 //! stores the event with one delivery per (event, channel) pair in a single transaction, and
 //! only then hands the envelopes to the channels' DeliveryActors.
 //!
+//! Ingestion requests that arrive while [`INGEST_WRITES`] writes are already under way wait and
+//! are then written together, in one transaction (each keeps its own answer and its own
+//! all-or-nothing: if the merged write fails, each request is written again on its own, so one
+//! request's bad tenant never fails another's). At low load a request is written at once; under
+//! load, many single-event requests share one transaction's statements instead of paying about
+//! seven each.
+//!
 //! It also owns the DeliveryActors' lifecycle: on [`Reload`] (after every rule or channel change,
 //! and at start) it starts an actor for each enabled channel, reconfigures the ones whose channel
 //! changed, and retires those whose channel was disabled or deleted. Reloads are atomic: no event
@@ -26,6 +33,22 @@ use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
 use crate::store::{events, instances, rules, Store, StoreError};
 
+/// Ingestion writes under way at once; later requests wait and are merged into the next one.
+pub const INGEST_WRITES: usize = 2;
+/// Most events one merged ingestion write holds (a larger request is written alone).
+pub const MERGED_EVENTS: usize = 1000;
+
+type IngestAnswer = tokio::sync::oneshot::Sender<Result<Vec<Ingested>, StoreError>>;
+
+/// An ingestion request waiting for a write.
+struct WaitingIngest {
+    matched: Vec<MatchedEvent>,
+    is_batch: bool,
+    answer: IngestAnswer,
+    /// It was in a merged write that failed: it is written on its own.
+    alone: bool,
+}
+
 struct ChannelSlot {
     /// What the actor was configured with.
     target: Target,
@@ -46,6 +69,10 @@ pub struct RuleMatcher {
     watching: bool,
     /// The last look failed (the database is away).
     watch_failing: bool,
+    /// Ingestion writes under way.
+    ingest_writes: usize,
+    /// Ingestion requests waiting for one of them to finish.
+    waiting: std::collections::VecDeque<WaitingIngest>,
 }
 
 impl RuleMatcher {
@@ -60,6 +87,8 @@ impl RuleMatcher {
             routing_version: 0,
             watching: false,
             watch_failing: false,
+            ingest_writes: 0,
+            waiting: std::collections::VecDeque::new(),
         }
     }
 
@@ -194,9 +223,9 @@ impl RuleMatcher {
 }
 
 impl Handler<Ingest> for RuleMatcher {
-    type Result = ResponseActFuture<Self, Result<Vec<Ingested>, StoreError>>;
+    type Result = ResponseFuture<Result<Vec<Ingested>, StoreError>>;
 
-    fn handle(&mut self, msg: Ingest, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Ingest, ctx: &mut Context<Self>) -> Self::Result {
         let matched: Vec<MatchedEvent> = msg
             .events
             .into_iter()
@@ -205,16 +234,72 @@ impl Handler<Ingest> for RuleMatcher {
                 MatchedEvent { event, channel_ids }
             })
             .collect();
-        let store = self.store.clone();
-        let is_batch = msg.is_batch;
-        let lease = self.policy.instance.lease();
-        let write = async move { store.write(move |conn| events::ingest(conn, &matched, is_batch, now_ms(), lease.as_ref())).await };
-        Box::pin(write.into_actor(self).map(|result, act, _| {
-            if let Ok(ingested) = &result {
-                act.dispatch(ingested);
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.waiting.push_back(WaitingIngest { matched, is_batch: msg.is_batch, answer, alone: false });
+        self.write_waiting(ctx);
+        Box::pin(async move { answered.await.map_err(|_| StoreError::Task("the rule matcher stopped".into()))? })
+    }
+}
+
+impl RuleMatcher {
+    /// Starts writes for waiting ingestion requests while fewer than [`INGEST_WRITES`] run, each
+    /// merging as many waiting requests as fit in [`MERGED_EVENTS`].
+    fn write_waiting(&mut self, ctx: &mut Context<Self>) {
+        while self.ingest_writes < INGEST_WRITES && !self.waiting.is_empty() {
+            let mut group = Vec::new();
+            let mut events = 0;
+            while let Some(next) = self.waiting.front() {
+                let fits = group.is_empty() || (!next.alone && events + next.matched.len() <= MERGED_EVENTS);
+                if !fits || group.first().is_some_and(|w: &WaitingIngest| w.alone) {
+                    break;
+                }
+                events += next.matched.len();
+                group.extend(self.waiting.pop_front());
             }
-            result
-        }))
+            self.write_group(group, ctx);
+        }
+    }
+
+    /// Writes a group of requests in one transaction, answers each with its own results, and
+    /// hands the deliveries to the channels. If the merged write fails, each request of a group
+    /// of several is written again alone, so each gets its own error (or succeeds).
+    fn write_group(&mut self, group: Vec<WaitingIngest>, ctx: &mut Context<Self>) {
+        self.ingest_writes += 1;
+        let store = self.store.clone();
+        let lease = self.policy.instance.lease();
+        let is_batch = group.len() > 1 || group[0].is_batch;
+        let batch: Vec<MatchedEvent> = group.iter().flat_map(|w| w.matched.iter().cloned()).collect();
+        let write = async move { store.write(move |conn| events::ingest(conn, &batch, is_batch, now_ms(), lease.as_ref())).await };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.ingest_writes -= 1;
+            match result {
+                Ok(ingested) => {
+                    act.dispatch(&ingested);
+                    let mut ingested = ingested.into_iter();
+                    for waiting in group {
+                        let _ = waiting.answer.send(Ok(ingested.by_ref().take(waiting.matched.len()).collect()));
+                    }
+                }
+                Err(err) if group.len() == 1 => {
+                    let _ = group.into_iter().next().map(|w| w.answer.send(Err(err)));
+                }
+                Err(err) if err.is_unavailable() => {
+                    // The database is away: every request of the group hears so at once.
+                    let reason = err.to_string();
+                    for waiting in group {
+                        let _ = waiting.answer.send(Err(StoreError::Unavailable(reason.clone())));
+                    }
+                }
+                Err(_) => {
+                    // Each again on its own (first in line), so each gets its own answer.
+                    for mut waiting in group.into_iter().rev() {
+                        waiting.alone = true;
+                        act.waiting.push_front(waiting);
+                    }
+                }
+            }
+            act.write_waiting(ctx);
+        }));
     }
 }
 

@@ -129,6 +129,9 @@ pub enum StoreError {
     /// The transaction holding this write could not be committed; nothing of it was stored.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The database could not be reached for this write (said once for several writes).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -136,7 +139,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error as Db};
         match self {
-            Self::Pool(_) | Self::Commit(_) => true,
+            Self::Pool(_) | Self::Commit(_) | Self::Unavailable(_) => true,
             Self::Database(Db::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)) => true,
             Self::Database(Db::BrokenTransactionManager) => true,
             _ => false,

@@ -216,4 +216,65 @@ on_both_backends! {
         ids.dedup();
         assert_eq!(ids.len(), 60, "every event once");
     }
+
+    #[actix_web::test]
+    async fn concurrent_requests_written_together_each_get_their_own_answer() {
+        // Requests that arrive while others are being written are merged into one transaction;
+        // a bad request among them must fail alone, a duplicate must be a duplicate once.
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.soc_channel_for_contoso(&receiver).await;
+        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        let event = |i: usize, tenant: &str| {
+            let mut event = permission_event(tenant, "permission.external_share_created", "high");
+            event["event_id"] = json!(format!("evt_together_{i}"));
+            event
+        };
+        let mut requests = Vec::new();
+        for i in 0..150 {
+            let body = match i % 10 {
+                3 => event(i, "nobody"),
+                // The same event id as the request before it.
+                5 => event(i - 1, "contoso"),
+                // A batch whose second event names an unknown tenant: none of it is stored.
+                7 => json!({"events": [event(i, "contoso"), event(1000 + i, "nobody")]}),
+                _ => event(i, "contoso"),
+            };
+            let app = &app;
+            requests.push(async move { (i, app.ingest(body).await) });
+        }
+        let answers = futures_util::future::join_all(requests).await;
+        let mut stored = Vec::new();
+        for (i, answer) in &answers {
+            match i % 10 {
+                3 => {
+                    assert_eq!(answer.status, 422, "request {i}: {}", answer.body);
+                    assert_eq!(answer.body["field"], "tenant_id", "request {i}: {}", answer.body);
+                }
+                7 => {
+                    assert_eq!(answer.status, 422, "request {i}: {}", answer.body);
+                    assert_eq!(answer.body["field"], "events[1].tenant_id", "request {i}: {}", answer.body);
+                }
+                4 | 5 => {
+                    assert!(answer.status == 202 || answer.status == 200, "request {i}: {} {}", answer.status, answer.body);
+                    if answer.status == 202 {
+                        stored.push(answer.body["event_id"].as_str().unwrap().to_string());
+                    }
+                }
+                _ => {
+                    assert_eq!(answer.status, 202, "request {i}: {}", answer.body);
+                    stored.push(answer.body["event_id"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        // Of each pair sharing an event id, exactly one was stored.
+        let expected: usize = (0..150).filter(|i| ![3, 5, 7].contains(&(i % 10))).count();
+        assert_eq!(stored.len(), expected, "{stored:?}");
+        let got = receiver.wait_for(expected, None, Duration::from_secs(20)).await;
+        let mut ids: Vec<String> = got.iter().map(|c| c.headers["webhook-id"].clone()).collect();
+        ids.sort();
+        stored.sort();
+        assert_eq!(ids, stored, "every stored event arrives once, and nothing refused arrives");
+    }
+
 }
