@@ -200,17 +200,18 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
         let mut state: HashMap<String, (String, i32, i32, Option<i64>)> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            super::lock_deliveries(conn, chunk)?;
-            let rows: Vec<(String, String, i32, i32, Option<i64>)> = deliveries::table
-                .filter(deliveries::id.eq_any(chunk))
-                .select((
-                    deliveries::id,
-                    deliveries::status,
-                    deliveries::attempt_count,
-                    deliveries::scheduled_attempt_count,
-                    deliveries::next_attempt_at,
-                ))
-                .load(conn)?;
+            let query = deliveries::table.filter(deliveries::id.eq_any(chunk)).select((
+                deliveries::id,
+                deliveries::status,
+                deliveries::attempt_count,
+                deliveries::scheduled_attempt_count,
+                deliveries::next_attempt_at,
+            ));
+            // On PostgreSQL the rows stay locked until the commit, so two transactions recording
+            // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
+            // them one after the other; SQLite's single writer runs one at a time anyway.
+            let rows: Vec<(String, String, i32, i32, Option<i64>)> =
+                on_backend!(conn, c => query.load(c), query.for_update().load(c))?;
             state.extend(rows.into_iter().map(|(id, status, count, scheduled, next)| (id, (status, count, scheduled, next))));
         }
         let mut recorded = Vec::with_capacity(records.len());

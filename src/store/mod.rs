@@ -15,8 +15,8 @@
 macro_rules! on_backend {
     ($conn:expr, $c:ident => $sqlite:expr, $postgres:expr) => {
         match $conn {
-            AnyConnection::Sqlite($c) => $sqlite,
-            AnyConnection::Postgres($c) => $postgres,
+            $crate::store::AnyConnection::Sqlite($c) => $sqlite,
+            $crate::store::AnyConnection::Postgres($c) => $postgres,
         }
     };
 }
@@ -162,9 +162,7 @@ impl r2d2::ManageConnection for Connector {
     fn connect(&self) -> Result<AnyConnection, Self::Error> {
         match &self.0 {
             Database::Sqlite(path) => sqlite::connect(path).map(AnyConnection::Sqlite),
-            Database::Postgres(url) => {
-                PgConnection::establish(url).map(AnyConnection::Postgres).map_err(diesel::r2d2::Error::ConnectionError)
-            }
+            Database::Postgres(url) => postgres::connect(url).map(AnyConnection::Postgres),
         }
     }
 
@@ -296,12 +294,6 @@ pub fn ping(conn: &mut Conn) -> Result<(), StoreError> {
 /// Inserts events whose ids are not stored yet; answers the ids inserted.
 pub fn insert_events(conn: &mut Conn, rows: &[models::EventRow]) -> Result<std::collections::HashSet<String>, StoreError> {
     on_backend!(conn, c => sqlite::insert_events(c, rows), postgres::insert_events(c, rows))
-}
-
-/// Locks deliveries whose attempts are about to be recorded (PostgreSQL; SQLite's single writer
-/// needs no lock).
-pub fn lock_deliveries(conn: &mut Conn, ids: &[&str]) -> Result<(), StoreError> {
-    on_backend!(conn, _c => Ok(()), postgres::lock_deliveries(_c, ids))
 }
 
 /// The tables whose rows a PATCH reads, merges and writes back.
