@@ -142,9 +142,12 @@ pub fn fetch_due(
     holds: &HashSet<String>,
 ) -> Result<Fetched, StoreError> {
     let fetch = |conn: &mut Conn| {
-        let due: Vec<(String, String)> = match lease {
-            Some(lease) => super::claim_due(conn, channel_id, lease, now, limit)?,
-            None => due_ids(conn, channel_id, now, limit)?,
+        let (due, next) = match lease {
+            Some(lease) => {
+                let claim = super::claim_due(conn, channel_id, lease, now, limit)?;
+                (claim.due, claim.next)
+            }
+            None => (due_ids(conn, channel_id, now, limit)?, next_due_after(conn, channel_id, now)?),
         };
         let more = due.len() as i64 >= limit;
         let fresh: Vec<(String, String)> = due.into_iter().filter(|(id, _)| !holds.contains(id)).collect();
@@ -155,7 +158,6 @@ pub fn fetch_due(
         for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
             payloads.extend(events::table.filter(events::id.eq_any(chunk)).select((events::id, events::payload)).load::<(String, String)>(conn)?);
         }
-        let next = next_due_after(conn, channel_id, now)?;
         let due = fresh
             .into_iter()
             .filter_map(|(id, event_id)| payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload }))

@@ -319,8 +319,9 @@ pub struct Lease {
     pub dead_if_unseen_since: i64,
 }
 
-/// Leases due deliveries of a channel (PostgreSQL); answers `(id, event id)` of each.
-pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+/// Leases due deliveries of a channel (PostgreSQL); answers `(id, event id)` of each, and when
+/// the next of the channel's deliveries this instance may take falls due.
+pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<postgres::Claim, StoreError> {
     on_backend!(conn, _c => Err(StoreError::Task("claims are PostgreSQL's; SQLite has one router process".into())),
         postgres::claim_due(_c, channel_id, lease, now, limit))
 }

@@ -73,11 +73,13 @@ pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashS
 }
 
 /// Up to `limit` due pending deliveries of a channel for `lease.owner`, oldest first: those it
-/// holds already, then those nobody holds or whose holder is dead (no heartbeat since
-/// `lease.dead_if_unseen_since`), which it takes. Rows another transaction is taking right now
-/// are skipped, not waited for. Answers `(id, event id)` of each.
-pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
-    use diesel::sql_types::{BigInt, Text};
+/// holds already, then those nobody holds, which it takes; and when the next of either falls due.
+/// Deliveries held by a dead instance (no heartbeat since `lease.dead_if_unseen_since`) are
+/// first released, so they are among those nobody holds. Rows another transaction is taking
+/// right now are skipped, not waited for. Each step is a range of `deliveries_due_by_holder`,
+/// never a walk past what live instances hold. Answers `(id, event id)` of each.
+pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Claim, StoreError> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
 
     #[derive(QueryableByName)]
     struct Claimed {
@@ -86,35 +88,71 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
         #[diesel(sql_type = Text)]
         event_id: String,
     }
+    #[derive(QueryableByName)]
+    struct Next {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        next: Option<i64>,
+    }
 
-    let mut ids: Vec<(String, String)> = deliveries::table
+    release_dead(conn, lease)?;
+    let mut due: Vec<(String, String)> = deliveries::table
+        .filter(deliveries::lease_owner.eq(&lease.owner))
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(deliveries::status.eq("pending"))
         .filter(deliveries::next_attempt_at.le(now))
-        .filter(deliveries::lease_owner.eq(&lease.owner))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
         .select((deliveries::id, deliveries::event_id))
         .load(conn)?;
-    let room = limit - ids.len() as i64;
+    let room = limit - due.len() as i64;
     if room > 0 {
         let taken: Vec<Claimed> = diesel::sql_query(
             "UPDATE deliveries SET lease_owner = $1 WHERE id IN (\
                SELECT id FROM deliveries \
-               WHERE channel_id = $2 AND status = 'pending' AND next_attempt_at <= $3 \
-                 AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM instances WHERE last_seen_at >= $4)) \
-               ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+               WHERE lease_owner IS NULL AND channel_id = $2 AND status = 'pending' AND next_attempt_at <= $3 \
+               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
              RETURNING id, event_id",
         )
         .bind::<Text, _>(&lease.owner)
         .bind::<Text, _>(channel_id)
         .bind::<BigInt, _>(now)
-        .bind::<BigInt, _>(lease.dead_if_unseen_since)
         .bind::<BigInt, _>(room)
         .load(conn)?;
-        ids.extend(taken.into_iter().map(|c| (c.id, c.event_id)));
+        due.extend(taken.into_iter().map(|c| (c.id, c.event_id)));
     }
-    Ok(ids)
+    // What other live instances hold is theirs to wake for.
+    let next: Next = diesel::sql_query(
+        "SELECT LEAST(\
+           (SELECT min(next_attempt_at) FROM deliveries \
+             WHERE lease_owner = $1 AND channel_id = $2 AND status = 'pending' AND next_attempt_at > $3), \
+           (SELECT min(next_attempt_at) FROM deliveries \
+             WHERE lease_owner IS NULL AND channel_id = $2 AND status = 'pending' AND next_attempt_at > $3)) AS next",
+    )
+    .bind::<Text, _>(&lease.owner)
+    .bind::<Text, _>(channel_id)
+    .bind::<BigInt, _>(now)
+    .get_result(conn)?;
+    Ok(Claim { due, next: next.next })
+}
+
+/// Due deliveries taken, and when the next one falls due.
+pub struct Claim {
+    pub due: Vec<(String, String)>,
+    pub next: Option<i64>,
+}
+
+/// Lets go of what instances without a heartbeat since `lease.dead_if_unseen_since` held, on
+/// every channel at once (a probe of the index per dead instance when they hold nothing).
+fn release_dead(conn: &mut PgConnection, lease: &Lease) -> Result<(), StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+    diesel::sql_query(
+        "UPDATE deliveries SET lease_owner = NULL \
+         WHERE status = 'pending' AND lease_owner = ANY(ARRAY(SELECT id FROM instances WHERE last_seen_at < $1 AND id <> $2))",
+    )
+    .bind::<BigInt, _>(lease.dead_if_unseen_since)
+    .bind::<Text, _>(&lease.owner)
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Locks one row of a table a PATCH changes (see `store::lock_for_change`).
