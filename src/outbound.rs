@@ -20,13 +20,14 @@ use std::time::{Duration, Instant};
 use actix_web::web::Bytes;
 use awc::error::{ConnectError, SendRequestError};
 use awc::http::header::{CONTENT_TYPE, USER_AGENT};
+use awc::http::StatusCode;
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
 use crate::domain::channel::{CustomHeaders, SigningSecret};
 use crate::domain::network::TargetPolicy;
-use crate::domain::retry::ErrorKind;
+use crate::domain::retry::{parse_retry_after, ErrorKind};
 use crate::domain::signature;
 use crate::domain::time::now_ms;
 
@@ -200,6 +201,7 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
             error_kind: Some(ErrorKind::BlockedTarget),
             error: Some(format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0)),
             response_excerpt: None,
+            retry_after: None,
         };
     }
     let timestamp = started_at / 1000;
@@ -225,6 +227,7 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
         error_kind,
         error,
         response_excerpt,
+        retry_after: None,
     };
     let mut response = match answer {
         Err(_) => {
@@ -238,6 +241,12 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
     };
     let status = response.status();
     let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    // Only a receiver that is throttling (429) or unavailable (503) is asked how long to wait.
+    let retry_after = [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]
+        .contains(&status)
+        .then(|| response.headers().get("retry-after").and_then(|v| v.to_str().ok()))
+        .flatten()
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
     let mut read = Vec::new();
     let remaining = deadline.saturating_duration_since(Instant::now());
     let _ = actix_web::rt::time::timeout(remaining, read_excerpt(response.take_payload(), &mut read)).await;
@@ -249,7 +258,8 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
         let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
         outcome(code, Some(ErrorKind::Redirect), Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), excerpt)
     } else {
-        outcome(code, Some(ErrorKind::HttpStatus), Some(format!("HTTP {status}")), excerpt)
+        let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
+        AttemptOutcome { retry_after, ..outcome(code, Some(ErrorKind::HttpStatus), Some(format!("HTTP {status}{wait}")), excerpt) }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::domain::limits::Limits;
 use crate::domain::network::TargetPolicy;
 use crate::outbound::Names;
 use crate::store::Database;
-use crate::domain::retry::RetrySchedule;
+use crate::domain::retry::{RetryPolicy, RetrySchedule, MAX_JITTER, MAX_RETRY_AFTER_LIMIT};
 use crate::domain::token::MIN_TOKEN_LEN;
 
 /// The command line; every flag also reads the environment variable named beside it.
@@ -27,6 +27,12 @@ pub struct Cli {
     /// Delays before each retry of a failed delivery, comma-separated (units ms, s, m, h).
     #[arg(long, env = "RETRY_SCHEDULE", default_value = "30s,2m,10m")]
     pub retry_schedule: String,
+    /// How much each retry delay varies either way, as a share (0.1 is ±10 %; 0 turns it off; at most 0.5).
+    #[arg(long, env = "RETRY_JITTER", default_value = "0.1")]
+    pub retry_jitter: String,
+    /// Longest wait a receiver's Retry-After (on 429 or 503) is honoured for (units s, m, h, d; at most 7d).
+    #[arg(long, env = "MAX_RETRY_AFTER", default_value = "1h")]
+    pub max_retry_after: String,
     /// Longest one delivery attempt may take, connect to last byte.
     #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "30s")]
     pub delivery_timeout: String,
@@ -89,6 +95,10 @@ pub struct Settings {
     pub instance_id: String,
     pub bind_addr: String,
     pub retry_schedule: RetrySchedule,
+    /// Share by which each retry delay varies either way (`RETRY_JITTER`).
+    pub retry_jitter: f64,
+    /// Longest `Retry-After` honoured (`MAX_RETRY_AFTER`).
+    pub max_retry_after: Duration,
     pub delivery_timeout: Duration,
     pub delivery_concurrency: usize,
     pub channel_queue: usize,
@@ -124,6 +134,8 @@ impl Settings {
             instance_id: crate::instance::default_id(),
             bind_addr: "127.0.0.1:8080".into(),
             retry_schedule: RetrySchedule::default(),
+            retry_jitter: RetryPolicy::default().jitter,
+            max_retry_after: RetryPolicy::default().max_retry_after,
             delivery_timeout: Duration::from_secs(30),
             delivery_concurrency: 16,
             channel_queue: 1024,
@@ -156,6 +168,17 @@ impl Settings {
         let retry_schedule = RetrySchedule::parse(&cli.retry_schedule).map_err(|p| {
             fail("RETRY_SCHEDULE", "retry-schedule", &cli.retry_schedule, format!("{p}; expected comma-separated durations such as 30s,2m,10m"))
         })?;
+        let retry_jitter = cli
+            .retry_jitter
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|j| (0.0..=MAX_JITTER).contains(j))
+            .ok_or_else(|| fail("RETRY_JITTER", "retry-jitter", &cli.retry_jitter, format!("is not a share between 0 and {MAX_JITTER}, such as 0.1 (±10 %) or 0 (off)")))?;
+        let max_retry_after = humantime::parse_duration(cli.max_retry_after.trim())
+            .ok()
+            .filter(|d| (Duration::from_secs(1)..=MAX_RETRY_AFTER_LIMIT).contains(d))
+            .ok_or_else(|| fail("MAX_RETRY_AFTER", "max-retry-after", &cli.max_retry_after, "is not a duration between 1s and 7d, such as 1h".into()))?;
         let delivery_timeout = humantime::parse_duration(cli.delivery_timeout.trim())
             .ok()
             .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(300)).contains(d))
@@ -193,6 +216,8 @@ impl Settings {
             instance_id,
             bind_addr: cli.bind_addr.clone(),
             retry_schedule,
+            retry_jitter,
+            max_retry_after,
             delivery_timeout,
             delivery_concurrency: count("DELIVERY_CONCURRENCY", "delivery-concurrency", &cli.delivery_concurrency, 1, 1024)?,
             channel_queue: count("CHANNEL_QUEUE", "channel-queue", &cli.channel_queue, 2, 1_000_000)?,
@@ -244,6 +269,8 @@ mod tests {
         assert_eq!(settings.bind_addr, "127.0.0.1:8080");
         assert_eq!(settings.retry_schedule, RetrySchedule::default());
         assert_eq!(settings.delivery_timeout, Duration::from_secs(30));
+        assert_eq!(settings.retry_jitter, 0.1);
+        assert_eq!(settings.max_retry_after, Duration::from_secs(3600));
         assert_eq!(settings.limits, Limits::default(), "the flags' defaults are the documented limits");
     }
 
@@ -259,6 +286,14 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert_eq!(parse(&["--instance-id", "has space"]).unwrap_err().variable, "INSTANCE_ID");
         assert_eq!(parse(&["--delivery-timeout", "0s"]).unwrap_err().variable, "DELIVERY_TIMEOUT");
+        assert_eq!(parse(&["--retry-jitter", "0"]).unwrap().retry_jitter, 0.0);
+        for bad in ["-0.1", "0.6", "ten", "NaN"] {
+            assert_eq!(parse(&[&format!("--retry-jitter={bad}")]).unwrap_err().variable, "RETRY_JITTER", "{bad}");
+        }
+        assert_eq!(parse(&["--max-retry-after", "10m"]).unwrap().max_retry_after, Duration::from_secs(600));
+        for bad in ["0s", "8d", "later"] {
+            assert_eq!(parse(&["--max-retry-after", bad]).unwrap_err().variable, "MAX_RETRY_AFTER", "{bad}");
+        }
         assert_eq!(parse(&["--database-url", "sqlite:///tmp/x.db"]).unwrap().database, Database::Sqlite("/tmp/x.db".into()));
         assert_eq!(parse(&["--allowed-target-networks", "10.0.0.0/33"]).unwrap_err().variable, "ALLOWED_TARGET_NETWORKS");
     }

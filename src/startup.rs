@@ -12,7 +12,7 @@ use actix_web::middleware::DefaultHeaders;
 
 use crate::actors::delivery::DeliveryPolicy;
 use crate::domain::network::TargetPolicy;
-use crate::domain::retry::RetrySchedule;
+use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::domain::token::{self, Credentials, Role, TokenHash};
 use crate::outbound::{Names, Outbound};
@@ -28,7 +28,7 @@ use crate::store::Store;
 /// Settings the HTTP layer needs at request time.
 #[derive(Clone)]
 pub struct ApiConfig {
-    pub schedule: Arc<RetrySchedule>,
+    pub retry: Arc<RetryPolicy>,
     pub targets: Arc<TargetPolicy>,
     pub names: Names,
 }
@@ -63,10 +63,14 @@ impl Application {
         let instance = Instance::new(settings.instance_id.clone(), settings.delivery_timeout, store.is_shared());
         instance.beat(&store).await.context("recording this instance in the database")?;
         let credentials = web::Data::new(credentials(&store, &settings).await?);
-        let schedule = Arc::new(settings.retry_schedule.clone());
+        let retry = Arc::new(RetryPolicy {
+            schedule: settings.retry_schedule.clone(),
+            jitter: settings.retry_jitter,
+            max_retry_after: settings.max_retry_after,
+        });
         let targets = Arc::new(settings.targets.clone());
         let policy = DeliveryPolicy {
-            schedule: Arc::clone(&schedule),
+            retry: Arc::clone(&retry),
             timeout: settings.delivery_timeout,
             max_in_flight: settings.delivery_concurrency,
             queue_capacity: settings.channel_queue,
@@ -84,7 +88,7 @@ impl Application {
         let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone());
         actix_web::rt::spawn(instance.keep_beating(store));
 
-        let api = ApiConfig { schedule, targets, names: settings.names.clone() };
+        let api = ApiConfig { retry, targets, names: settings.names.clone() };
         let max_body = settings.limits.max_body_bytes;
         let timeout = settings.delivery_timeout;
         let state = web::Data::new(handle.clone());

@@ -33,7 +33,7 @@ use super::messages::{Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::network::TargetPolicy;
-use crate::domain::retry::RetrySchedule;
+use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::instance::Instance;
 use crate::outbound::{Names, Outbound, Target};
@@ -43,7 +43,7 @@ use crate::store::Store;
 /// How a channel's actor delivers: shared by every channel.
 #[derive(Debug, Clone)]
 pub struct DeliveryPolicy {
-    pub schedule: Arc<RetrySchedule>,
+    pub retry: Arc<RetryPolicy>,
     pub timeout: Duration,
     pub max_in_flight: usize,
     pub queue_capacity: usize,
@@ -186,8 +186,8 @@ impl DeliveryActor {
         let records = std::mem::take(&mut self.unrecorded);
         let kept = records.clone();
         let store = self.store.clone();
-        let schedule = Arc::clone(&self.policy.schedule);
-        let write = async move { store.write(move |conn| deliveries::record(conn, &records, &schedule, now_ms())).await };
+        let retry = Arc::clone(&self.policy.retry);
+        let write = async move { store.write(move |conn| deliveries::record(conn, &records, &retry, now_ms())).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| match result {
             Ok(recorded) => {
                 act.writing -= 1;

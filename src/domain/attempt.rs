@@ -1,6 +1,6 @@
 //! One HTTP attempt at a delivery: its outcome, and what follows from it.
 
-use super::retry::{classify, ErrorKind, Retryability, RetrySchedule};
+use super::retry::{classify, ErrorKind, RetryPolicy, Retryability};
 use super::time::Millis;
 
 /// Most bytes of a receiver's answer kept with an attempt.
@@ -50,6 +50,8 @@ pub struct AttemptOutcome {
     pub error: Option<String>,
     /// The first [`EXCERPT_BYTES`] of the answer, lossily decoded as UTF-8.
     pub response_excerpt: Option<String>,
+    /// How long the receiver asked the router to wait (`Retry-After` on a `429` or `503`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl AttemptOutcome {
@@ -66,15 +68,16 @@ pub enum NextStep {
     Failed,
 }
 
-/// The retry policy applied: `attempts_made` counts the attempt just finished.
-pub fn next_step(schedule: &RetrySchedule, attempts_made: u32, outcome: &AttemptOutcome, now: Millis) -> NextStep {
+/// The retry policy applied: `attempts_made` counts the attempt just finished; `roll`
+/// (`-1.0..=1.0`) places the delay in the policy's jitter band.
+pub fn next_step(policy: &RetryPolicy, attempts_made: u32, outcome: &AttemptOutcome, now: Millis, roll: f64) -> NextStep {
     let Some(kind) = outcome.error_kind else {
         return NextStep::Succeeded;
     };
     if classify(kind) == Retryability::Final {
         return NextStep::Failed;
     }
-    match schedule.delay_after(attempts_made) {
+    match policy.delay_after(attempts_made, outcome.retry_after, roll) {
         Some(delay) => NextStep::RetryAt(now + delay.as_millis() as i64),
         None => NextStep::Failed,
     }
@@ -92,6 +95,7 @@ mod tests {
             error_kind: Some(kind),
             error: Some("HTTP 500".into()),
             response_excerpt: None,
+            retry_after: None,
         }
     }
 
@@ -108,19 +112,24 @@ mod tests {
 
     #[test]
     fn failures_follow_the_schedule_then_fail() {
-        let schedule = RetrySchedule::default();
+        let policy = RetryPolicy::default();
         let outcome = failed(ErrorKind::HttpStatus);
-        assert_eq!(next_step(&schedule, 1, &outcome, 1_000), NextStep::RetryAt(31_000));
-        assert_eq!(next_step(&schedule, 2, &outcome, 1_000), NextStep::RetryAt(121_000));
-        assert_eq!(next_step(&schedule, 3, &outcome, 1_000), NextStep::RetryAt(601_000));
-        assert_eq!(next_step(&schedule, 4, &outcome, 1_000), NextStep::Failed);
+        assert_eq!(next_step(&policy, 1, &outcome, 1_000, 0.0), NextStep::RetryAt(31_000));
+        assert_eq!(next_step(&policy, 2, &outcome, 1_000, 0.0), NextStep::RetryAt(121_000));
+        assert_eq!(next_step(&policy, 3, &outcome, 1_000, 0.0), NextStep::RetryAt(601_000));
+        assert_eq!(next_step(&policy, 4, &outcome, 1_000, 0.0), NextStep::Failed);
+        // ±10 % by default.
+        assert_eq!(next_step(&policy, 1, &outcome, 1_000, -1.0), NextStep::RetryAt(28_000));
+        assert_eq!(next_step(&policy, 1, &outcome, 1_000, 1.0), NextStep::RetryAt(34_000));
+        let asked = AttemptOutcome { status_code: Some(429), retry_after: Some(std::time::Duration::from_secs(300)), ..outcome };
+        assert_eq!(next_step(&policy, 1, &asked, 1_000, 0.0), NextStep::RetryAt(301_000));
     }
 
     #[test]
     fn success_and_final_errors_end_the_delivery_at_once() {
-        let schedule = RetrySchedule::default();
+        let policy = RetryPolicy::default();
         let ok = AttemptOutcome { error_kind: None, status_code: Some(204), error: None, ..failed(ErrorKind::HttpStatus) };
-        assert_eq!(next_step(&schedule, 1, &ok, 0), NextStep::Succeeded);
-        assert_eq!(next_step(&schedule, 1, &failed(ErrorKind::BlockedTarget), 0), NextStep::Failed);
+        assert_eq!(next_step(&policy, 1, &ok, 0, 0.0), NextStep::Succeeded);
+        assert_eq!(next_step(&policy, 1, &failed(ErrorKind::BlockedTarget), 0, 0.0), NextStep::Failed);
     }
 }

@@ -173,11 +173,11 @@ pub async fn redeliver(
     }
     // Sending and recording are one task: a client that resets mid-attempt cannot leave an
     // attempt the receiver saw unrecorded.
-    let (store, outbound, schedule, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.schedule.clone(), id.clone());
+    let (store, outbound, retry, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.retry.clone(), id.clone());
     detached(async move {
         let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
         let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome };
-        store.write(move |conn| deliveries::record(conn, &[record], &schedule, now_ms())).await
+        store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await
     })
     .await??;
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))

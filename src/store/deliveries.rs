@@ -8,7 +8,7 @@ use super::models::{AttemptRow, ChannelRow, DeliveryRow};
 use super::schema::{attempts, channels, deliveries, events};
 use super::{write, Conn, Lease, StoreError};
 use crate::domain::attempt::{next_step, AttemptOutcome, NextStep, Trigger};
-use crate::domain::retry::RetrySchedule;
+use crate::domain::retry::RetryPolicy;
 
 /// Rows per multi-row statement, well under SQLite's bound-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -196,7 +196,7 @@ fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<
 /// Records a group of attempts in one transaction and moves each delivery on: a scheduled
 /// attempt follows the retry schedule (only while the delivery is still `pending`); a manual
 /// one marks success but never schedules retries or changes a failure's status.
-pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedule, now: i64) -> Result<Vec<Recorded>, StoreError> {
+pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, now: i64) -> Result<Vec<Recorded>, StoreError> {
     write(conn, |conn| {
         // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
         let mut state: HashMap<String, (String, i32, i32, Option<i64>)> = HashMap::with_capacity(records.len());
@@ -239,7 +239,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], schedule: &RetrySchedu
             });
             let (new_status, new_next) = match (record.trigger, status.as_str()) {
                 (_, "cancelled") => (status.clone(), None),
-                (Trigger::Scheduled, "pending") => match next_step(schedule, *scheduled as u32, outcome, now) {
+                (Trigger::Scheduled, "pending") => match next_step(policy, *scheduled as u32, outcome, now, rand::Rng::gen_range(&mut rand::thread_rng(), -1.0..=1.0)) {
                     NextStep::Succeeded => ("succeeded".to_string(), None),
                     NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
                     NextStep::Failed => ("failed".to_string(), None),

@@ -70,6 +70,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::with_database(&database.url);
     settings.bind_addr = "127.0.0.1:0".into();
     settings.retry_schedule = RetrySchedule::new(TEST_SCHEDULE.iter().map(|ms| Duration::from_millis(*ms)).collect());
+    // Tests that time retries against the schedule want it exact; jitter has tests of its own.
+    settings.retry_jitter = 0.0;
     settings.delivery_timeout = Duration::from_secs(5);
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.ingest_token = Some(INGEST_TOKEN.into());
@@ -247,6 +249,8 @@ pub enum Reply {
     Slow(u64, u16),
     /// Answers 200 announcing a 100-byte body, sends 7 bytes of it, and stalls.
     StallBody,
+    /// Answers this status with this `Retry-After` header.
+    RetryAfter(u16, &'static str),
 }
 
 /// One request the receiver got.
@@ -350,7 +354,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
             body: body.to_vec(),
             at: Instant::now(),
             answered: match reply {
-                Reply::Status(code) | Reply::Binary(code) | Reply::Slow(_, code) => Some(code),
+                Reply::Status(code) | Reply::Binary(code) | Reply::Slow(_, code) | Reply::RetryAfter(code, _) => Some(code),
                 Reply::RedirectTo(_) => Some(301),
                 Reply::StallBody => Some(200),
                 Reply::Hang => None,
@@ -363,6 +367,9 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
         Reply::RedirectTo(port) => HttpResponse::MovedPermanently()
             .insert_header(("Location", format!("http://127.0.0.1:{port}/elsewhere")))
             .finish(),
+        Reply::RetryAfter(code, wait) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap())
+            .insert_header(("Retry-After", wait))
+            .body("slow down"),
         Reply::Binary(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(vec![0xffu8; 4096]),
         Reply::Hang => {
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;

@@ -191,4 +191,84 @@ on_both_backends! {
         assert_eq!(triggers.iter().filter(|t| **t == "scheduled").count(), 4, "{triggers:?}");
         assert_eq!(triggers.iter().filter(|t| **t == "manual").count(), 2, "{triggers:?}");
     }
+
+    #[actix_web::test]
+    async fn a_429_with_retry_after_in_seconds_is_not_retried_sooner() {
+        let receiver = Receiver::start().await;
+        receiver.script(&[Reply::RetryAfter(429, "2")]);
+        let (app, _) = one_channel_app(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempt_count"], 2, "{delivery:#}");
+        assert!(delivery["attempts"][0]["error"].as_str().unwrap().contains("asked to wait 2s"), "{delivery:#}");
+        let got = receiver.received();
+        let gap = got[1].at - got[0].at;
+        // The schedule alone would retry after 100 ms.
+        assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+        assert!(gap < Duration::from_secs(4), "retried only after {gap:?}");
+    }
+
+    #[actix_web::test]
+    async fn a_503_with_retry_after_as_a_date_is_honoured_up_to_max_retry_after() {
+        let receiver = Receiver::start().await;
+        // An HTTP date three seconds ahead (dates have whole seconds: at least two from now).
+        let at: &'static str = Box::leak(httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3)).into_boxed_str());
+        receiver.script(&[Reply::RetryAfter(503, at), Reply::RetryAfter(429, "3600")]);
+        let app = spawn_app_with(|s| s.max_retry_after = Duration::from_secs(1)).await;
+        let channel = app.create_channel("SOC", &receiver.url("/hook")).await;
+        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        app.create_tenant("contoso").await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(15)).await;
+        assert_eq!(delivery["attempt_count"], 3, "{delivery:#}");
+        let got = receiver.received();
+        // MAX_RETRY_AFTER of 1 s caps both asks: the date's and the hour's.
+        for pair in got.windows(2) {
+            let gap = pair[1].at - pair[0].at;
+            assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, sooner than the capped ask");
+            assert!(gap < Duration::from_millis(1900), "retried after {gap:?}: the cap of 1 s was not applied");
+        }
+    }
+
+    #[actix_web::test]
+    async fn retry_after_on_other_statuses_is_not_a_reason_to_wait() {
+        let receiver = Receiver::start().await;
+        receiver.script(&[Reply::RetryAfter(500, "30")]);
+        let (app, _) = one_channel_app(&receiver).await;
+        let (_, delivery_id) = ingest_one(&app).await;
+        app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(5)).await;
+        let got = receiver.received();
+        assert!(got[1].at - got[0].at < Duration::from_secs(2), "a 500's Retry-After was obeyed");
+    }
+
+    #[actix_web::test]
+    async fn retries_of_deliveries_that_failed_together_are_spread_by_the_jitter() {
+        let receiver = Receiver::start().await;
+        receiver.script(&[Reply::Status(500); 20]);
+        let app = spawn_app_with(|s| {
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s").unwrap();
+            s.retry_jitter = 0.2;
+        })
+        .await;
+        let channel = app.create_channel("SOC", &receiver.url("/hook")).await;
+        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        app.create_tenant("contoso").await;
+        let batch: Vec<_> = (0..20).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        let answer = app.ingest(json!({ "events": batch })).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let got = receiver.wait_for(40, None, Duration::from_secs(10)).await;
+        let mut gaps = Vec::new();
+        for first in got.iter().filter(|c| c.answered == Some(500)) {
+            let id = &first.headers["webhook-id"];
+            let retry = got.iter().find(|c| &c.headers["webhook-id"] == id && c.answered == Some(200)).expect("each was retried");
+            gaps.push(retry.at - first.at);
+        }
+        assert_eq!(gaps.len(), 20);
+        let (shortest, longest) = (*gaps.iter().min().unwrap(), *gaps.iter().max().unwrap());
+        // ±20 % of 1 s, plus the time to fetch and send.
+        assert!(shortest >= Duration::from_millis(790), "a retry came after {shortest:?}");
+        assert!(longest < Duration::from_millis(1500), "a retry came after {longest:?}");
+        assert!(longest - shortest >= Duration::from_millis(60), "retries not spread: {shortest:?} to {longest:?}");
+    }
+
 }
