@@ -10,6 +10,7 @@ use crate::domain::limits::Limits;
 use crate::domain::network::TargetPolicy;
 use crate::outbound::Names;
 use crate::store::Database;
+use crate::domain::breaker::{BreakerPolicy, MAX_COOLDOWN};
 use crate::domain::retry::{RetryPolicy, RetrySchedule, MAX_JITTER, MAX_RETRY_AFTER_LIMIT};
 use crate::domain::token::MIN_TOKEN_LEN;
 
@@ -33,6 +34,12 @@ pub struct Cli {
     /// Longest wait a receiver's Retry-After (on 429 or 503) is honoured for (units s, m, h, d; at most 7d).
     #[arg(long, env = "MAX_RETRY_AFTER", default_value = "1h")]
     pub max_retry_after: String,
+    /// Consecutive failed attempts that open a channel's circuit (nothing is sent until a probe succeeds).
+    #[arg(long, env = "BREAKER_FAILURES", default_value = "10")]
+    pub breaker_failures: String,
+    /// How long an open circuit waits before its probe (doubling after each failed probe, up to 10m).
+    #[arg(long, env = "BREAKER_COOLDOWN", default_value = "60s")]
+    pub breaker_cooldown: String,
     /// Longest one delivery attempt may take, connect to last byte.
     #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "30s")]
     pub delivery_timeout: String,
@@ -99,6 +106,8 @@ pub struct Settings {
     pub retry_jitter: f64,
     /// Longest `Retry-After` honoured (`MAX_RETRY_AFTER`).
     pub max_retry_after: Duration,
+    /// When circuits open and for how long (`BREAKER_FAILURES`, `BREAKER_COOLDOWN`).
+    pub breaker: BreakerPolicy,
     pub delivery_timeout: Duration,
     pub delivery_concurrency: usize,
     pub channel_queue: usize,
@@ -136,6 +145,7 @@ impl Settings {
             retry_schedule: RetrySchedule::default(),
             retry_jitter: RetryPolicy::default().jitter,
             max_retry_after: RetryPolicy::default().max_retry_after,
+            breaker: BreakerPolicy::default(),
             delivery_timeout: Duration::from_secs(30),
             delivery_concurrency: 16,
             channel_queue: 1024,
@@ -179,6 +189,10 @@ impl Settings {
             .ok()
             .filter(|d| (Duration::from_secs(1)..=MAX_RETRY_AFTER_LIMIT).contains(d))
             .ok_or_else(|| fail("MAX_RETRY_AFTER", "max-retry-after", &cli.max_retry_after, "is not a duration between 1s and 7d, such as 1h".into()))?;
+        let breaker_cooldown = humantime::parse_duration(cli.breaker_cooldown.trim())
+            .ok()
+            .filter(|d| (Duration::from_secs(1)..=MAX_COOLDOWN).contains(d))
+            .ok_or_else(|| fail("BREAKER_COOLDOWN", "breaker-cooldown", &cli.breaker_cooldown, "is not a duration between 1s and 10m, such as 60s".into()))?;
         let delivery_timeout = humantime::parse_duration(cli.delivery_timeout.trim())
             .ok()
             .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(300)).contains(d))
@@ -218,6 +232,10 @@ impl Settings {
             retry_schedule,
             retry_jitter,
             max_retry_after,
+            breaker: BreakerPolicy {
+                failures: count("BREAKER_FAILURES", "breaker-failures", &cli.breaker_failures, 1, 10_000)? as u32,
+                cooldown: breaker_cooldown,
+            },
             delivery_timeout,
             delivery_concurrency: count("DELIVERY_CONCURRENCY", "delivery-concurrency", &cli.delivery_concurrency, 1, 1024)?,
             channel_queue: count("CHANNEL_QUEUE", "channel-queue", &cli.channel_queue, 2, 1_000_000)?,
@@ -271,6 +289,7 @@ mod tests {
         assert_eq!(settings.delivery_timeout, Duration::from_secs(30));
         assert_eq!(settings.retry_jitter, 0.1);
         assert_eq!(settings.max_retry_after, Duration::from_secs(3600));
+        assert_eq!(settings.breaker, BreakerPolicy { failures: 10, cooldown: Duration::from_secs(60) });
         assert_eq!(settings.limits, Limits::default(), "the flags' defaults are the documented limits");
     }
 
@@ -291,6 +310,9 @@ mod tests {
             assert_eq!(parse(&[&format!("--retry-jitter={bad}")]).unwrap_err().variable, "RETRY_JITTER", "{bad}");
         }
         assert_eq!(parse(&["--max-retry-after", "10m"]).unwrap().max_retry_after, Duration::from_secs(600));
+        assert_eq!(parse(&["--breaker-failures", "0"]).unwrap_err().variable, "BREAKER_FAILURES");
+        assert_eq!(parse(&["--breaker-cooldown", "11m"]).unwrap_err().variable, "BREAKER_COOLDOWN");
+        assert_eq!(parse(&["--breaker-cooldown", "2m"]).unwrap().breaker.cooldown, Duration::from_secs(120));
         for bad in ["0s", "8d", "later"] {
             assert_eq!(parse(&["--max-retry-after", bad]).unwrap_err().variable, "MAX_RETRY_AFTER", "{bad}");
         }

@@ -77,6 +77,7 @@ impl Application {
             targets: Arc::clone(&targets),
             names: settings.names.clone(),
             instance: instance.clone(),
+            breaker: settings.breaker,
         };
         let supervisor = RetrySupervisor::new(store.is_shared()).start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();

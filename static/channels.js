@@ -74,6 +74,19 @@ function secretBox(channel) {
     h('div.secret', {}, code, copy));
 }
 
+/** The circuit breaker, when it is not simply closed: a person sees at once that nothing is sent. */
+function circuit(health) {
+  if (!health || (health.state === 'closed' && !health.consecutive_failures)) return null;
+  if (health.state === 'closed') {
+    return h('div.muted', { dataset: { circuit: 'closed' } }, `${health.consecutive_failures} failed in a row`);
+  }
+  const label = health.state === 'open' ? 'circuit open' : 'probing';
+  const next = health.state === 'open' ? `next probe ${when(health.open_until)}` : 'one probe on its way';
+  return h('div', { dataset: { circuit: health.state } },
+    h('span.badge.s-circuit', { title: 'Nothing is sent to this channel until a probe succeeds; waiting deliveries keep their retries.' }, label),
+    h('div.muted', {}, `${health.consecutive_failures} failed in a row; ${next}`));
+}
+
 export async function render(view) {
   const [{ items }] = await Promise.all([get('/channels')]);
   const formSlot = h('div');
@@ -102,7 +115,7 @@ export async function render(view) {
     const row = h('tr', { dataset: { channelId: channel.id } },
       h('td', {}, h('strong', {}, channel.name), h('div.muted', {}, channel.type)),
       h('td.url.optional', {}, channel.url),
-      h('td', {}, onOff(channel.enabled)),
+      h('td', {}, onOff(channel.enabled), circuit(channel.health)),
       h('td', {}, h('span.badge.s-succeeded', { title: 'succeeded in the last 24 hours' }, `${stats.succeeded_24h || 0} ok`), ' ',
         h('span.badge.s-failed', { title: 'failed in the last 24 hours' }, `${stats.failed_24h || 0} failed`),
         stats.pending ? [' ', h('span.badge.s-pending', { title: 'waiting for an attempt' }, `${stats.pending} waiting`)] : null),

@@ -19,6 +19,11 @@
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
 //!   flight finish and be recorded before the actor stops.
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
+//! - The channel's circuit breaker ([`Health`]) lives here: every finished attempt updates it;
+//!   while it is open nothing is sent (queued and due deliveries wait, using up no retries) and a
+//!   timer pumps again when the cooldown ends; half-open, one probe goes, alone. A changed health
+//!   is stored in the transaction that records the attempts behind it (one such write at a
+//!   time, so they land in order), and the actor of a restarted router starts from it.
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -32,6 +37,7 @@ use actix_web::web::Bytes;
 use super::messages::{Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
+use crate::domain::breaker::{BreakerPolicy, Health, Permit};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
@@ -51,6 +57,8 @@ pub struct DeliveryPolicy {
     pub names: Names,
     /// Who this instance is, and whether it leases what it fetches (several instances).
     pub instance: Instance,
+    /// When a channel's circuit opens, and for how long.
+    pub breaker: BreakerPolicy,
 }
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -114,6 +122,16 @@ pub struct DeliveryActor {
     /// Delay before retrying a failed write; zero while writes succeed.
     write_backoff: Duration,
     retiring: bool,
+    /// The channel's circuit breaker.
+    health: Health,
+    /// `health` changed since it was last handed to a write.
+    health_dirty: bool,
+    /// A write carrying `health` is under way.
+    health_saving: bool,
+    /// The half-open probe is in flight.
+    probing: bool,
+    /// Pumps again when the circuit's cooldown ends.
+    cooldown_timer: Option<SpawnHandle>,
 }
 
 /// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
@@ -126,7 +144,7 @@ const MAX_WRITES: usize = 4;
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
 impl DeliveryActor {
-    pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>, claims: Claims) -> Self {
+    pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>, claims: Claims, health: Health) -> Self {
         let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone());
         Self {
             target: Rc::new(target),
@@ -144,6 +162,33 @@ impl DeliveryActor {
             unrecorded: Vec::new(),
             write_backoff: Duration::ZERO,
             retiring: false,
+            health,
+            health_dirty: false,
+            health_saving: false,
+            probing: false,
+            cooldown_timer: None,
+        }
+    }
+
+    /// How many more attempts may start now, by the circuit breaker.
+    fn permitted(&mut self, ctx: &mut Context<Self>) -> usize {
+        let now = now_ms();
+        match self.health.permit(now) {
+            Permit::Send => self.policy.max_in_flight,
+            // The probe goes alone, once what was in flight has finished.
+            Permit::Probe if self.probing || self.in_flight > 0 => 0,
+            Permit::Probe => 1,
+            Permit::WaitUntil(until) => {
+                if let Some(timer) = self.cooldown_timer.take() {
+                    ctx.cancel_future(timer);
+                }
+                let wait = Duration::from_millis(until.saturating_sub(now).max(0) as u64);
+                self.cooldown_timer = Some(ctx.run_later(wait, |act, ctx| {
+                    act.cooldown_timer = None;
+                    act.pump(ctx);
+                }));
+                0
+            }
         }
     }
 
@@ -152,8 +197,15 @@ impl DeliveryActor {
             self.stop_when_drained(ctx);
             return;
         }
-        while self.in_flight < self.policy.max_in_flight {
+        let permitted = if self.queue.is_empty() { 0 } else { self.permitted(ctx) };
+        for _ in 0..permitted {
+            if self.in_flight >= self.policy.max_in_flight {
+                break;
+            }
             let Some(envelope) = self.queue.pop_front() else { break };
+            if self.health.permit(now_ms()) == Permit::Probe {
+                self.probing = true;
+            }
             self.attempt(envelope, ctx);
         }
         if self.spilled && !self.fetching && self.queue.len() < self.policy.queue_capacity / 2 {
@@ -171,6 +223,12 @@ impl DeliveryActor {
         };
         ctx.spawn(exchange.into_actor(self).map(|(delivery_id, outcome), act, ctx| {
             act.in_flight -= 1;
+            act.probing = false;
+            let health = act.health.after(&act.policy.breaker, outcome.succeeded(), outcome.started_at, now_ms());
+            if health != act.health {
+                act.health = health;
+                act.health_dirty = true;
+            }
             act.unrecorded.push(AttemptRecord { delivery_id, trigger: Trigger::Scheduled, outcome });
             act.record(ctx);
             act.pump(ctx);
@@ -179,7 +237,8 @@ impl DeliveryActor {
 
     /// Writes the finished attempts, unless [`MAX_WRITES`] writes are running (then they go next).
     fn record(&mut self, ctx: &mut Context<Self>) {
-        if self.writing >= MAX_WRITES || self.unrecorded.is_empty() {
+        let health_due = self.health_dirty && !self.health_saving;
+        if self.writing >= MAX_WRITES || (self.unrecorded.is_empty() && !health_due) {
             return;
         }
         self.writing += 1;
@@ -187,11 +246,34 @@ impl DeliveryActor {
         let kept = records.clone();
         let store = self.store.clone();
         let retry = Arc::clone(&self.policy.retry);
-        let write = async move { store.write(move |conn| deliveries::record(conn, &records, &retry, now_ms())).await };
+        // The health goes with these attempts, unless a write carrying it is still under way
+        // (then with a later one, so the stored health never goes back in time).
+        let health = health_due.then(|| self.health.clone());
+        if health.is_some() {
+            self.health_dirty = false;
+            self.health_saving = true;
+        }
+        let carries_health = health.is_some();
+        let channel_id = self.target.channel_id.clone();
+        let write = async move {
+            store
+                .write(move |conn| {
+                    let now = now_ms();
+                    let recorded = deliveries::record(conn, &records, &retry, now)?;
+                    if let Some(health) = &health {
+                        crate::store::channels::save_health(conn, &channel_id, health, now)?;
+                    }
+                    Ok(recorded)
+                })
+                .await
+        };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| match result {
             Ok(recorded) => {
                 act.writing -= 1;
                 act.write_backoff = Duration::ZERO;
+                if carries_health {
+                    act.health_saving = false;
+                }
                 for record in &kept {
                     act.held.release(&record.delivery_id);
                     if act.fetching {
@@ -215,6 +297,10 @@ impl DeliveryActor {
                     act.write_backoff
                 );
                 act.unrecorded.splice(0..0, kept);
+                if carries_health {
+                    act.health_saving = false;
+                    act.health_dirty = true;
+                }
                 ctx.run_later(act.write_backoff, |act, ctx| {
                     act.writing -= 1;
                     act.record(ctx);
@@ -280,7 +366,7 @@ impl DeliveryActor {
 
     /// While retiring: stop once nothing is in flight or waiting to be recorded.
     fn stop_when_drained(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight == 0 && self.writing == 0 && self.unrecorded.is_empty() {
+        if self.in_flight == 0 && self.writing == 0 && self.unrecorded.is_empty() && !self.health_dirty {
             ctx.stop();
         }
     }

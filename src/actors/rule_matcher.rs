@@ -24,6 +24,7 @@ use actix_web::web::Bytes;
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
 use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
 use super::retry_supervisor::RetrySupervisor;
+use crate::domain::breaker::Health;
 use crate::domain::channel::SigningSecret;
 use crate::domain::event::NewEvent;
 use crate::domain::rule::RuleFilter;
@@ -136,22 +137,31 @@ impl RuleMatcher {
         for channel_id in dead {
             if let Some(slot) = self.channels.remove(&channel_id) {
                 log::error!("the delivery actor of channel {channel_id} had stopped; starting a new one");
-                let fresh = self.start_actor(slot.target);
+                // Rare (the actor panicked): its successor starts closed, and opens again if the
+                // failures go on.
+                let fresh = self.start_actor(slot.target, Health::default());
                 self.channels.insert(channel_id, fresh);
             }
         }
     }
 
-    /// Starts the actor that serves the channel from now on; its timers wake this one.
-    fn start_actor(&self, target: Target) -> ChannelSlot {
-        let actor =
-            DeliveryActor::new(target.clone(), self.store.clone(), self.policy.clone(), self.supervisor.clone(), self.claims.clone())
-                .start();
+    /// Starts the actor that serves the channel from now on (with the circuit-breaker health
+    /// last stored for it); its timers wake this one.
+    fn start_actor(&self, target: Target, health: Health) -> ChannelSlot {
+        let actor = DeliveryActor::new(
+            target.clone(),
+            self.store.clone(),
+            self.policy.clone(),
+            self.supervisor.clone(),
+            self.claims.clone(),
+            health,
+        )
+        .start();
         self.supervisor.do_send(ServeChannel { channel_id: target.channel_id.clone(), actor: actor.clone().recipient() });
         ChannelSlot { target, actor }
     }
 
-    fn apply(&mut self, snapshot: rules::RoutingSnapshot) {
+    fn apply(&mut self, mut snapshot: rules::RoutingSnapshot) {
         self.rules = snapshot.rules;
         let mut live: HashMap<String, ChannelSlot> = HashMap::with_capacity(snapshot.channels.len());
         for row in snapshot.channels {
@@ -163,7 +173,7 @@ impl RuleMatcher {
                     ChannelSlot { target, actor: slot.actor }
                 }
                 // New, or its actor died: start one (it fetches whatever is due).
-                _ => self.start_actor(target),
+                _ => self.start_actor(target, snapshot.health.remove(&row.id).unwrap_or_default()),
             };
             live.insert(row.id, slot);
         }

@@ -2,6 +2,7 @@
 //! routes or the in-process handle) so the rest of the router never re-checks a value.
 
 pub mod attempt;
+pub mod breaker;
 pub mod channel;
 pub mod event;
 pub mod ids;

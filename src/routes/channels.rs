@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{at, ApiResult};
 use crate::actors::rule_matcher::target_of;
+use crate::domain::breaker::{CircuitState, Health};
 use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
@@ -35,6 +36,23 @@ pub struct ChannelView {
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<StatsView>,
+    /// The circuit breaker (as stored with the last attempts recorded).
+    health: HealthView,
+}
+
+#[derive(Serialize)]
+struct HealthView {
+    state: CircuitState,
+    consecutive_failures: u32,
+    /// While open or half-open: when the next probe may go.
+    open_until: Option<String>,
+}
+
+impl HealthView {
+    fn of(health: &Health) -> Self {
+        let state = health.state(now_ms());
+        Self { state, consecutive_failures: health.consecutive_failures, open_until: health.open_until.map(at) }
+    }
 }
 
 #[derive(Serialize)]
@@ -48,7 +66,7 @@ struct StatsView {
 }
 
 impl ChannelView {
-    fn of(row: ChannelRow, stats: Option<ChannelStats>, show_secret: bool) -> Self {
+    fn of(row: ChannelRow, stats: Option<ChannelStats>, health: Option<Health>, show_secret: bool) -> Self {
         let headers = row.custom_headers().as_map().clone();
         Self {
             id: row.id,
@@ -69,6 +87,7 @@ impl ChannelView {
                 last_error: s.last_error,
                 last_error_at: s.last_error_at.map(at),
             }),
+            health: HealthView::of(&health.unwrap_or_default()),
         }
     }
 }
@@ -99,20 +118,21 @@ pub struct ChannelPatch {
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
-    let (rows, mut stats) = router
+    let (rows, mut stats, mut health) = router
         .store()
         .read(|conn| {
             let rows = channels::list(conn)?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             let stats = channels::stats(conn, &ids, now_ms())?;
-            Ok((rows, stats))
+            let health = channels::health(conn, &ids)?;
+            Ok((rows, stats, health))
         })
         .await?;
     let items: Vec<ChannelView> = rows
         .into_iter()
         .map(|row| {
-            let s = stats.remove(&row.id);
-            ChannelView::of(row, s, false)
+            let (s, h) = (stats.remove(&row.id), health.remove(&row.id));
+            ChannelView::of(row, s, h, false)
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
@@ -135,20 +155,22 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
     let row = router.change(move |conn| channels::create(conn, &channel, now_ms())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/channels/{}", row.id)))
-        .json(ChannelView::of(row, None, true)))
+        .json(ChannelView::of(row, None, None, true)))
 }
 
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let (row, mut stats): (ChannelRow, HashMap<String, ChannelStats>) = router
+    let (row, mut stats, mut health): (ChannelRow, HashMap<String, ChannelStats>, HashMap<String, Health>) = router
         .store()
         .read(move |conn| {
             let row = channels::get(conn, &id)?;
-            let stats = channels::stats(conn, std::slice::from_ref(&row.id), now_ms())?;
-            Ok((row, stats))
+            let ids = std::slice::from_ref(&row.id);
+            let stats = channels::stats(conn, ids, now_ms())?;
+            let health = channels::health(conn, ids)?;
+            Ok((row, stats, health))
         })
         .await?;
-    let s = stats.remove(&row.id);
-    Ok(HttpResponse::Ok().json(ChannelView::of(row, s, false)))
+    let (s, h) = (stats.remove(&row.id), health.remove(&row.id));
+    Ok(HttpResponse::Ok().json(ChannelView::of(row, s, h, false)))
 }
 
 pub async fn update(
@@ -177,10 +199,13 @@ pub async fn update(
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
             }
-            channels::update(conn, &id, change, now_ms())
+            let row = channels::update(conn, &id, change, now_ms())?;
+            let health = channels::health(conn, std::slice::from_ref(&row.id))?.remove(&row.id);
+            Ok((row, health))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(ChannelView::of(row, None, false)))
+    let (row, health) = row;
+    Ok(HttpResponse::Ok().json(ChannelView::of(row, None, health, false)))
 }
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -231,5 +256,5 @@ pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String
     let secret = SigningSecret::generate();
     let row = router.change(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
         .await?;
-    Ok(HttpResponse::Ok().json(ChannelView::of(row, None, true)))
+    Ok(HttpResponse::Ok().json(ChannelView::of(row, None, None, true)))
 }

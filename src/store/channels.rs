@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use super::models::ChannelRow;
-use super::schema::{channels, deliveries, rule_channels, rules};
+use super::models::{ChannelRow, HealthRow};
+use super::schema::{channel_health, channels, deliveries, rule_channels, rules};
 use super::{write, Conn, StoreError};
+use crate::domain::breaker::Health;
 use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
 
 /// A new channel, already parsed.
@@ -228,6 +229,24 @@ pub fn stats(conn: &mut Conn, ids: &[String], now: i64) -> Result<HashMap<String
         }
     }
     Ok(stats)
+}
+
+/// The stored circuit-breaker health of the given channels; a channel without a row is healthy.
+pub fn health(conn: &mut Conn, ids: &[String]) -> Result<HashMap<String, Health>, StoreError> {
+    let rows: Vec<HealthRow> = channel_health::table.filter(channel_health::channel_id.eq_any(ids)).select(HealthRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.channel_id.clone(), r.to_health())).collect())
+}
+
+/// Stores a channel's health (with the attempts that changed it).
+pub fn save_health(conn: &mut Conn, channel_id: &str, health: &Health, now: i64) -> Result<(), StoreError> {
+    let row = HealthRow::of(channel_id, health, now);
+    each_backend!(conn, c => diesel::insert_into(channel_health::table)
+        .values(&row)
+        .on_conflict(channel_health::channel_id)
+        .do_update()
+        .set(&row)
+        .execute(c))?;
+    Ok(())
 }
 
 impl ChannelRow {

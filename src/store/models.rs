@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{attempts, channels, deliveries, events, instances, rules, tenants};
+use super::schema::{attempts, channel_health, channels, deliveries, events, instances, rules, tenants};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tenants, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -103,4 +103,39 @@ pub struct InstanceRow {
     pub version: String,
     pub started_at: i64,
     pub last_seen_at: i64,
+}
+
+/// A channel's circuit breaker as stored (a `None` is written as NULL: a closed circuit has no
+/// `open_until`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = channel_health, treat_none_as_null = true, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct HealthRow {
+    pub channel_id: String,
+    pub consecutive_failures: i32,
+    pub failing_since: Option<i64>,
+    pub open_until: Option<i64>,
+    pub cooldown_ms: i64,
+    pub updated_at: i64,
+}
+
+impl HealthRow {
+    pub fn of(channel_id: &str, health: &crate::domain::breaker::Health, now: i64) -> Self {
+        Self {
+            channel_id: channel_id.to_string(),
+            consecutive_failures: health.consecutive_failures.min(i32::MAX as u32) as i32,
+            failing_since: health.failing_since,
+            open_until: health.open_until,
+            cooldown_ms: health.cooldown_ms,
+            updated_at: now,
+        }
+    }
+
+    pub fn to_health(&self) -> crate::domain::breaker::Health {
+        crate::domain::breaker::Health {
+            consecutive_failures: self.consecutive_failures.max(0) as u32,
+            failing_since: self.failing_since,
+            open_until: self.open_until,
+            cooldown_ms: self.cooldown_ms,
+        }
+    }
 }

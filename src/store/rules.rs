@@ -33,6 +33,8 @@ pub struct RuleSpec {
 pub struct RoutingSnapshot {
     pub rules: Vec<(RuleFilter, Vec<String>)>,
     pub channels: Vec<ChannelRow>,
+    /// The stored circuit-breaker health of those channels that have one.
+    pub health: std::collections::HashMap<String, crate::domain::breaker::Health>,
 }
 
 pub fn list(conn: &mut Conn) -> Result<Vec<RuleWithChannels>, StoreError> {
@@ -120,7 +122,9 @@ pub fn routing_snapshot(conn: &mut Conn) -> Result<RoutingSnapshot, StoreError> 
         .into_iter()
         .filter_map(|rule| rule.filter().map(|filter| (filter, rule.channel_ids)))
         .collect();
-    Ok(RoutingSnapshot { rules, channels })
+    let ids: Vec<String> = channels.iter().map(|c| c.id.clone()).collect();
+    let health = super::channels::health(conn, &ids)?;
+    Ok(RoutingSnapshot { rules, channels, health })
 }
 
 impl RuleWithChannels {

@@ -124,4 +124,15 @@ diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(rule_channels -> rules (rule_id));
 diesel::joinable!(rule_channels -> channels (channel_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, rules, rule_channels, events, deliveries, attempts, instances, routing_version);
+diesel::table! {
+    channel_health (channel_id) {
+        channel_id -> Text,
+        consecutive_failures -> Integer,
+        failing_since -> Nullable<BigInt>,
+        open_until -> Nullable<BigInt>,
+        cooldown_ms -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version);

@@ -423,3 +423,38 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.wait_for("#sign-in").await;
     browser.client.clone().close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn the_channels_page_shows_an_open_circuit_and_when_the_next_probe_goes() {
+    let bad = Receiver::start().await;
+    bad.reply_with(Reply::Status(503));
+    let database = TestDatabase::on(Backend::Sqlite);
+    let router = start_router_with(
+        &database.url,
+        &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("BREAKER_FAILURES", "2"), ("BREAKER_COOLDOWN", "10m")],
+    )
+    .0;
+    let channel = router.api.soc_channel_for_contoso(&bad).await;
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    router.api.route_everything_to(&[&channel_id]).await;
+    for _ in 0..3 {
+        assert_eq!(router.api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await.status, 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while router.api.get(&format!("/api/v1/channels/{channel_id}")).await.body["health"]["state"] != "open" {
+        assert!(Instant::now() < deadline, "the circuit did not open");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let browser = browser().await;
+    browser.go(&router.api.base, "").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("h1", "Overview").await;
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    let shown = browser.wait_for_text("[data-circuit='open']", "circuit open").await.text().await.unwrap();
+    assert!(shown.contains("2 failed in a row") && shown.contains("next probe"), "{shown}");
+    browser.screenshot("channels-circuit-open").await;
+    browser.assert_no_problems("showing an open circuit").await;
+    browser.client.clone().close().await.unwrap();
+}

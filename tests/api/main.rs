@@ -19,6 +19,7 @@ mod binary;
 mod browser;
 mod crud;
 mod delivery;
+mod health;
 mod helpers;
 mod instances;
 mod interleavings;

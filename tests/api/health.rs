@@ -1,0 +1,159 @@
+//! Endpoint health: receivers that misbehave on purpose, and the circuit breaker that stops the
+//! router from hammering them.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use spscan_router::domain::breaker::BreakerPolicy;
+
+use crate::helpers::*;
+
+/// A router whose circuits open after 5 failures for 1 s (then 2 s, 4 s …), one request at a
+/// time per channel, and a channel to `receiver` that every event goes to; `count` events sent.
+async fn breaker_app(receiver: &Receiver, count: usize) -> (TestApp, String, Vec<String>) {
+    let app = spawn_app_with(|s| {
+        s.breaker = BreakerPolicy { failures: 5, cooldown: Duration::from_secs(1) };
+        s.delivery_concurrency = 1;
+    })
+    .await;
+    let channel = app.soc_channel_for_contoso(receiver).await;
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    app.route_everything_to(&[&channel_id]).await;
+    let events: Vec<Value> = (0..count).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+    let answer = app.ingest(json!({ "events": events })).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let deliveries = answer.body["results"].as_array().unwrap().iter().map(|r| r["deliveries"][0]["id"].as_str().unwrap().to_string()).collect();
+    (app, channel_id, deliveries)
+}
+
+async fn health(app: &TestApp, channel_id: &str) -> Value {
+    let answer = app.get(&format!("/api/v1/channels/{channel_id}")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body["health"].clone()
+}
+
+/// Waits until the channel's stored health matches `pred`.
+async fn wait_for_health(app: &TestApp, channel_id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = health(app, channel_id).await;
+        if pred(&h) {
+            return h;
+        }
+        assert!(Instant::now() < deadline, "health never became {what}: {h:#}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+on_both_backends! {
+    #[actix_web::test]
+    async fn a_receiver_failing_every_request_gets_one_probe_per_cooldown_once_the_circuit_opens() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let (app, channel_id, deliveries) = breaker_app(&receiver, 20).await;
+        assert_eq!(health(&app, &channel_id).await["state"], "closed");
+
+        let opened = receiver.wait_for(5, None, Duration::from_secs(5)).await;
+        let h = wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+        assert_eq!(h["consecutive_failures"], 5, "{h:#}");
+        assert!(h["open_until"].is_string(), "{h:#}");
+        // Without the breaker, 20 deliveries × 4 attempts would keep coming every 100–400 ms.
+        actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(receiver.received().len(), 5, "attempts went on while the circuit was open");
+        // Then one probe after 1 s, which fails and reopens it for 2 s, then the next probe.
+        let got = receiver.wait_for(7, None, Duration::from_secs(6)).await;
+        let fifth = opened[4].at;
+        let (sixth, seventh) = (got[5].at, got[6].at);
+        assert!(sixth - fifth >= Duration::from_millis(950), "first probe after {:?}", sixth - fifth);
+        assert!(seventh - sixth >= Duration::from_millis(1950), "second probe after {:?}", seventh - sixth);
+        assert!(seventh - sixth < Duration::from_millis(3500), "second probe after {:?}", seventh - sixth);
+        assert_eq!(receiver.received().len(), 7, "more than one probe per cooldown");
+        let h = health(&app, &channel_id).await;
+        assert_eq!(h["consecutive_failures"], 7, "{h:#}");
+        // The deliveries waiting behind the circuit did not use up their retries.
+        for id in &deliveries {
+            let delivery = app.delivery(id).await;
+            assert_eq!(delivery["status"], "pending", "{delivery:#}");
+            assert!(delivery["attempt_count"].as_i64().unwrap() <= 1, "{delivery:#}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_successful_probe_closes_the_circuit_and_releases_the_backlog() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(503));
+        let (app, channel_id, deliveries) = breaker_app(&receiver, 30).await;
+        wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+        receiver.reply_with(Reply::Status(200));
+        // The probe succeeds, and every delivery then arrives.
+        for id in &deliveries {
+            app.wait_for_status(id, "succeeded", Duration::from_secs(10)).await;
+        }
+        let h = wait_for_health(&app, &channel_id, "closed", |h| h["state"] == "closed").await;
+        assert_eq!(h["consecutive_failures"], 0, "{h:#}");
+        assert!(h["open_until"].is_null(), "{h:#}");
+    }
+
+    #[actix_web::test]
+    async fn an_open_circuit_survives_a_new_actor_for_its_channel() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let (app, channel_id, _) = breaker_app(&receiver, 10).await;
+        let open = wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+        receiver.wait_for(5, None, Duration::from_secs(5)).await;
+        // Disabling and enabling retires the channel's actor and starts a new one, which starts
+        // from the stored health, exactly as after a restart: still open, no attempt before the
+        // cooldown ends.
+        for enabled in [false, true] {
+            let answer = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "enabled": enabled })).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            assert_eq!(answer.body["health"]["state"], "open", "{}", answer.body);
+        }
+        let listed = app.get("/api/v1/channels").await.body;
+        assert_eq!(listed["items"][0]["health"], open, "{listed:#}");
+        let until = chrono::DateTime::parse_from_rfc3339(open["open_until"].as_str().unwrap()).unwrap();
+        let before = (until.timestamp_millis() - chrono::Utc::now().timestamp_millis() - 100).max(0) as u64;
+        actix_web::rt::time::sleep(Duration::from_millis(before)).await;
+        assert_eq!(receiver.received().len(), 5, "the new actor sent before the stored cooldown ended");
+        receiver.wait_for(6, None, Duration::from_secs(3)).await;
+    }
+}
+
+#[actix_web::test]
+async fn an_open_circuit_survives_a_restart_of_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Status(500));
+    let env = [
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INGEST_TOKEN", INGEST_TOKEN),
+        ("BREAKER_FAILURES", "3"),
+        ("BREAKER_COOLDOWN", "60s"),
+        ("DELIVERY_CONCURRENCY", "1"),
+    ];
+    let (mut router, _, _) = start_router_with(&database, &env);
+    let api = router.api.with_token(Some(ADMIN_TOKEN));
+    let channel = api.soc_channel_for_contoso(&receiver).await;
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    api.route_everything_to(&[&channel_id]).await;
+    for _ in 0..5 {
+        assert_eq!(api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await.status, 202);
+    }
+    receiver.wait_for(3, None, Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while api.get(&format!("/api/v1/channels/{channel_id}")).await.body["health"]["state"] != "open" {
+        assert!(Instant::now() < deadline, "the circuit did not open");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    router.stop();
+
+    let (router, _, _) = start_router_with(&database, &env);
+    let api = router.api.with_token(Some(ADMIN_TOKEN));
+    let health = api.get(&format!("/api/v1/channels/{channel_id}")).await.body["health"].clone();
+    assert_eq!(health["state"], "open", "{health:#}");
+    assert_eq!(health["consecutive_failures"], 3, "{health:#}");
+    // Deliveries are due every 200 ms (the test schedule), but the circuit holds them back.
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 3, "attempts were sent through an open circuit after the restart");
+}
