@@ -25,7 +25,7 @@ use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
-use crate::domain::channel::{CustomHeaders, SigningSecret};
+use crate::domain::channel::{CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::{parse_retry_after, ErrorKind};
 use crate::domain::signature;
@@ -47,6 +47,8 @@ pub struct Target {
     pub headers: CustomHeaders,
     /// Secrets that sign each request, each until its expiry (none for the current one).
     pub secrets: Vec<(SigningSecret, Option<i64>)>,
+    /// Most requests per second the channel's actor sends (`None`: no limit).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Target {
@@ -56,7 +58,11 @@ impl Target {
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
         });
-        Self { channel_id, url, host_ip, headers, secrets }
+        Self { channel_id, url, host_ip, headers, secrets, rate_limit: None }
+    }
+
+    pub fn with_rate_limit(self, rate_limit: Option<RateLimit>) -> Self {
+        Self { rate_limit, ..self }
     }
 
     /// The secrets that sign a request made at `now`: the current one, and a previous one

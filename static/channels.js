@@ -32,12 +32,15 @@ function channelForm(channel, done) {
   const url = h('input', { type: 'url', name: 'url', required: true, placeholder: 'https://…', value: channel ? channel.url : '' });
   const headers = h('textarea', { name: 'headers', placeholder: 'X-Api-Key: …' });
   headers.value = channel ? headersText(channel.headers) : '';
+  const rate = h('input', { type: 'number', name: 'rate_limit_per_second', min: 1, max: 10000, step: 1, placeholder: 'no limit',
+    value: channel && channel.rate_limit_per_second ? String(channel.rate_limit_per_second) : '' });
   const [enabledRow, enabled] = enabledField(channel ? channel.enabled : true);
   const form = h('form.card', { 'aria-label': channel ? 'Edit channel' : 'Add channel' },
     h('h2', {}, channel ? `Edit ${channel.name}` : 'Add channel'),
     field('Name', name),
     field('URL', url, 'Where alerts are POSTed. Loopback and private addresses need ALLOWED_TARGET_NETWORKS.'),
     field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).'),
+    field('Rate limit', rate, 'Optional: at most this many requests per second to this receiver (empty: no limit).'),
     enabledRow,
     formError(),
     saveOrCancel(done));
@@ -49,7 +52,8 @@ function channelForm(channel, done) {
       showError(form, { problem: { field: 'headers', detail: parsed.error } });
       return;
     }
-    const body = { name: name.value, url: url.value, headers: parsed.headers, enabled: enabled.checked };
+    const body = { name: name.value, url: url.value, headers: parsed.headers, enabled: enabled.checked,
+      rate_limit_per_second: rate.value.trim() === '' ? null : Number(rate.value) };
     try {
       const saved = channel ? await patch(`/channels/${channel.id}`, body) : await post('/channels', { ...body, type: 'webhook' });
       done(saved);
@@ -115,7 +119,8 @@ export async function render(view) {
     const row = h('tr', { dataset: { channelId: channel.id } },
       h('td', {}, h('strong', {}, channel.name), h('div.muted', {}, channel.type)),
       h('td.url.optional', {}, channel.url),
-      h('td', {}, onOff(channel.enabled), circuit(channel.health)),
+      h('td', {}, onOff(channel.enabled), circuit(channel.health),
+        channel.rate_limit_per_second ? h('div.muted', {}, `at most ${channel.rate_limit_per_second}/s`) : null),
       h('td', {}, h('span.badge.s-succeeded', { title: 'succeeded in the last 24 hours' }, `${stats.succeeded_24h || 0} ok`), ' ',
         h('span.badge.s-failed', { title: 'failed in the last 24 hours' }, `${stats.failed_24h || 0} failed`),
         stats.pending ? [' ', h('span.badge.s-pending', { title: 'waiting for an attempt' }, `${stats.pending} waiting`)] : null),

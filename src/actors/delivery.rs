@@ -18,6 +18,7 @@
 //!   sent again meanwhile).
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
 //!   flight finish and be recorded before the actor stops.
+//! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst).
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
 //! - The channel's circuit breaker ([`Health`]) lives here: every finished attempt updates it;
 //!   while it is open nothing is sent (queued and due deliveries wait, using up no retries) and a
@@ -132,6 +133,10 @@ pub struct DeliveryActor {
     probing: bool,
     /// Pumps again when the circuit's cooldown ends.
     cooldown_timer: Option<SpawnHandle>,
+    /// Earliest start of the next request, by the channel's rate limit.
+    next_send_at: Option<std::time::Instant>,
+    /// Pumps again when the rate limit allows the next request.
+    rate_timer: Option<SpawnHandle>,
 }
 
 /// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
@@ -167,7 +172,28 @@ impl DeliveryActor {
             health_saving: false,
             probing: false,
             cooldown_timer: None,
+            next_send_at: None,
+            rate_timer: None,
         }
+    }
+
+    /// Whether the channel's rate limit lets a request start now; if so, the next one is spaced
+    /// one interval later (no bursts: time not used is not saved up). If not, a timer pumps
+    /// again when it does.
+    fn rate_allows(&mut self, ctx: &mut Context<Self>) -> bool {
+        let Some(limit) = self.target.rate_limit else { return true };
+        let now = std::time::Instant::now();
+        if let Some(at) = self.next_send_at.filter(|at| *at > now) {
+            if self.rate_timer.is_none() {
+                self.rate_timer = Some(ctx.run_later(at - now, |act, ctx| {
+                    act.rate_timer = None;
+                    act.pump(ctx);
+                }));
+            }
+            return false;
+        }
+        self.next_send_at = Some(now + limit.interval());
+        true
     }
 
     /// How many more attempts may start now, by the circuit breaker.
@@ -199,7 +225,7 @@ impl DeliveryActor {
         }
         let permitted = if self.queue.is_empty() { 0 } else { self.permitted(ctx) };
         for _ in 0..permitted {
-            if self.in_flight >= self.policy.max_in_flight {
+            if self.in_flight >= self.policy.max_in_flight || self.queue.is_empty() || !self.rate_allows(ctx) {
                 break;
             }
             let Some(envelope) = self.queue.pop_front() else { break };

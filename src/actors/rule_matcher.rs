@@ -25,7 +25,7 @@ use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
 use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::breaker::Health;
-use crate::domain::channel::SigningSecret;
+use crate::domain::channel::{RateLimit, SigningSecret};
 use crate::domain::event::NewEvent;
 use crate::domain::rule::RuleFilter;
 use crate::domain::time::now_ms;
@@ -192,6 +192,7 @@ pub fn target_of(row: &ChannelRow) -> Target {
         secrets.push((SigningSecret::from_stored(previous.clone()), Some(until)));
     }
     Target::new(row.id.clone(), row.url.clone(), row.custom_headers(), secrets)
+        .with_rate_limit(row.rate_limit_per_second.map(RateLimit::from_stored))
 }
 
 /// How often an instance sharing its database looks for changes made through other instances.

@@ -49,6 +49,43 @@ pub fn parse_name(value: &str, limits: &Limits) -> Result<String, Invalid> {
     bounded_text("name", value, limits.max_name)
 }
 
+/// Most requests per second a channel's receiver gets (`rate_limit_per_second`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit(u32);
+
+/// Highest `rate_limit_per_second` accepted.
+pub const MAX_RATE_LIMIT: u32 = 10_000;
+
+impl RateLimit {
+    /// Reads `rate_limit_per_second` as sent: a whole number from 1 to [`MAX_RATE_LIMIT`].
+    pub fn parse(value: &serde_json::Value) -> Result<Self, Invalid> {
+        value
+            .as_u64()
+            .filter(|n| (1..=u64::from(MAX_RATE_LIMIT)).contains(n))
+            .map(|n| Self(n as u32))
+            .ok_or_else(|| {
+                Invalid::new(
+                    "rate_limit_per_second",
+                    format!("must be a whole number of requests per second from 1 to {MAX_RATE_LIMIT}, or null for no limit; got {value}"),
+                )
+            })
+    }
+
+    /// As stored; a stored value out of range (never written so) is clamped.
+    pub fn from_stored(value: i32) -> Self {
+        Self(value.clamp(1, MAX_RATE_LIMIT as i32) as u32)
+    }
+
+    pub fn per_second(self) -> u32 {
+        self.0
+    }
+
+    /// The spacing between two requests.
+    pub fn interval(self) -> std::time::Duration {
+        std::time::Duration::from_secs(1) / self.0
+    }
+}
+
 /// An absolute `http` or `https` URL without credentials or fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelUrl(String);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{at, ApiResult};
 use crate::actors::rule_matcher::target_of;
 use crate::domain::breaker::{CircuitState, Health};
-use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
+use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
 use crate::handle::RouterHandle;
@@ -36,6 +36,8 @@ pub struct ChannelView {
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<StatsView>,
+    /// Most requests per second to the receiver; `null`: no limit beyond the concurrency.
+    rate_limit_per_second: Option<i32>,
     /// The circuit breaker (as stored with the last attempts recorded).
     health: HealthView,
 }
@@ -87,6 +89,7 @@ impl ChannelView {
                 last_error: s.last_error,
                 last_error_at: s.last_error_at.map(at),
             }),
+            rate_limit_per_second: row.rate_limit_per_second,
             health: HealthView::of(&health.unwrap_or_default()),
         }
     }
@@ -103,6 +106,8 @@ pub struct ChannelInput {
     enabled: Option<bool>,
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    rate_limit_per_second: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +120,8 @@ pub struct ChannelPatch {
     enabled: Option<bool>,
     #[serde(default, deserialize_with = "super::nullable")]
     headers: Option<Option<BTreeMap<String, String>>>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    rate_limit_per_second: Option<Option<serde_json::Value>>,
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
@@ -151,6 +158,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
         enabled: input.enabled.unwrap_or(true),
         headers: CustomHeaders::parse(input.headers.unwrap_or_default(), limits)?,
         secret: SigningSecret::generate(),
+        rate_limit: input.rate_limit_per_second.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose()?,
     };
     let row = router.change(move |conn| channels::create(conn, &channel, now_ms())).await?;
     Ok(HttpResponse::Created()
@@ -188,6 +196,10 @@ pub async fn update(
         url: patch.url.as_deref().map(|u| ChannelUrl::parse(u, router.limits())).transpose()?,
         enabled: patch.enabled,
         headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default(), router.limits())).transpose()?,
+        rate_limit: patch
+            .rate_limit_per_second
+            .map(|r| r.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose())
+            .transpose()?,
     };
     if let Some(url) = &change.url {
         url.check_target(&api.targets)?;

@@ -10,7 +10,7 @@ use super::models::{ChannelRow, HealthRow};
 use super::schema::{channel_health, channels, deliveries, rule_channels, rules};
 use super::{write, Conn, StoreError};
 use crate::domain::breaker::Health;
-use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, SigningSecret};
+use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 
 /// A new channel, already parsed.
 pub struct NewChannel {
@@ -21,6 +21,7 @@ pub struct NewChannel {
     pub enabled: bool,
     pub headers: CustomHeaders,
     pub secret: SigningSecret,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A change to a channel; `None` leaves the field as it is.
@@ -30,6 +31,8 @@ pub struct ChannelChange {
     pub url: Option<ChannelUrl>,
     pub enabled: Option<bool>,
     pub headers: Option<CustomHeaders>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 /// Delivery health of one channel.
@@ -62,6 +65,7 @@ pub fn create(conn: &mut Conn, channel: &NewChannel, now: i64) -> Result<Channel
         deleted_at: None,
         previous_secret: None,
         previous_secret_expires_at: None,
+        rate_limit_per_second: channel.rate_limit.map(|r| r.per_second() as i32),
     };
     write(conn, |conn| {
         diesel::insert_into(channels::table).values(&row).execute(conn)?;
@@ -123,6 +127,9 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
         if let Some(headers) = change.headers {
             row.headers = serde_json::to_string(&headers).expect("headers serialise");
         }
+        if let Some(rate_limit) = change.rate_limit {
+            row.rate_limit_per_second = rate_limit.map(|r| r.per_second() as i32);
+        }
         row.updated_at = now;
         diesel::update(channels::table.find(id))
             .set((
@@ -130,6 +137,7 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
                 channels::url.eq(&row.url),
                 channels::enabled.eq(row.enabled),
                 channels::headers.eq(&row.headers),
+                channels::rate_limit_per_second.eq(row.rate_limit_per_second),
                 channels::updated_at.eq(now),
             ))
             .execute(conn)?;

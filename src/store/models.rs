@@ -31,6 +31,8 @@ pub struct ChannelRow {
     /// The secret before the last rotation, still signing until it expires.
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    /// Most requests per second to the channel; `None`: no limit beyond its concurrency.
+    pub rate_limit_per_second: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

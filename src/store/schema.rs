@@ -25,6 +25,7 @@ diesel::table! {
         deleted_at -> Nullable<BigInt>,
         previous_secret -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<BigInt>,
+        rate_limit_per_second -> Nullable<Integer>,
     }
 }
 

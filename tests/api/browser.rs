@@ -376,13 +376,16 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.click_button(&row("SOC webhook"), "Edit").await;
     let form = "//form[@aria-label='Edit channel']";
     browser.fill(form, "Name", "SOC main").await;
+    browser.fill(form, "Rate limit", "5").await;
     browser.click_button(form, "Save").await;
     browser.wait_for_text("tbody tr", "SOC main").await;
+    browser.wait_for_text("tr[data-channel-id]", "at most 5/s").await;
     browser.click_button(&row("SOC main"), "Disable").await;
     browser.wait_for_text(&format!("{} .badge", "tr[data-channel-id]"), "disabled").await;
     let channels = router.api.get("/api/v1/channels").await.body;
     let soc = channels["items"].as_array().unwrap().iter().find(|c| c["name"] == "SOC main").unwrap().clone();
     assert_eq!(soc["enabled"], false);
+    assert_eq!(soc["rate_limit_per_second"], 5);
     browser.click_button(&row("SOC main"), "Enable").await;
     browser.click_button(&row("Broken receiver"), "Delete").await;
     assert!(browser.client.get_alert_text().await.unwrap().contains("Broken receiver"), "deleting asks first");

@@ -47,6 +47,38 @@ async fn wait_for_health(app: &TestApp, channel_id: &str, what: &str, pred: impl
 
 on_both_backends! {
     #[actix_web::test]
+    async fn a_rate_limit_of_5_per_second_holds_under_a_burst_of_100() {
+        let receiver = Receiver::start().await;
+        let app = spawn_app().await;
+        let channel = app.soc_channel_for_contoso(&receiver).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        let limited = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "rate_limit_per_second": 5 })).await;
+        assert_eq!(limited.status, 200, "{}", limited.body);
+        assert_eq!(limited.body["rate_limit_per_second"], 5);
+        app.route_everything_to(&[&channel_id]).await;
+        let events: Vec<Value> = (0..100).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        let got = receiver.wait_for(100, None, Duration::from_secs(40)).await;
+        let mut times: Vec<Instant> = got.iter().map(|c| c.at).collect();
+        times.sort();
+        // Never more than 5 in any second: the 1st and the 6th of any six are a second apart.
+        for (i, window) in times.windows(6).enumerate() {
+            let span = window[5] - window[0];
+            assert!(span >= Duration::from_millis(950), "requests {i}..{} came within {span:?}", i + 5);
+        }
+        let total = times[99] - times[0];
+        assert!(total < Duration::from_secs(25), "100 requests at 5/s took {total:?}");
+        // Without the limit, the next burst goes at the channel's concurrency.
+        let unlimited = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "rate_limit_per_second": null })).await;
+        assert!(unlimited.body["rate_limit_per_second"].is_null(), "{}", unlimited.body);
+        let events: Vec<Value> = (0..100).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        let started = Instant::now();
+        receiver.wait_for(200, None, Duration::from_secs(10)).await;
+        assert!(started.elapsed() < Duration::from_secs(5), "the limit stayed after it was removed");
+    }
+
+    #[actix_web::test]
     async fn a_receiver_failing_every_request_gets_one_probe_per_cooldown_once_the_circuit_opens() {
         let receiver = Receiver::start().await;
         receiver.reply_with(Reply::Status(500));

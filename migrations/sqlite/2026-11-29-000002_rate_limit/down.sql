@@ -1,0 +1,1 @@
+ALTER TABLE channels DROP COLUMN rate_limit_per_second;
