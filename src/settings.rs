@@ -40,6 +40,9 @@ pub struct Cli {
     /// How long an open circuit waits before its probe (doubling after each failed probe, up to 10m).
     #[arg(long, env = "BREAKER_COOLDOWN", default_value = "60s")]
     pub breaker_cooldown: String,
+    /// A channel failing without a success for this long is disabled (its deliveries wait; 1m to 90d).
+    #[arg(long, env = "DISABLE_AFTER", default_value = "5d")]
+    pub disable_after: String,
     /// Longest one delivery attempt may take, connect to last byte.
     #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "30s")]
     pub delivery_timeout: String,
@@ -108,6 +111,8 @@ pub struct Settings {
     pub max_retry_after: Duration,
     /// When circuits open and for how long (`BREAKER_FAILURES`, `BREAKER_COOLDOWN`).
     pub breaker: BreakerPolicy,
+    /// Continuous failure after which a channel is disabled (`DISABLE_AFTER`).
+    pub disable_after: Duration,
     pub delivery_timeout: Duration,
     pub delivery_concurrency: usize,
     pub channel_queue: usize,
@@ -146,6 +151,7 @@ impl Settings {
             retry_jitter: RetryPolicy::default().jitter,
             max_retry_after: RetryPolicy::default().max_retry_after,
             breaker: BreakerPolicy::default(),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
             delivery_timeout: Duration::from_secs(30),
             delivery_concurrency: 16,
             channel_queue: 1024,
@@ -193,6 +199,10 @@ impl Settings {
             .ok()
             .filter(|d| (Duration::from_secs(1)..=MAX_COOLDOWN).contains(d))
             .ok_or_else(|| fail("BREAKER_COOLDOWN", "breaker-cooldown", &cli.breaker_cooldown, "is not a duration between 1s and 10m, such as 60s".into()))?;
+        let disable_after = humantime::parse_duration(cli.disable_after.trim())
+            .ok()
+            .filter(|d| (Duration::from_secs(60)..=Duration::from_secs(90 * 24 * 3600)).contains(d))
+            .ok_or_else(|| fail("DISABLE_AFTER", "disable-after", &cli.disable_after, "is not a duration between 1m and 90d, such as 5d".into()))?;
         let delivery_timeout = humantime::parse_duration(cli.delivery_timeout.trim())
             .ok()
             .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(300)).contains(d))
@@ -236,6 +246,7 @@ impl Settings {
                 failures: count("BREAKER_FAILURES", "breaker-failures", &cli.breaker_failures, 1, 10_000)? as u32,
                 cooldown: breaker_cooldown,
             },
+            disable_after,
             delivery_timeout,
             delivery_concurrency: count("DELIVERY_CONCURRENCY", "delivery-concurrency", &cli.delivery_concurrency, 1, 1024)?,
             channel_queue: count("CHANNEL_QUEUE", "channel-queue", &cli.channel_queue, 2, 1_000_000)?,
@@ -290,6 +301,7 @@ mod tests {
         assert_eq!(settings.retry_jitter, 0.1);
         assert_eq!(settings.max_retry_after, Duration::from_secs(3600));
         assert_eq!(settings.breaker, BreakerPolicy { failures: 10, cooldown: Duration::from_secs(60) });
+        assert_eq!(settings.disable_after, Duration::from_secs(5 * 24 * 3600));
         assert_eq!(settings.limits, Limits::default(), "the flags' defaults are the documented limits");
     }
 
@@ -311,6 +323,8 @@ mod tests {
         }
         assert_eq!(parse(&["--max-retry-after", "10m"]).unwrap().max_retry_after, Duration::from_secs(600));
         assert_eq!(parse(&["--breaker-failures", "0"]).unwrap_err().variable, "BREAKER_FAILURES");
+        assert_eq!(parse(&["--disable-after", "30s"]).unwrap_err().variable, "DISABLE_AFTER");
+        assert_eq!(parse(&["--disable-after", "12h"]).unwrap().disable_after, Duration::from_secs(12 * 3600));
         assert_eq!(parse(&["--breaker-cooldown", "11m"]).unwrap_err().variable, "BREAKER_COOLDOWN");
         assert_eq!(parse(&["--breaker-cooldown", "2m"]).unwrap().breaker.cooldown, Duration::from_secs(120));
         for bad in ["0s", "8d", "later"] {

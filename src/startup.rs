@@ -78,6 +78,7 @@ impl Application {
             names: settings.names.clone(),
             instance: instance.clone(),
             breaker: settings.breaker,
+            disable_after: settings.disable_after,
         };
         let supervisor = RetrySupervisor::new(store.is_shared()).start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();

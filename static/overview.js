@@ -13,8 +13,15 @@ export async function render(view) {
     h('td', {}, onOff(c.enabled)),
     h('td.num', {}, String(c.stats.failed_24h)),
     h('td', {}, c.stats.last_error || '—', c.stats.last_error_at ? h('div.muted', {}, when(c.stats.last_error_at)) : null)));
+  // Channels the router disabled by itself: their deliveries wait until a person acts.
+  const disabled = items.filter((c) => !c.enabled && c.disabled_reason);
+  const notices = disabled.map((c) => h('div.notice.bad', { role: 'alert', dataset: { disabledChannel: c.id } },
+    h('strong', {}, `${c.name} was disabled by the router`), ` on ${when(c.disabled_at)}: ${c.disabled_reason}. `,
+    c.stats && c.stats.pending ? `${c.stats.pending} ${c.stats.pending === 1 ? 'delivery waits' : 'deliveries wait'} for it. ` : '',
+    h('a', { href: '#/channels' }, 'Fix the receiver, then enable the channel under Channels.')));
   clear(view).append(
     h('h1', {}, 'Overview'),
+    ...notices,
     h('div.tiles', {},
       tile('Succeeded, last 24 h', sum('succeeded_24h')),
       tile('Failed, last 24 h', sum('failed_24h'), sum('failed_24h') ? 'bad' : ''),

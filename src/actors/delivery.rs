@@ -18,6 +18,11 @@
 //!   sent again meanwhile).
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
 //!   flight finish and be recorded before the actor stops.
+//! - A channel that answers `410 Gone`, or fails without a success for `DISABLE_AFTER`, is
+//!   disabled by its actor: it stops sending, and the next write records the attempts and
+//!   disables the channel in one transaction; then the RuleMatcher hears of it
+//!   ([`ChannelDisabled`]), tells people through the rules and retires this actor. Pending
+//!   deliveries stay pending until the channel is enabled again.
 //! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst).
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
 //! - The channel's circuit breaker ([`Health`]) lives here: every finished attempt updates it;
@@ -35,7 +40,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 
-use super::messages::{Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
+use super::messages::{ChannelDisabled, Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::breaker::{BreakerPolicy, Health, Permit};
@@ -60,6 +65,8 @@ pub struct DeliveryPolicy {
     pub instance: Instance,
     /// When a channel's circuit opens, and for how long.
     pub breaker: BreakerPolicy,
+    /// Continuous failure after which the channel is disabled.
+    pub disable_after: Duration,
 }
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -137,6 +144,12 @@ pub struct DeliveryActor {
     next_send_at: Option<std::time::Instant>,
     /// Pumps again when the rate limit allows the next request.
     rate_timer: Option<SpawnHandle>,
+    /// Told when this actor disables its channel.
+    matcher: Recipient<ChannelDisabled>,
+    /// The channel is to be disabled, for this reason, by the next write.
+    disable: Option<String>,
+    /// The actor gave up on its channel: nothing more is sent.
+    gave_up: bool,
 }
 
 /// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
@@ -149,7 +162,15 @@ const MAX_WRITES: usize = 4;
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
 impl DeliveryActor {
-    pub fn new(target: Target, store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>, claims: Claims, health: Health) -> Self {
+    pub fn new(
+        target: Target,
+        store: Store,
+        policy: DeliveryPolicy,
+        supervisor: Addr<RetrySupervisor>,
+        claims: Claims,
+        health: Health,
+        matcher: Recipient<ChannelDisabled>,
+    ) -> Self {
         let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone());
         Self {
             target: Rc::new(target),
@@ -174,7 +195,25 @@ impl DeliveryActor {
             cooldown_timer: None,
             next_send_at: None,
             rate_timer: None,
+            matcher,
+            disable: None,
+            gave_up: false,
         }
+    }
+
+    /// Why the channel should be disabled after this attempt, if it should.
+    fn reason_to_disable(&self, status_code: Option<u16>, now: i64) -> Option<String> {
+        if status_code == Some(410) {
+            return Some("the receiver answered 410 Gone: the URL is gone for good".into());
+        }
+        let since = self.health.failing_since?;
+        (self.health.consecutive_failures > 0 && now - since >= self.policy.disable_after.as_millis() as i64).then(|| {
+            format!(
+                "failing without a success since {} (DISABLE_AFTER {})",
+                crate::domain::time::rfc3339(since),
+                humantime::format_duration(self.policy.disable_after)
+            )
+        })
     }
 
     /// Whether the channel's rate limit lets a request start now; if so, the next one is spaced
@@ -223,6 +262,10 @@ impl DeliveryActor {
             self.stop_when_drained(ctx);
             return;
         }
+        if self.gave_up {
+            // Disabled (or about to be): the RuleMatcher retires this actor after the commit.
+            return;
+        }
         let permitted = if self.queue.is_empty() { 0 } else { self.permitted(ctx) };
         for _ in 0..permitted {
             if self.in_flight >= self.policy.max_in_flight || self.queue.is_empty() || !self.rate_allows(ctx) {
@@ -255,6 +298,13 @@ impl DeliveryActor {
                 act.health = health;
                 act.health_dirty = true;
             }
+            if !act.gave_up && !outcome.succeeded() {
+                if let Some(reason) = act.reason_to_disable(outcome.status_code, now_ms()) {
+                    log::warn!("disabling channel {}: {reason}", act.target.channel_id);
+                    act.disable = Some(reason);
+                    act.gave_up = true;
+                }
+            }
             act.unrecorded.push(AttemptRecord { delivery_id, trigger: Trigger::Scheduled, outcome });
             act.record(ctx);
             act.pump(ctx);
@@ -264,9 +314,11 @@ impl DeliveryActor {
     /// Writes the finished attempts, unless [`MAX_WRITES`] writes are running (then they go next).
     fn record(&mut self, ctx: &mut Context<Self>) {
         let health_due = self.health_dirty && !self.health_saving;
-        if self.writing >= MAX_WRITES || (self.unrecorded.is_empty() && !health_due) {
+        if self.writing >= MAX_WRITES || (self.unrecorded.is_empty() && !health_due && self.disable.is_none()) {
             return;
         }
+        let disable = self.disable.take();
+        let disabling = disable.clone();
         self.writing += 1;
         let records = std::mem::take(&mut self.unrecorded);
         let kept = records.clone();
@@ -289,16 +341,23 @@ impl DeliveryActor {
                     if let Some(health) = &health {
                         crate::store::channels::save_health(conn, &channel_id, health, now)?;
                     }
-                    Ok(recorded)
+                    let disabled = match &disable {
+                        Some(reason) => crate::store::channels::disable_automatically(conn, &channel_id, reason, now)?,
+                        None => None,
+                    };
+                    Ok((recorded, disabled))
                 })
                 .await
         };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(recorded) => {
+            Ok((recorded, disabled)) => {
                 act.writing -= 1;
                 act.write_backoff = Duration::ZERO;
                 if carries_health {
                     act.health_saving = false;
+                }
+                if let (Some(channel_name), Some(reason)) = (disabled, disabling) {
+                    act.matcher.do_send(ChannelDisabled { channel_id: act.target.channel_id.clone(), channel_name, reason });
                 }
                 for record in &kept {
                     act.held.release(&record.delivery_id);
@@ -326,6 +385,9 @@ impl DeliveryActor {
                 if carries_health {
                     act.health_saving = false;
                     act.health_dirty = true;
+                }
+                if disabling.is_some() {
+                    act.disable = disabling;
                 }
                 ctx.run_later(act.write_backoff, |act, ctx| {
                     act.writing -= 1;

@@ -72,6 +72,16 @@ pub struct ServeChannel {
 #[rtype(result = "()")]
 pub struct ForgetChannel(pub String);
 
+/// A channel's actor disabled its channel (410 Gone, or failing for `DISABLE_AFTER`); the
+/// change is committed. The RuleMatcher tells people (`router.channel_disabled`) and reloads.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChannelDisabled {
+    pub channel_id: String,
+    pub channel_name: String,
+    pub reason: String,
+}
+
 /// How many channel actors are running and how many envelopes they hold (for health and tests).
 #[derive(Message)]
 #[rtype(result = "usize")]

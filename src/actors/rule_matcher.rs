@@ -22,11 +22,12 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
-use super::messages::{CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
+use super::messages::{ChannelDisabled, CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::breaker::Health;
 use crate::domain::channel::{RateLimit, SigningSecret};
-use crate::domain::event::NewEvent;
+use crate::domain::event::{EventType, NewEvent, TenantRef};
+use crate::domain::severity::Severity;
 use crate::domain::rule::RuleFilter;
 use crate::domain::time::now_ms;
 use crate::outbound::Target;
@@ -74,6 +75,8 @@ pub struct RuleMatcher {
     ingest_writes: usize,
     /// Ingestion requests waiting for one of them to finish.
     waiting: std::collections::VecDeque<WaitingIngest>,
+    /// This actor, for the channel actors it starts to report to.
+    me: Option<Addr<RuleMatcher>>,
 }
 
 impl RuleMatcher {
@@ -90,6 +93,7 @@ impl RuleMatcher {
             watch_failing: false,
             ingest_writes: 0,
             waiting: std::collections::VecDeque::new(),
+            me: None,
         }
     }
 
@@ -155,6 +159,7 @@ impl RuleMatcher {
             self.supervisor.clone(),
             self.claims.clone(),
             health,
+            self.me.clone().expect("the rule matcher has started").recipient(),
         )
         .start();
         self.supervisor.do_send(ServeChannel { channel_id: target.channel_id.clone(), actor: actor.clone().recipient() });
@@ -202,6 +207,7 @@ impl Actor for RuleMatcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.me = Some(ctx.address());
         if self.store.is_shared() {
             ctx.run_interval(ROUTING_WATCH, |act, ctx| act.watch_routing(ctx));
         }
@@ -338,6 +344,45 @@ impl Handler<Reload> for RuleMatcher {
         })))
     }
 }
+
+impl Handler<ChannelDisabled> for RuleMatcher {
+    type Result = ();
+
+    /// A channel's actor disabled its channel (committed): tell people through the rules, as
+    /// the router's own event `router.channel_disabled`, and reload (retiring that actor).
+    fn handle(&mut self, msg: ChannelDisabled, ctx: &mut Context<Self>) {
+        log::warn!("channel {} ({}) was disabled: {}", msg.channel_name, msg.channel_id, msg.reason);
+        let mut data = serde_json::Map::new();
+        data.insert("channel_id".into(), msg.channel_id.into());
+        data.insert("channel_name".into(), msg.channel_name.into());
+        data.insert("reason".into(), msg.reason.into());
+        let event = NewEvent {
+            id: crate::domain::ids::new_id(crate::domain::ids::EVENT),
+            event_type: EventType::parse("event", CHANNEL_DISABLED).expect("a valid event type"),
+            occurred_at: now_ms(),
+            severity: Severity::High,
+            tenant: TenantRef::Router,
+            data,
+        };
+        // The disabled channel may still be in memory here; it is left out when the deliveries
+        // are written (only enabled channels get them).
+        let channel_ids = self.route(&event);
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.waiting.push_back(WaitingIngest { matched: vec![MatchedEvent { event, channel_ids }], is_batch: false, answer, alone: true });
+        self.write_waiting(ctx);
+        actix_web::rt::spawn(async move {
+            match answered.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => log::error!("the {CHANNEL_DISABLED} event could not be stored: {err}"),
+                Err(_) => log::error!("the {CHANNEL_DISABLED} event was not stored: the rule matcher stopped"),
+            }
+        });
+        ctx.notify(Reload);
+    }
+}
+
+/// The router's own event when it disables a channel.
+pub const CHANNEL_DISABLED: &str = "router.channel_disabled";
 
 impl Handler<CountChannels> for RuleMatcher {
     type Result = usize;

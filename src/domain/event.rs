@@ -132,6 +132,9 @@ pub struct EventInput {
 pub enum TenantRef {
     Full(Tenant),
     Registered(String),
+    /// The router's own events (`router.*`) belong to no tenant: stored with an empty tenant id
+    /// (no tenant can have it), sent with `"tenant": null`, matched only by rules for all tenants.
+    Router,
 }
 
 impl TenantRef {
@@ -139,6 +142,7 @@ impl TenantRef {
         match self {
             Self::Full(tenant) => &tenant.id,
             Self::Registered(id) => id,
+            Self::Router => "",
         }
     }
 }

@@ -14,14 +14,14 @@ struct Payload<'a> {
     event: &'a str,
     timestamp: String,
     severity: &'a str,
-    tenant: &'a Tenant,
+    tenant: Option<&'a Tenant>,
     data: &'a Map<String, Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     test: bool,
 }
 
-/// The payload of an event for the tenant it belongs to.
-pub fn render(event: &NewEvent, tenant: &Tenant) -> String {
+/// The payload of an event for the tenant it belongs to (none for the router's own events).
+pub fn render(event: &NewEvent, tenant: Option<&Tenant>) -> String {
     let payload = Payload {
         event_id: &event.id,
         event: event.event_type.as_str(),
@@ -53,7 +53,7 @@ pub fn render_test(event_id: &str) -> String {
         event: "permission.external_share_created",
         timestamp: rfc3339_compact(now_ms() / 1000 * 1000),
         severity: "high",
-        tenant: &tenant,
+        tenant: Some(&tenant),
         data: data.as_object().expect("literal object"),
         test: true,
     };
@@ -84,7 +84,7 @@ mod tests {
             data: data.as_object().unwrap().clone(),
         };
         assert_eq!(
-            render(&event, &tenant),
+            render(&event, Some(&tenant)),
             r#"{"event_id":"evt_1","event":"permission.external_share_created","timestamp":"2026-11-28T15:36:08Z","severity":"high","tenant":{"id":"contoso","display_name":"Contoso Ltd","microsoft_tenant_id":"b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"},"data":{"site_url":"s","resource_path":"r"}}"#
         );
     }

@@ -38,6 +38,9 @@ pub struct ChannelView {
     stats: Option<StatsView>,
     /// Most requests per second to the receiver; `null`: no limit beyond the concurrency.
     rate_limit_per_second: Option<i32>,
+    /// Why the router disabled the channel by itself (`null` if a person did, or it is enabled).
+    disabled_reason: Option<String>,
+    disabled_at: Option<String>,
     /// The circuit breaker (as stored with the last attempts recorded).
     health: HealthView,
 }
@@ -90,6 +93,8 @@ impl ChannelView {
                 last_error_at: s.last_error_at.map(at),
             }),
             rate_limit_per_second: row.rate_limit_per_second,
+            disabled_reason: row.disabled_reason,
+            disabled_at: row.disabled_at.map(at),
             health: HealthView::of(&health.unwrap_or_default()),
         }
     }

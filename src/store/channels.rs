@@ -66,6 +66,8 @@ pub fn create(conn: &mut Conn, channel: &NewChannel, now: i64) -> Result<Channel
         previous_secret: None,
         previous_secret_expires_at: None,
         rate_limit_per_second: channel.rate_limit.map(|r| r.per_second() as i32),
+        disabled_reason: None,
+        disabled_at: None,
     };
     write(conn, |conn| {
         diesel::insert_into(channels::table).values(&row).execute(conn)?;
@@ -122,6 +124,13 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
             row.url = url.as_str().to_string();
         }
         if let Some(enabled) = change.enabled {
+            if enabled && !row.enabled {
+                // Enabled again: the reason it was disabled is history, and its circuit starts
+                // closed, so its backlog flows at once.
+                row.disabled_reason = None;
+                row.disabled_at = None;
+                diesel::delete(channel_health::table.find(id)).execute(conn)?;
+            }
             row.enabled = enabled;
         }
         if let Some(headers) = change.headers {
@@ -138,6 +147,8 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
                 channels::enabled.eq(row.enabled),
                 channels::headers.eq(&row.headers),
                 channels::rate_limit_per_second.eq(row.rate_limit_per_second),
+                channels::disabled_reason.eq(&row.disabled_reason),
+                channels::disabled_at.eq(row.disabled_at),
                 channels::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -237,6 +248,29 @@ pub fn stats(conn: &mut Conn, ids: &[String], now: i64) -> Result<HashMap<String
         }
     }
     Ok(stats)
+}
+
+/// Disables a channel the router gave up on, with the reason; answers its name, or `None` if it
+/// was already disabled or deleted (then nothing changes and nobody needs telling).
+pub fn disable_automatically(conn: &mut Conn, id: &str, reason: &str, now: i64) -> Result<Option<String>, StoreError> {
+    write(conn, |conn| {
+        super::lock_for_change(conn, super::Changeable::Channel, id)?;
+        let disabled = diesel::update(
+            channels::table.find(id).filter(channels::enabled.eq(true)).filter(channels::deleted_at.is_null()),
+        )
+        .set((
+            channels::enabled.eq(false),
+            channels::disabled_reason.eq(reason),
+            channels::disabled_at.eq(now),
+            channels::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if disabled == 0 {
+            return Ok(None);
+        }
+        super::instances::bump_routing_version(conn)?;
+        Ok(Some(channels::table.find(id).select(channels::name).first(conn)?))
+    })
 }
 
 /// The stored circuit-breaker health of the given channels; a channel without a row is healthy.

@@ -59,7 +59,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let mut fresh: Vec<(usize, String)> = Vec::new();
         for (i, matched) in batch.iter().enumerate() {
             if seen.insert(matched.event.id.clone()) {
-                fresh.push((i, payload::render(&matched.event, &tenants[matched.event.tenant.id()])));
+                fresh.push((i, payload::render(&matched.event, tenants.get(matched.event.tenant.id()))));
             }
         }
         let event_rows: Vec<EventRow> = fresh
@@ -93,7 +93,6 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                 results.push(Ingested { event_id: event.id.clone(), duplicate: true, deliveries: vec![], payload: None });
                 continue;
             };
-            let tenant = &tenants[event.tenant.id()];
             let mut created = Vec::new();
             for channel_id in matched.channel_ids.iter().filter(|c| live.contains(*c)) {
                 let id = ids::new_id(ids::DELIVERY);
@@ -102,7 +101,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                     id,
                     event_id: event.id.clone(),
                     channel_id: channel_id.clone(),
-                    tenant_id: tenant.id.clone(),
+                    tenant_id: event.tenant.id().to_string(),
                     event_type: event.event_type.as_str().to_string(),
                     severity: event.severity.as_str().to_string(),
                     status: "pending".into(),
@@ -156,7 +155,7 @@ fn resolve_tenants(
     }
     for (i, matched) in batch.iter().enumerate() {
         let id = matched.event.tenant.id();
-        if !tenants.contains_key(id) {
+        if matched.event.tenant != TenantRef::Router && !tenants.contains_key(id) {
             return Err(Invalid::new(
                 field(i, "tenant_id"),
                 format!("no tenant `{id}`; register it with POST /api/v1/tenants or send a full `tenant` object"),

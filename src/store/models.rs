@@ -33,6 +33,9 @@ pub struct ChannelRow {
     pub previous_secret_expires_at: Option<i64>,
     /// Most requests per second to the channel; `None`: no limit beyond its concurrency.
     pub rate_limit_per_second: Option<i32>,
+    /// Why the router disabled the channel by itself; `None` if a person did, or it is enabled.
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

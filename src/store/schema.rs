@@ -26,6 +26,8 @@ diesel::table! {
         previous_secret -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<BigInt>,
         rate_limit_per_second -> Nullable<Integer>,
+        disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 

@@ -428,9 +428,11 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
 }
 
 #[actix_web::test]
-async fn the_channels_page_shows_an_open_circuit_and_when_the_next_probe_goes() {
+async fn the_admin_page_shows_an_open_circuit_and_a_channel_the_router_disabled() {
     let bad = Receiver::start().await;
     bad.reply_with(Reply::Status(503));
+    let gone = Receiver::start().await;
+    gone.reply_with(Reply::Status(410));
     let database = TestDatabase::on(Backend::Sqlite);
     let router = start_router_with(
         &database.url,
@@ -439,13 +441,20 @@ async fn the_channels_page_shows_an_open_circuit_and_when_the_next_probe_goes() 
     .0;
     let channel = router.api.soc_channel_for_contoso(&bad).await;
     let channel_id = channel["id"].as_str().unwrap().to_string();
-    router.api.route_everything_to(&[&channel_id]).await;
+    let gone_channel = router.api.create_channel("Old ticketing", &gone.url("/gone")).await;
+    let gone_id = gone_channel["id"].as_str().unwrap().to_string();
+    router.api.route_everything_to(&[&channel_id, &gone_id]).await;
     for _ in 0..3 {
         assert_eq!(router.api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await.status, 202);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while router.api.get(&format!("/api/v1/channels/{channel_id}")).await.body["health"]["state"] != "open" {
-        assert!(Instant::now() < deadline, "the circuit did not open");
+    loop {
+        let open = router.api.get(&format!("/api/v1/channels/{channel_id}")).await.body["health"]["state"] == "open";
+        let disabled = router.api.get(&format!("/api/v1/channels/{gone_id}")).await.body["enabled"] == false;
+        if open && disabled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the circuit did not open or the 410 channel was not disabled");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -454,10 +463,14 @@ async fn the_channels_page_shows_an_open_circuit_and_when_the_next_probe_goes() 
     browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
     browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
     browser.wait_for_text("h1", "Overview").await;
+    let notice = browser.wait_for_text("[data-disabled-channel]", "Old ticketing was disabled by the router").await.text().await.unwrap();
+    assert!(notice.contains("410 Gone") && notice.contains("enable the channel"), "{notice}");
+    browser.screenshot("overview-channel-disabled").await;
     browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
     let shown = browser.wait_for_text("[data-circuit='open']", "circuit open").await.text().await.unwrap();
-    assert!(shown.contains("2 failed in a row") && shown.contains("next probe"), "{shown}");
+    assert!(shown.contains("failed in a row") && shown.contains("next probe"), "{shown}");
+    browser.wait_for_text("[data-disabled-reason]", "410 Gone").await;
     browser.screenshot("channels-circuit-open").await;
-    browser.assert_no_problems("showing an open circuit").await;
+    browser.assert_no_problems("showing an open circuit and a disabled channel").await;
     browser.client.clone().close().await.unwrap();
 }

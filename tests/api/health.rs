@@ -47,6 +47,86 @@ async fn wait_for_health(app: &TestApp, channel_id: &str, what: &str, pred: impl
 
 on_both_backends! {
     #[actix_web::test]
+    async fn a_410_disables_the_channel_another_channel_hears_of_it_and_enabling_it_resumes_the_backlog() {
+        let gone = Receiver::start().await;
+        gone.reply_with(Reply::Status(410));
+        let ops = Receiver::start().await;
+        let app = spawn_app_with(|s| s.delivery_concurrency = 1).await;
+        let channel = app.soc_channel_for_contoso(&gone).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        app.create_rule(json!({"name": "Contoso", "tenant_id": "contoso", "event_types": ["permission.*"], "channel_ids": [&channel_id]})).await;
+        let ops_channel = app.create_channel("Ops", &ops.url("/ops")).await;
+        app.create_rule(json!({"name": "Router", "tenant_id": null, "event_types": ["router.*"], "channel_ids": [ops_channel["id"]]})).await;
+        // Three events at once, before the first attempt is answered (a disabled channel gets no
+        // new deliveries at all).
+        let events: Vec<Value> = (0..3).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        let answer = app.ingest(json!({ "events": events })).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let deliveries: Vec<String> =
+            answer.body["results"].as_array().unwrap().iter().map(|r| r["deliveries"][0]["id"].as_str().unwrap().to_string()).collect();
+        // The router's own event reaches the other channel.
+        let told = ops.wait_for(1, None, Duration::from_secs(10)).await;
+        let event = told[0].json();
+        assert_eq!(event["event"], "router.channel_disabled", "{event:#}");
+        assert_eq!(event["severity"], "high");
+        assert!(event["tenant"].is_null(), "{event:#}");
+        assert_eq!(event["data"]["channel_id"], channel_id.as_str());
+        assert_eq!(event["data"]["channel_name"], "SOC");
+        assert!(event["data"]["reason"].as_str().unwrap().contains("410"), "{event:#}");
+        let read = app.get(&format!("/api/v1/channels/{channel_id}")).await.body;
+        assert_eq!(read["enabled"], false, "{read:#}");
+        assert!(read["disabled_reason"].as_str().unwrap().contains("410 Gone"), "{read:#}");
+        assert!(read["disabled_at"].is_string(), "{read:#}");
+        assert_eq!(gone.received().len(), 1, "one 410 is enough");
+        // Nothing is lost: the deliveries wait, and flow once a person enables the channel.
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        for id in &deliveries {
+            assert_eq!(app.delivery(id).await["status"], "pending");
+        }
+        assert_eq!(gone.received().len(), 1, "sent to a disabled channel");
+        gone.reply_with(Reply::Status(200));
+        let enabled = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "enabled": true })).await;
+        assert_eq!(enabled.status, 200, "{}", enabled.body);
+        assert!(enabled.body["disabled_reason"].is_null() && enabled.body["disabled_at"].is_null(), "{}", enabled.body);
+        for id in &deliveries {
+            app.wait_for_status(id, "succeeded", Duration::from_secs(10)).await;
+        }
+        assert_eq!(ops.received().len(), 1, "told once");
+    }
+
+    #[actix_web::test]
+    async fn a_channel_failing_for_disable_after_is_disabled_with_the_reason() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let app = spawn_app_with(|s| {
+            s.disable_after = Duration::from_secs(1);
+            s.breaker = BreakerPolicy { failures: 1000, cooldown: Duration::from_secs(1) };
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse(&vec!["200ms"; 20].join(",")).unwrap();
+        })
+        .await;
+        let channel = app.soc_channel_for_contoso(&receiver).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        app.route_everything_to(&[&channel_id]).await;
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let read = loop {
+            let read = app.get(&format!("/api/v1/channels/{channel_id}")).await.body;
+            if read["enabled"] == false {
+                break read;
+            }
+            assert!(Instant::now() < deadline, "never disabled: {read:#}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        };
+        let reason = read["disabled_reason"].as_str().unwrap();
+        assert!(reason.contains("failing without a success since") && reason.contains("DISABLE_AFTER 1s"), "{reason}");
+        let attempts = receiver.received();
+        let span = attempts.last().unwrap().at - attempts[0].at;
+        assert!(span >= Duration::from_millis(900), "disabled after failing for only {span:?}");
+        assert_eq!(app.delivery(&delivery_id).await["status"], "pending", "the delivery waits for the channel");
+    }
+
+    #[actix_web::test]
     async fn a_rate_limit_of_5_per_second_holds_under_a_burst_of_100() {
         let receiver = Receiver::start().await;
         let app = spawn_app().await;
@@ -83,7 +163,6 @@ on_both_backends! {
         let receiver = Receiver::start().await;
         receiver.reply_with(Reply::Status(500));
         let (app, channel_id, deliveries) = breaker_app(&receiver, 20).await;
-        assert_eq!(health(&app, &channel_id).await["state"], "closed");
 
         let opened = receiver.wait_for(5, None, Duration::from_secs(5)).await;
         let h = wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
@@ -127,27 +206,28 @@ on_both_backends! {
     }
 
     #[actix_web::test]
-    async fn an_open_circuit_survives_a_new_actor_for_its_channel() {
+    async fn enabling_a_channel_again_closes_its_circuit_and_its_backlog_flows_at_once() {
         let receiver = Receiver::start().await;
         receiver.reply_with(Reply::Status(500));
-        let (app, channel_id, _) = breaker_app(&receiver, 10).await;
-        let open = wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
-        receiver.wait_for(5, None, Duration::from_secs(5)).await;
-        // Disabling and enabling retires the channel's actor and starts a new one, which starts
-        // from the stored health, exactly as after a restart: still open, no attempt before the
-        // cooldown ends.
-        for enabled in [false, true] {
-            let answer = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "enabled": enabled })).await;
-            assert_eq!(answer.status, 200, "{}", answer.body);
-            assert_eq!(answer.body["health"]["state"], "open", "{}", answer.body);
-        }
-        let listed = app.get("/api/v1/channels").await.body;
-        assert_eq!(listed["items"][0]["health"], open, "{listed:#}");
-        let until = chrono::DateTime::parse_from_rfc3339(open["open_until"].as_str().unwrap()).unwrap();
-        let before = (until.timestamp_millis() - chrono::Utc::now().timestamp_millis() - 100).max(0) as u64;
-        actix_web::rt::time::sleep(Duration::from_millis(before)).await;
-        assert_eq!(receiver.received().len(), 5, "the new actor sent before the stored cooldown ended");
-        receiver.wait_for(6, None, Duration::from_secs(3)).await;
+        let app = spawn_app_with(|s| {
+            s.breaker = BreakerPolicy { failures: 3, cooldown: Duration::from_secs(600) };
+            s.delivery_concurrency = 1;
+        })
+        .await;
+        let channel = app.soc_channel_for_contoso(&receiver).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        let events: Vec<Value> = (0..10).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        let answer = app.ingest(json!({ "events": events })).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+        receiver.reply_with(Reply::Status(200));
+        let disabled = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "enabled": false })).await;
+        assert_eq!(disabled.body["health"]["state"], "open", "disabling keeps the circuit: {}", disabled.body);
+        let enabled = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "enabled": true })).await;
+        assert_eq!(enabled.body["health"]["state"], "closed", "{}", enabled.body);
+        // Not ten minutes: the ten deliveries arrive now.
+        let got = receiver.wait_for(13, None, Duration::from_secs(5)).await;
+        assert_eq!(got.iter().filter(|c| c.answered == Some(200)).count(), 10);
     }
 }
 

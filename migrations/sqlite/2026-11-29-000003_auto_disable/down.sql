@@ -1,0 +1,2 @@
+ALTER TABLE channels DROP COLUMN disabled_at;
+ALTER TABLE channels DROP COLUMN disabled_reason;
