@@ -30,7 +30,8 @@ pub struct DeliveryView {
     event_id: String,
     event: String,
     severity: String,
-    tenant_id: String,
+    /// `null` for the router's own events (`router.*`), which belong to no tenant.
+    tenant_id: Option<String>,
     channel_id: String,
     status: String,
     attempt_count: i32,
@@ -49,7 +50,7 @@ impl From<DeliveryRow> for DeliveryView {
             event_id: row.event_id,
             event: row.event_type,
             severity: row.severity,
-            tenant_id: row.tenant_id,
+            tenant_id: Some(row.tenant_id).filter(|t| !t.is_empty()),
             channel_id: row.channel_id,
             status: row.status,
             attempt_count: row.attempt_count,

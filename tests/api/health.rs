@@ -73,6 +73,10 @@ on_both_backends! {
         assert_eq!(event["data"]["channel_id"], channel_id.as_str());
         assert_eq!(event["data"]["channel_name"], "SOC");
         assert!(event["data"]["reason"].as_str().unwrap().contains("410"), "{event:#}");
+        let logged = app.get("/api/v1/deliveries?event_type=router.channel_disabled").await.body;
+        assert_eq!(logged["items"].as_array().unwrap().len(), 1, "{logged:#}");
+        assert!(logged["items"][0]["tenant_id"].is_null(), "{logged:#}");
+        assert_eq!(logged["items"][0]["channel_id"], ops_channel["id"]);
         let read = app.get(&format!("/api/v1/channels/{channel_id}")).await.body;
         assert_eq!(read["enabled"], false, "{read:#}");
         assert!(read["disabled_reason"].as_str().unwrap().contains("410 Gone"), "{read:#}");

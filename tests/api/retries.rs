@@ -248,6 +248,8 @@ on_both_backends! {
         let app = spawn_app_with(|s| {
             s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s").unwrap();
             s.retry_jitter = 0.2;
+            // Twenty failures in a row would open the circuit and hold the retries back.
+            s.breaker.failures = 1000;
         })
         .await;
         let channel = app.create_channel("SOC", &receiver.url("/hook")).await;
