@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::Addr;
 use serde::Serialize;
 
-use crate::actors::messages::{Ingest, Reload};
+use crate::actors::messages::{Ingest, Reload, WakeChannels};
 use crate::actors::rule_matcher::RuleMatcher;
 use crate::domain::event::{EventInput, NewEvent};
 use crate::domain::limits::Limits;
@@ -127,6 +127,12 @@ impl RouterHandle {
             Ok(Err(err)) => log::error!("routing not yet updated after a change (retrying): {err}"),
             Err(_) => log::error!("the rule matcher stopped; routing not updated"),
         }
+    }
+
+    /// Tells the channels' actors that deliveries of theirs are due now (after a bulk
+    /// redelivery); other instances find them within their sweep.
+    pub fn wake_channels(&self, channel_ids: Vec<String>) {
+        self.matcher.do_send(WakeChannels(channel_ids));
     }
 
     pub fn store(&self) -> &Store {

@@ -288,9 +288,9 @@ impl DeliveryActor {
         let target = Rc::clone(&self.target);
         let exchange = async move {
             let outcome = outbound.send(&target, &envelope.event_id, envelope.payload).await;
-            (envelope.delivery_id, outcome)
+            (envelope.delivery_id, envelope.trigger, outcome)
         };
-        ctx.spawn(exchange.into_actor(self).map(|(delivery_id, outcome), act, ctx| {
+        ctx.spawn(exchange.into_actor(self).map(|(delivery_id, trigger, outcome), act, ctx| {
             act.in_flight -= 1;
             act.probing = false;
             let health = act.health.after(&act.policy.breaker, outcome.succeeded(), outcome.started_at, now_ms());
@@ -305,7 +305,7 @@ impl DeliveryActor {
                     act.gave_up = true;
                 }
             }
-            act.unrecorded.push(AttemptRecord { delivery_id, trigger: Trigger::Scheduled, outcome });
+            act.unrecorded.push(AttemptRecord { delivery_id, trigger, outcome });
             act.record(ctx);
             act.pump(ctx);
         }));
@@ -435,6 +435,7 @@ impl DeliveryActor {
                                 delivery_id: row.id,
                                 event_id: row.event_id,
                                 payload: Bytes::from(row.payload),
+                                trigger: if row.manual { Trigger::Manual } else { Trigger::Scheduled },
                             });
                         }
                     }

@@ -3,6 +3,7 @@
 use actix::prelude::*;
 use actix_web::web::Bytes;
 
+use crate::domain::attempt::Trigger;
 use crate::domain::event::NewEvent;
 use crate::outbound::Target;
 use crate::store::events::Ingested;
@@ -15,6 +16,8 @@ pub struct Envelope {
     pub event_id: String,
     /// The payload bytes, shared by every channel the event goes to.
     pub payload: Bytes,
+    /// `Manual` for a bulk redelivery: one attempt, no retries after it.
+    pub trigger: Trigger,
 }
 
 /// Match, store and dispatch a batch of events; answers once the batch is committed.
@@ -81,6 +84,11 @@ pub struct ChannelDisabled {
     pub channel_name: String,
     pub reason: String,
 }
+
+/// Deliveries of these channels are due now: wake their actors.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WakeChannels(pub Vec<String>);
 
 /// How many channel actors are running and how many envelopes they hold (for health and tests).
 #[derive(Message)]

@@ -22,8 +22,9 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
-use super::messages::{ChannelDisabled, CountChannels, Deliver, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
+use super::messages::{ChannelDisabled, CountChannels, Deliver, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
 use super::retry_supervisor::RetrySupervisor;
+use crate::domain::attempt::Trigger;
 use crate::domain::breaker::Health;
 use crate::domain::channel::{RateLimit, SigningSecret};
 use crate::domain::event::{EventType, NewEvent, TenantRef};
@@ -124,6 +125,7 @@ impl RuleMatcher {
                     delivery_id: delivery_id.clone(),
                     event_id: result.event_id.clone(),
                     payload: payload.clone(),
+                    trigger: Trigger::Scheduled,
                 });
             }
         }
@@ -383,6 +385,19 @@ impl Handler<ChannelDisabled> for RuleMatcher {
 
 /// The router's own event when it disables a channel.
 pub const CHANNEL_DISABLED: &str = "router.channel_disabled";
+
+impl Handler<WakeChannels> for RuleMatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: WakeChannels, _: &mut Context<Self>) {
+        for channel_id in msg.0 {
+            // A disabled channel has no actor; its deliveries wait until it is enabled.
+            if let Some(slot) = self.channels.get(&channel_id) {
+                slot.actor.do_send(Wake);
+            }
+        }
+    }
+}
 
 impl Handler<CountChannels> for RuleMatcher {
     type Result = usize;

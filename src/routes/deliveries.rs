@@ -183,3 +183,78 @@ pub async fn redeliver(
     .await??;
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeliverRequest {
+    status: Option<String>,
+    channel_id: Option<String>,
+    tenant_id: Option<String>,
+    event_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// Only count what would be redelivered (the admin page asks before it sends).
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /deliveries/redeliver`: one manual attempt for every finished delivery the filter takes
+/// (`status` defaults to `failed`), fed to each channel at its own pace by its actor. Answers
+/// `202 {"count": n}` once they are all queued (committed); `dry_run` only counts (`200`).
+pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
+    let request = body.into_inner();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let status = nonempty(request.status).unwrap_or_else(|| "failed".into());
+    if !["failed", "succeeded"].contains(&status.as_str()) {
+        return Err(Invalid::new(
+            "status",
+            format!(
+                "`{status}`: bulk redelivery takes failed or succeeded deliveries; pending ones are attempted on their schedule \
+                 (POST /api/v1/deliveries/{{id}}/redeliver sends one now) and cancelled ones cannot be sent"
+            ),
+        )
+        .into());
+    }
+    let instant = |field: &'static str, value: Option<String>| {
+        nonempty(value)
+            .map(|v| {
+                crate::domain::time::parse_rfc3339(&v)
+                    .ok_or_else(|| Invalid::new(field, format!("`{v}` is not an RFC 3339 time such as 2026-11-28T15:00:00Z")))
+            })
+            .transpose()
+    };
+    let since = instant("since", request.since)?;
+    let until = instant("until", request.until)?;
+    if let (Some(since), Some(until)) = (since, until) {
+        if until <= since {
+            return Err(Invalid::new("until", "must be later than `since`").into());
+        }
+    }
+    let filter = deliveries::RedeliverFilter {
+        status,
+        channel_id: nonempty(request.channel_id),
+        tenant_id: nonempty(request.tenant_id),
+        event_type: nonempty(request.event_type),
+        since,
+        until,
+    };
+    if request.dry_run {
+        let per_channel = router.store().read(move |conn| deliveries::count_redeliverable(conn, &filter)).await?;
+        let count: usize = per_channel.values().sum();
+        return Ok(HttpResponse::Ok().json(serde_json::json!({ "count": count, "dry_run": true })));
+    }
+    // Queued and committed in a task of its own, so a client that resets cannot leave the
+    // channels unwoken.
+    let handle = router.get_ref().clone();
+    let per_channel = detached(async move {
+        let per_channel = handle.store().write(move |conn| deliveries::request_redelivery(conn, &filter, now_ms())).await?;
+        handle.wake_channels(per_channel.keys().cloned().collect());
+        Ok::<_, crate::store::StoreError>(per_channel)
+    })
+    .await??;
+    let count: usize = per_channel.values().sum();
+    if count > 0 {
+        log::info!("bulk redelivery: {count} deliveries queued on {} channel(s)", per_channel.len());
+    }
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "count": count })))
+}

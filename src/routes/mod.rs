@@ -52,6 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .service(web::resource("/rules").get(rules::list).post(rules::create))
             .service(web::resource("/rules/{id}").get(rules::get).patch(rules::update).delete(rules::delete))
             .service(web::resource("/deliveries").get(deliveries::list))
+            // Before `/deliveries/{id}`, which would take `redeliver` for an id.
+            .service(web::resource("/deliveries/redeliver").post(deliveries::redeliver_many))
             .service(web::resource("/deliveries/{id}").get(deliveries::get))
             .service(web::resource("/deliveries/{id}/redeliver").post(deliveries::redeliver))
             .service(web::resource("/instances").get(instances::list))

@@ -42,6 +42,86 @@ pub struct DueDelivery {
     pub id: String,
     pub event_id: String,
     pub payload: String,
+    /// A bulk redelivery: one manual attempt.
+    pub manual: bool,
+}
+
+/// Which finished deliveries a bulk redelivery takes; `None` means any.
+#[derive(Debug, Clone)]
+pub struct RedeliverFilter {
+    /// `failed` or `succeeded`.
+    pub status: String,
+    pub channel_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Created at or after (Unix ms).
+    pub since: Option<i64>,
+    /// Created before (Unix ms).
+    pub until: Option<i64>,
+}
+
+/// The ids of the deliveries a bulk redelivery takes: finished with `filter.status`, not already
+/// waiting for one, on a channel that is not deleted.
+fn redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<Vec<(String, String)>, StoreError> {
+    let live = channels::table.filter(channels::deleted_at.is_null()).select(channels::id);
+    let mut query = deliveries::table
+        .filter(deliveries::status.eq(&filter.status))
+        .filter(deliveries::redeliver_from.is_null())
+        .filter(deliveries::channel_id.eq_any(live))
+        .select((deliveries::id, deliveries::channel_id))
+        .into_boxed();
+    if let Some(channel_id) = &filter.channel_id {
+        query = query.filter(deliveries::channel_id.eq(channel_id));
+    }
+    if let Some(tenant_id) = &filter.tenant_id {
+        query = query.filter(deliveries::tenant_id.eq(tenant_id));
+    }
+    if let Some(event_type) = &filter.event_type {
+        query = query.filter(deliveries::event_type.eq(event_type));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(deliveries::created_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(deliveries::created_at.lt(until));
+    }
+    Ok(query.order(deliveries::id.asc()).load(conn)?)
+}
+
+/// How many deliveries a bulk redelivery would take, per channel (nothing changes).
+pub fn count_redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<HashMap<String, usize>, StoreError> {
+    let mut per_channel: HashMap<String, usize> = HashMap::new();
+    for (_, channel_id) in redeliverable(conn, filter)? {
+        *per_channel.entry(channel_id).or_default() += 1;
+    }
+    Ok(per_channel)
+}
+
+/// Makes the deliveries the filter takes pending again for one manual attempt each, due now and
+/// held by no instance, keeping the status each goes back to if that attempt fails. Their
+/// channels' actors send them at their own pace (concurrency, circuit, rate limit). Answers how
+/// many, per channel.
+pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -> Result<HashMap<String, usize>, StoreError> {
+    write(conn, |conn| {
+        let found = redeliverable(conn, filter)?;
+        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)))
+                .set((
+                    deliveries::redeliver_from.eq(&filter.status),
+                    deliveries::status.eq("pending"),
+                    deliveries::next_attempt_at.eq(now),
+                    deliveries::lease_owner.eq(None::<String>),
+                    deliveries::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        let mut per_channel: HashMap<String, usize> = HashMap::new();
+        for (_, channel_id) in found {
+            *per_channel.entry(channel_id).or_default() += 1;
+        }
+        Ok(per_channel)
+    })
 }
 
 /// One attempt to write down.
@@ -62,6 +142,7 @@ struct DeliveryState {
     last_status_code: Option<i32>,
     last_error_kind: Option<&'static str>,
     last_error: Option<String>,
+    redeliver_from: Option<String>,
 }
 
 /// The state a delivery is left in by a recorded attempt.
@@ -158,9 +239,24 @@ pub fn fetch_due(
         for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
             payloads.extend(events::table.filter(events::id.eq_any(chunk)).select((events::id, events::payload)).load::<(String, String)>(conn)?);
         }
+        // Which of them wait for a bulk redelivery's manual attempt.
+        let mut manual: HashSet<String> = HashSet::new();
+        let ids: Vec<&str> = fresh.iter().map(|(id, _)| id.as_str()).collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            manual.extend(
+                deliveries::table
+                    .filter(deliveries::id.eq_any(chunk))
+                    .filter(deliveries::redeliver_from.is_not_null())
+                    .select(deliveries::id)
+                    .load::<String>(conn)?,
+            );
+        }
         let due = fresh
             .into_iter()
-            .filter_map(|(id, event_id)| payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload }))
+            .filter_map(|(id, event_id)| {
+                let manual = manual.contains(&id);
+                payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload, manual })
+            })
             .collect();
         Ok(Fetched { due, next, more })
     };
@@ -199,7 +295,7 @@ fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<
 pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, now: i64) -> Result<Vec<Recorded>, StoreError> {
     write(conn, |conn| {
         // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
-        let mut state: HashMap<String, (String, i32, i32, Option<i64>)> = HashMap::with_capacity(records.len());
+        let mut state: HashMap<String, (String, i32, i32, Option<i64>, Option<String>)> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let query = deliveries::table.filter(deliveries::id.eq_any(chunk)).select((
@@ -208,19 +304,20 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 deliveries::attempt_count,
                 deliveries::scheduled_attempt_count,
                 deliveries::next_attempt_at,
+                deliveries::redeliver_from,
             ));
             // On PostgreSQL the rows stay locked until the commit, so two transactions recording
             // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
             // them one after the other; SQLite's single writer runs one at a time anyway.
-            let rows: Vec<(String, String, i32, i32, Option<i64>)> =
+            let rows: Vec<(String, String, i32, i32, Option<i64>, Option<String>)> =
                 on_backend!(conn, c => query.load(c), query.for_update().load(c))?;
-            state.extend(rows.into_iter().map(|(id, status, count, scheduled, next)| (id, (status, count, scheduled, next))));
+            state.extend(rows.into_iter().map(|(id, status, count, scheduled, next, from)| (id, (status, count, scheduled, next, from))));
         }
         let mut recorded = Vec::with_capacity(records.len());
         let mut final_state: HashMap<&str, DeliveryState> = HashMap::with_capacity(records.len());
         let mut attempt_rows = Vec::with_capacity(records.len());
         for record in records {
-            let Some((status, count, scheduled, next)) = state.get_mut(&record.delivery_id) else {
+            let Some((status, count, scheduled, next, redeliver_from)) = state.get_mut(&record.delivery_id) else {
                 continue;
             };
             *count += 1;
@@ -239,6 +336,11 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             });
             let (new_status, new_next) = match (record.trigger, status.as_str()) {
                 (_, "cancelled") => (status.clone(), None),
+                // A bulk redelivery's attempt: succeeded, or back to the status it had.
+                (Trigger::Manual, "pending") if redeliver_from.is_some() => match outcome.succeeded() {
+                    true => ("succeeded".to_string(), None),
+                    false => (redeliver_from.clone().unwrap_or_default(), None),
+                },
                 (Trigger::Scheduled, "pending") => match next_step(policy, *scheduled as u32, outcome, now, rand::Rng::gen_range(&mut rand::thread_rng(), -1.0..=1.0)) {
                     NextStep::Succeeded => ("succeeded".to_string(), None),
                     NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
@@ -251,6 +353,9 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             };
             *status = new_status.clone();
             *next = new_next;
+            if record.trigger == Trigger::Manual {
+                *redeliver_from = None;
+            }
             // Absolute values, so only a delivery's last state in the group matters.
             let state = DeliveryState {
                 status: new_status.clone(),
@@ -260,6 +365,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 last_status_code: outcome.status_code.map(i32::from),
                 last_error_kind: outcome.error_kind.map(|k| k.as_str()),
                 last_error: outcome.error.clone(),
+                redeliver_from: redeliver_from.clone(),
             };
             final_state.insert(record.delivery_id.as_str(), state);
             recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: new_status, next_attempt_at: new_next });
@@ -281,6 +387,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                         deliveries::last_status_code.eq(state.last_status_code),
                         deliveries::last_error_kind.eq(state.last_error_kind),
                         deliveries::last_error.eq(&state.last_error),
+                        deliveries::redeliver_from.eq(&state.redeliver_from),
                         deliveries::updated_at.eq(now),
                         // The attempt is over: whoever finds the delivery due next may take it.
                         deliveries::lease_owner.eq(None::<String>),

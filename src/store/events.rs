@@ -114,6 +114,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                     updated_at: now,
                     scheduled_attempt_count: 0,
                     lease_owner: lease.map(|l| l.owner.clone()),
+                    redeliver_from: None,
                 });
             }
             results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: Some(body) });

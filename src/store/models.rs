@@ -85,6 +85,8 @@ pub struct DeliveryRow {
     pub scheduled_attempt_count: i32,
     /// The instance that holds it (PostgreSQL, several instances).
     pub lease_owner: Option<String>,
+    /// Set while a bulk redelivery waits: the status to go back to if its attempt fails.
+    pub redeliver_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -90,6 +90,7 @@ diesel::table! {
         updated_at -> BigInt,
         scheduled_attempt_count -> Integer,
         lease_owner -> Nullable<Text>,
+        redeliver_from -> Nullable<Text>,
     }
 }
 

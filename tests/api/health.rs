@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use spscan_router::domain::breaker::BreakerPolicy;
+use spscan_router::domain::retry::RetrySchedule;
 
 use crate::helpers::*;
 
@@ -46,6 +47,87 @@ async fn wait_for_health(app: &TestApp, channel_id: &str, what: &str, pred: impl
 }
 
 on_both_backends! {
+    #[actix_web::test]
+    async fn bulk_redelivery_of_500_failed_deliveries_arrives_at_the_channels_pace_and_all_succeed() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let app = spawn_app_with(|s| {
+            s.retry_schedule = RetrySchedule::new(vec![]);
+            s.breaker.failures = 100_000;
+        })
+        .await;
+        let channel = app.soc_channel_for_contoso(&receiver).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        let events: Vec<Value> = (0..500).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        receiver.wait_for(500, None, Duration::from_secs(20)).await;
+        let app = &app;
+        let count = |body: Value| async move { app.post("/api/v1/deliveries/redeliver", body).await };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let dry = count(json!({ "channel_id": channel_id, "dry_run": true })).await;
+            assert_eq!(dry.status, 200, "{}", dry.body);
+            if dry.body["count"] == 500 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not all 500 failed: {}", dry.body);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        receiver.reply_with(Reply::Status(200));
+        let paced = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "rate_limit_per_second": 200 })).await;
+        assert_eq!(paced.status, 200, "{}", paced.body);
+
+        let answer = count(json!({ "channel_id": channel_id })).await;
+        assert_eq!((answer.status, answer.body["count"].as_i64()), (202, Some(500)), "{}", answer.body);
+        let got = receiver.wait_for(1000, None, Duration::from_secs(30)).await;
+        let mut times: Vec<Instant> = got[500..].iter().map(|c| c.at).collect();
+        times.sort();
+        // At the channel's pace (200/s), not all at once.
+        for window in times.windows(201) {
+            assert!(window[200] - window[0] >= Duration::from_millis(950), "more than 200 within a second");
+        }
+        let mut ids: Vec<&str> = got[500..].iter().map(|c| c.headers["webhook-id"].as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 500, "each delivery redelivered once");
+        // All succeeded, each with one manual attempt after its failed one, and nothing is left.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count(json!({ "channel_id": channel_id, "status": "succeeded", "dry_run": true })).await.body["count"] != 500 {
+            assert!(Instant::now() < deadline, "not every redelivered delivery is recorded as succeeded");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let one = app.get(&format!("/api/v1/deliveries?channel_id={channel_id}&limit=1")).await.body["items"][0]["id"].as_str().unwrap().to_string();
+        let delivery = app.delivery(&one).await;
+        assert_eq!(delivery["attempts"][1]["trigger"], "manual", "{delivery:#}");
+        assert_eq!(count(json!({ "channel_id": channel_id })).await.body["count"], 0, "nothing failed is left");
+    }
+
+    #[actix_web::test]
+    async fn a_bulk_redelivery_that_fails_again_leaves_the_delivery_failed_without_retries() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let app = spawn_app_with(|s| s.retry_schedule = RetrySchedule::new(vec![])).await;
+        app.soc_channel_for_contoso(&receiver).await;
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        app.wait_for_status(&delivery_id, "failed", Duration::from_secs(5)).await;
+        let answer = app.post("/api/v1/deliveries/redeliver", json!({})).await;
+        assert_eq!((answer.status, answer.body["count"].as_i64()), (202, Some(1)), "{}", answer.body);
+        receiver.wait_for(2, None, Duration::from_secs(5)).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let delivery = loop {
+            let delivery = app.delivery(&delivery_id).await;
+            if delivery["attempt_count"] == 2 && delivery["status"] == "failed" {
+                break delivery;
+            }
+            assert!(Instant::now() < deadline, "{delivery:#}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(delivery["attempts"][1]["trigger"], "manual");
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(receiver.received().len(), 2, "a failed manual attempt is not retried");
+    }
+
     #[actix_web::test]
     async fn a_410_disables_the_channel_another_channel_hears_of_it_and_enabling_it_resumes_the_backlog() {
         let gone = Receiver::start().await;
