@@ -53,8 +53,29 @@ export async function renderList(view, params) {
     newer.hidden = !cursor;
   }
 
+  // Redeliver all: one manual attempt for every failed (or succeeded) delivery of the current
+  // filter, sent at each channel's pace; the count is asked for first and confirmed.
+  const redeliverAll = h('button', { type: 'button', on: { click: async () => {
+    const status = filters.status || 'failed';
+    if (status !== 'failed' && status !== 'succeeded') {
+      toast('Redeliver all takes failed or succeeded deliveries: choose one of those statuses.');
+      return;
+    }
+    const body = { ...filters, status };
+    try {
+      const { count } = await post('/deliveries/redeliver', { ...body, dry_run: true });
+      if (!count) { toast(`No ${status} deliveries match this filter.`); return; }
+      if (!confirm(`Redeliver ${count} ${status} ${count === 1 ? 'delivery' : 'deliveries'}? Each gets one more attempt, at its channel's pace.`)) return;
+      const queued = await post('/deliveries/redeliver', body);
+      toast(`${queued.count} ${queued.count === 1 ? 'delivery' : 'deliveries'} queued for redelivery`);
+      await load();
+    } catch (error) {
+      toast(error.message);
+    }
+  } } }, 'Redeliver all');
+
   clear(view).append(
-    h('div.bar', {}, h('h1', {}, 'Alert logs')),
+    h('div.bar', {}, h('h1', {}, 'Alert logs'), redeliverAll),
     h('div.filters', {},
       select('status', 'Status', [['failed', 'failed'], ['pending', 'pending'], ['succeeded', 'succeeded'], ['cancelled', 'cancelled']]),
       select('channel_id', 'Channel', channels.items.map((c) => [c.id, c.name])),

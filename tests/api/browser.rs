@@ -436,7 +436,14 @@ async fn the_admin_page_shows_an_open_circuit_and_a_channel_the_router_disabled(
     let database = TestDatabase::on(Backend::Sqlite);
     let router = start_router_with(
         &database.url,
-        &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("BREAKER_FAILURES", "2"), ("BREAKER_COOLDOWN", "10m")],
+        &[
+            ("ADMIN_TOKEN", ADMIN_TOKEN),
+            ("INGEST_TOKEN", INGEST_TOKEN),
+            ("BREAKER_FAILURES", "2"),
+            ("BREAKER_COOLDOWN", "10m"),
+            // No retries: what fails is failed at once, for Redeliver all.
+            ("RETRY_SCHEDULE", ""),
+        ],
     )
     .0;
     let channel = router.api.soc_channel_for_contoso(&bad).await;
@@ -471,6 +478,26 @@ async fn the_admin_page_shows_an_open_circuit_and_a_channel_the_router_disabled(
     assert!(shown.contains("failed in a row") && shown.contains("next probe"), "{shown}");
     browser.wait_for_text("[data-disabled-reason]", "410 Gone").await;
     browser.screenshot("channels-circuit-open").await;
+
+    // Redeliver all, for the failed deliveries: it says how many and asks first.
+    let failed = router.api.post("/api/v1/deliveries/redeliver", json!({"dry_run": true})).await.body["count"].as_i64().unwrap();
+    assert!(failed >= 2, "{failed} failed deliveries");
+    browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#filter-status").await.select_by_value("failed").await.unwrap();
+    browser.wait_for_text("tbody tr", "failed").await;
+    browser.click_button("", "Redeliver all").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let question = loop {
+        if let Ok(text) = browser.client.get_alert_text().await {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "Redeliver all did not ask first");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(question.contains(&format!("Redeliver {failed} failed deliveries?")), "{question}");
+    browser.client.accept_alert().await.unwrap();
+    browser.wait_for_text("#toast", &format!("{failed} deliveries queued for redelivery")).await;
+    assert_eq!(router.api.post("/api/v1/deliveries/redeliver", json!({"dry_run": true})).await.body["count"], 0, "all queued");
     browser.assert_no_problems("showing an open circuit and a disabled channel").await;
     browser.client.clone().close().await.unwrap();
 }
