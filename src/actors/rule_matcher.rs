@@ -34,7 +34,7 @@ use crate::domain::time::now_ms;
 use crate::outbound::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
-use crate::store::{events, instances, rules, Store, StoreError};
+use crate::store::{channels, events, instances, rules, Store, StoreError};
 
 /// Ingestion writes under way at once; later requests wait and are merged into the next one.
 pub const INGEST_WRITES: usize = 2;
@@ -78,6 +78,8 @@ pub struct RuleMatcher {
     waiting: std::collections::VecDeque<WaitingIngest>,
     /// This actor, for the channel actors it starts to report to.
     me: Option<Addr<RuleMatcher>>,
+    /// Channels whose `router.channel_disabled` event is being stored.
+    telling: std::collections::HashSet<String>,
 }
 
 impl RuleMatcher {
@@ -95,6 +97,7 @@ impl RuleMatcher {
             ingest_writes: 0,
             waiting: std::collections::VecDeque::new(),
             me: None,
+            telling: std::collections::HashSet::new(),
         }
     }
 
@@ -332,8 +335,15 @@ impl Handler<Reload> for RuleMatcher {
             store.read(|conn| Ok((instances::routing_version(conn)?, rules::routing_snapshot(conn)?))).await
         };
         AtomicResponse::new(Box::pin(load.into_actor(self).map(|result, act, ctx| match result {
-            Ok((version, snapshot)) => {
+            Ok((version, mut snapshot)) => {
                 act.routing_version = act.routing_version.max(version);
+                // Channels the router disabled whose event was lost (a crash, another instance):
+                // told now.
+                for (channel_id, channel_name, reason) in std::mem::take(&mut snapshot.untold) {
+                    if !act.telling.contains(&channel_id) {
+                        ctx.notify(ChannelDisabled { channel_id, channel_name, reason });
+                    }
+                }
                 act.apply(snapshot);
                 Ok(())
             }
@@ -350,14 +360,20 @@ impl Handler<Reload> for RuleMatcher {
 impl Handler<ChannelDisabled> for RuleMatcher {
     type Result = ();
 
-    /// A channel's actor disabled its channel (committed): tell people through the rules, as
-    /// the router's own event `router.channel_disabled`, and reload (retiring that actor).
+    /// A channel was disabled by the router (committed): tell people through the rules, as the
+    /// router's own event `router.channel_disabled`, and reload (retiring the channel's actor).
+    /// The event is stored in the transaction that marks the channel as told, once, whichever
+    /// instance gets there first; one lost to a crash is found at the next reload.
     fn handle(&mut self, msg: ChannelDisabled, ctx: &mut Context<Self>) {
+        if !self.telling.insert(msg.channel_id.clone()) {
+            return;
+        }
+        ctx.notify(Reload);
         log::warn!("channel {} ({}) was disabled: {}", msg.channel_name, msg.channel_id, msg.reason);
         let mut data = serde_json::Map::new();
-        data.insert("channel_id".into(), msg.channel_id.into());
-        data.insert("channel_name".into(), msg.channel_name.into());
-        data.insert("reason".into(), msg.reason.into());
+        data.insert("channel_id".into(), msg.channel_id.clone().into());
+        data.insert("channel_name".into(), msg.channel_name.clone().into());
+        data.insert("reason".into(), msg.reason.clone().into());
         let event = NewEvent {
             id: crate::domain::ids::new_id(crate::domain::ids::EVENT),
             event_type: EventType::parse("event", CHANNEL_DISABLED).expect("a valid event type"),
@@ -369,17 +385,32 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         // The disabled channel may still be in memory here; it is left out when the deliveries
         // are written (only enabled channels get them).
         let channel_ids = self.route(&event);
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        self.waiting.push_back(WaitingIngest { matched: vec![MatchedEvent { event, channel_ids }], is_batch: false, answer, alone: true });
-        self.write_waiting(ctx);
-        actix_web::rt::spawn(async move {
-            match answered.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => log::error!("the {CHANNEL_DISABLED} event could not be stored: {err}"),
-                Err(_) => log::error!("the {CHANNEL_DISABLED} event was not stored: the rule matcher stopped"),
+        let batch = vec![MatchedEvent { event, channel_ids }];
+        let store = self.store.clone();
+        let lease = self.policy.instance.lease();
+        let channel_id = msg.channel_id.clone();
+        let write = async move {
+            store
+                .write(move |conn| {
+                    let now = now_ms();
+                    if !channels::mark_disable_told(conn, &channel_id, now)? {
+                        return Ok(None);
+                    }
+                    Ok(Some(events::ingest(conn, &batch, false, now, lease.as_ref())?))
+                })
+                .await
+        };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            act.telling.remove(&msg.channel_id);
+            match result {
+                Ok(Some(ingested)) => act.dispatch(&ingested),
+                Ok(None) => {}
+                Err(err) => {
+                    log::error!("storing the {CHANNEL_DISABLED} event failed, retrying in 5 s: {err}");
+                    ctx.notify_later(msg, std::time::Duration::from_secs(5));
+                }
             }
-        });
-        ctx.notify(Reload);
+        }));
     }
 }
 

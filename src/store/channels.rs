@@ -68,6 +68,7 @@ pub fn create(conn: &mut Conn, channel: &NewChannel, now: i64) -> Result<Channel
         rate_limit_per_second: channel.rate_limit.map(|r| r.per_second() as i32),
         disabled_reason: None,
         disabled_at: None,
+        disabled_told_at: None,
     };
     write(conn, |conn| {
         diesel::insert_into(channels::table).values(&row).execute(conn)?;
@@ -129,6 +130,7 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
                 // closed, so its backlog flows at once.
                 row.disabled_reason = None;
                 row.disabled_at = None;
+                row.disabled_told_at = None;
                 diesel::delete(channel_health::table.find(id)).execute(conn)?;
             }
             row.enabled = enabled;
@@ -149,6 +151,7 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
                 channels::rate_limit_per_second.eq(row.rate_limit_per_second),
                 channels::disabled_reason.eq(&row.disabled_reason),
                 channels::disabled_at.eq(row.disabled_at),
+                channels::disabled_told_at.eq(row.disabled_told_at),
                 channels::updated_at.eq(now),
             ))
             .execute(conn)?;
@@ -271,6 +274,35 @@ pub fn disable_automatically(conn: &mut Conn, id: &str, reason: &str, now: i64) 
         super::instances::bump_routing_version(conn)?;
         Ok(Some(channels::table.find(id).select(channels::name).first(conn)?))
     })
+}
+
+/// Channels the router disabled whose `router.channel_disabled` event is not stored yet:
+/// `(id, name, reason)`.
+pub fn untold_disabled(conn: &mut Conn) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows: Vec<(String, String, Option<String>)> = channels::table
+        .filter(channels::enabled.eq(false))
+        .filter(channels::deleted_at.is_null())
+        .filter(channels::disabled_reason.is_not_null())
+        .filter(channels::disabled_told_at.is_null())
+        .select((channels::id, channels::name, channels::disabled_reason))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, name, reason)| (id, name, reason.unwrap_or_default())).collect())
+}
+
+/// Marks the channel's `router.channel_disabled` event as stored (in the transaction that stores
+/// it); `false` if it already was (by another instance, or before a restart), or the channel was
+/// enabled again meanwhile: then the event must not be stored.
+pub fn mark_disable_told(conn: &mut Conn, id: &str, now: i64) -> Result<bool, StoreError> {
+    let marked = diesel::update(
+        channels::table
+            .find(id)
+            .filter(channels::enabled.eq(false))
+            .filter(channels::disabled_reason.is_not_null())
+            .filter(channels::disabled_told_at.is_null()),
+    )
+    .set(channels::disabled_told_at.eq(now))
+    .execute(conn)?;
+    Ok(marked == 1)
 }
 
 /// The stored circuit-breaker health of the given channels; a channel without a row is healthy.

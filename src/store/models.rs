@@ -36,6 +36,8 @@ pub struct ChannelRow {
     /// Why the router disabled the channel by itself; `None` if a person did, or it is enabled.
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<i64>,
+    /// When the `router.channel_disabled` event about it was stored.
+    pub disabled_told_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

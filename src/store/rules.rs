@@ -35,6 +35,8 @@ pub struct RoutingSnapshot {
     pub channels: Vec<ChannelRow>,
     /// The stored circuit-breaker health of those channels that have one.
     pub health: std::collections::HashMap<String, crate::domain::breaker::Health>,
+    /// Channels the router disabled whose event is not stored yet: `(id, name, reason)`.
+    pub untold: Vec<(String, String, String)>,
 }
 
 pub fn list(conn: &mut Conn) -> Result<Vec<RuleWithChannels>, StoreError> {
@@ -124,7 +126,8 @@ pub fn routing_snapshot(conn: &mut Conn) -> Result<RoutingSnapshot, StoreError> 
         .collect();
     let ids: Vec<String> = channels.iter().map(|c| c.id.clone()).collect();
     let health = super::channels::health(conn, &ids)?;
-    Ok(RoutingSnapshot { rules, channels, health })
+    let untold = super::channels::untold_disabled(conn)?;
+    Ok(RoutingSnapshot { rules, channels, health, untold })
 }
 
 impl RuleWithChannels {

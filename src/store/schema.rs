@@ -28,6 +28,7 @@ diesel::table! {
         rate_limit_per_second -> Nullable<Integer>,
         disabled_reason -> Nullable<Text>,
         disabled_at -> Nullable<BigInt>,
+        disabled_told_at -> Nullable<BigInt>,
     }
 }
 

@@ -355,3 +355,40 @@ async fn an_open_circuit_survives_a_restart_of_the_binary() {
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.received().len(), 3, "attempts were sent through an open circuit after the restart");
 }
+
+#[actix_web::test]
+async fn a_disabled_channel_whose_event_was_lost_to_a_crash_is_told_once_at_the_next_start() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("router.db").to_string_lossy().into_owned();
+    let gone = Receiver::start().await;
+    let ops = Receiver::start().await;
+    let env = [("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)];
+    let (mut router, _, _) = start_router_with(&database, &env);
+    let api = router.api.with_token(Some(ADMIN_TOKEN));
+    let channel = api.create_channel("Old ticketing", &gone.url("/")).await;
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    let ops_channel = api.create_channel("Ops", &ops.url("/ops")).await;
+    api.create_rule(json!({"name": "Router", "tenant_id": null, "event_types": ["router.*"], "channel_ids": [ops_channel["id"]]})).await;
+    router.stop();
+    // What a crash right after the disabling commit leaves: disabled with a reason, not told.
+    let mut conn = diesel::SqliteConnection::establish(&database).unwrap();
+    diesel::sql_query("UPDATE channels SET enabled = 0, disabled_reason = 'the receiver answered 410 Gone: the URL is gone for good', disabled_at = 1 WHERE id = ?")
+        .bind::<diesel::sql_types::Text, _>(&channel_id)
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+
+    let (router, _, _) = start_router_with(&database, &env);
+    let told = ops.wait_for(1, None, Duration::from_secs(10)).await;
+    let event = told[0].json();
+    assert_eq!(event["event"], "router.channel_disabled", "{event:#}");
+    assert_eq!(event["data"]["channel_id"], channel_id.as_str());
+    // Reloads (any change) and a second start do not tell again.
+    let api = router.api.with_token(Some(ADMIN_TOKEN));
+    assert_eq!(api.patch(&format!("/api/v1/channels/{}", ops_channel["id"].as_str().unwrap()), json!({"name": "Ops room"})).await.status, 200);
+    drop(router);
+    let (_router, _, _) = start_router_with(&database, &env);
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ops.received().len(), 1, "told more than once");
+}

@@ -1,2 +1,3 @@
+ALTER TABLE channels DROP COLUMN disabled_told_at;
 ALTER TABLE channels DROP COLUMN disabled_at;
 ALTER TABLE channels DROP COLUMN disabled_reason;
