@@ -1,6 +1,7 @@
 //! The benchmark's receiver: keep-alive HTTP on 127.0.0.1, answers 200 at once, counts every
 //! (channel, event) it gets and stamps arrival times. Channels are the first path segment
-//! (`/3`), events are `webhook-id` values of the form `e<number>`.
+//! (`/3`), events are `webhook-id` values of the form `e<number>`. Requests to `/fail` are
+//! answered `500` and only counted (a receiver that fails every request).
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ pub struct Tally {
     /// Arrival of each event's first delivery, when stamping is on.
     arrivals: Vec<Option<Instant>>,
     pub total: u64,
+    /// Requests to `/fail`.
+    pub failed: u64,
 }
 
 #[derive(Clone)]
@@ -57,6 +60,16 @@ impl Receiver {
         self.tally.lock().unwrap().total
     }
 
+    /// The URL of a channel whose every request is answered `500`.
+    pub fn failing_url(&self) -> String {
+        format!("http://127.0.0.1:{}/fail", self.port)
+    }
+
+    /// Requests answered `500` so far.
+    pub fn failed(&self) -> u64 {
+        self.tally.lock().unwrap().failed
+    }
+
     /// Deliveries to one channel so far.
     pub fn delivered(&self, channel: usize) -> u64 {
         let tally = self.tally.lock().unwrap();
@@ -92,6 +105,10 @@ impl Receiver {
 }
 
 async fn receive(req: HttpRequest, _body: web::Bytes, tally: web::Data<Mutex<Tally>>) -> HttpResponse {
+    if req.path() == "/fail" {
+        tally.lock().unwrap().failed += 1;
+        return HttpResponse::InternalServerError().finish();
+    }
     let channel: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
     let seq: Option<usize> = req
         .headers()

@@ -209,6 +209,52 @@ pub async fn isolation(plan: &Plan) -> Vec<Measure> {
     rows
 }
 
+/// 8. One channel's receiver failing every request (`500`), beside nine healthy ones: the nine
+/// channels' rate and the requests the failing receiver gets per minute, with the circuit
+/// breaker effectively off (`BREAKER_FAILURES=10000`, the highest: every delivery is attempted) and on (the
+/// defaults: ten failures, then one probe per cooldown), against all ten healthy in the same run.
+pub async fn failing_channel(plan: &Plan) -> Vec<Measure> {
+    let mut rows = Vec::new();
+    let mut rates = Vec::new();
+    for (label, failing, env) in [
+        ("all ten healthy", false, vec![]),
+        ("one fails, breaker off", true, vec![("BREAKER_FAILURES", "10000".to_string())]),
+        ("one fails, breaker on", true, vec![]),
+    ] {
+        let receiver = receiver();
+        let router = Rc::new(RouterProcess::start(plan, &env));
+        let urls: Vec<String> = (0..10).map(|i| if failing && i == 0 { receiver.failing_url() } else { receiver.url(i) }).collect();
+        router.setup(&urls).await;
+        let started = Instant::now();
+        let acked = drive(&router, &receiver, if failing { 9 } else { 10 }, 100, plan.duration).await;
+        let done = wait_until("the healthy channels to receive everything", Duration::from_secs(600), || {
+            (usize::from(failing)..10).all(|c| receiver.delivered(c) >= acked)
+        })
+        .await;
+        let elapsed = (done - started).as_secs_f64();
+        let rate = 9.0 * acked as f64 / elapsed;
+        rates.push(rate);
+        rows.push(Measure::new("failing-channel", "nine channels delivered/s", format!("{rate:.0}"), label, true).value(rate));
+        if failing {
+            let per_minute = receiver.failed() as f64 / elapsed * 60.0;
+            rows.push(
+                Measure::new("failing-channel", "failing receiver requests/min", format!("{per_minute:.0}"), &format!("{label}; {} requests in {elapsed:.1} s, {acked} events", receiver.failed()), true)
+                    .value(per_minute),
+            );
+        }
+        let checked = if failing { 1..10 } else { 0..10 };
+        let total = checked.map(|c| receiver.check(c, acked)).fold(Check::default(), |sum, c| Check {
+            delivered: sum.delivered + c.delivered,
+            lost: sum.lost + c.lost,
+            duplicated: sum.duplicated + c.duplicated,
+        });
+        rows.push(check_row("failing-channel", total));
+    }
+    let share = rates[2] / rates[0];
+    rows.push(Measure::new("failing-channel", "share kept", format!("{:.1}%", share * 100.0), "breaker on / all healthy", share >= 0.95).value(share));
+    rows
+}
+
 /// 5. A backlog built while the receiver is down: peak memory, then the drain rate.
 pub async fn backlog(plan: &Plan) -> Vec<Measure> {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
