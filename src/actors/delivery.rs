@@ -356,8 +356,14 @@ impl DeliveryActor {
                 if carries_health {
                     act.health_saving = false;
                 }
-                if let (Some(channel_name), Some(reason)) = (disabled, disabling) {
-                    act.matcher.do_send(ChannelDisabled { channel_id: act.target.channel_id.clone(), channel_name, reason });
+                match (disabled, disabling) {
+                    (Some(channel_name), Some(reason)) => {
+                        act.matcher.do_send(ChannelDisabled { channel_id: act.target.channel_id.clone(), channel_name, reason });
+                    }
+                    // Someone disabled (or deleted) it first; if it was enabled again meanwhile,
+                    // this actor serves it as before (a reload retires it otherwise).
+                    (None, Some(_)) => act.gave_up = false,
+                    _ => {}
                 }
                 for record in &kept {
                     act.held.release(&record.delivery_id);
@@ -455,6 +461,10 @@ impl DeliveryActor {
 
     /// While retiring: stop once nothing is in flight or waiting to be recorded.
     fn stop_when_drained(&mut self, ctx: &mut Context<Self>) {
+        if self.health_dirty && self.writing == 0 {
+            // The last health change still has to be stored.
+            self.record(ctx);
+        }
         if self.in_flight == 0 && self.writing == 0 && self.unrecorded.is_empty() && !self.health_dirty {
             ctx.stop();
         }

@@ -365,6 +365,12 @@ impl Handler<ChannelDisabled> for RuleMatcher {
     /// The event is stored in the transaction that marks the channel as told, once, whichever
     /// instance gets there first; one lost to a crash is found at the next reload.
     fn handle(&mut self, msg: ChannelDisabled, ctx: &mut Context<Self>) {
+        // The actor that gave up retires now, whatever the reload finds: if a person enabled the
+        // channel again meanwhile, a fresh actor serves it.
+        if let Some(slot) = self.channels.remove(&msg.channel_id) {
+            slot.actor.do_send(Retire);
+            self.supervisor.do_send(ForgetChannel(msg.channel_id.clone()));
+        }
         if !self.telling.insert(msg.channel_id.clone()) {
             return;
         }
