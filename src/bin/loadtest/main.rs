@@ -35,6 +35,9 @@ struct Cli {
     /// each scenario gets a database of its own there. Enables the two-instances scenario.
     #[arg(long)]
     database_url: Option<String>,
+    /// DATABASE_POOL_SIZE for every router the benchmark starts (default: the router's own, 8).
+    #[arg(long)]
+    pool_size: Option<u32>,
 }
 
 /// How long and how big each scenario runs.
@@ -43,6 +46,8 @@ pub struct Plan {
     pub router: Vec<String>,
     /// The PostgreSQL server, when not on SQLite.
     pub database: Option<String>,
+    /// `DATABASE_POOL_SIZE` for every router, when given.
+    pub pool_size: Option<u32>,
     pub duration: Duration,
     pub latency_duration: Duration,
     pub backlog: u64,
@@ -101,9 +106,9 @@ fn main() -> std::process::ExitCode {
     };
     let database = cli.database_url.clone();
     let plan = if cli.quick {
-        Plan { router, database, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
+        Plan { router, database, pool_size: cli.pool_size, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
     } else {
-        Plan { router, database, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000 }
+        Plan { router, database, pool_size: cli.pool_size, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000 }
     };
     // Two instances share a database only on PostgreSQL.
     let chosen: Vec<String> = if cli.scenarios.is_empty() {
@@ -147,7 +152,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn plan_copy(plan: &Plan) -> Plan {
-    Plan { router: plan.router.clone(), database: plan.database.clone(), duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
+    Plan { router: plan.router.clone(), database: plan.database.clone(), pool_size: plan.pool_size, duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
 }
 
 /// The targets of SPEC section 10 (SQLite) and of the PostgreSQL issue: batched and single-event

@@ -113,6 +113,9 @@ impl RouterProcess {
             .env("ALLOWED_TARGET_NETWORKS", "127.0.0.1/32")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if let Some(size) = plan.pool_size {
+            command.env("DATABASE_POOL_SIZE", size.to_string());
+        }
         for (k, v) in env {
             command.env(k, v);
         }
