@@ -1,0 +1,172 @@
+//! What every vendor format needs from an event payload: a title, a severity people see at a
+//! glance, facts in human words and units, and text cut to a vendor's limits without breaking a
+//! character.
+
+use serde_json::Value;
+
+/// Cuts `text` to at most `max` characters, ending with `…` when it was cut (never inside a
+/// character: Rust strings are UTF-8 and this counts characters, not bytes).
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `permission.external_share_created` → `External share created`; an unknown shape is shown as
+/// it is.
+pub fn title(event_type: &str) -> String {
+    let action = event_type.rsplit('.').next().unwrap_or(event_type);
+    let words = action.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => event_type.to_string(),
+    }
+}
+
+/// Bytes in binary units, one decimal: `4831838208` → `4.5 GiB`.
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// One fact of an event: a label and its value, in the order people read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub label: String,
+    pub value: String,
+    /// The value is an https URL a person may open.
+    pub link: bool,
+}
+
+fn fact(label: &str, value: String, link: bool) -> Fact {
+    Fact { label: label.to_string(), value, link }
+}
+
+/// A JSON value as a person reads it: strings as they are, anything else as compact JSON.
+pub fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a URL can be offered as a link (https only).
+pub fn is_link(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.scheme() == "https")
+}
+
+/// The facts of an event payload (section 4): tenant, then site, resource, principal and access
+/// for permission events; usage, quota and threshold in human units for storage events; for
+/// any other type, every field of its `data` in order.
+pub fn facts(payload: &Value) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let tenant = &payload["tenant"];
+    if let Some(name) = tenant["display_name"].as_str() {
+        facts.push(fact("Tenant", name.to_string(), false));
+    }
+    let data = payload["data"].as_object().cloned().unwrap_or_default();
+    let event = payload["event"].as_str().unwrap_or_default();
+    let text = |key: &str| data.get(key).map(plain).filter(|s| !s.is_empty());
+    if let Some(site) = text("site_url") {
+        let link = is_link(&site);
+        facts.push(fact("Site", site, link));
+    }
+    if event.starts_with("storage.") {
+        let usage = data.get("current_usage").and_then(Value::as_f64);
+        let quota = data.get("quota").and_then(Value::as_f64);
+        match (usage, quota) {
+            (Some(usage), Some(quota)) if quota > 0.0 => {
+                facts.push(fact("Usage", format!("{} of {} ({:.1} %)", bytes(usage), bytes(quota), usage / quota * 100.0), false));
+            }
+            (Some(usage), _) => facts.push(fact("Usage", bytes(usage), false)),
+            (None, Some(quota)) => facts.push(fact("Quota", bytes(quota), false)),
+            _ => {}
+        }
+        if let Some(threshold) = data.get("threshold").and_then(Value::as_f64) {
+            facts.push(fact("Threshold", format!("{threshold} % of quota"), false));
+        }
+    } else if event.starts_with("permission.") {
+        for (key, label) in [("resource_path", "Resource"), ("principal", "Principal"), ("access_level", "Access"), ("permission_type", "Permission")] {
+            if let Some(value) = text(key) {
+                facts.push(fact(label, value.replace('_', " "), false));
+            }
+        }
+        if let Some(actor) = text("actor") {
+            facts.push(fact("Changed by", actor, false));
+        }
+    } else {
+        for (key, value) in &data {
+            if key == "site_url" {
+                continue;
+            }
+            facts.push(fact(&title(key), plain(value), false));
+        }
+    }
+    facts
+}
+
+/// The one line a notification shows: severity, title, tenant, the object and the principal.
+pub fn summary(payload: &Value) -> String {
+    let severity = payload["severity"].as_str().unwrap_or("unknown").to_uppercase();
+    let mut line = format!("{severity}: {}", title(payload["event"].as_str().unwrap_or("event")));
+    if let Some(tenant) = payload["tenant"]["display_name"].as_str() {
+        line.push_str(&format!(" in {tenant}"));
+    }
+    let data = &payload["data"];
+    if let Some(object) = data["resource_path"].as_str().or(data["site_url"].as_str()).filter(|s| !s.is_empty()) {
+        line.push_str(&format!(": {object}"));
+    }
+    if let Some(principal) = data["principal"].as_str().filter(|s| !s.is_empty()) {
+        line.push_str(&format!(" ({principal})"));
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cutting_counts_characters_and_marks_the_cut() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        let emoji = "🔥".repeat(100);
+        let cut_emoji = cut(&emoji, 10);
+        assert_eq!(cut_emoji.chars().count(), 10);
+        assert!(cut_emoji.starts_with("🔥🔥") && cut_emoji.ends_with('…'));
+    }
+
+    #[test]
+    fn titles_units_and_facts_read_like_words() {
+        assert_eq!(title("permission.external_share_created"), "External share created");
+        assert_eq!(title("storage.quota_exceeded"), "Quota exceeded");
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(4_831_838_208.0), "4.5 GiB");
+        let storage = json!({"event": "storage.threshold_exceeded", "severity": "medium",
+            "tenant": {"display_name": "Contoso"}, "data": {"site_url": "https://contoso.sharepoint.com/sites/HR",
+            "current_usage": 96_636_764_160u64, "quota": 107_374_182_400u64, "threshold": 90}});
+        let facts = facts(&storage);
+        let usage = facts.iter().find(|f| f.label == "Usage").unwrap();
+        assert_eq!(usage.value, "90.0 GiB of 100.0 GiB (90.0 %)");
+        assert!(facts.iter().any(|f| f.label == "Site" && f.link));
+        let unknown = json!({"event": "custom.thing_happened", "severity": "low", "tenant": null, "data": {"colour": "red", "count": 3}});
+        let facts = super::facts(&unknown);
+        assert_eq!(facts.iter().map(|f| (f.label.as_str(), f.value.as_str())).collect::<Vec<_>>(), vec![("Colour", "red"), ("Count", "3")]);
+        assert_eq!(summary(&unknown), "LOW: Thing happened");
+    }
+}
