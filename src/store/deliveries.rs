@@ -145,6 +145,10 @@ struct DeliveryState {
     redeliver_from: Option<String>,
 }
 
+/// Where a delivery stands while a group of attempts is recorded: status, attempts, scheduled
+/// attempts, next attempt, and the status a bulk redelivery goes back to.
+type Progress = (String, i32, i32, Option<i64>, Option<String>);
+
 /// The state a delivery is left in by a recorded attempt.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -295,23 +299,24 @@ fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<
 pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, now: i64) -> Result<Vec<Recorded>, StoreError> {
     write(conn, |conn| {
         // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
-        let mut state: HashMap<String, (String, i32, i32, Option<i64>, Option<String>)> = HashMap::with_capacity(records.len());
+        let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let query = deliveries::table.filter(deliveries::id.eq_any(chunk)).select((
                 deliveries::id,
-                deliveries::status,
-                deliveries::attempt_count,
-                deliveries::scheduled_attempt_count,
-                deliveries::next_attempt_at,
-                deliveries::redeliver_from,
+                (
+                    deliveries::status,
+                    deliveries::attempt_count,
+                    deliveries::scheduled_attempt_count,
+                    deliveries::next_attempt_at,
+                    deliveries::redeliver_from,
+                ),
             ));
             // On PostgreSQL the rows stay locked until the commit, so two transactions recording
             // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
             // them one after the other; SQLite's single writer runs one at a time anyway.
-            let rows: Vec<(String, String, i32, i32, Option<i64>, Option<String>)> =
-                on_backend!(conn, c => query.load(c), query.for_update().load(c))?;
-            state.extend(rows.into_iter().map(|(id, status, count, scheduled, next, from)| (id, (status, count, scheduled, next, from))));
+            let rows: Vec<(String, Progress)> = on_backend!(conn, c => query.load(c), query.for_update().load(c))?;
+            state.extend(rows);
         }
         let mut recorded = Vec::with_capacity(records.len());
         let mut final_state: HashMap<&str, DeliveryState> = HashMap::with_capacity(records.len());

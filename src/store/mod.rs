@@ -138,12 +138,14 @@ impl StoreError {
     /// Whether the database could not be reached (rather than refusing what was asked).
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error as Db};
-        match self {
-            Self::Pool(_) | Self::Commit(_) | Self::Unavailable(_) => true,
-            Self::Database(Db::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)) => true,
-            Self::Database(Db::BrokenTransactionManager) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Pool(_)
+                | Self::Commit(_)
+                | Self::Unavailable(_)
+                | Self::Database(Db::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _))
+                | Self::Database(Db::BrokenTransactionManager)
+        )
     }
 }
 

@@ -209,10 +209,10 @@ pub async fn isolation(plan: &Plan) -> Vec<Measure> {
     rows
 }
 
-/// 8. One channel's receiver failing every request (`500`), beside nine healthy ones: the nine
-/// channels' rate and the requests the failing receiver gets per minute, with the circuit
-/// breaker effectively off (`BREAKER_FAILURES=10000`, the highest: every delivery is attempted) and on (the
-/// defaults: ten failures, then one probe per cooldown), against all ten healthy in the same run.
+/// Scenario 8: one channel's receiver failing every request (`500`), beside nine healthy ones:
+/// the nine channels' rate and the requests the failing receiver gets per minute, with the
+/// circuit breaker as good as off (`BREAKER_FAILURES=10000`, its highest) and on (the defaults:
+/// ten failures, then one probe per cooldown), against all ten healthy in the same run.
 pub async fn failing_channel(plan: &Plan) -> Vec<Measure> {
     let mut rows = Vec::new();
     let mut rates = Vec::new();
@@ -324,7 +324,7 @@ pub async fn fan_out(plan: &Plan) -> Vec<Measure> {
     rows
 }
 
-/// 7. Two instances on one PostgreSQL database, ingestion spread over both, one channel: the
+/// Scenario 7: Two instances on one PostgreSQL database, ingestion spread over both, one channel: the
 /// delivered rate (compared with one instance in `throughput`), and not one duplicate.
 pub async fn two_instances(plan: &Plan, batch: u64) -> Vec<Measure> {
     let receiver = receiver();
