@@ -235,30 +235,19 @@ pub fn fetch_due(
             None => (due_ids(conn, channel_id, now, limit)?, next_due_after(conn, channel_id, now)?),
         };
         let more = due.len() as i64 >= limit;
-        let fresh: Vec<(String, String)> = due.into_iter().filter(|(id, _)| !holds.contains(id)).collect();
-        let mut event_ids: Vec<&str> = fresh.iter().map(|(_, event_id)| event_id.as_str()).collect();
+        let fresh: Vec<DueRef> = due.into_iter().filter(|(id, _, _)| !holds.contains(id)).collect();
+        let mut event_ids: Vec<&str> = fresh.iter().map(|(_, event_id, _)| event_id.as_str()).collect();
         event_ids.sort_unstable();
         event_ids.dedup();
         let mut payloads: HashMap<String, String> = HashMap::with_capacity(event_ids.len());
         for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
             payloads.extend(events::table.filter(events::id.eq_any(chunk)).select((events::id, events::payload)).load::<(String, String)>(conn)?);
         }
-        // Which of them wait for a bulk redelivery's manual attempt.
-        let mut manual: HashSet<String> = HashSet::new();
-        let ids: Vec<&str> = fresh.iter().map(|(id, _)| id.as_str()).collect();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            manual.extend(
-                deliveries::table
-                    .filter(deliveries::id.eq_any(chunk))
-                    .filter(deliveries::redeliver_from.is_not_null())
-                    .select(deliveries::id)
-                    .load::<String>(conn)?,
-            );
-        }
         let due = fresh
             .into_iter()
-            .filter_map(|(id, event_id)| {
-                let manual = manual.contains(&id);
+            .filter_map(|(id, event_id, redeliver_from)| {
+                // A bulk redelivery waits for its manual attempt.
+                let manual = redeliver_from.is_some();
                 payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload, manual })
             })
             .collect();
@@ -271,15 +260,19 @@ pub fn fetch_due(
     }
 }
 
-/// `(id, event id)` of up to `limit` pending deliveries of a channel due by `now`, oldest first.
-pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+/// A due delivery as found: id, event id, and the status a bulk redelivery goes back to (set
+/// only while one waits).
+pub type DueRef = (String, String, Option<String>);
+
+/// Up to `limit` pending deliveries of a channel due by `now`, oldest first.
+pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<Vec<DueRef>, StoreError> {
     Ok(deliveries::table
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(deliveries::status.eq("pending"))
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
-        .select((deliveries::id, deliveries::event_id))
+        .select((deliveries::id, deliveries::event_id, deliveries::redeliver_from))
         .load(conn)?)
 }
 

@@ -77,7 +77,7 @@ pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashS
 /// Deliveries held by a dead instance (no heartbeat since `lease.dead_if_unseen_since`) are
 /// first released, so they are among those nobody holds. Rows another transaction is taking
 /// right now are skipped, not waited for. Each step is a range of `deliveries_due_by_holder`,
-/// never a walk past what live instances hold. Answers `(id, event id)` of each.
+/// never a walk past what live instances hold. Answers `(id, event id, redeliver_from)` of each.
 pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Claim, StoreError> {
     use diesel::sql_types::{BigInt, Nullable, Text};
 
@@ -87,6 +87,8 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
         id: String,
         #[diesel(sql_type = Text)]
         event_id: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        redeliver_from: Option<String>,
     }
     #[derive(QueryableByName)]
     struct Next {
@@ -95,14 +97,14 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
     }
 
     release_dead(conn, lease)?;
-    let mut due: Vec<(String, String)> = deliveries::table
+    let mut due: Vec<super::deliveries::DueRef> = deliveries::table
         .filter(deliveries::lease_owner.eq(&lease.owner))
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(deliveries::status.eq("pending"))
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
-        .select((deliveries::id, deliveries::event_id))
+        .select((deliveries::id, deliveries::event_id, deliveries::redeliver_from))
         .load(conn)?;
     let room = limit - due.len() as i64;
     if room > 0 {
@@ -111,14 +113,14 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
                SELECT id FROM deliveries \
                WHERE lease_owner IS NULL AND channel_id = $2 AND status = 'pending' AND next_attempt_at <= $3 \
                ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, event_id",
+             RETURNING id, event_id, redeliver_from",
         )
         .bind::<Text, _>(&lease.owner)
         .bind::<Text, _>(channel_id)
         .bind::<BigInt, _>(now)
         .bind::<BigInt, _>(room)
         .load(conn)?;
-        due.extend(taken.into_iter().map(|c| (c.id, c.event_id)));
+        due.extend(taken.into_iter().map(|c| (c.id, c.event_id, c.redeliver_from)));
     }
     // What other live instances hold is theirs to wake for.
     let next: Next = diesel::sql_query(
@@ -137,7 +139,7 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
 
 /// Due deliveries taken, and when the next one falls due.
 pub struct Claim {
-    pub due: Vec<(String, String)>,
+    pub due: Vec<super::deliveries::DueRef>,
     pub next: Option<i64>,
 }
 
