@@ -32,6 +32,16 @@ async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool
     }
 }
 
+/// Lost and duplicated summed over the healthy ones of ten channels (channel 0 is the bad one
+/// when `one_bad`).
+fn healthy_check(receiver: &Receiver, one_bad: bool, acked: u64) -> Check {
+    (usize::from(one_bad)..10).map(|c| receiver.check(c, acked)).fold(Check::default(), |sum, c| Check {
+        delivered: sum.delivered + c.delivered,
+        lost: sum.lost + c.lost,
+        duplicated: sum.duplicated + c.duplicated,
+    })
+}
+
 fn check_row(name: &str, check: Check) -> Measure {
     Measure::new(name, "lost/duplicated", format!("{}/{}", check.lost, check.duplicated), "", check.lost == 0 && check.duplicated == 0)
 }
@@ -196,13 +206,7 @@ pub async fn isolation(plan: &Plan) -> Vec<Measure> {
         rates.push(rate);
         let label = if stuck { "one channel never answers" } else { "all ten healthy" };
         rows.push(Measure::new("isolation", "nine channels delivered/s", format!("{rate:.0}"), label, true).value(rate));
-        let checked = if stuck { 1..10 } else { 0..10 };
-        let total = checked.map(|c| receiver.check(c, acked)).fold(Check::default(), |sum, c| Check {
-            delivered: sum.delivered + c.delivered,
-            lost: sum.lost + c.lost,
-            duplicated: sum.duplicated + c.duplicated,
-        });
-        rows.push(check_row("isolation", total));
+        rows.push(check_row("isolation", healthy_check(&receiver, stuck, acked)));
     }
     let share = rates[1] / rates[0];
     rows.push(Measure::new("isolation", "share kept", format!("{:.1}%", share * 100.0), "stuck / healthy", share >= 0.95).value(share));
@@ -242,13 +246,7 @@ pub async fn failing_channel(plan: &Plan) -> Vec<Measure> {
                     .value(per_minute),
             );
         }
-        let checked = if failing { 1..10 } else { 0..10 };
-        let total = checked.map(|c| receiver.check(c, acked)).fold(Check::default(), |sum, c| Check {
-            delivered: sum.delivered + c.delivered,
-            lost: sum.lost + c.lost,
-            duplicated: sum.duplicated + c.duplicated,
-        });
-        rows.push(check_row("failing-channel", total));
+        rows.push(check_row("failing-channel", healthy_check(&receiver, failing, acked)));
     }
     let share = rates[2] / rates[0];
     rows.push(Measure::new("failing-channel", "share kept", format!("{:.1}%", share * 100.0), "breaker on / all healthy", share >= 0.95).value(share));
