@@ -24,11 +24,11 @@ use awc::http::StatusCode;
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
-use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
-use crate::domain::channel::{CustomHeaders, RateLimit, SigningSecret};
+use crate::channel_types::{self, Verdict};
+use crate::domain::attempt::{excerpt_of, AttemptOutcome, Consequence, EXCERPT_BYTES};
+use crate::domain::channel::{ChannelKind, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::{parse_retry_after, ErrorKind};
-use crate::domain::signature;
 use crate::domain::time::now_ms;
 
 /// `User-Agent` of every request.
@@ -41,6 +41,8 @@ const DRAIN_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub channel_id: String,
+    /// The channel's type: what a delivery's request looks like and how its answer is judged.
+    pub kind: ChannelKind,
     pub url: String,
     /// The URL's host when it is an IP literal (checked before each send).
     pub host_ip: Option<IpAddr>,
@@ -52,13 +54,19 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn new(channel_id: String, url: String, headers: CustomHeaders, secrets: Vec<(SigningSecret, Option<i64>)>) -> Self {
+    pub fn new(
+        channel_id: String,
+        kind: ChannelKind,
+        url: String,
+        headers: CustomHeaders,
+        secrets: Vec<(SigningSecret, Option<i64>)>,
+    ) -> Self {
         let host_ip = url::Url::parse(&url).ok().and_then(|u| match u.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
         });
-        Self { channel_id, url, host_ip, headers, secrets, rate_limit: None }
+        Self { channel_id, kind, url, host_ip, headers, secrets, rate_limit: None }
     }
 
     pub fn with_rate_limit(self, rate_limit: Option<RateLimit>) -> Self {
@@ -181,9 +189,10 @@ impl Outbound {
         Self { client, targets, timeout }
     }
 
-    /// POSTs `body` to the target once, signed for `msg_id`, and reports what happened.
-    pub async fn send(&self, target: &Target, msg_id: &str, body: Bytes) -> AttemptOutcome {
-        send(&self.client, &self.targets, target, msg_id, body, self.timeout).await
+    /// Delivers `payload` (an event's section 4 payload) to the target once, as the target's
+    /// channel type builds it for message id `msg_id`, and reports what happened.
+    pub async fn send(&self, target: &Target, msg_id: &str, payload: Bytes) -> AttemptOutcome {
+        send(&self.client, &self.targets, target, msg_id, payload, self.timeout).await
     }
 }
 
@@ -196,7 +205,7 @@ pub fn install_crypto_provider() {
     });
 }
 
-async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg_id: &str, body: Bytes, timeout: Duration) -> AttemptOutcome {
+async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg_id: &str, payload: Bytes, timeout: Duration) -> AttemptOutcome {
     let started_at = now_ms();
     let clock = Instant::now();
     if let Some(refusal) = target.host_ip.and_then(|ip| targets.check(ip).err().map(|r| (ip, r))) {
@@ -208,24 +217,25 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
             error: Some(format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0)),
             response_excerpt: None,
             retry_after: None,
+            consequence: Consequence::Retry,
         };
     }
-    let timestamp = started_at / 1000;
-    let secrets = target.signing_secrets(started_at);
+    let channel_type = channel_types::of(target.kind);
+    let built = channel_type.request(target, msg_id, &payload, started_at);
     let mut request = client
         .post(&target.url)
         .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((USER_AGENT, USER_AGENT_VALUE))
-        .insert_header(("webhook-id", msg_id))
-        .insert_header(("webhook-timestamp", timestamp.to_string()))
-        .insert_header(("webhook-signature", signature::sign(&secrets, msg_id, timestamp, &body)));
+        .insert_header((USER_AGENT, USER_AGENT_VALUE));
+    for (name, value) in built.headers {
+        request = request.insert_header((name, value));
+    }
     for (name, value) in target.headers.iter() {
         request = request.insert_header((name.as_str(), value.as_str()));
     }
     // The status line must arrive within the timeout; the body then gets what is left of it. A
     // body that is slow or cut short never turns an answer that arrived into a failure.
     let deadline = clock + timeout;
-    let answer = actix_web::rt::time::timeout(timeout, request.send_body(body)).await;
+    let answer = actix_web::rt::time::timeout(timeout, request.send_body(built.body)).await;
     let outcome = |status_code, error_kind, error, response_excerpt| AttemptOutcome {
         started_at,
         duration_ms: clock.elapsed().as_millis() as i64,
@@ -234,6 +244,7 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
         error,
         response_excerpt,
         retry_after: None,
+        consequence: Consequence::Retry,
     };
     let mut response = match answer {
         Err(_) => {
@@ -258,14 +269,21 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
     let _ = actix_web::rt::time::timeout(remaining, read_excerpt(response.take_payload(), &mut read)).await;
     let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
     let code = Some(status.as_u16());
-    if status.is_success() {
-        outcome(code, None, None, excerpt)
-    } else if status.is_redirection() {
+    if status.is_redirection() {
         let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
-        outcome(code, Some(ErrorKind::Redirect), Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), excerpt)
-    } else {
-        let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
-        AttemptOutcome { retry_after, ..outcome(code, Some(ErrorKind::HttpStatus), Some(format!("HTTP {status}{wait}")), excerpt) }
+        return outcome(code, Some(ErrorKind::Redirect), Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), excerpt);
+    }
+    let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
+    let failed = |why: String, consequence| {
+        let error = if why.is_empty() { format!("HTTP {status}{wait}") } else { format!("HTTP {status}: {why}{wait}") };
+        AttemptOutcome { retry_after, consequence, ..outcome(code, Some(ErrorKind::HttpStatus), Some(error), excerpt.clone()) }
+    };
+    match channel_type.judge(status.as_u16(), excerpt.as_deref().unwrap_or_default()) {
+        Verdict::Delivered => outcome(code, None, None, excerpt),
+        Verdict::Retry(why) => failed(why, Consequence::Retry),
+        Verdict::Final(why) => failed(why, Consequence::Final),
+        // The reason is told with the disabled channel; the attempt keeps the status.
+        Verdict::Disable(why) => failed(String::new(), Consequence::DisableChannel(why)),
     }
 }
 
@@ -337,6 +355,7 @@ mod tests {
         let previous = SigningSecret::generate();
         let target = Target::new(
             "ch_1".into(),
+            ChannelKind::Webhook,
             "https://[::1]:8443/hook".into(),
             CustomHeaders::default(),
             vec![(current.clone(), None), (previous.clone(), Some(1_000))],

@@ -18,7 +18,7 @@
 //!   sent again meanwhile).
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
 //!   flight finish and be recorded before the actor stops.
-//! - A channel that answers `410 Gone`, or fails without a success for `DISABLE_AFTER`, is
+//! - A channel whose receiver is gone (its type's verdict: `410 Gone`, Slack's `404`), or that fails without a success for `DISABLE_AFTER`, is
 //!   disabled by its actor: it stops sending, and the next write records the attempts and
 //!   disables the channel in one transaction; then the RuleMatcher hears of it
 //!   ([`ChannelDisabled`]), tells people through the rules and retires this actor. Pending
@@ -42,7 +42,7 @@ use actix_web::web::Bytes;
 
 use super::messages::{ChannelDisabled, Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
-use crate::domain::attempt::Trigger;
+use crate::domain::attempt::{Consequence, Trigger};
 use crate::domain::breaker::{BreakerPolicy, Health, Permit};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetryPolicy;
@@ -202,9 +202,9 @@ impl DeliveryActor {
     }
 
     /// Why the channel should be disabled after this attempt, if it should.
-    fn reason_to_disable(&self, status_code: Option<u16>, now: i64) -> Option<String> {
-        if status_code == Some(410) {
-            return Some("the receiver answered 410 Gone: the URL is gone for good".into());
+    fn reason_to_disable(&self, consequence: &Consequence, now: i64) -> Option<String> {
+        if let Consequence::DisableChannel(reason) = consequence {
+            return Some(reason.clone());
         }
         let since = self.health.failing_since?;
         (self.health.consecutive_failures > 0 && now - since >= self.policy.disable_after.as_millis() as i64).then(|| {
@@ -299,7 +299,7 @@ impl DeliveryActor {
                 act.health_dirty = true;
             }
             if !act.gave_up && !outcome.succeeded() {
-                if let Some(reason) = act.reason_to_disable(outcome.status_code, now_ms()) {
+                if let Some(reason) = act.reason_to_disable(&outcome.consequence, now_ms()) {
                     log::warn!("disabling channel {}: {reason}", act.target.channel_id);
                     act.disable = Some(reason);
                     act.gave_up = true;

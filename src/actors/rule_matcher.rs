@@ -26,7 +26,7 @@ use super::messages::{ChannelDisabled, CountChannels, Deliver, Wake, WakeChannel
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::breaker::Health;
-use crate::domain::channel::{RateLimit, SigningSecret};
+use crate::domain::channel::{ChannelKind, RateLimit, SigningSecret};
 use crate::domain::event::{EventType, NewEvent, TenantRef};
 use crate::domain::severity::Severity;
 use crate::domain::rule::RuleFilter;
@@ -201,7 +201,7 @@ pub fn target_of(row: &ChannelRow) -> Target {
     if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at) {
         secrets.push((SigningSecret::from_stored(previous.clone()), Some(until)));
     }
-    Target::new(row.id.clone(), row.url.clone(), row.custom_headers(), secrets)
+    Target::new(row.id.clone(), ChannelKind::from_stored(&row.kind), row.url.clone(), row.custom_headers(), secrets)
         .with_rate_limit(row.rate_limit_per_second.map(RateLimit::from_stored))
 }
 

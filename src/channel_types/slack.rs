@@ -4,9 +4,35 @@
 //! fallback of one line. Every text is cut to Slack's limits on a character boundary; a link is
 //! only made when its whole URL fits.
 
+use actix_web::web::Bytes;
 use serde_json::{json, Value};
 
-use super::text::{cut, facts, summary, title};
+use super::text::{cut, facts, summary, test_note, title};
+use super::{json_body, parse_payload, ChannelType, Request, Verdict};
+use crate::outbound::Target;
+
+pub struct Slack;
+
+impl ChannelType for Slack {
+    fn request(&self, _target: &Target, _msg_id: &str, payload: &Bytes, _now: i64) -> Request {
+        Request { body: json_body(&render(&parse_payload(payload))), headers: Vec::new() }
+    }
+
+    /// Slack answers `200 ok`; its errors name the cause in the body (`invalid_payload`,
+    /// `channel_is_archived`, `no_service`, …).
+    fn judge(&self, status: u16, body: &str) -> Verdict {
+        let said = body.trim();
+        let cause = if said.is_empty() { String::new() } else { format!(" ({})", super::text::cut(said, 100)) };
+        match status {
+            200..=299 => Verdict::Delivered,
+            410 => Verdict::Disable(format!("Slack answered 410 Gone{cause}: the Slack channel is archived or the webhook was removed")),
+            404 => Verdict::Disable(format!("Slack answered 404 Not Found{cause}: the Slack channel or the webhook no longer exists")),
+            400 => Verdict::Final(format!("Slack refused the message{cause}; it is not retried")),
+            403 => Verdict::Final(format!("Slack refused the webhook{cause}; it is not retried")),
+            _ => Verdict::Retry(String::new()),
+        }
+    }
+}
 
 /// Slack's limits: header text, a section field, section and fallback text, fields per section.
 pub const HEADER_MAX: usize = 150;
@@ -33,7 +59,7 @@ fn escape(text: &str) -> String {
 pub fn render(payload: &Value) -> Value {
     let severity = payload["severity"].as_str().unwrap_or("low");
     let event = payload["event"].as_str().unwrap_or("event");
-    let header = cut(&format!("{} {}: {}", marker(severity), severity.to_uppercase(), title(event)), HEADER_MAX);
+    let header = cut(&format!("{} {}: {}{}", marker(severity), severity.to_uppercase(), title(event), test_note(payload)), HEADER_MAX);
     let fields: Vec<Value> = facts(payload)
         .into_iter()
         .take(FIELDS_MAX)
@@ -118,5 +144,25 @@ mod tests {
         let site = body["blocks"][1]["fields"][1]["text"].as_str().unwrap();
         assert!(!site.contains('<') && site.ends_with('…'), "{site}");
         assert!(body["blocks"][1]["fields"][0]["text"].as_str().unwrap().contains("&lt;&amp;&gt;"));
+    }
+
+    #[test]
+    fn slack_answers_are_judged_as_specified() {
+        assert_eq!(Slack.judge(200, "ok"), Verdict::Delivered);
+        assert!(matches!(Slack.judge(410, "channel_is_archived"), Verdict::Disable(r) if r.contains("channel_is_archived")));
+        assert!(matches!(Slack.judge(404, "no_service"), Verdict::Disable(r) if r.contains("no_service")));
+        assert!(matches!(Slack.judge(400, "invalid_payload"), Verdict::Final(r) if r.contains("invalid_payload")));
+        assert!(matches!(Slack.judge(403, "action_prohibited"), Verdict::Final(_)));
+        assert!(matches!(Slack.judge(429, "rate_limited"), Verdict::Retry(_)));
+        assert!(matches!(Slack.judge(500, ""), Verdict::Retry(_)));
+    }
+
+    #[test]
+    fn the_test_sample_says_it_is_a_test() {
+        let payload: Value = serde_json::from_str(&crate::domain::payload::render_test("evt_t")).unwrap();
+        let body = render(&payload);
+        check_limits(&body);
+        assert_eq!(body["blocks"][0]["text"]["text"], "🟠 HIGH: External share created (test)");
+        assert!(body["text"].as_str().unwrap().starts_with("🟠 HIGH: External share created (test) in SPScan test tenant"));
     }
 }

@@ -3,9 +3,38 @@
 //! time) and an `Action.OpenUrl` to the site when it is an https URL. The whole body stays under
 //! [`BODY_MAX`] bytes: long values are cut until it fits.
 
+use actix_web::web::Bytes;
 use serde_json::{json, Value};
 
-use super::text::{cut, facts, is_link, title};
+use super::text::{cut, facts, is_link, test_note, title};
+use super::{json_body, parse_payload, standard_verdict, ChannelType, Request, Verdict};
+use crate::outbound::Target;
+
+pub struct Teams;
+
+impl ChannelType for Teams {
+    fn request(&self, _target: &Target, _msg_id: &str, payload: &Bytes, _now: i64) -> Request {
+        Request { body: json_body(&render(&parse_payload(payload))), headers: Vec::new() }
+    }
+
+    /// Teams answers `200` or `202`. When it throttles a webhook it may still answer `200`, with
+    /// the HTTP 429 it met inside the body (`… returned HTTP error 429 …`): that attempt is retried.
+    fn judge(&self, status: u16, body: &str) -> Verdict {
+        if (200..=299).contains(&status) && reports_throttling(body) {
+            return Verdict::Retry("Teams reports it throttled the message (an HTTP 429 inside the answer)".into());
+        }
+        standard_verdict(status)
+    }
+}
+
+/// Whether an answer's body says the message met an HTTP 429 on its way into Teams.
+fn reports_throttling(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    lower.contains("http error 429")
+        || lower.contains("\"statuscode\":429")
+        || lower.contains("\"statuscode\": 429")
+        || lower.contains("too many requests")
+}
 
 /// Teams refuses cards larger than about 28 KB.
 pub const BODY_MAX: usize = 28_000;
@@ -44,7 +73,7 @@ fn render_with(payload: &Value, room: usize) -> Value {
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": [
-            { "type": "TextBlock", "text": cut(&format!("{}: {}", severity.to_uppercase(), title(event)), room.min(200)),
+            { "type": "TextBlock", "text": cut(&format!("{}: {}{}", severity.to_uppercase(), title(event), test_note(payload)), room.min(200)),
               "weight": "Bolder", "size": "Medium", "color": colour(severity), "wrap": true },
             { "type": "FactSet", "facts": facts }
         ]
@@ -100,5 +129,16 @@ mod tests {
         let card = &body["attachments"][0]["content"];
         assert_eq!(card["body"][0]["color"], "warning");
         assert!(card.get("actions").is_none(), "http is not offered as a link");
+    }
+
+    #[test]
+    fn a_200_that_reports_throttling_is_retried() {
+        assert_eq!(Teams.judge(202, ""), Verdict::Delivered);
+        assert_eq!(Teams.judge(200, "1"), Verdict::Delivered);
+        let throttled = "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0";
+        assert!(matches!(Teams.judge(200, throttled), Verdict::Retry(r) if r.contains("throttled")));
+        assert!(matches!(Teams.judge(200, r#"{"error":{"statusCode":429}}"#), Verdict::Retry(_)));
+        assert!(matches!(Teams.judge(410, ""), Verdict::Disable(_)));
+        assert!(matches!(Teams.judge(400, "bad card"), Verdict::Retry(_)));
     }
 }

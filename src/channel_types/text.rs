@@ -119,10 +119,19 @@ pub fn facts(payload: &Value) -> Vec<Fact> {
     facts
 }
 
+/// ` (test)` after the title of the sample **Test** sends, nothing otherwise.
+pub fn test_note(payload: &Value) -> &'static str {
+    if payload["test"] == Value::Bool(true) {
+        " (test)"
+    } else {
+        ""
+    }
+}
+
 /// The one line a notification shows: severity, title, tenant, the object and the principal.
 pub fn summary(payload: &Value) -> String {
     let severity = payload["severity"].as_str().unwrap_or("unknown").to_uppercase();
-    let mut line = format!("{severity}: {}", title(payload["event"].as_str().unwrap_or("event")));
+    let mut line = format!("{severity}: {}{}", title(payload["event"].as_str().unwrap_or("event")), test_note(payload));
     if let Some(tenant) = payload["tenant"]["display_name"].as_str() {
         line.push_str(&format!(" in {tenant}"));
     }

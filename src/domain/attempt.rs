@@ -37,6 +37,18 @@ impl Trigger {
     }
 }
 
+/// What a failed attempt means beyond its error class, as the channel's type judged the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Consequence {
+    /// Retried on the schedule (or nothing more, for a success).
+    #[default]
+    Retry,
+    /// No later attempt can succeed (e.g. Slack's `400 invalid_payload`): the delivery fails now.
+    Final,
+    /// The receiver is gone (`410 Gone`, Slack's `404`): the channel is disabled for this reason.
+    DisableChannel(String),
+}
+
 /// What happened when the router POSTed to a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {
@@ -52,6 +64,7 @@ pub struct AttemptOutcome {
     pub response_excerpt: Option<String>,
     /// How long the receiver asked the router to wait (`Retry-After` on a `429` or `503`).
     pub retry_after: Option<std::time::Duration>,
+    pub consequence: Consequence,
 }
 
 impl AttemptOutcome {
@@ -74,7 +87,7 @@ pub fn next_step(policy: &RetryPolicy, attempts_made: u32, outcome: &AttemptOutc
     let Some(kind) = outcome.error_kind else {
         return NextStep::Succeeded;
     };
-    if classify(kind) == Retryability::Final {
+    if classify(kind) == Retryability::Final || outcome.consequence == Consequence::Final {
         return NextStep::Failed;
     }
     match policy.delay_after(attempts_made, outcome.retry_after, roll) {
@@ -96,6 +109,7 @@ mod tests {
             error: Some("HTTP 500".into()),
             response_excerpt: None,
             retry_after: None,
+            consequence: Consequence::Retry,
         }
     }
 
@@ -131,5 +145,10 @@ mod tests {
         let ok = AttemptOutcome { error_kind: None, status_code: Some(204), error: None, ..failed(ErrorKind::HttpStatus) };
         assert_eq!(next_step(&policy, 1, &ok, 0, 0.0), NextStep::Succeeded);
         assert_eq!(next_step(&policy, 1, &failed(ErrorKind::BlockedTarget), 0, 0.0), NextStep::Failed);
+        let refused = AttemptOutcome { consequence: Consequence::Final, ..failed(ErrorKind::HttpStatus) };
+        assert_eq!(next_step(&policy, 1, &refused, 0, 0.0), NextStep::Failed);
+        // A channel disabled for a gone receiver keeps the delivery pending for when it is enabled.
+        let gone = AttemptOutcome { consequence: Consequence::DisableChannel("gone".into()), ..failed(ErrorKind::HttpStatus) };
+        assert_eq!(next_step(&policy, 1, &gone, 0, 0.0), NextStep::RetryAt(30_000));
     }
 }

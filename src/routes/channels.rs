@@ -1,5 +1,7 @@
-//! `/api/v1/channels`: list, create (the answer carries the signing secret, the only time it is
-//! shown), read, change, delete, and `POST …/test` to send a sample payload right now.
+//! `/api/v1/channels`: list, create (a webhook's answer carries the signing secret, the only time
+//! it is shown), read, change, delete, and `POST …/test` to send a sample payload right now.
+//! The URL of a Slack or Teams channel is its credential: every answer shows it masked
+//! (`https://hooks.slack.com/••••Xy12`), and a change that sends the masked form back keeps it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,6 +15,7 @@ use crate::domain::breaker::{CircuitState, Health};
 use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
+use crate::error::ApiError;
 use crate::handle::RouterHandle;
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
@@ -73,14 +76,15 @@ struct StatsView {
 impl ChannelView {
     fn of(row: ChannelRow, stats: Option<ChannelStats>, health: Option<Health>, show_secret: bool) -> Self {
         let headers = row.custom_headers().as_map().clone();
+        let kind = ChannelKind::from_stored(&row.kind);
         Self {
             id: row.id,
             name: row.name,
             kind: row.kind,
-            url: row.url,
+            url: if kind.url_is_secret() { channel::masked_url(&row.url) } else { row.url },
             enabled: row.enabled,
             headers,
-            secret: show_secret.then_some(row.secret),
+            secret: (show_secret && kind.is_signed()).then_some(row.secret),
             previous_secret_expires_at: row.previous_secret_expires_at.filter(|t| *t > now_ms()).map(at),
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
@@ -111,8 +115,9 @@ pub struct ChannelInput {
     enabled: Option<bool>,
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    rate_limit_per_second: Option<serde_json::Value>,
+    /// Absent: the type's default (Slack 1, Teams 4, webhooks none); `null`: no limit.
+    #[serde(default, deserialize_with = "super::nullable")]
+    rate_limit_per_second: Option<Option<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -153,17 +158,22 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
     let limits = router.limits();
+    let kind = ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?;
     let url = ChannelUrl::parse(&input.url, limits)?;
     url.check_target(&api.targets)?;
+    let rate_limit = match input.rate_limit_per_second {
+        None => kind.default_rate_limit(),
+        Some(given) => given.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose()?,
+    };
     let channel = NewChannel {
         id: ids::new_id(ids::CHANNEL),
         name: channel::parse_name(&input.name, limits)?,
-        kind: ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?,
+        kind,
         url,
         enabled: input.enabled.unwrap_or(true),
         headers: CustomHeaders::parse(input.headers.unwrap_or_default(), limits)?,
         secret: SigningSecret::generate(),
-        rate_limit: input.rate_limit_per_second.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose()?,
+        rate_limit,
     };
     let row = router.change(move |conn| channels::create(conn, &channel, now_ms())).await?;
     Ok(HttpResponse::Created()
@@ -198,7 +208,8 @@ pub async fn update(
     }
     let change = ChannelChange {
         name: patch.name.as_deref().map(|n| channel::parse_name(n, router.limits())).transpose()?,
-        url: patch.url.as_deref().map(|u| ChannelUrl::parse(u, router.limits())).transpose()?,
+        // A masked URL sent back (a read, edited and sent whole) is no new URL: checked below.
+        url: patch.url.as_deref().filter(|u| !u.contains(MASK)).map(|u| ChannelUrl::parse(u, router.limits())).transpose()?,
         enabled: patch.enabled,
         headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default(), router.limits())).transpose()?,
         rate_limit: patch
@@ -211,10 +222,14 @@ pub async fn update(
     }
     let id = id.into_inner();
     let kind = patch.kind;
+    let masked = patch.url.filter(|u| u.contains(MASK));
     let row = router.change(move |conn| {
             let current = channels::get(conn, &id)?;
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
+            }
+            if masked.is_some_and(|m| !ChannelKind::from_stored(&current.kind).url_is_secret() || m != channel::masked_url(&current.url)) {
+                return Err(Invalid::new("url", "holds `••••`, the mask reads show; send the whole new URL, or leave `url` out to keep the current one").into());
             }
             let row = channels::update(conn, &id, change, now_ms())?;
             let health = channels::health(conn, std::slice::from_ref(&row.id))?.remove(&row.id);
@@ -264,12 +279,23 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
     }))
 }
 
+/// What reads put in place of a secret URL's path.
+const MASK: &str = "••••";
+
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
 
 /// A new signing secret, shown in this answer only; the old one keeps signing for 24 h.
 pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let lookup = id.clone();
+    let kind = ChannelKind::from_stored(&router.store().read(move |conn| channels::get(conn, &lookup)).await?.kind);
+    if !kind.is_signed() {
+        return Err(ApiError::Conflict(format!(
+            "{} channels are not signed (the receiver does not check signatures); only webhook channels have a secret to rotate",
+            kind.as_str()
+        )));
+    }
     let secret = SigningSecret::generate();
     let row = router.change(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
         .await?;

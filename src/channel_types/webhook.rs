@@ -1,0 +1,25 @@
+//! `webhook`: the section 4 payload as it is, signed the Standard Webhooks way (`webhook-id`,
+//! `webhook-timestamp`, `webhook-signature`). The answer is judged as plain HTTP.
+
+use actix_web::web::Bytes;
+
+use super::{ChannelType, Request};
+use crate::domain::signature;
+use crate::outbound::Target;
+
+pub struct Webhook;
+
+impl ChannelType for Webhook {
+    fn request(&self, target: &Target, msg_id: &str, payload: &Bytes, now: i64) -> Request {
+        let timestamp = now / 1000;
+        let signature = signature::sign(&target.signing_secrets(now), msg_id, timestamp, payload);
+        Request {
+            body: payload.clone(),
+            headers: vec![
+                ("webhook-id", msg_id.to_string()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ],
+        }
+    }
+}
