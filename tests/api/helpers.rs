@@ -251,7 +251,12 @@ pub enum Reply {
     StallBody,
     /// Answers this status with this `Retry-After` header.
     RetryAfter(u16, &'static str),
+    /// Answers this status with this body (a vendor's words: Slack's `ok`, `channel_is_archived`).
+    Said(u16, &'static str),
 }
+
+/// What a format-checking receiver demands of every body: `Err` names the violation.
+pub type FormatCheck = fn(&[u8]) -> Result<(), String>;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -274,6 +279,9 @@ struct ReceiverState {
     script: VecDeque<Reply>,
     default: Reply,
     captured: Vec<Captured>,
+    /// When set, a body that fails it is answered `400` with the violation, and kept.
+    check: Option<FormatCheck>,
+    violations: Vec<String>,
 }
 
 /// A webhook receiver on 127.0.0.1 with a port of its own.
@@ -291,7 +299,13 @@ impl Receiver {
 
     pub fn start_on(listener: TcpListener) -> Self {
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(ReceiverState { script: VecDeque::new(), default: Reply::Status(200), captured: Vec::new() }));
+        let state = Arc::new(Mutex::new(ReceiverState {
+            script: VecDeque::new(),
+            default: Reply::Status(200),
+            captured: Vec::new(),
+            check: None,
+            violations: Vec::new(),
+        }));
         let shared = web::Data::from(state.clone());
         let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(receive)))
             .workers(1)
@@ -321,6 +335,17 @@ impl Receiver {
         self.state.lock().unwrap().script.extend(replies.iter().copied());
     }
 
+    /// Checks every body from now on the way the vendor would: one that fails is answered `400`
+    /// and its violation kept (see [`Receiver::violations`]).
+    pub fn check_format(&self, check: FormatCheck) {
+        self.state.lock().unwrap().check = Some(check);
+    }
+
+    /// The violations a format check found, one per refused body.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
     pub fn received(&self) -> Vec<Captured> {
         self.state.lock().unwrap().captured.clone()
     }
@@ -347,14 +372,20 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
         .collect();
     let reply = {
         let mut state = state.lock().unwrap();
-        let reply = state.script.pop_front().unwrap_or(state.default);
+        let mut reply = state.script.pop_front().unwrap_or(state.default);
+        if let Some(Err(violation)) = state.check.map(|check| check(&body)) {
+            state.violations.push(violation);
+            reply = Reply::Said(400, "invalid_payload");
+        }
         state.captured.push(Captured {
             path: req.path().to_string(),
             headers,
             body: body.to_vec(),
             at: Instant::now(),
             answered: match reply {
-                Reply::Status(code) | Reply::Binary(code) | Reply::Slow(_, code) | Reply::RetryAfter(code, _) => Some(code),
+                Reply::Status(code) | Reply::Binary(code) | Reply::Slow(_, code) | Reply::RetryAfter(code, _) | Reply::Said(code, _) => {
+                    Some(code)
+                }
                 Reply::RedirectTo(_) => Some(301),
                 Reply::StallBody => Some(200),
                 Reply::Hang => None,
@@ -370,6 +401,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Rece
         Reply::RetryAfter(code, wait) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap())
             .insert_header(("Retry-After", wait))
             .body("slow down"),
+        Reply::Said(code, words) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(words),
         Reply::Binary(code) => HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).body(vec![0xffu8; 4096]),
         Reply::Hang => {
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;

@@ -17,6 +17,7 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod binary;
 mod browser;
+mod channel_types;
 mod crud;
 mod delivery;
 mod health;
