@@ -1,4 +1,5 @@
-// Channels: list with delivery health, add/edit, enable/disable, delete, Test with the outcome inline.
+// Channels: list with delivery health, add/edit (the fields of each type), enable/disable, delete,
+// Test with the outcome inline.
 
 import { del, get, patch, post } from './api.js';
 import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
@@ -27,35 +28,71 @@ function testResult(outcome) {
     parts.map((p) => h('div', {}, p)));
 }
 
+/** What each channel type asks for; `secretUrl`: the URL is a credential, shown masked on reads. */
+const TYPES = {
+  webhook: { label: 'Webhook', urlLabel: 'URL', rate: '', headers: true,
+    help: 'Where alerts are POSTed, signed (Standard Webhooks). Loopback and private addresses need ALLOWED_TARGET_NETWORKS.' },
+  slack: { label: 'Slack', urlLabel: 'Slack webhook URL', rate: '1', secretUrl: true, placeholder: 'https://hooks.slack.com/services/…',
+    help: 'An Incoming Webhook of your Slack app (api.slack.com/apps → Incoming Webhooks). The URL is a secret: it is shown masked once saved.' },
+  teams: { label: 'Microsoft Teams', urlLabel: 'Workflows webhook URL', rate: '4', secretUrl: true, placeholder: 'https://…logic.azure.com/workflows/…',
+    help: 'In the Teams channel: Workflows → “Post to a channel when a webhook request is received”; paste its URL. It is shown masked once saved.' },
+};
+
 function channelForm(channel, done) {
+  const editing = Boolean(channel);
   const name = h('input', { type: 'text', name: 'name', required: true, value: channel ? channel.name : '' });
-  const url = h('input', { type: 'url', name: 'url', required: true, placeholder: 'https://…', value: channel ? channel.url : '' });
+  const type = h('select', { name: 'type', disabled: editing },
+    Object.entries(TYPES).map(([value, t]) => h('option', { value, selected: channel ? channel.type === value : value === 'webhook' }, t.label)));
+  const url = h('input', { type: 'url', name: 'url', placeholder: 'https://…' });
   const headers = h('textarea', { name: 'headers', placeholder: 'X-Api-Key: …' });
   headers.value = channel ? headersText(channel.headers) : '';
   const rate = h('input', { type: 'number', name: 'rate_limit_per_second', min: 1, max: 10000, step: 1, placeholder: 'no limit',
     value: channel && channel.rate_limit_per_second ? String(channel.rate_limit_per_second) : '' });
   const [enabledRow, enabled] = enabledField(channel ? channel.enabled : true);
-  const form = h('form.card', { 'aria-label': channel ? 'Edit channel' : 'Add channel' },
-    h('h2', {}, channel ? `Edit ${channel.name}` : 'Add channel'),
+  const urlField = field('URL', url, ' ');
+  const headersField = field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).');
+  let rateTouched = editing;
+  rate.addEventListener('input', () => { rateTouched = true; });
+  const kind = () => TYPES[type.value] || TYPES.webhook;
+  // Shows the fields of the chosen type, with its words and defaults.
+  const showType = () => {
+    const t = kind();
+    urlField.querySelector('label').textContent = t.urlLabel;
+    urlField.querySelector('.hint').textContent = editing && t.secretUrl
+      ? `Now ${channel.url}. Leave empty to keep it; paste a whole new URL to replace it.` : t.help;
+    url.placeholder = editing && t.secretUrl ? channel.url : (t.placeholder || 'https://…');
+    url.required = !(editing && t.secretUrl);
+    if (!url.value && editing && !t.secretUrl) url.value = channel.url;
+    headersField.hidden = !t.headers;
+    if (!rateTouched) rate.value = t.rate;
+  };
+  type.addEventListener('change', showType);
+  const form = h('form.card', { 'aria-label': editing ? 'Edit channel' : 'Add channel' },
+    h('h2', {}, editing ? `Edit ${channel.name}` : 'Add channel'),
+    field('Type', type, editing ? 'A channel keeps its type; add a new channel for another.' : 'How alerts are sent: a signed webhook, or a message in Slack or Teams.'),
     field('Name', name),
-    field('URL', url, 'Where alerts are POSTed. Loopback and private addresses need ALLOWED_TARGET_NETWORKS.'),
-    field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).'),
-    field('Rate limit', rate, 'Optional: at most this many requests per second to this receiver (empty: no limit).'),
+    urlField,
+    headersField,
+    field('Rate limit', rate, 'At most this many requests per second to this receiver (empty: no limit). Slack takes about 1 per second, Teams about 4.'),
     enabledRow,
     formError(),
     saveOrCancel(done));
+  showType();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
-    const parsed = parseHeaders(headers.value);
+    const t = kind();
+    const parsed = t.headers ? parseHeaders(headers.value) : { headers: {} };
     if (parsed.error) {
       showError(form, { problem: { field: 'headers', detail: parsed.error } });
       return;
     }
-    const body = { name: name.value, url: url.value, headers: parsed.headers, enabled: enabled.checked,
+    const body = { name: name.value, enabled: enabled.checked,
       rate_limit_per_second: rate.value.trim() === '' ? null : Number(rate.value) };
+    if (url.value.trim() !== '') body.url = url.value.trim();
+    if (t.headers) body.headers = parsed.headers;
     try {
-      const saved = channel ? await patch(`/channels/${channel.id}`, body) : await post('/channels', { ...body, type: 'webhook' });
+      const saved = editing ? await patch(`/channels/${channel.id}`, body) : await post('/channels', { ...body, type: type.value });
       done(saved);
     } catch (error) {
       showError(form, error);
@@ -99,7 +136,8 @@ export async function render(view) {
   const reload = () => render(view);
   const closeForm = (saved, created) => {
     clear(formSlot);
-    if (saved && created) { reload().then(() => view.querySelector('#channel-notice').append(secretBox(saved))); }
+    if (saved && created && saved.secret) { reload().then(() => view.querySelector('#channel-notice').append(secretBox(saved))); }
+    else if (saved && created) { toast(`Added ${saved.name}: press Test to see a sample in ${TYPES[saved.type].label}`); reload(); }
     else if (saved) { toast(`Saved ${saved.name}`); reload(); }
   };
 
@@ -117,7 +155,7 @@ export async function render(view) {
     } } }, 'Test');
     const stats = channel.stats || {};
     const row = h('tr', { dataset: { channelId: channel.id } },
-      h('td', {}, h('strong', {}, channel.name), h('div.muted', {}, channel.type)),
+      h('td', {}, h('strong', {}, channel.name), h('div.muted', {}, (TYPES[channel.type] || { label: channel.type }).label)),
       h('td.url.optional', {}, channel.url),
       h('td', {}, onOff(channel.enabled),
         channel.disabled_reason ? h('div.muted', { dataset: { disabledReason: '' } }, `by the router: ${channel.disabled_reason}`) : null,

@@ -501,3 +501,66 @@ async fn the_admin_page_shows_an_open_circuit_and_a_channel_the_router_disabled(
     browser.assert_no_problems("showing an open circuit and a disabled channel").await;
     browser.client.clone().close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn slack_and_teams_channels_are_added_with_their_own_fields_and_tested_in_the_browser() {
+    let slack = Receiver::start().await;
+    slack.reply_with(Reply::Said(200, "ok"));
+    let teams = Receiver::start().await;
+    teams.reply_with(Reply::Status(202));
+    let database = TestDatabase::on(Backend::Sqlite);
+    let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
+    let browser = browser().await;
+    browser.go(&router.api.base, "").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("h1", "Overview").await;
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    let form = "//form[@aria-label='Add channel']";
+    let row = |name: &str| format!("//tr[td//strong[normalize-space()='{name}']]");
+
+    for (label, value, name, url_label, receiver, rate, answer) in [
+        ("Slack", "slack", "Slack #soc", "Slack webhook URL", &slack, "1", "HTTP 200"),
+        ("Microsoft Teams", "teams", "Teams SOC", "Workflows webhook URL", &teams, "4", "HTTP 202"),
+    ] {
+        browser.click_button("", "Add channel").await;
+        let select = browser.wait_for(&format!("form[aria-label='Add channel'] select[name='type']")).await;
+        select.select_by_value(value).await.unwrap();
+        // The form speaks the type's words, hides what the type does not take, and offers its pace.
+        browser.wait_for_text("form[aria-label='Add channel'] label", url_label).await;
+        let headers_hidden = browser.client.find(Locator::Css("form[aria-label='Add channel'] [data-field='headers']")).await.unwrap();
+        assert!(!headers_hidden.is_displayed().await.unwrap(), "custom headers shown for {label}");
+        let rate_input = browser.client.find(Locator::Css("form[aria-label='Add channel'] input[name='rate_limit_per_second']")).await.unwrap();
+        assert_eq!(rate_input.prop("value").await.unwrap().as_deref(), Some(rate));
+        browser.fill(form, "Name", name).await;
+        browser.fill(form, url_label, &receiver.url("/services/T9/B9/SeCrEt0042")).await;
+        browser.click_button(form, "Save").await;
+        browser.wait_for_text("tbody tr", name).await;
+        // No signing secret for vendor channels, and the URL is masked in the list.
+        let listed = browser.wait_for_text(&format!("tr[data-channel-id] td"), "••••0042").await.text().await.unwrap();
+        assert!(!listed.contains("SeCrEt"), "{listed}");
+        assert!(browser.client.find(Locator::Css("[aria-label='Signing secret']")).await.is_err());
+        browser.click_button(&row(name), "Test").await;
+        browser.wait_for_text("[data-test-result='ok']", answer).await;
+        assert_eq!(receiver.received().len(), 1, "{label}: one Test");
+    }
+    let slack_body = slack.received()[0].json();
+    assert_eq!(slack_body["blocks"][0]["text"]["text"], "🟠 HIGH: External share created (test)");
+    assert_eq!(teams.received()[0].json()["attachments"][0]["content"]["version"], "1.4");
+    browser.screenshot("channels-slack-teams").await;
+
+    // Editing keeps the secret URL unless a new one is pasted.
+    browser.click_button(&row("Slack #soc"), "Edit").await;
+    let edit = "//form[@aria-label='Edit channel']";
+    browser.wait_for_text("form[aria-label='Edit channel'] .hint", "Leave empty to keep it").await;
+    browser.fill(edit, "Name", "Slack #security").await;
+    browser.click_button(edit, "Save").await;
+    browser.wait_for_text("tbody tr", "Slack #security").await;
+    let channels = router.api.get("/api/v1/channels").await.body;
+    let saved = channels["items"].as_array().unwrap().iter().find(|c| c["name"] == "Slack #security").unwrap().clone();
+    assert!(saved["url"].as_str().unwrap().ends_with("••••0042"), "{saved:#}");
+    browser.click_button(&row("Slack #security"), "Test").await;
+    slack.wait_for(2, Some("/services/T9/B9/SeCrEt0042"), Duration::from_secs(10)).await;
+    browser.assert_no_problems("adding and testing Slack and Teams channels").await;
+    browser.client.clone().close().await.unwrap();
+}
