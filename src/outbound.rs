@@ -24,7 +24,7 @@ use awc::http::StatusCode;
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
-use crate::channel_types::{self, Verdict};
+use crate::channels::{self, Verdict};
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, Consequence, EXCERPT_BYTES};
 use crate::domain::channel::{ChannelKind, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::network::TargetPolicy;
@@ -220,7 +220,7 @@ async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg
             consequence: Consequence::Retry,
         };
     }
-    let channel_type = channel_types::of(target.kind);
+    let channel_type = channels::of(target.kind);
     let built = channel_type.request(target, msg_id, &payload, started_at);
     let mut request = client
         .post(&target.url)

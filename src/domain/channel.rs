@@ -22,7 +22,7 @@ const SECRET_BYTES: usize = 32;
 pub const SECRET_PREFIX: &str = "whsec_";
 
 /// How a channel delivers: the request a delivery becomes and how the answer is judged live in
-/// `crate::channel_types`, one file per type.
+/// `crate::channels`, one file per type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {

@@ -524,7 +524,7 @@ async fn slack_and_teams_channels_are_added_with_their_own_fields_and_tested_in_
         ("Microsoft Teams", "teams", "Teams SOC", "Workflows webhook URL", &teams, "4", "HTTP 202"),
     ] {
         browser.click_button("", "Add channel").await;
-        let select = browser.wait_for(&format!("form[aria-label='Add channel'] select[name='type']")).await;
+        let select = browser.wait_for("form[aria-label='Add channel'] select[name='type']").await;
         select.select_by_value(value).await.unwrap();
         // The form speaks the type's words, hides what the type does not take, and offers its pace.
         browser.wait_for_text("form[aria-label='Add channel'] label", url_label).await;
@@ -537,7 +537,7 @@ async fn slack_and_teams_channels_are_added_with_their_own_fields_and_tested_in_
         browser.click_button(form, "Save").await;
         browser.wait_for_text("tbody tr", name).await;
         // No signing secret for vendor channels, and the URL is masked in the list.
-        let listed = browser.wait_for_text(&format!("tr[data-channel-id] td"), "••••0042").await.text().await.unwrap();
+        let listed = browser.wait_for_text("tr[data-channel-id] td", "••••0042").await.text().await.unwrap();
         assert!(!listed.contains("SeCrEt"), "{listed}");
         assert!(browser.client.find(Locator::Css("[aria-label='Signing secret']")).await.is_err());
         browser.click_button(&row(name), "Test").await;
@@ -562,5 +562,32 @@ async fn slack_and_teams_channels_are_added_with_their_own_fields_and_tested_in_
     browser.click_button(&row("Slack #security"), "Test").await;
     slack.wait_for(2, Some("/services/T9/B9/SeCrEt0042"), Duration::from_secs(10)).await;
     browser.assert_no_problems("adding and testing Slack and Teams channels").await;
+    browser.client.clone().close().await.unwrap();
+}
+
+/// Draws the README's Slack and Teams examples from the bodies the router really sends (see
+/// `channel_types::the_readme_shows_exactly_what_slack_and_teams_get`) and screenshots them into
+/// target/screenshots; with `UPDATE_README_PICTURES=1`, into docs/ for the README too.
+#[actix_web::test]
+async fn readme_pictures() {
+    let (slack, teams) = crate::channel_types::vendor_bodies_of_the_readme_event().await;
+    let browser = browser().await;
+    let page = url::Url::from_file_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/previews.html")).unwrap();
+    browser.client.goto(page.as_str()).await.unwrap();
+    let update = std::env::var_os("UPDATE_README_PICTURES").is_some();
+    for (kind, body, shows) in [("slack", slack, "HIGH: External share created"), ("teams", teams, "Open site")] {
+        browser.client.execute("window.renderPreview(arguments[0], arguments[1])", vec![json!(kind), body]).await.unwrap();
+        let preview = browser.wait_for_text("#preview", shows).await;
+        assert!(preview.text().await.unwrap().contains("outsider@example.net"));
+        let png = preview.screenshot().await.unwrap();
+        let name = format!("{kind}-message.png");
+        let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots");
+        std::fs::create_dir_all(&screenshots).unwrap();
+        std::fs::write(screenshots.join(&name), &png).unwrap();
+        if update {
+            std::fs::write(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs").join(&name), &png).unwrap();
+        }
+    }
+    browser.assert_no_problems("drawing the README's pictures").await;
     browser.client.clone().close().await.unwrap();
 }

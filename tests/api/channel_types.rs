@@ -393,3 +393,56 @@ async fn wait_until_disabled(app: &TestApp, channel_id: &str) -> Value {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The JSON block after `<!-- payload: {name} -->` in the README.
+fn readme_payload(name: &str) -> Value {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let marker = format!("<!-- payload: {name} -->");
+    let after = &readme[readme.find(&marker).unwrap_or_else(|| panic!("no {marker} in the README")) + marker.len()..];
+    let start = after.find("```json\n").expect("a json block after the marker") + 8;
+    let end = start + after[start..].find("```").unwrap();
+    serde_json::from_str(&after[start..end]).unwrap_or_else(|e| panic!("the README's {name} payload is not JSON: {e}"))
+}
+
+/// The README's example event, as SPScan sends it.
+pub fn readme_event() -> Value {
+    json!({
+        "event_id": "evt_01JD7Y2Q8V3K4M5N6P7Q8R9S0T",
+        "event": "permission.external_share_created",
+        "timestamp": "2026-11-28T15:36:08Z",
+        "severity": "high",
+        "tenant": {"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"},
+        "data": {"site_url": "https://contoso.sharepoint.com/sites/Finance", "resource_path": "Shared Documents/Q3 forecast.xlsx",
+                 "permission_type": "specific_people_link", "principal": "outsider@example.net", "access_level": "edit"}
+    })
+}
+
+/// The bodies a Slack and a Teams channel get for the README's example event.
+pub async fn vendor_bodies_of_the_readme_event() -> (Value, Value) {
+    let slack = Receiver::start().await;
+    let teams = Receiver::start().await;
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (kind, receiver) in [("slack", &slack), ("teams", &teams)] {
+        let channel = app.post("/api/v1/channels", json!({"name": kind, "type": kind, "url": receiver.url("/hook")})).await;
+        ids.push(channel.body["id"].as_str().unwrap().to_string());
+    }
+    app.route_everything_to(&ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(app.ingest(readme_event()).await.status, 202);
+    let slack = slack.wait_for(1, None, Duration::from_secs(10)).await[0].json();
+    let teams = teams.wait_for(1, None, Duration::from_secs(10)).await[0].json();
+    (slack, teams)
+}
+
+#[actix_web::test]
+async fn the_readme_shows_exactly_what_slack_and_teams_get() {
+    let (slack, teams) = vendor_bodies_of_the_readme_event().await;
+    assert_eq!(slack_format(&serde_json::to_vec(&slack).unwrap()), Ok(()));
+    assert_eq!(teams_format(&serde_json::to_vec(&teams).unwrap()), Ok(()));
+    for (name, body) in [("slack", &slack), ("teams", &teams)] {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("readme-{name}.json"));
+        std::fs::write(path, serde_json::to_string_pretty(body).unwrap()).unwrap();
+    }
+    assert!(readme_payload("slack") == slack, "the README's Slack payload is stale; the router sends:\n{}", serde_json::to_string_pretty(&slack).unwrap());
+    assert!(readme_payload("teams") == teams, "the README's Teams payload is stale; the router sends:\n{}", serde_json::to_string_pretty(&teams).unwrap());
+}
