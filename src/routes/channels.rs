@@ -15,12 +15,12 @@ use crate::domain::breaker::{CircuitState, Health};
 use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
-use crate::error::ApiError;
 use crate::handle::RouterHandle;
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
 use crate::store::channels::{self, ChannelChange, ChannelStats, NewChannel};
 use crate::store::models::ChannelRow;
+use crate::store::StoreError;
 
 #[derive(Serialize)]
 pub struct ChannelView {
@@ -288,16 +288,18 @@ pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
 /// A new signing secret, shown in this answer only; the old one keeps signing for 24 h.
 pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let lookup = id.clone();
-    let kind = ChannelKind::from_stored(&router.store().read(move |conn| channels::get(conn, &lookup)).await?.kind);
-    if !kind.is_signed() {
-        return Err(ApiError::Conflict(format!(
-            "{} channels are not signed (the receiver does not check signatures); only webhook channels have a secret to rotate",
-            kind.as_str()
-        )));
-    }
     let secret = SigningSecret::generate();
-    let row = router.change(move |conn| channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS))
+    // Checked inside the change: a client that goes away right after asking still gets it done.
+    let row = router.change(move |conn| {
+            let kind = ChannelKind::from_stored(&channels::get(conn, &id)?.kind);
+            if !kind.is_signed() {
+                return Err(StoreError::Conflict(format!(
+                    "{} channels are not signed (the receiver does not check signatures); only webhook channels have a secret to rotate",
+                    kind.as_str()
+                )));
+            }
+            channels::rotate_secret(conn, &id, &secret, now_ms(), ROTATION_GRACE_MS)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(ChannelView::of(row, None, None, true)))
 }
