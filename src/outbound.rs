@@ -24,7 +24,8 @@ use awc::http::StatusCode;
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
-use crate::channels::{self, Verdict};
+use crate::channels::token::{self, TokenCache};
+use crate::channels::{self, Batching, ClientCredentials, Config, Item, Request, Sending, Verdict};
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, Consequence, EXCERPT_BYTES};
 use crate::domain::channel::{ChannelKind, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::network::TargetPolicy;
@@ -51,6 +52,12 @@ pub struct Target {
     pub secrets: Vec<(SigningSecret, Option<i64>)>,
     /// Most requests per second the channel's actor sends (`None`: no limit).
     pub rate_limit: Option<RateLimit>,
+    /// The settings of the channel's type (Splunk's token, Sentinel's rule …).
+    pub config: Config,
+    /// How many deliveries one request carries.
+    pub batching: Batching,
+    /// The grant an access token comes from, for types that need one.
+    pub credentials: Option<ClientCredentials>,
 }
 
 impl Target {
@@ -66,7 +73,17 @@ impl Target {
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
         });
-        Self { channel_id, kind, url, host_ip, headers, secrets, rate_limit: None }
+        let config = Config::new();
+        let channel_type = channels::of(kind);
+        let (batching, credentials) = (channel_type.batching(&config), channel_type.credentials(&config));
+        Self { channel_id, kind, url, host_ip, headers, secrets, rate_limit: None, config, batching, credentials }
+    }
+
+    /// With the settings of its type (and the batching and credentials they give).
+    pub fn with_config(self, config: Config) -> Self {
+        let channel_type = channels::of(self.kind);
+        let (batching, credentials) = (channel_type.batching(&config), channel_type.credentials(&config));
+        Self { config, batching, credentials, ..self }
     }
 
     pub fn with_rate_limit(self, rate_limit: Option<RateLimit>) -> Self {
@@ -172,10 +189,20 @@ pub struct Outbound {
     client: awc::Client,
     targets: Arc<TargetPolicy>,
     timeout: Duration,
+    /// This router instance's id (Splunk's `host`).
+    host: Arc<str>,
+    tokens: TokenCache,
+}
+
+/// What one request did: its outcome, and how many of the deliveries offered it carried.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub outcome: AttemptOutcome,
+    pub carried: usize,
 }
 
 impl Outbound {
-    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names) -> Self {
+    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names, host: &str) -> Self {
         install_crypto_provider();
         let resolver = actix_tls::connect::Resolver::custom(GuardedResolver { targets: Arc::clone(&targets), names });
         let tcp = actix_tls::connect::Connector::new(resolver).service();
@@ -186,13 +213,188 @@ impl Outbound {
             .disable_timeout()
             .no_default_headers()
             .finish();
-        Self { client, targets, timeout }
+        Self { client, targets, timeout, host: Arc::from(host), tokens: TokenCache::default() }
     }
 
     /// Delivers `payload` (an event's section 4 payload) to the target once, as the target's
     /// channel type builds it for message id `msg_id`, and reports what happened.
     pub async fn send(&self, target: &Target, msg_id: &str, payload: Bytes) -> AttemptOutcome {
-        send(&self.client, &self.targets, target, msg_id, payload, self.timeout).await
+        self.send_batch(target, &[Item { msg_id, payload: &payload }]).await.outcome
+    }
+
+    /// Delivers as many of `items` as the target's type puts in one request (at least the first)
+    /// and reports what happened to that request.
+    pub async fn send_batch(&self, target: &Target, items: &[Item<'_>]) -> Sent {
+        let started_at = now_ms();
+        let clock = Instant::now();
+        let channel_type = channels::of(target.kind);
+        let request = channel_type.request(target, items, Sending { now: started_at, host: &self.host });
+        let carried = request.carries.clamp(1, items.len());
+        let done = |outcome: AttemptOutcome| Sent { outcome: AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome }, carried };
+        if let Some(refusal) = target.host_ip.and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            let why = format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0);
+            return done(failure(ErrorKind::BlockedTarget, why));
+        }
+        let mut bearer = None;
+        if let Some(credentials) = &target.credentials {
+            match self.token(credentials, false).await {
+                Ok(token) => bearer = Some(token),
+                Err(failed) => return done(failed),
+            }
+        }
+        let mut answer = match self.exchange(target, &request, bearer.as_deref()).await {
+            Ok(answer) => answer,
+            Err(failed) => return done(failed),
+        };
+        let mut verdict = channel_type.judge(answer.status.as_u16(), answer.excerpt.as_deref().unwrap_or_default());
+        if let (Verdict::Unauthorized, Some(credentials)) = (&verdict, &target.credentials) {
+            // The token was refused: one new token, one more try.
+            self.tokens.forget(credentials);
+            let token = match self.token(credentials, true).await {
+                Ok(token) => token,
+                Err(failed) => return done(failed),
+            };
+            answer = match self.exchange(target, &request, Some(&token)).await {
+                Ok(answer) => answer,
+                Err(failed) => return done(failed),
+            };
+            verdict = match channel_type.judge(answer.status.as_u16(), answer.excerpt.as_deref().unwrap_or_default()) {
+                Verdict::Unauthorized => Verdict::Retry("the receiver refused a freshly issued token too".into()),
+                other => other,
+            };
+        }
+        done(answer.outcome(verdict))
+    }
+
+    /// A token for the grant: the cached one, or a new one from the token endpoint (which passes
+    /// the outbound guard like any URL).
+    async fn token(&self, credentials: &ClientCredentials, fresh: bool) -> Result<String, AttemptOutcome> {
+        if !fresh {
+            if let Some(token) = self.tokens.get(credentials, now_ms()) {
+                return Ok(token.access_token);
+            }
+        }
+        let refused = |why: String| failure(ErrorKind::Token, why);
+        let literal = url::Url::parse(&credentials.token_url).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        });
+        if let Some((ip, reason)) = literal.and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            return Err(failure(ErrorKind::BlockedTarget, format!("the token endpoint {ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0)));
+        }
+        let request = self
+            .client
+            .post(&credentials.token_url)
+            .insert_header((USER_AGENT, USER_AGENT_VALUE))
+            .send_form(&token::form(credentials));
+        let mut response = match actix_web::rt::time::timeout(self.timeout, request).await {
+            Err(_) => return Err(refused(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
+            Ok(Err(err)) => {
+                let (kind, message) = classify(&err);
+                let kind = if kind == ErrorKind::BlockedTarget { kind } else { ErrorKind::Token };
+                return Err(failure(kind, format!("the token endpoint could not be reached: {message}")));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let mut body = Vec::new();
+        let _ = actix_web::rt::time::timeout(self.timeout, read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
+        let token = token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(refused)?;
+        self.tokens.put(credentials, token.clone());
+        Ok(token.access_token)
+    }
+
+    /// Sends a built request once: the answer's status line and excerpt, or why none came.
+    async fn exchange(&self, target: &Target, built: &Request, bearer: Option<&str>) -> Result<Answer, AttemptOutcome> {
+        let clock = Instant::now();
+        let mut request = self
+            .client
+            .post(built.url.as_deref().unwrap_or(&target.url))
+            .insert_header((CONTENT_TYPE, "application/json"))
+            .insert_header((USER_AGENT, USER_AGENT_VALUE));
+        for (name, value) in &built.headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
+        if let Some(token) = bearer {
+            request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in target.headers.iter() {
+            request = request.insert_header((name.as_str(), value.as_str()));
+        }
+        // The status line must arrive within the timeout; the body then gets what is left of it. A
+        // body that is slow or cut short never turns an answer that arrived into a failure.
+        let deadline = clock + self.timeout;
+        let mut response = match actix_web::rt::time::timeout(self.timeout, request.send_body(built.body.clone())).await {
+            Err(_) => return Err(failure(ErrorKind::Timeout, format!("no answer within {}", humantime::format_duration(self.timeout)))),
+            Ok(Err(err)) => {
+                let (kind, message) = classify(&err);
+                return Err(failure(kind, message));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Only a receiver that is throttling (429) or unavailable (503) is asked how long to wait.
+        let retry_after = [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]
+            .contains(&status)
+            .then(|| response.headers().get("retry-after").and_then(|v| v.to_str().ok()))
+            .flatten()
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        let mut read = Vec::new();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let _ = actix_web::rt::time::timeout(remaining, read_excerpt(response.take_payload(), &mut read, EXCERPT_BYTES)).await;
+        let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
+        Ok(Answer { status, location, retry_after, excerpt })
+    }
+}
+
+/// What a receiver answered: the status line, and the start of the body.
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    retry_after: Option<Duration>,
+    excerpt: Option<String>,
+}
+
+impl Answer {
+    /// The attempt's outcome, as the channel type judged the answer.
+    fn outcome(self, verdict: Verdict) -> AttemptOutcome {
+        let Answer { status, location, retry_after, excerpt } = self;
+        let code = Some(status.as_u16());
+        let base = AttemptOutcome { status_code: code, response_excerpt: excerpt, ..failure(ErrorKind::HttpStatus, String::new()) };
+        if status.is_redirection() {
+            let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
+            return AttemptOutcome { error_kind: Some(ErrorKind::Redirect), error: Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), ..base };
+        }
+        let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
+        let failed = |why: String, consequence| {
+            let error = if why.is_empty() { format!("HTTP {status}{wait}") } else { format!("HTTP {status}: {why}{wait}") };
+            AttemptOutcome { retry_after, consequence, error: Some(error), ..base.clone() }
+        };
+        match verdict {
+            Verdict::Delivered => AttemptOutcome { error_kind: None, error: None, ..base },
+            Verdict::Retry(why) => failed(why, Consequence::Retry),
+            Verdict::Final(why) => failed(why, Consequence::Final),
+            // The reason is told with the disabled channel; the attempt keeps the status.
+            Verdict::Disable(why) => failed(String::new(), Consequence::DisableChannel(why)),
+            Verdict::TooLarge => failed("the receiver refused the request as too large".into(), Consequence::TooLarge),
+            // Only types without credentials get here (the others fetched a new token): retried.
+            Verdict::Unauthorized => failed(String::new(), Consequence::Retry),
+        }
+    }
+}
+
+/// A failed attempt of this kind, for people: `why`. Start and duration are set by the caller.
+fn failure(kind: ErrorKind, why: String) -> AttemptOutcome {
+    AttemptOutcome {
+        started_at: 0,
+        duration_ms: 0,
+        status_code: None,
+        error_kind: Some(kind),
+        error: Some(why),
+        response_excerpt: None,
+        retry_after: None,
+        consequence: Consequence::Retry,
     }
 }
 
@@ -205,98 +407,16 @@ pub fn install_crypto_provider() {
     });
 }
 
-async fn send(client: &awc::Client, targets: &TargetPolicy, target: &Target, msg_id: &str, payload: Bytes, timeout: Duration) -> AttemptOutcome {
-    let started_at = now_ms();
-    let clock = Instant::now();
-    if let Some(refusal) = target.host_ip.and_then(|ip| targets.check(ip).err().map(|r| (ip, r))) {
-        return AttemptOutcome {
-            started_at,
-            duration_ms: 0,
-            status_code: None,
-            error_kind: Some(ErrorKind::BlockedTarget),
-            error: Some(format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0)),
-            response_excerpt: None,
-            retry_after: None,
-            consequence: Consequence::Retry,
-        };
-    }
-    let channel_type = channels::of(target.kind);
-    let built = channel_type.request(target, msg_id, &payload, started_at);
-    let mut request = client
-        .post(&target.url)
-        .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((USER_AGENT, USER_AGENT_VALUE));
-    for (name, value) in built.headers {
-        request = request.insert_header((name, value));
-    }
-    for (name, value) in target.headers.iter() {
-        request = request.insert_header((name.as_str(), value.as_str()));
-    }
-    // The status line must arrive within the timeout; the body then gets what is left of it. A
-    // body that is slow or cut short never turns an answer that arrived into a failure.
-    let deadline = clock + timeout;
-    let answer = actix_web::rt::time::timeout(timeout, request.send_body(built.body)).await;
-    let outcome = |status_code, error_kind, error, response_excerpt| AttemptOutcome {
-        started_at,
-        duration_ms: clock.elapsed().as_millis() as i64,
-        status_code,
-        error_kind,
-        error,
-        response_excerpt,
-        retry_after: None,
-        consequence: Consequence::Retry,
-    };
-    let mut response = match answer {
-        Err(_) => {
-            return outcome(None, Some(ErrorKind::Timeout), Some(format!("no answer within {}", humantime::format_duration(timeout))), None)
-        }
-        Ok(Err(err)) => {
-            let (kind, message) = classify(&err);
-            return outcome(None, Some(kind), Some(message), None);
-        }
-        Ok(Ok(response)) => response,
-    };
-    let status = response.status();
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-    // Only a receiver that is throttling (429) or unavailable (503) is asked how long to wait.
-    let retry_after = [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]
-        .contains(&status)
-        .then(|| response.headers().get("retry-after").and_then(|v| v.to_str().ok()))
-        .flatten()
-        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-    let mut read = Vec::new();
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    let _ = actix_web::rt::time::timeout(remaining, read_excerpt(response.take_payload(), &mut read)).await;
-    let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
-    let code = Some(status.as_u16());
-    if status.is_redirection() {
-        let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
-        return outcome(code, Some(ErrorKind::Redirect), Some(format!("HTTP {status}: redirected{to}; redirects are not followed")), excerpt);
-    }
-    let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
-    let failed = |why: String, consequence| {
-        let error = if why.is_empty() { format!("HTTP {status}{wait}") } else { format!("HTTP {status}: {why}{wait}") };
-        AttemptOutcome { retry_after, consequence, ..outcome(code, Some(ErrorKind::HttpStatus), Some(error), excerpt.clone()) }
-    };
-    match channel_type.judge(status.as_u16(), excerpt.as_deref().unwrap_or_default()) {
-        Verdict::Delivered => outcome(code, None, None, excerpt),
-        Verdict::Retry(why) => failed(why, Consequence::Retry),
-        Verdict::Final(why) => failed(why, Consequence::Final),
-        // The reason is told with the disabled channel; the attempt keeps the status.
-        Verdict::Disable(why) => failed(String::new(), Consequence::DisableChannel(why)),
-    }
-}
-
-/// Reads the first [`EXCERPT_BYTES`] of an answer into `excerpt`, and drains a little more so
-/// the connection can be reused. What was read stays in `excerpt` if this is cut short.
-async fn read_excerpt<S>(mut payload: S, excerpt: &mut Vec<u8>)
+/// Reads the first `keep` bytes of an answer into `excerpt`, and drains a little more so the
+/// connection can be reused. What was read stays in `excerpt` if this is cut short.
+async fn read_excerpt<S>(mut payload: S, excerpt: &mut Vec<u8>, keep: usize)
 where
     S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
 {
     let mut read = 0usize;
     while let Some(Ok(chunk)) = payload.next().await {
-        if excerpt.len() < EXCERPT_BYTES {
-            let take = (EXCERPT_BYTES - excerpt.len()).min(chunk.len());
+        if excerpt.len() < keep {
+            let take = (keep - excerpt.len()).min(chunk.len());
             excerpt.extend_from_slice(&chunk[..take]);
         }
         read += chunk.len();

@@ -88,6 +88,7 @@ impl Application {
             .context("starting the rule matcher")?
             .context("loading rules and channels")?;
         let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone());
+        let host = instance.id.clone();
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };
@@ -96,7 +97,7 @@ impl Application {
         let state = web::Data::new(handle.clone());
         let server = HttpServer::new(move || {
             // Per worker: the HTTP client is tied to its thread.
-            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets), api.names.clone());
+            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets), api.names.clone(), &host);
             App::new()
                 .wrap(security_headers())
                 .app_data(state.clone())

@@ -42,14 +42,16 @@ use actix_web::web::Bytes;
 
 use super::messages::{ChannelDisabled, Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
+use crate::channels::Item;
 use crate::domain::attempt::{Consequence, Trigger};
+use crate::domain::ids;
 use crate::domain::breaker::{BreakerPolicy, Health, Permit};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::instance::Instance;
 use crate::outbound::{Names, Outbound, Target};
-use crate::store::deliveries::{self, AttemptRecord};
+use crate::store::deliveries::{self, AttemptRecord, SharedRequest};
 use crate::store::Store;
 
 /// How a channel's actor delivers: shared by every channel.
@@ -118,6 +120,12 @@ pub struct DeliveryActor {
     policy: DeliveryPolicy,
     supervisor: Addr<RetrySupervisor>,
     queue: VecDeque<Envelope>,
+    /// Batches split after a `413`, sent before anything else, as they are.
+    split: VecDeque<Vec<Envelope>>,
+    /// Since when the queue has been filling up to a batch (batching types).
+    filling_since: Option<std::time::Instant>,
+    /// Pumps again when the oldest queued delivery has waited `batch_wait`.
+    batch_timer: Option<SpawnHandle>,
     held: Held,
     in_flight: usize,
     /// Due deliveries may be waiting in the database that are not in memory.
@@ -171,7 +179,7 @@ impl DeliveryActor {
         health: Health,
         matcher: Recipient<ChannelDisabled>,
     ) -> Self {
-        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone());
+        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone(), &policy.instance.id);
         Self {
             target: Rc::new(target),
             outbound,
@@ -179,6 +187,9 @@ impl DeliveryActor {
             policy,
             supervisor,
             queue: VecDeque::new(),
+            split: VecDeque::new(),
+            filling_since: None,
+            batch_timer: None,
             held: Held { mine: HashSet::new(), claims },
             in_flight: 0,
             spilled: true,
@@ -266,33 +277,93 @@ impl DeliveryActor {
             // Disabled (or about to be): the RuleMatcher retires this actor after the commit.
             return;
         }
-        let permitted = if self.queue.is_empty() { 0 } else { self.permitted(ctx) };
+        let waiting = !self.queue.is_empty() || !self.split.is_empty();
+        let permitted = if waiting { self.permitted(ctx) } else { 0 };
         for _ in 0..permitted {
-            if self.in_flight >= self.policy.max_in_flight || self.queue.is_empty() || !self.rate_allows(ctx) {
+            if self.in_flight >= self.policy.max_in_flight || (self.queue.is_empty() && self.split.is_empty()) {
                 break;
             }
-            let Some(envelope) = self.queue.pop_front() else { break };
+            if self.split.is_empty() && !self.batch_ready(ctx) {
+                break;
+            }
+            if !self.rate_allows(ctx) {
+                break;
+            }
+            let batch = match self.split.pop_front() {
+                Some(batch) => batch,
+                None => {
+                    self.filling_since = None;
+                    let take = self.target.batching.size.clamp(1, self.queue.len());
+                    self.queue.drain(..take).collect()
+                }
+            };
             if self.health.permit(now_ms()) == Permit::Probe {
                 self.probing = true;
             }
-            self.attempt(envelope, ctx);
+            self.attempt(batch, ctx);
         }
         if self.spilled && !self.fetching && self.queue.len() < self.policy.queue_capacity / 2 {
             self.fetch_due(ctx);
         }
     }
 
-    fn attempt(&mut self, envelope: Envelope, ctx: &mut Context<Self>) {
+    /// Whether a request's worth is queued, or the oldest queued delivery has waited
+    /// `batch_wait` (always, for types that send one delivery per request). If not, a timer
+    /// pumps again when it has.
+    fn batch_ready(&mut self, ctx: &mut Context<Self>) -> bool {
+        let batching = self.target.batching;
+        if batching.size <= 1 || self.queue.len() >= batching.size || batching.wait.is_zero() {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let ready_at = *self.filling_since.get_or_insert(now) + batching.wait;
+        if now >= ready_at {
+            return true;
+        }
+        if self.batch_timer.is_none() {
+            self.batch_timer = Some(ctx.run_later(ready_at - now, |act, ctx| {
+                act.batch_timer = None;
+                act.pump(ctx);
+            }));
+        }
+        false
+    }
+
+    /// Sends one request carrying `batch` (one delivery, for most types). What the request could
+    /// not carry goes back to the front of the queue; a batch refused as too large is split in
+    /// two, both halves sent next, and nothing is recorded for it.
+    fn attempt(&mut self, batch: Vec<Envelope>, ctx: &mut Context<Self>) {
         self.in_flight += 1;
         let outbound = self.outbound.clone();
         let target = Rc::clone(&self.target);
         let exchange = async move {
-            let outcome = outbound.send(&target, &envelope.event_id, envelope.payload).await;
-            (envelope.delivery_id, envelope.trigger, outcome)
+            let items: Vec<Item<'_>> = batch.iter().map(|e| Item { msg_id: &e.event_id, payload: &e.payload }).collect();
+            let sent = outbound.send_batch(&target, &items).await;
+            (batch, sent)
         };
-        ctx.spawn(exchange.into_actor(self).map(|(delivery_id, trigger, outcome), act, ctx| {
+        ctx.spawn(exchange.into_actor(self).map(|(mut batch, sent), act, ctx| {
             act.in_flight -= 1;
             act.probing = false;
+            for envelope in batch.split_off(sent.carried.min(batch.len())).into_iter().rev() {
+                act.queue.push_front(envelope);
+            }
+            let outcome = sent.outcome;
+            if outcome.consequence == Consequence::TooLarge && batch.len() > 1 {
+                if act.retiring {
+                    // Left pending as they are, for whoever serves the channel next.
+                    for envelope in &batch {
+                        act.held.release(&envelope.delivery_id);
+                    }
+                    act.pump(ctx);
+                    return;
+                }
+                let half = batch.split_off(batch.len() / 2);
+                log::info!("channel {}: a request of {} deliveries was too large; sending it as two", act.target.channel_id, batch.len() + half.len());
+                act.split.push_front(half);
+                act.split.push_front(batch);
+                act.pump(ctx);
+                return;
+            }
             let health = act.health.after(&act.policy.breaker, outcome.succeeded(), outcome.started_at, now_ms());
             if health != act.health {
                 act.health = health;
@@ -305,7 +376,11 @@ impl DeliveryActor {
                     act.gave_up = true;
                 }
             }
-            act.unrecorded.push(AttemptRecord { delivery_id, trigger, outcome });
+            let request = (batch.len() > 1).then(|| SharedRequest { id: Arc::from(ids::new_id(ids::REQUEST)), size: batch.len() });
+            for envelope in batch {
+                let record = AttemptRecord { delivery_id: envelope.delivery_id, trigger: envelope.trigger, outcome: outcome.clone(), request: request.clone() };
+                act.unrecorded.push(record);
+            }
             act.record(ctx);
             act.pump(ctx);
         }));
@@ -526,7 +601,7 @@ impl Handler<Retire> for DeliveryActor {
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
         // Queued deliveries stay pending in the database; attempts in flight finish and are recorded.
         self.retiring = true;
-        for envelope in self.queue.drain(..) {
+        for envelope in self.queue.drain(..).chain(self.split.drain(..).flatten()) {
             self.held.release(&envelope.delivery_id);
         }
         self.stop_when_drained(ctx);

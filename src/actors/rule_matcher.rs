@@ -203,6 +203,7 @@ pub fn target_of(row: &ChannelRow) -> Target {
     }
     Target::new(row.id.clone(), ChannelKind::from_stored(&row.kind), row.url.clone(), row.custom_headers(), secrets)
         .with_rate_limit(row.rate_limit_per_second.map(RateLimit::from_stored))
+        .with_config(row.settings())
 }
 
 /// How often an instance sharing its database looks for changes made through other instances.

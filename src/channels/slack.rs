@@ -4,18 +4,17 @@
 //! fallback of one line. Every text is cut to Slack's limits on a character boundary; a link is
 //! only made when its whole URL fits.
 
-use actix_web::web::Bytes;
 use serde_json::{json, Value};
 
 use super::text::{cut, facts, summary, test_note, title};
-use super::{json_body, parse_payload, ChannelType, Request, Verdict};
+use super::{json_body, parse_payload, single, Item, Sending, ChannelType, Request, Verdict};
 use crate::outbound::Target;
 
 pub struct Slack;
 
 impl ChannelType for Slack {
-    fn request(&self, _target: &Target, _msg_id: &str, payload: &Bytes, _now: i64) -> Request {
-        Request { body: json_body(&render(&parse_payload(payload))), headers: Vec::new() }
+    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
     }
 
     /// Slack answers `200 ok`; its errors name the cause in the body (`invalid_payload`,

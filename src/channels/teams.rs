@@ -3,18 +3,17 @@
 //! time) and an `Action.OpenUrl` to the site when it is an https URL. The whole body stays under
 //! [`BODY_MAX`] bytes: long values are cut until it fits.
 
-use actix_web::web::Bytes;
 use serde_json::{json, Value};
 
 use super::text::{cut, facts, is_link, test_note, title};
-use super::{json_body, parse_payload, standard_verdict, ChannelType, Request, Verdict};
+use super::{json_body, parse_payload, single, Item, Sending, standard_verdict, ChannelType, Request, Verdict};
 use crate::outbound::Target;
 
 pub struct Teams;
 
 impl ChannelType for Teams {
-    fn request(&self, _target: &Target, _msg_id: &str, payload: &Bytes, _now: i64) -> Request {
-        Request { body: json_body(&render(&parse_payload(payload))), headers: Vec::new() }
+    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
     }
 
     /// Teams answers `200` or `202`. When it throttles a webhook it may still answer `200`, with

@@ -3,23 +3,25 @@
 
 use actix_web::web::Bytes;
 
-use super::{ChannelType, Request};
+use super::{single, ChannelType, Item, Request, Sending};
 use crate::domain::signature;
 use crate::outbound::Target;
 
 pub struct Webhook;
 
 impl ChannelType for Webhook {
-    fn request(&self, target: &Target, msg_id: &str, payload: &Bytes, now: i64) -> Request {
+    fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
+        let now = sending.now;
+        let Item { msg_id, payload } = items[0];
         let timestamp = now / 1000;
         let signature = signature::sign(&target.signing_secrets(now), msg_id, timestamp, payload);
-        Request {
-            body: payload.clone(),
-            headers: vec![
+        single(
+            Bytes::clone(payload),
+            vec![
                 ("webhook-id", msg_id.to_string()),
                 ("webhook-timestamp", timestamp.to_string()),
                 ("webhook-signature", signature),
             ],
-        }
+        )
     }
 }

@@ -47,6 +47,9 @@ pub enum Consequence {
     Final,
     /// The receiver is gone (`410 Gone`, Slack's `404`): the channel is disabled for this reason.
     DisableChannel(String),
+    /// The request was too large (`413`): a batch is split and sent again; a single delivery
+    /// that is too large alone fails now.
+    TooLarge,
 }
 
 /// What happened when the router POSTed to a channel.
@@ -87,7 +90,7 @@ pub fn next_step(policy: &RetryPolicy, attempts_made: u32, outcome: &AttemptOutc
     let Some(kind) = outcome.error_kind else {
         return NextStep::Succeeded;
     };
-    if classify(kind) == Retryability::Final || outcome.consequence == Consequence::Final {
+    if classify(kind) == Retryability::Final || matches!(outcome.consequence, Consequence::Final | Consequence::TooLarge) {
         return NextStep::Failed;
     }
     match policy.delay_after(attempts_made, outcome.retry_after, roll) {

@@ -21,6 +21,8 @@ pub const CHANNEL: &str = "ch";
 pub const RULE: &str = "rule";
 pub const DELIVERY: &str = "dlv";
 pub const EVENT: &str = "evt";
+/// A request that carried several deliveries (batching channel types).
+pub const REQUEST: &str = "req";
 
 #[cfg(test)]
 mod tests {

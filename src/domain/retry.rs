@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Protocol,
     /// The target address is not allowed (SPEC section 9).
     BlockedTarget,
+    /// No access token: the token endpoint refused the credentials or could not be reached.
+    Token,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Redirect => "redirect",
             ErrorKind::Protocol => "protocol",
             ErrorKind::BlockedTarget => "blocked_target",
+            ErrorKind::Token => "token",
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct ChannelView {
     disabled_at: Option<String>,
     /// The circuit breaker (as stored with the last attempts recorded).
     health: HealthView,
+    /// The settings of the channel's type (Splunk's `token`, `index` …), credentials masked.
+    #[serde(flatten)]
+    settings: crate::channels::Config,
 }
 
 #[derive(Serialize)]
@@ -77,6 +80,11 @@ impl ChannelView {
     fn of(row: ChannelRow, stats: Option<ChannelStats>, health: Option<Health>, show_secret: bool) -> Self {
         let headers = row.custom_headers().as_map().clone();
         let kind = ChannelKind::from_stored(&row.kind);
+        let mut settings = crate::channels::shown(kind, &row.settings());
+        let url_field = crate::channels::of(kind).url_field();
+        if url_field != "url" {
+            settings.insert(url_field.into(), serde_json::Value::String(row.url.clone()));
+        }
         Self {
             id: row.id,
             name: row.name,
@@ -100,28 +108,32 @@ impl ChannelView {
             disabled_reason: row.disabled_reason,
             disabled_at: row.disabled_at.map(at),
             health: HealthView::of(&health.unwrap_or_default()),
+            settings,
         }
     }
 }
 
+/// A new channel. Settings of its type (Splunk's `token`, Sentinel's `endpoint` …) come as
+/// further fields, checked by the type (an unknown field is refused there).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ChannelInput {
     name: String,
     #[serde(rename = "type", default)]
     kind: Option<String>,
-    url: String,
+    #[serde(default)]
+    url: Option<String>,
     #[serde(default)]
     enabled: Option<bool>,
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
-    /// Absent: the type's default (Slack 1, Teams 4, webhooks none); `null`: no limit.
+    /// Absent: the type's default (Slack 1, Teams 4, the others none); `null`: no limit.
     #[serde(default, deserialize_with = "super::nullable")]
     rate_limit_per_second: Option<Option<serde_json::Value>>,
+    #[serde(flatten)]
+    settings: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     name: Option<String>,
     #[serde(rename = "type")]
@@ -132,6 +144,25 @@ pub struct ChannelPatch {
     headers: Option<Option<BTreeMap<String, String>>>,
     #[serde(default, deserialize_with = "super::nullable")]
     rate_limit_per_second: Option<Option<serde_json::Value>>,
+    #[serde(flatten)]
+    settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The URL as sent: `url`, or the field the type calls it by (Sentinel's `endpoint`), taken out
+/// of the settings.
+fn url_given(kind: ChannelKind, url: Option<String>, settings: &mut serde_json::Map<String, serde_json::Value>) -> Result<Option<String>, Invalid> {
+    let field = crate::channels::of(kind).url_field();
+    if field == "url" {
+        return Ok(url);
+    }
+    if url.is_some() {
+        return Err(Invalid::new("url", format!("{} channels name their URL `{field}`; send it as `{field}`", kind.as_str())));
+    }
+    match settings.remove(field) {
+        None => Ok(None),
+        Some(serde_json::Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(Invalid::new(field, "must be a URL, as text")),
+    }
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
@@ -156,11 +187,16 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 }
 
 pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
-    let input = body.into_inner();
+    let mut input = body.into_inner();
     let limits = router.limits();
     let kind = ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?;
-    let url = ChannelUrl::parse(&input.url, limits)?;
-    url.check_target(&api.targets)?;
+    let url_field = crate::channels::of(kind).url_field();
+    let url = url_given(kind, input.url.take(), &mut input.settings)?
+        .ok_or_else(|| Invalid::new(url_field, format!("is required for {} channels", kind.as_str())))?;
+    let url = ChannelUrl::parse(&url, limits).map_err(|e| Invalid::new(url_field, e.message))?;
+    url.check_target(&api.targets).map_err(|e| Invalid::new(url_field, e.message))?;
+    let config = crate::channels::configure(kind, input.settings, None)?;
+    check_token_endpoint(kind, &config, &api)?;
     let rate_limit = match input.rate_limit_per_second {
         None => kind.default_rate_limit(),
         Some(given) => given.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose()?,
@@ -174,6 +210,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
         headers: CustomHeaders::parse(input.headers.unwrap_or_default(), limits)?,
         secret: SigningSecret::generate(),
         rate_limit,
+        config,
     };
     let row = router.change(move |conn| channels::create(conn, &channel, now_ms())).await?;
     Ok(HttpResponse::Created()
@@ -202,34 +239,61 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<ChannelPatch>,
 ) -> ApiResult<HttpResponse> {
-    let patch = body.into_inner();
+    let mut patch = body.into_inner();
     if let Some(kind) = patch.kind.as_deref() {
         ChannelKind::parse("type", kind)?;
     }
+    // Sentinel calls its URL `endpoint`; which name fits is checked against the channel below.
+    let endpoint = match patch.settings.remove("endpoint") {
+        None => None,
+        Some(serde_json::Value::String(text)) => Some(text),
+        Some(_) => return Err(Invalid::new("endpoint", "must be a URL, as text").into()),
+    };
+    let (url_field, url_text) = match (patch.url.take(), endpoint) {
+        (Some(_), Some(_)) => return Err(Invalid::new("url", "send the channel's URL once, as `url` (or `endpoint` for Sentinel)").into()),
+        (Some(url), None) => ("url", Some(url)),
+        (None, Some(endpoint)) => ("endpoint", Some(endpoint)),
+        (None, None) => ("url", None),
+    };
+    let url = url_text
+        .as_deref()
+        .filter(|u| !u.contains(MASK))
+        .map(|u| ChannelUrl::parse(u, router.limits()).and_then(|url| url.check_target(&api.targets).map(|()| url)))
+        .transpose()
+        .map_err(|e| Invalid::new(url_field, e.message))?;
+    let settings = std::mem::take(&mut patch.settings);
     let change = ChannelChange {
         name: patch.name.as_deref().map(|n| channel::parse_name(n, router.limits())).transpose()?,
         // A masked URL sent back (a read, edited and sent whole) is no new URL: checked below.
-        url: patch.url.as_deref().filter(|u| !u.contains(MASK)).map(|u| ChannelUrl::parse(u, router.limits())).transpose()?,
+        url,
         enabled: patch.enabled,
         headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default(), router.limits())).transpose()?,
         rate_limit: patch
             .rate_limit_per_second
             .map(|r| r.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose())
             .transpose()?,
+        settings: Some(settings.clone()),
     };
-    if let Some(url) = &change.url {
-        url.check_target(&api.targets)?;
-    }
     let id = id.into_inner();
     let kind = patch.kind;
-    let masked = patch.url.filter(|u| u.contains(MASK));
+    let masked = url_text.filter(|u| u.contains(MASK));
+    let api = api.into_inner();
     let row = router.change(move |conn| {
             let current = channels::get(conn, &id)?;
+            let current_kind = ChannelKind::from_stored(&current.kind);
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
             }
-            if masked.is_some_and(|m| !ChannelKind::from_stored(&current.kind).url_is_secret() || m != channel::masked_url(&current.url)) {
-                return Err(Invalid::new("url", "holds `••••`, the mask reads show; send the whole new URL, or leave `url` out to keep the current one").into());
+            let expected = crate::channels::of(current_kind).url_field();
+            if (change.url.is_some() || masked.is_some()) && url_field != expected {
+                return Err(Invalid::new(url_field, format!("{} channels name their URL `{expected}`; send it as `{expected}`", current_kind.as_str())).into());
+            }
+            if masked.is_some_and(|m| !current_kind.url_is_secret() || m != channel::masked_url(&current.url)) {
+                return Err(Invalid::new(url_field, "holds `••••`, the mask reads show; send the whole new URL, or leave it out to keep the current one").into());
+            }
+            if !settings.is_empty() {
+                let merged = crate::channels::configure(current_kind, settings, Some(&current.settings()))?;
+                check_token_endpoint(current_kind, &merged, &api)?;
             }
             let row = channels::update(conn, &id, change, now_ms())?;
             let health = channels::health(conn, std::slice::from_ref(&row.id))?.remove(&row.id);
@@ -277,6 +341,15 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
         response_excerpt: outcome.response_excerpt,
         event_id,
     }))
+}
+
+/// Refuses settings whose token endpoint (Sentinel's `authority`) is an address the outbound
+/// guard refuses, as a channel URL would be.
+fn check_token_endpoint(kind: ChannelKind, config: &crate::channels::Config, api: &ApiConfig) -> Result<(), Invalid> {
+    let Some(credentials) = crate::channels::of(kind).credentials(config) else { return Ok(()) };
+    ChannelUrl::parse(&credentials.token_url, &crate::domain::limits::Limits::default())
+        .and_then(|url| url.check_target(&api.targets))
+        .map_err(|e| Invalid::new("authority", e.message))
 }
 
 /// What reads put in place of a secret URL's path.

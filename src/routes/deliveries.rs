@@ -74,6 +74,10 @@ struct AttemptView {
     error: Option<String>,
     response_excerpt: Option<String>,
     trigger: String,
+    /// The request this attempt went in with other deliveries (batching types), and how many
+    /// deliveries that request carried; `null` for a request of its own.
+    request_id: Option<String>,
+    request_size: Option<i32>,
 }
 
 impl From<AttemptRow> for AttemptView {
@@ -86,6 +90,8 @@ impl From<AttemptRow> for AttemptView {
             error_kind: row.error_kind,
             error: row.error,
             response_excerpt: row.response_excerpt,
+            request_id: row.request_id,
+            request_size: row.request_size,
             trigger: row.triggered_by,
         }
     }
@@ -177,7 +183,7 @@ pub async fn redeliver(
     let (store, outbound, retry, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.retry.clone(), id.clone());
     detached(async move {
         let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
-        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome };
+        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome, request: None };
         store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await
     })
     .await??;

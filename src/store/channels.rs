@@ -22,6 +22,8 @@ pub struct NewChannel {
     pub headers: CustomHeaders,
     pub secret: SigningSecret,
     pub rate_limit: Option<RateLimit>,
+    /// The settings of its type, checked.
+    pub config: crate::channels::Config,
 }
 
 /// A change to a channel; `None` leaves the field as it is.
@@ -33,6 +35,9 @@ pub struct ChannelChange {
     pub headers: Option<CustomHeaders>,
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<RateLimit>>,
+    /// Settings of the channel's type as given, merged into the stored ones and checked here,
+    /// under the row's lock.
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Delivery health of one channel.
@@ -69,6 +74,7 @@ pub fn create(conn: &mut Conn, channel: &NewChannel, now: i64) -> Result<Channel
         disabled_reason: None,
         disabled_at: None,
         disabled_told_at: None,
+        config: serde_json::to_string(&channel.config).expect("settings serialise"),
     };
     write(conn, |conn| {
         diesel::insert_into(channels::table).values(&row).execute(conn)?;
@@ -141,6 +147,10 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
         if let Some(rate_limit) = change.rate_limit {
             row.rate_limit_per_second = rate_limit.map(|r| r.per_second() as i32);
         }
+        if let Some(given) = change.settings.filter(|given| !given.is_empty()) {
+            let config = crate::channels::configure(ChannelKind::from_stored(&row.kind), given, Some(&row.settings()))?;
+            row.config = serde_json::to_string(&config).expect("settings serialise");
+        }
         row.updated_at = now;
         diesel::update(channels::table.find(id))
             .set((
@@ -149,6 +159,7 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
                 channels::enabled.eq(row.enabled),
                 channels::headers.eq(&row.headers),
                 channels::rate_limit_per_second.eq(row.rate_limit_per_second),
+                channels::config.eq(&row.config),
                 channels::disabled_reason.eq(&row.disabled_reason),
                 channels::disabled_at.eq(row.disabled_at),
                 channels::disabled_told_at.eq(row.disabled_told_at),
@@ -326,5 +337,10 @@ pub fn save_health(conn: &mut Conn, channel_id: &str, health: &Health, now: i64)
 impl ChannelRow {
     pub fn custom_headers(&self) -> CustomHeaders {
         serde_json::from_str(&self.headers).unwrap_or_default()
+    }
+
+    /// The settings of the channel's type.
+    pub fn settings(&self) -> crate::channels::Config {
+        serde_json::from_str(&self.config).unwrap_or_default()
     }
 }

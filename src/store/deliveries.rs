@@ -130,6 +130,16 @@ pub struct AttemptRecord {
     pub delivery_id: String,
     pub trigger: Trigger,
     pub outcome: AttemptOutcome,
+    /// The request this attempt shared with other deliveries (batching types): its id and how
+    /// many deliveries it carried.
+    pub request: Option<SharedRequest>,
+}
+
+/// One request that carried several deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedRequest {
+    pub id: std::sync::Arc<str>,
+    pub size: usize,
 }
 
 /// Every column a recorded attempt sets on its delivery.
@@ -331,6 +341,8 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 error_kind: outcome.error_kind.map(|k| k.as_str().to_string()),
                 error: outcome.error.clone(),
                 response_excerpt: outcome.response_excerpt.clone(),
+                request_id: record.request.as_ref().map(|r| r.id.to_string()),
+                request_size: record.request.as_ref().map(|r| r.size as i32),
             });
             let (new_status, new_next) = match (record.trigger, status.as_str()) {
                 (_, "cancelled") => (status.clone(), None),

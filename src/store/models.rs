@@ -38,6 +38,8 @@ pub struct ChannelRow {
     pub disabled_at: Option<i64>,
     /// When the `router.channel_disabled` event about it was stored.
     pub disabled_told_at: Option<i64>,
+    /// JSON object: the settings of the channel's type (credentials included).
+    pub config: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -103,6 +105,9 @@ pub struct AttemptRow {
     pub error_kind: Option<String>,
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+    /// Shared by the deliveries sent in one request (batching types).
+    pub request_id: Option<String>,
+    pub request_size: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -29,6 +29,7 @@ diesel::table! {
         disabled_reason -> Nullable<Text>,
         disabled_at -> Nullable<BigInt>,
         disabled_told_at -> Nullable<BigInt>,
+        config -> Text,
     }
 }
 
@@ -122,6 +123,8 @@ diesel::table! {
         error_kind -> Nullable<Text>,
         error -> Nullable<Text>,
         response_excerpt -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        request_size -> Nullable<Integer>,
     }
 }
 

@@ -1,0 +1,3 @@
+ALTER TABLE attempts DROP COLUMN request_size;
+ALTER TABLE attempts DROP COLUMN request_id;
+ALTER TABLE channels DROP COLUMN config;

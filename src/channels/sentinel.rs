@@ -1,0 +1,202 @@
+//! `sentinel`: Microsoft Sentinel through the Azure Monitor Logs Ingestion API (SPEC section 12).
+//! Deliveries go in batches: one request POSTs a JSON array of records (at most `batch_size`,
+//! the body at most [`BODY_MAX`]) to
+//! `{endpoint}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}?api-version=2023-01-01`
+//! with a bearer token from the app registration's client credentials (fetched and cached by the
+//! outbound exchange, see `token`). Azure answers `204`; `401` gets a new token once; `403` (the
+//! app may not write to the rule) is final; `413` splits the batch.
+
+use actix_web::web::Bytes;
+use serde_json::{json, Value};
+
+use super::{check, ChannelType, ClientCredentials, Config, Item, Request, Sending, Setting, Verdict};
+use crate::domain::limits::Limits;
+use crate::domain::channel::ChannelUrl;
+use crate::domain::Invalid;
+use crate::outbound::Target;
+
+/// The Logs Ingestion API takes at most 1 MB per call.
+pub const BODY_MAX: usize = 1_000_000;
+pub const API_VERSION: &str = "2023-01-01";
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+/// The scope of a Logs Ingestion token.
+pub const SCOPE: &str = "https://monitor.azure.com/.default";
+
+pub struct Sentinel;
+
+const SETTINGS: &[Setting] = &[
+    Setting { name: "dcr_immutable_id", secret: false, required: true },
+    Setting { name: "stream_name", secret: false, required: true },
+    Setting { name: "directory_id", secret: false, required: true },
+    Setting { name: "client_id", secret: false, required: true },
+    Setting { name: "client_secret", secret: true, required: true },
+    Setting { name: "authority", secret: false, required: false },
+    Setting { name: "batch_size", secret: false, required: false },
+    Setting { name: "batch_wait", secret: false, required: false },
+];
+
+fn is_guid(s: &str) -> bool {
+    uuid_shape(s)
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
+fn uuid_shape(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn text(config: &Config, name: &str) -> String {
+    config.get(name).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// The ingestion URL of a data collection rule's stream.
+pub fn ingestion_url(endpoint: &str, config: &Config) -> String {
+    format!(
+        "{}/dataCollectionRules/{}/streams/{}?api-version={API_VERSION}",
+        endpoint.trim_end_matches('/'),
+        text(config, "dcr_immutable_id"),
+        text(config, "stream_name")
+    )
+}
+
+/// A section 4 payload as a record of the stream (the table schema is in the README).
+pub fn record(payload: &Value) -> Value {
+    let data = &payload["data"];
+    let tenant = &payload["tenant"];
+    json!({
+        "TimeGenerated": payload["timestamp"],
+        "EventId": payload["event_id"],
+        "EventType": payload["event"],
+        "Severity": payload["severity"],
+        "TenantId": tenant["id"],
+        "TenantName": tenant["display_name"],
+        "MicrosoftTenantId": tenant["microsoft_tenant_id"],
+        "SiteUrl": data["site_url"],
+        "ResourcePath": data["resource_path"],
+        "Principal": data["principal"],
+        "PermissionType": data["permission_type"],
+        "AccessLevel": data["access_level"],
+        "Data": data,
+    })
+}
+
+impl ChannelType for Sentinel {
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
+
+    fn url_field(&self) -> &'static str {
+        "endpoint"
+    }
+
+    fn check(&self, mut config: Config) -> Result<Config, Invalid> {
+        let dcr = check::text(&config, "dcr_immutable_id", 64)?.unwrap_or_default();
+        if !dcr.strip_prefix("dcr-").is_some_and(|hex| hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())) {
+            return Err(Invalid::new("dcr_immutable_id", "must be the rule's immutable id: `dcr-` and 32 hex digits (the rule's JSON view shows it)"));
+        }
+        let stream = check::text(&config, "stream_name", 200)?.unwrap_or_default();
+        if !(stream.starts_with("Custom-") || stream.starts_with("Microsoft-"))
+            || !stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Invalid::new("stream_name", "must be the rule's stream, such as `Custom-SPScanAlerts_CL`"));
+        }
+        let directory = check::text(&config, "directory_id", 200)?.unwrap_or_default();
+        if !directory.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return Err(Invalid::new("directory_id", "must be the Entra tenant of the app registration: its GUID (or its domain name)"));
+        }
+        if !is_guid(&check::text(&config, "client_id", 36)?.unwrap_or_default()) {
+            return Err(Invalid::new("client_id", "must be the app registration's application (client) id, a GUID"));
+        }
+        check::text(&config, "client_secret", 1024)?;
+        let authority = check::text(&config, "authority", 2048)?.unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+        let url = ChannelUrl::parse(&authority, &Limits::default()).map_err(|e| Invalid::new("authority", e.message))?;
+        if !url.as_str().starts_with("https://") && !url.as_str().starts_with("http://") {
+            return Err(Invalid::new("authority", "must be an https URL such as https://login.microsoftonline.com"));
+        }
+        config.insert("authority".into(), Value::String(authority.trim_end_matches('/').to_string()));
+        check::batching(&mut config)?;
+        Ok(config)
+    }
+
+    fn batching(&self, config: &Config) -> super::Batching {
+        check::batching_of(config)
+    }
+
+    fn credentials(&self, config: &Config) -> Option<ClientCredentials> {
+        let authority = config.get("authority").and_then(Value::as_str).unwrap_or(DEFAULT_AUTHORITY).trim_end_matches('/');
+        Some(ClientCredentials {
+            token_url: format!("{authority}/{}/oauth2/v2.0/token", text(config, "directory_id")),
+            client_id: text(config, "client_id"),
+            client_secret: text(config, "client_secret"),
+            scope: SCOPE.to_string(),
+        })
+    }
+
+    fn request(&self, target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        let mut body = b"[".to_vec();
+        let mut carries = 0;
+        for item in items {
+            let line = serde_json::to_vec(&record(&super::parse_payload(item.payload))).expect("a record serialises");
+            if carries > 0 && body.len() + line.len() + 2 > BODY_MAX {
+                break;
+            }
+            if carries > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&line);
+            carries += 1;
+        }
+        body.push(b']');
+        Request { url: Some(ingestion_url(&target.url, &target.config)), body: Bytes::from(body), headers: Vec::new(), carries }
+    }
+
+    fn judge(&self, status: u16, body: &str) -> Verdict {
+        let answer: Value = serde_json::from_str(body).unwrap_or_default();
+        let said = answer["error"]["message"].as_str().map(|m| format!("Azure: {}", super::text::cut(m, 300))).unwrap_or_default();
+        match status {
+            200..=299 => Verdict::Delivered,
+            401 => Verdict::Unauthorized,
+            403 => Verdict::Final(
+                format!("{said}; the app registration may not write to this data collection rule (give it the Monitoring Metrics Publisher role on the rule), not retried")
+                    .trim_start_matches("; ")
+                    .to_string(),
+            ),
+            413 => Verdict::TooLarge,
+            410 => super::standard_verdict(status),
+            _ => Verdict::Retry(said),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permission_event_becomes_a_record_of_the_stream() {
+        let payload: Value = serde_json::from_str(&crate::domain::payload::render_test("evt_1")).unwrap();
+        let record = record(&payload);
+        assert_eq!(record["EventId"], "evt_1");
+        assert_eq!(record["EventType"], "permission.external_share_created");
+        assert_eq!(record["MicrosoftTenantId"], "00000000-0000-4000-8000-000000000000");
+        assert_eq!(record["Principal"], "outsider@example.net");
+        assert_eq!(record["Data"]["access_level"], "edit");
+        let mut config = Config::new();
+        config.insert("dcr_immutable_id".into(), json!("dcr-0123456789abcdef0123456789abcdef"));
+        config.insert("stream_name".into(), json!("Custom-SPScanAlerts_CL"));
+        assert_eq!(
+            ingestion_url("https://dce.westeurope-1.ingest.monitor.azure.com/", &config),
+            "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123456789abcdef0123456789abcdef/streams/Custom-SPScanAlerts_CL?api-version=2023-01-01"
+        );
+    }
+
+    #[test]
+    fn azure_answers_are_judged_as_specified() {
+        assert_eq!(Sentinel.judge(204, ""), Verdict::Delivered);
+        assert_eq!(Sentinel.judge(401, ""), Verdict::Unauthorized);
+        assert!(matches!(Sentinel.judge(403, r#"{"error":{"code":"OperationFailed","message":"The authentication token provided does not have access"}}"#), Verdict::Final(r) if r.contains("does not have access")));
+        assert_eq!(Sentinel.judge(413, ""), Verdict::TooLarge);
+        assert!(matches!(Sentinel.judge(503, ""), Verdict::Retry(_)));
+    }
+}

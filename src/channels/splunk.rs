@@ -1,0 +1,149 @@
+//! `splunk`: a Splunk HTTP Event Collector (SPEC section 12). Deliveries go in batches: one
+//! request carries up to `batch_size` HEC envelopes, concatenated (not an array), each
+//! `{"time","host","source","sourcetype","index","event":<the section 4 payload>}`, with
+//! `Authorization: Splunk <token>`, the body under [`BODY_MAX`]. Splunk answers `200` with
+//! `"code":0`; `400` (bad format) and `401`/`403` (token) are final; `503` (server busy, code 9)
+//! and other 5xx are retried; `413` splits the batch.
+
+use actix_web::web::Bytes;
+use serde_json::{json, Value};
+
+use super::{check, ChannelType, Config, Item, Request, Sending, Setting, Verdict};
+use crate::domain::time::parse_rfc3339;
+use crate::domain::Invalid;
+use crate::outbound::Target;
+
+/// Largest body sent (Splunk's default `max_content_length` is 800 MB, but proxies in front of
+/// HEC often stop at 1 MiB).
+pub const BODY_MAX: usize = 1024 * 1024;
+/// The HEC event endpoint, appended to a base URL.
+pub const EVENT_PATH: &str = "/services/collector/event";
+pub const DEFAULT_SOURCETYPE: &str = "spscan:alert";
+pub const DEFAULT_SOURCE: &str = "spscan-router";
+
+pub struct Splunk;
+
+const SETTINGS: &[Setting] = &[
+    Setting { name: "token", secret: true, required: true },
+    Setting { name: "index", secret: false, required: false },
+    Setting { name: "sourcetype", secret: false, required: false },
+    Setting { name: "source", secret: false, required: false },
+    Setting { name: "batch_size", secret: false, required: false },
+    Setting { name: "batch_wait", secret: false, required: false },
+];
+
+/// The URL events are POSTed to: the HEC base with [`EVENT_PATH`] appended, or the full URL as given.
+pub fn event_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else { return url.to_string() };
+    let path = parsed.path().trim_end_matches('/').to_string();
+    let full = if path.ends_with(EVENT_PATH) { path } else { format!("{path}{EVENT_PATH}") };
+    parsed.set_path(&full);
+    parsed.to_string()
+}
+
+impl ChannelType for Splunk {
+    fn settings(&self) -> &'static [Setting] {
+        SETTINGS
+    }
+
+    fn check(&self, mut config: Config) -> Result<Config, Invalid> {
+        let token = check::text(&config, "token", 256)?.unwrap_or_default();
+        if token.chars().any(char::is_whitespace) {
+            return Err(Invalid::new("token", "must be the HEC token alone (a GUID such as `1a2b3c4d-…`), without `Splunk ` or spaces"));
+        }
+        // Splunk index names: lowercase letters, digits, `_` and `-`, not starting with `_` or `-`.
+        if let Some(index) = check::text(&config, "index", 80)? {
+            let valid = index.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && !index.starts_with(['_', '-']);
+            if !valid {
+                return Err(Invalid::new("index", "must be a Splunk index name: lowercase letters, digits, `_` and `-`, not starting with `_` or `-`"));
+            }
+        }
+        for (name, default) in [("sourcetype", DEFAULT_SOURCETYPE), ("source", DEFAULT_SOURCE)] {
+            let value = check::text(&config, name, 200)?.unwrap_or_else(|| default.to_string());
+            config.insert(name.into(), Value::String(value));
+        }
+        check::batching(&mut config)?;
+        Ok(config)
+    }
+
+    fn batching(&self, config: &Config) -> super::Batching {
+        check::batching_of(config)
+    }
+
+    fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
+        let config = &target.config;
+        let text = |name: &str| config.get(name).and_then(Value::as_str).map(str::to_string);
+        let source = text("source").unwrap_or_else(|| DEFAULT_SOURCE.into());
+        let sourcetype = text("sourcetype").unwrap_or_else(|| DEFAULT_SOURCETYPE.into());
+        let index = text("index");
+        let mut body = Vec::new();
+        let mut carries = 0;
+        for item in items {
+            let event = super::parse_payload(item.payload);
+            let time = event["timestamp"].as_str().and_then(parse_rfc3339).unwrap_or(sending.now) as f64 / 1000.0;
+            let mut envelope = json!({ "time": time, "host": sending.host, "source": source, "sourcetype": sourcetype, "event": event });
+            if let Some(index) = &index {
+                envelope["index"] = Value::String(index.clone());
+            }
+            let line = serde_json::to_vec(&envelope).expect("an envelope serialises");
+            if carries > 0 && body.len() + line.len() + 1 > BODY_MAX {
+                break;
+            }
+            if carries > 0 {
+                body.push(b'\n');
+            }
+            body.extend_from_slice(&line);
+            carries += 1;
+        }
+        let token = text("token").unwrap_or_default();
+        Request {
+            url: Some(event_url(&target.url)),
+            body: Bytes::from(body),
+            headers: vec![("authorization", format!("Splunk {token}"))],
+            carries,
+        }
+    }
+
+    /// HEC answers JSON: `{"text":"Success","code":0}`, or an error code with its text.
+    fn judge(&self, status: u16, body: &str) -> Verdict {
+        let answer: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let said = match (answer["text"].as_str(), answer["code"].as_i64()) {
+            (Some(text), Some(code)) => format!("Splunk: {text} (code {code})"),
+            _ => String::new(),
+        };
+        match status {
+            200..=299 if answer["code"].as_i64().is_none_or(|code| code == 0) => Verdict::Delivered,
+            200..=299 => Verdict::Retry(said),
+            400 => Verdict::Final(format!("{said}; the events were refused as malformed, not retried").trim_start_matches("; ").to_string()),
+            401 | 403 => Verdict::Final(format!("{said}; the HEC token was refused (check it is enabled and may write to the index), not retried").trim_start_matches("; ").to_string()),
+            413 => Verdict::TooLarge,
+            410 => super::standard_verdict(status),
+            _ => Verdict::Retry(said),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_url_gets_the_event_path_and_a_full_one_is_kept() {
+        assert_eq!(event_url("https://splunk.example:8088"), "https://splunk.example:8088/services/collector/event");
+        assert_eq!(event_url("https://splunk.example:8088/"), "https://splunk.example:8088/services/collector/event");
+        assert_eq!(event_url("https://s.example/services/collector/event"), "https://s.example/services/collector/event");
+        assert_eq!(event_url("https://s.example/prefix/services/collector/event/"), "https://s.example/prefix/services/collector/event");
+    }
+
+    #[test]
+    fn hec_answers_are_judged_as_specified() {
+        assert_eq!(Splunk.judge(200, r#"{"text":"Success","code":0}"#), Verdict::Delivered);
+        assert!(matches!(Splunk.judge(400, r#"{"text":"Invalid data format","code":6}"#), Verdict::Final(r) if r.contains("Invalid data format (code 6)")));
+        assert!(matches!(Splunk.judge(403, r#"{"text":"Invalid token","code":4}"#), Verdict::Final(_)));
+        assert!(matches!(Splunk.judge(401, ""), Verdict::Final(_)));
+        assert!(matches!(Splunk.judge(503, r#"{"text":"Server is busy","code":9}"#), Verdict::Retry(r) if r.contains("busy")));
+        assert!(matches!(Splunk.judge(500, ""), Verdict::Retry(_)));
+        assert_eq!(Splunk.judge(413, ""), Verdict::TooLarge);
+    }
+}

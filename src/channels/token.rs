@@ -1,0 +1,109 @@
+//! Access tokens for the types that need one (Sentinel): the OAuth 2.0 client-credentials grant
+//! (RFC 6749 section 4.4) and a cache that keeps each token until five minutes before it
+//! expires. The grant is one form POST and one JSON answer; the request itself is made by the
+//! outbound exchange, through the same guarded client as deliveries, so the token endpoint
+//! passes the outbound guard like any URL.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ClientCredentials;
+
+/// How long before its expiry a cached token is replaced.
+pub const REFRESH_BEFORE: Duration = Duration::from_secs(300);
+
+/// A bearer token and when to stop using it (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub access_token: String,
+    pub use_until: i64,
+}
+
+/// The form fields of the grant.
+pub fn form(credentials: &ClientCredentials) -> [(&'static str, &str); 4] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", credentials.client_id.as_str()),
+        ("client_secret", credentials.client_secret.as_str()),
+        ("scope", credentials.scope.as_str()),
+    ]
+}
+
+#[derive(Deserialize)]
+struct Granted {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// Reads a token endpoint's answer: the token from a 2xx, or what the endpoint said was wrong
+/// (Entra ID's `error_description` names the cause: `AADSTS7000215: Invalid client secret…`).
+pub fn read_answer(status: u16, body: &[u8], now: i64) -> Result<Token, String> {
+    if (200..300).contains(&status) {
+        let granted: Granted =
+            serde_json::from_slice(body).map_err(|e| format!("the token endpoint answered {status} without a token ({e})"))?;
+        // Entra ID sends `expires_in` as a number; some servers as a string.
+        let lifetime = match granted.expires_in {
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(3600);
+        let use_until = now + lifetime * 1000 - REFRESH_BEFORE.as_millis() as i64;
+        return Ok(Token { access_token: granted.access_token, use_until });
+    }
+    let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let said = answer["error_description"].as_str().or(answer["error"].as_str()).map(|s| {
+        let line = s.lines().next().unwrap_or(s);
+        format!(": {}", super::text::cut(line, 300))
+    });
+    Err(format!("the token endpoint answered HTTP {status}{}", said.unwrap_or_default()))
+}
+
+/// Tokens by grant, for one HTTP client (one channel's actor, or one API worker).
+#[derive(Default, Clone)]
+pub struct TokenCache(Rc<RefCell<HashMap<ClientCredentials, Token>>>);
+
+impl TokenCache {
+    /// A cached token still good at `now`.
+    pub fn get(&self, credentials: &ClientCredentials, now: i64) -> Option<Token> {
+        self.0.borrow().get(credentials).filter(|t| now < t.use_until).cloned()
+    }
+
+    pub fn put(&self, credentials: &ClientCredentials, token: Token) {
+        self.0.borrow_mut().insert(credentials.clone(), token);
+    }
+
+    /// Forgets a token the receiver refused.
+    pub fn forget(&self, credentials: &ClientCredentials) {
+        self.0.borrow_mut().remove(credentials);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_used_until_five_minutes_before_it_expires() {
+        let token = read_answer(200, br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#, 1_000_000).unwrap();
+        assert_eq!(token, Token { access_token: "eyJ0".into(), use_until: 1_000_000 + 3_599_000 - 300_000 });
+        let cache = TokenCache::default();
+        let grant = ClientCredentials { token_url: "t".into(), client_id: "c".into(), client_secret: "s".into(), scope: "x".into() };
+        cache.put(&grant, token.clone());
+        assert_eq!(cache.get(&grant, 1_000_000), Some(token.clone()));
+        assert_eq!(cache.get(&grant, token.use_until), None);
+    }
+
+    #[test]
+    fn a_refusal_says_what_entra_id_said() {
+        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1"}"#;
+        let err = read_answer(401, body, 0).unwrap_err();
+        assert_eq!(err, "the token endpoint answered HTTP 401: AADSTS7000215: Invalid client secret provided.");
+        assert!(read_answer(200, b"<html>", 0).unwrap_err().contains("without a token"));
+    }
+}
