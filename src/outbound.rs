@@ -237,7 +237,7 @@ impl Outbound {
         }
         let mut bearer = None;
         if let Some(credentials) = &target.credentials {
-            match self.token(credentials, false).await {
+            match self.token(credentials, None).await {
                 Ok(token) => bearer = Some(token),
                 Err(failed) => return done(failed),
             }
@@ -248,9 +248,9 @@ impl Outbound {
         };
         let mut verdict = channel_type.judge(answer.status.as_u16(), answer.excerpt.as_deref().unwrap_or_default());
         if let (Verdict::Unauthorized, Some(credentials)) = (&verdict, &target.credentials) {
-            // The token was refused: one new token, one more try.
-            self.tokens.forget(credentials);
-            let token = match self.token(credentials, true).await {
+            // The token was refused: one new token (shared with every request it was refused to),
+            // one more try.
+            let token = match self.token(credentials, bearer.as_deref()).await {
                 Ok(token) => token,
                 Err(failed) => return done(failed),
             };
@@ -266,15 +266,16 @@ impl Outbound {
         done(answer.outcome(verdict))
     }
 
-    /// A token for the grant: the cached one, or a new one from the token endpoint (which passes
-    /// the outbound guard like any URL).
-    async fn token(&self, credentials: &ClientCredentials, fresh: bool) -> Result<String, AttemptOutcome> {
-        if !fresh {
-            if let Some(token) = self.tokens.get(credentials, now_ms()) {
-                return Ok(token.access_token);
-            }
+    /// A token for the grant: the cached one unless it is the one just `refused`, or a new one
+    /// from the token endpoint (which passes the outbound guard like any URL). One fetch at a
+    /// time per grant; the others wait for it.
+    async fn token(&self, credentials: &ClientCredentials, refused: Option<&str>) -> Result<String, AttemptOutcome> {
+        let slot = self.tokens.slot(credentials);
+        let mut held = slot.lock().await;
+        if let Some(token) = token::usable(&held, now_ms(), refused) {
+            return Ok(token.access_token.clone());
         }
-        let refused = |why: String| failure(ErrorKind::Token, why);
+        let no_token = |why: String| failure(ErrorKind::Token, why);
         let literal = url::Url::parse(&credentials.token_url).ok().and_then(|u| match u.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -289,7 +290,7 @@ impl Outbound {
             .insert_header((USER_AGENT, USER_AGENT_VALUE))
             .send_form(&token::form(credentials));
         let mut response = match actix_web::rt::time::timeout(self.timeout, request).await {
-            Err(_) => return Err(refused(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
+            Err(_) => return Err(no_token(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
                 let kind = if kind == ErrorKind::BlockedTarget { kind } else { ErrorKind::Token };
@@ -299,8 +300,8 @@ impl Outbound {
         };
         let mut body = Vec::new();
         let _ = actix_web::rt::time::timeout(self.timeout, read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
-        let token = token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(refused)?;
-        self.tokens.put(credentials, token.clone());
+        let token = token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)?;
+        *held = Some(token.clone());
         Ok(token.access_token)
     }
 

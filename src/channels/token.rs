@@ -64,24 +64,24 @@ pub fn read_answer(status: u16, body: &[u8], now: i64) -> Result<Token, String> 
     Err(format!("the token endpoint answered HTTP {status}{}", said.unwrap_or_default()))
 }
 
+/// The token of one grant, behind an async lock: requests that find no good token wait for the
+/// one fetching it, so a burst of requests (or of `401`s) costs one token request, not one each.
+pub type TokenSlot = Rc<tokio::sync::Mutex<Option<Token>>>;
+
 /// Tokens by grant, for one HTTP client (one channel's actor, or one API worker).
 #[derive(Default, Clone)]
-pub struct TokenCache(Rc<RefCell<HashMap<ClientCredentials, Token>>>);
+pub struct TokenCache(Rc<RefCell<HashMap<ClientCredentials, TokenSlot>>>);
 
 impl TokenCache {
-    /// A cached token still good at `now`.
-    pub fn get(&self, credentials: &ClientCredentials, now: i64) -> Option<Token> {
-        self.0.borrow().get(credentials).filter(|t| now < t.use_until).cloned()
+    /// The slot of a grant.
+    pub fn slot(&self, credentials: &ClientCredentials) -> TokenSlot {
+        Rc::clone(self.0.borrow_mut().entry(credentials.clone()).or_default())
     }
+}
 
-    pub fn put(&self, credentials: &ClientCredentials, token: Token) {
-        self.0.borrow_mut().insert(credentials.clone(), token);
-    }
-
-    /// Forgets a token the receiver refused.
-    pub fn forget(&self, credentials: &ClientCredentials) {
-        self.0.borrow_mut().remove(credentials);
-    }
+/// A held token still good at `now` and not the one the receiver just refused.
+pub fn usable<'a>(held: &'a Option<Token>, now: i64, refused: Option<&str>) -> Option<&'a Token> {
+    held.as_ref().filter(|t| now < t.use_until && Some(t.access_token.as_str()) != refused)
 }
 
 #[cfg(test)]
@@ -92,11 +92,11 @@ mod tests {
     fn a_token_is_used_until_five_minutes_before_it_expires() {
         let token = read_answer(200, br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#, 1_000_000).unwrap();
         assert_eq!(token, Token { access_token: "eyJ0".into(), use_until: 1_000_000 + 3_599_000 - 300_000 });
-        let cache = TokenCache::default();
-        let grant = ClientCredentials { token_url: "t".into(), client_id: "c".into(), client_secret: "s".into(), scope: "x".into() };
-        cache.put(&grant, token.clone());
-        assert_eq!(cache.get(&grant, 1_000_000), Some(token.clone()));
-        assert_eq!(cache.get(&grant, token.use_until), None);
+        let held = Some(token.clone());
+        assert_eq!(usable(&held, 1_000_000, None), Some(&token));
+        assert_eq!(usable(&held, token.use_until, None), None, "expired (less five minutes)");
+        assert_eq!(usable(&held, 1_000_000, Some("eyJ0")), None, "refused by the receiver");
+        assert_eq!(usable(&held, 1_000_000, Some("older")), Some(&token), "another request already replaced the refused one");
     }
 
     #[test]

@@ -29,3 +29,4 @@ mod matching;
 mod outage;
 mod retries;
 mod security;
+mod siem;
