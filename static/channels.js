@@ -28,14 +28,43 @@ function testResult(outcome) {
     parts.map((p) => h('div', {}, p)));
 }
 
-/** What each channel type asks for; `secretUrl`: the URL is a credential, shown masked on reads. */
+const BATCH = [
+  { name: 'batch_size', label: 'Batch size', type: 'number', placeholder: '100', help: 'Most deliveries in one request (1–1000).' },
+  { name: 'batch_wait', label: 'Batch wait', placeholder: '200ms', help: 'How long to wait to fill a batch (e.g. 200ms, 1s; at most 10s).' },
+];
+
+/**
+ * What each channel type asks for. `secretUrl`: the URL is a credential, shown masked on reads;
+ * `urlKey`: what the API calls the URL; `settings`: the type's own fields (`secret`: write-only,
+ * shown as ••••last4 and kept when left empty).
+ */
 const TYPES = {
-  webhook: { label: 'Webhook', urlLabel: 'URL', rate: '', headers: true,
+  webhook: { label: 'Webhook', urlLabel: 'URL', rate: '', headers: true, settings: [],
     help: 'Where alerts are POSTed, signed (Standard Webhooks). Loopback and private addresses need ALLOWED_TARGET_NETWORKS.' },
-  slack: { label: 'Slack', urlLabel: 'Slack webhook URL', rate: '1', secretUrl: true, placeholder: 'https://hooks.slack.com/services/…',
+  slack: { label: 'Slack', urlLabel: 'Slack webhook URL', rate: '1', secretUrl: true, placeholder: 'https://hooks.slack.com/services/…', settings: [],
     help: 'An Incoming Webhook of your Slack app (api.slack.com/apps → Incoming Webhooks). The URL is a secret: it is shown masked once saved.' },
-  teams: { label: 'Microsoft Teams', urlLabel: 'Workflows webhook URL', rate: '4', secretUrl: true, placeholder: 'https://…logic.azure.com/workflows/…',
+  teams: { label: 'Microsoft Teams', urlLabel: 'Workflows webhook URL', rate: '4', secretUrl: true, placeholder: 'https://…logic.azure.com/workflows/…', settings: [],
     help: 'In the Teams channel: Workflows → “Post to a channel when a webhook request is received”; paste its URL. It is shown masked once saved.' },
+  splunk: { label: 'Splunk (HEC)', urlLabel: 'HEC URL', rate: '', placeholder: 'https://splunk.example.com:8088',
+    help: 'The HTTP Event Collector: its base URL, or the full …/services/collector/event URL.',
+    settings: [
+      { name: 'token', label: 'HEC token', secret: true, required: true, help: 'Settings → Data inputs → HTTP Event Collector. Write-only: shown as ••••last4.' },
+      { name: 'index', label: 'Index', placeholder: 'the token’s default index', help: 'Optional: an index the token may write to.' },
+      { name: 'sourcetype', label: 'Sourcetype', placeholder: 'spscan:alert' },
+      { name: 'source', label: 'Source', placeholder: 'spscan-router' },
+      ...BATCH,
+    ] },
+  sentinel: { label: 'Microsoft Sentinel', urlLabel: 'Ingestion endpoint', urlKey: 'endpoint', rate: '', placeholder: 'https://….ingest.monitor.azure.com',
+    help: 'The data collection endpoint (or the rule’s own logs ingestion endpoint).',
+    settings: [
+      { name: 'dcr_immutable_id', label: 'Rule immutable ID', required: true, placeholder: 'dcr-…', help: 'The data collection rule’s immutable ID (its JSON view).' },
+      { name: 'stream_name', label: 'Stream', required: true, placeholder: 'Custom-SPScanAlerts_CL' },
+      { name: 'directory_id', label: 'Directory (tenant) ID', required: true, placeholder: '00000000-0000-0000-0000-000000000000', help: 'The Entra tenant of the app registration.' },
+      { name: 'client_id', label: 'Application (client) ID', required: true },
+      { name: 'client_secret', label: 'Client secret', secret: true, required: true, help: 'Write-only: shown as ••••last4.' },
+      { name: 'authority', label: 'Authority', placeholder: 'https://login.microsoftonline.com', help: 'Only for sovereign clouds.' },
+      ...BATCH,
+    ] },
 };
 
 function channelForm(channel, done) {
@@ -51,6 +80,15 @@ function channelForm(channel, done) {
   const [enabledRow, enabled] = enabledField(channel ? channel.enabled : true);
   const urlField = field('URL', url, ' ');
   const headersField = field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).');
+  // Every type's own fields, built once; only the chosen type's are shown and sent.
+  const settingFields = Object.entries(TYPES).flatMap(([typeName, t]) => t.settings.map((s) => {
+    const current = channel && channel.type === typeName && channel[s.name] !== undefined ? String(channel[s.name]) : '';
+    const input = h('input', { type: s.secret ? 'password' : (s.type || 'text'), name: s.name, autocomplete: 'off',
+      placeholder: s.secret && current ? `${current} (leave empty to keep it)` : (s.placeholder || ''),
+      value: s.secret ? '' : current });
+    const row = field(s.label, input, s.help || '');
+    return { typeName, setting: s, input, row, current };
+  }));
   let rateTouched = editing;
   rate.addEventListener('input', () => { rateTouched = true; });
   const kind = () => TYPES[type.value] || TYPES.webhook;
@@ -58,21 +96,28 @@ function channelForm(channel, done) {
   const showType = () => {
     const t = kind();
     urlField.querySelector('label').textContent = t.urlLabel;
+    url.name = t.urlKey || 'url';
+    urlField.dataset.field = url.name;
     urlField.querySelector('.hint').textContent = editing && t.secretUrl
       ? `Now ${channel.url}. Leave empty to keep it; paste a whole new URL to replace it.` : t.help;
     url.placeholder = editing && t.secretUrl ? channel.url : (t.placeholder || 'https://…');
     url.required = !(editing && t.secretUrl);
     if (!url.value && editing && !t.secretUrl) url.value = channel.url;
     headersField.hidden = !t.headers;
+    for (const f of settingFields) {
+      f.row.hidden = f.typeName !== type.value;
+      f.input.required = !f.row.hidden && f.setting.required && !(editing && f.setting.secret);
+    }
     if (!rateTouched) rate.value = t.rate;
   };
   type.addEventListener('change', showType);
   const form = h('form.card', { 'aria-label': editing ? 'Edit channel' : 'Add channel' },
     h('h2', {}, editing ? `Edit ${channel.name}` : 'Add channel'),
-    field('Type', type, editing ? 'A channel keeps its type; add a new channel for another.' : 'How alerts are sent: a signed webhook, or a message in Slack or Teams.'),
+    field('Type', type, editing ? 'A channel keeps its type; add a new channel for another.' : 'How alerts are sent: a signed webhook, a message in Slack or Teams, or events in Splunk or Sentinel.'),
     field('Name', name),
     urlField,
     headersField,
+    settingFields.map((f) => f.row),
     field('Rate limit', rate, 'At most this many requests per second to this receiver (empty: no limit). Slack takes about 1 per second, Teams about 4.'),
     enabledRow,
     formError(),
@@ -89,8 +134,14 @@ function channelForm(channel, done) {
     }
     const body = { name: name.value, enabled: enabled.checked,
       rate_limit_per_second: rate.value.trim() === '' ? null : Number(rate.value) };
-    if (url.value.trim() !== '') body.url = url.value.trim();
+    if (url.value.trim() !== '') body[t.urlKey || 'url'] = url.value.trim();
     if (t.headers) body.headers = parsed.headers;
+    for (const f of settingFields.filter((f) => f.typeName === type.value)) {
+      const value = f.input.value.trim();
+      if (value !== '') body[f.setting.name] = f.setting.type === 'number' ? Number(value) : value;
+      // Emptied on edit: back to the default (a credential left empty is kept).
+      else if (editing && !f.setting.secret && f.current !== '') body[f.setting.name] = null;
+    }
     try {
       const saved = editing ? await patch(`/channels/${channel.id}`, body) : await post('/channels', { ...body, type: type.value });
       done(saved);

@@ -17,7 +17,7 @@ export async function renderList(view, params) {
   const [channels, tenants] = await Promise.all([get('/channels'), get('/tenants')]);
   const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
   const filters = { status: params.get('status') || '', channel_id: params.get('channel_id') || '',
-    tenant_id: params.get('tenant_id') || '', event_type: params.get('event_type') || '' };
+    tenant_id: params.get('tenant_id') || '', event_type: params.get('event_type') || '', request_id: params.get('request_id') || '' };
   const cursors = [];
   let cursor = '';
 
@@ -62,6 +62,7 @@ export async function renderList(view, params) {
       return;
     }
     const body = { ...filters, status };
+    delete body.request_id;
     try {
       const { count } = await post('/deliveries/redeliver', { ...body, dry_run: true });
       if (!count) { toast(`No ${status} deliveries match this filter.`); return; }
@@ -74,6 +75,8 @@ export async function renderList(view, params) {
     }
   } } }, 'Redeliver all');
 
+  // Bulk redelivery filters by status, channel, tenant and type, not by request.
+  redeliverAll.hidden = Boolean(filters.request_id);
   clear(view).append(
     h('div.bar', {}, h('h1', {}, 'Alert logs'), redeliverAll),
     h('div.filters', {},
@@ -83,6 +86,8 @@ export async function renderList(view, params) {
       h('div', {}, h('label', { for: typeInput.id }, 'Event type'), typeInput,
         h('datalist#known-types', {}, KNOWN_TYPES.filter((t) => !t.includes('*')).map((t) => h('option', { value: t })))),
       h('button', { type: 'button', on: { click: () => { Object.keys(filters).forEach((k) => { filters[k] = ''; }); go(); } } }, 'Clear filters')),
+    filters.request_id ? h('p.notice', { dataset: { requestFilter: '' } }, `Only the deliveries sent together in request ${filters.request_id}. `,
+      h('a', { href: '#', on: { click: (e) => { e.preventDefault(); filters.request_id = ''; go(); } } }, 'Show all')) : null,
     tableSlot,
     h('div.pager', {}, newer, older));
   await load();
@@ -110,7 +115,9 @@ export async function renderDelivery(view, id) {
       h('td.num', {}, `${a.duration_ms} ms`),
       h('td', {}, a.error_kind ? h('span.badge.s-failed', {}, a.status_code ? `${a.status_code} ${a.error_kind}` : a.error_kind)
         : h('span.badge.s-succeeded', {}, String(a.status_code))),
-      h('td', {}, a.trigger),
+      h('td', {}, a.trigger, a.request_id
+        ? h('div.muted', { dataset: { request: a.request_id } }, 'sent with ', h('a', { href: `#/logs?request_id=${encodeURIComponent(a.request_id)}` },
+          `${a.request_size - 1} other ${a.request_size === 2 ? 'delivery' : 'deliveries'}`), ' in one request') : null),
       h('td', {}, a.error ? h('div', {}, a.error) : null, a.response_excerpt ? h('code', {}, a.response_excerpt) : null)));
     clear(view).append(
       h('p', {}, h('a', { href: '#/logs' }, '← Alert logs')),

@@ -83,7 +83,9 @@ export function showError(form, error) {
   clearErrors(form);
   const problem = error.problem || {};
   const name = (problem.field || '').split(/[.[]/)[0];
-  const holder = (name && form.querySelector(`[data-field="${CSS.escape(name)}"]`)) || form.querySelector('[data-field="_form"]');
+  // A field of that name that is shown (forms may hold hidden fields of other channel types).
+  const shown = name ? [...form.querySelectorAll(`[data-field="${CSS.escape(name)}"]`)].find((el) => !el.hidden) : null;
+  const holder = shown || form.querySelector('[data-field="_form"]');
   const slot = holder.querySelector('.error');
   slot.textContent = problem.detail || error.message;
   slot.hidden = false;

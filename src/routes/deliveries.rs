@@ -113,6 +113,7 @@ pub struct LogQuery {
     event_id: Option<String>,
     tenant_id: Option<String>,
     event_type: Option<String>,
+    request_id: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -140,6 +141,7 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
         event_id: nonempty(query.event_id),
         tenant_id: nonempty(query.tenant_id),
         event_type: nonempty(query.event_type),
+        request_id: nonempty(query.request_id),
         before: cursor,
     };
     let (rows, more) = router.store().read(move |conn| deliveries::list(conn, &filter, limit)).await?;

@@ -591,3 +591,84 @@ async fn readme_pictures() {
     browser.assert_no_problems("drawing the README's pictures").await;
     browser.client.clone().close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn splunk_and_sentinel_channels_are_set_up_tested_and_their_shared_requests_followed_in_the_browser() {
+    use crate::siem::{azure, hec, VendorReceiver, CLIENT_ID, CLIENT_SECRET, DCR, DIRECTORY, HEC_TOKEN, STREAM};
+    let splunk = VendorReceiver::start(hec);
+    let sentinel = VendorReceiver::start(azure);
+    let database = TestDatabase::on(Backend::Sqlite);
+    let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
+    router.api.create_tenant("contoso").await;
+    let browser = browser().await;
+    browser.go(&router.api.base, "").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("h1", "Overview").await;
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    let form = "//form[@aria-label='Add channel']";
+    let row = |name: &str| format!("//tr[td//strong[normalize-space()='{name}']]");
+
+    // Splunk: the form shows the HEC's fields; a wrong value is shown by its field.
+    browser.click_button("", "Add channel").await;
+    browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("splunk").await.unwrap();
+    browser.wait_for_text("form[aria-label='Add channel'] label", "HEC token").await;
+    browser.fill(form, "Name", "Splunk SOC").await;
+    browser.fill(form, "HEC URL", &splunk.base).await;
+    browser.fill(form, "HEC token", HEC_TOKEN).await;
+    browser.fill(form, "Index", "Security Index").await;
+    browser.fill(form, "Batch wait", "300ms").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("[data-field='index'] .error", "lowercase").await;
+    browser.only_refused(422, "/api/v1/channels").await;
+    browser.fill(form, "Index", "security").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "Splunk SOC").await;
+    browser.click_button(&row("Splunk SOC"), "Test").await;
+    browser.wait_for_text("[data-test-result='ok']", "HTTP 200").await;
+
+    // Sentinel: the app registration and the rule.
+    browser.click_button("", "Add channel").await;
+    browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("sentinel").await.unwrap();
+    browser.wait_for_text("form[aria-label='Add channel'] label", "Client secret").await;
+    for (label, value) in [
+        ("Name", "Sentinel"),
+        ("Ingestion endpoint", sentinel.base.as_str()),
+        ("Rule immutable ID", DCR),
+        ("Stream", STREAM),
+        ("Directory (tenant) ID", DIRECTORY),
+        ("Application (client) ID", CLIENT_ID),
+        ("Client secret", CLIENT_SECRET),
+        ("Authority", sentinel.base.as_str()),
+    ] {
+        browser.fill(form, label, value).await;
+    }
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "Sentinel").await;
+    browser.click_button(&row("Sentinel"), "Test").await;
+    browser.wait_for_text("[data-test-result='ok']", "HTTP 204").await;
+    assert_eq!(sentinel.with(|v| v.tokens.len()), 1);
+    browser.screenshot("channels-splunk-sentinel").await;
+    let channels = router.api.get("/api/v1/channels").await.body;
+    assert!(!channels.to_string().contains(HEC_TOKEN) && !channels.to_string().contains(CLIENT_SECRET), "credentials are write-only");
+
+    // Five events in one batch go to Splunk in one request; the alert log follows it.
+    let splunk_id = channels["items"].as_array().unwrap().iter().find(|c| c["type"] == "splunk").unwrap()["id"].as_str().unwrap().to_string();
+    router.api.create_rule(json!({"name": "To Splunk", "event_types": ["*"], "channel_ids": [splunk_id]})).await;
+    let events: Vec<_> = (0..5).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+    assert_eq!(router.api.ingest(json!({"events": events})).await.status, 202);
+    splunk.wait_for_events(6).await;
+    browser.client.find(Locator::LinkText("Alert logs")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("tbody tr", "succeeded").await.click().await.unwrap();
+    browser.wait_for_text("[data-request]", "sent with 4 other deliveries in one request").await;
+    browser.client.find(Locator::LinkText("4 other deliveries")).await.unwrap().click().await.unwrap();
+    browser.wait_for("[data-request-filter]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser.client.find_all(Locator::Css("tbody tr[data-delivery-id]")).await.unwrap().len() != 5 {
+        assert!(Instant::now() < deadline, "the request's five deliveries are not listed");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.screenshot("alert-logs-one-request").await;
+    browser.assert_no_problems("setting up Splunk and Sentinel").await;
+    browser.client.clone().close().await.unwrap();
+}

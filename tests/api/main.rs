@@ -17,7 +17,7 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod binary;
 mod browser;
-mod channel_types;
+pub mod channel_types;
 mod crud;
 mod delivery;
 mod health;
@@ -29,4 +29,4 @@ mod matching;
 mod outage;
 mod retries;
 mod security;
-mod siem;
+pub mod siem;

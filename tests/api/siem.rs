@@ -13,18 +13,18 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const HEC_TOKEN: &str = "5c1f0d2e-6a7b-4c8d-9e0f-1a2b3c4dabcd";
-const DCR: &str = "dcr-0123456789abcdef0123456789abcdef";
-const STREAM: &str = "Custom-SPScanAlerts_CL";
-const DIRECTORY: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const CLIENT_ID: &str = "8c3f2a6e-1d4b-4e5f-9a7c-0b1d2e3f4a5b";
-const CLIENT_SECRET: &str = "Qx8~client.secret-value-wxyz";
+pub const HEC_TOKEN: &str = "5c1f0d2e-6a7b-4c8d-9e0f-1a2b3c4dabcd";
+pub const DCR: &str = "dcr-0123456789abcdef0123456789abcdef";
+pub const STREAM: &str = "Custom-SPScanAlerts_CL";
+pub const DIRECTORY: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub const CLIENT_ID: &str = "8c3f2a6e-1d4b-4e5f-9a7c-0b1d2e3f4a5b";
+pub const CLIENT_SECRET: &str = "Qx8~client.secret-value-wxyz";
 
 /// What a vendor receiver saw and how it is told to answer.
 #[derive(Default)]
-struct Vendor {
+pub struct Vendor {
     /// Event ids per accepted request, in order.
-    accepted: Vec<Vec<String>>,
+    pub accepted: Vec<Vec<String>>,
     /// Requests refused, with the status given.
     refused: Vec<u16>,
     /// Answer this many requests `503` (Splunk: server busy, code 9).
@@ -34,20 +34,20 @@ struct Vendor {
     /// Refuse every request with this status (and a vendor's error body).
     refuse_with: Option<u16>,
     /// Tokens issued by the Azure token endpoint, in order; the last one is valid.
-    tokens: Vec<String>,
+    pub tokens: Vec<String>,
     /// Answer the next ingestion request `401` (the token "expired").
     expire_token: bool,
     /// What went wrong in a request the receiver checked (a broken format).
     violations: Vec<String>,
 }
 
-struct VendorReceiver {
-    base: String,
+pub struct VendorReceiver {
+    pub base: String,
     state: Arc<Mutex<Vendor>>,
 }
 
 impl VendorReceiver {
-    fn start(route: fn(&mut web::ServiceConfig)) -> Self {
+    pub fn start(route: fn(&mut web::ServiceConfig)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(Vendor::default()));
@@ -62,12 +62,12 @@ impl VendorReceiver {
         Self { base, state }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Vendor) -> T) -> T {
+    pub fn with<T>(&self, f: impl FnOnce(&mut Vendor) -> T) -> T {
         f(&mut self.state.lock().unwrap())
     }
 
     /// Waits until `count` distinct events were accepted; returns every accepted id (duplicates kept).
-    async fn wait_for_events(&self, count: usize) -> Vec<String> {
+    pub async fn wait_for_events(&self, count: usize) -> Vec<String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let ids: Vec<String> = self.with(|v| v.accepted.iter().flatten().cloned().collect());
@@ -81,7 +81,7 @@ impl VendorReceiver {
 }
 
 /// A Splunk HTTP Event Collector.
-fn hec(cfg: &mut web::ServiceConfig) {
+pub fn hec(cfg: &mut web::ServiceConfig) {
     cfg.route("/services/collector/event", web::post().to(hec_event));
 }
 
@@ -130,7 +130,7 @@ async fn hec_event(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Ve
 }
 
 /// Entra ID's token endpoint and a Logs Ingestion endpoint.
-fn azure(cfg: &mut web::ServiceConfig) {
+pub fn azure(cfg: &mut web::ServiceConfig) {
     cfg.route("/{directory}/oauth2/v2.0/token", web::post().to(azure_token))
         .route("/dataCollectionRules/{dcr}/streams/{stream}", web::post().to(azure_ingest));
 }

@@ -5,3 +5,5 @@ ALTER TABLE channels ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
 -- many deliveries that request carried. NULL for one delivery per request.
 ALTER TABLE attempts ADD COLUMN request_id TEXT;
 ALTER TABLE attempts ADD COLUMN request_size INTEGER;
+-- The alert log finds the deliveries of one request.
+CREATE INDEX attempts_by_request ON attempts (request_id) WHERE request_id IS NOT NULL;
