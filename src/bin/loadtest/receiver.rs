@@ -1,7 +1,9 @@
 //! The benchmark's receiver: keep-alive HTTP on 127.0.0.1, answers 200 at once, counts every
 //! (channel, event) it gets and stamps arrival times. Channels are the first path segment
 //! (`/3`), events are `webhook-id` values of the form `e<number>`. Requests to `/fail` are
-//! answered `500` and only counted (a receiver that fails every request).
+//! answered `500` and only counted (a receiver that fails every request). Requests to
+//! `/services/collector/event` play a Splunk HEC: each concatenated envelope's `event.event_id`
+//! counts as one delivery to channel 0, and the answer is `{"text":"Success","code":0}`.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -60,6 +62,11 @@ impl Receiver {
         self.tally.lock().unwrap().total
     }
 
+    /// The base URL of the HEC this receiver plays.
+    pub fn hec_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// The URL of a channel whose every request is answered `500`.
     pub fn failing_url(&self) -> String {
         format!("http://127.0.0.1:{}/fail", self.port)
@@ -104,33 +111,52 @@ impl Receiver {
     }
 }
 
-async fn receive(req: HttpRequest, _body: web::Bytes, tally: web::Data<Mutex<Tally>>) -> HttpResponse {
-    if req.path() == "/fail" {
-        tally.lock().unwrap().failed += 1;
-        return HttpResponse::InternalServerError().finish();
-    }
-    let channel: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
-    let seq: Option<usize> = req
-        .headers()
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|id| id.strip_prefix('e'))
-        .and_then(|n| n.parse().ok());
-    let now = Instant::now();
-    let mut tally = tally.lock().unwrap();
-    tally.total += 1;
-    if let Some(seq) = seq {
-        if tally.counts.len() <= channel {
-            tally.counts.resize_with(channel + 1, Vec::new);
+/// The sequence number of an event id `e<number>`.
+fn seq_of(event_id: &str) -> Option<usize> {
+    event_id.strip_prefix('e').and_then(|n| n.parse().ok())
+}
+
+impl Tally {
+    /// One delivery of event `seq` to `channel`, arrived at `now`.
+    fn count(&mut self, channel: usize, seq: usize, now: Instant) {
+        if self.counts.len() <= channel {
+            self.counts.resize_with(channel + 1, Vec::new);
         }
-        let counts = &mut tally.counts[channel];
+        let counts = &mut self.counts[channel];
         if counts.len() <= seq {
             counts.resize((seq + 1).max(counts.len() * 2), 0);
         }
         counts[seq] = counts[seq].saturating_add(1);
-        if let Some(slot) = tally.arrivals.get_mut(seq) {
+        if let Some(slot) = self.arrivals.get_mut(seq) {
             slot.get_or_insert(now);
         }
+    }
+}
+
+async fn receive(req: HttpRequest, body: web::Bytes, tally: web::Data<Mutex<Tally>>) -> HttpResponse {
+    if req.path() == "/fail" {
+        tally.lock().unwrap().failed += 1;
+        return HttpResponse::InternalServerError().finish();
+    }
+    let now = Instant::now();
+    if req.path() == "/services/collector/event" {
+        let seqs: Vec<usize> = serde_json::Deserializer::from_slice(&body)
+            .into_iter::<serde_json::Value>()
+            .filter_map(|envelope| envelope.ok()?["event"]["event_id"].as_str().and_then(seq_of))
+            .collect();
+        let mut tally = tally.lock().unwrap();
+        tally.total += seqs.len() as u64;
+        for seq in seqs {
+            tally.count(0, seq, now);
+        }
+        return HttpResponse::Ok().content_type("application/json").body(r#"{"text":"Success","code":0}"#);
+    }
+    let channel: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
+    let seq = req.headers().get("webhook-id").and_then(|v| v.to_str().ok()).and_then(seq_of);
+    let mut tally = tally.lock().unwrap();
+    tally.total += 1;
+    if let Some(seq) = seq {
+        tally.count(channel, seq, now);
     }
     HttpResponse::Ok().finish()
 }

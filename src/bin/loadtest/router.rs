@@ -174,13 +174,21 @@ impl RouterProcess {
 
     /// Registers the `bench` tenant, one channel per URL and rules sending every event to all.
     pub async fn setup(&self, urls: &[String]) -> Vec<String> {
+        let channels: Vec<serde_json::Value> = urls.iter().map(|url| json!({"url": url})).collect();
+        self.setup_channels(&channels).await
+    }
+
+    /// Tenant `bench`, a channel for each input (`name` added) and rules sending every event to all of them.
+    pub async fn setup_channels(&self, inputs: &[serde_json::Value]) -> Vec<String> {
         let (status, _) = self
             .post("/tenants", &json!({"id": "bench", "display_name": "Bench", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}))
             .await;
         assert_eq!(status, 201);
         let mut ids = Vec::new();
-        for (i, url) in urls.iter().enumerate() {
-            let (status, body) = self.post("/channels", &json!({"name": format!("bench-{i}"), "url": url})).await;
+        for (i, input) in inputs.iter().enumerate() {
+            let mut input = input.clone();
+            input["name"] = json!(format!("bench-{i}"));
+            let (status, body) = self.post("/channels", &input).await;
             assert_eq!(status, 201, "{body}");
             ids.push(body["id"].as_str().unwrap().to_string());
         }

@@ -7,6 +7,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::receiver::{black_hole, Check, Receiver};
+use serde_json::json;
+
 use crate::router::{batch_json, event_json, RouterProcess};
 use crate::{Measure, Plan};
 
@@ -134,6 +136,24 @@ pub async fn throughput(plan: &Plan, batch: u64) -> Vec<Measure> {
         Measure::new(name, "delivered/s", format!("{rate:.0}"), &format!("{acked} events, {batch} per request, ingested for {:?}", plan.duration), true)
             .value(rate),
         check_row(name, receiver.check(0, acked)),
+    ]
+}
+
+/// 9. Batched ingestion to one `splunk` channel (`batch_size` 100) against a HEC-like receiver:
+/// events delivered per second, many to a request.
+pub async fn splunk(plan: &Plan) -> Vec<Measure> {
+    let receiver = receiver();
+    let router = Rc::new(RouterProcess::start(plan, &[]));
+    let channel = json!({"type": "splunk", "url": receiver.hec_url(), "token": "bench-hec-token", "batch_size": 100});
+    router.setup_channels(&[channel]).await;
+    let started = Instant::now();
+    let acked = drive(&router, &receiver, 1, 100, plan.duration).await;
+    wait_until("every event to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
+    let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || router.pending() == 0).await;
+    let rate = acked as f64 / (recorded - started).as_secs_f64();
+    vec![
+        Measure::new("splunk", "delivered/s", format!("{rate:.0}"), &format!("{acked} events to one Splunk channel, batch_size 100"), true).value(rate),
+        check_row("splunk", receiver.check(0, acked)),
     ]
 }
 
