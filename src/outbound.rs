@@ -38,8 +38,9 @@ pub const USER_AGENT_VALUE: &str = concat!("SPScan-Alert-Router/", env!("CARGO_P
 /// Most bytes of an answer read (to keep the connection reusable); the rest is dropped.
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// Where and how a channel delivers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how a channel delivers. Its `Debug` shows no credential (settings, secrets and
+/// headers are left out), so a target can be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     pub channel_id: String,
     /// The channel's type: what a delivery's request looks like and how its answer is judged.
@@ -58,6 +59,17 @@ pub struct Target {
     pub batching: Batching,
     /// The grant an access token comes from, for types that need one.
     pub credentials: Option<ClientCredentials>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("channel_id", &self.channel_id)
+            .field("kind", &self.kind)
+            .field("batching", &self.batching)
+            .field("rate_limit", &self.rate_limit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Target {

@@ -24,6 +24,10 @@
 //!   ([`ChannelDisabled`]), tells people through the rules and retires this actor. Pending
 //!   deliveries stay pending until the channel is enabled again.
 //! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst).
+//! - A batching type's request carries up to `batch_size` queued deliveries; fewer are sent
+//!   only once the oldest queued one has waited `batch_wait`. What a request could not carry
+//!   (its body limit) goes back to the front of the queue; a request refused as too large is
+//!   split in two halves sent next, and nothing is recorded for it.
 //! - On start the actor fetches whatever is due, which is how deliveries resume after a restart.
 //! - The channel's circuit breaker ([`Health`]) lives here: every finished attempt updates it;
 //!   while it is open nothing is sent (queued and due deliveries wait, using up no retries) and a
@@ -276,6 +280,9 @@ impl DeliveryActor {
         if self.gave_up {
             // Disabled (or about to be): the RuleMatcher retires this actor after the commit.
             return;
+        }
+        if self.queue.is_empty() {
+            self.filling_since = None;
         }
         let waiting = !self.queue.is_empty() || !self.split.is_empty();
         let permitted = if waiting { self.permitted(ctx) } else { 0 };

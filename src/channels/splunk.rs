@@ -81,7 +81,9 @@ impl ChannelType for Splunk {
         let mut carries = 0;
         for item in items {
             let event = super::parse_payload(item.payload);
-            let time = event["timestamp"].as_str().and_then(parse_rfc3339).unwrap_or(sending.now) as f64 / 1000.0;
+            // Epoch seconds, with milliseconds when there are any.
+            let ms = event["timestamp"].as_str().and_then(parse_rfc3339).unwrap_or(sending.now);
+            let time = if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) };
             let mut envelope = json!({ "time": time, "host": sending.host, "source": source, "sourcetype": sourcetype, "event": event });
             if let Some(index) = &index {
                 envelope["index"] = Value::String(index.clone());

@@ -137,6 +137,20 @@ pub struct AttemptRecord {
     pub request: Option<SharedRequest>,
 }
 
+/// Where a retry falls in the jitter band (`-1.0..=1.0`): random, but the same for every delivery
+/// of one request, so a batch that failed together is retried together.
+fn jitter_roll(request: Option<&SharedRequest>) -> f64 {
+    match request {
+        None => rand::Rng::gen_range(&mut rand::thread_rng(), -1.0..=1.0),
+        Some(request) => {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            request.id.hash(&mut hasher);
+            (hasher.finish() as f64 / u64::MAX as f64) * 2.0 - 1.0
+        }
+    }
+}
+
 /// One request that carried several deliveries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedRequest {
@@ -356,7 +370,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                     true => ("succeeded".to_string(), None),
                     false => (redeliver_from.clone().unwrap_or_default(), None),
                 },
-                (Trigger::Scheduled, "pending") => match next_step(policy, *scheduled as u32, outcome, now, rand::Rng::gen_range(&mut rand::thread_rng(), -1.0..=1.0)) {
+                (Trigger::Scheduled, "pending") => match next_step(policy, *scheduled as u32, outcome, now, jitter_roll(record.request.as_ref())) {
                     NextStep::Succeeded => ("succeeded".to_string(), None),
                     NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
                     NextStep::Failed => ("failed".to_string(), None),

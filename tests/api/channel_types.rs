@@ -395,7 +395,7 @@ async fn wait_until_disabled(app: &TestApp, channel_id: &str) -> Value {
 }
 
 /// The JSON block after `<!-- payload: {name} -->` in the README.
-fn readme_payload(name: &str) -> Value {
+pub fn readme_payload(name: &str) -> Value {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let marker = format!("<!-- payload: {name} -->");
     let after = &readme[readme.find(&marker).unwrap_or_else(|| panic!("no {marker} in the README")) + marker.len()..];

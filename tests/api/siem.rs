@@ -39,6 +39,8 @@ pub struct Vendor {
     expire_token: bool,
     /// What went wrong in a request the receiver checked (a broken format).
     violations: Vec<String>,
+    /// The bodies of the accepted requests.
+    pub bodies: Vec<Vec<u8>>,
 }
 
 pub struct VendorReceiver {
@@ -126,6 +128,7 @@ async fn hec_event(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Ve
         return answer(413, "Content too large", 413);
     }
     vendor.accepted.push(ids);
+    vendor.bodies.push(body.to_vec());
     answer(200, "Success", 0)
 }
 
@@ -187,6 +190,7 @@ async fn azure_ingest(req: HttpRequest, path: web::Path<(String, String)>, body:
             .json(json!({"error": {"code": "OperationFailed", "message": "The authentication token provided does not have access to ingest data for the data collection rule"}}));
     }
     vendor.accepted.push(ids);
+    vendor.bodies.push(body.to_vec());
     HttpResponse::NoContent().finish()
 }
 
@@ -340,6 +344,22 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_batch_that_failed_together_is_retried_together_despite_the_jitter() {
+        let hec = VendorReceiver::start(hec);
+        hec.with(|v| v.busy = 1);
+        let app = spawn_app_with(|s| {
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("2s").unwrap();
+            s.retry_jitter = 0.5;
+        })
+        .await;
+        splunk_channel(&app, &hec, json!({"batch_wait": "300ms"})).await;
+        let sent = ingest_many(&app, 40).await;
+        exactly_once(&sent, &hec.wait_for_events(40).await);
+        assert_eq!(hec.with(|v| v.refused.clone()), vec![503]);
+        assert_eq!(hec.with(|v| v.accepted.len()), 1, "the retry went as one request, as the batch did");
+    }
+
+    #[actix_web::test]
     async fn sentinel_splits_on_413_and_a_403_is_final() {
         let azure = VendorReceiver::start(azure);
         azure.with(|v| v.max_events = Some(7));
@@ -405,5 +425,39 @@ on_both_backends! {
             assert!(answer.body["detail"].as_str().unwrap().contains(says), "{}", answer.body);
         }
         assert_eq!(app.get("/api/v1/channels").await.body["items"].as_array().unwrap().len(), 0, "nothing half-written");
+    }
+}
+
+#[actix_web::test]
+async fn the_readme_shows_exactly_what_splunk_and_sentinel_get() {
+    let hec = VendorReceiver::start(hec);
+    let azure = VendorReceiver::start(azure);
+    let app = spawn_app_with(|s| s.instance_id = "router-1".into()).await;
+    let mut ids = Vec::new();
+    for input in [
+        json!({"name": "Splunk", "type": "splunk", "url": hec.base, "token": HEC_TOKEN, "index": "security", "batch_wait": "0s"}),
+        json!({"name": "Sentinel", "type": "sentinel", "endpoint": azure.base, "dcr_immutable_id": DCR, "stream_name": STREAM,
+            "directory_id": DIRECTORY, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "authority": azure.base, "batch_wait": "0s"}),
+    ] {
+        let answer = app.post("/api/v1/channels", input).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        ids.push(answer.body["id"].as_str().unwrap().to_string());
+    }
+    app.route_everything_to(&ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(app.ingest(crate::channel_types::readme_event()).await.status, 202);
+    hec.wait_for_events(1).await;
+    azure.wait_for_events(1).await;
+    let splunk: Value = serde_json::from_slice(&hec.with(|v| v.bodies[0].clone())).unwrap();
+    let sentinel: Value = serde_json::from_slice(&azure.with(|v| v.bodies[0].clone())).unwrap();
+    for (name, body) in [("splunk", &splunk), ("sentinel", &sentinel)] {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("readme-{name}.json"));
+        std::fs::write(path, serde_json::to_string_pretty(body).unwrap()).unwrap();
+    }
+    for (name, body) in [("splunk", &splunk), ("sentinel", &sentinel)] {
+        assert!(
+            crate::channel_types::readme_payload(name) == *body,
+            "the README's {name} example is stale; the router sends:\n{}",
+            serde_json::to_string_pretty(body).unwrap()
+        );
     }
 }
