@@ -35,12 +35,8 @@ const SETTINGS: &[Setting] = &[
     Setting { name: "batch_wait", secret: false, required: false },
 ];
 
-fn is_guid(s: &str) -> bool {
-    uuid_shape(s)
-}
-
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
-fn uuid_shape(s: &str) -> bool {
+fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))

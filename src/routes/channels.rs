@@ -21,6 +21,7 @@ use crate::startup::ApiConfig;
 use crate::store::channels::{self, ChannelChange, ChannelStats, NewChannel};
 use crate::store::models::ChannelRow;
 use crate::store::StoreError;
+use crate::channels::MASK;
 
 #[derive(Serialize)]
 pub struct ChannelView {
@@ -351,9 +352,6 @@ fn check_token_endpoint(kind: ChannelKind, config: &crate::channels::Config, api
         .and_then(|url| url.check_target(&api.targets))
         .map_err(|e| Invalid::new("authority", e.message))
 }
-
-/// What reads put in place of a secret URL's path.
-const MASK: &str = "••••";
 
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
