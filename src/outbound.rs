@@ -282,11 +282,28 @@ impl Outbound {
     /// from the token endpoint (which passes the outbound guard like any URL). One fetch at a
     /// time per grant; the others wait for it.
     async fn token(&self, credentials: &ClientCredentials, refused: Option<&str>) -> Result<String, AttemptOutcome> {
+        let asked_at = now_ms();
         let slot = self.tokens.slot(credentials);
         let mut held = slot.lock().await;
-        if let Some(token) = token::usable(&held, now_ms(), refused) {
+        if let Some(token) = token::usable(&held.token, now_ms(), refused) {
             return Ok(token.access_token.clone());
         }
+        if let Some((_, failure)) = held.failed.as_ref().filter(|(at, _)| *at >= asked_at) {
+            return Err(failure.clone());
+        }
+        let fetched = self.fetch_token(credentials).await;
+        match &fetched {
+            Ok(token) => {
+                held.token = Some(token.clone());
+                held.failed = None;
+            }
+            Err(failure) => held.failed = Some((now_ms(), failure.clone())),
+        }
+        fetched.map(|token| token.access_token)
+    }
+
+    /// One client-credentials request to the token endpoint.
+    async fn fetch_token(&self, credentials: &ClientCredentials) -> Result<token::Token, AttemptOutcome> {
         let no_token = |why: String| failure(ErrorKind::Token, why);
         let literal = url::Url::parse(&credentials.token_url).ok().and_then(|u| match u.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -312,9 +329,7 @@ impl Outbound {
         };
         let mut body = Vec::new();
         let _ = actix_web::rt::time::timeout(self.timeout, read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
-        let token = token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)?;
-        *held = Some(token.clone());
-        Ok(token.access_token)
+        token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)
     }
 
     /// Sends a built request once: the answer's status line and excerpt, or why none came.

@@ -64,9 +64,18 @@ pub fn read_answer(status: u16, body: &[u8], now: i64) -> Result<Token, String> 
     Err(format!("the token endpoint answered HTTP {status}{}", said.unwrap_or_default()))
 }
 
+/// What is known of one grant's token: the token, and the last failure to get one (Unix ms).
+#[derive(Debug, Default)]
+pub struct Slot {
+    pub token: Option<Token>,
+    pub failed: Option<(i64, crate::domain::attempt::AttemptOutcome)>,
+}
+
 /// The token of one grant, behind an async lock: requests that find no good token wait for the
-/// one fetching it, so a burst of requests (or of `401`s) costs one token request, not one each.
-pub type TokenSlot = Rc<tokio::sync::Mutex<Option<Token>>>;
+/// one fetching it, so a burst of requests (or of `401`s) costs one token request, not one each;
+/// and when that fetch fails, the requests that were waiting for it fail with it rather than
+/// each trying (and timing out) in turn.
+pub type TokenSlot = Rc<tokio::sync::Mutex<Slot>>;
 
 /// Tokens by grant, for one HTTP client (one channel's actor, or one API worker).
 #[derive(Default, Clone)]

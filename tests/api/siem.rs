@@ -41,6 +41,10 @@ pub struct Vendor {
     violations: Vec<String>,
     /// The bodies of the accepted requests.
     pub bodies: Vec<Vec<u8>>,
+    /// The token endpoint never answers.
+    hang_tokens: bool,
+    /// Requests the token endpoint got.
+    token_requests: usize,
 }
 
 pub struct VendorReceiver {
@@ -139,6 +143,14 @@ pub fn azure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn azure_token(directory: web::Path<String>, form: web::Form<Vec<(String, String)>>, state: web::Data<Mutex<Vendor>>) -> HttpResponse {
+    let hang = {
+        let mut vendor = state.lock().unwrap();
+        vendor.token_requests += 1;
+        vendor.hang_tokens
+    };
+    if hang {
+        actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+    }
     let mut vendor = state.lock().unwrap();
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let valid = directory.as_str() == DIRECTORY
@@ -385,6 +397,33 @@ on_both_backends! {
         assert_eq!(test.body["ok"], false, "{}", test.body);
         assert_eq!(test.body["error_kind"], "token");
         assert!(test.body["error"].as_str().unwrap().contains("AADSTS7000215"), "{}", test.body);
+    }
+
+    #[actix_web::test]
+    async fn requests_waiting_for_a_token_endpoint_that_never_answers_fail_together_not_one_after_another() {
+        let azure = VendorReceiver::start(azure);
+        azure.with(|v| v.hang_tokens = true);
+        let app = spawn_app_with(|s| s.delivery_timeout = Duration::from_secs(1)).await;
+        sentinel_channel(&app, &azure, json!({"batch_size": 1})).await;
+        let answer = app.ingest(json!({"events": (0..16).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect::<Vec<_>>()})).await;
+        let started = std::time::Instant::now();
+        for result in answer.body["results"].as_array().unwrap() {
+            let id = result["deliveries"][0]["id"].as_str().unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let delivery = loop {
+                let delivery = app.delivery(id).await;
+                if delivery["attempt_count"].as_i64().unwrap() >= 1 {
+                    break delivery;
+                }
+                assert!(std::time::Instant::now() < deadline, "no attempt recorded: {delivery:#}");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert_eq!(delivery["attempts"][0]["error_kind"], "token", "{delivery:#}");
+        }
+        // Sixteen requests in flight, one token request: all failed after about one timeout,
+        // not sixteen timeouts one after the other.
+        assert!(started.elapsed() < Duration::from_secs(4), "the first attempts took {:?}", started.elapsed());
+        assert!(azure.with(|v| v.token_requests) <= 4, "{} token requests", azure.with(|v| v.token_requests));
     }
 
     #[actix_web::test]
