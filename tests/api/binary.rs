@@ -194,6 +194,24 @@ on_both_backends! {
         assert_eq!(api.post(&format!("/api/v1/channels/{id}/test"), json!({})).await.body["ok"], true);
         api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         receiver.wait_for(2, None, Duration::from_secs(10)).await;
+        // Vendor channels: a Slack URL, a HEC token, an app registration's secret and its token,
+        // through a create, a Test and a token refused by the receiver.
+        let slack = api.post("/api/v1/channels", json!({"name": "Slack", "type": "slack", "url": receiver.url("/services/T1/B1/slack-url-secret-77")})).await.body;
+        assert_eq!(api.post(&format!("/api/v1/channels/{}/test", slack["id"].as_str().unwrap()), json!({})).await.body["ok"], true);
+        let hec = crate::siem::VendorReceiver::start(crate::siem::hec);
+        let splunk = api.post("/api/v1/channels", json!({"name": "Splunk", "type": "splunk", "url": hec.base, "token": "hec-token-secret-0042"})).await.body;
+        assert_eq!(api.post(&format!("/api/v1/channels/{}/test", splunk["id"].as_str().unwrap()), json!({})).await.body["error_kind"], "http_status");
+        let azure = crate::siem::VendorReceiver::start(crate::siem::azure);
+        let sentinel = api
+            .post("/api/v1/channels", json!({"name": "Sentinel", "type": "sentinel", "endpoint": azure.base, "dcr_immutable_id": crate::siem::DCR,
+                "stream_name": crate::siem::STREAM, "directory_id": crate::siem::DIRECTORY, "client_id": crate::siem::CLIENT_ID,
+                "client_secret": crate::siem::CLIENT_SECRET, "authority": azure.base}))
+            .await
+            .body;
+        azure.with(|v| v.expire_token = true);
+        assert_eq!(api.post(&format!("/api/v1/channels/{}/test", sentinel["id"].as_str().unwrap()), json!({})).await.body["ok"], true);
+        let issued = azure.with(|v| v.tokens.clone());
+        assert_eq!(issued.len(), 2, "one token refused, one more fetched");
         api.with_token(Some("a-wrong-token-that-is-long")).get("/api/v1/channels").await;
         router.stop();
         let log = log.lock().unwrap().clone();
@@ -206,6 +224,11 @@ on_both_backends! {
             "a-wrong-token-that-is-long",
             "custom-header-secret-123",
             "outsider@example.net",
+            "slack-url-secret-77",
+            "hec-token-secret-0042",
+            crate::siem::CLIENT_SECRET,
+            &issued[0],
+            &issued[1],
         ];
         for secret in secrets {
             assert!(!log.contains(secret), "the log shows a secret");

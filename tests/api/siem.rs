@@ -36,7 +36,7 @@ pub struct Vendor {
     /// Tokens issued by the Azure token endpoint, in order; the last one is valid.
     pub tokens: Vec<String>,
     /// Answer the next ingestion request `401` (the token "expired").
-    expire_token: bool,
+    pub expire_token: bool,
     /// What went wrong in a request the receiver checked (a broken format).
     violations: Vec<String>,
     /// The bodies of the accepted requests.
@@ -162,7 +162,7 @@ async fn azure_token(directory: web::Path<String>, form: web::Form<Vec<(String, 
         vendor.violations.push(format!("a bad token request: {:?}", form.0));
         return HttpResponse::Unauthorized().json(json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}));
     }
-    let token = format!("token-{}", vendor.tokens.len() + 1);
+    let token = format!("eyJ0.access-token-{}", vendor.tokens.len() + 1);
     vendor.tokens.push(token.clone());
     HttpResponse::Ok().json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token}))
 }
