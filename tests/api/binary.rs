@@ -179,6 +179,49 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_router_killed_while_splunk_batches_are_in_flight_delivers_every_event_after_the_restart() {
+        let database = TestDatabase::new();
+        let database = database.url.clone();
+        let hec = crate::siem::VendorReceiver::start(crate::siem::hec);
+        hec.with(|v| v.hang = true);
+        let mut first = start_router(&database);
+        first.api.create_tenant("contoso").await;
+        let channel = first
+            .api
+            .post("/api/v1/channels", json!({"name": "Splunk", "type": "splunk", "url": hec.base, "token": crate::siem::HEC_TOKEN,
+                "index": "security", "batch_size": 50, "batch_wait": "50ms"}))
+            .await;
+        assert_eq!(channel.status, 201, "{}", channel.body);
+        first.api.route_everything_to(&[channel.body["id"].as_str().unwrap()]).await;
+        let events: Vec<_> = (0..200).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        let answer = first.api.ingest(json!({ "events": events })).await;
+        assert_eq!(answer.status, 202);
+        let acknowledged: std::collections::HashSet<String> =
+            answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+
+        // Every event is in a request the HEC has read and not answered when the router dies.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while hec.with(|v| v.hanging) < 200 {
+            assert!(Instant::now() < deadline, "the batches never reached the HEC");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.child.kill().expect("SIGKILL");
+        first.child.wait().unwrap();
+        hec.with(|v| v.hang = false);
+        let mut second = start_router(&database);
+        let arrived = hec.wait_for_events(200).await;
+        assert_eq!(arrived.iter().cloned().collect::<std::collections::HashSet<_>>(), acknowledged);
+        assert_eq!(arrived.len(), 200, "each event answered once, after the restart");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !second.api.get("/api/v1/deliveries?status=pending").await.body["items"].as_array().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "deliveries still pending after every event arrived");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        second.child.kill().unwrap();
+        second.child.wait().unwrap();
+    }
+
+    #[actix_web::test]
     async fn secrets_and_tokens_never_reach_the_log() {
         let database = TestDatabase::new();
         let database = database.url.clone();

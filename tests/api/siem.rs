@@ -43,6 +43,10 @@ pub struct Vendor {
     pub bodies: Vec<Vec<u8>>,
     /// The token endpoint never answers.
     hang_tokens: bool,
+    /// The HEC reads requests and never answers them.
+    pub hang: bool,
+    /// Events in requests the HEC read and left hanging.
+    pub hanging: usize,
     /// Requests the token endpoint got.
     token_requests: usize,
 }
@@ -92,6 +96,16 @@ pub fn hec(cfg: &mut web::ServiceConfig) {
 }
 
 async fn hec_event(req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<Vendor>>) -> HttpResponse {
+    let hang = {
+        let mut vendor = state.lock().unwrap();
+        if vendor.hang {
+            vendor.hanging += serde_json::Deserializer::from_slice(&body).into_iter::<Value>().count();
+        }
+        vendor.hang
+    };
+    if hang {
+        actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
+    }
     let mut vendor = state.lock().unwrap();
     let answer = |status: u16, text: &str, code: u16| {
         HttpResponse::build(awc::http::StatusCode::from_u16(status).unwrap()).json(json!({"text": text, "code": code}))
