@@ -139,8 +139,8 @@ pub async fn throughput(plan: &Plan, batch: u64) -> Vec<Measure> {
     ]
 }
 
-/// 9. Batched ingestion to one `splunk` channel (`batch_size` 100) against a HEC-like
-/// receiver: events delivered per second, many to a request.
+/// Scenario 9: batched ingestion to one `splunk` channel (`batch_size` 100) against a
+/// HEC-like receiver; events delivered per second, many to a request.
 pub async fn splunk(plan: &Plan) -> Vec<Measure> {
     let receiver = receiver();
     let router = Rc::new(RouterProcess::start(plan, &[]));
