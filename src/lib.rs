@@ -13,5 +13,6 @@ pub mod instance;
 pub mod outbound;
 pub mod routes;
 pub mod settings;
+pub mod sources;
 pub mod startup;
 pub mod store;

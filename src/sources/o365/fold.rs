@@ -1,0 +1,127 @@
+//! One user action, one alert: the records of one action share a `CorrelationId` (or a
+//! `UniqueSharingId`). When one of them creates a link, the side effects (the `SharingSet` to the
+//! link's group and to system groups, the inheritance broken, the group added) fold into the
+//! link's event; without a link record, the first `SharingSet` to a link group stands for the
+//! link. What folds into what is decided here, for the records of one request.
+
+use std::collections::HashMap;
+
+use super::mapping::{Mapped, LINK_CREATED};
+use super::record::AuditRecord;
+
+/// What becomes of each record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Ingested as its own event.
+    Event(Mapped),
+    /// Part of the action whose event is the record at this index.
+    FoldedInto(usize),
+    /// Not an alert.
+    Ignored(String),
+}
+
+/// The key tying the records of one action together.
+fn action_key(record: &AuditRecord) -> Option<&str> {
+    record.correlation_id.as_deref().or(record.unique_sharing_id.as_deref())
+}
+
+/// Whether a mapped record is a side effect that may fold into its action's link event.
+fn side_effect(record: &AuditRecord, mapped: &Mapped) -> bool {
+    match mapped {
+        Mapped::Event { foldable, .. } => *foldable,
+        Mapped::Ignored(_) => record.operation == "GroupAdded",
+    }
+}
+
+/// Decides, for records already mapped one by one, which stand as events and which fold.
+pub fn fold(records: &[(AuditRecord, Mapped)]) -> Vec<Plan> {
+    // The record that stands for each action: its link record, else its first link-group grant.
+    let mut anchors: HashMap<&str, usize> = HashMap::new();
+    for (i, (record, mapped)) in records.iter().enumerate() {
+        let Some(key) = action_key(record) else { continue };
+        let creates_link = LINK_CREATED.contains(&record.operation.as_str()) && matches!(mapped, Mapped::Event { .. });
+        match anchors.get(key) {
+            Some(&current) if creates_link && !LINK_CREATED.contains(&records[current].0.operation.as_str()) => {
+                anchors.insert(key, i);
+            }
+            None if creates_link || is_link_group_grant(record, mapped) => {
+                anchors.insert(key, i);
+            }
+            _ => {}
+        }
+    }
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, (record, mapped))| {
+            let anchor = action_key(record).and_then(|key| anchors.get(key)).copied();
+            match anchor {
+                Some(anchor) if anchor != i && side_effect(record, mapped) => Plan::FoldedInto(anchor),
+                _ => match mapped {
+                    Mapped::Event { .. } => Plan::Event(mapped.clone()),
+                    Mapped::Ignored(why) => Plan::Ignored(why.clone()),
+                },
+            }
+        })
+        .collect()
+}
+
+/// A `SharingSet` (or `AddedToGroup`) to a `SharingLinks.…` group: it stands for its link.
+fn is_link_group_grant(record: &AuditRecord, mapped: &Mapped) -> bool {
+    matches!(mapped, Mapped::Event { foldable: true, .. })
+        && record.target.as_deref().is_some_and(|t| t.starts_with("SharingLinks."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::o365::mapping::map;
+    use serde_json::{json, Value};
+
+    fn record(id: &str, operation: &str, extra: Value) -> AuditRecord {
+        let mut value = json!({"Id": id, "RecordType": "14", "CreationTime": "2026-11-28 15:36:08", "Operation": operation,
+            "OrganizationId": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", "UserId": "alice@contoso.com", "UserType": 0,
+            "SiteUrl": "https://contoso.sharepoint.com/sites/Finance", "SourceRelativeUrl": "Shared Documents", "SourceFileName": "Q3.xlsx",
+            "CorrelationId": "9f3c0a1e-0000-4000-8000-00000000abcd"});
+        value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        AuditRecord::parse(&value).unwrap()
+    }
+
+    /// The six records one "anyone" link click writes, in the order they were logged.
+    pub fn anyone_link_click() -> Vec<AuditRecord> {
+        vec![
+            record("r1", "SharingSet", json!({"TargetUserOrGroupName": "SharingLinks.4f2a.AnonymousEdit.77e1", "TargetUserOrGroupType": "SharePointGroup", "EventData": "<Permissions granted>Contribute</Permissions granted>"})),
+            record("r2", "SharingSet", json!({"TargetUserOrGroupName": "Limited Access System Group", "TargetUserOrGroupType": "SharePointGroup", "EventData": "<Permissions granted>Limited Access</Permissions granted>"})),
+            record("r3", "SharingSet", json!({"TargetUserOrGroupName": "SHAREPOINT\\\\a1b2c3d4e5", "TargetUserOrGroupType": "SecurityGroup"})),
+            record("r4", "SharingInheritanceBroken", json!({})),
+            record("r5", "GroupAdded", json!({"TargetUserOrGroupName": "SharingLinks.4f2a.AnonymousEdit.77e1"})),
+            record("r6", "AnonymousLinkCreated", json!({"EventData": "<Type>Edit</Type>"})),
+        ]
+    }
+
+    #[test]
+    fn one_anyone_link_click_of_six_records_is_one_critical_alert() {
+        let mapped: Vec<(AuditRecord, Mapped)> = anyone_link_click().into_iter().map(|r| { let m = map(&r); (r, m) }).collect();
+        let plans = fold(&mapped);
+        let events: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| matches!(p, Plan::Event(_))).map(|(i, _)| i).collect();
+        assert_eq!(events, vec![5], "{plans:#?}");
+        assert!(matches!(&plans[5], Plan::Event(Mapped::Event { event: "permission.anonymous_link_created", severity: crate::domain::severity::Severity::Critical, .. })));
+        for plan in &plans[..5] {
+            assert_eq!(plan, &Plan::FoldedInto(5));
+        }
+    }
+
+    #[test]
+    fn a_link_group_grant_alone_stands_for_its_link_and_unrelated_records_stand_alone() {
+        let mut click = anyone_link_click();
+        click.pop();
+        let mut other = record("x1", "SharingSet", json!({"TargetUserOrGroupName": "bob@fabrikam.com", "TargetUserOrGroupType": "Guest"}));
+        other.correlation_id = Some("another-action".into());
+        click.push(other);
+        let mapped: Vec<(AuditRecord, Mapped)> = click.into_iter().map(|r| { let m = map(&r); (r, m) }).collect();
+        let plans = fold(&mapped);
+        assert!(matches!(&plans[0], Plan::Event(Mapped::Event { event: "permission.anonymous_link_created", .. })), "{plans:#?}");
+        assert_eq!(&plans[1..5], &[Plan::FoldedInto(0), Plan::FoldedInto(0), Plan::FoldedInto(0), Plan::FoldedInto(0)]);
+        assert!(matches!(&plans[5], Plan::Event(Mapped::Event { event: "permission.external_share_created", .. })));
+    }
+}
