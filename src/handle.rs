@@ -86,6 +86,15 @@ impl RouterHandle {
         self.ingest_parsed(parsed, true).await
     }
 
+    /// Ingests every event that parses, in one transaction, and reports each in order: an event
+    /// that does not parse is left out with why (the others are not refused for it).
+    pub async fn ingest_valid(&self, events: Vec<EventInput>) -> Result<Vec<Result<IngestResult, Invalid>>, IngestError> {
+        let parsed: Vec<Result<NewEvent, Invalid>> = events.into_iter().map(|input| NewEvent::parse(input, &self.limits)).collect();
+        let valid: Vec<NewEvent> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let mut ingested = if valid.is_empty() { Vec::new() } else { self.ingest_parsed(valid, true).await? }.into_iter();
+        Ok(parsed.into_iter().map(|p| p.map(|_| ingested.next().expect("one result per valid event"))).collect())
+    }
+
     async fn ingest_parsed(&self, events: Vec<NewEvent>, is_batch: bool) -> Result<Vec<IngestResult>, IngestError> {
         let ingested = self.matcher.send(Ingest { events, is_batch }).await.map_err(|_| IngestError::Stopped)??;
         Ok(ingested.into_iter().map(result_of).collect())

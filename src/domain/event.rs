@@ -232,6 +232,8 @@ fn check_data(event_type: &EventType, data: &Map<String, Value>, limits: &Limits
                 require_string(name)?;
             }
         }
+        // A quota changed by an admin (from the audit log) carries no usage.
+        "storage" if event_type.as_str() == "storage.quota_changed" => require_string("site_url")?,
         "storage" => {
             require_string("site_url")?;
             require_count("current_usage")?;

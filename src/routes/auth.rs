@@ -12,6 +12,9 @@ use actix_web::{web, ResponseError};
 use crate::domain::token::{Credentials, Role};
 use crate::error::ApiError;
 
+/// What the ingest token may POST to.
+const INGEST_ROUTES: &[&str] = &["/api/v1/events", "/api/v1/sources/o365/audit"];
+
 pub async fn require_token<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
@@ -32,9 +35,9 @@ pub async fn require_token<B: MessageBody>(
                 )),
                 Some(None) => Some(ApiError::Unauthorized("the bearer token is not valid".into())),
                 Some(Some(Role::Admin)) => None,
-                Some(Some(Role::Ingest)) if req.method() == Method::POST && req.path() == "/api/v1/events" => None,
+                Some(Some(Role::Ingest)) if req.method() == Method::POST && INGEST_ROUTES.contains(&req.path()) => None,
                 Some(Some(Role::Ingest)) => Some(ApiError::Forbidden(
-                    "the ingest token may only POST /api/v1/events; use the admin token for everything else".into(),
+                    "the ingest token may only POST /api/v1/events and /api/v1/sources/o365/audit; use the admin token for everything else".into(),
                 )),
             }
         }

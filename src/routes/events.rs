@@ -67,7 +67,8 @@ fn event_input(value: Value, at: &str) -> Result<EventInput, ApiError> {
     })
 }
 
-fn api_error(err: IngestError) -> ApiError {
+/// The API error for a refused ingestion.
+pub fn api_error(err: IngestError) -> ApiError {
     match err {
         IngestError::Invalid(invalid) => ApiError::Invalid(invalid),
         IngestError::Store(store) => store.into(),

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod instances;
 pub mod rules;
+pub mod sources;
 pub mod tenants;
 
 use actix_web::dev::ServiceResponse;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))
             .wrap(actix_web::middleware::from_fn(auth::require_token))
             .service(web::resource("/events").route(web::post().to(events::ingest)))
+            .service(web::resource("/sources/o365/audit").route(web::post().to(sources::o365_audit)))
             .service(web::resource("/tenants").get(tenants::list).post(tenants::create))
             .service(web::resource("/tenants/{id}").get(tenants::get).patch(tenants::update).delete(tenants::delete))
             .service(web::resource("/channels").get(channels::list).post(channels::create))

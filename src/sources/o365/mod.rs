@@ -3,9 +3,10 @@
 //! table of `../shared/O365-MAPPING.md` (`mapping`), and the records of one user action folded
 //! into one event (`fold`).
 //!
-//! Progress on issue 14: the reading, the mapping and the folding within one request are built
-//! and unit-tested here; the ingestion route (`POST /api/v1/sources/o365/audit`), folding across
-//! requests, the Management Activity webhook and catch-up come next.
+//! The route `POST /api/v1/sources/o365/audit` (`routes::sources`) reads, maps and folds the
+//! records of one request and ingests the events through the same path as `POST /api/v1/events`.
+//! Progress on issue 14: folding across requests, the Management Activity webhook, catch-up, the
+//! Tenants page's counts and the benchmark come next.
 
 pub mod fold;
 pub mod mapping;

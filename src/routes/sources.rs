@@ -1,0 +1,142 @@
+//! `POST /api/v1/sources/o365/audit`: Office 365 audit records (one, or an array as a content
+//! blob holds), each mapped to an event and ingested through the same durable path as
+//! `POST /api/v1/events`, with one outcome per record, in order (SPEC section 14). One bad record
+//! never refuses the others.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::ApiResult;
+use crate::domain::event::EventInput;
+use crate::domain::time::rfc3339;
+use crate::domain::Invalid;
+use crate::handle::RouterHandle;
+use crate::sources::o365::fold::{fold, Plan};
+use crate::sources::o365::mapping::{map, Mapped};
+use crate::sources::o365::record::AuditRecord;
+use crate::store::tenants;
+
+/// The prefix of an event id made from an audit record's `Id`.
+pub const EVENT_ID_PREFIX: &str = "o365_";
+
+/// What became of one record.
+#[derive(Debug, Serialize)]
+pub struct RecordOutcome {
+    audit_id: Option<String>,
+    /// `ingested`, `duplicate`, `folded`, `ignored`, `unknown_tenant` or `invalid`.
+    outcome: &'static str,
+    event_id: Option<String>,
+    event: Option<String>,
+    severity: Option<String>,
+    detail: Option<String>,
+}
+
+impl RecordOutcome {
+    fn bare(audit_id: Option<String>, outcome: &'static str, detail: String) -> Self {
+        Self { audit_id, outcome, event_id: None, event: None, severity: None, detail: Some(detail) }
+    }
+}
+
+pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    let records = match body.into_inner() {
+        Value::Array(items) => items,
+        record @ Value::Object(_) => vec![record],
+        _ => return Err(Invalid::new("records", "send one audit record (a JSON object) or an array of them, as a content blob holds").into()),
+    };
+    let max = router.limits().max_batch_events;
+    if records.is_empty() || records.len() > max {
+        return Err(Invalid::new("records", format!("holds {} records; send 1 to {max} per request (MAX_BATCH_EVENTS)", records.len())).into());
+    }
+    // Tenants by their Microsoft tenant id, matched case-insensitively.
+    let tenants: HashMap<String, String> = router
+        .store()
+        .read(|conn| tenants::list(conn))
+        .await?
+        .into_iter()
+        .map(|t| (t.microsoft_tenant_id.to_lowercase(), t.id))
+        .collect();
+    let mut outcomes: Vec<Option<RecordOutcome>> = Vec::with_capacity(records.len());
+    let mut known: Vec<(usize, AuditRecord, Mapped, String)> = Vec::new();
+    for (i, value) in records.iter().enumerate() {
+        let audit_id = value.get("Id").and_then(Value::as_str).map(str::to_lowercase);
+        match AuditRecord::parse(value) {
+            Err(why) => outcomes.push(Some(RecordOutcome::bare(audit_id, "invalid", why))),
+            Ok(record) => match tenants.get(&record.organization_id) {
+                None => outcomes.push(Some(RecordOutcome::bare(
+                    audit_id,
+                    "unknown_tenant",
+                    format!("no tenant has microsoft_tenant_id {}; register it first", record.organization_id),
+                ))),
+                Some(tenant_id) => {
+                    outcomes.push(None);
+                    let mapped = map(&record);
+                    known.push((i, record, mapped, tenant_id.clone()));
+                }
+            },
+        }
+    }
+    let pairs: Vec<(AuditRecord, Mapped)> = known.iter().map(|(_, r, m, _)| (r.clone(), m.clone())).collect();
+    let plans = fold(&pairs);
+    // The events to ingest, and which record each stands for.
+    let mut inputs = Vec::new();
+    let mut standing: Vec<usize> = Vec::new();
+    for (k, plan) in plans.iter().enumerate() {
+        let (i, record, _, tenant_id) = &known[k];
+        match plan {
+            Plan::Event(Mapped::Event { event, severity, data, .. }) => {
+                let input = json!({"event_id": format!("{EVENT_ID_PREFIX}{}", record.id), "event": event, "timestamp": rfc3339(record.creation_time),
+                    "severity": severity.as_str(), "tenant_id": tenant_id, "data": data});
+                match serde_json::from_value::<EventInput>(input) {
+                    Ok(input) => {
+                        inputs.push(input);
+                        standing.push(k);
+                    }
+                    Err(e) => outcomes[*i] = Some(RecordOutcome::bare(Some(record.id.clone()), "invalid", e.to_string())),
+                }
+            }
+            Plan::Ignored(why) | Plan::Event(Mapped::Ignored(why)) => {
+                outcomes[*i] = Some(RecordOutcome::bare(Some(record.id.clone()), "ignored", why.clone()));
+            }
+            Plan::FoldedInto(_) => {}
+        }
+    }
+    let results = router.ingest_valid(inputs).await.map_err(super::events::api_error)?;
+    let mut event_of: HashMap<usize, (String, String, String)> = HashMap::new();
+    for (k, result) in standing.into_iter().zip(results) {
+        let (i, record, mapped, _) = &known[k];
+        let Mapped::Event { event, severity, .. } = mapped else { continue };
+        outcomes[*i] = Some(match result {
+            Ok(result) => {
+                event_of.insert(k, (result.event_id.clone(), event.to_string(), severity.as_str().to_string()));
+                RecordOutcome {
+                    audit_id: Some(record.id.clone()),
+                    outcome: if result.duplicate { "duplicate" } else { "ingested" },
+                    event_id: Some(result.event_id),
+                    event: Some(event.to_string()),
+                    severity: Some(severity.as_str().to_string()),
+                    detail: None,
+                }
+            }
+            Err(invalid) => RecordOutcome::bare(Some(record.id.clone()), "invalid", invalid.to_string()),
+        });
+    }
+    for (k, plan) in plans.iter().enumerate() {
+        if let Plan::FoldedInto(anchor) = plan {
+            let (i, record, _, _) = &known[k];
+            let into = event_of.get(anchor).cloned();
+            outcomes[*i] = Some(RecordOutcome {
+                audit_id: Some(record.id.clone()),
+                outcome: "folded",
+                event_id: into.as_ref().map(|(id, _, _)| id.clone()),
+                event: into.as_ref().map(|(_, event, _)| event.clone()),
+                severity: into.as_ref().map(|(_, _, severity)| severity.clone()),
+                detail: Some(format!("part of the action of audit record {}", known[*anchor].1.id)),
+            });
+        }
+    }
+    let results: Vec<RecordOutcome> = outcomes.into_iter().map(|o| o.expect("every record has an outcome")).collect();
+    Ok(HttpResponse::Accepted().json(json!({ "results": results })))
+}

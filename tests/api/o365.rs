@@ -1,0 +1,89 @@
+//! Office 365 audit records in: records written to look like real ones, posted to
+//! `POST /api/v1/sources/o365/audit`, become one alert per user action at a real receiver.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CONTOSO_GUID: &str = "B86AB9D4-FCF1-4B11-8A06-7A8F91B47FBD";
+
+fn record(id: &str, operation: &str, extra: Value) -> Value {
+    let mut value = json!({
+        "Id": id, "RecordType": 14, "CreationTime": "2026-11-28T15:36:08", "Operation": operation, "OrganizationId": CONTOSO_GUID.to_lowercase(),
+        "UserType": 0, "UserKey": "i:0h.f|membership|10032000a1b2c3d4@live.com", "Workload": "SharePoint", "ClientIP": "203.0.113.7",
+        "UserId": "alice@contoso.com", "SiteUrl": "https://contoso.sharepoint.com/sites/Finance/", "SourceRelativeUrl": "Shared Documents",
+        "SourceFileName": "Q3 forecast.xlsx", "ObjectId": "https://contoso.sharepoint.com/sites/Finance/Shared Documents/Q3 forecast.xlsx",
+        "ItemType": "File", "CorrelationId": "9f3c0a1e-5a6b-4c7d-8e9f-00000000abcd", "EventSource": "SharePoint"
+    });
+    value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    value
+}
+
+/// The six records one "anyone" link click writes (string and integer types mixed, as seen).
+fn anyone_link_click() -> Vec<Value> {
+    vec![
+        record("0a000001-0000-0000-0000-000000000001", "SharingSet", json!({"RecordType": "14", "TargetUserOrGroupName": "SharingLinks.4f2a.AnonymousEdit.77e1", "TargetUserOrGroupType": "SharePointGroup", "EventData": "<Permissions granted>Contribute</Permissions granted>"})),
+        record("0a000001-0000-0000-0000-000000000002", "SharingSet", json!({"TargetUserOrGroupName": "Limited Access System Group", "TargetUserOrGroupType": "SharePointGroup", "EventData": "<Permissions granted>Limited Access</Permissions granted>"})),
+        record("0a000001-0000-0000-0000-000000000003", "SharingSet", json!({"TargetUserOrGroupName": "SHAREPOINT\\a1b2c3d4e5f6", "TargetUserOrGroupType": "SecurityGroup"})),
+        record("0a000001-0000-0000-0000-000000000004", "SharingInheritanceBroken", json!({"CreationTime": "2026-11-28 15:36:08"})),
+        record("0a000001-0000-0000-0000-000000000005", "GroupAdded", json!({"TargetUserOrGroupName": "SharingLinks.4f2a.AnonymousEdit.77e1", "ClientIP": ""})),
+        record("0A000001-0000-0000-0000-000000000006", "AnonymousLinkCreated", json!({"EventData": "<Type>Edit</Type>", "UserType": "0"})),
+    ]
+}
+
+on_both_backends! {
+    #[actix_web::test]
+    async fn an_anyone_link_click_of_six_records_is_one_alert_and_each_record_says_what_became_of_it() {
+        let receiver = Receiver::start().await;
+        let app = spawn_app().await;
+        let channel = app.create_channel("SOC", &receiver.url("/")).await;
+        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        let tenant = app.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+        assert_eq!(tenant.status, 201, "{}", tenant.body);
+
+        let mut records = anyone_link_click();
+        records.push(record("0b000000-0000-0000-0000-000000000001", "SharingSet", json!({"OrganizationId": "00000000-1111-2222-3333-444444444444"})));
+        records.push(json!({"Id": "0c000000-0000-0000-0000-000000000001", "Operation": "SharingSet", "CreationTime": "not a time", "OrganizationId": CONTOSO_GUID}));
+        records.push(json!("garbage"));
+        records.push(record("0d000000-0000-0000-0000-000000000001", "FileAccessed", json!({"CorrelationId": "another"})));
+        // The ingest token may post audit records.
+        let answer = app.api.with_token(Some(INGEST_TOKEN)).post("/api/v1/sources/o365/audit", json!(records)).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let results = answer.body["results"].as_array().unwrap();
+        let outcomes: Vec<&str> = results.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["folded", "folded", "folded", "folded", "folded", "ingested", "unknown_tenant", "invalid", "invalid", "ignored"], "{results:#?}");
+        let event_id = "o365_0a000001-0000-0000-0000-000000000006";
+        assert_eq!(results[5]["event_id"], event_id);
+        assert_eq!((results[5]["event"].as_str(), results[5]["severity"].as_str()), (Some("permission.anonymous_link_created"), Some("critical")));
+        assert!(results[..5].iter().all(|r| r["event_id"] == event_id), "folded into the link's event");
+        assert!(results[7]["detail"].as_str().unwrap().contains("CreationTime"));
+
+        let got = receiver.wait_for(1, None, Duration::from_secs(10)).await;
+        let payload = got[0].json();
+        assert_eq!(payload["event_id"], event_id);
+        assert_eq!(payload["tenant"]["id"], "contoso");
+        assert_eq!(payload["timestamp"], "2026-11-28T15:36:08Z");
+        assert_eq!(payload["data"]["principal"], "Anyone with the link");
+        assert_eq!(payload["data"]["resource_path"], "Shared Documents/Q3 forecast.xlsx");
+        assert_eq!(payload["data"]["access_level"], "edit");
+        assert_eq!(payload["data"]["actor"], "alice@contoso.com");
+
+        // The same records again: the event is a duplicate, nothing more is sent.
+        let again = app.post("/api/v1/sources/o365/audit", json!(anyone_link_click())).await;
+        assert_eq!(again.body["results"][5]["outcome"], "duplicate", "{}", again.body);
+        // Deliveries are created in the ingestion's own commit: a duplicate made none.
+        assert_eq!(app.get("/api/v1/deliveries").await.body["items"].as_array().unwrap().len(), 1);
+    }
+
+    #[actix_web::test]
+    async fn audit_records_that_are_not_records_are_refused_with_what_to_send() {
+        let app = spawn_app().await;
+        for body in [json!("a string"), json!([]), json!(42)] {
+            let answer = app.post("/api/v1/sources/o365/audit", body.clone()).await;
+            assert_eq!(answer.status, 422, "{body}: {}", answer.body);
+            assert_eq!(answer.body["field"], "records");
+        }
+    }
+}
