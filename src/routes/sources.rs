@@ -53,7 +53,7 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
     // Tenants by their Microsoft tenant id, matched case-insensitively.
     let tenants: HashMap<String, String> = router
         .store()
-        .read(|conn| tenants::list(conn))
+        .read(tenants::list)
         .await?
         .into_iter()
         .map(|t| (t.microsoft_tenant_id.to_lowercase(), t.id))
