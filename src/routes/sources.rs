@@ -14,13 +14,13 @@ use crate::domain::event::EventInput;
 use crate::domain::time::rfc3339;
 use crate::domain::Invalid;
 use crate::handle::RouterHandle;
-use crate::sources::o365::fold::{fold, Plan};
+use crate::domain::time::now_ms;
+use crate::sources::o365::event_id_of;
+use crate::sources::o365::fold::{action_key, fold, is_anchor, Plan};
+use crate::store::o365;
 use crate::sources::o365::mapping::{map, Mapped};
 use crate::sources::o365::record::AuditRecord;
 use crate::store::tenants;
-
-/// The prefix of an event id made from an audit record's `Id`.
-pub const EVENT_ID_PREFIX: &str = "o365_";
 
 /// What became of one record.
 #[derive(Debug, Serialize)]
@@ -79,7 +79,10 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
         }
     }
     let pairs: Vec<(AuditRecord, Mapped)> = known.iter().map(|(_, r, m, _)| (r.clone(), m.clone())).collect();
-    let plans = fold(&pairs);
+    // The actions earlier requests made events of, for the records of this one.
+    let keys: Vec<String> = pairs.iter().filter_map(|(r, _)| action_key(r).map(str::to_string)).collect();
+    let earlier = if keys.is_empty() { HashMap::new() } else { router.store().read(move |conn| o365::find(conn, &keys)).await? };
+    let plans = fold(&pairs, &earlier);
     // The events to ingest, and which record each stands for.
     let mut inputs = Vec::new();
     let mut standing: Vec<usize> = Vec::new();
@@ -87,7 +90,7 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
         let (i, record, _, tenant_id) = &known[k];
         match plan {
             Plan::Event(Mapped::Event { event, severity, data, .. }) => {
-                let input = json!({"event_id": format!("{EVENT_ID_PREFIX}{}", record.id), "event": event, "timestamp": rfc3339(record.creation_time),
+                let input = json!({"event_id": event_id_of(&record.id), "event": event, "timestamp": rfc3339(record.creation_time),
                     "severity": severity.as_str(), "tenant_id": tenant_id, "data": data});
                 match serde_json::from_value::<EventInput>(input) {
                     Ok(input) => {
@@ -100,10 +103,11 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
             Plan::Ignored(why) | Plan::Event(Mapped::Ignored(why)) => {
                 outcomes[*i] = Some(RecordOutcome::bare(Some(record.id.clone()), "ignored", why.clone()));
             }
-            Plan::FoldedInto(_) => {}
+            Plan::FoldedInto(_) | Plan::FoldedIntoEvent(_) => {}
         }
     }
     let results = router.ingest_valid(inputs).await.map_err(super::events::api_error)?;
+    let mut actions = Vec::new();
     let mut event_of: HashMap<usize, (String, String, String)> = HashMap::new();
     for (k, result) in standing.into_iter().zip(results) {
         let (i, record, mapped, _) = &known[k];
@@ -111,6 +115,9 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
         outcomes[*i] = Some(match result {
             Ok(result) => {
                 event_of.insert(k, (result.event_id.clone(), event.to_string(), severity.as_str().to_string()));
+                if let Some(key) = action_key(record).filter(|_| is_anchor(record, mapped)) {
+                    actions.push((key.to_string(), result.event_id.clone(), record.creation_time));
+                }
                 RecordOutcome {
                     audit_id: Some(record.id.clone()),
                     outcome: if result.duplicate { "duplicate" } else { "ingested" },
@@ -123,7 +130,23 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
             Err(invalid) => RecordOutcome::bare(Some(record.id.clone()), "invalid", invalid.to_string()),
         });
     }
+    if !actions.is_empty() {
+        // After the events' commit: should this write be lost, a later record of the action
+        // becomes an alert of its own (a second alert, never a lost one).
+        router.store().write(move |conn| o365::remember(conn, &actions, now_ms())).await?;
+    }
     for (k, plan) in plans.iter().enumerate() {
+        if let Plan::FoldedIntoEvent(event_id) = plan {
+            let (i, record, _, _) = &known[k];
+            outcomes[*i] = Some(RecordOutcome {
+                audit_id: Some(record.id.clone()),
+                outcome: "folded",
+                event_id: Some(event_id.clone()),
+                event: None,
+                severity: None,
+                detail: Some("part of an action an earlier request already alerted on".into()),
+            });
+        }
         if let Plan::FoldedInto(anchor) = plan {
             let (i, record, _, _) = &known[k];
             let into = event_of.get(anchor).cloned();

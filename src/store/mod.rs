@@ -38,6 +38,7 @@ pub mod deliveries;
 pub mod events;
 pub mod instances;
 pub mod models;
+pub mod o365;
 pub mod postgres;
 pub mod rules;
 pub mod schema;

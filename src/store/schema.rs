@@ -143,4 +143,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    o365_actions (action_key) {
+        action_key -> Text,
+        event_id -> Text,
+        occurred_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version);

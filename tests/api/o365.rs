@@ -78,6 +78,28 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_click_whose_records_come_in_two_requests_is_still_one_alert() {
+        let receiver = Receiver::start().await;
+        let app = spawn_app().await;
+        let channel = app.create_channel("SOC", &receiver.url("/")).await;
+        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        app.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+        let click = anyone_link_click();
+        // The link group's grant comes first and stands for the link; the link record, later, folds.
+        let first = app.post("/api/v1/sources/o365/audit", json!(click[..3])).await;
+        let outcomes: Vec<&str> = first.body["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["ingested", "folded", "folded"], "{}", first.body);
+        let event_id = first.body["results"][0]["event_id"].as_str().unwrap().to_string();
+        assert_eq!(first.body["results"][0]["severity"], "critical", "an anyone link that can edit");
+        let second = app.post("/api/v1/sources/o365/audit", json!(click[3..])).await;
+        for result in second.body["results"].as_array().unwrap() {
+            assert_eq!((result["outcome"].as_str(), result["event_id"].as_str()), (Some("folded"), Some(event_id.as_str())), "{}", second.body);
+        }
+        assert_eq!(app.get("/api/v1/deliveries").await.body["items"].as_array().unwrap().len(), 1, "one alert for one click");
+        receiver.wait_for(1, None, Duration::from_secs(10)).await;
+    }
+
+    #[actix_web::test]
     async fn audit_records_that_are_not_records_are_refused_with_what_to_send() {
         let app = spawn_app().await;
         for body in [json!("a string"), json!([]), json!(42)] {

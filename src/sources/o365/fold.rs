@@ -2,12 +2,18 @@
 //! `UniqueSharingId`). When one of them creates a link, the side effects (the `SharingSet` to the
 //! link's group and to system groups, the inheritance broken, the group added) fold into the
 //! link's event; without a link record, the first `SharingSet` to a link group stands for the
-//! link. What folds into what is decided here, for the records of one request.
+//! link. What folds into what is decided here, for the records of one request, and against the
+//! actions earlier requests made events of (records of one click often come in different content
+//! blobs): a record of an action that already has its event, logged within [`FOLD_WINDOW`] of
+//! it, folds into that event.
 
 use std::collections::HashMap;
 
 use super::mapping::{Mapped, LINK_CREATED};
 use super::record::AuditRecord;
+
+/// How far apart (by their own `CreationTime`) the records of one action may be.
+pub const FOLD_WINDOW_MS: i64 = 10_000;
 
 /// What becomes of each record.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,12 +22,14 @@ pub enum Plan {
     Event(Mapped),
     /// Part of the action whose event is the record at this index.
     FoldedInto(usize),
+    /// Part of an action an earlier request made this event of.
+    FoldedIntoEvent(String),
     /// Not an alert.
     Ignored(String),
 }
 
 /// The key tying the records of one action together.
-fn action_key(record: &AuditRecord) -> Option<&str> {
+pub fn action_key(record: &AuditRecord) -> Option<&str> {
     record.correlation_id.as_deref().or(record.unique_sharing_id.as_deref())
 }
 
@@ -33,8 +41,14 @@ fn side_effect(record: &AuditRecord, mapped: &Mapped) -> bool {
     }
 }
 
+/// Whether a record stands for its action's event: it creates a link, or grants a link's group.
+pub fn is_anchor(record: &AuditRecord, mapped: &Mapped) -> bool {
+    (LINK_CREATED.contains(&record.operation.as_str()) && matches!(mapped, Mapped::Event { .. })) || is_link_group_grant(record, mapped)
+}
+
 /// Decides, for records already mapped one by one, which stand as events and which fold.
-pub fn fold(records: &[(AuditRecord, Mapped)]) -> Vec<Plan> {
+/// `earlier` holds the actions earlier requests made events of: `key → (event_id, occurred_at)`.
+pub fn fold(records: &[(AuditRecord, Mapped)], earlier: &HashMap<String, (String, i64)>) -> Vec<Plan> {
     // The record that stands for each action: its link record, else its first link-group grant.
     let mut anchors: HashMap<&str, usize> = HashMap::new();
     for (i, (record, mapped)) in records.iter().enumerate() {
@@ -54,6 +68,16 @@ pub fn fold(records: &[(AuditRecord, Mapped)]) -> Vec<Plan> {
         .iter()
         .enumerate()
         .map(|(i, (record, mapped))| {
+            let before = action_key(record)
+                .and_then(|key| earlier.get(key))
+                .filter(|(_, at)| (record.creation_time - at).abs() <= FOLD_WINDOW_MS)
+                // The record whose event it is, seen again: a duplicate, not a fold.
+                .filter(|(event_id, _)| *event_id != super::event_id_of(&record.id));
+            if let Some((event_id, _)) = before {
+                if side_effect(record, mapped) || is_anchor(record, mapped) {
+                    return Plan::FoldedIntoEvent(event_id.clone());
+                }
+            }
             let anchor = action_key(record).and_then(|key| anchors.get(key)).copied();
             match anchor {
                 Some(anchor) if anchor != i && side_effect(record, mapped) => Plan::FoldedInto(anchor),
@@ -102,7 +126,7 @@ mod tests {
     #[test]
     fn one_anyone_link_click_of_six_records_is_one_critical_alert() {
         let mapped: Vec<(AuditRecord, Mapped)> = anyone_link_click().into_iter().map(|r| { let m = map(&r); (r, m) }).collect();
-        let plans = fold(&mapped);
+        let plans = fold(&mapped, &HashMap::new());
         let events: Vec<usize> = plans.iter().enumerate().filter(|(_, p)| matches!(p, Plan::Event(_))).map(|(i, _)| i).collect();
         assert_eq!(events, vec![5], "{plans:#?}");
         assert!(matches!(&plans[5], Plan::Event(Mapped::Event { event: "permission.anonymous_link_created", severity: crate::domain::severity::Severity::Critical, .. })));
@@ -119,9 +143,23 @@ mod tests {
         other.correlation_id = Some("another-action".into());
         click.push(other);
         let mapped: Vec<(AuditRecord, Mapped)> = click.into_iter().map(|r| { let m = map(&r); (r, m) }).collect();
-        let plans = fold(&mapped);
+        let plans = fold(&mapped, &HashMap::new());
         assert!(matches!(&plans[0], Plan::Event(Mapped::Event { event: "permission.anonymous_link_created", .. })), "{plans:#?}");
         assert_eq!(&plans[1..5], &[Plan::FoldedInto(0), Plan::FoldedInto(0), Plan::FoldedInto(0), Plan::FoldedInto(0)]);
         assert!(matches!(&plans[5], Plan::Event(Mapped::Event { event: "permission.external_share_created", .. })));
+    }
+
+    #[test]
+    fn records_of_an_action_an_earlier_request_made_an_event_of_fold_into_it_within_the_window() {
+        let click = anyone_link_click();
+        let (link, rest) = click.split_last().unwrap();
+        let earlier = HashMap::from([(link.correlation_id.clone().unwrap(), ("o365_r6".to_string(), link.creation_time))]);
+        let mapped: Vec<(AuditRecord, Mapped)> = rest.iter().cloned().map(|r| { let m = map(&r); (r, m) }).collect();
+        assert!(fold(&mapped, &earlier).iter().all(|p| p == &Plan::FoldedIntoEvent("o365_r6".into())));
+        // A record of the same correlation id logged a minute later is an action of its own.
+        let mut later = rest[0].clone();
+        later.creation_time += 60_000;
+        let plans = fold(&[(later.clone(), map(&later))], &earlier);
+        assert!(matches!(&plans[0], Plan::Event(_)), "{plans:?}");
     }
 }

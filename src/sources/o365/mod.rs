@@ -5,9 +5,20 @@
 //!
 //! The route `POST /api/v1/sources/o365/audit` (`routes::sources`) reads, maps and folds the
 //! records of one request and ingests the events through the same path as `POST /api/v1/events`.
-//! Progress on issue 14: folding across requests, the Management Activity webhook, catch-up, the
-//! Tenants page's counts and the benchmark come next.
+//! Actions that became events are remembered (`store::o365`), so records of the same action in a
+//! later request fold into that event. Progress on issue 14: the Management Activity webhook,
+//! catch-up, the Tenants page's counts, the README's subscription guide and the benchmark come
+//! next.
 
 pub mod fold;
 pub mod mapping;
 pub mod record;
+
+/// The prefix of an event id made from an audit record's `Id`: `o365_` + the `Id`, lowercase, so
+/// a record seen twice is a duplicate.
+pub const EVENT_ID_PREFIX: &str = "o365_";
+
+/// The event id of a record's own event.
+pub fn event_id_of(audit_id: &str) -> String {
+    format!("{EVENT_ID_PREFIX}{}", audit_id.to_lowercase())
+}

@@ -1,0 +1,1 @@
+DROP TABLE o365_actions;
