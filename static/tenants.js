@@ -28,6 +28,15 @@ function tenantForm(tenant, done) {
   return form;
 }
 
+/** The Office 365 audit records that arrived from a tenant: when the last one did, and the last 24 h by outcome. */
+function auditCell(audit) {
+  if (!audit || !audit.last_record_at) return h('span.muted', { dataset: { audit: 'none' } }, 'none yet');
+  const words = { ingested: 'ingested', duplicate: 'duplicate', folded: 'folded', ignored: 'ignored', unknown_tenant: 'before it was registered', invalid: 'invalid' };
+  const counts = Object.entries(audit.last_24h).map(([outcome, n]) => `${n} ${words[outcome] || outcome}`).join(', ');
+  return h('div', { dataset: { audit: 'some' } }, `last ${when(audit.last_record_at)}`,
+    h('div.muted', {}, counts ? `24 h: ${counts}` : 'none in the last 24 h'));
+}
+
 export async function render(view) {
   const { items } = await get('/tenants');
   const formSlot = h('div');
@@ -43,6 +52,7 @@ export async function render(view) {
     h('td', {}, h('code', {}, tenant.id)),
     h('td', {}, tenant.display_name),
     h('td.optional', {}, h('code', {}, tenant.microsoft_tenant_id)),
+    h('td', {}, auditCell(tenant.audit)),
     h('td.optional', {}, when(tenant.updated_at)),
     h('td', {}, h('div.actions', {},
       h('button', { type: 'button', on: { click: () => show(tenant) } }, 'Edit'),
@@ -54,6 +64,6 @@ export async function render(view) {
     h('div.bar', {}, h('h1', {}, 'Tenants'),
       h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add tenant')),
     formSlot,
-    table(['Tenant ID', 'Display name', h('th.optional', {}, 'Microsoft tenant ID'), h('th.optional', {}, 'Updated'), 'Actions'], rows,
+    table(['Tenant ID', 'Display name', h('th.optional', {}, 'Microsoft tenant ID'), 'Audit records', h('th.optional', {}, 'Updated'), 'Actions'], rows,
       'No tenants yet. Events that carry a full tenant object register it.'));
 }

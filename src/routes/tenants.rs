@@ -9,7 +9,7 @@ use crate::domain::time::now_ms;
 use crate::domain::{bounded_text, Invalid};
 use crate::handle::RouterHandle;
 use crate::store::models::TenantRow;
-use crate::store::tenants;
+use crate::store::{o365, tenants};
 
 #[derive(Serialize)]
 pub struct TenantView {
@@ -18,6 +18,18 @@ pub struct TenantView {
     microsoft_tenant_id: String,
     created_at: String,
     updated_at: String,
+    /// Office 365 audit records from this tenant (on lists and reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<AuditView>,
+}
+
+/// What arrived from the tenant's audit log.
+#[derive(Serialize)]
+struct AuditView {
+    /// When the last record arrived; `null`: none yet.
+    last_record_at: Option<String>,
+    /// Records of the last 24 hours (by the hour) by outcome.
+    last_24h: std::collections::BTreeMap<String, i64>,
 }
 
 impl From<TenantRow> for TenantView {
@@ -28,9 +40,20 @@ impl From<TenantRow> for TenantView {
             microsoft_tenant_id: row.microsoft_tenant_id,
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
+            audit: None,
         }
     }
 }
+
+impl TenantView {
+    fn with_audit(row: TenantRow, arrivals: &std::collections::HashMap<String, o365::Arrivals>) -> Self {
+        let found = arrivals.get(&row.microsoft_tenant_id.to_lowercase()).cloned().unwrap_or_default();
+        let audit = AuditView { last_record_at: found.last_at.map(at), last_24h: found.by_outcome };
+        Self { audit: Some(audit), ..Self::from(row) }
+    }
+}
+
+const DAY_MS: i64 = 24 * 3_600_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,8 +64,8 @@ pub struct TenantPatch {
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
-    let rows = router.store().read(tenants::list).await?;
-    let items: Vec<TenantView> = rows.into_iter().map(TenantView::from).collect();
+    let (rows, arrivals) = router.store().read(|conn| Ok((tenants::list(conn)?, o365::arrivals(conn, now_ms() - DAY_MS)?))).await?;
+    let items: Vec<TenantView> = rows.into_iter().map(|row| TenantView::with_audit(row, &arrivals)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 

@@ -152,4 +152,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    o365_arrivals (organization_id, hour, outcome) {
+        organization_id -> Text,
+        hour -> BigInt,
+        outcome -> Text,
+        records -> BigInt,
+        last_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version);

@@ -672,3 +672,28 @@ async fn splunk_and_sentinel_channels_are_set_up_tested_and_their_shared_request
     browser.assert_no_problems("setting up Splunk and Sentinel").await;
     browser.client.clone().close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn the_tenants_page_shows_what_arrived_from_each_tenants_audit_log() {
+    use crate::o365::{anyone_link_click, CONTOSO_GUID};
+    let database = TestDatabase::on(Backend::Sqlite);
+    let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
+    let tenant = router.api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+    assert_eq!(tenant.status, 201);
+    let other = router.api.post("/api/v1/tenants", json!({"id": "fabrikam", "display_name": "Fabrikam", "microsoft_tenant_id": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"})).await;
+    assert_eq!(other.status, 201);
+    let answer = router.api.with_token(Some(INGEST_TOKEN)).post("/api/v1/sources/o365/audit", json!(anyone_link_click())).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let browser = browser().await;
+    browser.go(&router.api.base, "").await;
+    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
+    browser.wait_for_text("h1", "Overview").await;
+    browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
+    let contoso = browser.wait_for_text("tr[data-tenant-id='contoso'] [data-audit='some']", "24 h: ").await.text().await.unwrap();
+    assert!(contoso.contains("1 ingested") && contoso.contains("5 folded"), "{contoso}");
+    browser.wait_for_text("tr[data-tenant-id='fabrikam'] [data-audit='none']", "none yet").await;
+    browser.screenshot("tenants-audit-records").await;
+    browser.assert_no_problems("showing audit records on the Tenants page").await;
+    browser.client.clone().close().await.unwrap();
+}

@@ -26,7 +26,7 @@ mod instances;
 mod interleavings;
 mod lifecycle;
 mod matching;
-mod o365;
+pub mod o365;
 mod outage;
 mod retries;
 mod security;

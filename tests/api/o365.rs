@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const CONTOSO_GUID: &str = "B86AB9D4-FCF1-4B11-8A06-7A8F91B47FBD";
+pub const CONTOSO_GUID: &str = "B86AB9D4-FCF1-4B11-8A06-7A8F91B47FBD";
 
 fn record(id: &str, operation: &str, extra: Value) -> Value {
     let mut value = json!({
@@ -22,7 +22,7 @@ fn record(id: &str, operation: &str, extra: Value) -> Value {
 }
 
 /// The six records one "anyone" link click writes (string and integer types mixed, as seen).
-fn anyone_link_click() -> Vec<Value> {
+pub fn anyone_link_click() -> Vec<Value> {
     vec![
         record("0a000001-0000-0000-0000-000000000001", "SharingSet", json!({"RecordType": "14", "TargetUserOrGroupName": "SharingLinks.4f2a.AnonymousEdit.77e1", "TargetUserOrGroupType": "SharePointGroup", "EventData": "<Permissions granted>Contribute</Permissions granted>"})),
         record("0a000001-0000-0000-0000-000000000002", "SharingSet", json!({"TargetUserOrGroupName": "Limited Access System Group", "TargetUserOrGroupType": "SharePointGroup", "EventData": "<Permissions granted>Limited Access</Permissions granted>"})),
@@ -75,6 +75,11 @@ on_both_backends! {
         assert_eq!(again.body["results"][5]["outcome"], "duplicate", "{}", again.body);
         // Deliveries are created in the ingestion's own commit: a duplicate made none.
         assert_eq!(app.get("/api/v1/deliveries").await.body["items"].as_array().unwrap().len(), 1);
+
+        // The tenant's read says what arrived from its audit log.
+        let tenant = &app.get("/api/v1/tenants").await.body["items"][0];
+        assert!(tenant["audit"]["last_record_at"].is_string(), "{tenant:#}");
+        assert_eq!(tenant["audit"]["last_24h"], json!({"ingested": 1, "duplicate": 1, "folded": 10, "ignored": 1, "invalid": 1}), "{tenant:#}");
     }
 
     #[actix_web::test]

@@ -1,1 +1,2 @@
 DROP TABLE o365_actions;
+DROP TABLE o365_arrivals;
