@@ -23,7 +23,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "SPScan Alert Router benchmark: only ever targets 127.0.0.1")]
 struct Cli {
-    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, two-instances (default: all; two-instances only with --database-url).
+    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, two-instances (default: all; two-instances only with --database-url).
     scenarios: Vec<String>,
     /// A few seconds per scenario instead of the full run.
     #[arg(long)]
@@ -85,8 +85,8 @@ pub fn http_client(timeout: Duration, connections: usize) -> awc::Client {
         .finish()
 }
 
-const ALL: [&str; 10] =
-    ["ceiling", "throughput", "throughput-single", "latency", "isolation", "failing-channel", "backlog", "fan-out", "splunk", "two-instances"];
+const ALL: [&str; 11] =
+    ["ceiling", "throughput", "throughput-single", "latency", "isolation", "failing-channel", "backlog", "fan-out", "splunk", "o365", "two-instances"];
 
 /// First argument that makes this executable run the router itself (for the child process).
 pub const SERVE_ROUTER: &str = "__serve-router";
@@ -140,6 +140,7 @@ fn main() -> std::process::ExitCode {
                 "two-instances" => scenarios::two_instances(&plan, 100).await,
                 "failing-channel" => scenarios::failing_channel(&plan).await,
                 "splunk" => scenarios::splunk(&plan).await,
+                "o365" => scenarios::o365(&plan).await,
                 _ => unreachable!(),
             };
             for row in &got {
@@ -178,8 +179,13 @@ fn report(rows: &[Measure], postgres: bool) {
     }
     let mut ratios = Vec::new();
     if let Some(ceiling) = ceiling {
-        for (scenario, target) in [("throughput", Some(batched)), ("throughput-single", single), ("splunk", Some(0.5))] {
-            if let Some(rate) = value(scenario, "delivered/s") {
+        for (scenario, metric, target) in [
+            ("throughput", "delivered/s", Some(batched)),
+            ("throughput-single", "delivered/s", single),
+            ("splunk", "delivered/s", Some(0.5)),
+            ("o365", "records/s", Some(0.5)),
+        ] {
+            if let Some(rate) = value(scenario, metric) {
                 let ratio = rate / ceiling;
                 match target {
                     Some(target) => println!(

@@ -234,3 +234,34 @@ pub fn batch_json(first: u64, count: u64) -> Vec<u8> {
     body.push_str("]}");
     body.into_bytes()
 }
+
+/// `clicks` "anyone" link clicks written as Office 365 audit records, six records each (as a
+/// real click writes them), numbered from `first`: `{"Id": …}` arrays for
+/// `POST /sources/o365/audit`.
+pub fn audit_records_json(first: u64, clicks: u64) -> Vec<u8> {
+    let mut records = Vec::with_capacity(clicks as usize * 6);
+    for click in first..first + clicks {
+        let correlation = format!("00000000-0000-4000-8000-{click:012x}");
+        for (n, (operation, target, extra)) in [
+            ("SharingSet", "SharingLinks.4f2a.AnonymousEdit.77e1", "<Permissions granted>Contribute</Permissions granted>"),
+            ("SharingSet", "Limited Access System Group", "<Permissions granted>Limited Access</Permissions granted>"),
+            ("SharingSet", "SHAREPOINT\\a1b2c3d4e5f6", ""),
+            ("SharingInheritanceBroken", "", ""),
+            ("GroupAdded", "SharingLinks.4f2a.AnonymousEdit.77e1", ""),
+            ("AnonymousLinkCreated", "", "<Type>Edit</Type>"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            records.push(json!({
+                "Id": format!("{click:08x}-0000-4000-8000-{n:012x}"), "RecordType": 14, "CreationTime": "2026-11-28T15:36:08",
+                "Operation": operation, "OrganizationId": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd", "UserId": "alice@contoso.com",
+                "UserType": 0, "Workload": "SharePoint", "SiteUrl": "https://contoso.sharepoint.com/sites/Finance/",
+                "SourceRelativeUrl": "Shared Documents", "SourceFileName": format!("Report {click}.xlsx"),
+                "TargetUserOrGroupName": target, "TargetUserOrGroupType": "SharePointGroup", "EventData": extra,
+                "CorrelationId": correlation, "ClientIP": "203.0.113.7"
+            }));
+        }
+    }
+    serde_json::to_vec(&records).expect("records serialise")
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::receiver::{black_hole, Check, Receiver};
 use serde_json::json;
 
-use crate::router::{batch_json, event_json, RouterProcess};
+use crate::router::{audit_records_json, batch_json, event_json, RouterProcess};
 use crate::{Measure, Plan};
 
 /// Connections the router opens per channel (its `DELIVERY_CONCURRENCY` default).
@@ -155,6 +155,42 @@ pub async fn splunk(plan: &Plan) -> Vec<Measure> {
         Measure::new("splunk", "delivered/s", format!("{rate:.0}"), &format!("{acked} events to one Splunk channel, batch_size 100"), true).value(rate),
         check_row("splunk", receiver.check(0, acked)),
     ]
+}
+
+/// Scenario 10: Office 365 audit records, arrays of 996 (166 "anyone" link clicks of six
+/// records each, one alert per click) posted by 8 clients for the run's duration; records
+/// read, mapped, folded and stored per second.
+pub async fn o365(plan: &Plan) -> Vec<Measure> {
+    const CLICKS: u64 = 166;
+    let router = Rc::new(RouterProcess::start(plan, &[]));
+    router.setup_channels(&[]).await;
+    let next = Rc::new(Cell::new(0u64));
+    let deadline = Instant::now() + plan.duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..INGEST_CONCURRENCY {
+        let (router, next) = (router.clone(), next.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            let mut records = 0u64;
+            while Instant::now() < deadline {
+                let first = next.get();
+                next.set(first + CLICKS);
+                let (status, answer) = router.post_raw("/sources/o365/audit", audit_records_json(first, CLICKS)).await;
+                assert_eq!(status, 202, "audit ingestion failed: {answer}");
+                let results = answer["results"].as_array().map_or(0, Vec::len) as u64;
+                let events = answer["results"].as_array().map_or(0, |r| r.iter().filter(|r| r["outcome"] == "ingested").count()) as u64;
+                assert_eq!((results, events), (CLICKS * 6, CLICKS), "every record answered, one event per click");
+                records += results;
+            }
+            records
+        }));
+    }
+    let mut records = 0;
+    for task in tasks {
+        records += task.await.unwrap();
+    }
+    let rate = records as f64 / started.elapsed().as_secs_f64();
+    vec![Measure::new("o365", "records/s", format!("{rate:.0}"), &format!("{records} audit records, 996 per request, one event per six"), true).value(rate)]
 }
 
 /// 3. Ingestion-to-arrival latency at a fixed rate of single-event requests.
