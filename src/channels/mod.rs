@@ -261,6 +261,27 @@ pub fn json_body(body: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(body).expect("a JSON value always serialises"))
 }
 
+/// The rendered items joined by `separator` between `open` and `close`, as many as fit in `max`
+/// bytes from the first (at least one, whatever its size), and how many that is. The body of
+/// the batching types: Splunk's concatenated envelopes, Sentinel's array of records.
+pub fn pack(items: &[Item<'_>], max: usize, (open, separator, close): (&[u8], &[u8], &[u8]), render: impl Fn(&Item<'_>) -> Vec<u8>) -> (Bytes, usize) {
+    let mut body = open.to_vec();
+    let mut carries = 0;
+    for item in items {
+        let rendered = render(item);
+        if carries > 0 && body.len() + separator.len() + rendered.len() + close.len() > max {
+            break;
+        }
+        if carries > 0 {
+            body.extend_from_slice(separator);
+        }
+        body.extend_from_slice(&rendered);
+        carries += 1;
+    }
+    body.extend_from_slice(close);
+    (Bytes::from(body), carries)
+}
+
 /// A request for the first item alone, for the types that send one delivery per request.
 pub fn single(body: Bytes, headers: Vec<(&'static str, String)>) -> Request {
     Request { url: None, body, headers, carries: 1 }

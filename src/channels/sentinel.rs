@@ -6,7 +6,6 @@
 //! outbound exchange, see `token`). Azure answers `204`; `401` gets a new token once; `403` (the
 //! app may not write to the rule) is final; `413` splits the batch.
 
-use actix_web::web::Bytes;
 use serde_json::{json, Value};
 
 use super::{check, ChannelType, ClientCredentials, Config, Item, Request, Sending, Setting, Verdict};
@@ -130,21 +129,10 @@ impl ChannelType for Sentinel {
     }
 
     fn request(&self, target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        let mut body = b"[".to_vec();
-        let mut carries = 0;
-        for item in items {
-            let line = serde_json::to_vec(&record(&super::parse_payload(item.payload))).expect("a record serialises");
-            if carries > 0 && body.len() + line.len() + 2 > BODY_MAX {
-                break;
-            }
-            if carries > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&line);
-            carries += 1;
-        }
-        body.push(b']');
-        Request { url: Some(ingestion_url(&target.url, &target.config)), body: Bytes::from(body), headers: Vec::new(), carries }
+        let (body, carries) = super::pack(items, BODY_MAX, (b"[", b",", b"]"), |item| {
+            serde_json::to_vec(&record(&super::parse_payload(item.payload))).expect("a record serialises")
+        });
+        Request { url: Some(ingestion_url(&target.url, &target.config)), body, headers: Vec::new(), carries }
     }
 
     fn judge(&self, status: u16, body: &str) -> Verdict {

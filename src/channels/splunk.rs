@@ -5,7 +5,6 @@
 //! `"code":0`; `400` (bad format) and `401`/`403` (token) are final; `503` (server busy, code 9)
 //! and other 5xx are retried; `413` splits the batch.
 
-use actix_web::web::Bytes;
 use serde_json::{json, Value};
 
 use super::{check, ChannelType, Config, Item, Request, Sending, Setting, Verdict};
@@ -77,9 +76,7 @@ impl ChannelType for Splunk {
         let source = text("source").unwrap_or_else(|| DEFAULT_SOURCE.into());
         let sourcetype = text("sourcetype").unwrap_or_else(|| DEFAULT_SOURCETYPE.into());
         let index = text("index");
-        let mut body = Vec::new();
-        let mut carries = 0;
-        for item in items {
+        let (body, carries) = super::pack(items, BODY_MAX, (b"", b"\n", b""), |item| {
             let event = super::parse_payload(item.payload);
             // Epoch seconds, with milliseconds when there are any.
             let ms = event["timestamp"].as_str().and_then(parse_rfc3339).unwrap_or(sending.now);
@@ -88,20 +85,12 @@ impl ChannelType for Splunk {
             if let Some(index) = &index {
                 envelope["index"] = Value::String(index.clone());
             }
-            let line = serde_json::to_vec(&envelope).expect("an envelope serialises");
-            if carries > 0 && body.len() + line.len() + 1 > BODY_MAX {
-                break;
-            }
-            if carries > 0 {
-                body.push(b'\n');
-            }
-            body.extend_from_slice(&line);
-            carries += 1;
-        }
+            serde_json::to_vec(&envelope).expect("an envelope serialises")
+        });
         let token = text("token").unwrap_or_default();
         Request {
             url: Some(event_url(&target.url)),
-            body: Bytes::from(body),
+            body,
             headers: vec![("authorization", format!("Splunk {token}"))],
             carries,
         }

@@ -184,6 +184,14 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Opens the admin page and signs in with the admin token.
+    async fn sign_in(&self, base: &str) {
+        self.go(base, "").await;
+        self.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
+        self.click_button("//form[@id='sign-in-form']", "Sign in").await;
+        self.wait_for_text("h1", "Overview").await;
+    }
+
     async fn go(&self, base: &str, hash: &str) {
         self.client.goto(&format!("{base}/{hash}")).await.unwrap();
     }
@@ -466,10 +474,7 @@ async fn the_admin_page_shows_an_open_circuit_and_a_channel_the_router_disabled(
     }
 
     let browser = browser().await;
-    browser.go(&router.api.base, "").await;
-    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
-    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
-    browser.wait_for_text("h1", "Overview").await;
+    browser.sign_in(&router.api.base).await;
     let notice = browser.wait_for_text("[data-disabled-channel]", "Old ticketing was disabled by the router").await.text().await.unwrap();
     assert!(notice.contains("410 Gone") && notice.contains("enable the channel"), "{notice}");
     browser.screenshot("overview-channel-disabled").await;
@@ -511,10 +516,7 @@ async fn slack_and_teams_channels_are_added_with_their_own_fields_and_tested_in_
     let database = TestDatabase::on(Backend::Sqlite);
     let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
     let browser = browser().await;
-    browser.go(&router.api.base, "").await;
-    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
-    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
-    browser.wait_for_text("h1", "Overview").await;
+    browser.sign_in(&router.api.base).await;
     browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
     let form = "//form[@aria-label='Add channel']";
     let row = |name: &str| format!("//tr[td//strong[normalize-space()='{name}']]");
@@ -601,10 +603,7 @@ async fn splunk_and_sentinel_channels_are_set_up_tested_and_their_shared_request
     let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
     router.api.create_tenant("contoso").await;
     let browser = browser().await;
-    browser.go(&router.api.base, "").await;
-    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
-    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
-    browser.wait_for_text("h1", "Overview").await;
+    browser.sign_in(&router.api.base).await;
     browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
     let form = "//form[@aria-label='Add channel']";
     let row = |name: &str| format!("//tr[td//strong[normalize-space()='{name}']]");
@@ -685,10 +684,7 @@ async fn the_tenants_page_shows_what_arrived_from_each_tenants_audit_log() {
     let answer = router.api.with_token(Some(INGEST_TOKEN)).post("/api/v1/sources/o365/audit", json!(anyone_link_click())).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     let browser = browser().await;
-    browser.go(&router.api.base, "").await;
-    browser.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
-    browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
-    browser.wait_for_text("h1", "Overview").await;
+    browser.sign_in(&router.api.base).await;
     browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
     let contoso = browser.wait_for_text("tr[data-tenant-id='contoso'] [data-audit='some']", "24 h: ").await.text().await.unwrap();
     assert!(contoso.contains("1 ingested") && contoso.contains("5 folded"), "{contoso}");
