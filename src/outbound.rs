@@ -239,6 +239,8 @@ impl Outbound {
     pub async fn send_batch(&self, target: &Target, items: &[Item<'_>]) -> Sent {
         let started_at = now_ms();
         let clock = Instant::now();
+        // One attempt, token and all, within the delivery timeout.
+        let deadline = clock + self.timeout;
         let channel_type = channels::of(target.kind);
         let request = channel_type.request(target, items, Sending { now: started_at, host: &self.host });
         let carried = request.carries.clamp(1, items.len());
@@ -249,12 +251,12 @@ impl Outbound {
         }
         let mut bearer = None;
         if let Some(credentials) = &target.credentials {
-            match self.token(credentials, None).await {
+            match self.token(credentials, None, deadline).await {
                 Ok(token) => bearer = Some(token),
                 Err(failed) => return done(failed),
             }
         }
-        let mut answer = match self.exchange(target, &request, bearer.as_deref()).await {
+        let mut answer = match self.exchange(target, &request, bearer.as_deref(), deadline).await {
             Ok(answer) => answer,
             Err(failed) => return done(failed),
         };
@@ -262,11 +264,11 @@ impl Outbound {
         if let (Verdict::Unauthorized, Some(credentials)) = (&verdict, &target.credentials) {
             // The token was refused: one new token (shared with every request it was refused to),
             // one more try.
-            let token = match self.token(credentials, bearer.as_deref()).await {
+            let token = match self.token(credentials, bearer.as_deref(), deadline).await {
                 Ok(token) => token,
                 Err(failed) => return done(failed),
             };
-            answer = match self.exchange(target, &request, Some(&token)).await {
+            answer = match self.exchange(target, &request, Some(&token), deadline).await {
                 Ok(answer) => answer,
                 Err(failed) => return done(failed),
             };
@@ -281,17 +283,19 @@ impl Outbound {
     /// A token for the grant: the cached one unless it is the one just `refused`, or a new one
     /// from the token endpoint (which passes the outbound guard like any URL). One fetch at a
     /// time per grant; the others wait for it.
-    async fn token(&self, credentials: &ClientCredentials, refused: Option<&str>) -> Result<String, AttemptOutcome> {
+    async fn token(&self, credentials: &ClientCredentials, refused: Option<&str>, deadline: Instant) -> Result<String, AttemptOutcome> {
         let asked_at = now_ms();
         let slot = self.tokens.slot(credentials);
-        let mut held = slot.lock().await;
+        let Ok(mut held) = actix_web::rt::time::timeout(left(deadline), slot.lock()).await else {
+            return Err(failure(ErrorKind::Token, format!("no access token within {}", humantime::format_duration(self.timeout))));
+        };
         if let Some(token) = token::usable(&held.token, now_ms(), refused) {
             return Ok(token.access_token.clone());
         }
         if let Some((_, failure)) = held.failed.as_ref().filter(|(at, _)| *at >= asked_at) {
             return Err(failure.clone());
         }
-        let fetched = self.fetch_token(credentials).await;
+        let fetched = self.fetch_token(credentials, deadline).await;
         match &fetched {
             Ok(token) => {
                 held.token = Some(token.clone());
@@ -303,7 +307,7 @@ impl Outbound {
     }
 
     /// One client-credentials request to the token endpoint.
-    async fn fetch_token(&self, credentials: &ClientCredentials) -> Result<token::Token, AttemptOutcome> {
+    async fn fetch_token(&self, credentials: &ClientCredentials, deadline: Instant) -> Result<token::Token, AttemptOutcome> {
         let no_token = |why: String| failure(ErrorKind::Token, why);
         let literal = url::Url::parse(&credentials.token_url).ok().and_then(|u| match u.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -318,7 +322,7 @@ impl Outbound {
             .post(&credentials.token_url)
             .insert_header((USER_AGENT, USER_AGENT_VALUE))
             .send_form(&token::form(credentials));
-        let mut response = match actix_web::rt::time::timeout(self.timeout, request).await {
+        let mut response = match actix_web::rt::time::timeout(left(deadline), request).await {
             Err(_) => return Err(no_token(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
@@ -328,13 +332,12 @@ impl Outbound {
             Ok(Ok(response)) => response,
         };
         let mut body = Vec::new();
-        let _ = actix_web::rt::time::timeout(self.timeout, read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
+        let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
         token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)
     }
 
     /// Sends a built request once: the answer's status line and excerpt, or why none came.
-    async fn exchange(&self, target: &Target, built: &Request, bearer: Option<&str>) -> Result<Answer, AttemptOutcome> {
-        let clock = Instant::now();
+    async fn exchange(&self, target: &Target, built: &Request, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
         let mut request = self
             .client
             .post(built.url.as_deref().unwrap_or(&target.url))
@@ -351,8 +354,7 @@ impl Outbound {
         }
         // The status line must arrive within the timeout; the body then gets what is left of it. A
         // body that is slow or cut short never turns an answer that arrived into a failure.
-        let deadline = clock + self.timeout;
-        let mut response = match actix_web::rt::time::timeout(self.timeout, request.send_body(built.body.clone())).await {
+        let mut response = match actix_web::rt::time::timeout(left(deadline), request.send_body(built.body.clone())).await {
             Err(_) => return Err(failure(ErrorKind::Timeout, format!("no answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
@@ -410,6 +412,11 @@ impl Answer {
             Verdict::Unauthorized => failed(String::new(), Consequence::Retry),
         }
     }
+}
+
+/// The time left until `deadline`.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 /// A failed attempt of this kind, for people: `why`. Start and duration are set by the caller.

@@ -83,7 +83,8 @@ function channelForm(channel, done) {
   // Every type's own fields, built once; only the chosen type's are shown and sent.
   const settingFields = Object.entries(TYPES).flatMap(([typeName, t]) => t.settings.map((s) => {
     const current = channel && channel.type === typeName && channel[s.name] !== undefined ? String(channel[s.name]) : '';
-    const input = h('input', { type: s.secret ? 'password' : (s.type || 'text'), name: s.name, autocomplete: 'off',
+    // `new-password`: a password manager must not fill the admin token into a credential field.
+    const input = h('input', { type: s.secret ? 'password' : (s.type || 'text'), name: s.name, autocomplete: s.secret ? 'new-password' : 'off',
       placeholder: s.secret && current ? `${current} (leave empty to keep it)` : (s.placeholder || ''),
       value: s.secret ? '' : current });
     const row = field(s.label, input, s.help || '');

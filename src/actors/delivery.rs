@@ -343,12 +343,13 @@ impl DeliveryActor {
         self.in_flight += 1;
         let outbound = self.outbound.clone();
         let target = Rc::clone(&self.target);
+        let attempted = Rc::clone(&self.target);
         let exchange = async move {
             let items: Vec<Item<'_>> = batch.iter().map(|e| Item { msg_id: &e.event_id, payload: &e.payload }).collect();
             let sent = outbound.send_batch(&target, &items).await;
             (batch, sent)
         };
-        ctx.spawn(exchange.into_actor(self).map(|(mut batch, sent), act, ctx| {
+        ctx.spawn(exchange.into_actor(self).map(move |(mut batch, sent), act, ctx| {
             act.in_flight -= 1;
             act.probing = false;
             for envelope in batch.split_off(sent.carried.min(batch.len())).into_iter().rev() {
@@ -376,7 +377,10 @@ impl DeliveryActor {
                 act.health = health;
                 act.health_dirty = true;
             }
-            if !act.gave_up && !outcome.succeeded() {
+            // A receiver's "gone" only counts for the target it answered for: the URL may have
+            // been changed while the attempt ran.
+            let current = Rc::ptr_eq(&attempted, &act.target);
+            if !act.gave_up && !outcome.succeeded() && (current || !matches!(outcome.consequence, Consequence::DisableChannel(_))) {
                 if let Some(reason) = act.reason_to_disable(&outcome.consequence, now_ms()) {
                     log::warn!("disabling channel {}: {reason}", act.target.channel_id);
                     act.disable = Some(reason);

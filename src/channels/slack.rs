@@ -38,6 +38,8 @@ pub const HEADER_MAX: usize = 150;
 pub const FIELD_MAX: usize = 2000;
 pub const TEXT_MAX: usize = 3000;
 pub const FIELDS_MAX: usize = 10;
+/// Longest field label shown (labels of unknown event types come from their `data` keys).
+const LABEL_MAX: usize = 200;
 
 /// The marker a person sees at a glance in the header.
 fn marker(severity: &str) -> &'static str {
@@ -63,8 +65,8 @@ pub fn render(payload: &Value) -> Value {
         .into_iter()
         .take(FIELDS_MAX)
         .map(|fact| {
-            let label = format!("*{}*\n", escape(&fact.label));
-            let room = FIELD_MAX - label.chars().count();
+            let label = format!("*{}*\n", cut(&escape(&fact.label), LABEL_MAX));
+            let room = FIELD_MAX.saturating_sub(label.chars().count());
             let escaped = escape(&fact.value);
             // A link whose URL would be cut is shown as text: a cut link leads nowhere.
             let value = if fact.link && escaped.chars().count() * 2 + 3 <= room {
@@ -89,7 +91,7 @@ pub fn render(payload: &Value) -> Value {
         blocks.push(json!({ "type": "section", "fields": fields }));
     }
     blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": context }] }));
-    json!({ "text": cut(&format!("{} {}", marker(severity), summary(payload)), TEXT_MAX), "blocks": blocks })
+    json!({ "text": cut(&format!("{} {}", marker(severity), escape(&summary(payload))), TEXT_MAX), "blocks": blocks })
 }
 
 #[cfg(test)]
@@ -163,5 +165,16 @@ mod tests {
         check_limits(&body);
         assert_eq!(body["blocks"][0]["text"]["text"], "🟠 HIGH: External share created (test)");
         assert!(body["text"].as_str().unwrap().starts_with("🟠 HIGH: External share created (test) in SPScan test tenant"));
+    }
+
+    #[test]
+    fn a_huge_data_key_and_mentions_in_the_fallback_stay_harmless() {
+        let payload = json!({"event_id": "e", "event": "custom.x", "severity": "low", "tenant": null,
+            "data": {"k".repeat(2100): 1, "resource_path": "<!channel> & co"}});
+        let body = render(&payload);
+        check_limits(&body);
+        let with_mention = json!({"event_id": "e", "event": "permission.x", "severity": "low", "tenant": null,
+            "data": {"resource_path": "<!channel> & co", "principal": "x"}});
+        assert!(render(&with_mention)["text"].as_str().unwrap().contains("&lt;!channel&gt; &amp; co"));
     }
 }

@@ -63,7 +63,7 @@ fn render_with(payload: &Value, room: usize) -> Value {
     let severity = payload["severity"].as_str().unwrap_or("low");
     let event = payload["event"].as_str().unwrap_or("event");
     let mut facts: Vec<Value> =
-        facts(payload).iter().map(|f| json!({ "title": f.label, "value": cut(&f.value, room) })).collect();
+        facts(payload).iter().map(|f| json!({ "title": cut(&f.label, room.min(200)), "value": cut(&f.value, room) })).collect();
     facts.push(json!({ "title": "Event id", "value": cut(payload["event_id"].as_str().unwrap_or_default(), room) }));
     facts.push(json!({ "title": "Time", "value": payload["timestamp"].as_str().unwrap_or_default() }));
     facts.push(json!({ "title": "Type", "value": cut(event, room) }));

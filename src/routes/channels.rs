@@ -292,9 +292,27 @@ pub async fn update(
             if masked.is_some_and(|m| !current_kind.url_is_secret() || m != channel::masked_url(&current.url)) {
                 return Err(Invalid::new(url_field, "holds `••••`, the mask reads show; send the whole new URL, or leave it out to keep the current one").into());
             }
+            let stored = current.settings();
+            let merged = if settings.is_empty() { stored.clone() } else { crate::channels::configure(current_kind, settings.clone(), Some(&stored))? };
             if !settings.is_empty() {
-                let merged = crate::channels::configure(current_kind, settings, Some(&current.settings()))?;
                 check_token_endpoint(current_kind, &merged, &api)?;
+            }
+            // A write-only credential only goes where it was given for: moving the channel
+            // elsewhere takes the credential again.
+            let moved = change.url.as_ref().is_some_and(|u| u.as_str() != current.url)
+                || ["authority", "directory_id"].iter().any(|k| merged.get(*k) != stored.get(*k));
+            if moved {
+                let secrets = crate::channels::of(current_kind).settings().iter().filter(|s| s.secret);
+                for secret in secrets {
+                    let given = settings.get(secret.name).and_then(|v| v.as_str()).is_some_and(|v| !v.contains(MASK));
+                    if !given {
+                        return Err(Invalid::new(
+                            secret.name,
+                            "must be sent again when the channel's URL, authority or directory changes: a credential only goes where it was given for",
+                        )
+                        .into());
+                    }
+                }
             }
             let row = channels::update(conn, &id, change, now_ms())?;
             let health = channels::health(conn, std::slice::from_ref(&row.id))?.remove(&row.id);

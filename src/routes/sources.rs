@@ -80,7 +80,7 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
     }
     let pairs: Vec<(AuditRecord, Mapped)> = known.iter().map(|(_, r, m, _)| (r.clone(), m.clone())).collect();
     // The actions earlier requests made events of, for the records of this one.
-    let keys: Vec<String> = pairs.iter().filter_map(|(r, _)| action_key(r).map(str::to_string)).collect();
+    let keys: Vec<String> = pairs.iter().filter_map(|(r, _)| action_key(r)).collect();
     let earlier = if keys.is_empty() { HashMap::new() } else { router.store().read(move |conn| o365::find(conn, &keys)).await? };
     let plans = fold(&pairs, &earlier);
     // The events to ingest, and which record each stands for.
@@ -116,7 +116,7 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
             Ok(result) => {
                 event_of.insert(k, (result.event_id.clone(), event.to_string(), severity.as_str().to_string()));
                 if let Some(key) = action_key(record).filter(|_| is_anchor(record, mapped)) {
-                    actions.push((key.to_string(), result.event_id.clone(), record.creation_time));
+                    actions.push((key, result.event_id.clone(), record.creation_time));
                 }
                 RecordOutcome {
                     audit_id: Some(record.id.clone()),

@@ -18,7 +18,7 @@ pub struct TenantView {
     microsoft_tenant_id: String,
     created_at: String,
     updated_at: String,
-    /// Office 365 audit records from this tenant (on lists and reads).
+    /// Office 365 audit records from this tenant (on the list).
     #[serde(skip_serializing_if = "Option::is_none")]
     audit: Option<AuditView>,
 }

@@ -323,7 +323,7 @@ on_both_backends! {
         let path = format!("/api/v1/channels/{}", channel["id"].as_str().unwrap());
         let changed = app.patch(&path, json!({"token": "0000-wrong"})).await;
         assert_eq!(changed.status, 200, "{}", changed.body);
-        assert_eq!(changed.body["token"], "••••rong");
+        assert_eq!(changed.body["token"], "••••", "a short token shows nothing of itself");
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let failed = app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), "failed", Duration::from_secs(10)).await;
         assert_eq!(failed["attempt_count"], 1, "{failed:#}");
@@ -335,6 +335,12 @@ on_both_backends! {
         assert_eq!(restored.status, 200);
         let kept = app.patch(&path, json!({"token": "••••abcd", "name": "Splunk SOC"})).await;
         assert_eq!(kept.status, 200, "{}", kept.body);
+        // Sending the channel elsewhere takes the write-only token again: it never follows the URL.
+        let elsewhere = format!("{}/services/collector/event", hec.base);
+        let moved = app.patch(&path, json!({"url": elsewhere, "token": "••••abcd"})).await;
+        assert_eq!((moved.status, moved.body["field"].as_str()), (422, Some("token")), "{}", moved.body);
+        let moved = app.patch(&path, json!({"url": elsewhere, "token": HEC_TOKEN})).await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
         hec.with(|v| v.refuse_with = Some(400));
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let failed = app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), "failed", Duration::from_secs(10)).await;

@@ -28,9 +28,11 @@ pub enum Plan {
     Ignored(String),
 }
 
-/// The key tying the records of one action together.
-pub fn action_key(record: &AuditRecord) -> Option<&str> {
-    record.correlation_id.as_deref().or(record.unique_sharing_id.as_deref())
+/// The key tying the records of one action together: the tenant and the `CorrelationId` (or
+/// `UniqueSharingId`).
+pub fn action_key(record: &AuditRecord) -> Option<String> {
+    let id = record.correlation_id.as_deref().or(record.unique_sharing_id.as_deref())?;
+    Some(format!("{}/{id}", record.organization_id))
 }
 
 /// Whether a mapped record is a side effect that may fold into its action's link event.
@@ -50,11 +52,11 @@ pub fn is_anchor(record: &AuditRecord, mapped: &Mapped) -> bool {
 /// `earlier` holds the actions earlier requests made events of: `key → (event_id, occurred_at)`.
 pub fn fold(records: &[(AuditRecord, Mapped)], earlier: &HashMap<String, (String, i64)>) -> Vec<Plan> {
     // The record that stands for each action: its link record, else its first link-group grant.
-    let mut anchors: HashMap<&str, usize> = HashMap::new();
+    let mut anchors: HashMap<String, usize> = HashMap::new();
     for (i, (record, mapped)) in records.iter().enumerate() {
         let Some(key) = action_key(record) else { continue };
         let creates_link = LINK_CREATED.contains(&record.operation.as_str()) && matches!(mapped, Mapped::Event { .. });
-        match anchors.get(key) {
+        match anchors.get(&key) {
             Some(&current) if creates_link && !LINK_CREATED.contains(&records[current].0.operation.as_str()) => {
                 anchors.insert(key, i);
             }
@@ -69,7 +71,7 @@ pub fn fold(records: &[(AuditRecord, Mapped)], earlier: &HashMap<String, (String
         .enumerate()
         .map(|(i, (record, mapped))| {
             let before = action_key(record)
-                .and_then(|key| earlier.get(key))
+                .and_then(|key| earlier.get(&key))
                 .filter(|(_, at)| (record.creation_time - at).abs() <= FOLD_WINDOW_MS)
                 // The record whose event it is, seen again: a duplicate, not a fold.
                 .filter(|(event_id, _)| *event_id != super::event_id_of(&record.id));
@@ -78,7 +80,10 @@ pub fn fold(records: &[(AuditRecord, Mapped)], earlier: &HashMap<String, (String
                     return Plan::FoldedIntoEvent(event_id.clone());
                 }
             }
-            let anchor = action_key(record).and_then(|key| anchors.get(key)).copied();
+            let anchor = action_key(record).and_then(|key| anchors.get(&key)).copied();
+            // Within the window of the action's own record: a reused correlation id an hour later
+            // is another action.
+            let anchor = anchor.filter(|a| (record.creation_time - records[*a].0.creation_time).abs() <= FOLD_WINDOW_MS);
             match anchor {
                 Some(anchor) if anchor != i && side_effect(record, mapped) => Plan::FoldedInto(anchor),
                 _ => match mapped {
@@ -153,7 +158,7 @@ mod tests {
     fn records_of_an_action_an_earlier_request_made_an_event_of_fold_into_it_within_the_window() {
         let click = anyone_link_click();
         let (link, rest) = click.split_last().unwrap();
-        let earlier = HashMap::from([(link.correlation_id.clone().unwrap(), ("o365_r6".to_string(), link.creation_time))]);
+        let earlier = HashMap::from([(action_key(link).unwrap(), ("o365_r6".to_string(), link.creation_time))]);
         let mapped: Vec<(AuditRecord, Mapped)> = rest.iter().cloned().map(|r| { let m = map(&r); (r, m) }).collect();
         assert!(fold(&mapped, &earlier).iter().all(|p| p == &Plan::FoldedIntoEvent("o365_r6".into())));
         // A record of the same correlation id logged a minute later is an action of its own.

@@ -211,10 +211,12 @@ pub fn map(record: &AuditRecord) -> Mapped {
         }
         Mapped::Event { event: "permission.broad_access_granted", severity: High, data: data(record, "group_membership", access_level(&group), target.clone()), foldable: false }
     } else if op == "AddedToGroup" {
-        if record.by_system() {
+        let external = record.target_is_external();
+        // Site provisioning by SharePoint itself fills the default groups with insiders; an app
+        // acting as `app@sharepoint` adding an outsider is still an alert.
+        if record.by_system() && !external {
             return Mapped::Ignored(format!("a default group membership set by SharePoint itself ({group})"));
         }
-        let external = record.target_is_external();
         let (event, severity, foldable) = if group.ends_with(" Owners") {
             ("permission.owner_added", if external { High } else { Medium }, false)
         } else if external {
@@ -327,6 +329,11 @@ mod tests {
         assert_eq!(event_of(map(&everyone)).0, "permission.broad_access_granted");
         let by_system = record("AddedToGroup", json!({"UserId": "app@sharepoint", "TargetUserOrGroupName": "Everyone except external users"}));
         assert!(matches!(map(&by_system), Mapped::Ignored(_)));
+        let provisioning = record("AddedToGroup", json!({"UserId": "app@sharepoint", "TargetUserOrGroupName": "alice@contoso.com", "EventData": "<Group>Finance Owners</Group>"}));
+        assert!(matches!(map(&provisioning), Mapped::Ignored(_)));
+        let app_adds_outsider = record("AddedToGroup", json!({"UserId": "app@sharepoint", "TargetUserOrGroupName": "mallory@evil.example", "TargetUserOrGroupType": "Guest", "EventData": "<Group>Finance Owners</Group>"}));
+        let (event, severity, _) = event_of(map(&app_adds_outsider));
+        assert_eq!((event, severity), ("permission.owner_added", High));
         let owner = record("AddedToGroup", json!({"TargetUserOrGroupName": "bob@fabrikam.com", "EventData": "<Group>Finance Owners</Group>"}));
         let (event, severity, _) = event_of(map(&owner));
         assert_eq!((event, severity), ("permission.owner_added", High));

@@ -171,7 +171,8 @@ impl AuditRecord {
         if target.to_uppercase().contains("#EXT#") {
             return true;
         }
-        match (target.rsplit_once('@'), self.actor_domain()) {
+        // SharePoint's own accounts (`app@sharepoint`) have no organisation domain to compare.
+        match (target.rsplit_once('@'), self.actor_domain().filter(|_| !self.by_system())) {
             (Some((_, domain)), Some(actor)) if !target.contains(' ') => !domain.eq_ignore_ascii_case(&actor),
             _ => false,
         }
