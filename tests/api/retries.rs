@@ -211,8 +211,9 @@ on_both_backends! {
     #[actix_web::test]
     async fn a_503_with_retry_after_as_a_date_is_honoured_up_to_max_retry_after() {
         let receiver = Receiver::start().await;
-        // An HTTP date three seconds ahead (dates have whole seconds: at least two from now).
-        let at: &'static str = Box::leak(httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3)).into_boxed_str());
+        // An HTTP date well ahead, so it is still ahead when a loaded machine gets round to the
+        // answer (it was three seconds once, and a busy CI run took longer than that).
+        let at: &'static str = Box::leak(httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60)).into_boxed_str());
         receiver.script(&[Reply::RetryAfter(503, at), Reply::RetryAfter(429, "3600")]);
         let app = spawn_app_with(|s| s.max_retry_after = Duration::from_secs(1)).await;
         let channel = app.create_channel("SOC", &receiver.url("/hook")).await;
