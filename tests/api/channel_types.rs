@@ -277,6 +277,29 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_slack_404_from_the_url_replaced_during_the_attempt_does_not_disable_the_fixed_channel() {
+        let old = Receiver::start().await;
+        old.reply_with(Reply::Slow(1500, 404));
+        let new = Receiver::start().await;
+        new.reply_with(Reply::Said(200, "ok"));
+        let app = spawn_app().await;
+        let channel = vendor_channel(&app, "slack", &old, "/services/T1/B1/oldXXXX", json!({"rate_limit_per_second": 100})).await;
+        let path = format!("/api/v1/channels/{}", channel["id"].as_str().unwrap());
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        // The attempt is at the old URL when a person puts the new one in.
+        old.wait_for(1, None, Duration::from_secs(5)).await;
+        let fixed = app.patch(&path, json!({"url": new.url("/services/T1/B1/newYYYY")})).await;
+        assert_eq!(fixed.status, 200, "{}", fixed.body);
+        // The old URL's 404 arrives after the change: it fails that attempt, not the channel.
+        let delivered = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(delivered["attempts"][0]["status_code"], 404, "{delivered:#}");
+        let read = app.get(&path).await.body;
+        assert!(read["enabled"] == true && read["disabled_reason"].is_null(), "{read:#}");
+        assert_eq!(new.received().len(), 1);
+    }
+
+    #[actix_web::test]
     async fn a_teams_200_that_reports_throttling_is_retried_until_teams_takes_it() {
         let receiver = Receiver::start().await;
         receiver.check_format(teams_format);

@@ -167,4 +167,21 @@ mod tests {
         let plans = fold(&[(later.clone(), map(&later))], &earlier);
         assert!(matches!(&plans[0], Plan::Event(_)), "{plans:?}");
     }
+
+    #[test]
+    fn a_reused_correlation_id_an_hour_later_in_the_same_request_is_another_action() {
+        let mut click = anyone_link_click();
+        let link = click.pop().unwrap();
+        let mut later = click[0].clone();
+        later.id = "r7".into();
+        later.creation_time = link.creation_time + 3_600_000;
+        let records = vec![link.clone(), later];
+        let mapped: Vec<(AuditRecord, Mapped)> = records.into_iter().map(|r| { let m = map(&r); (r, m) }).collect();
+        let plans = fold(&mapped, &HashMap::new());
+        assert!(matches!(&plans[1], Plan::Event(_)), "an hour apart: its own alert, {plans:?}");
+        // The same correlation id in another tenant is another action too.
+        let mut elsewhere = link.clone();
+        elsewhere.organization_id = "another-tenant".into();
+        assert_ne!(action_key(&elsewhere), action_key(&link));
+    }
 }
