@@ -306,15 +306,46 @@ impl Outbound {
         fetched.map(|token| token.access_token)
     }
 
+    /// A bearer token for a grant (cached; one fetch at a time per grant), for requests the
+    /// router makes on its own behalf (the Office 365 content fetcher). `refused`: the token the
+    /// API just refused, to be replaced.
+    pub async fn bearer(&self, credentials: &ClientCredentials, refused: Option<&str>) -> Result<String, String> {
+        let deadline = Instant::now() + self.timeout;
+        self.token(credentials, refused, deadline).await.map_err(|failed| failed.error.unwrap_or_else(|| "no access token".into()))
+    }
+
+    /// One guarded GET with a bearer token, within the timeout: the answer's status, its
+    /// `NextPageUri` header and up to `max_bytes` of its body (more is an error).
+    pub async fn get(&self, url: &str, bearer: &str, max_bytes: usize) -> Result<Fetched, String> {
+        let deadline = Instant::now() + self.timeout;
+        if let Some((ip, reason)) = literal_ip(url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            return Err(format!("{ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0));
+        }
+        let request = self
+            .client
+            .get(url)
+            .insert_header((USER_AGENT, USER_AGENT_VALUE))
+            .insert_header(("authorization", format!("Bearer {bearer}")))
+            .send();
+        let mut response = match actix_web::rt::time::timeout(left(deadline), request).await {
+            Err(_) => return Err(format!("no answer within {}", humantime::format_duration(self.timeout))),
+            Ok(Err(err)) => return Err(classify(&err).1),
+            Ok(Ok(response)) => response,
+        };
+        let next_page = response.headers().get("nextpageuri").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        let body = match actix_web::rt::time::timeout(left(deadline), response.body().limit(max_bytes)).await {
+            Err(_) => return Err(format!("the body did not arrive within {}", humantime::format_duration(self.timeout))),
+            Ok(Err(err)) => return Err(format!("the body could not be read: {err}")),
+            Ok(Ok(body)) => body,
+        };
+        Ok(Fetched { status: response.status().as_u16(), next_page, retry_after, body })
+    }
+
     /// One client-credentials request to the token endpoint.
     async fn fetch_token(&self, credentials: &ClientCredentials, deadline: Instant) -> Result<token::Token, AttemptOutcome> {
         let no_token = |why: String| failure(ErrorKind::Token, why);
-        let literal = url::Url::parse(&credentials.token_url).ok().and_then(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        });
-        if let Some((ip, reason)) = literal.and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+        if let Some((ip, reason)) = literal_ip(&credentials.token_url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
             return Err(failure(ErrorKind::BlockedTarget, format!("the token endpoint {ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0)));
         }
         let request = self
@@ -376,6 +407,26 @@ impl Outbound {
         let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
         Ok(Answer { status, location, retry_after, excerpt })
     }
+}
+
+/// The IP address a URL names literally, if it does (such a host is never resolved, so the guard
+/// checks it before anything is sent).
+fn literal_ip(url: &str) -> Option<IpAddr> {
+    url::Url::parse(url).ok().and_then(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
+}
+
+/// What a GET of the router's own (`Outbound::get`) answered.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    /// The `NextPageUri` header (the Management Activity API's paging).
+    pub next_page: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub body: Bytes,
 }
 
 /// What a receiver answered: the status line, and the start of the body.

@@ -94,6 +94,51 @@ pub struct Cli {
     /// Networks deliveries may reach despite the built-in refusals (loopback, private, link-local, …): comma-separated CIDRs.
     #[arg(long, env = "ALLOWED_TARGET_NETWORKS", default_value = "")]
     pub allowed_target_networks: String,
+    /// Office 365: the app registration's client id; set, the router fetches audit content of every tenant with a microsoft_tenant_id.
+    #[arg(long, env = "O365_CLIENT_ID")]
+    pub o365_client_id: Option<String>,
+    /// Office 365: the app registration's client secret (required with O365_CLIENT_ID).
+    #[arg(long, env = "O365_CLIENT_SECRET", hide_env_values = true)]
+    pub o365_client_secret: Option<String>,
+    /// Office 365: where tokens come from ({authority}/{tenant}/oauth2/v2.0/token).
+    #[arg(long, env = "O365_AUTHORITY", default_value = "https://login.microsoftonline.com")]
+    pub o365_authority: String,
+    /// Office 365: the Management Activity API's root.
+    #[arg(long, env = "O365_API_ROOT", default_value = "https://manage.office.com/api/v1.0")]
+    pub o365_api_root: String,
+    /// Office 365: how often every tenant's available content is listed, to fetch what no notification announced (1s to 24h).
+    #[arg(long, env = "O365_POLL_INTERVAL", default_value = "15m")]
+    pub o365_poll_interval: String,
+    /// Office 365: the authId given to subscriptions/start; notifications must carry it in Webhook-AuthID (at least 16 characters).
+    #[arg(long, env = "O365_WEBHOOK_AUTH_ID", hide_env_values = true)]
+    pub o365_webhook_auth_id: Option<String>,
+}
+
+/// The Office 365 Management Activity API, when `O365_CLIENT_ID` is set (SPEC section 14).
+#[derive(Clone)]
+pub struct O365Settings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `https://login.microsoftonline.com`, or a test's token endpoint.
+    pub authority: String,
+    /// `https://manage.office.com/api/v1.0`, or a test's.
+    pub api_root: String,
+    pub poll_interval: Duration,
+    /// What notifications must carry in `Webhook-AuthID`; unset, notifications are refused.
+    pub webhook_auth_id: Option<String>,
+}
+
+impl std::fmt::Debug for O365Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "O365Settings({} at {} via {}, every {:?})", self.client_id, self.api_root, self.authority, self.poll_interval)
+    }
+}
+
+impl O365Settings {
+    /// The token endpoint for one Microsoft tenant.
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.authority.trim_end_matches('/'))
+    }
 }
 
 /// The router's settings, parsed.
@@ -124,6 +169,8 @@ pub struct Settings {
     pub ingest_token: Option<String>,
     /// Where deliveries may go.
     pub targets: TargetPolicy,
+    /// The Office 365 Management Activity API (`O365_*`); `None`: not used.
+    pub o365: Option<O365Settings>,
     /// How channel host names are resolved (the system resolver unless an embedding program or
     /// a test sets its own); every address is still checked against `targets`.
     pub names: Names,
@@ -161,6 +208,7 @@ impl Settings {
             ingest_token: None,
             targets: TargetPolicy::default(),
             names: Names::default(),
+            o365: None,
         }
     }
 
@@ -231,7 +279,9 @@ impl Settings {
         }
         let targets = TargetPolicy::parse(&cli.allowed_target_networks)
             .map_err(|p| fail("ALLOWED_TARGET_NETWORKS", "allowed-target-networks", &cli.allowed_target_networks, p))?;
+        let o365 = o365(&cli, &fail)?;
         Ok(Self {
+            o365,
             admin_token,
             ingest_token,
             targets,
@@ -264,6 +314,39 @@ impl Settings {
             database_pool_size: count("DATABASE_POOL_SIZE", "database-pool-size", &cli.database_pool_size, 1, 64)? as u32,
         })
     }
+}
+
+/// The `O365_*` settings: all or nothing, each checked.
+fn o365(cli: &Cli, fail: &impl Fn(&'static str, &'static str, &str, String) -> SettingError) -> Result<Option<O365Settings>, SettingError> {
+    let set = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let Some(client_id) = set(&cli.o365_client_id) else {
+        if set(&cli.o365_webhook_auth_id).is_some() || set(&cli.o365_client_secret).is_some() {
+            return Err(fail("O365_CLIENT_ID", "o365-client-id", "", "must be set with O365_CLIENT_SECRET and O365_WEBHOOK_AUTH_ID: the router fetches the content notifications name with them".into()));
+        }
+        return Ok(None);
+    };
+    let client_secret = set(&cli.o365_client_secret)
+        .ok_or_else(|| fail("O365_CLIENT_SECRET", "o365-client-secret", "", "must be set with O365_CLIENT_ID (the app registration's client secret)".into()))?;
+    let url = |variable: &'static str, flag: &'static str, value: &str| -> Result<String, SettingError> {
+        let value = value.trim().trim_end_matches('/');
+        match url::Url::parse(value) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => Ok(value.to_string()),
+            _ => Err(fail(variable, flag, value, "is not an http(s) address without a query".into())),
+        }
+    };
+    let authority = url("O365_AUTHORITY", "o365-authority", &cli.o365_authority)?;
+    let api_root = url("O365_API_ROOT", "o365-api-root", &cli.o365_api_root)?;
+    let poll_interval = humantime::parse_duration(cli.o365_poll_interval.trim())
+        .ok()
+        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(24 * 3600)).contains(d))
+        .ok_or_else(|| fail("O365_POLL_INTERVAL", "o365-poll-interval", &cli.o365_poll_interval, "is not a duration between 1s and 24h, such as 15m".into()))?;
+    let webhook_auth_id = match set(&cli.o365_webhook_auth_id) {
+        Some(id) if id.len() < MIN_TOKEN_LEN || id.len() > 512 || id.chars().any(|c| !c.is_ascii_graphic()) => {
+            return Err(fail("O365_WEBHOOK_AUTH_ID", "o365-webhook-auth-id", "****", format!("must be {MIN_TOKEN_LEN} to 512 visible ASCII characters without spaces")))
+        }
+        other => other,
+    };
+    Ok(Some(O365Settings { client_id, client_secret, authority, api_root, poll_interval, webhook_auth_id }))
 }
 
 /// A database URL as it may be shown: any password replaced by `****` (even in a URL that does
@@ -303,6 +386,26 @@ mod tests {
         assert_eq!(settings.breaker, BreakerPolicy { failures: 10, cooldown: Duration::from_secs(60) });
         assert_eq!(settings.disable_after, Duration::from_secs(5 * 24 * 3600));
         assert_eq!(settings.limits, Limits::default(), "the flags' defaults are the documented limits");
+    }
+
+    #[test]
+    fn office_365_settings_come_together_or_not_at_all() {
+        assert!(parse(&[]).unwrap().o365.is_none());
+        let id = ["--o365-client-id", "c1d2", "--o365-client-secret", "s3cr3t"];
+        let o365 = parse(&id).unwrap().o365.unwrap();
+        assert_eq!((o365.api_root.as_str(), o365.authority.as_str()), ("https://manage.office.com/api/v1.0", "https://login.microsoftonline.com"));
+        assert_eq!((o365.poll_interval, o365.webhook_auth_id), (Duration::from_secs(900), None));
+        assert_eq!(o365.token_url("t1"), "https://login.microsoftonline.com/t1/oauth2/v2.0/token");
+        assert!(!format!("{o365:?}").contains("s3cr3t"));
+        assert_eq!(parse(&["--o365-client-id", "c1d2"]).unwrap_err().variable, "O365_CLIENT_SECRET");
+        assert_eq!(parse(&["--o365-webhook-auth-id", "0123456789abcdef"]).unwrap_err().variable, "O365_CLIENT_ID");
+        let with = |extra: &[&'static str]| parse(&[&id[..], extra].concat());
+        assert_eq!(with(&["--o365-webhook-auth-id", "short"]).unwrap_err().variable, "O365_WEBHOOK_AUTH_ID");
+        assert_eq!(with(&["--o365-webhook-auth-id", "0123456789abcdef"]).unwrap().o365.unwrap().webhook_auth_id.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(with(&["--o365-poll-interval", "0s"]).unwrap_err().variable, "O365_POLL_INTERVAL");
+        assert_eq!(with(&["--o365-api-root", "manage.office.com"]).unwrap_err().variable, "O365_API_ROOT");
+        assert_eq!(with(&["--o365-authority", "ftp://login"]).unwrap_err().variable, "O365_AUTHORITY");
+        assert_eq!(with(&["--o365-api-root", "http://127.0.0.1:9/api/v1.0/"]).unwrap().o365.unwrap().api_root, "http://127.0.0.1:9/api/v1.0");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The one wiring point, shared by `main` and the tests: open the store (running migrations),
-//! start the actors, load the routing snapshot, bind the listener and build the HTTP server.
+//! start the actors (and the Office 365 content fetcher when configured), load the routing
+//! snapshot, bind the listener and build the HTTP server.
 
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ use crate::actors::rule_matcher::RuleMatcher;
 use crate::handle::RouterHandle;
 use crate::instance::Instance;
 use crate::routes;
+use crate::routes::sources::O365Source;
+use crate::sources::o365::fetcher::Fetcher;
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -32,6 +35,9 @@ pub struct ApiConfig {
     pub targets: Arc<TargetPolicy>,
     pub names: Names,
 }
+
+/// Connections the Office 365 content fetcher keeps to the Management Activity API.
+const FETCH_CONNECTIONS: usize = 8;
 
 /// Connections each HTTP worker keeps for Test sends and manual redeliveries.
 const MANUAL_CONNECTIONS: usize = 8;
@@ -89,6 +95,11 @@ impl Application {
             .context("loading rules and channels")?;
         let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone());
         let host = instance.id.clone();
+        let fetcher = settings.o365.clone().map(|o365| {
+            let outbound = Outbound::new(settings.delivery_timeout, FETCH_CONNECTIONS, Arc::clone(&targets), settings.names.clone(), &host);
+            Fetcher::new(handle.clone(), o365, outbound, settings.retry_schedule.clone(), instance.id.clone(), settings.delivery_timeout).start()
+        });
+        let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher });
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };
@@ -102,6 +113,7 @@ impl Application {
                 .wrap(security_headers())
                 .app_data(state.clone())
                 .app_data(credentials.clone())
+                .app_data(o365.clone())
                 .app_data(web::Data::new(api.clone()))
                 .app_data(web::Data::new(outbound))
                 .configure(|cfg| routes::configure(cfg, max_body))

@@ -30,11 +30,25 @@ function tenantForm(tenant, done) {
 
 /** The Office 365 audit records that arrived from a tenant: when the last one did, and the last 24 h by outcome. */
 function auditCell(audit) {
-  if (!audit || !audit.last_record_at) return h('span.muted', { dataset: { audit: 'none' } }, 'none yet');
+  const feed = feedLine(audit);
+  if (!audit || !audit.last_record_at) return h('div', {}, h('span.muted', { dataset: { audit: 'none' } }, 'none yet'), feed);
   const words = { ingested: 'ingested', duplicate: 'duplicate', folded: 'folded', ignored: 'ignored', unknown_tenant: 'before it was registered', invalid: 'invalid' };
   const counts = Object.entries(audit.last_24h).map(([outcome, n]) => `${n} ${words[outcome] || outcome}`).join(', ');
   return h('div', { dataset: { audit: 'some' } }, `last ${when(audit.last_record_at)}`,
-    h('div.muted', {}, counts ? `24 h: ${counts}` : 'none in the last 24 h'));
+    h('div.muted', {}, counts ? `24 h: ${counts}` : 'none in the last 24 h'), feed);
+}
+
+/** What the router fetches from the tenant's Management Activity API: content blobs waiting or expired, and a listing that failed. */
+function feedLine(audit) {
+  if (!audit) return '';
+  const { pending = 0, expired = 0, done = 0 } = audit.contents || {};
+  const parts = [];
+  if (done) parts.push(`${done} content blobs fetched`);
+  if (pending) parts.push(`${pending} waiting to be fetched`);
+  if (expired) parts.push(`${expired} expired unfetched`);
+  const line = parts.length ? h('div.muted', { dataset: { feed: expired ? 'expired' : pending ? 'pending' : 'done' } }, parts.join(', ')) : '';
+  const error = audit.listing_error ? h('div.error', { dataset: { feed: 'listing-error' } }, `Listing failed ${when(audit.last_listing_at)}: ${audit.listing_error}`) : '';
+  return h('div', {}, line, error);
 }
 
 export async function render(view) {

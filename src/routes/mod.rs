@@ -45,6 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .wrap(actix_web::middleware::from_fn(auth::require_token))
             .service(web::resource("/events").route(web::post().to(events::ingest)))
             .service(web::resource("/sources/o365/audit").route(web::post().to(sources::o365_audit)))
+            .service(web::resource("/sources/o365/notifications").route(web::post().to(sources::o365_notifications)))
+            .service(web::resource("/sources/o365/contents").route(web::get().to(sources::o365_contents)))
             .service(web::resource("/tenants").get(tenants::list).post(tenants::create))
             .service(web::resource("/tenants/{id}").get(tenants::get).patch(tenants::update).delete(tenants::delete))
             .service(web::resource("/channels").get(channels::list).post(channels::create))

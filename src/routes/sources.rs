@@ -1,43 +1,36 @@
-//! `POST /api/v1/sources/o365/audit`: Office 365 audit records (one, or an array as a content
-//! blob holds), each mapped to an event and ingested through the same durable path as
-//! `POST /api/v1/events`, with one outcome per record, in order (SPEC section 14). One bad record
-//! never refuses the others.
+//! Office 365 audit records in (SPEC section 14):
+//! - `POST /api/v1/sources/o365/audit`: records (one, or an array as a content blob holds),
+//!   ingested with one outcome per record (`sources::o365::ingest`);
+//! - `POST /api/v1/sources/o365/notifications`: the Management Activity API's webhook,
+//!   authenticated by `Webhook-AuthID` rather than a bearer token: the validation request, and
+//!   notifications whose blobs are kept (committed) before the `200` and fetched in the
+//!   background (`sources::o365::fetcher`);
+//! - `GET /api/v1/sources/o365/contents`: those blobs and what became of each.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use actix_web::{web, HttpResponse};
-use serde::Serialize;
+use actix::Addr;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::ApiResult;
-use crate::domain::event::EventInput;
-use crate::domain::time::rfc3339;
-use crate::domain::Invalid;
-use crate::handle::RouterHandle;
+use super::{at, ApiResult};
 use crate::domain::time::now_ms;
-use crate::sources::o365::event_id_of;
-use crate::sources::o365::fold::{action_key, fold, is_anchor, Plan};
-use crate::store::o365;
-use crate::sources::o365::mapping::{map, Mapped};
-use crate::sources::o365::record::AuditRecord;
+use crate::domain::token::TokenHash;
+use crate::domain::Invalid;
+use crate::error::ApiError;
+use crate::handle::RouterHandle;
+use crate::settings::O365Settings;
+use crate::sources::o365::feed::ContentRef;
+use crate::sources::o365::fetcher::{Fetcher, Kept};
+use crate::sources::o365::ingest;
+use crate::store::o365::{self, ContentRow};
 use crate::store::tenants;
 
-/// What became of one record.
-#[derive(Debug, Serialize)]
-pub struct RecordOutcome {
-    audit_id: Option<String>,
-    /// `ingested`, `duplicate`, `folded`, `ignored`, `unknown_tenant` or `invalid`.
-    outcome: &'static str,
-    event_id: Option<String>,
-    event: Option<String>,
-    severity: Option<String>,
-    detail: Option<String>,
-}
-
-impl RecordOutcome {
-    fn bare(audit_id: Option<String>, outcome: &'static str, detail: String) -> Self {
-        Self { audit_id, outcome, event_id: None, event: None, severity: None, detail: Some(detail) }
-    }
+/// The Office 365 source as the HTTP layer sees it: its settings and its fetcher, when on.
+pub struct O365Source {
+    pub settings: Option<O365Settings>,
+    pub fetcher: Option<Addr<Fetcher>>,
 }
 
 pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
@@ -50,128 +43,133 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
     if records.is_empty() || records.len() > max {
         return Err(Invalid::new("records", format!("holds {} records; send 1 to {max} per request (MAX_BATCH_EVENTS)", records.len())).into());
     }
-    // Tenants by their Microsoft tenant id, matched case-insensitively.
-    let tenants: HashMap<String, String> = router
-        .store()
-        .read(tenants::list)
-        .await?
-        .into_iter()
-        .map(|t| (t.microsoft_tenant_id.to_lowercase(), t.id))
-        .collect();
-    let mut outcomes: Vec<Option<RecordOutcome>> = Vec::with_capacity(records.len());
-    let mut known: Vec<(usize, AuditRecord, Mapped, String)> = Vec::new();
-    for (i, value) in records.iter().enumerate() {
-        let audit_id = value.get("Id").and_then(Value::as_str).map(str::to_lowercase);
-        match AuditRecord::parse(value) {
-            Err(why) => outcomes.push(Some(RecordOutcome::bare(audit_id, "invalid", why))),
-            Ok(record) => match tenants.get(&record.organization_id) {
-                None => outcomes.push(Some(RecordOutcome::bare(
-                    audit_id,
-                    "unknown_tenant",
-                    format!("no tenant has microsoft_tenant_id {}; register it first", record.organization_id),
-                ))),
-                Some(tenant_id) => {
-                    outcomes.push(None);
-                    let mapped = map(&record);
-                    known.push((i, record, mapped, tenant_id.clone()));
-                }
-            },
-        }
-    }
-    let pairs: Vec<(AuditRecord, Mapped)> = known.iter().map(|(_, r, m, _)| (r.clone(), m.clone())).collect();
-    // The actions earlier requests made events of, for the records of this one.
-    let keys: Vec<String> = pairs.iter().filter_map(|(r, _)| action_key(r)).collect();
-    let earlier = if keys.is_empty() { HashMap::new() } else { router.store().read(move |conn| o365::find(conn, &keys)).await? };
-    let plans = fold(&pairs, &earlier);
-    // The events to ingest, and which record each stands for.
-    let mut inputs = Vec::new();
-    let mut standing: Vec<usize> = Vec::new();
-    for (k, plan) in plans.iter().enumerate() {
-        let (i, record, _, tenant_id) = &known[k];
-        match plan {
-            Plan::Event(Mapped::Event { event, severity, data, .. }) => {
-                let input = json!({"event_id": event_id_of(&record.id), "event": event, "timestamp": rfc3339(record.creation_time),
-                    "severity": severity.as_str(), "tenant_id": tenant_id, "data": data});
-                match serde_json::from_value::<EventInput>(input) {
-                    Ok(input) => {
-                        inputs.push(input);
-                        standing.push(k);
-                    }
-                    Err(e) => outcomes[*i] = Some(RecordOutcome::bare(Some(record.id.clone()), "invalid", e.to_string())),
-                }
-            }
-            Plan::Ignored(why) | Plan::Event(Mapped::Ignored(why)) => {
-                outcomes[*i] = Some(RecordOutcome::bare(Some(record.id.clone()), "ignored", why.clone()));
-            }
-            Plan::FoldedInto(_) | Plan::FoldedIntoEvent(_) => {}
-        }
-    }
-    let results = router.ingest_valid(inputs).await.map_err(super::events::api_error)?;
-    let mut actions = Vec::new();
-    let mut event_of: HashMap<usize, (String, String, String)> = HashMap::new();
-    for (k, result) in standing.into_iter().zip(results) {
-        let (i, record, mapped, _) = &known[k];
-        let Mapped::Event { event, severity, .. } = mapped else { continue };
-        outcomes[*i] = Some(match result {
-            Ok(result) => {
-                event_of.insert(k, (result.event_id.clone(), event.to_string(), severity.as_str().to_string()));
-                if let Some(key) = action_key(record).filter(|_| is_anchor(record, mapped)) {
-                    actions.push((key, result.event_id.clone(), record.creation_time));
-                }
-                RecordOutcome {
-                    audit_id: Some(record.id.clone()),
-                    outcome: if result.duplicate { "duplicate" } else { "ingested" },
-                    event_id: Some(result.event_id),
-                    event: Some(event.to_string()),
-                    severity: Some(severity.as_str().to_string()),
-                    detail: None,
-                }
-            }
-            Err(invalid) => RecordOutcome::bare(Some(record.id.clone()), "invalid", invalid.to_string()),
-        });
-    }
-    if !actions.is_empty() {
-        // After the events' commit: should this write be lost, a later record of the action
-        // becomes an alert of its own (a second alert, never a lost one).
-        router.store().write(move |conn| o365::remember(conn, &actions, now_ms())).await?;
-    }
-    for (k, plan) in plans.iter().enumerate() {
-        if let Plan::FoldedIntoEvent(event_id) = plan {
-            let (i, record, _, _) = &known[k];
-            outcomes[*i] = Some(RecordOutcome {
-                audit_id: Some(record.id.clone()),
-                outcome: "folded",
-                event_id: Some(event_id.clone()),
-                event: None,
-                severity: None,
-                detail: Some("part of an action an earlier request already alerted on".into()),
-            });
-        }
-        if let Plan::FoldedInto(anchor) = plan {
-            let (i, record, _, _) = &known[k];
-            let into = event_of.get(anchor).cloned();
-            outcomes[*i] = Some(RecordOutcome {
-                audit_id: Some(record.id.clone()),
-                outcome: "folded",
-                event_id: into.as_ref().map(|(id, _, _)| id.clone()),
-                event: into.as_ref().map(|(_, event, _)| event.clone()),
-                severity: into.as_ref().map(|(_, _, severity)| severity.clone()),
-                detail: Some(format!("part of the action of audit record {}", known[*anchor].1.id)),
-            });
-        }
-    }
-    let results: Vec<RecordOutcome> = outcomes.into_iter().map(|o| o.expect("every record has an outcome")).collect();
-    // For the Tenants page: what arrived from each Microsoft tenant. Counting is not worth
-    // failing the answer for: the events are committed already.
-    let mut counts: HashMap<(String, &'static str), i64> = HashMap::new();
-    for (value, result) in records.iter().zip(&results) {
-        if let Some(org) = value.get("OrganizationId").and_then(Value::as_str).map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
-            *counts.entry((org, result.outcome)).or_default() += 1;
-        }
-    }
-    let counts: Vec<(String, &'static str, i64)> = counts.into_iter().map(|((org, outcome), n)| (org, outcome, n)).collect();
-    if let Err(err) = router.store().write(move |conn| o365::count_arrivals(conn, &counts, now_ms())).await {
-        log::warn!("counting audit records for the Tenants page failed: {err}");
-    }
+    let results = ingest::ingest(&router, &records).await.map_err(super::events::api_error)?;
     Ok(HttpResponse::Accepted().json(json!({ "results": results })))
+}
+
+/// A notification item not kept, and why.
+#[derive(Serialize)]
+struct Skipped {
+    content_id: Option<String>,
+    reason: String,
+}
+
+pub async fn o365_notifications(
+    req: HttpRequest,
+    router: web::Data<RouterHandle>,
+    source: web::Data<O365Source>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let (Some(settings), Some(fetcher)) = (&source.settings, &source.fetcher) else {
+        return Err(ApiError::NotFound("Office 365 notifications are off: set O365_CLIENT_ID, O365_CLIENT_SECRET and O365_WEBHOOK_AUTH_ID".into()));
+    };
+    let Some(expected) = settings.webhook_auth_id.as_deref() else {
+        return Err(ApiError::NotFound("Office 365 notifications are off: set O365_WEBHOOK_AUTH_ID to the authId given to subscriptions/start".into()));
+    };
+    let presented = req.headers().get("webhook-authid").and_then(|v| v.to_str().ok()).map(str::trim);
+    match presented {
+        None => return Err(ApiError::Unauthorized("send the Webhook-AuthID header with the authId given to subscriptions/start (O365_WEBHOOK_AUTH_ID)".into())),
+        Some(id) if !TokenHash::of(expected).matches(id) => return Err(ApiError::Unauthorized("the Webhook-AuthID is not the one this router was given (O365_WEBHOOK_AUTH_ID)".into())),
+        Some(_) => {}
+    }
+    let body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let items = match body {
+        Value::Object(validation) if validation.contains_key("validationCode") => {
+            log::info!("answered the Management Activity API's webhook validation");
+            return Ok(HttpResponse::Ok().json(json!({"validationCode": validation["validationCode"]})));
+        }
+        Value::Array(items) => items,
+        _ => return Err(Invalid::new("notifications", "send the validation request ({\"validationCode\": …}) or an array of content notifications").into()),
+    };
+    let max = router.limits().max_batch_events;
+    if items.len() > max {
+        return Err(Invalid::new("notifications", format!("holds {} notifications; at most {max} per request (MAX_BATCH_EVENTS)", items.len())).into());
+    }
+    let registered: HashSet<String> = router.store().read(tenants::list).await?.into_iter().map(|t| t.microsoft_tenant_id.to_lowercase()).collect();
+    let mut contents = Vec::new();
+    let mut skipped = Vec::new();
+    for item in &items {
+        let content_id = item.get("contentId").and_then(Value::as_str).map(str::to_string);
+        let checked = ContentRef::parse(item, None).and_then(|content| {
+            content.check_uri(&settings.api_root)?;
+            if !registered.contains(&content.organization_id) {
+                return Err(format!("no tenant has microsoft_tenant_id {}; register it first (its content is listed from then on)", content.organization_id));
+            }
+            Ok(content)
+        });
+        match checked {
+            Ok(content) => contents.push(content),
+            Err(reason) => {
+                log::warn!("an Office 365 notification was not kept: {reason}");
+                skipped.push(Skipped { content_id, reason });
+            }
+        }
+    }
+    let offered = contents.len();
+    // Committed before the answer: a blob notified is never lost, whatever happens next.
+    let added = router.store().write(move |conn| o365::enqueue(conn, &contents, now_ms())).await?;
+    if !added.is_empty() {
+        fetcher.do_send(Kept);
+    }
+    Ok(HttpResponse::Ok().json(json!({"kept": added.len(), "known": offered - added.len(), "skipped": skipped})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentQuery {
+    status: Option<String>,
+    microsoft_tenant_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// One content blob, as the API shows it.
+#[derive(Serialize)]
+struct ContentView {
+    content_id: String,
+    microsoft_tenant_id: String,
+    content_uri: String,
+    content_created: String,
+    content_expiration: String,
+    /// `pending`, `done` or `expired`.
+    status: String,
+    attempts: i32,
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
+    records: Option<i32>,
+    fetched_at: Option<String>,
+    created_at: String,
+}
+
+impl From<ContentRow> for ContentView {
+    fn from(row: ContentRow) -> Self {
+        let pending = row.status == o365::PENDING;
+        Self {
+            content_id: row.content_id,
+            microsoft_tenant_id: row.organization_id,
+            content_uri: row.content_uri,
+            content_created: at(row.content_created),
+            content_expiration: at(row.content_expiration),
+            status: row.status,
+            attempts: row.attempts,
+            next_attempt_at: pending.then(|| at(row.next_attempt_at)),
+            last_error: row.last_error,
+            records: row.records,
+            fetched_at: row.fetched_at.map(at),
+            created_at: at(row.created_at),
+        }
+    }
+}
+
+pub async fn o365_contents(router: web::Data<RouterHandle>, query: web::Query<ContentQuery>) -> ApiResult<HttpResponse> {
+    let ContentQuery { status, microsoft_tenant_id, limit } = query.into_inner();
+    if let Some(status) = status.as_deref().filter(|s| ![o365::PENDING, o365::DONE, o365::EXPIRED].contains(s)) {
+        return Err(Invalid::new("status", format!("`{status}` is not one of pending, done, expired")).into());
+    }
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Invalid::new("limit", "must be between 1 and 1000").into());
+    }
+    let rows = router.store().read(move |conn| o365::contents(conn, status.as_deref(), microsoft_tenant_id.as_deref(), limit)).await?;
+    let items: Vec<ContentView> = rows.into_iter().map(ContentView::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }

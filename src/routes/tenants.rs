@@ -1,5 +1,7 @@
 //! `/api/v1/tenants`: list, register, read, rename, delete.
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +32,18 @@ struct AuditView {
     last_record_at: Option<String>,
     /// Records of the last 24 hours (by the hour) by outcome.
     last_24h: std::collections::BTreeMap<String, i64>,
+    /// Management Activity API content blobs of the tenant by status (`pending`, `done`, `expired`).
+    contents: std::collections::BTreeMap<String, i64>,
+    /// When the router last listed the tenant's content (catch-up), and what went wrong if it did.
+    last_listing_at: Option<String>,
+    listing_error: Option<String>,
+}
+
+/// What the tenants list shows of the Office 365 side, by Microsoft tenant id.
+struct AuditFacts {
+    arrivals: HashMap<String, o365::Arrivals>,
+    contents: HashMap<String, std::collections::BTreeMap<String, i64>>,
+    listings: HashMap<String, o365::ListingRow>,
 }
 
 impl From<TenantRow> for TenantView {
@@ -46,9 +60,17 @@ impl From<TenantRow> for TenantView {
 }
 
 impl TenantView {
-    fn with_audit(row: TenantRow, arrivals: &std::collections::HashMap<String, o365::Arrivals>) -> Self {
-        let found = arrivals.get(&row.microsoft_tenant_id.to_lowercase()).cloned().unwrap_or_default();
-        let audit = AuditView { last_record_at: found.last_at.map(at), last_24h: found.by_outcome };
+    fn with_audit(row: TenantRow, facts: &AuditFacts) -> Self {
+        let org = row.microsoft_tenant_id.to_lowercase();
+        let found = facts.arrivals.get(&org).cloned().unwrap_or_default();
+        let listing = facts.listings.get(&org);
+        let audit = AuditView {
+            last_record_at: found.last_at.map(at),
+            last_24h: found.by_outcome,
+            contents: facts.contents.get(&org).cloned().unwrap_or_default(),
+            last_listing_at: listing.map(|l| at(l.listed_at)),
+            listing_error: listing.and_then(|l| l.last_error.clone()),
+        };
         Self { audit: Some(audit), ..Self::from(row) }
     }
 }
@@ -64,8 +86,14 @@ pub struct TenantPatch {
 }
 
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
-    let (rows, arrivals) = router.store().read(|conn| Ok((tenants::list(conn)?, o365::arrivals(conn, now_ms() - DAY_MS)?))).await?;
-    let items: Vec<TenantView> = rows.into_iter().map(|row| TenantView::with_audit(row, &arrivals)).collect();
+    let (rows, facts) = router
+        .store()
+        .read(|conn| {
+            let facts = AuditFacts { arrivals: o365::arrivals(conn, now_ms() - DAY_MS)?, contents: o365::content_counts(conn)?, listings: o365::listings(conn)? };
+            Ok((tenants::list(conn)?, facts))
+        })
+        .await?;
+    let items: Vec<TenantView> = rows.into_iter().map(|row| TenantView::with_audit(row, &facts)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 

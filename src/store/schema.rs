@@ -162,4 +162,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    o365_contents (content_id) {
+        content_id -> Text,
+        organization_id -> Text,
+        content_uri -> Text,
+        content_created -> BigInt,
+        content_expiration -> BigInt,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        records -> Nullable<Integer>,
+        fetched_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    o365_listings (organization_id) {
+        organization_id -> Text,
+        listed_until -> BigInt,
+        listed_at -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version);

@@ -3,14 +3,17 @@
 //! table of `../shared/O365-MAPPING.md` (`mapping`), and the records of one user action folded
 //! into one event (`fold`).
 //!
-//! The route `POST /api/v1/sources/o365/audit` (`routes::sources`) reads, maps and folds the
-//! records of one request and ingests the events through the same path as `POST /api/v1/events`.
+//! `ingest` reads, maps and folds the records of one request (`POST /api/v1/sources/o365/audit`)
+//! or content blob and ingests the events through the same path as `POST /api/v1/events`.
 //! Actions that became events are remembered (`store::o365`), so records of the same action in a
-//! later request fold into that event. Progress on issue 14: the Management Activity webhook,
-//! catch-up, the Tenants page's counts, the README's subscription guide and the benchmark come
-//! next.
+//! later request fold into that event. The Management Activity API's side (`feed`: what its
+//! notifications and listings say; `fetcher`: the actor that lists and fetches content blobs)
+//! feeds `ingest` too.
 
+pub mod feed;
+pub mod fetcher;
 pub mod fold;
+pub mod ingest;
 pub mod mapping;
 pub mod record;
 

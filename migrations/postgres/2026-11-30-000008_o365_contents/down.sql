@@ -1,0 +1,2 @@
+DROP TABLE o365_listings;
+DROP TABLE o365_contents;

@@ -1,0 +1,209 @@
+//! The Office 365 Management Activity API as the router uses it (SPEC section 14): what a
+//! notification or a content listing says (`ContentRef`), which content addresses the router
+//! will fetch (only under `O365_API_ROOT`, for the tenant named), the catch-up listing's time
+//! windows, and the fetch retry schedule. Pure: the requests themselves are the fetcher's.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::domain::retry::RetrySchedule;
+use chrono::{TimeZone, Utc};
+
+use crate::domain::time::{parse_rfc3339, Millis};
+
+use super::record::parse_creation_time;
+
+/// The only content type the router fetches: SharePoint and OneDrive records.
+pub const CONTENT_TYPE: &str = "Audit.SharePoint";
+
+/// The resource the token is asked for (`scope` = this + `/.default`).
+pub const RESOURCE: &str = "https://manage.office.com";
+
+/// How far back the API keeps content, and so how far back a catch-up can list.
+pub const KEPT_FOR_MS: Millis = 7 * 24 * 3_600_000;
+
+/// The longest window one listing may ask for (the API refuses more than 24 hours).
+pub const WINDOW_MS: Millis = 24 * 3_600_000;
+
+/// How far before the end of the last listing the next one starts again: content can be listed
+/// a while after it was created, and what was listed twice is fetched once anyway.
+pub const LISTING_OVERLAP_MS: Millis = 3_600_000;
+
+/// Largest content blob read, in bytes (a blob holds at most a few thousand records).
+pub const MAX_BLOB_BYTES: usize = 64 * 1024 * 1024;
+
+/// One content blob, as a notification or the content listing describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRef {
+    pub content_id: String,
+    /// The Microsoft tenant id, lowercase.
+    pub organization_id: String,
+    pub content_uri: String,
+    pub content_created: Millis,
+    pub content_expiration: Millis,
+}
+
+impl ContentRef {
+    /// Reads one item of a notification (which names its `tenantId`) or of a listing (whose
+    /// tenant is the one listed: `tenant`). Times are read as leniently as audit records'.
+    pub fn parse(item: &Value, tenant: Option<&str>) -> Result<Self, String> {
+        let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+        let content_type = text("contentType").unwrap_or(CONTENT_TYPE);
+        if !content_type.eq_ignore_ascii_case(CONTENT_TYPE) {
+            return Err(format!("contentType {content_type} is not fetched; only {CONTENT_TYPE} holds SharePoint records"));
+        }
+        let content_id = text("contentId").ok_or("contentId is missing")?;
+        if content_id.len() > 512 {
+            return Err("contentId is longer than 512 characters".into());
+        }
+        let content_uri = text("contentUri").ok_or("contentUri is missing")?;
+        let organization_id = text("tenantId").or(tenant).ok_or("tenantId is missing")?.to_lowercase();
+        let time = |name: &str| -> Result<Millis, String> {
+            let value = text(name).ok_or_else(|| format!("{name} is missing"))?;
+            parse_rfc3339(value).or_else(|| parse_creation_time(value)).ok_or_else(|| format!("{name} `{value}` is not a time"))
+        };
+        let content_expiration = time("contentExpiration")?;
+        let content_created = time("contentCreated").unwrap_or(content_expiration - KEPT_FOR_MS);
+        Ok(Self {
+            content_id: content_id.to_string(),
+            organization_id,
+            content_uri: content_uri.to_string(),
+            content_created,
+            content_expiration,
+        })
+    }
+
+    /// Whether the router may fetch this content's address: it must lie under the API root, in
+    /// the tenant's own feed (`{api_root}/{tenant}/activity/feed/`), so a notification can never
+    /// send the router's token anywhere else.
+    pub fn check_uri(&self, api_root: &str) -> Result<(), String> {
+        let feed = format!("{}/{}/activity/feed/", api_root.trim_end_matches('/'), self.organization_id);
+        let uri = self.content_uri.as_str();
+        let within = uri.len() > feed.len() && uri.is_char_boundary(feed.len()) && uri[..feed.len()].eq_ignore_ascii_case(&feed);
+        if within && !uri.contains("..") && !uri.contains('#') {
+            Ok(())
+        } else {
+            Err(format!("contentUri {uri} is not under {feed} (O365_API_ROOT); it is not fetched"))
+        }
+    }
+}
+
+/// The catch-up listing's windows from `from` to `to`, each at most 24 hours, oldest first.
+/// Never starts before what the API still keeps.
+pub fn windows(from: Millis, to: Millis) -> Vec<(Millis, Millis)> {
+    let mut start = from.max(to - KEPT_FOR_MS + 60_000);
+    let mut found = Vec::new();
+    while start < to {
+        let end = (start + WINDOW_MS).min(to);
+        found.push((start, end));
+        start = end;
+    }
+    found
+}
+
+/// The address of one listing window (`startTime`/`endTime` as the API wants them).
+pub fn listing_url(api_root: &str, tenant: &str, (start, end): (Millis, Millis)) -> String {
+    let at = |ms: Millis| Utc.timestamp_millis_opt(ms).single().unwrap_or_default().format("%Y-%m-%dT%H:%M:%S");
+    format!(
+        "{}/{tenant}/activity/feed/subscriptions/content?contentType={CONTENT_TYPE}&startTime={}&endTime={}",
+        api_root.trim_end_matches('/'),
+        at(start),
+        at(end),
+    )
+}
+
+/// When a fetch that failed for the `attempts`-th time is tried again: on the retry schedule,
+/// then at its last step; `None` once that is past the content's expiration.
+pub fn next_fetch(schedule: &RetrySchedule, attempts: u32, now: Millis, expiration: Millis) -> Option<Millis> {
+    let delay = schedule
+        .delay_after(attempts.saturating_sub(1))
+        .or_else(|| schedule.delays().last().copied())
+        .unwrap_or(Duration::from_secs(600));
+    let at = now + delay.as_millis() as Millis;
+    (at < expiration).then_some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TENANT: &str = "f28ab78a-d401-4060-8012-736e373933eb";
+    const ROOT: &str = "https://manage.office.com/api/v1.0";
+
+    fn notification() -> Value {
+        json!({
+            "tenantId": "F28AB78A-D401-4060-8012-736E373933EB", "clientId": "c1", "contentType": "Audit.SharePoint",
+            "contentId": "492638008028$492638008028$f28ab78ad40140608012736e373933ebspo2015043022$4a81a7c326fc4aed89c62e6039ab833b$04",
+            "contentUri": format!("{ROOT}/{TENANT}/activity/feed/audit/492638008028$04"),
+            "contentCreated": "2015-05-23T17:35:00.000Z", "contentExpiration": "2015-05-30T17:35:00.000Z"
+        })
+    }
+
+    #[test]
+    fn a_notification_names_its_blob_tenant_and_times() {
+        let content = ContentRef::parse(&notification(), None).unwrap();
+        assert_eq!(content.organization_id, TENANT);
+        assert_eq!(content.content_created, parse_rfc3339("2015-05-23T17:35:00Z").unwrap());
+        assert_eq!(content.content_expiration - content.content_created, 7 * 24 * 3_600_000);
+        assert_eq!(content.check_uri(ROOT), Ok(()));
+        assert_eq!(content.check_uri(&format!("{ROOT}/")), Ok(()), "a trailing slash on the root is the same root");
+    }
+
+    #[test]
+    fn only_sharepoint_content_under_the_api_root_in_the_tenants_own_feed_is_fetched() {
+        let mut other = notification();
+        other["contentType"] = json!("Audit.Exchange");
+        assert!(ContentRef::parse(&other, None).unwrap_err().contains("Audit.Exchange"));
+        for uri in [
+            "https://attacker.example/api/v1.0/f28ab78a-d401-4060-8012-736e373933eb/activity/feed/audit/1".to_string(),
+            format!("{ROOT}/00000000-0000-0000-0000-000000000000/activity/feed/audit/1"),
+            format!("{ROOT}/{TENANT}/activity/feed/../../other/activity/feed/audit/1"),
+            format!("{ROOT}/{TENANT}/activity/feed/"),
+            format!("{ROOT}.attacker.example/{TENANT}/activity/feed/audit/1"),
+        ] {
+            let mut item = notification();
+            item["contentUri"] = json!(uri);
+            let content = ContentRef::parse(&item, None).unwrap();
+            assert!(content.check_uri(ROOT).is_err(), "{uri} must not be fetched");
+        }
+    }
+
+    #[test]
+    fn a_listing_item_takes_the_listed_tenant_and_missing_fields_are_named() {
+        let mut item = notification();
+        item.as_object_mut().unwrap().remove("tenantId");
+        assert_eq!(ContentRef::parse(&item, Some(TENANT)).unwrap().organization_id, TENANT);
+        assert_eq!(ContentRef::parse(&item, None).unwrap_err(), "tenantId is missing");
+        item.as_object_mut().unwrap().remove("contentUri");
+        assert_eq!(ContentRef::parse(&item, Some(TENANT)).unwrap_err(), "contentUri is missing");
+        let mut item = notification();
+        item["contentExpiration"] = json!("soon");
+        assert_eq!(ContentRef::parse(&item, None).unwrap_err(), "contentExpiration `soon` is not a time");
+    }
+
+    #[test]
+    fn catch_up_lists_in_windows_of_at_most_a_day_and_never_beyond_seven_days() {
+        let day = 24 * 3_600_000;
+        let now = 100 * day;
+        assert_eq!(windows(now - 3_600_000, now), vec![(now - 3_600_000, now)]);
+        let long = windows(now - 30 * day, now);
+        assert_eq!(long.len(), 7);
+        assert!(long[0].0 > now - 7 * day, "the API keeps seven days");
+        assert!(long.windows(2).all(|w| w[0].1 == w[1].0) && long.last().unwrap().1 == now);
+        assert!(long.iter().all(|(s, e)| e - s <= day));
+        assert!(windows(now, now).is_empty());
+        let url = listing_url(ROOT, TENANT, (0, 3_600_000));
+        assert_eq!(url, format!("{ROOT}/{TENANT}/activity/feed/subscriptions/content?contentType=Audit.SharePoint&startTime=1970-01-01T00:00:00&endTime=1970-01-01T01:00:00"));
+    }
+
+    #[test]
+    fn a_failed_fetch_follows_the_retry_schedule_then_its_last_step_until_the_content_expires() {
+        let schedule = RetrySchedule::parse("30s,2m,10m").unwrap();
+        assert_eq!(next_fetch(&schedule, 1, 0, i64::MAX), Some(30_000));
+        assert_eq!(next_fetch(&schedule, 3, 0, i64::MAX), Some(600_000));
+        assert_eq!(next_fetch(&schedule, 9, 0, i64::MAX), Some(600_000), "then every ten minutes");
+        assert_eq!(next_fetch(&schedule, 9, 0, 600_000), None, "not past the expiration");
+    }
+}

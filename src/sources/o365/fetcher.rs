@@ -1,0 +1,354 @@
+//! The Office 365 content fetcher (SPEC section 14): an actor that fetches the Management
+//! Activity API's content blobs kept in `o365_contents` (from notifications and from its own
+//! catch-up listing) and ingests their records like `POST /api/v1/sources/o365/audit`.
+//!
+//! - Each blob is fetched once: a fetch claims its row for a while (`claimed_until`, so one
+//!   instance fetches it at a time and a crashed fetch's claim runs out), and the row becomes
+//!   `done` only after the records' events are committed. A crash between the two fetches the blob
+//!   again, and its records are then duplicates (event ids come from the audit `Id`s, and
+//!   actions already alerted on are remembered), so nothing is lost and nothing alerts twice.
+//! - A failed fetch is tried again on the `RETRY_SCHEDULE`, then at its last step, until the
+//!   blob's `contentExpiration`; then it is `expired`, with its last error, on the Tenants page.
+//! - What is due is always read from the database: at start, every 30 s (blobs another instance
+//!   listed, or claims that ran out), when a fetch ends, when a notification is kept, and by a
+//!   timer set for the next blob due.
+//! - Catch-up: at start and every `O365_POLL_INTERVAL`, every registered tenant's available
+//!   content is listed (24-hour windows, `NextPageUri` pages) from where the last listing ended
+//!   (an hour of overlap; since the tenant was registered the first time), and what is new is kept.
+
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, SpawnHandle, WrapFuture};
+use serde_json::Value;
+
+use super::feed::{self, ContentRef, LISTING_OVERLAP_MS, MAX_BLOB_BYTES, RESOURCE};
+use super::ingest;
+use crate::channels::ClientCredentials;
+use crate::domain::retry::RetrySchedule;
+use crate::domain::time::{now_ms, Millis};
+use crate::handle::RouterHandle;
+use crate::outbound::Outbound;
+use crate::settings::O365Settings;
+use crate::store::o365::{self, ContentRow};
+use crate::store::tenants;
+
+/// Blobs fetched at once by one instance.
+const MAX_FETCHES: usize = 4;
+
+/// How often the database is read for due blobs besides the timer.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Most listing pages followed in one window (a guard against a listing that pages forever).
+const MAX_PAGES: usize = 10_000;
+
+/// What a fetch or a listing needs, shared by its futures.
+#[derive(Clone)]
+struct Feed {
+    router: RouterHandle,
+    settings: O365Settings,
+    outbound: Outbound,
+    schedule: RetrySchedule,
+    holder: String,
+    /// How long a fetch holds its blob.
+    lease_ms: Millis,
+}
+
+pub struct Fetcher {
+    feed: Feed,
+    running: usize,
+    sweeping: bool,
+    /// Sweep again when the sweep in progress ends (something new was kept meanwhile).
+    again: bool,
+    catching_up: bool,
+    wake: Option<SpawnHandle>,
+}
+
+impl Fetcher {
+    pub fn new(router: RouterHandle, settings: O365Settings, outbound: Outbound, schedule: RetrySchedule, holder: String, timeout: Duration) -> Self {
+        // A blob's fetch: a token, the blob, one token refresh, then ingestion.
+        let lease_ms = (timeout.as_millis() as Millis) * 4 + 60_000;
+        Self { feed: Feed { router, settings, outbound, schedule, holder, lease_ms }, running: 0, sweeping: false, again: false, catching_up: false, wake: None }
+    }
+
+    /// Reads what is due and starts fetching it (as many at once as `MAX_FETCHES` allows).
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            self.again = true;
+            return;
+        }
+        let room = MAX_FETCHES.saturating_sub(self.running);
+        if room == 0 {
+            return;
+        }
+        self.sweeping = true;
+        let store = self.feed.router.store().clone();
+        let work = async move {
+            let now = now_ms();
+            store.read(move |conn| Ok((o365::due(conn, now, room as i64)?, o365::next_due(conn)?))).await
+        };
+        ctx.spawn(work.into_actor(self).map(|found, actor, ctx| {
+            actor.sweeping = false;
+            match found {
+                Ok((due, next)) => {
+                    for row in due {
+                        actor.start_fetch(row, ctx);
+                    }
+                    actor.wake_at(next, ctx);
+                }
+                Err(err) => log::warn!("reading the Office 365 content to fetch failed: {err}"),
+            }
+            if std::mem::take(&mut actor.again) {
+                actor.sweep(ctx);
+            }
+        }));
+    }
+
+    fn start_fetch(&mut self, row: ContentRow, ctx: &mut Context<Self>) {
+        self.running += 1;
+        let feed = self.feed.clone();
+        ctx.spawn(async move { fetch(feed, row).await }.into_actor(self).map(|_, actor, ctx| {
+            actor.running -= 1;
+            actor.sweep(ctx);
+        }));
+    }
+
+    /// Sets the timer for the next blob due (later ones are found by the periodic sweep).
+    fn wake_at(&mut self, next: Option<Millis>, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.wake.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(at) = next {
+            let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
+            if wait < SWEEP_EVERY {
+                self.wake = Some(ctx.run_later(wait + Duration::from_millis(5), |actor, ctx| {
+                    actor.wake = None;
+                    actor.sweep(ctx);
+                }));
+            }
+        }
+    }
+
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
+        if self.catching_up {
+            return;
+        }
+        self.catching_up = true;
+        let feed = self.feed.clone();
+        ctx.spawn(async move { catch_up(feed).await }.into_actor(self).map(|_, actor, ctx| {
+            actor.catching_up = false;
+            actor.sweep(ctx);
+        }));
+    }
+}
+
+impl Actor for Fetcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.sweep(ctx);
+        self.catch_up(ctx);
+        ctx.run_interval(SWEEP_EVERY, |actor, ctx| actor.sweep(ctx));
+        ctx.run_interval(self.feed.settings.poll_interval, |actor, ctx| actor.catch_up(ctx));
+    }
+}
+
+/// New blobs were kept (a notification): fetch what is due.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Kept;
+
+impl Handler<Kept> for Fetcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Kept, ctx: &mut Context<Self>) {
+        self.sweep(ctx);
+    }
+}
+
+/// Stops the fetcher (fetches in progress are dropped; their claims run out).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for Fetcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// Why a fetch or a listing failed, for the row and the log.
+type Failure = String;
+
+impl Feed {
+    fn credentials(&self, tenant: &str) -> ClientCredentials {
+        ClientCredentials {
+            token_url: self.settings.token_url(tenant),
+            client_id: self.settings.client_id.clone(),
+            client_secret: self.settings.client_secret.clone(),
+            scope: format!("{RESOURCE}/.default"),
+        }
+    }
+
+    /// A GET of the API for `tenant`, with its token (replaced once if the API refuses it);
+    /// the body of a 2xx answer, and the next page's address.
+    async fn get(&self, tenant: &str, url: &str, max_bytes: usize) -> Result<(actix_web::web::Bytes, Option<String>), Failure> {
+        let credentials = self.credentials(tenant);
+        let token = self.outbound.bearer(&credentials, None).await?;
+        let mut answer = self.outbound.get(url, &token, max_bytes).await?;
+        if answer.status == 401 {
+            let token = self.outbound.bearer(&credentials, Some(&token)).await?;
+            answer = self.outbound.get(url, &token, max_bytes).await?;
+        }
+        if !(200..300).contains(&answer.status) {
+            let said: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+            let message = said["error"]["message"].as_str().or(said["error"].as_str()).or(said["Message"].as_str()).unwrap_or_default();
+            let wait = answer.retry_after.map(|d| format!(" (asked to wait {})", humantime::format_duration(d))).unwrap_or_default();
+            return Err(format!("the Management Activity API answered HTTP {}{}{wait}", answer.status, if message.is_empty() { String::new() } else { format!(": {}", crate::channels::text::cut(message, 300)) }));
+        }
+        Ok((answer.body, answer.next_page))
+    }
+}
+
+/// One blob: claim, fetch, ingest, record. Logs what happened.
+async fn fetch(feed: Feed, row: ContentRow) {
+    let store = feed.router.store().clone();
+    let now = now_ms();
+    let (id, holder, until) = (row.content_id.clone(), feed.holder.clone(), now + feed.lease_ms);
+    match store.write(move |conn| o365::claim(conn, &id, &holder, until, now)).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(err) => return log::warn!("claiming Office 365 content {} failed: {err}", row.content_id),
+    }
+    let result = if now >= row.content_expiration {
+        Err(("the content expired before it could be fetched".to_string(), true))
+    } else {
+        fetch_and_ingest(&feed, &row).await
+    };
+    let now = now_ms();
+    let outcome = match result {
+        Ok(records) => {
+            log::info!("fetched Office 365 content {} of tenant {}: {records} records", row.content_id, row.organization_id);
+            Ok(records as i32)
+        }
+        Err((why, last)) => {
+            let next = if last { None } else { feed::next_fetch(&feed.schedule, row.attempts as u32 + 1, now, row.content_expiration) };
+            match next {
+                Some(at) => log::warn!("fetching Office 365 content {} failed ({why}); trying again in {}", row.content_id, humantime::format_duration(Duration::from_millis((at - now).max(0) as u64))),
+                None => log::warn!("Office 365 content {} of tenant {} is not fetched ({why}); it expires and its records are not read", row.content_id, row.organization_id),
+            }
+            Err((why, next))
+        }
+    };
+    let id = row.content_id.clone();
+    if let Err(err) = store.write(move |conn| o365::finish(conn, &id, outcome, now)).await {
+        // The claim runs out and the blob is fetched again; its records are then duplicates.
+        log::warn!("recording the fetch of Office 365 content {} failed: {err}", row.content_id);
+    }
+}
+
+/// Fetches a blob and ingests its records: how many there were, or why not (and whether that is
+/// the end: a blob that can never be fetched is not tried again).
+async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, (Failure, bool)> {
+    let content = ContentRef {
+        content_id: row.content_id.clone(),
+        organization_id: row.organization_id.clone(),
+        content_uri: row.content_uri.clone(),
+        content_created: row.content_created,
+        content_expiration: row.content_expiration,
+    };
+    content.check_uri(&feed.settings.api_root).map_err(|why| (why, true))?;
+    let (body, _) = feed.get(&row.organization_id, &row.content_uri, MAX_BLOB_BYTES).await.map_err(|why| (why, false))?;
+    let records = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Array(records)) => records,
+        Ok(_) => return Err(("the blob is not an array of audit records".into(), false)),
+        Err(e) => return Err((format!("the blob is not JSON: {e}"), false)),
+    };
+    let chunk = feed.router.limits().max_batch_events.max(1);
+    for part in records.chunks(chunk) {
+        ingest::ingest(&feed.router, part).await.map_err(|e| (format!("ingesting its records failed: {e}"), false))?;
+    }
+    Ok(records.len())
+}
+
+/// Lists every registered tenant's available content since the last listing and keeps what is new.
+async fn catch_up(feed: Feed) {
+    let store = feed.router.store().clone();
+    let found = store.read(|conn| Ok((tenants::list(conn)?, o365::listings(conn)?))).await;
+    let (tenants, listings) = match found {
+        Ok(found) => found,
+        Err(err) => return log::warn!("reading the tenants to list Office 365 content for failed: {err}"),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for tenant in tenants {
+        let org = tenant.microsoft_tenant_id.to_lowercase();
+        if !seen.insert(org.clone()) {
+            continue;
+        }
+        let from = match listings.get(&org) {
+            Some(listing) if listing.listed_until > 0 => listing.listed_until - LISTING_OVERLAP_MS,
+            _ => tenant.created_at - LISTING_OVERLAP_MS,
+        };
+        let result = list_tenant(&feed, &org, from).await;
+        let kept = result.as_ref().map(|(_, kept)| *kept).unwrap_or_default();
+        if let Err(why) = &result {
+            log::warn!("listing the Office 365 content of tenant {org} failed: {why}; the next listing starts where this one stopped");
+        } else if kept > 0 {
+            log::info!("the Office 365 content listing of tenant {org} found {kept} blobs not yet fetched");
+        }
+    }
+}
+
+/// Lists one tenant's content window by window, keeping each page's blobs; records how far it got.
+async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<(Millis, usize), Failure> {
+    let store = feed.router.store().clone();
+    let mut kept = 0;
+    let mut until = from;
+    for window in feed::windows(from, now_ms()) {
+        let mut url = feed::listing_url(&feed.settings.api_root, org, window);
+        let mut pages = 0;
+        let listed = loop {
+            pages += 1;
+            let (body, next) = match feed.get(org, &url, MAX_BLOB_BYTES).await {
+                Ok(page) => page,
+                Err(why) => break Err(why),
+            };
+            let items = match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Array(items)) => items,
+                _ => break Err("the content listing is not a JSON array".into()),
+            };
+            let mut contents = Vec::new();
+            for item in &items {
+                match ContentRef::parse(item, Some(org)) {
+                    Ok(content) if content.organization_id == org => contents.push(content),
+                    Ok(content) => log::warn!("the content listing of tenant {org} named content of tenant {}; skipped", content.organization_id),
+                    Err(why) => log::warn!("the content listing of tenant {org} holds an item that is skipped: {why}"),
+                }
+            }
+            let now = now_ms();
+            match store.write(move |conn| o365::enqueue(conn, &contents, now)).await {
+                Ok(added) => kept += added.len(),
+                Err(err) => break Err(format!("keeping the listed content failed: {err}")),
+            }
+            match next.filter(|next| !next.trim().is_empty()) {
+                None => break Ok(()),
+                Some(next) if pages >= MAX_PAGES => break Err(format!("the listing still had pages after {MAX_PAGES} ({next})")),
+                Some(next) if !next.to_lowercase().starts_with(&format!("{}/{org}/", feed.settings.api_root.to_lowercase())) => {
+                    break Err(format!("NextPageUri {next} is not under O365_API_ROOT; not followed"))
+                }
+                Some(next) => url = next,
+            }
+        };
+        let org_owned = org.to_string();
+        let now = now_ms();
+        let result = listed.clone().map(|_| window.1);
+        store
+            .write(move |conn| o365::listed(conn, &org_owned, result, now))
+            .await
+            .map_err(|err| format!("recording the listing failed: {err}"))?;
+        listed?;
+        until = window.1;
+    }
+    Ok((until, kept))
+}
