@@ -394,7 +394,7 @@ mod tests {
         let id = ["--o365-client-id", "c1d2", "--o365-client-secret", "s3cr3t"];
         let o365 = parse(&id).unwrap().o365.unwrap();
         assert_eq!((o365.api_root.as_str(), o365.authority.as_str()), ("https://manage.office.com/api/v1.0", "https://login.microsoftonline.com"));
-        assert_eq!((o365.poll_interval, o365.webhook_auth_id), (Duration::from_secs(900), None));
+        assert_eq!((o365.poll_interval, o365.webhook_auth_id.clone()), (Duration::from_secs(900), None));
         assert_eq!(o365.token_url("t1"), "https://login.microsoftonline.com/t1/oauth2/v2.0/token");
         assert!(!format!("{o365:?}").contains("s3cr3t"));
         assert_eq!(parse(&["--o365-client-id", "c1d2"]).unwrap_err().variable, "O365_CLIENT_SECRET");

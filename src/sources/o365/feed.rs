@@ -117,7 +117,7 @@ pub fn listing_url(api_root: &str, tenant: &str, (start, end): (Millis, Millis))
 /// then at its last step; `None` once that is past the content's expiration.
 pub fn next_fetch(schedule: &RetrySchedule, attempts: u32, now: Millis, expiration: Millis) -> Option<Millis> {
     let delay = schedule
-        .delay_after(attempts.saturating_sub(1))
+        .delay_after(attempts)
         .or_else(|| schedule.delays().last().copied())
         .unwrap_or(Duration::from_secs(600));
     let at = now + delay.as_millis() as Millis;
