@@ -174,6 +174,17 @@ pub fn claim(conn: &mut Conn, content_id: &str, holder: &str, until: i64, now: i
     Ok(taken == 1)
 }
 
+/// Gives back the claims of fetches a restarted router no longer runs: those of `holder` (this
+/// instance, under its id), or every claim when no other instance shares the database.
+pub fn release_claims(conn: &mut Conn, holder: Option<&str>) -> Result<usize, StoreError> {
+    let release = (o365_contents::claimed_by.eq(None::<String>), o365_contents::claimed_until.eq(None::<i64>));
+    let claimed = o365_contents::table.filter(o365_contents::claimed_by.is_not_null());
+    Ok(match holder {
+        Some(holder) => diesel::update(claimed.filter(o365_contents::claimed_by.eq(holder))).set(release).execute(conn)?,
+        None => diesel::update(claimed).set(release).execute(conn)?,
+    })
+}
+
 /// A fetch's end: `Ok(records)` when the blob's records were ingested (done); `Err((error,
 /// next))` when it failed, to be tried again at `next`, or expired when `next` is `None`.
 pub fn finish(conn: &mut Conn, content_id: &str, result: Result<i32, (String, Option<i64>)>, now: i64) -> Result<(), StoreError> {

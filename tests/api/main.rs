@@ -27,6 +27,7 @@ mod interleavings;
 mod lifecycle;
 mod matching;
 pub mod o365;
+pub mod o365_feed;
 mod outage;
 mod retries;
 mod security;

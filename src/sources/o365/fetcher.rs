@@ -145,7 +145,18 @@ impl Actor for Fetcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.sweep(ctx);
+        // Fetches cut off by a stop or crash of this router are taken up again at once.
+        let store = self.feed.router.store().clone();
+        let holder = (store.is_shared()).then(|| self.feed.holder.clone());
+        let release = async move { store.write(move |conn| o365::release_claims(conn, holder.as_deref())).await };
+        ctx.wait(release.into_actor(self).map(|released, actor, ctx| {
+            match released {
+                Ok(n) if n > 0 => log::info!("{n} Office 365 content fetches cut off by the last stop are taken up again"),
+                Ok(_) => {}
+                Err(err) => log::warn!("releasing the Office 365 content fetches of the last run failed: {err}"),
+            }
+            actor.sweep(ctx);
+        }));
         self.catch_up(ctx);
         ctx.run_interval(SWEEP_EVERY, |actor, ctx| actor.sweep(ctx));
         ctx.run_interval(self.feed.settings.poll_interval, |actor, ctx| actor.catch_up(ctx));
