@@ -280,3 +280,97 @@ on_both_backends! {
         }
     }
 }
+
+/// Office 365 content across a kill and restarts.
+mod office_365 {
+    use super::*;
+
+    on_both_backends! {
+        #[actix_web::test]
+        async fn a_router_stopped_while_office_365_notifications_arrive_catches_up_on_start_missing_and_doubling_nothing() {
+            use crate::o365::CONTOSO_GUID;
+            use crate::o365_feed::*;
+            let database = TestDatabase::new();
+            let database = database.url.clone();
+            let feed = ManagementApi::start();
+            let receiver = Receiver::start().await;
+            let mut env: Vec<(&str, String)> = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into()), ("INGEST_TOKEN", INGEST_TOKEN.into()), ("RUST_LOG", "info".into())];
+            env.extend(feed.env());
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+            let (mut first, first_log, _) = start_router_with(&database, &env);
+            let api = &first.api;
+            let tenant = api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+            assert_eq!(tenant.status, 201, "{}", tenant.body);
+            let channel = api.create_channel("SOC", &receiver.url("/")).await;
+            api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+
+            // A blob notified and alerted on while the router runs.
+            let before = feed.publish("c-before", click(1));
+            assert_eq!(notify(api, Some(AUTH_ID), json!([before])).await.body["kept"], 1);
+            wait_for_content(api, "c-before", "done").await;
+            api.wait_for_status(&format!("{}", api.get("/api/v1/deliveries").await.body["items"][0]["id"].as_str().unwrap()), "succeeded", Duration::from_secs(10)).await;
+            // A blob whose fetch hangs when the router is killed: kept (acknowledged), not fetched.
+            feed.with(|p| p.hang_blobs = true);
+            let hanging = feed.publish("c-hanging", click(2));
+            assert_eq!(notify(api, Some(AUTH_ID), json!([hanging])).await.body["kept"], 1);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while feed.fetches("c-hanging") == 0 {
+                assert!(Instant::now() < deadline, "the hanging blob is being fetched");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+            first.child.kill().expect("SIGKILL");
+            first.child.wait().unwrap();
+            first.stop();
+            feed.with(|p| p.hang_blobs = false);
+
+            // While it is down, content piles up and its notifications go nowhere.
+            for n in 3..=6 {
+                let notification = feed.publish(&format!("c-down-{n}"), click(n));
+                let sent = http_client()
+                    .post(format!("{}/api/v1/sources/o365/notifications", first.api.base))
+                    .insert_header(("Webhook-AuthID", AUTH_ID))
+                    .send_json(&json!([notification]))
+                    .await;
+                assert!(sent.is_err(), "the router is down");
+            }
+
+            let (mut second, second_log, _) = start_router_with(&database, &env);
+            for content in ["c-hanging", "c-down-3", "c-down-4", "c-down-5", "c-down-6"] {
+                wait_for_content(&second.api, content, "done").await;
+            }
+            let expected: Vec<String> = (1..=6).map(click_event).collect();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let mut got = delivered(&receiver);
+                got.sort();
+                if got.len() >= expected.len() {
+                    assert_eq!(got, expected, "every click alerted on once, across the kill and the restart");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "only {got:?} arrived");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(feed.fetches("c-before"), 1, "a blob fetched before the kill is not fetched again");
+            assert_eq!(feed.fetches("c-hanging"), 2, "the fetch the kill cut off, then once more");
+            assert!((3..=6).all(|n| feed.fetches(&format!("c-down-{n}")) == 1));
+            second.stop();
+
+            // A third start lists everything again and finds nothing new.
+            let listings = feed.with(|p| p.listings.len());
+            let (third, third_log, _) = start_router_with(&database, &env);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while feed.with(|p| p.listings.len()) == listings {
+                assert!(Instant::now() < deadline, "the third start lists the content");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+            let contents = third.api.get("/api/v1/sources/o365/contents").await.body["items"].as_array().unwrap().len();
+            assert_eq!(contents, 6);
+            assert_eq!(delivered(&receiver).len(), 6, "nothing alerted twice");
+            for log in [first_log, second_log, third_log] {
+                let log = log.lock().unwrap();
+                assert!(!log.contains(crate::siem::CLIENT_SECRET) && !log.contains(AUTH_ID), "a secret reached the log:\n{log}");
+            }
+        }
+    }
+}

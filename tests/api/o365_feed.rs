@@ -261,7 +261,7 @@ async fn router_for(api: &ManagementApi, receiver: &Receiver, configure: impl Fn
 }
 
 /// Posts notifications as the Management Activity API does (no bearer token).
-async fn notify(app: &Api, auth_id: Option<&str>, body: Value) -> Answer {
+pub async fn notify(app: &Api, auth_id: Option<&str>, body: Value) -> Answer {
     let mut request = http_client().post(format!("{}/api/v1/sources/o365/notifications", app.base)).insert_header(("content-type", "application/json; utf-8"));
     if let Some(id) = auth_id {
         request = request.insert_header(("Webhook-AuthID", id));
@@ -276,7 +276,7 @@ async fn notify(app: &Api, auth_id: Option<&str>, body: Value) -> Answer {
 }
 
 /// Waits until a blob has the status, and returns it as the API shows it.
-async fn wait_for_content(app: &Api, content_id: &str, status: &str) -> Value {
+pub async fn wait_for_content(app: &Api, content_id: &str, status: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let items = app.get("/api/v1/sources/o365/contents").await.body["items"].clone();
@@ -290,7 +290,7 @@ async fn wait_for_content(app: &Api, content_id: &str, status: &str) -> Value {
 }
 
 /// The event ids the receiver got, in order.
-fn delivered(receiver: &Receiver) -> Vec<String> {
+pub fn delivered(receiver: &Receiver) -> Vec<String> {
     receiver.received().iter().map(|c| c.json()["event_id"].as_str().unwrap().to_string()).collect()
 }
 

@@ -316,7 +316,10 @@ async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<(Millis, us
     let store = feed.router.store().clone();
     let mut kept = 0;
     let mut until = from;
-    for window in feed::windows(from, now_ms()) {
+    // The API takes whole seconds: the last window ends at the next one, so nothing of this
+    // second is left out (what is created later in it comes again with the overlap).
+    let to = now_ms().div_euclid(1000) * 1000 + 1000;
+    for window in feed::windows(from, to) {
         let mut url = feed::listing_url(&feed.settings.api_root, org, window);
         let mut pages = 0;
         let listed = loop {
