@@ -43,7 +43,7 @@ function feedLine(audit) {
   if (!audit) return '';
   const { pending = 0, expired = 0, done = 0 } = audit.contents || {};
   const parts = [];
-  if (done) parts.push(`${done} content blobs fetched`);
+  if (done) parts.push(`${done} content ${done === 1 ? 'blob' : 'blobs'} fetched`);
   if (pending) parts.push(`${pending} waiting to be fetched`);
   if (expired) parts.push(`${expired} expired unfetched`);
   const line = parts.length ? h('div.muted', { dataset: { feed: expired ? 'expired' : pending ? 'pending' : 'done' } }, parts.join(', ')) : '';

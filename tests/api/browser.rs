@@ -675,20 +675,47 @@ async fn splunk_and_sentinel_channels_are_set_up_tested_and_their_shared_request
 #[actix_web::test]
 async fn the_tenants_page_shows_what_arrived_from_each_tenants_audit_log() {
     use crate::o365::{anyone_link_click, CONTOSO_GUID};
+    use crate::o365_feed::*;
     let database = TestDatabase::on(Backend::Sqlite);
-    let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
+    let feed = ManagementApi::start();
+    let mut env: Vec<(&str, String)> = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into()), ("INGEST_TOKEN", INGEST_TOKEN.into()), ("O365_POLL_INTERVAL", "1s".into())];
+    env.extend(feed.env());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let router = start_router_with(&database.url, &env).0;
     let tenant = router.api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
     assert_eq!(tenant.status, 201);
+    // The local API gives no token for this tenant (its admin never consented): its listing fails.
     let other = router.api.post("/api/v1/tenants", json!({"id": "fabrikam", "display_name": "Fabrikam", "microsoft_tenant_id": "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"})).await;
     assert_eq!(other.status, 201);
     let answer = router.api.with_token(Some(INGEST_TOKEN)).post("/api/v1/sources/o365/audit", json!(anyone_link_click())).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
+    // One blob fetched, one the API keeps failing.
+    let fetched = feed.publish("c-fetched", click(1));
+    let stuck = feed.publish("c-stuck", click(2));
+    feed.fail("c-stuck", usize::MAX);
+    assert_eq!(notify(&router.api, Some(AUTH_ID), json!([fetched, stuck])).await.body["kept"], 2);
+    wait_for_content(&router.api, "c-fetched", "done").await;
     let browser = browser().await;
     browser.sign_in(&router.api.base).await;
     browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
     let contoso = browser.wait_for_text("tr[data-tenant-id='contoso'] [data-audit='some']", "24 h: ").await.text().await.unwrap();
-    assert!(contoso.contains("1 ingested") && contoso.contains("5 folded"), "{contoso}");
+    assert!(contoso.contains("2 ingested") && contoso.contains("10 folded"), "{contoso}");
+    let blobs = browser.wait_for_text("tr[data-tenant-id='contoso'] [data-feed='pending']", "waiting").await.text().await.unwrap();
+    assert_eq!(blobs, "1 content blob fetched, 1 waiting to be fetched");
     browser.wait_for_text("tr[data-tenant-id='fabrikam'] [data-audit='none']", "none yet").await;
+    // Listed every second: the page shows the failure after a reload at the latest.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let tenants = router.api.get("/api/v1/tenants").await.body;
+        if tenants["items"].as_array().unwrap().iter().any(|t| t["audit"]["listing_error"].is_string()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no listing error: {tenants:#}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
+    let failed = browser.wait_for_text("tr[data-tenant-id='fabrikam'] [data-feed='listing-error']", "AADSTS7000215").await.text().await.unwrap();
+    assert!(failed.starts_with("Listing failed"), "{failed}");
     browser.screenshot("tenants-audit-records").await;
     browser.assert_no_problems("showing audit records on the Tenants page").await;
     browser.client.clone().close().await.unwrap();
