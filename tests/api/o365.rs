@@ -114,3 +114,128 @@ on_both_backends! {
         }
     }
 }
+
+/// One record per row of `../shared/O365-MAPPING.md` (and each condition of a row), as SharePoint
+/// writes them, with what the router must make of it: `(operation, fields, outcome, event,
+/// severity, permission_type, access_level, principal)`; `None` where the row does not say.
+type Row = (&'static str, Value, &'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+
+fn mapping_rows() -> Vec<Row> {
+    let guest = |name: &str| json!({"TargetUserOrGroupName": name, "TargetUserOrGroupType": "Guest"});
+    let member = |name: &str| json!({"TargetUserOrGroupName": name, "TargetUserOrGroupType": "Member"});
+    let policy = |new: &str| json!({"ModifiedProperties": [{"Name": "SharingCapability", "NewValue": new, "OldValue": "ExistingExternalUserSharingOnly"}]});
+    vec![
+        ("AnonymousLinkCreated", json!({"EventData": "<Type>View</Type>"}), "ingested", Some("permission.anonymous_link_created"), Some("high"), Some("anonymous_link"), Some("view"), Some("Anyone with the link")),
+        ("AnonymousLinkCreated", json!({"EventData": "<Type>Edit</Type>"}), "ingested", Some("permission.anonymous_link_created"), Some("critical"), Some("anonymous_link"), Some("edit"), None),
+        ("AnonymousLinkUpdated", json!({"EventData": "<Type>View</Type>"}), "ingested", Some("permission.anonymous_link_updated"), Some("medium"), Some("anonymous_link"), None, None),
+        ("AnonymousLinkUsed", json!({"ClientIP": "198.51.100.9", "UserId": "urn:spo:anon#1f2e", "UserType": "0"}), "ingested", Some("permission.anonymous_link_used"), Some("medium"), Some("anonymous_link"), None, Some("198.51.100.9")),
+        ("AnonymousLinkRemoved", json!({}), "ingested", Some("permission.anonymous_link_removed"), Some("low"), None, None, None),
+        ("SharingInvitationCreated", guest("bob@fabrikam.com"), "ingested", Some("permission.external_share_created"), Some("high"), Some("invitation"), None, Some("bob@fabrikam.com")),
+        ("SharingInvitationCreated", member("carol@contoso.com"), "ignored", None, None, None, None, None),
+        ("AddedToSecureLink", json!({"TargetUserOrGroupName": "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com", "EventData": "<Type>Edit</Type>"}), "ingested", Some("permission.external_share_created"), Some("high"), Some("specific_people_link"), Some("edit"), None),
+        ("SharingSet", json!({"TargetUserOrGroupName": "bob@fabrikam.com", "TargetUserOrGroupType": "Guest", "EventData": "<Permissions granted>Contribute</Permissions granted>"}), "ingested", Some("permission.external_share_created"), Some("high"), Some("direct"), Some("contribute"), None),
+        ("AddedToGroup", json!({"TargetUserOrGroupName": "bob@fabrikam.com", "TargetUserOrGroupType": "Guest", "EventData": "<Group>Finance Members</Group>"}), "ingested", Some("permission.external_user_added_to_group"), Some("high"), Some("group_membership"), Some("Finance Members"), None),
+        ("SharingInvitationAccepted", json!({"UserId": "bob@fabrikam.com"}), "ingested", Some("permission.external_share_accepted"), Some("medium"), None, None, None),
+        ("SharingInvitationBlocked", guest("bob@fabrikam.com"), "ingested", Some("permission.external_share_blocked"), Some("low"), None, None, None),
+        ("SharingInvitationRevoked", guest("bob@fabrikam.com"), "ingested", Some("permission.external_share_revoked"), Some("low"), None, None, None),
+        ("SharingInvitationUpdated", guest("bob@fabrikam.com"), "ingested", Some("permission.external_share_updated"), Some("low"), None, None, None),
+        ("SecureLinkCreated", json!({"EventData": "<Type>View</Type>"}), "ingested", Some("permission.specific_people_link_created"), Some("low"), Some("specific_people_link"), Some("view"), None),
+        ("AddedToSecureLink", member("carol@contoso.com"), "ingested", Some("permission.internal_share_created"), Some("low"), Some("specific_people_link"), None, None),
+        ("SharingSet", member("carol@contoso.com"), "ingested", Some("permission.internal_share_created"), Some("low"), Some("direct"), None, Some("carol@contoso.com")),
+        ("SecureLinkUpdated", json!({}), "ingested", Some("permission.share_updated"), Some("low"), None, None, None),
+        ("SecureLinkDeleted", json!({}), "ingested", Some("permission.share_removed"), Some("low"), None, None, None),
+        ("RemovedFromSecureLink", member("carol@contoso.com"), "ingested", Some("permission.share_removed"), Some("low"), None, None, None),
+        ("CompanyLinkCreated", json!({"EventData": "<Type>View</Type>"}), "ingested", Some("permission.org_link_created"), Some("low"), Some("organization_link"), Some("view"), None),
+        ("CompanyLinkCreated", json!({"EventData": "<Type>Edit</Type>"}), "ingested", Some("permission.org_link_created"), Some("medium"), None, Some("edit"), None),
+        ("CompanyLinkRemoved", json!({}), "ingested", Some("permission.org_link_removed"), Some("low"), None, None, None),
+        // A link group's grant alone stands for its link, by the group's kind.
+        ("SharingSet", json!({"TargetUserOrGroupName": "SharingLinks.4f2a.AnonymousView.77e1", "TargetUserOrGroupType": "SharePointGroup"}), "ingested", Some("permission.anonymous_link_created"), Some("high"), Some("anonymous_link"), Some("view"), None),
+        ("SharingSet", json!({"TargetUserOrGroupName": "SharingLinks.4f2a.OrganizationEdit.77e1", "TargetUserOrGroupType": "SharePointGroup"}), "ingested", Some("permission.org_link_created"), Some("medium"), Some("organization_link"), Some("edit"), None),
+        ("SharingSet", json!({"TargetUserOrGroupName": "SharingLinks.4f2a.Flexible.77e1", "TargetUserOrGroupType": "SharePointGroup"}), "ingested", Some("permission.specific_people_link_created"), Some("low"), Some("specific_people_link"), None, None),
+        ("AddedToGroup", json!({"TargetUserOrGroupName": "Everyone except external users", "EventData": "<Group>Finance Members</Group>"}), "ingested", Some("permission.broad_access_granted"), Some("high"), Some("group_membership"), None, Some("Everyone except external users")),
+        ("SharingSet", json!({"TargetUserOrGroupName": "Everyone", "TargetUserOrGroupType": "SecurityGroup"}), "ingested", Some("permission.broad_access_granted"), Some("high"), None, None, None),
+        ("AddedToGroup", json!({"UserId": "SHAREPOINT\\system", "UserType": 4, "TargetUserOrGroupName": "All Users"}), "ignored", None, None, None, None, None),
+        ("AddedToGroup", json!({"TargetUserOrGroupName": "carol@contoso.com", "EventData": "<Group>Finance Owners</Group>"}), "ingested", Some("permission.owner_added"), Some("medium"), None, None, None),
+        ("AddedToGroup", json!({"TargetUserOrGroupName": "bob@fabrikam.com", "TargetUserOrGroupType": "Guest", "EventData": "<Group>Finance Owners</Group>"}), "ingested", Some("permission.owner_added"), Some("high"), None, None, None),
+        ("AddedToGroup", json!({"TargetUserOrGroupName": "carol@contoso.com", "EventData": "<Group>Finance Members</Group>"}), "ingested", Some("permission.group_member_added"), Some("low"), None, None, None),
+        ("RemovedFromGroup", json!({"TargetUserOrGroupName": "carol@contoso.com", "EventData": "<Group>Finance Members</Group>"}), "ingested", Some("permission.group_member_removed"), Some("low"), None, None, None),
+        ("SiteCollectionAdminAdded", json!({"TargetUserOrGroupName": "carol@contoso.com"}), "ingested", Some("permission.site_admin_added"), Some("high"), Some("site_admin"), None, None),
+        ("SiteCollectionAdminAdded", guest("bob@fabrikam.com"), "ingested", Some("permission.site_admin_added"), Some("critical"), None, None, None),
+        ("SiteCollectionAdminRemoved", json!({"TargetUserOrGroupName": "carol@contoso.com"}), "ingested", Some("permission.site_admin_removed"), Some("medium"), None, None, None),
+        ("PermissionLevelAdded", json!({}), "ingested", Some("permission.permission_level_changed"), Some("medium"), None, None, None),
+        ("PermissionLevelModified", json!({}), "ingested", Some("permission.permission_level_changed"), Some("medium"), None, None, None),
+        ("PermissionLevelRemoved", json!({}), "ingested", Some("permission.permission_level_changed"), Some("medium"), None, None, None),
+        ("SharingInheritanceBroken", json!({}), "ingested", Some("permission.inheritance_broken"), Some("low"), None, None, None),
+        ("PermissionLevelsInheritanceBroken", json!({}), "ingested", Some("permission.inheritance_broken"), Some("low"), None, None, None),
+        ("SharingInheritanceReset", json!({}), "ingested", Some("permission.inheritance_restored"), Some("low"), None, None, None),
+        ("SharingRevoked", member("carol@contoso.com"), "ingested", Some("permission.share_revoked"), Some("low"), None, None, None),
+        ("AccessRequestCreated", json!({}), "ingested", Some("permission.access_requested"), Some("low"), None, None, None),
+        ("AccessRequestAccepted", member("carol@contoso.com"), "ingested", Some("permission.access_request_approved"), Some("medium"), None, None, None),
+        ("AccessRequestApproved", guest("bob@fabrikam.com"), "ingested", Some("permission.access_request_approved"), Some("high"), None, None, None),
+        ("SharingPolicyChanged", policy("ExternalUserSharingOnly"), "ingested", Some("policy.sharing_policy_changed"), Some("high"), None, None, None),
+        ("SharingPolicyChanged", policy("ExtranetWithShareByLink"), "ingested", Some("policy.sharing_policy_changed"), Some("critical"), None, None, None),
+        ("WebMembersCanShareModified", json!({"EventData": "<Type>Edit</Type><MembersCanShareApplied>False</MembersCanShareApplied>"}), "ingested", Some("policy.members_can_share_changed"), Some("medium"), None, None, None),
+        ("SiteCollectionQuotaModified", json!({}), "ingested", Some("storage.quota_changed"), Some("low"), None, None, None),
+        ("MaxQuotaModified", json!({}), "ingested", Some("storage.quota_changed"), Some("low"), None, None, None),
+        ("QuotaWarningEnabledModified", json!({}), "ingested", Some("storage.quota_changed"), Some("low"), None, None, None),
+        ("GroupAdded", json!({}), "ignored", None, None, None, None, None),
+        ("FileAccessed", json!({"RecordType": 6}), "ignored", None, None, None, None, None),
+        // An admin (`UserType` 2, as a string) or an outsider acting: one level up.
+        ("SecureLinkCreated", json!({"UserType": "2"}), "ingested", Some("permission.specific_people_link_created"), Some("medium"), None, None, None),
+        ("SharingInheritanceReset", json!({"UserId": "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com"}), "ingested", Some("permission.inheritance_restored"), Some("medium"), None, None, None),
+    ]
+}
+
+/// The mapping, row by row, through the route.
+mod mapping {
+    use super::*;
+
+    on_both_backends! {
+        #[actix_web::test]
+        async fn every_row_of_the_mapping_gives_its_event_and_severity_or_is_ignored() {
+            let receiver = Receiver::start().await;
+            let app = spawn_app().await;
+            let channel = app.create_channel("SOC", &receiver.url("/")).await;
+            app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            app.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+            let rows = mapping_rows();
+            // Each its own action (no folding), with every quirk of real records in turn.
+            let shapes = ["2026-11-28T15:36:08", "2026-11-28 15:36:08", "2026-11-28T15:36:08.1234567", "2026-11-28T15:36:08Z"];
+            let records: Vec<Value> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (operation, fields, ..))| {
+                    let mut extra = json!({"CorrelationId": format!("c0ffee00-0000-0000-0000-{i:012}"), "CreationTime": shapes[i % shapes.len()],
+                        "RecordType": if i % 2 == 0 { json!(14) } else { json!("14") }, "ClientIP": if i % 3 == 0 { "" } else { "203.0.113.7" },
+                        "SomeFieldMicrosoftAddedLater": {"nested": [i]}});
+                    extra.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+                    record(&format!("{i:08}-0000-0000-0000-000000000000"), operation, extra)
+                })
+                .collect();
+            let answer = app.post("/api/v1/sources/o365/audit", json!(records)).await;
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            let results = answer.body["results"].as_array().unwrap();
+            assert_eq!(results.len(), rows.len());
+            let mut wrong = Vec::new();
+            for (i, ((operation, fields, outcome, event, severity, permission_type, access_level, principal), result)) in rows.iter().zip(results).enumerate() {
+                let got = (result["outcome"].as_str(), result["event"].as_str(), result["severity"].as_str());
+                if got != (Some(*outcome), *event, *severity) {
+                    wrong.push(format!("row {i} {operation} {fields}: expected {outcome} {event:?} {severity:?}, got {result}"));
+                    continue;
+                }
+                let Some(event_id) = result["event_id"].as_str() else { continue };
+                let deliveries = app.get(&format!("/api/v1/deliveries?event_id={event_id}")).await;
+                let delivery = deliveries.body["items"][0]["id"].as_str().expect("each event is delivered").to_string();
+                let data = app.delivery(&delivery).await["payload"].clone();
+                for (field, expected) in [("permission_type", permission_type), ("access_level", access_level), ("principal", principal)] {
+                    if let Some(expected) = expected {
+                        if data["data"][field] != *expected {
+                            wrong.push(format!("row {i} {operation}: {field} is {}, expected {expected}", data["data"][field]));
+                        }
+                    }
+                }
+            }
+            assert!(wrong.is_empty(), "{wrong:#?}");
+        }
+    }
+}
