@@ -259,3 +259,51 @@ async fn instances_starting_together_on_a_new_database_all_come_up() {
         })
         .await;
 }
+
+#[actix_web::test]
+async fn two_instances_fetch_each_office_365_blob_once_whichever_is_notified_and_both_list() {
+    use crate::o365::CONTOSO_GUID;
+    use crate::o365_feed::*;
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            let feed = ManagementApi::start();
+            let mut env: Vec<(&str, String)> = vec![("O365_POLL_INTERVAL", "1s".into())];
+            env.extend(feed.env());
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (a, b) = two_instances(&database, &env);
+            let tenant = a.api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+            assert_eq!(tenant.status, 201, "{}", tenant.body);
+            let channel = a.api.create_channel("SOC", &receiver.url("/")).await;
+            a.api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            wait_until_routed(&[&a, &b]).await;
+            let delivered = |receiver: &Receiver| -> Vec<String> { delivered(receiver).into_iter().filter(|id| id.starts_with("o365_")).collect() };
+            // Both instances list every second; each notification goes to both at once.
+            for n in 1..=10 {
+                let notification = feed.publish(&format!("c-shared-{n}"), click(n));
+                let (first, second) = futures_util::future::join(notify(&a.api, Some(AUTH_ID), json!([notification])), notify(&b.api, Some(AUTH_ID), json!([notification]))).await;
+                assert_eq!((first.status, second.status), (200, 200));
+                assert_eq!(first.body["kept"].as_i64().unwrap() + second.body["kept"].as_i64().unwrap(), 1, "kept once: {} {}", first.body, second.body);
+            }
+            for n in 1..=10 {
+                wait_for_content(&b.api, &format!("c-shared-{n}"), "done").await;
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while delivered(&receiver).len() < 10 {
+                assert!(Instant::now() < deadline, "{:?}", delivered(&receiver));
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Let both list again: nothing is fetched or alerted twice.
+            let listings = feed.with(|p| p.listings.len());
+            while feed.with(|p| p.listings.len()) < listings + 4 {
+                assert!(Instant::now() < deadline + Duration::from_secs(10), "both instances keep listing");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            let mut got = delivered(&receiver);
+            got.sort();
+            assert_eq!(got, (1..=10).map(click_event).collect::<Vec<_>>());
+            assert!((1..=10).all(|n| feed.fetches(&format!("c-shared-{n}")) == 1), "{:?}", feed.with(|p| p.fetches.clone()));
+        })
+        .await;
+}

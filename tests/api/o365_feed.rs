@@ -31,9 +31,11 @@ pub struct Published {
     pub fetches: HashMap<String, usize>,
     /// Answer this many GETs of a blob `503` first (`usize::MAX`: always).
     failing: HashMap<String, usize>,
-    /// Tokens issued, in order; only the last is accepted.
+    /// Tokens issued, in order; each is accepted until it is revoked.
     pub tokens: Vec<String>,
-    /// Refuse the next API request's token with `401`.
+    /// Tokens no longer accepted.
+    revoked: Vec<String>,
+    /// Revoke every token issued so far at the next API request (it gets `401`).
     pub expire_token: bool,
     /// Listing requests, as asked (path and query).
     pub listings: Vec<String>,
@@ -135,13 +137,14 @@ impl ManagementApi {
     }
 }
 
-/// Whether the request carries the token last issued (and the API is not told to refuse it).
+/// Whether the request carries a token issued and not revoked.
 fn authorised(req: &HttpRequest, published: &mut Published) -> bool {
     let bearer = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if std::mem::take(&mut published.expire_token) {
+        published.revoked = published.tokens.clone();
         return false;
     }
-    let valid = bearer.is_some() && bearer == published.tokens.last().map(String::as_str);
+    let valid = bearer.is_some_and(|token| published.tokens.iter().any(|t| t == token) && !published.revoked.iter().any(|t| t == token));
     if !valid {
         published.violations.push(format!("a request with token {bearer:?} at {}", req.path()));
     }
