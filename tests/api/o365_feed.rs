@@ -428,4 +428,34 @@ on_both_backends! {
         let tenant = &app.get("/api/v1/tenants").await.body["items"][0];
         assert!(tenant["audit"]["last_listing_at"].is_string() && tenant["audit"]["listing_error"].is_null(), "{tenant:#}");
     }
+
+    #[actix_web::test]
+    async fn a_blob_larger_than_a_batch_keeps_each_click_together_and_alerts_once() {
+        let api = ManagementApi::start();
+        let receiver = Receiver::start().await;
+        let app = router_for(&api, &receiver, |_| {}).await;
+        let template = anyone_link_click()[3].clone();
+        let mut records: Vec<Value> = (0..999u32)
+            .map(|i| {
+                let mut filler = template.clone();
+                filler["Operation"] = json!("FileAccessed");
+                filler["Id"] = json!(format!("f{i:07}-0000-0000-0000-000000000000"));
+                filler["CorrelationId"] = json!(format!("f{i:07}"));
+                filler
+            })
+            .collect();
+        // The click's inheritance record lands last in the first thousand, the rest after it.
+        let mut click = click(5);
+        let broken = click.remove(3);
+        records.push(broken);
+        records.extend(click);
+        let notification = api.publish("c-large", records);
+        notify(&app, Some(AUTH_ID), json!([notification])).await;
+        let content = wait_for_content(&app, "c-large", "done").await;
+        assert_eq!(content["records"], 1005);
+        receiver.wait_for(1, None, Duration::from_secs(10)).await;
+        let tenant = &app.get("/api/v1/tenants").await.body["items"][0];
+        assert_eq!(tenant["audit"]["last_24h"], json!({"ignored": 999, "folded": 5, "ingested": 1}), "{tenant:#}");
+        assert_eq!(delivered(&receiver), [click_event(5)], "one alert, not one more for the inheritance record");
+    }
 }

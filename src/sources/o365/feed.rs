@@ -124,6 +124,46 @@ pub fn next_fetch(schedule: &RetrySchedule, attempts: u32, now: Millis, expirati
     (at < expiration).then_some(at)
 }
 
+/// A blob's records in slices of at most `max` for ingestion, the records of one action
+/// (`CorrelationId`) kept in one slice so they fold into one event whatever their order in the
+/// blob. Actions keep the order of their first record; an action of more than `max` records is
+/// split.
+pub fn slices(records: Vec<Value>, max: usize) -> Vec<Vec<Value>> {
+    let max = max.max(1);
+    let mut groups: Vec<Vec<Value>> = Vec::new();
+    let mut by_action: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for record in records {
+        let action = record.get("CorrelationId").and_then(Value::as_str).map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty());
+        match action {
+            Some(action) => {
+                let at = *by_action.entry(action).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[at].push(record);
+            }
+            None => groups.push(vec![record]),
+        }
+    }
+    let mut found: Vec<Vec<Value>> = Vec::new();
+    let mut slice: Vec<Value> = Vec::new();
+    for group in groups {
+        if !slice.is_empty() && slice.len() + group.len() > max {
+            found.push(std::mem::take(&mut slice));
+        }
+        for record in group {
+            if slice.len() == max {
+                found.push(std::mem::take(&mut slice));
+            }
+            slice.push(record);
+        }
+    }
+    if !slice.is_empty() {
+        found.push(slice);
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +236,21 @@ mod tests {
         assert!(windows(now, now).is_empty());
         let url = listing_url(ROOT, TENANT, (0, 3_600_000));
         assert_eq!(url, format!("{ROOT}/{TENANT}/activity/feed/subscriptions/content?contentType=Audit.SharePoint&startTime=1970-01-01T00:00:00&endTime=1970-01-01T01:00:00"));
+    }
+
+    #[test]
+    fn a_blob_is_sliced_without_splitting_an_action() {
+        let record = |i: usize, action: Option<&str>| json!({"Id": i, "CorrelationId": action});
+        // Two filler records, then a click whose first record is already in the blob's start.
+        let records = vec![record(0, Some("CLICK")), record(1, None), record(2, Some("x")), record(3, Some("click")), record(4, Some("click"))];
+        let got = slices(records, 3);
+        let ids: Vec<Vec<i64>> = got.iter().map(|s| s.iter().map(|r| r["Id"].as_i64().unwrap()).collect()).collect();
+        assert_eq!(ids, vec![vec![0, 3, 4], vec![1, 2]], "the click's three records together, case-insensitively");
+        let big: Vec<Value> = (0..7).map(|i| record(i, Some("one"))).collect();
+        assert_eq!(slices(big, 3).iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1], "an action larger than a slice is split");
+        assert!(slices(Vec::new(), 10).is_empty());
+        let many: Vec<Value> = (0..2500).map(|i| record(i, None)).collect();
+        assert_eq!(slices(many, 1000).iter().map(Vec::len).collect::<Vec<_>>(), [1000, 1000, 500]);
     }
 
     #[test]

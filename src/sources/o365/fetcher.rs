@@ -276,11 +276,11 @@ async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, (Failu
         Ok(_) => return Err(("the blob is not an array of audit records".into(), false)),
         Err(e) => return Err((format!("the blob is not JSON: {e}"), false)),
     };
-    let chunk = feed.router.limits().max_batch_events.max(1);
-    for part in records.chunks(chunk) {
-        ingest::ingest(&feed.router, part).await.map_err(|e| (format!("ingesting its records failed: {e}"), false))?;
+    let count = records.len();
+    for slice in feed::slices(records, feed.router.limits().max_batch_events) {
+        ingest::ingest(&feed.router, &slice).await.map_err(|e| (format!("ingesting its records failed: {e}"), false))?;
     }
-    Ok(records.len())
+    Ok(count)
 }
 
 /// Lists every registered tenant's available content since the last listing and keeps what is new.
