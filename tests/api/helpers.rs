@@ -284,6 +284,12 @@ struct ReceiverState {
     violations: Vec<String>,
 }
 
+/// Serves `routes` on `listener` (one worker, in this test's actix system) until the test ends.
+pub fn serve(listener: TcpListener, routes: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static) {
+    let server = HttpServer::new(move || App::new().configure(routes.clone())).workers(1).disable_signals().listen(listener).unwrap().run();
+    actix_web::rt::spawn(server);
+}
+
 /// A webhook receiver on 127.0.0.1 with a port of its own.
 #[derive(Clone)]
 pub struct Receiver {
@@ -307,13 +313,9 @@ impl Receiver {
             violations: Vec::new(),
         }));
         let shared = web::Data::from(state.clone());
-        let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(receive)))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        actix_web::rt::spawn(server);
+        serve(listener, move |cfg| {
+            cfg.app_data(shared.clone()).default_service(web::to(receive));
+        });
         Self { base, state }
     }
 

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use spscan_router::settings::O365Settings;
 
@@ -60,20 +60,13 @@ impl ManagementApi {
         let state = Arc::new(Mutex::new(Published { page_size: 2, ..Published::default() }));
         let shared = web::Data::from(state.clone());
         let root = web::Data::new(base.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
+        serve(listener, move |cfg| {
+            cfg.app_data(shared.clone())
                 .app_data(root.clone())
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
                 .route("/api/v1.0/{tenant}/activity/feed/subscriptions/content", web::get().to(listing))
-                .route("/api/v1.0/{tenant}/activity/feed/audit/{content_id}", web::get().to(blob))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .unwrap()
-        .run();
-        actix_web::rt::spawn(server);
+                .route("/api/v1.0/{tenant}/activity/feed/audit/{content_id}", web::get().to(blob));
+        });
         Self { base, state }
     }
 

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -62,13 +62,10 @@ impl VendorReceiver {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(Vendor::default()));
         let shared = web::Data::from(state.clone());
-        let server = HttpServer::new(move || App::new().app_data(shared.clone()).configure(route))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        actix_web::rt::spawn(server);
+        serve(listener, move |cfg| {
+            cfg.app_data(shared.clone());
+            route(cfg);
+        });
         Self { base, state }
     }
 
