@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::settings::{Cli, Settings};
+use std::io::Write;
+
+use crate::settings::{Cli, LogFormat, Settings};
 use crate::startup::Application;
 
 /// Runs the router with these command-line arguments (the first is the program name).
@@ -30,7 +32,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let mut logger = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if settings.log_format == LogFormat::Json {
+        logger.format(|out, record| {
+            let line = serde_json::json!({
+                "ts": crate::domain::time::rfc3339(crate::domain::time::now_ms()),
+                "level": record.level().as_str(),
+                "target": record.target(),
+                "message": record.args().to_string(),
+            });
+            writeln!(out, "{line}")
+        });
+    }
+    logger.init();
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings.clone()).await?;
         let mut addr: std::net::SocketAddr = settings.bind_addr.parse()?;
@@ -41,7 +55,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             settings.database.describe(),
             settings.instance_id
         );
-        app.run_until_stopped().await?;
+        app.run_until(stop_signal(), settings.shutdown_grace).await?;
         anyhow::Ok(())
     });
     match result {
@@ -51,4 +65,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C), saying which.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        log::error!("cannot listen for SIGTERM and SIGINT; stop the router with SIGKILL (nothing acknowledged is lost)");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    log::info!("{name} received");
 }

@@ -148,6 +148,12 @@ impl RouterHandle {
         &self.store
     }
 
+    /// Stops delivering: no new attempts; those in flight finish and are recorded until
+    /// `deadline`. Answers how many channels were still busy at the deadline (0: all recorded).
+    pub async fn drain(&self, deadline: std::time::Instant) -> usize {
+        self.matcher.send(crate::actors::messages::Shutdown { deadline }).await.unwrap_or(0)
+    }
+
     /// The size limits requests are held to.
     pub fn limits(&self) -> &Limits {
         &self.limits

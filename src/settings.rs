@@ -94,6 +94,12 @@ pub struct Cli {
     /// Networks deliveries may reach despite the built-in refusals (loopback, private, link-local, …): comma-separated CIDRs.
     #[arg(long, env = "ALLOWED_TARGET_NETWORKS", default_value = "")]
     pub allowed_target_networks: String,
+    /// How long a stop (SIGTERM, SIGINT) waits for requests and attempts in flight to finish and be recorded (0s to 10m).
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: String,
+    /// How log lines are written: text, or json (one JSON object per line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
     /// Office 365: the app registration's client id; set, the router fetches audit content of every tenant with a microsoft_tenant_id.
     #[arg(long, env = "O365_CLIENT_ID")]
     pub o365_client_id: Option<String>,
@@ -112,6 +118,15 @@ pub struct Cli {
     /// Office 365: the authId given to subscriptions/start; notifications must carry it in Webhook-AuthID (at least 16 characters).
     #[arg(long, env = "O365_WEBHOOK_AUTH_ID", hide_env_values = true)]
     pub o365_webhook_auth_id: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `env_logger`'s lines, for people.
+    Text,
+    /// One JSON object per line (`ts`, `level`, `target`, `message`), for log shippers.
+    Json,
 }
 
 /// The Office 365 Management Activity API, when `O365_CLIENT_ID` is set (SPEC section 14).
@@ -169,6 +184,10 @@ pub struct Settings {
     pub ingest_token: Option<String>,
     /// Where deliveries may go.
     pub targets: TargetPolicy,
+    /// How long a stop waits for work in flight (`SHUTDOWN_GRACE`).
+    pub shutdown_grace: Duration,
+    /// How log lines are written (`LOG_FORMAT`).
+    pub log_format: LogFormat,
     /// The Office 365 Management Activity API (`O365_*`); `None`: not used.
     pub o365: Option<O365Settings>,
     /// How channel host names are resolved (the system resolver unless an embedding program or
@@ -209,6 +228,8 @@ impl Settings {
             targets: TargetPolicy::default(),
             names: Names::default(),
             o365: None,
+            shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
         }
     }
 
@@ -280,8 +301,19 @@ impl Settings {
         let targets = TargetPolicy::parse(&cli.allowed_target_networks)
             .map_err(|p| fail("ALLOWED_TARGET_NETWORKS", "allowed-target-networks", &cli.allowed_target_networks, p))?;
         let o365 = o365(&cli, &fail)?;
+        let shutdown_grace = humantime::parse_duration(cli.shutdown_grace.trim())
+            .ok()
+            .filter(|d| *d <= Duration::from_secs(600))
+            .ok_or_else(|| fail("SHUTDOWN_GRACE", "shutdown-grace", &cli.shutdown_grace, "is not a duration between 0s and 10m, such as 10s".into()))?;
+        let log_format = match cli.log_format.trim().to_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(fail("LOG_FORMAT", "log-format", &cli.log_format, "is not text or json".into())),
+        };
         Ok(Self {
             o365,
+            shutdown_grace,
+            log_format,
             admin_token,
             ingest_token,
             targets,
@@ -386,6 +418,15 @@ mod tests {
         assert_eq!(settings.breaker, BreakerPolicy { failures: 10, cooldown: Duration::from_secs(60) });
         assert_eq!(settings.disable_after, Duration::from_secs(5 * 24 * 3600));
         assert_eq!(settings.limits, Limits::default(), "the flags' defaults are the documented limits");
+    }
+
+    #[test]
+    fn shutdown_grace_and_log_format() {
+        let settings = parse(&[]).unwrap();
+        assert_eq!((settings.shutdown_grace, settings.log_format), (Duration::from_secs(10), LogFormat::Text));
+        assert_eq!(parse(&["--shutdown-grace", "0s", "--log-format", "JSON"]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(parse(&["--shutdown-grace", "11m"]).unwrap_err().variable, "SHUTDOWN_GRACE");
+        assert_eq!(parse(&["--log-format", "xml"]).unwrap_err().variable, "LOG_FORMAT");
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub struct Application {
     port: u16,
     server: Server,
     handle: RouterHandle,
+    fetcher: Option<actix::Addr<Fetcher>>,
 }
 
 impl Application {
@@ -99,7 +100,7 @@ impl Application {
             let outbound = Outbound::new(settings.delivery_timeout, FETCH_CONNECTIONS, Arc::clone(&targets), settings.names.clone(), &host);
             Fetcher::new(handle.clone(), o365, outbound, settings.retry_schedule.clone(), instance.id.clone(), settings.delivery_timeout).start()
         });
-        let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher });
+        let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher: fetcher.clone() });
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };
@@ -120,11 +121,14 @@ impl Application {
         })
         // A deep accept queue: bursts of ingestion connections wait instead of being dropped.
         .backlog(4096)
+        // Stopping is the router's (`cli`): requests in flight get the shutdown grace.
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_grace.as_secs().max(1))
         .bind(&settings.bind_addr)
         .with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = server.addrs().first().map(|a| a.port()).context("the listener has an address")?;
         let server = server.run();
-        Ok(Self { port, server, handle })
+        Ok(Self { port, server, handle, fetcher })
     }
 
     pub fn port(&self) -> u16 {
@@ -138,6 +142,31 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until `stop` resolves, then stops gracefully (SPEC section 15): no new
+    /// connections, requests in flight answered, no new attempts, attempts in flight finished and
+    /// recorded, all within `grace`. What was cut off stays pending and resumes at the next start.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>, grace: std::time::Duration) -> std::io::Result<()> {
+        let server = self.server.handle();
+        let serving = actix_web::rt::spawn(self.server);
+        stop.await;
+        let deadline = std::time::Instant::now() + grace;
+        log::info!("stopping: requests and attempts in flight get up to {}", humantime::format_duration(grace));
+        if let Some(fetcher) = &self.fetcher {
+            fetcher.do_send(crate::sources::o365::fetcher::Stop);
+        }
+        // New connections are refused at once; requests in flight are answered (their events
+        // committed and handed to the channels) before delivering stops.
+        let _ = actix_web::rt::time::timeout(grace, server.stop(true)).await;
+        let busy = self.handle.drain(deadline).await;
+        if busy == 0 {
+            log::info!("stopped: every attempt in flight was recorded; pending deliveries resume at the next start");
+        } else {
+            log::warn!("stopped after {}: {busy} channels had attempts still in flight; their deliveries stay pending and are sent again at the next start", humantime::format_duration(grace));
+        }
+        let _ = actix_web::rt::time::timeout(std::time::Duration::from_millis(100), serving).await;
+        Ok(())
     }
 }
 

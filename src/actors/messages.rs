@@ -54,6 +54,15 @@ pub struct Reconfigure(pub Target);
 #[rtype(result = "()")]
 pub struct Retire;
 
+/// The router is stopping: no new attempts; the attempts in flight finish and are recorded,
+/// until `deadline`. Answers how many channels still had attempts unfinished or unrecorded then
+/// (their deliveries stay pending and resume at the next start).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Shutdown {
+    pub deadline: std::time::Instant,
+}
+
 /// Wake whichever actor serves `channel_id` no later than `at` (Unix ms).
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -14,7 +14,9 @@
 //! changed, and retires those whose channel was disabled or deleted. Reloads are atomic: no event
 //! is matched against a half-applied snapshot. With several instances on one database, it also
 //! watches the routing version every [`ROUTING_WATCH`] and reloads when another instance
-//! changed channels or rules, so a change is in force everywhere within a second.
+//! changed channels or rules, so a change is in force everywhere within a second. On
+//! [`Shutdown`] it retires every actor and waits (until the grace ends) for their attempts in
+//! flight to be recorded; from then on it starts no actor and hands out no delivery.
 
 use std::collections::HashMap;
 
@@ -22,7 +24,7 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
-use super::messages::{ChannelDisabled, CountChannels, Deliver, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel};
+use super::messages::{ChannelDisabled, CountChannels, Deliver, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel, Shutdown};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::breaker::Health;
@@ -80,6 +82,8 @@ pub struct RuleMatcher {
     me: Option<Addr<RuleMatcher>>,
     /// Channels whose `router.channel_disabled` event is being stored.
     telling: std::collections::HashSet<String>,
+    /// The router is shutting down: no actor is started or handed deliveries any more.
+    stopping: bool,
 }
 
 impl RuleMatcher {
@@ -98,6 +102,7 @@ impl RuleMatcher {
             waiting: std::collections::VecDeque::new(),
             me: None,
             telling: std::collections::HashSet::new(),
+            stopping: false,
         }
     }
 
@@ -119,6 +124,10 @@ impl RuleMatcher {
     /// Hands committed deliveries to their channels' actors, one message per channel. An actor
     /// that died is replaced; the new one finds the deliveries in the database.
     fn dispatch(&mut self, ingested: &[Ingested]) {
+        if self.stopping {
+            // Committed: the deliveries wait in the database for the next start.
+            return;
+        }
         let mut per_channel: HashMap<&str, Vec<Envelope>> = HashMap::new();
         for result in ingested {
             let Some(payload) = &result.payload else { continue };
@@ -326,6 +335,28 @@ impl RuleMatcher {
     }
 }
 
+impl Handler<Shutdown> for RuleMatcher {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        let actors: Vec<Addr<DeliveryActor>> = self.channels.values().map(|slot| slot.actor.clone()).collect();
+        for actor in &actors {
+            actor.do_send(Retire);
+        }
+        Box::pin(async move {
+            loop {
+                // A retired actor stops once its attempts in flight are finished and recorded.
+                let left = actors.iter().filter(|actor| actor.connected()).count();
+                if left == 0 || std::time::Instant::now() >= msg.deadline {
+                    return left;
+                }
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+    }
+}
+
 impl Handler<Reload> for RuleMatcher {
     type Result = AtomicResponse<Self, Result<(), StoreError>>;
 
@@ -345,7 +376,9 @@ impl Handler<Reload> for RuleMatcher {
                         ctx.notify(ChannelDisabled { channel_id, channel_name, reason });
                     }
                 }
-                act.apply(snapshot);
+                if !act.stopping {
+                    act.apply(snapshot);
+                }
                 Ok(())
             }
             Err(err) => {

@@ -281,6 +281,79 @@ on_both_backends! {
     }
 }
 
+/// SIGTERM during load (SPEC section 15).
+mod graceful {
+    use super::*;
+
+    on_both_backends! {
+        #[actix_web::test]
+        async fn sigterm_during_load_exits_0_within_the_grace_records_what_was_in_flight_and_loses_nothing() {
+            let database = TestDatabase::new();
+            let database = database.url.clone();
+            let receiver = Receiver::start().await;
+            // Each answer takes 400 ms: attempts are in flight when the signal comes.
+            receiver.reply_with(Reply::Slow(400, 200));
+            let env = [("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info"), ("SHUTDOWN_GRACE", "5s"), ("DELIVERY_CONCURRENCY", "4")];
+            let (mut first, log, _) = start_router_with(&database, &env);
+            first.api.create_tenant("contoso").await;
+            let channel = first.api.create_channel("SOC", &receiver.url("/")).await;
+            first.api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            let mut acknowledged = Vec::new();
+            for i in 0..40 {
+                let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                event["event_id"] = json!(format!("graceful-{i}"));
+                let answer = first.api.ingest(event).await;
+                assert_eq!(answer.status, 202, "{}", answer.body);
+                acknowledged.push(format!("graceful-{i}"));
+            }
+            receiver.wait_for(4, None, Duration::from_secs(10)).await;
+            let signalled = Instant::now();
+            let killed = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
+            assert!(killed.success());
+            let status = loop {
+                if let Some(status) = first.child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(signalled.elapsed() < Duration::from_secs(7), "still running {:?} after SIGTERM with a 5 s grace", signalled.elapsed());
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert!(status.success(), "exit status {status:?}");
+            first.stop();
+            let sent_before = receiver.received().len();
+            assert!(sent_before < acknowledged.len(), "the stop came while deliveries were still to be sent");
+            {
+                let log = log.lock().unwrap();
+                assert!(log.contains("SIGTERM received") && log.contains("stopped: every attempt in flight was recorded"), "{log}");
+            }
+            // Connections are refused once it has stopped.
+            assert!(http_client().get(format!("{}/healthz", first.api.base)).send().await.is_err());
+
+            receiver.reply_with(Reply::Status(200));
+            let second = start_router_with(&database, &env).0;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let succeeded = second.api.get("/api/v1/deliveries?status=succeeded&limit=500").await.body["items"].as_array().unwrap().len();
+                if succeeded == acknowledged.len() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{succeeded} of {} delivered after the restart", acknowledged.len());
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Every event arrived exactly once, and every request sent is one recorded attempt.
+            let mut got: Vec<String> = receiver.received().iter().map(|c| c.json()["event_id"].as_str().unwrap().to_string()).collect();
+            got.sort();
+            let mut expected = acknowledged.clone();
+            expected.sort();
+            assert_eq!(got, expected, "each event once: the attempts in flight at the stop were recorded, not sent again");
+            let mut attempts = 0;
+            for item in second.api.get("/api/v1/deliveries?limit=500").await.body["items"].as_array().unwrap() {
+                attempts += second.api.delivery(item["id"].as_str().unwrap()).await["attempts"].as_array().unwrap().len();
+            }
+            assert_eq!(attempts, acknowledged.len(), "one attempt recorded per request sent");
+        }
+    }
+}
+
 /// Office 365 content across a kill and restarts.
 mod office_365 {
     use super::*;
