@@ -353,7 +353,7 @@ fn o365(cli: &Cli, fail: &impl Fn(&'static str, &'static str, &str, String) -> S
     let set = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
     let Some(client_id) = set(&cli.o365_client_id) else {
         if set(&cli.o365_webhook_auth_id).is_some() || set(&cli.o365_client_secret).is_some() {
-            return Err(fail("O365_CLIENT_ID", "o365-client-id", "", "must be set with O365_CLIENT_SECRET and O365_WEBHOOK_AUTH_ID: the router fetches the content notifications name with them".into()));
+            return Err(fail("O365_CLIENT_ID", "o365-client-id", "", "must be set when O365_CLIENT_SECRET or O365_WEBHOOK_AUTH_ID is: the router fetches audit content as that app registration".into()));
         }
         return Ok(None);
     };

@@ -114,6 +114,9 @@ pub struct ContentRow {
 /// left as it is, so each is fetched once. Returns the ids that are new.
 pub fn enqueue(conn: &mut Conn, contents: &[ContentRef], now: i64) -> Result<Vec<String>, StoreError> {
     let mut added = Vec::new();
+    // In one order everywhere: two instances keeping the same blobs never deadlock.
+    let mut contents: Vec<&ContentRef> = contents.iter().collect();
+    contents.sort_by(|a, b| a.content_id.cmp(&b.content_id));
     for content in contents {
         let inserted = each_backend!(conn, c => diesel::insert_into(o365_contents::table)
             .values((
@@ -151,12 +154,29 @@ pub fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<ContentRow>, Sto
         .load(conn)?)
 }
 
-/// When the next pending blob is due (for the fetcher's timer).
-pub fn next_due(conn: &mut Conn) -> Result<Option<i64>, StoreError> {
-    Ok(o365_contents::table
-        .filter(o365_contents::status.eq(PENDING))
+/// When the next pending blob can be fetched (for the fetcher's timer): the earliest due time of
+/// the blobs nobody holds, or the end of a claim held now.
+pub fn next_due(conn: &mut Conn, now: i64) -> Result<Option<i64>, StoreError> {
+    let pending = o365_contents::table.filter(o365_contents::status.eq(PENDING));
+    let free: Option<i64> = pending
+        .filter(o365_contents::claimed_until.is_null().or(o365_contents::claimed_until.lt(now)))
         .select(diesel::dsl::min(o365_contents::next_attempt_at))
-        .first(conn)?)
+        .first(conn)?;
+    let held: Option<i64> = pending.filter(o365_contents::claimed_until.ge(now)).select(diesel::dsl::min(o365_contents::claimed_until)).first(conn)?;
+    Ok(free.into_iter().chain(held.map(|until| until + 1)).min())
+}
+
+/// Extends a fetch's claim while it is still working (a large blob's ingestion).
+pub fn renew(conn: &mut Conn, content_id: &str, holder: &str, until: i64) -> Result<bool, StoreError> {
+    let renewed = diesel::update(
+        o365_contents::table
+            .filter(o365_contents::content_id.eq(content_id))
+            .filter(o365_contents::claimed_by.eq(holder))
+            .filter(o365_contents::status.eq(PENDING)),
+    )
+    .set(o365_contents::claimed_until.eq(until))
+    .execute(conn)?;
+    Ok(renewed == 1)
 }
 
 /// Takes a due blob for one fetch by `holder` until `until`; `false` when it is done, not due,
@@ -185,10 +205,14 @@ pub fn release_claims(conn: &mut Conn, holder: Option<&str>) -> Result<usize, St
     })
 }
 
-/// A fetch's end: `Ok(records)` when the blob's records were ingested (done); `Err((error,
+/// A fetch's end, by the fetch that holds the claim (a fetch whose claim ran out and was taken
+/// changes nothing): `Ok(records)` when the blob's records were ingested (done); `Err((error,
 /// next))` when it failed, to be tried again at `next`, or expired when `next` is `None`.
-pub fn finish(conn: &mut Conn, content_id: &str, result: Result<i32, (String, Option<i64>)>, now: i64) -> Result<(), StoreError> {
-    let row = o365_contents::table.filter(o365_contents::content_id.eq(content_id));
+pub fn finish(conn: &mut Conn, content_id: &str, holder: &str, result: Result<i32, (String, Option<i64>)>, now: i64) -> Result<(), StoreError> {
+    let row = o365_contents::table
+        .filter(o365_contents::content_id.eq(content_id))
+        .filter(o365_contents::claimed_by.eq(holder))
+        .filter(o365_contents::status.eq(PENDING));
     let release = (o365_contents::claimed_by.eq(None::<String>), o365_contents::claimed_until.eq(None::<i64>));
     match result {
         Ok(records) => diesel::update(row)

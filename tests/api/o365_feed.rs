@@ -29,6 +29,10 @@ pub struct Published {
     listing: Vec<(String, Value)>,
     /// GETs of each blob.
     pub fetches: HashMap<String, usize>,
+    /// When each GET of a blob came.
+    pub fetched_at: HashMap<String, Vec<std::time::Instant>>,
+    /// The `Retry-After` sent with the failures of `failing`.
+    pub retry_after: Option<&'static str>,
     /// Answer this many GETs of a blob `503` first (`usize::MAX`: always).
     failing: HashMap<String, usize>,
     /// Tokens issued, in order; each is accepted until it is revoked.
@@ -206,12 +210,17 @@ async fn blob(req: HttpRequest, path: web::Path<(String, String)>, state: web::D
     let hang = {
         let mut published = state.lock().unwrap();
         *published.fetches.entry(path.1.clone()).or_default() += 1;
+        published.fetched_at.entry(path.1.clone()).or_default().push(std::time::Instant::now());
         if !authorised(&req, &mut published) {
             return refused();
         }
         if let Some(left) = published.failing.get_mut(&path.1).filter(|left| **left > 0) {
             *left = left.saturating_sub(1);
-            return HttpResponse::ServiceUnavailable().json(json!({"error": {"code": "AF429", "message": "Too many requests"}}));
+            let mut refusal = HttpResponse::ServiceUnavailable();
+            if let Some(wait) = published.retry_after {
+                refusal.insert_header(("Retry-After", wait));
+            }
+            return refusal.json(json!({"error": {"code": "AF429", "message": "Too many requests"}}));
         }
         published.hang_blobs
     };
@@ -450,5 +459,31 @@ on_both_backends! {
         let tenant = &app.get("/api/v1/tenants").await.body["items"][0];
         assert_eq!(tenant["audit"]["last_24h"], json!({"ignored": 999, "folded": 5, "ingested": 1}), "{tenant:#}");
         assert_eq!(delivered(&receiver), [click_event(5)], "one alert, not one more for the inheritance record");
+    }
+
+    #[actix_web::test]
+    async fn a_click_split_over_two_blobs_fetched_together_is_one_alert_and_retry_after_is_honoured() {
+        let api = ManagementApi::start();
+        let receiver = Receiver::start().await;
+        let app = router_for(&api, &receiver, |_| {}).await;
+        let records = click(11);
+        let first = api.publish("c-part-1", records[..3].to_vec());
+        let second = api.publish("c-part-2", records[3..].to_vec());
+        let third = api.publish("c-busy", click(12));
+        api.fail("c-busy", 1);
+        api.with(|p| p.retry_after = Some("2"));
+        let answer = notify(&app, Some(AUTH_ID), json!([first, second, third])).await;
+        assert_eq!(answer.body["kept"], 3, "{}", answer.body);
+        for content in ["c-part-1", "c-part-2", "c-busy"] {
+            wait_for_content(&app, content, "done").await;
+        }
+        receiver.wait_for(2, None, Duration::from_secs(10)).await;
+        let mut got = delivered(&receiver);
+        got.sort();
+        assert_eq!(got.len(), 2, "one alert for the split click, one for the other: {got:?}");
+        assert!(got.contains(&click_event(12)), "{got:?}");
+        let times = api.with(|p| p.fetched_at["c-busy"].clone());
+        assert_eq!(times.len(), 2);
+        assert!(times[1] - times[0] >= Duration::from_millis(1900), "the API asked for 2 s, the schedule says 100 ms: {:?}", times[1] - times[0]);
     }
 }

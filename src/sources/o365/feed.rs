@@ -30,8 +30,9 @@ pub const WINDOW_MS: Millis = 24 * 3_600_000;
 /// a while after it was created, and what was listed twice is fetched once anyway.
 pub const LISTING_OVERLAP_MS: Millis = 3_600_000;
 
-/// Largest content blob read, in bytes (a blob holds at most a few thousand records).
-pub const MAX_BLOB_BYTES: usize = 64 * 1024 * 1024;
+/// Largest content blob or listing page read, in bytes (a blob holds at most a few thousand
+/// records, a few MB).
+pub const MAX_BLOB_BYTES: usize = 32 * 1024 * 1024;
 
 /// One content blob, as a notification or the content listing describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,15 +114,20 @@ pub fn listing_url(api_root: &str, tenant: &str, (start, end): (Millis, Millis))
     )
 }
 
+/// How long before its expiration a blob gets its last try.
+pub const LAST_TRY_BEFORE_MS: Millis = 60_000;
+
 /// When a fetch that failed for the `attempts`-th time is tried again: on the retry schedule,
-/// then at its last step; `None` once that is past the content's expiration.
-pub fn next_fetch(schedule: &RetrySchedule, attempts: u32, now: Millis, expiration: Millis) -> Option<Millis> {
+/// then at its last step, later if the API asked (`Retry-After`), and once more just before the
+/// content expires; `None` when there is no time left for another try.
+pub fn next_fetch(schedule: &RetrySchedule, attempts: u32, asked: Option<Duration>, now: Millis, expiration: Millis) -> Option<Millis> {
     let delay = schedule
         .delay_after(attempts)
         .or_else(|| schedule.delays().last().copied())
-        .unwrap_or(Duration::from_secs(600));
-    let at = now + delay.as_millis() as Millis;
-    (at < expiration).then_some(at)
+        .unwrap_or(Duration::from_secs(600))
+        .max(asked.unwrap_or_default());
+    let at = (now + delay.as_millis() as Millis).min(expiration - LAST_TRY_BEFORE_MS);
+    (at > now).then_some(at)
 }
 
 /// A blob's records in slices of at most `max` for ingestion, the records of one action
@@ -256,9 +262,11 @@ mod tests {
     #[test]
     fn a_failed_fetch_follows_the_retry_schedule_then_its_last_step_until_the_content_expires() {
         let schedule = RetrySchedule::parse("30s,2m,10m").unwrap();
-        assert_eq!(next_fetch(&schedule, 1, 0, i64::MAX), Some(30_000));
-        assert_eq!(next_fetch(&schedule, 3, 0, i64::MAX), Some(600_000));
-        assert_eq!(next_fetch(&schedule, 9, 0, i64::MAX), Some(600_000), "then every ten minutes");
-        assert_eq!(next_fetch(&schedule, 9, 0, 600_000), None, "not past the expiration");
+        assert_eq!(next_fetch(&schedule, 1, None, 0, i64::MAX), Some(30_000));
+        assert_eq!(next_fetch(&schedule, 3, None, 0, i64::MAX), Some(600_000));
+        assert_eq!(next_fetch(&schedule, 9, None, 0, i64::MAX), Some(600_000), "then every ten minutes");
+        assert_eq!(next_fetch(&schedule, 1, Some(Duration::from_secs(90)), 0, i64::MAX), Some(90_000), "the API's Retry-After when longer");
+        assert_eq!(next_fetch(&schedule, 9, None, 0, 300_000), Some(240_000), "a last try a minute before it expires");
+        assert_eq!(next_fetch(&schedule, 9, None, 250_000, 300_000), None, "no time left");
     }
 }

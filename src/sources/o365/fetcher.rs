@@ -49,8 +49,11 @@ struct Feed {
     outbound: Outbound,
     schedule: RetrySchedule,
     holder: String,
-    /// How long a fetch holds its blob.
+    /// How long a fetch holds its blob (renewed while it ingests).
     lease_ms: Millis,
+    /// One blob's records are ingested at a time, so the records of one action in two blobs
+    /// fetched together still fold into one event.
+    ingesting: std::rc::Rc<tokio::sync::Mutex<()>>,
 }
 
 pub struct Fetcher {
@@ -67,7 +70,8 @@ impl Fetcher {
     pub fn new(router: RouterHandle, settings: O365Settings, outbound: Outbound, schedule: RetrySchedule, holder: String, timeout: Duration) -> Self {
         // A blob's fetch: a token, the blob, one token refresh, then ingestion.
         let lease_ms = (timeout.as_millis() as Millis) * 4 + 60_000;
-        Self { feed: Feed { router, settings, outbound, schedule, holder, lease_ms }, running: 0, sweeping: false, again: false, catching_up: false, wake: None }
+        let ingesting = std::rc::Rc::new(tokio::sync::Mutex::new(()));
+        Self { feed: Feed { router, settings, outbound, schedule, holder, lease_ms, ingesting }, running: 0, sweeping: false, again: false, catching_up: false, wake: None }
     }
 
     /// Reads what is due and starts fetching it (as many at once as `MAX_FETCHES` allows).
@@ -84,7 +88,7 @@ impl Fetcher {
         let store = self.feed.router.store().clone();
         let work = async move {
             let now = now_ms();
-            store.read(move |conn| Ok((o365::due(conn, now, room as i64)?, o365::next_due(conn)?))).await
+            store.read(move |conn| Ok((o365::due(conn, now, room as i64)?, o365::next_due(conn, now)?))).await
         };
         ctx.spawn(work.into_actor(self).map(|found, actor, ctx| {
             actor.sweeping = false;
@@ -192,6 +196,18 @@ impl Handler<Stop> for Fetcher {
 /// Why a fetch or a listing failed, for the row and the log.
 type Failure = String;
 
+/// A request the API did not answer with its content: why, and how long it asked to wait.
+struct Refusal {
+    why: String,
+    wait: Option<Duration>,
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Self { why, wait: None }
+    }
+}
+
 impl Feed {
     fn credentials(&self, tenant: &str) -> ClientCredentials {
         ClientCredentials {
@@ -204,7 +220,7 @@ impl Feed {
 
     /// A GET of the API for `tenant`, with its token (replaced once if the API refuses it);
     /// the body of a 2xx answer, and the next page's address.
-    async fn get(&self, tenant: &str, url: &str, max_bytes: usize) -> Result<(actix_web::web::Bytes, Option<String>), Failure> {
+    async fn get(&self, tenant: &str, url: &str, max_bytes: usize) -> Result<(actix_web::web::Bytes, Option<String>), Refusal> {
         let credentials = self.credentials(tenant);
         let token = self.outbound.bearer(&credentials, None).await?;
         let mut answer = self.outbound.get(url, &token, max_bytes).await?;
@@ -215,8 +231,10 @@ impl Feed {
         if !(200..300).contains(&answer.status) {
             let said: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
             let message = said["error"]["message"].as_str().or(said["error"].as_str()).or(said["Message"].as_str()).unwrap_or_default();
-            let wait = answer.retry_after.map(|d| format!(" (asked to wait {})", humantime::format_duration(d))).unwrap_or_default();
-            return Err(format!("the Management Activity API answered HTTP {}{}{wait}", answer.status, if message.is_empty() { String::new() } else { format!(": {}", crate::channels::text::cut(message, 300)) }));
+            let asked = answer.retry_after.map(|d| format!(" (asked to wait {})", humantime::format_duration(d))).unwrap_or_default();
+            let said = if message.is_empty() { String::new() } else { format!(": {}", crate::channels::text::cut(message, 300)) };
+            let wait = answer.retry_after.filter(|_| matches!(answer.status, 429 | 503));
+            return Err(Refusal { why: format!("the Management Activity API answered HTTP {}{said}{asked}", answer.status), wait });
         }
         Ok((answer.body, answer.next_page))
     }
@@ -233,7 +251,7 @@ async fn fetch(feed: Feed, row: ContentRow) {
         Err(err) => return log::warn!("claiming Office 365 content {} failed: {err}", row.content_id),
     }
     let result = if now >= row.content_expiration {
-        Err(("the content expired before it could be fetched".to_string(), true))
+        Err(Failed { why: "the content expired before it could be fetched".into(), wait: None, last: true })
     } else {
         fetch_and_ingest(&feed, &row).await
     };
@@ -243,8 +261,8 @@ async fn fetch(feed: Feed, row: ContentRow) {
             log::info!("fetched Office 365 content {} of tenant {}: {records} records", row.content_id, row.organization_id);
             Ok(records as i32)
         }
-        Err((why, last)) => {
-            let next = if last { None } else { feed::next_fetch(&feed.schedule, row.attempts as u32 + 1, now, row.content_expiration) };
+        Err(Failed { why, wait, last }) => {
+            let next = if last { None } else { feed::next_fetch(&feed.schedule, row.attempts as u32 + 1, wait, now, row.content_expiration) };
             match next {
                 Some(at) => log::warn!("fetching Office 365 content {} failed ({why}); trying again in {}", row.content_id, humantime::format_duration(Duration::from_millis((at - now).max(0) as u64))),
                 None => log::warn!("Office 365 content {} of tenant {} is not fetched ({why}); it expires and its records are not read", row.content_id, row.organization_id),
@@ -252,16 +270,29 @@ async fn fetch(feed: Feed, row: ContentRow) {
             Err((why, next))
         }
     };
-    let id = row.content_id.clone();
-    if let Err(err) = store.write(move |conn| o365::finish(conn, &id, outcome, now)).await {
+    let (id, holder) = (row.content_id.clone(), feed.holder.clone());
+    if let Err(err) = store.write(move |conn| o365::finish(conn, &id, &holder, outcome, now)).await {
         // The claim runs out and the blob is fetched again; its records are then duplicates.
         log::warn!("recording the fetch of Office 365 content {} failed: {err}", row.content_id);
     }
 }
 
-/// Fetches a blob and ingests its records: how many there were, or why not (and whether that is
-/// the end: a blob that can never be fetched is not tried again).
-async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, (Failure, bool)> {
+/// Why a fetch failed: what to tell, how long the API asked to wait, and whether that is the
+/// end (a blob that can never be fetched is not tried again).
+struct Failed {
+    why: Failure,
+    wait: Option<Duration>,
+    last: bool,
+}
+
+impl Failed {
+    fn again(why: impl Into<String>) -> Self {
+        Self { why: why.into(), wait: None, last: false }
+    }
+}
+
+/// Fetches a blob and ingests its records: how many there were, or why not.
+async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, Failed> {
     let content = ContentRef {
         content_id: row.content_id.clone(),
         organization_id: row.organization_id.clone(),
@@ -269,16 +300,24 @@ async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, (Failu
         content_created: row.content_created,
         content_expiration: row.content_expiration,
     };
-    content.check_uri(&feed.settings.api_root).map_err(|why| (why, true))?;
-    let (body, _) = feed.get(&row.organization_id, &row.content_uri, MAX_BLOB_BYTES).await.map_err(|why| (why, false))?;
-    let records = match serde_json::from_slice::<Value>(&body) {
+    content.check_uri(&feed.settings.api_root).map_err(|why| Failed { why, wait: None, last: true })?;
+    let (body, _) = feed.get(&row.organization_id, &row.content_uri, MAX_BLOB_BYTES).await.map_err(|r| Failed { why: r.why, wait: r.wait, last: false })?;
+    // Parsing megabytes of JSON is left to a blocking thread, not the actors' one.
+    let parsed = actix_web::web::block(move || serde_json::from_slice::<Value>(&body)).await.map_err(|e| Failed::again(format!("reading the blob failed: {e}")))?;
+    let records = match parsed {
         Ok(Value::Array(records)) => records,
-        Ok(_) => return Err(("the blob is not an array of audit records".into(), false)),
-        Err(e) => return Err((format!("the blob is not JSON: {e}"), false)),
+        Ok(_) => return Err(Failed::again("the blob is not an array of audit records")),
+        Err(e) => return Err(Failed::again(format!("the blob is not JSON: {e}"))),
     };
     let count = records.len();
+    let _one_blob_at_a_time = feed.ingesting.lock().await;
     for slice in feed::slices(records, feed.router.limits().max_batch_events) {
-        ingest::ingest(&feed.router, &slice).await.map_err(|e| (format!("ingesting its records failed: {e}"), false))?;
+        ingest::ingest(&feed.router, &slice).await.map_err(|e| Failed::again(format!("ingesting its records failed: {e}")))?;
+        // Still working: the claim is kept (a slow ingestion is not taken for a crashed one).
+        let (id, holder, until) = (row.content_id.clone(), feed.holder.clone(), now_ms() + feed.lease_ms);
+        if let Err(err) = feed.router.store().write(move |conn| o365::renew(conn, &id, &holder, until)).await {
+            log::warn!("extending the claim on Office 365 content {} failed: {err}", row.content_id);
+        }
     }
     Ok(count)
 }
@@ -321,12 +360,12 @@ async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<(Millis, us
     let to = now_ms().div_euclid(1000) * 1000 + 1000;
     for window in feed::windows(from, to) {
         let mut url = feed::listing_url(&feed.settings.api_root, org, window);
-        let mut pages = 0;
+        let mut seen = std::collections::HashSet::new();
         let listed = loop {
-            pages += 1;
+            seen.insert(url.clone());
             let (body, next) = match feed.get(org, &url, MAX_BLOB_BYTES).await {
                 Ok(page) => page,
-                Err(why) => break Err(why),
+                Err(refusal) => break Err(refusal.why),
             };
             let items = match serde_json::from_slice::<Value>(&body) {
                 Ok(Value::Array(items)) => items,
@@ -347,7 +386,9 @@ async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<(Millis, us
             }
             match next.filter(|next| !next.trim().is_empty()) {
                 None => break Ok(()),
-                Some(next) if pages >= MAX_PAGES => break Err(format!("the listing still had pages after {MAX_PAGES} ({next})")),
+                Some(next) if seen.len() >= MAX_PAGES || seen.contains(&next) => {
+                    break Err(format!("the listing's NextPageUri {next} repeats a page or goes past {MAX_PAGES} pages; not followed"))
+                }
                 Some(next) if !next.to_lowercase().starts_with(&format!("{}/{org}/", feed.settings.api_root.to_lowercase())) => {
                     break Err(format!("NextPageUri {next} is not under O365_API_ROOT; not followed"))
                 }
