@@ -11,6 +11,7 @@ pub mod error;
 pub mod handle;
 pub mod instance;
 pub mod outbound;
+pub mod retention;
 pub mod routes;
 pub mod settings;
 pub mod sources;

@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::domain::limits::Limits;
 use crate::domain::network::TargetPolicy;
 use crate::outbound::Names;
+use crate::retention::Retention;
 use crate::store::Database;
 use crate::domain::breaker::{BreakerPolicy, MAX_COOLDOWN};
 use crate::domain::retry::{RetryPolicy, RetrySchedule, MAX_JITTER, MAX_RETRY_AFTER_LIMIT};
@@ -94,6 +95,12 @@ pub struct Cli {
     /// Networks deliveries may reach despite the built-in refusals (loopback, private, link-local, …): comma-separated CIDRs.
     #[arg(long, env = "ALLOWED_TARGET_NETWORKS", default_value = "")]
     pub allowed_target_networks: String,
+    /// How long succeeded and cancelled deliveries (with their attempts) and unused events are kept (1s to 10 years).
+    #[arg(long, env = "RETENTION", default_value = "30d")]
+    pub retention: String,
+    /// How long failed deliveries are kept (1s to 10 years).
+    #[arg(long, env = "FAILED_RETENTION", default_value = "90d")]
+    pub failed_retention: String,
     /// How long a stop (SIGTERM, SIGINT) waits for requests and attempts in flight to finish and be recorded (0s to 10m).
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: String,
@@ -184,6 +191,8 @@ pub struct Settings {
     pub ingest_token: Option<String>,
     /// Where deliveries may go.
     pub targets: TargetPolicy,
+    /// What is purged when (`RETENTION`, `FAILED_RETENTION`).
+    pub retention: Retention,
     /// How long a stop waits for work in flight (`SHUTDOWN_GRACE`).
     pub shutdown_grace: Duration,
     /// How log lines are written (`LOG_FORMAT`).
@@ -230,6 +239,7 @@ impl Settings {
             o365: None,
             shutdown_grace: Duration::from_secs(10),
             log_format: LogFormat::Text,
+            retention: Retention::default(),
         }
     }
 
@@ -310,7 +320,15 @@ impl Settings {
             "json" => LogFormat::Json,
             _ => return Err(fail("LOG_FORMAT", "log-format", &cli.log_format, "is not text or json".into())),
         };
+        let kept = |variable: &'static str, flag: &'static str, value: &str| {
+            humantime::parse_duration(value.trim())
+                .ok()
+                .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3650 * 24 * 3600)).contains(d))
+                .ok_or_else(|| fail(variable, flag, value, "is not a duration between 1s and 3650d, such as 30d".into()))
+        };
+        let retention = Retention { keep: kept("RETENTION", "retention", &cli.retention)?, keep_failed: kept("FAILED_RETENTION", "failed-retention", &cli.failed_retention)? };
         Ok(Self {
+            retention,
             o365,
             shutdown_grace,
             log_format,
@@ -427,6 +445,10 @@ mod tests {
         assert_eq!(parse(&["--shutdown-grace", "0s", "--log-format", "JSON"]).unwrap().log_format, LogFormat::Json);
         assert_eq!(parse(&["--shutdown-grace", "11m"]).unwrap_err().variable, "SHUTDOWN_GRACE");
         assert_eq!(parse(&["--log-format", "xml"]).unwrap_err().variable, "LOG_FORMAT");
+        assert_eq!(settings.retention, Retention { keep: Duration::from_secs(30 * 86400), keep_failed: Duration::from_secs(90 * 86400) });
+        assert_eq!(parse(&["--retention", "0s"]).unwrap_err().variable, "RETENTION");
+        assert_eq!(parse(&["--failed-retention", "soon"]).unwrap_err().variable, "FAILED_RETENTION");
+        assert_eq!(parse(&["--retention", "5s"]).unwrap().retention.every(), Duration::from_millis(2500));
     }
 
     #[test]

@@ -101,6 +101,7 @@ impl Application {
             Fetcher::new(handle.clone(), o365, outbound, settings.retry_schedule.clone(), instance.id.clone(), settings.delivery_timeout).start()
         });
         let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher: fetcher.clone() });
+        actix_web::rt::spawn(crate::retention::run(store.clone(), settings.retention, |_| {}));
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };

@@ -41,6 +41,7 @@ pub mod models;
 pub mod o365;
 pub mod postgres;
 pub mod rules;
+pub mod retention;
 pub mod schema;
 pub mod sqlite;
 pub mod tenants;

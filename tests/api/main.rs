@@ -29,6 +29,7 @@ mod matching;
 pub mod o365;
 pub mod o365_feed;
 mod outage;
+mod retention;
 mod retries;
 mod security;
 pub mod siem;

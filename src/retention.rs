@@ -1,0 +1,89 @@
+//! Retention (SPEC section 15): a task that purges, every little while, what is older than
+//! `RETENTION` (succeeded and cancelled deliveries with their attempts, events no delivery uses)
+//! and `FAILED_RETENTION` (failed deliveries), in batches of [`BATCH`] rows, one short
+//! transaction each, so ingestion and recording never wait long behind it. Every instance sharing
+//! a database purges; deleting what another already deleted is a no-op. The queries are
+//! `store::retention`'s.
+
+use std::time::Duration;
+
+use crate::domain::time::now_ms;
+use crate::store::retention::{self, Purged};
+use crate::store::Store;
+
+/// Rows deleted per transaction.
+pub const BATCH: i64 = 500;
+
+/// How long Office 365 content records are kept at least: longer than the API lists content
+/// (seven days), so a listing never offers a blob the router has forgotten it fetched.
+const CONTENTS_KEPT: Duration = Duration::from_secs(8 * 24 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `RETENTION`: succeeded and cancelled deliveries, unused events.
+    pub keep: Duration,
+    /// `FAILED_RETENTION`: failed deliveries.
+    pub keep_failed: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { keep: Duration::from_secs(30 * 24 * 3600), keep_failed: Duration::from_secs(90 * 24 * 3600) }
+    }
+}
+
+impl Retention {
+    /// How often a purge runs: half the shorter retention, between 1 s and a minute.
+    pub fn every(&self) -> Duration {
+        (self.keep.min(self.keep_failed) / 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+}
+
+/// Purges for ever, every [`Retention::every`].
+pub async fn run(store: Store, retention: Retention, purged: impl Fn(Purged)) {
+    loop {
+        actix_web::rt::time::sleep(retention.every()).await;
+        match purge(&store, retention).await {
+            Ok(total) => {
+                if total != Purged::default() {
+                    log::info!(
+                        "retention: purged {} deliveries, {} attempts and {} events",
+                        total.deliveries,
+                        total.attempts,
+                        total.events
+                    );
+                }
+                purged(total);
+            }
+            Err(err) => log::warn!("retention: purging failed (it tries again in {}): {err}", humantime::format_duration(retention.every())),
+        }
+    }
+}
+
+/// One purge: batch after batch until what is due is gone.
+pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate::store::StoreError> {
+    let now = now_ms();
+    let cutoff = |keep: Duration| now.saturating_sub(keep.as_millis() as i64);
+    let mut total = Purged::default();
+    for (statuses, keep) in [(&["succeeded", "cancelled"][..], retention.keep), (&["failed"][..], retention.keep_failed)] {
+        loop {
+            let cut = cutoff(keep);
+            let batch = store.write(move |conn| retention::purge_deliveries(conn, statuses, cut, BATCH)).await?;
+            total += batch;
+            if (batch.deliveries as i64) < BATCH {
+                break;
+            }
+        }
+    }
+    loop {
+        let cut = cutoff(retention.keep);
+        let events = store.write(move |conn| retention::purge_unused_events(conn, None, cut, BATCH)).await?;
+        total.events += events;
+        if (events as i64) < BATCH {
+            break;
+        }
+    }
+    let (cut, contents_cut) = (cutoff(retention.keep), cutoff(retention.keep.max(CONTENTS_KEPT)));
+    store.write(move |conn| retention::purge_o365(conn, cut, contents_cut)).await?;
+    Ok(total)
+}
