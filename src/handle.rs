@@ -48,11 +48,17 @@ pub struct RouterHandle {
     matcher: Addr<RuleMatcher>,
     limits: Arc<Limits>,
     instance: Instance,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl RouterHandle {
-    pub fn new(store: Store, matcher: Addr<RuleMatcher>, limits: Arc<Limits>, instance: Instance) -> Self {
-        Self { store, matcher, limits, instance }
+    pub fn new(store: Store, matcher: Addr<RuleMatcher>, limits: Arc<Limits>, instance: Instance, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Self { store, matcher, limits, instance, metrics }
+    }
+
+    /// The router's metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// This router instance.
@@ -96,7 +102,9 @@ impl RouterHandle {
     }
 
     async fn ingest_parsed(&self, events: Vec<NewEvent>, is_batch: bool) -> Result<Vec<IngestResult>, IngestError> {
+        let started = std::time::Instant::now();
         let ingested = self.matcher.send(Ingest { events, is_batch }).await.map_err(|_| IngestError::Stopped)??;
+        self.metrics.ingest_duration.observe(started.elapsed().as_secs_f64());
         Ok(ingested.into_iter().map(result_of).collect())
     }
 

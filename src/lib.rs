@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod handle;
 pub mod instance;
+pub mod metrics;
 pub mod outbound;
 pub mod retention;
 pub mod routes;

@@ -92,6 +92,9 @@ pub struct Cli {
     /// Bearer token that may only POST /api/v1/events. Unset: generated on the first start and printed once.
     #[arg(long, env = "INGEST_TOKEN", hide_env_values = true)]
     pub ingest_token: Option<String>,
+    /// Bearer token that may only read GET /metrics (at least 16 characters); the admin token may too.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Networks deliveries may reach despite the built-in refusals (loopback, private, link-local, …): comma-separated CIDRs.
     #[arg(long, env = "ALLOWED_TARGET_NETWORKS", default_value = "")]
     pub allowed_target_networks: String,
@@ -189,6 +192,8 @@ pub struct Settings {
     /// `None`: use the generated token whose hash is in the database (or generate one).
     pub admin_token: Option<String>,
     pub ingest_token: Option<String>,
+    /// May read `/metrics` (`METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// Where deliveries may go.
     pub targets: TargetPolicy,
     /// What is purged when (`RETENTION`, `FAILED_RETENTION`).
@@ -234,6 +239,7 @@ impl Settings {
             database_pool_size: 8,
             admin_token: None,
             ingest_token: None,
+            metrics_token: None,
             targets: TargetPolicy::default(),
             names: Names::default(),
             o365: None,
@@ -305,6 +311,7 @@ impl Settings {
         };
         let admin_token = token("ADMIN_TOKEN", "admin-token", &cli.admin_token)?;
         let ingest_token = token("INGEST_TOKEN", "ingest-token", &cli.ingest_token)?;
+        let metrics_token = token("METRICS_TOKEN", "metrics-token", &cli.metrics_token)?;
         if admin_token.is_some() && admin_token == ingest_token {
             return Err(fail("INGEST_TOKEN", "ingest-token", "****", "must differ from ADMIN_TOKEN".into()));
         }
@@ -328,6 +335,7 @@ impl Settings {
         };
         let retention = Retention { keep: kept("RETENTION", "retention", &cli.retention)?, keep_failed: kept("FAILED_RETENTION", "failed-retention", &cli.failed_retention)? };
         Ok(Self {
+            metrics_token,
             retention,
             o365,
             shutdown_grace,

@@ -67,6 +67,8 @@ impl Application {
     /// Must be called inside an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::open(&settings.database, settings.database_pool_size)?;
+        let metrics = crate::metrics::Metrics::new();
+        store.observe_commits(metrics.store_commit_duration.clone());
         let instance = Instance::new(settings.instance_id.clone(), settings.delivery_timeout, store.is_shared());
         instance.beat(&store).await.context("recording this instance in the database")?;
         let credentials = web::Data::new(credentials(&store, &settings).await?);
@@ -86,6 +88,7 @@ impl Application {
             instance: instance.clone(),
             breaker: settings.breaker,
             disable_after: settings.disable_after,
+            metrics: Arc::clone(&metrics),
         };
         let supervisor = RetrySupervisor::new(store.is_shared()).start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();
@@ -94,18 +97,20 @@ impl Application {
             .await
             .context("starting the rule matcher")?
             .context("loading rules and channels")?;
-        let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone());
+        let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone(), Arc::clone(&metrics));
         let host = instance.id.clone();
         let fetcher = settings.o365.clone().map(|o365| {
             let outbound = Outbound::new(settings.delivery_timeout, FETCH_CONNECTIONS, Arc::clone(&targets), settings.names.clone(), &host);
             Fetcher::new(handle.clone(), o365, outbound, settings.retry_schedule.clone(), instance.id.clone(), settings.delivery_timeout).start()
         });
         let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher: fetcher.clone() });
-        actix_web::rt::spawn(crate::retention::run(store.clone(), settings.retention, |_| {}));
+        let purged = Arc::clone(&metrics);
+        actix_web::rt::spawn(crate::retention::run(store.clone(), settings.retention, move |p| purged.count_purged(p)));
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };
         let max_body = settings.limits.max_body_bytes;
+        let metrics_token = web::Data::new(routes::metrics::MetricsToken(settings.metrics_token.as_deref().map(crate::domain::token::TokenHash::of)));
         let timeout = settings.delivery_timeout;
         let state = web::Data::new(handle.clone());
         let server = HttpServer::new(move || {
@@ -116,6 +121,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(credentials.clone())
                 .app_data(o365.clone())
+                .app_data(metrics_token.clone())
                 .app_data(web::Data::new(api.clone()))
                 .app_data(web::Data::new(outbound))
                 .configure(|cfg| routes::configure(cfg, max_body))

@@ -73,6 +73,8 @@ pub struct DeliveryPolicy {
     pub breaker: BreakerPolicy,
     /// Continuous failure after which the channel is disabled.
     pub disable_after: Duration,
+    /// Where attempts and finished deliveries are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -162,6 +164,8 @@ pub struct DeliveryActor {
     disable: Option<String>,
     /// The actor gave up on its channel: nothing more is sent.
     gave_up: bool,
+    /// This channel's series, counted once attempts are committed.
+    metrics: crate::metrics::ChannelMetrics,
 }
 
 /// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
@@ -184,7 +188,9 @@ impl DeliveryActor {
         matcher: Recipient<ChannelDisabled>,
     ) -> Self {
         let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone(), &policy.instance.id);
+        let metrics = policy.metrics.channel(&target.channel_id);
         Self {
+            metrics,
             target: Rc::new(target),
             outbound,
             store,
@@ -451,7 +457,11 @@ impl DeliveryActor {
                     (None, Some(_)) => act.gave_up = false,
                     _ => {}
                 }
+                for done in recorded.iter().filter(|r| r.status != "pending") {
+                    act.metrics.delivery(&done.status);
+                }
                 for record in &kept {
+                    act.metrics.attempt(&record.outcome);
                     act.held.release(&record.delivery_id);
                     if act.fetching {
                         act.recorded_during_fetch.insert(record.delivery_id.clone());

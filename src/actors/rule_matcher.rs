@@ -124,6 +124,15 @@ impl RuleMatcher {
     /// Hands committed deliveries to their channels' actors, one message per channel. An actor
     /// that died is replaced; the new one finds the deliveries in the database.
     fn dispatch(&mut self, ingested: &[Ingested]) {
+        let stored = ingested.iter().filter(|result| !result.duplicate).count();
+        self.policy.metrics.events_ingested.inc_by(stored as u64);
+        let mut created: HashMap<&str, u64> = HashMap::new();
+        for (_, channel_id) in ingested.iter().flat_map(|result| &result.deliveries) {
+            *created.entry(channel_id).or_default() += 1;
+        }
+        for (channel_id, n) in created {
+            self.policy.metrics.deliveries.with_label_values(&[channel_id, "pending"]).inc_by(n);
+        }
         if self.stopping {
             // Committed: the deliveries wait in the database for the next start.
             return;

@@ -325,7 +325,9 @@ pub async fn update(
 
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let channel_id = id.clone();
     let cancelled = router.change(move |conn| channels::delete(conn, &id, now_ms())).await?;
+    router.metrics().deliveries.with_label_values(&[channel_id.as_str(), "cancelled"]).inc_by(cancelled as u64);
     if cancelled > 0 {
         log::info!("channel deleted; {cancelled} pending deliveries cancelled");
     }

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod events;
 pub mod health;
 pub mod instances;
+pub mod metrics;
 pub mod rules;
 pub mod sources;
 pub mod tenants;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(err).into()))
     .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
     .route("/healthz", web::get().to(health::healthz))
+    .route("/metrics", web::get().to(metrics::metrics))
     .route("/", web::get().to(admin::index))
     .route("/favicon.ico", web::get().to(admin::favicon))
     .route("/static/{name}", web::get().to(admin::asset))

@@ -344,3 +344,23 @@ impl ChannelRow {
         serde_json::from_str(&self.config).unwrap_or_default()
     }
 }
+
+/// Per channel (not deleted): its pending deliveries and its stored circuit health, for the
+/// metrics' gauges.
+pub fn gauges(conn: &mut Conn) -> Result<Vec<(String, i64, Health)>, StoreError> {
+    let ids: Vec<String> = channels::table.filter(channels::deleted_at.is_null()).select(channels::id).order(channels::id).load(conn)?;
+    let pending: Vec<(String, i64)> = deliveries::table
+        .filter(deliveries::status.eq("pending"))
+        .group_by(deliveries::channel_id)
+        .select((deliveries::channel_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let pending: HashMap<String, i64> = pending.into_iter().collect();
+    let mut health = self::health(conn, &ids)?;
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            let (waiting, circuit) = (pending.get(&id).copied().unwrap_or(0), health.remove(&id).unwrap_or_default());
+            (id, waiting, circuit)
+        })
+        .collect())
+}

@@ -196,21 +196,32 @@ pub struct Store {
     pool: Pool,
     writes: Writes,
     database: Database,
+    /// Where write transactions' durations go, once the router's metrics exist.
+    commits: Commits,
 }
+
+/// The histogram of commit durations, shared with the SQLite writer thread.
+pub type Commits = std::sync::Arc<std::sync::OnceLock<prometheus::Histogram>>;
 
 impl Store {
     /// Opens the database (creating a SQLite file if needed) and runs pending migrations.
     pub fn open(database: &Database, pool_size: u32) -> anyhow::Result<Self> {
         match database {
             Database::Sqlite(path) => {
-                let (pool, writer) = sqlite::open(path, pool_size, Connector(database.clone()))?;
-                Ok(Self { pool, writes: Writes::Sqlite(writer), database: database.clone() })
+                let commits = Commits::default();
+                let (pool, writer) = sqlite::open(path, pool_size, Connector(database.clone()), commits.clone())?;
+                Ok(Self { pool, writes: Writes::Sqlite(writer), database: database.clone(), commits })
             }
             Database::Postgres(url) => {
                 let pool = postgres::open(url, &database.describe(), pool_size, Connector(database.clone()))?;
-                Ok(Self { pool, writes: Writes::Postgres, database: database.clone() })
+                Ok(Self { pool, writes: Writes::Postgres, database: database.clone(), commits: Commits::default() })
             }
         }
+    }
+
+    /// Observes the duration of every write transaction from now on.
+    pub fn observe_commits(&self, histogram: prometheus::Histogram) {
+        let _ = self.commits.set(histogram);
     }
 
     /// Which database this is.
@@ -233,7 +244,16 @@ impl Store {
         match &self.writes {
             Writes::Sqlite(writer) => sqlite::write(writer, f).await,
             Writes::Postgres => {
-                self.blocking(move |conn| conn.transaction(|conn| guarded(conn, f))).await
+                let commits = self.commits.clone();
+                self.blocking(move |conn| {
+                    let started = std::time::Instant::now();
+                    let written = conn.transaction(|conn| guarded(conn, f));
+                    if let Some(histogram) = commits.get() {
+                        histogram.observe(started.elapsed().as_secs_f64());
+                    }
+                    written
+                })
+                .await
             }
         }
     }

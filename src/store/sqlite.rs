@@ -40,7 +40,7 @@ pub fn connect(path: &str) -> Result<SqliteConnection, diesel::r2d2::Error> {
 }
 
 /// Opens (creating if needed) the database file, runs pending migrations, and starts the writer.
-pub(super) fn open(path: &str, pool_size: u32, connector: Connector) -> anyhow::Result<(Pool, tokio::sync::mpsc::Sender<WriteJob>)> {
+pub(super) fn open(path: &str, pool_size: u32, connector: Connector, commits: super::Commits) -> anyhow::Result<(Pool, tokio::sync::mpsc::Sender<WriteJob>)> {
     // WAL is a property of the file: switch once, before the pool opens its connections.
     let mut writer_conn = connect(path).with_context(|| format!("opening the SQLite database {path}"))?;
     writer_conn.batch_execute("PRAGMA journal_mode = WAL;").with_context(|| format!("switching {path} to WAL mode"))?;
@@ -55,7 +55,7 @@ pub(super) fn open(path: &str, pool_size: u32, connector: Connector) -> anyhow::
     let (writer, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run_writer(AnyConnection::Sqlite(writer_conn), queue))
+        .spawn(move || run_writer(AnyConnection::Sqlite(writer_conn), queue, commits))
         .context("starting the database writer")?;
     Ok((pool, writer))
 }
@@ -82,7 +82,7 @@ where
 }
 
 /// The writer thread: group commit until every `Store` is dropped.
-fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<WriteJob>) {
+fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<WriteJob>, commits: super::Commits) {
     while let Some(first) = queue.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -92,6 +92,7 @@ fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<Wr
             }
         }
         let group = jobs.len();
+        let started = std::time::Instant::now();
         let AnyConnection::Sqlite(inner) = &mut conn else { unreachable!("the SQLite writer holds a SQLite connection") };
         if let Err(e) = AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE") {
             log::error!("beginning a group of {group} writes: {e}");
@@ -107,6 +108,9 @@ fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<Wr
             let _ = AnsiTransactionManager::rollback_transaction(inner);
             e.to_string()
         });
+        if let Some(histogram) = commits.get() {
+            histogram.observe(started.elapsed().as_secs_f64());
+        }
         for answer in answers {
             answer(committed.clone());
         }

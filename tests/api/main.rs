@@ -26,6 +26,7 @@ mod instances;
 mod interleavings;
 mod lifecycle;
 mod matching;
+mod metrics;
 pub mod o365;
 pub mod o365_feed;
 mod outage;

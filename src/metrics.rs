@@ -1,0 +1,144 @@
+//! Prometheus metrics (SPEC section 15), one registry per router: counters and histograms updated
+//! where things happen (after their commit, so they count what the database holds), and gauges
+//! read from the database when `/metrics` is scraped. The hot path never takes a lock: the
+//! channel actors keep their own handles to their series ([`ChannelMetrics`]); only the first use
+//! of a series looks it up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::domain::attempt::AttemptOutcome;
+use crate::store::retention::Purged;
+
+/// Bucket bounds for durations, in seconds: 1 ms to 30 s (the default delivery timeout).
+const SECONDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+pub struct Metrics {
+    registry: Registry,
+    pub events_ingested: IntCounter,
+    pub deliveries: IntCounterVec,
+    pub attempts: IntCounterVec,
+    pub attempt_duration: HistogramVec,
+    pub ingest_duration: Histogram,
+    pub store_commit_duration: Histogram,
+    pub purged: IntCounterVec,
+    pending: IntGaugeVec,
+    circuit_open: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// What the gauges show, read from the database at scrape time: per channel, its pending
+/// deliveries and whether its circuit is open.
+#[derive(Debug, Default)]
+pub struct ChannelGauges {
+    pub channels: Vec<(String, i64, bool)>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new();
+        let seconds = |name: &str, help: &str| HistogramOpts::new(name, help).buckets(SECONDS.to_vec());
+        let metrics = Self {
+            events_ingested: IntCounter::new("spscan_events_ingested_total", "Events stored (duplicates not counted).").unwrap(),
+            deliveries: IntCounterVec::new(
+                Opts::new("spscan_deliveries_total", "Deliveries that entered each status: pending when created, then succeeded, failed or cancelled."),
+                &["channel_id", "status"],
+            )
+            .unwrap(),
+            attempts: IntCounterVec::new(
+                Opts::new("spscan_attempts_total", "Delivery attempts recorded, by outcome: success, or the error kind (http_status, timeout, connect, …)."),
+                &["channel_id", "outcome"],
+            )
+            .unwrap(),
+            attempt_duration: HistogramVec::new(seconds("spscan_attempt_duration_seconds", "How long delivery attempts took, connect to answer."), &["channel_id"]).unwrap(),
+            ingest_duration: Histogram::with_opts(seconds("spscan_ingest_duration_seconds", "How long ingestion took, from the request's events to their commit.")).unwrap(),
+            store_commit_duration: Histogram::with_opts(seconds("spscan_store_commit_duration_seconds", "How long database write transactions took (SQLite: one group commit).")).unwrap(),
+            purged: IntCounterVec::new(Opts::new("spscan_purged_total", "Rows deleted by retention, by kind (deliveries, attempts, events)."), &["kind"]).unwrap(),
+            pending: IntGaugeVec::new(Opts::new("spscan_pending_deliveries", "Deliveries waiting to be sent (in the database, all instances)."), &["channel_id"]).unwrap(),
+            circuit_open: IntGaugeVec::new(Opts::new("spscan_channel_circuit_open", "1 while the channel's circuit breaker is open or half open (sending only a probe)."), &["channel_id"]).unwrap(),
+            registry,
+        };
+        for collector in [
+            Box::new(metrics.events_ingested.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.deliveries.clone()),
+            Box::new(metrics.attempts.clone()),
+            Box::new(metrics.attempt_duration.clone()),
+            Box::new(metrics.ingest_duration.clone()),
+            Box::new(metrics.store_commit_duration.clone()),
+            Box::new(metrics.purged.clone()),
+            Box::new(metrics.pending.clone()),
+            Box::new(metrics.circuit_open.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            metrics.registry.register(collector).expect("each metric is registered once");
+        }
+        Arc::new(metrics)
+    }
+
+    /// Counts what a retention run purged.
+    pub fn count_purged(&self, purged: Purged) {
+        for (kind, n) in [("deliveries", purged.deliveries), ("attempts", purged.attempts), ("events", purged.events)] {
+            self.purged.with_label_values(&[kind]).inc_by(n as u64);
+        }
+    }
+
+    /// The text exposition of every metric, with the gauges set from `gauges`.
+    pub fn render(&self, gauges: &ChannelGauges) -> String {
+        self.pending.reset();
+        self.circuit_open.reset();
+        for (channel_id, pending, open) in &gauges.channels {
+            self.pending.with_label_values(&[channel_id]).set(*pending);
+            self.circuit_open.with_label_values(&[channel_id]).set(i64::from(*open));
+        }
+        let mut text = Vec::new();
+        // Encoding our own families into memory cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    /// The series of one channel, for its actor.
+    pub fn channel(self: &Arc<Self>, channel_id: &str) -> ChannelMetrics {
+        ChannelMetrics {
+            duration: self.attempt_duration.with_label_values(&[channel_id]),
+            metrics: Arc::clone(self),
+            channel_id: channel_id.to_string(),
+            attempts: HashMap::new(),
+            deliveries: HashMap::new(),
+        }
+    }
+}
+
+/// One channel's series, held by its actor: a lookup the first time each is used, none after.
+pub struct ChannelMetrics {
+    metrics: Arc<Metrics>,
+    channel_id: String,
+    duration: Histogram,
+    attempts: HashMap<&'static str, IntCounter>,
+    deliveries: HashMap<String, IntCounter>,
+}
+
+impl ChannelMetrics {
+    /// An attempt was recorded.
+    pub fn attempt(&mut self, outcome: &AttemptOutcome) {
+        let label = outcome.error_kind.map(|kind| kind.as_str()).unwrap_or("success");
+        let (metrics, channel_id) = (&self.metrics, &self.channel_id);
+        self.attempts.entry(label).or_insert_with(|| metrics.attempts.with_label_values(&[channel_id, label])).inc();
+        self.duration.observe(outcome.duration_ms.max(0) as f64 / 1000.0);
+    }
+
+    /// A delivery entered `status`.
+    pub fn delivery(&mut self, status: &str) {
+        let (metrics, channel_id) = (&self.metrics, &self.channel_id);
+        if !self.deliveries.contains_key(status) {
+            self.deliveries.insert(status.to_string(), metrics.deliveries.with_label_values(&[channel_id, status]));
+        }
+        self.deliveries[status].inc();
+    }
+}

@@ -1,0 +1,40 @@
+//! `GET /metrics`: the Prometheus text exposition (SPEC section 15), for the admin token or
+//! `METRICS_TOKEN` (a scraper needs nothing else). The gauges are read from the database now.
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::ApiResult;
+use crate::domain::breaker::CircuitState;
+use crate::domain::time::now_ms;
+use crate::domain::token::{Credentials, Role, TokenHash};
+use crate::error::ApiError;
+use crate::handle::RouterHandle;
+use crate::metrics::ChannelGauges;
+use crate::store::channels;
+
+/// Who may scrape besides the admin token.
+pub struct MetricsToken(pub Option<TokenHash>);
+
+pub async fn metrics(req: HttpRequest, router: web::Data<RouterHandle>, credentials: web::Data<Credentials>, token: web::Data<MetricsToken>) -> ApiResult<HttpResponse> {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(presented) = presented else {
+        return Err(ApiError::Unauthorized("send `Authorization: Bearer <token>` with METRICS_TOKEN or the admin token".into()));
+    };
+    let allowed = credentials.role_of(presented) == Some(Role::Admin) || token.0.as_ref().is_some_and(|hash| hash.matches(presented));
+    if !allowed {
+        return Err(ApiError::Unauthorized("the bearer token is neither METRICS_TOKEN nor the admin token".into()));
+    }
+    let now = now_ms();
+    let found = router.store().read(channels::gauges).await?;
+    let gauges = ChannelGauges {
+        channels: found.into_iter().map(|(id, pending, health)| (id, pending, health.state(now) != CircuitState::Closed)).collect(),
+    };
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(router.metrics().render(&gauges)))
+}
