@@ -23,7 +23,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "SPScan Alert Router benchmark: only ever targets 127.0.0.1")]
 struct Cli {
-    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, two-instances (default: all; two-instances only with --database-url).
+    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, two-instances, retention (default: all but retention, which runs four minutes; two-instances only with --database-url).
     scenarios: Vec<String>,
     /// A few seconds per scenario instead of the full run.
     #[arg(long)]
@@ -85,8 +85,8 @@ pub fn http_client(timeout: Duration, connections: usize) -> awc::Client {
         .finish()
 }
 
-const ALL: [&str; 11] =
-    ["ceiling", "throughput", "throughput-single", "latency", "isolation", "failing-channel", "backlog", "fan-out", "splunk", "o365", "two-instances"];
+const ALL: [&str; 12] =
+    ["ceiling", "throughput", "throughput-single", "latency", "isolation", "failing-channel", "backlog", "fan-out", "splunk", "o365", "two-instances", "retention"];
 
 /// First argument that makes this executable run the router itself (for the child process).
 pub const SERVE_ROUTER: &str = "__serve-router";
@@ -113,7 +113,7 @@ fn main() -> std::process::ExitCode {
     };
     // Two instances share a database only on PostgreSQL.
     let chosen: Vec<String> = if cli.scenarios.is_empty() {
-        ALL.iter().filter(|s| **s != "two-instances" || plan.database.is_some()).map(|s| s.to_string()).collect()
+        ALL.iter().filter(|s| (**s != "two-instances" || plan.database.is_some()) && **s != "retention").map(|s| s.to_string()).collect()
     } else {
         cli.scenarios
     };
@@ -141,6 +141,7 @@ fn main() -> std::process::ExitCode {
                 "failing-channel" => scenarios::failing_channel(&plan).await,
                 "splunk" => scenarios::splunk(&plan).await,
                 "o365" => scenarios::o365(&plan).await,
+                "retention" => scenarios::retention(&plan).await,
                 _ => unreachable!(),
             };
             for row in &got {

@@ -53,6 +53,22 @@ impl BenchDatabase {
         }
     }
 
+    /// The database's size on disk, in bytes (SQLite: the file and its WAL).
+    pub fn size_bytes(&self) -> u64 {
+        #[derive(QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        match self {
+            Self::Sqlite { path, .. } => [path.clone(), format!("{path}-wal")].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum(),
+            Self::Postgres { url, name, .. } => {
+                let mut conn = PgConnection::establish(url).expect("connect to the database");
+                diesel::sql_query(format!("SELECT pg_database_size('{name}') AS n")).get_result::<Size>(&mut conn).map(|s| s.n as u64).unwrap_or(0)
+            }
+        }
+    }
+
     /// Deliveries not yet final.
     pub fn pending(&self) -> i64 {
         #[derive(QueryableByName)]

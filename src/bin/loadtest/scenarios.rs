@@ -399,3 +399,54 @@ pub async fn two_instances(plan: &Plan, batch: u64) -> Vec<Measure> {
         check_row("two-instances", receiver.check(0, acked)),
     ]
 }
+
+/// 12. Retention: the throughput scenario's load (batches of 100) held for twelve times the
+/// scenario duration (two minutes; 36 s with `--quick`), once without retention and once with
+/// `RETENTION`/`FAILED_RETENTION` of 5 s; the database's size on disk every tenth of the run, and
+/// delivered/s of both. With retention the size must level off (the last three samples within
+/// 15 % of each other) and the rate stay within 5 % of the run without.
+pub async fn retention(plan: &Plan) -> Vec<Measure> {
+    let duration = plan.duration * 12;
+    let mut runs = Vec::new();
+    for keep in [None, Some("5s")] {
+        let receiver = receiver();
+        let env: Vec<(&str, String)> = keep.map(|k| vec![("RETENTION", k.to_string()), ("FAILED_RETENTION", k.to_string())]).unwrap_or_default();
+        let router = Rc::new(RouterProcess::start(plan, &env));
+        router.setup(&[receiver.url(0)]).await;
+        let sizes = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let started = Instant::now();
+        let sampler = {
+            let (sizes, database) = (sizes.clone(), router.database.clone());
+            actix_web::rt::spawn(async move {
+                loop {
+                    actix_web::rt::time::sleep(duration / 10).await;
+                    sizes.borrow_mut().push((started.elapsed().as_secs(), database.size_bytes()));
+                }
+            })
+        };
+        let acked = drive(&router, &receiver, 1, 100, duration).await;
+        sampler.abort();
+        wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
+        let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || router.pending() == 0).await;
+        let rate = acked as f64 / (recorded - started).as_secs_f64();
+        let check = receiver.check(0, acked);
+        let sizes = sizes.borrow().clone();
+        runs.push((keep, rate, sizes, acked, check));
+    }
+    let shown = |sizes: &[(u64, u64)]| sizes.iter().map(|(at, bytes)| format!("{at}s {:.0} MB", *bytes as f64 / 1e6)).collect::<Vec<_>>().join(", ");
+    let mut runs = runs.into_iter();
+    let (_, without, sizes_without, acked_without, check_without) = runs.next().unwrap();
+    let (_, with, sizes_with, acked_with, check_with) = runs.next().unwrap();
+    let (without, with, sizes_without, sizes_with) = (&without, &with, &sizes_without, &sizes_with);
+    let last: Vec<f64> = sizes_with.iter().rev().take(3).map(|(_, b)| *b as f64).collect();
+    let level = last.len() == 3 && last.iter().cloned().fold(f64::MIN, f64::max) <= 1.15 * last.iter().cloned().fold(f64::MAX, f64::min);
+    let ratio = with / without;
+    vec![
+        Measure::new("retention", "delivered/s without", format!("{without:.0}"), &format!("{acked_without} events; size: {}", shown(sizes_without)), true).value(*without),
+        Measure::new("retention", "delivered/s, RETENTION=5s", format!("{with:.0}"), &format!("{acked_with} events; size: {}", shown(sizes_with)), true).value(*with),
+        Measure::new("retention", "rate ratio with/without", format!("{ratio:.3}"), "target: at least 0.95", ratio >= 0.95).value(ratio),
+        Measure::new("retention", "size levels off", if level { "yes".into() } else { "no".into() }, "last three samples within 15 %", level),
+        check_row("retention (without)", check_without),
+        check_row("retention", check_with),
+    ]
+}
