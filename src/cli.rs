@@ -9,6 +9,8 @@ use clap::Parser;
 
 use std::io::Write;
 
+use anyhow::Context;
+
 use crate::settings::{Cli, LogFormat, Settings};
 use crate::startup::Application;
 
@@ -45,19 +47,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         });
     }
     logger.init();
-    let result = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings.clone()).await?;
-        let mut addr: std::net::SocketAddr = settings.bind_addr.parse()?;
-        addr.set_port(app.port());
-        log::info!(
-            "SPScan Alert Router {} listening on http://{addr} (database {}, instance {})",
-            env!("CARGO_PKG_VERSION"),
-            settings.database.describe(),
-            settings.instance_id
-        );
-        app.run_until(stop_signal(), settings.shutdown_grace).await?;
-        anyhow::Ok(())
-    });
+    let result = actix_web::rt::System::new().block_on(serve(settings));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -67,16 +57,36 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// Resolves at the first SIGTERM or SIGINT (Ctrl-C), saying which.
-async fn stop_signal() {
+/// Starts the router and serves until a stop signal, then stops gracefully and exits 0.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Listening before anything else: a stop during the start (migrations, waiting for the
+    // database) is a graceful stop as soon as the router is up, not a kill.
+    let stop = stop_signal()?;
+    let app = Application::build(settings.clone()).await?;
+    let mut addr: std::net::SocketAddr = settings.bind_addr.parse()?;
+    addr.set_port(app.port());
+    log::info!(
+        "SPScan Alert Router {} listening on http://{addr} (database {}, instance {})",
+        env!("CARGO_PKG_VERSION"),
+        settings.database.describe(),
+        settings.instance_id
+    );
+    app.run_until(stop, settings.shutdown_grace).await?;
+    // Done: no blocking database call left over may hold the exit past the grace.
+    std::process::exit(0)
+}
+
+/// Listens for SIGTERM and SIGINT (Ctrl-C) from now on; the future resolves at the first,
+/// saying which.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        log::error!("cannot listen for SIGTERM and SIGINT; stop the router with SIGKILL (nothing acknowledged is lost)");
-        return std::future::pending().await;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    log::info!("{name} received");
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        log::info!("{name} received");
+    })
 }

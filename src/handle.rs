@@ -159,7 +159,13 @@ impl RouterHandle {
     /// Stops delivering: no new attempts; those in flight finish and are recorded until
     /// `deadline`. Answers how many channels were still busy at the deadline (0: all recorded).
     pub async fn drain(&self, deadline: std::time::Instant) -> usize {
-        self.matcher.send(crate::actors::messages::Shutdown { deadline }).await.unwrap_or(0)
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match actix_web::rt::time::timeout(left, self.matcher.send(crate::actors::messages::Shutdown { deadline })).await {
+            Ok(answer) => answer.unwrap_or(0),
+            // The matcher did not even answer in time (a reload holding it): whatever was in
+            // flight is sent again at the next start.
+            Err(_) => 1,
+        }
     }
 
     /// The size limits requests are held to.

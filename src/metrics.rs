@@ -24,8 +24,6 @@ pub struct Metrics {
     pub ingest_duration: Histogram,
     pub store_commit_duration: Histogram,
     pub purged: IntCounterVec,
-    pending: IntGaugeVec,
-    circuit_open: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,8 +59,6 @@ impl Metrics {
             ingest_duration: Histogram::with_opts(seconds("spscan_ingest_duration_seconds", "How long ingestion took, from the request's events to their commit.")).unwrap(),
             store_commit_duration: Histogram::with_opts(seconds("spscan_store_commit_duration_seconds", "How long database write transactions took (SQLite: one group commit).")).unwrap(),
             purged: IntCounterVec::new(Opts::new("spscan_purged_total", "Rows deleted by retention, by kind (deliveries, attempts, events)."), &["kind"]).unwrap(),
-            pending: IntGaugeVec::new(Opts::new("spscan_pending_deliveries", "Deliveries waiting to be sent (in the database, all instances)."), &["channel_id"]).unwrap(),
-            circuit_open: IntGaugeVec::new(Opts::new("spscan_channel_circuit_open", "1 while the channel's circuit breaker is open or half open (sending only a probe)."), &["channel_id"]).unwrap(),
             registry,
         };
         for collector in [
@@ -73,8 +69,6 @@ impl Metrics {
             Box::new(metrics.ingest_duration.clone()),
             Box::new(metrics.store_commit_duration.clone()),
             Box::new(metrics.purged.clone()),
-            Box::new(metrics.pending.clone()),
-            Box::new(metrics.circuit_open.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             metrics.registry.register(collector).expect("each metric is registered once");
@@ -89,17 +83,28 @@ impl Metrics {
         }
     }
 
-    /// The text exposition of every metric, with the gauges set from `gauges`.
-    pub fn render(&self, gauges: &ChannelGauges) -> String {
-        self.pending.reset();
-        self.circuit_open.reset();
-        for (channel_id, pending, open) in &gauges.channels {
-            self.pending.with_label_values(&[channel_id]).set(*pending);
-            self.circuit_open.with_label_values(&[channel_id]).set(i64::from(*open));
+    /// The text exposition of every metric. The gauges are this scrape's own (two scrapes at once
+    /// never see each other's half-set gauges); `None` when the database did not answer: then only
+    /// `spscan_store_up 0` stands for them.
+    pub fn render(&self, gauges: Option<&ChannelGauges>) -> String {
+        let scrape = Registry::new();
+        let up = prometheus::IntGauge::new("spscan_store_up", "1 when the database answered this scrape.").unwrap();
+        up.set(i64::from(gauges.is_some()));
+        let pending = IntGaugeVec::new(Opts::new("spscan_pending_deliveries", "Deliveries waiting to be sent (in the database, all instances)."), &["channel_id"]).unwrap();
+        let open = IntGaugeVec::new(Opts::new("spscan_channel_circuit_open", "1 while the channel's circuit breaker is open or half open (sending only a probe)."), &["channel_id"]).unwrap();
+        for (channel_id, waiting, is_open) in gauges.map(|g| g.channels.as_slice()).unwrap_or_default() {
+            pending.with_label_values(&[channel_id]).set(*waiting);
+            open.with_label_values(&[channel_id]).set(i64::from(*is_open));
         }
+        for collector in [Box::new(up) as Box<dyn prometheus::core::Collector>, Box::new(pending), Box::new(open)] {
+            scrape.register(collector).expect("each gauge is registered once");
+        }
+        let mut families = self.registry.gather();
+        families.extend(scrape.gather());
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut text = Vec::new();
         // Encoding our own families into memory cannot fail.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
+        let _ = TextEncoder::new().encode(&families, &mut text);
         String::from_utf8(text).unwrap_or_default()
     }
 

@@ -14,8 +14,9 @@ use crate::store::Store;
 /// Rows deleted per transaction.
 pub const BATCH: i64 = 500;
 
-/// How long Office 365 content records are kept at least: longer than the API lists content
-/// (seven days), so a listing never offers a blob the router has forgotten it fetched.
+/// How long Office 365 content records and folded actions are kept at least: longer than the API
+/// lists content (seven days), so a listing never offers a blob the router has forgotten it
+/// fetched, and a late record of an action still folds into its event.
 const CONTENTS_KEPT: Duration = Duration::from_secs(8 * 24 * 3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,12 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
             break;
         }
     }
-    let (cut, contents_cut) = (cutoff(retention.keep), cutoff(retention.keep.max(CONTENTS_KEPT)));
-    store.write(move |conn| retention::purge_o365(conn, cut, contents_cut)).await?;
+    loop {
+        let (cut, kept_cut) = (cutoff(retention.keep), cutoff(retention.keep.max(CONTENTS_KEPT)));
+        let purged = store.write(move |conn| retention::purge_o365(conn, cut, kept_cut, BATCH)).await?;
+        if (purged as i64) < BATCH {
+            break;
+        }
+    }
     Ok(total)
 }

@@ -61,6 +61,8 @@ pub struct Application {
     server: Server,
     handle: RouterHandle,
     fetcher: Option<actix::Addr<Fetcher>>,
+    /// The retention task, stopped first when the router stops.
+    retention: actix_web::rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -105,7 +107,7 @@ impl Application {
         });
         let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher: fetcher.clone() });
         let purged = Arc::clone(&metrics);
-        actix_web::rt::spawn(crate::retention::run(store.clone(), settings.retention, move |p| purged.count_purged(p)));
+        let retention = actix_web::rt::spawn(crate::retention::run(store.clone(), settings.retention, move |p| purged.count_purged(p)));
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };
@@ -135,7 +137,7 @@ impl Application {
         .with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = server.addrs().first().map(|a| a.port()).context("the listener has an address")?;
         let server = server.run();
-        Ok(Self { port, server, handle, fetcher })
+        Ok(Self { port, server, handle, fetcher, retention })
     }
 
     pub fn port(&self) -> u16 {
@@ -163,10 +165,12 @@ impl Application {
         if let Some(fetcher) = &self.fetcher {
             fetcher.do_send(crate::sources::o365::fetcher::Stop);
         }
-        // New connections are refused at once; requests in flight are answered (their events
-        // committed and handed to the channels) before delivering stops.
-        let _ = actix_web::rt::time::timeout(grace, server.stop(true)).await;
-        let busy = self.handle.drain(deadline).await;
+        self.retention.abort();
+        // At once and together: new connections are refused and the requests in flight answered
+        // (events they commit from now on wait in the database for the next start), and no new
+        // attempt starts while those in flight finish and are recorded.
+        let http = actix_web::rt::time::timeout(grace, server.stop(true));
+        let (_, busy) = futures_util::future::join(http, self.handle.drain(deadline)).await;
         if busy == 0 {
             log::info!("stopped: every attempt in flight was recorded; pending deliveries resume at the next start");
         } else {

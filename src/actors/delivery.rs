@@ -457,11 +457,15 @@ impl DeliveryActor {
                     (None, Some(_)) => act.gave_up = false,
                     _ => {}
                 }
-                for done in recorded.iter().filter(|r| r.status != "pending") {
+                // Counted as stored: an attempt on a delivery gone meanwhile (purged) was not.
+                for done in recorded.iter().filter(|r| r.changed) {
                     act.metrics.delivery(&done.status);
                 }
+                let stored: HashSet<&str> = recorded.iter().map(|r| r.delivery_id.as_str()).collect();
                 for record in &kept {
-                    act.metrics.attempt(&record.outcome);
+                    if stored.contains(record.delivery_id.as_str()) {
+                        act.metrics.attempt(&record.outcome);
+                    }
                     act.held.release(&record.delivery_id);
                     if act.fetching {
                         act.recorded_during_fetch.insert(record.delivery_id.clone());

@@ -84,6 +84,8 @@ pub struct RuleMatcher {
     telling: std::collections::HashSet<String>,
     /// The router is shutting down: no actor is started or handed deliveries any more.
     stopping: bool,
+    /// Actors retired and perhaps still finishing their attempts (a stop waits for them too).
+    retired: Vec<Addr<DeliveryActor>>,
 }
 
 impl RuleMatcher {
@@ -103,6 +105,7 @@ impl RuleMatcher {
             me: None,
             telling: std::collections::HashSet::new(),
             stopping: false,
+            retired: Vec::new(),
         }
     }
 
@@ -172,6 +175,14 @@ impl RuleMatcher {
         }
     }
 
+    /// Retires a channel's actor: it sends nothing new, finishes and records what is in flight,
+    /// then stops.
+    fn retire(&mut self, actor: Addr<DeliveryActor>) {
+        actor.do_send(Retire);
+        self.retired.retain(Addr::connected);
+        self.retired.push(actor);
+    }
+
     /// Starts the actor that serves the channel from now on (with the circuit-breaker health
     /// last stored for it); its timers wake this one.
     fn start_actor(&self, target: Target, health: Health) -> ChannelSlot {
@@ -205,8 +216,9 @@ impl RuleMatcher {
             };
             live.insert(row.id, slot);
         }
-        for (channel_id, slot) in self.channels.drain() {
-            slot.actor.do_send(Retire);
+        let gone: Vec<(String, ChannelSlot)> = self.channels.drain().collect();
+        for (channel_id, slot) in gone {
+            self.retire(slot.actor);
             self.supervisor.do_send(ForgetChannel(channel_id));
         }
         self.channels = live;
@@ -349,7 +361,8 @@ impl Handler<Shutdown> for RuleMatcher {
 
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
-        let actors: Vec<Addr<DeliveryActor>> = self.channels.values().map(|slot| slot.actor.clone()).collect();
+        let mut actors: Vec<Addr<DeliveryActor>> = self.channels.values().map(|slot| slot.actor.clone()).collect();
+        actors.extend(self.retired.iter().filter(|actor| actor.connected()).cloned());
         for actor in &actors {
             actor.do_send(Retire);
         }
@@ -411,7 +424,7 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         // The actor that gave up retires now, whatever the reload finds: if a person enabled the
         // channel again meanwhile, a fresh actor serves it.
         if let Some(slot) = self.channels.remove(&msg.channel_id) {
-            slot.actor.do_send(Retire);
+            self.retire(slot.actor);
             self.supervisor.do_send(ForgetChannel(msg.channel_id.clone()));
         }
         if !self.telling.insert(msg.channel_id.clone()) {

@@ -183,10 +183,20 @@ pub async fn redeliver(
     // Sending and recording are one task: a client that resets mid-attempt cannot leave an
     // attempt the receiver saw unrecorded.
     let (store, outbound, retry, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.retry.clone(), id.clone());
+    let metrics = std::sync::Arc::clone(router.metrics());
     detached(async move {
         let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
+        let counted = outcome.clone();
         let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome, request: None };
-        store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await
+        let recorded = store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await?;
+        let mut series = metrics.channel(&channel.id);
+        for done in &recorded {
+            series.attempt(&counted);
+            if done.changed {
+                series.delivery(&done.status);
+            }
+        }
+        Ok::<_, crate::store::StoreError>(())
     })
     .await??;
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))
@@ -256,6 +266,9 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
     let handle = router.get_ref().clone();
     let per_channel = detached(async move {
         let per_channel = handle.store().write(move |conn| deliveries::request_redelivery(conn, &filter, now_ms())).await?;
+        for (channel_id, n) in &per_channel {
+            handle.metrics().deliveries.with_label_values(&[channel_id.as_str(), "pending"]).inc_by(*n as u64);
+        }
         handle.wake_channels(per_channel.keys().cloned().collect());
         Ok::<_, crate::store::StoreError>(per_channel)
     })

@@ -32,9 +32,15 @@ pub async fn metrics(req: HttpRequest, router: web::Data<RouterHandle>, credenti
         return Err(ApiError::Unauthorized("the bearer token is neither METRICS_TOKEN nor the admin token".into()));
     }
     let now = now_ms();
-    let found = router.store().read(channels::gauges).await?;
-    let gauges = ChannelGauges {
-        channels: found.into_iter().map(|(id, pending, health)| (id, pending, health.state(now) != CircuitState::Closed)).collect(),
+    // The database away: the counters and the process metrics are still worth having.
+    let gauges = match router.store().read(channels::gauges).await {
+        Ok(found) => Some(ChannelGauges {
+            channels: found.into_iter().map(|(id, pending, health)| (id, pending, health.state(now) != CircuitState::Closed)).collect(),
+        }),
+        Err(err) => {
+            log::warn!("metrics: the database did not answer for the gauges: {err}");
+            None
+        }
     };
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(router.metrics().render(&gauges)))
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(router.metrics().render(gauges.as_ref())))
 }

@@ -181,6 +181,8 @@ pub struct Recorded {
     pub delivery_id: String,
     pub status: String,
     pub next_attempt_at: Option<i64>,
+    /// The status changed with this attempt (for the metrics: deliveries that entered it).
+    pub changed: bool,
 }
 
 /// One page of the alert log, newest first: `limit` rows and whether more follow.
@@ -363,6 +365,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 request_id: record.request.as_ref().map(|r| r.id.to_string()),
                 request_size: record.request.as_ref().map(|r| r.size as i32),
             });
+            let before = status.clone();
             let (new_status, new_next) = match (record.trigger, status.as_str()) {
                 (_, "cancelled") => (status.clone(), None),
                 // A bulk redelivery's attempt: succeeded, or back to the status it had.
@@ -397,7 +400,8 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 redeliver_from: redeliver_from.clone(),
             };
             final_state.insert(record.delivery_id.as_str(), state);
-            recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: new_status, next_attempt_at: new_next });
+            let changed = new_status != before;
+            recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: new_status, next_attempt_at: new_next, changed });
         }
         // One UPDATE per distinct new state (a group of successes is one statement), not one per
         // delivery: a round trip each counts on a networked database.

@@ -27,13 +27,20 @@ impl std::ops::AddAssign for Purged {
 
 /// Deletes up to `limit` deliveries in one of `statuses` finished before `cutoff` (Unix ms), their
 /// attempts, and their events when no other delivery uses them and they arrived before `cutoff`.
+///
+/// Delivery ids are time-ordered (`dlv_` + a ULID), so only those created before `cutoff` are
+/// read, through the `(status, id)` index: a purge never reads what it keeps. On PostgreSQL the
+/// rows are locked as they are read (and rows another transaction holds, a redelivery making one
+/// pending again, are left for the next run); the delete repeats the conditions all the same.
 pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: i64) -> Result<Purged, StoreError> {
-    let found: Vec<(String, String)> = deliveries::table
+    let before = format!("{}_{}", crate::domain::ids::DELIVERY, ulid::Ulid::from_parts(cutoff.max(0) as u64, 0));
+    let due = deliveries::table
         .filter(deliveries::status.eq_any(statuses))
+        .filter(deliveries::id.lt(before))
         .filter(deliveries::updated_at.lt(cutoff))
         .select((deliveries::id, deliveries::event_id))
-        .limit(limit)
-        .load(conn)?;
+        .limit(limit);
+    let found: Vec<(String, String)> = on_backend!(conn, c => due.load(c), due.for_update().skip_locked().load(c))?;
     if found.is_empty() {
         return Ok(Purged::default());
     }
@@ -42,7 +49,10 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
     event_ids.sort_unstable();
     event_ids.dedup();
     let attempts = diesel::delete(attempts::table.filter(attempts::delivery_id.eq_any(&ids))).execute(conn)?;
-    let deliveries = diesel::delete(deliveries::table.filter(deliveries::id.eq_any(&ids))).execute(conn)?;
+    let deliveries = diesel::delete(
+        deliveries::table.filter(deliveries::id.eq_any(&ids)).filter(deliveries::status.eq_any(statuses)).filter(deliveries::updated_at.lt(cutoff)),
+    )
+    .execute(conn)?;
     let events = purge_unused_events(conn, Some(&event_ids), cutoff, limit)?;
     Ok(Purged { deliveries, attempts, events })
 }
@@ -61,17 +71,22 @@ pub fn purge_unused_events(conn: &mut Conn, among: Option<&[&str]>, cutoff: i64,
     Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
 }
 
-/// What the Office 365 source keeps that is no longer needed: actions remembered for folding and
-/// hourly arrival counts older than `cutoff`, and blobs fetched or expired before `contents_cutoff`
-/// (kept longer than the API lists them, so a later listing never fetches them again).
-pub fn purge_o365(conn: &mut Conn, cutoff: i64, contents_cutoff: i64) -> Result<usize, StoreError> {
-    let actions = diesel::delete(o365_actions::table.filter(o365_actions::created_at.lt(cutoff))).execute(conn)?;
-    let arrivals = diesel::delete(o365_arrivals::table.filter(o365_arrivals::last_at.lt(cutoff))).execute(conn)?;
-    let contents = diesel::delete(
-        o365_contents::table
-            .filter(o365_contents::status.ne(super::o365::PENDING))
-            .filter(o365_contents::created_at.lt(contents_cutoff)),
-    )
-    .execute(conn)?;
-    Ok(actions + arrivals + contents)
+/// What the Office 365 source keeps that is no longer needed, up to `limit` rows of each kind:
+/// hourly arrival counts older than `cutoff`; actions remembered for folding, and blobs fetched or
+/// expired, before `kept_cutoff` (kept longer than the API lists content, so a blob listed again
+/// is never fetched again, and late records of an action still fold into it).
+pub fn purge_o365(conn: &mut Conn, cutoff: i64, kept_cutoff: i64, limit: i64) -> Result<usize, StoreError> {
+    let actions: Vec<String> =
+        o365_actions::table.filter(o365_actions::created_at.lt(kept_cutoff)).select(o365_actions::action_key).limit(limit).load(conn)?;
+    let mut purged = diesel::delete(o365_actions::table.filter(o365_actions::action_key.eq_any(&actions))).execute(conn)?;
+    let contents: Vec<String> = o365_contents::table
+        .filter(o365_contents::status.ne(super::o365::PENDING))
+        .filter(o365_contents::created_at.lt(kept_cutoff))
+        .select(o365_contents::content_id)
+        .limit(limit)
+        .load(conn)?;
+    purged += diesel::delete(o365_contents::table.filter(o365_contents::content_id.eq_any(&contents))).execute(conn)?;
+    // One row per tenant, hour and outcome: few.
+    purged += diesel::delete(o365_arrivals::table.filter(o365_arrivals::last_at.lt(cutoff))).execute(conn)?;
+    Ok(purged)
 }

@@ -307,6 +307,17 @@ mod graceful {
                 acknowledged.push(format!("graceful-{i}"));
             }
             receiver.wait_for(4, None, Duration::from_secs(10)).await;
+            // A Test press waiting on a receiver that never answers (30 s timeout) must not
+            // keep the grace from the attempts in flight.
+            let hanging = Receiver::start().await;
+            hanging.reply_with(Reply::Hang);
+            let stuck = first.api.create_channel("Stuck", &hanging.url("/")).await["id"].as_str().unwrap().to_string();
+            let tester = first.api.with_token(Some(ADMIN_TOKEN));
+            let test_path = format!("/api/v1/channels/{stuck}/test");
+            actix_web::rt::spawn(async move {
+                let _ = tester.post(&test_path, json!({})).await;
+            });
+            hanging.wait_for(1, None, Duration::from_secs(10)).await;
             let signalled = Instant::now();
             let killed = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
             assert!(killed.success());

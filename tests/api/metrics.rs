@@ -98,6 +98,28 @@ on_both_backends! {
         assert!(samples.contains_key("process_cpu_seconds_total") && samples.contains_key("process_resident_memory_bytes"), "process metrics");
         assert!(!samples.contains_key(&series("spscan_attempts_total", &a, "outcome", "http_status")), "no failure was counted for the channel that took everything");
 
+        // A manual redelivery that fails again is one attempt more, and no status entered; a bulk
+        // redelivery makes five pending again, and they fail again.
+        let failed_id = app.get(&format!("/api/v1/deliveries?channel_id={b}&limit=1")).await.body["items"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(app.post(&format!("/api/v1/deliveries/{failed_id}/redeliver"), json!({})).await.status, 200);
+        let duration_b = format!("spscan_attempt_duration_seconds_count{{channel_id=\"{b}\"}}");
+        for (series_name, value) in expected.iter_mut() {
+            if *series_name == series("spscan_attempts_total", &b, "outcome", "http_status") || *series_name == duration_b {
+                *value = 21.0;
+            }
+        }
+        wait_for_samples(&app, &expected).await;
+        let bulk = app.post("/api/v1/deliveries/redeliver", json!({"status": "failed", "channel_id": b})).await;
+        assert_eq!((bulk.status, bulk.body["count"].as_i64()), (202, Some(5)), "{}", bulk.body);
+        for (series_name, value) in expected.iter_mut() {
+            if *series_name == series("spscan_attempts_total", &b, "outcome", "http_status") || *series_name == duration_b {
+                *value = 26.0;
+            } else if *series_name == series("spscan_deliveries_total", &b, "status", "pending") || *series_name == series("spscan_deliveries_total", &b, "status", "failed") {
+                *value = 10.0;
+            }
+        }
+        wait_for_samples(&app, &expected).await;
+
         // Deleting the throttled channel cancels its five pending deliveries.
         assert_eq!(app.delete(&format!("/api/v1/channels/{c}")).await.status, 204);
         expected.retain(|(s, _)| !s.starts_with("spscan_pending_deliveries{channel_id=\"") || !s.contains(&c));
