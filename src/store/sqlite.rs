@@ -8,6 +8,9 @@
 //! else; if the commit fails, every write in the group fails. SQLite has one writer at a time
 //! anyway; this way writers never wait on the busy handler, and one fsync covers many requests.
 //!
+//! Checkpoints (copying the WAL into the database file) run on a thread of their own, so a
+//! commit never waits for one.
+//!
 //! One router process per SQLite file: leases and change polling are PostgreSQL's (`postgres`).
 
 use std::collections::HashSet;
@@ -32,6 +35,17 @@ const WRITE_QUEUE: usize = 8192;
 
 const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
+/// The writer's own: checkpoints are the checkpointer thread's (never in a commit), and a page
+/// cache big enough for the indexes every write touches (32 MiB).
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -32768;";
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// A WAL larger than this is truncated by a checkpoint that waits for the writer (bounds the
+/// disk used when passive checkpoints cannot finish under load).
+const WAL_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// A connection with the router's PRAGMAs.
 pub fn connect(path: &str) -> Result<SqliteConnection, diesel::r2d2::Error> {
     let mut conn = SqliteConnection::establish(path).map_err(diesel::r2d2::Error::ConnectionError)?;
@@ -47,15 +61,27 @@ pub(super) fn open(path: &str, pool_size: u32, connector: Connector, commits: su
     writer_conn
         .run_pending_migrations(MIGRATIONS)
         .map_err(|e| anyhow::anyhow!("running database migrations on {path}: {e}"))?;
+    writer_conn.batch_execute(WRITER_PRAGMAS).with_context(|| format!("setting up the writer of {path}"))?;
+    let checkpoint_conn = connect(path).with_context(|| format!("opening the SQLite database {path}"))?;
     let pool = r2d2::Pool::builder()
         .max_size(pool_size)
         .connection_timeout(CONNECTION_WAIT)
         .build(connector)
         .with_context(|| format!("opening the SQLite database {path}"))?;
     let (writer, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
+    // The checkpointer stops when the writer does (when every `Store` is dropped).
+    let (running, stopped) = std::sync::mpsc::channel::<()>();
+    let wal = format!("{path}-wal");
+    std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || run_checkpointer(checkpoint_conn, &wal, stopped))
+        .context("starting the database checkpointer")?;
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run_writer(AnyConnection::Sqlite(writer_conn), queue, commits))
+        .spawn(move || {
+            run_writer(AnyConnection::Sqlite(writer_conn), queue, commits);
+            drop(running);
+        })
         .context("starting the database writer")?;
     Ok((pool, writer))
 }
@@ -113,6 +139,24 @@ fn run_writer(mut conn: AnyConnection, mut queue: tokio::sync::mpsc::Receiver<Wr
         }
         for answer in answers {
             answer(committed.clone());
+        }
+    }
+}
+
+/// The checkpointer thread: copies committed pages from the WAL into the database file beside the
+/// writer (a passive checkpoint never blocks it), so commits never pay for checkpoints; the writer
+/// starts the WAL over once everything in it is copied. Stops (after a last checkpoint) when the
+/// writer does.
+fn run_checkpointer(mut conn: SqliteConnection, wal: &str, stopped: std::sync::mpsc::Receiver<()>) {
+    loop {
+        let last = matches!(stopped.recv_timeout(CHECKPOINT_EVERY), Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+        let large = std::fs::metadata(wal).map(|m| m.len() > WAL_LIMIT_BYTES).unwrap_or(false);
+        let mode = if large || last { "TRUNCATE" } else { "PASSIVE" };
+        if let Err(e) = conn.batch_execute(&format!("PRAGMA wal_checkpoint({mode})")) {
+            log::warn!("checkpointing the SQLite WAL ({mode}) failed: {e}");
+        }
+        if last {
+            return;
         }
     }
 }

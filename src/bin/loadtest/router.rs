@@ -53,18 +53,21 @@ impl BenchDatabase {
         }
     }
 
-    /// The database's size on disk, in bytes (SQLite: the file and its WAL).
-    pub fn size_bytes(&self) -> u64 {
+    /// The database's size on disk, in bytes: (the file, its WAL) on SQLite, (all, 0) on PostgreSQL.
+    pub fn size_bytes(&self) -> (u64, u64) {
         #[derive(QueryableByName)]
         struct Size {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
         match self {
-            Self::Sqlite { path, .. } => [path.clone(), format!("{path}-wal")].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum(),
+            Self::Sqlite { path, .. } => {
+                let size = |p: &str| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                (size(path), size(&format!("{path}-wal")))
+            }
             Self::Postgres { url, name, .. } => {
                 let mut conn = PgConnection::establish(url).expect("connect to the database");
-                diesel::sql_query(format!("SELECT pg_database_size('{name}') AS n")).get_result::<Size>(&mut conn).map(|s| s.n as u64).unwrap_or(0)
+                (diesel::sql_query(format!("SELECT pg_database_size('{name}') AS n")).get_result::<Size>(&mut conn).map(|s| s.n as u64).unwrap_or(0), 0)
             }
         }
     }
