@@ -20,6 +20,16 @@ const INGEST_ROUTES: &[&str] = &["/api/v1/events", "/api/v1/sources/o365/audit"]
 /// Activity API cannot send a bearer token.
 const OWN_AUTH_ROUTES: &[&str] = &["/api/v1/sources/o365/notifications"];
 
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub fn bearer(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
 pub async fn require_token<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
@@ -30,13 +40,7 @@ pub async fn require_token<B: MessageBody>(
     let refusal = match req.app_data::<web::Data<Credentials>>() {
         None => Some(ApiError::Internal("no credentials configured".into())),
         Some(credentials) => {
-            let presented = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, token)| token.trim());
+            let presented = bearer(req.headers());
             match presented.map(|token| credentials.role_of(token)) {
                 None => Some(ApiError::Unauthorized(
                     "send `Authorization: Bearer <token>` with the admin token (or the ingest token for POST /api/v1/events)".into(),

@@ -1,7 +1,6 @@
 //! `GET /metrics`: the Prometheus text exposition (SPEC section 15), for the admin token or
 //! `METRICS_TOKEN` (a scraper needs nothing else). The gauges are read from the database now.
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::ApiResult;
@@ -17,13 +16,7 @@ use crate::store::channels;
 pub struct MetricsToken(pub Option<TokenHash>);
 
 pub async fn metrics(req: HttpRequest, router: web::Data<RouterHandle>, credentials: web::Data<Credentials>, token: web::Data<MetricsToken>) -> ApiResult<HttpResponse> {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+    let presented = super::auth::bearer(req.headers());
     let Some(presented) = presented else {
         return Err(ApiError::Unauthorized("send `Authorization: Bearer <token>` with METRICS_TOKEN or the admin token".into()));
     };
