@@ -362,6 +362,74 @@ mod graceful {
             }
             assert_eq!(attempts, acknowledged.len(), "one attempt recorded per request sent");
         }
+        #[actix_web::test]
+        async fn sigterm_while_clients_ingest_loses_no_acknowledged_event() {
+            let database = TestDatabase::new();
+            let database = database.url.clone();
+            let receiver = Receiver::start().await;
+            let env = [("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("RUST_LOG", "info"), ("SHUTDOWN_GRACE", "5s")];
+            let (mut first, log, _) = start_router_with(&database, &env);
+            first.api.create_tenant("contoso").await;
+            let channel = first.api.create_channel("SOC", &receiver.url("/")).await;
+            first.api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            // Eight clients ingest batches of ten as fast as they can; the stop comes mid-stream.
+            let acknowledged = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+            let mut clients = Vec::new();
+            for client in 0..8 {
+                let (api, acknowledged) = (first.api.with_token(Some(INGEST_TOKEN)), acknowledged.clone());
+                clients.push(actix_web::rt::spawn(async move {
+                    for batch in 0.. {
+                        let events: Vec<_> = (0..10)
+                            .map(|i| {
+                                let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                                event["event_id"] = json!(format!("stream-{client}-{batch}-{i}"));
+                                event
+                            })
+                            .collect();
+                        let request = http_client()
+                            .post(format!("{}/api/v1/events", api.base))
+                            .insert_header(("Authorization", format!("Bearer {INGEST_TOKEN}")))
+                            .send_json(&json!({ "events": events }));
+                        match request.await {
+                            Ok(response) if response.status().as_u16() == 202 => {
+                                acknowledged.borrow_mut().extend(events.iter().map(|e| e["event_id"].as_str().unwrap().to_string()));
+                            }
+                            // Refused or cut off: not acknowledged, so the client would send it again.
+                            _ => break,
+                        }
+                    }
+                }));
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while acknowledged.borrow().len() < 500 {
+                assert!(Instant::now() < deadline, "ingestion is under way");
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            }
+            let killed = Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap();
+            assert!(killed.success());
+            let status = first.child.wait().unwrap();
+            assert!(status.success(), "exit status {status:?}: {}", log.lock().unwrap());
+            for client in clients {
+                client.await.unwrap();
+            }
+            first.stop();
+            let acknowledged: Vec<String> = acknowledged.borrow().clone();
+
+            let second = start_router_with(&database, &env).0;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let mut got: Vec<String> = receiver.received().iter().map(|c| c.json()["event_id"].as_str().unwrap().to_string()).collect();
+                got.sort();
+                got.dedup();
+                let missing = acknowledged.iter().filter(|id| got.binary_search(id).is_err()).count();
+                if missing == 0 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{missing} of {} acknowledged events never arrived", acknowledged.len());
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(second);
+        }
     }
 }
 
