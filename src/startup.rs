@@ -171,6 +171,16 @@ impl Application {
         // attempt starts while those in flight finish and are recorded.
         let http = actix_web::rt::time::timeout(grace, server.stop(true));
         let (_, busy) = futures_util::future::join(http, self.handle.drain(deadline)).await;
+        if self.handle.store().is_shared() {
+            // Several instances: the others take over what this one held at their next sweep.
+            let (store, owner) = (self.handle.store().clone(), self.handle.instance().id.clone());
+            let release = store.write(move |conn| crate::store::instances::release(conn, &owner));
+            match actix_web::rt::time::timeout(std::time::Duration::from_secs(2), release).await {
+                Ok(Ok(n)) => log::info!("let go of {n} pending deliveries for the other instances"),
+                Ok(Err(err)) => log::warn!("letting go of this instance's deliveries failed ({err}); the others take them over once its heartbeat runs out"),
+                Err(_) => log::warn!("letting go of this instance's deliveries took too long; the others take them over once its heartbeat runs out"),
+            }
+        }
         if busy == 0 {
             log::info!("stopped: every attempt in flight was recorded; pending deliveries resume at the next start");
         } else {

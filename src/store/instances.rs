@@ -40,3 +40,15 @@ pub fn bump_routing_version(conn: &mut Conn) -> Result<(), StoreError> {
     diesel::update(routing_version::table.find(1)).set(routing_version::version.eq(routing_version::version + 1)).execute(conn)?;
     Ok(())
 }
+
+/// An instance stopping lets go of what it holds (after recording its attempts), so the other
+/// instances take its pending deliveries and Office 365 blobs at their next sweep instead of
+/// after its heartbeat runs out. Answers how many deliveries it let go.
+pub fn release(conn: &mut Conn, owner: &str) -> Result<usize, StoreError> {
+    use super::schema::deliveries;
+    let released = diesel::update(deliveries::table.filter(deliveries::lease_owner.eq(owner)).filter(deliveries::status.eq("pending")))
+        .set(deliveries::lease_owner.eq(None::<String>))
+        .execute(conn)?;
+    super::o365::release_claims(conn, Some(owner))?;
+    Ok(released)
+}

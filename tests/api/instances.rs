@@ -307,3 +307,51 @@ async fn two_instances_fetch_each_office_365_blob_once_whichever_is_notified_and
         })
         .await;
 }
+
+#[actix_web::test]
+async fn an_instance_stopped_with_sigterm_lets_go_of_its_deliveries_for_the_others_at_once() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            // One request at a time, half a second each: what a ingests waits in its queue, leased to a.
+            let (mut a, b) = two_instances(&database, &[("SHUTDOWN_GRACE", "3s"), ("DELIVERY_CONCURRENCY", "1")]);
+            route_to(&a, &receiver).await;
+            wait_until_routed(&[&a, &b]).await;
+            receiver.reply_with(Reply::Slow(500, 200));
+            for i in 0..20 {
+                let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                event["event_id"] = json!(format!("handover-{i}"));
+                assert_eq!(a.api.ingest(event).await.status, 202);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !receiver.received().iter().any(|c| c.json()["event_id"].as_str().unwrap().starts_with("handover-")) {
+                assert!(Instant::now() < deadline, "a sends its deliveries");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+            let killed = std::process::Command::new("kill").args(["-TERM", &a.child.id().to_string()]).status().unwrap();
+            assert!(killed.success());
+            assert!(a.child.wait().unwrap().success());
+            let stopped = Instant::now();
+            receiver.reply_with(Reply::Status(200));
+            let sent_by_a = receiver.received().iter().filter(|c| c.json()["event_id"].as_str().unwrap().starts_with("handover-")).count();
+            assert!(sent_by_a < 20, "a stopped with deliveries still queued ({sent_by_a} sent)");
+            // b takes them at its next sweep (5 s), not after a's heartbeat runs out (DELIVERY_TIMEOUT + 20 s).
+            loop {
+                let delivered: std::collections::HashSet<String> = receiver
+                    .received()
+                    .iter()
+                    .filter(|c| c.answered == Some(200))
+                    .map(|c| c.json()["event_id"].as_str().unwrap().to_string())
+                    .filter(|id| id.starts_with("handover-"))
+                    .collect();
+                if delivered.len() == 20 {
+                    break;
+                }
+                assert!(stopped.elapsed() < Duration::from_secs(15), "{} of 20 taken over {:?} after a stopped", delivered.len(), stopped.elapsed());
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(b);
+        })
+        .await;
+}
