@@ -110,6 +110,19 @@ pub struct ContentRow {
     pub created_at: i64,
 }
 
+impl ContentRow {
+    /// The blob as the API described it.
+    pub fn content(&self) -> ContentRef {
+        ContentRef {
+            content_id: self.content_id.clone(),
+            organization_id: self.organization_id.clone(),
+            content_uri: self.content_uri.clone(),
+            content_created: self.content_created,
+            content_expiration: self.content_expiration,
+        }
+    }
+}
+
 /// Keeps content blobs to fetch, due now; a blob already known (notified or listed before) is
 /// left as it is, so each is fetched once. Returns the ids that are new.
 pub fn enqueue(conn: &mut Conn, contents: &[ContentRef], now: i64) -> Result<Vec<String>, StoreError> {

@@ -293,14 +293,7 @@ impl Failed {
 
 /// Fetches a blob and ingests its records: how many there were, or why not.
 async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, Failed> {
-    let content = ContentRef {
-        content_id: row.content_id.clone(),
-        organization_id: row.organization_id.clone(),
-        content_uri: row.content_uri.clone(),
-        content_created: row.content_created,
-        content_expiration: row.content_expiration,
-    };
-    content.check_uri(&feed.settings.api_root).map_err(|why| Failed { why, wait: None, last: true })?;
+    row.content().check_uri(&feed.settings.api_root).map_err(|why| Failed { why, wait: None, last: true })?;
     let (body, _) = feed.get(&row.organization_id, &row.content_uri, MAX_BLOB_BYTES).await.map_err(|r| Failed { why: r.why, wait: r.wait, last: false })?;
     // Parsing megabytes of JSON is left to a blocking thread, not the actors' one.
     let parsed = actix_web::web::block(move || serde_json::from_slice::<Value>(&body)).await.map_err(|e| Failed::again(format!("reading the blob failed: {e}")))?;
@@ -341,7 +334,7 @@ async fn catch_up(feed: Feed) {
             _ => tenant.created_at - LISTING_OVERLAP_MS,
         };
         let result = list_tenant(&feed, &org, from).await;
-        let kept = result.as_ref().map(|(_, kept)| *kept).unwrap_or_default();
+        let kept = result.as_ref().copied().unwrap_or_default();
         if let Err(why) = &result {
             log::warn!("listing the Office 365 content of tenant {org} failed: {why}; the next listing starts where this one stopped");
         } else if kept > 0 {
@@ -350,11 +343,11 @@ async fn catch_up(feed: Feed) {
     }
 }
 
-/// Lists one tenant's content window by window, keeping each page's blobs; records how far it got.
-async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<(Millis, usize), Failure> {
+/// Lists one tenant's content window by window, keeping each page's blobs; records how far it
+/// got. Answers how many blobs were new.
+async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<usize, Failure> {
     let store = feed.router.store().clone();
     let mut kept = 0;
-    let mut until = from;
     // The API takes whole seconds: the last window ends at the next one, so nothing of this
     // second is left out (what is created later in it comes again with the overlap).
     let to = now_ms().div_euclid(1000) * 1000 + 1000;
@@ -403,7 +396,6 @@ async fn list_tenant(feed: &Feed, org: &str, from: Millis) -> Result<(Millis, us
             .await
             .map_err(|err| format!("recording the listing failed: {err}"))?;
         listed?;
-        until = window.1;
     }
-    Ok((until, kept))
+    Ok(kept)
 }
