@@ -33,8 +33,6 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("{0}")]
     MethodNotAllowed(String),
     /// The router cannot serve right now (database unreachable, shutting down).
     #[error("{0}")]
@@ -44,13 +42,20 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error answer (RFC 9457).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `urn:spscan-router:problem:` and a slug: `malformed-request`, `invalid-field`,
+    /// `unauthorized`, `forbidden`, `not-found`, `conflict`, `too-large`, `method-not-allowed`,
+    /// `unavailable` or `internal`.
     #[serde(rename = "type")]
     kind: String,
+    /// The HTTP status's reason phrase.
     title: &'a str,
     status: u16,
+    /// What went wrong and what to fix.
     detail: String,
+    /// The field at fault (`invalid-field`), e.g. `events[2].severity`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }
@@ -65,7 +70,6 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too-large",
-            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -83,7 +87,6 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

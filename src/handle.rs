@@ -17,14 +17,16 @@ use crate::instance::Instance;
 use crate::store::{Conn, Store, StoreError};
 
 /// What became of one event, as the API answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IngestResult {
     pub event_id: String,
+    /// The event id was known: nothing was stored or delivered again.
     pub duplicate: bool,
+    /// The deliveries it made, one per channel of every rule it triggered.
     pub deliveries: Vec<DeliveryRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryRef {
     pub id: String,
     pub channel_id: String,

@@ -29,7 +29,7 @@ impl Default for BreakerPolicy {
 }
 
 /// The state a channel's reads show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     /// Attempts go as usual.

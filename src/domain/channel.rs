@@ -43,6 +43,9 @@ pub enum ChannelKind {
 pub const CHANNEL_TYPES: &str = "`webhook`, `slack`, `teams`, `splunk` or `sentinel`";
 
 impl ChannelKind {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [ChannelKind; 5] = [Self::Webhook, Self::Slack, Self::Teams, Self::Splunk, Self::Sentinel];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
@@ -54,14 +57,10 @@ impl ChannelKind {
     }
 
     pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
-        match value {
-            "webhook" => Ok(Self::Webhook),
-            "slack" => Ok(Self::Slack),
-            "teams" => Ok(Self::Teams),
-            "splunk" => Ok(Self::Splunk),
-            "sentinel" => Ok(Self::Sentinel),
-            other => Err(Invalid::new(field, format!("`{}` is not a channel type; use {CHANNEL_TYPES}", clip(other)))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| Invalid::new(field, format!("`{}` is not a channel type; use {CHANNEL_TYPES}", clip(value))))
     }
 
     /// A stored type; a value this release does not know (written by a newer one) reads as a

@@ -109,21 +109,49 @@ impl EventPattern {
 }
 
 /// One event as sent to `POST /api/v1/events` or to the in-process handle.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Event, example = example)]
 pub struct EventInput {
+    /// The event's id, for de-duplication: the same id again is answered `200` with
+    /// `duplicate: true` and delivered nowhere. Absent: the router gives one (`evt_…`).
     #[serde(default)]
     pub event_id: Option<String>,
+    /// The event type, `category.action`, e.g. `sharing.anonymous_link_created`.
     pub event: String,
+    /// When it happened (RFC 3339); absent: now.
     #[serde(default)]
     pub timestamp: Option<String>,
+    #[schema(value_type = Severity)]
     pub severity: String,
+    /// The tenant in full (registers or renames it), or `tenant_id` of a registered one.
     #[serde(default)]
     pub tenant: Option<TenantInput>,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub tenant_id: Option<String>,
+    /// The event's details (a JSON object); `sharing` and `storage` events must carry the
+    /// fields the README lists.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
+}
+
+/// An event as SPScan sends one (the API document's example).
+pub fn example() -> Value {
+    serde_json::json!({
+        "event_id": "spscan-change-1",
+        "event": "permission.external_share_created",
+        "severity": "high",
+        "tenant": {"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"},
+        "data": {
+            "site_url": "https://contoso.sharepoint.com/sites/Finance",
+            "resource_path": "Shared Documents/Q3 forecast.xlsx",
+            "permission_type": "specific_people_link",
+            "principal": "outsider@example.net",
+            "access_level": "edit"
+        }
+    })
 }
 
 /// Which tenant an event belongs to: a full object (registers or renames the tenant) or the id

@@ -9,11 +9,18 @@ use super::{bounded_text, Invalid};
 pub const MAX_TENANT_ID: usize = 64;
 
 /// A tenant as clients send it (`POST /tenants`, or inline in an event).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TenantInput, example = json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}))]
 pub struct TenantInput {
+    /// SPScan's id of the tenant: 1–64 letters, digits, `_`, `-` or `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub id: String,
+    /// At most MAX_NAME_CHARS characters (200), not blank.
+    #[schema(min_length = 1)]
     pub display_name: String,
+    /// The tenant's Microsoft Entra directory id, a GUID.
+    #[schema(pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")]
     pub microsoft_tenant_id: String,
 }
 

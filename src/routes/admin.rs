@@ -27,6 +27,8 @@ const FAVICON_TYPE: &str = "image/svg+xml";
 
 const INDEX: &str = include_str!("../../static/index.html");
 
+/// The admin page.
+#[utoipa::path(get, path = "/", tag = "operations", responses((status = 200, description = "The admin page", content_type = "text/html", body = String)))]
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
@@ -35,6 +37,7 @@ pub async fn index() -> HttpResponse {
 }
 
 /// `/favicon.ico`, which browsers and tools ask for on their own: the same icon as the page's.
+#[utoipa::path(get, path = "/favicon.ico", tag = "operations", responses((status = 200, description = "The admin page's icon", content_type = "image/svg+xml", body = String)))]
 pub async fn favicon() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(FAVICON_TYPE)
@@ -42,6 +45,18 @@ pub async fn favicon() -> HttpResponse {
         .body(FAVICON)
 }
 
+/// A file of the admin page.
+#[utoipa::path(
+    get,
+    path = "/static/{name}",
+    tag = "operations",
+    params(("name" = String, Path, description = "The file, e.g. `app.js`")),
+    responses((status = 200, description = "The file", content(
+        (String = "text/css; charset=utf-8"),
+        (String = "text/javascript; charset=utf-8"),
+        (String = "image/svg+xml"),
+    ))),
+)]
 pub async fn asset(name: web::Path<String>) -> ApiResult<HttpResponse> {
     let (_, media_type, body) = ASSETS
         .iter()

@@ -14,11 +14,14 @@ use crate::domain::token::{Credentials, Role};
 use crate::error::ApiError;
 
 /// What the ingest token may POST to.
-const INGEST_ROUTES: &[&str] = &["/api/v1/events", "/api/v1/sources/o365/audit"];
+pub const INGEST_ROUTES: &[&str] = &["/api/v1/events", "/api/v1/sources/o365/audit"];
 
 /// Authenticated by its own header (`Webhook-AuthID`), checked by its handler: the Management
 /// Activity API cannot send a bearer token.
-const OWN_AUTH_ROUTES: &[&str] = &["/api/v1/sources/o365/notifications"];
+pub const OWN_AUTH_ROUTES: &[&str] = &["/api/v1/sources/o365/notifications"];
+
+/// Served to anyone (SPEC section 15: the OpenAPI document needs no token).
+pub const OPEN_ROUTES: &[&str] = &["/api/v1/openapi.json"];
 
 /// The token of an `Authorization: Bearer …` header, if there is one.
 pub fn bearer(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
@@ -34,7 +37,7 @@ pub async fn require_token<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    if OWN_AUTH_ROUTES.contains(&req.path()) {
+    if OWN_AUTH_ROUTES.contains(&req.path()) || OPEN_ROUTES.contains(&req.path()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let refusal = match req.app_data::<web::Data<Credentials>>() {

@@ -15,6 +15,7 @@ use crate::domain::breaker::{CircuitState, Health};
 use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
+use crate::error::Problem;
 use crate::handle::RouterHandle;
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
@@ -23,21 +24,29 @@ use crate::store::models::ChannelRow;
 use crate::store::StoreError;
 use crate::channels::MASK;
 
-#[derive(Serialize)]
+/// A channel. The settings of its type (Splunk's `token`, Sentinel's `endpoint` …) are further
+/// fields, credentials masked.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Channel)]
 pub struct ChannelView {
     id: String,
     name: String,
+    /// `webhook`, `slack`, `teams`, `splunk` or `sentinel`.
     #[serde(rename = "type")]
     kind: String,
+    /// Where deliveries go; Slack's and Teams' URLs (their credential) masked.
     url: String,
     enabled: bool,
+    /// Headers sent with every request.
     headers: BTreeMap<String, String>,
+    /// A webhook's signing secret (`whsec_…`): only in the answer to a create or a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
     /// Until when the secret before the last rotation still signs, if it does.
     previous_secret_expires_at: Option<String>,
     created_at: String,
     updated_at: String,
+    /// Deliveries of the last 24 hours (on reads, not on changes).
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<StatsView>,
     /// Most requests per second to the receiver; `null`: no limit beyond the concurrency.
@@ -49,10 +58,18 @@ pub struct ChannelView {
     health: HealthView,
     /// The settings of the channel's type (Splunk's `token`, `index` …), credentials masked.
     #[serde(flatten)]
+    #[schema(ignore)]
     settings: crate::channels::Config,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelList)]
+struct Channels {
+    items: Vec<ChannelView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelHealth)]
 struct HealthView {
     state: CircuitState,
     consecutive_failures: u32,
@@ -67,7 +84,8 @@ impl HealthView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelStats)]
 struct StatsView {
     succeeded_24h: i64,
     failed_24h: i64,
@@ -116,36 +134,53 @@ impl ChannelView {
 
 /// A new channel. Settings of its type (Splunk's `token`, Sentinel's `endpoint` …) come as
 /// further fields, checked by the type (an unknown field is refused there).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "SOC", "type": "webhook", "url": "https://soc.example.com/spscan", "headers": {"X-Api-Key": "k-123"}}))]
 pub struct ChannelInput {
     name: String,
+    /// `webhook` (the default), `slack`, `teams`, `splunk` or `sentinel`.
     #[serde(rename = "type", default)]
     kind: Option<String>,
+    /// Where deliveries go (Sentinel: `endpoint`). Refused if it resolves to an address the
+    /// outbound guard refuses (private, loopback …) unless ALLOWED_TARGET_NETWORKS allows it.
     #[serde(default)]
     url: Option<String>,
+    /// Default `true`.
     #[serde(default)]
     enabled: Option<bool>,
+    /// Headers sent with every request.
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
-    /// Absent: the type's default (Slack 1, Teams 4, the others none); `null`: no limit.
+    /// Most requests per second. Absent: the type's default (Slack 1, Teams 4, the others
+    /// none); `null`: no limit.
     #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     rate_limit_per_second: Option<Option<serde_json::Value>>,
     #[serde(flatten)]
+    #[schema(ignore)]
     settings: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// A change: the fields given are set, the others kept.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChannelPatch {
     name: Option<String>,
+    /// Only the channel's own type: a type cannot change.
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// A new URL (Sentinel: `endpoint`); the masked form a read shows keeps the current one.
     url: Option<String>,
     enabled: Option<bool>,
+    /// `null`: none.
     #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     headers: Option<Option<BTreeMap<String, String>>>,
+    /// `null`: no limit.
     #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     rate_limit_per_second: Option<Option<serde_json::Value>>,
     #[serde(flatten)]
+    #[schema(ignore)]
     settings: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -166,6 +201,8 @@ fn url_given(kind: ChannelKind, url: Option<String>, settings: &mut serde_json::
     }
 }
 
+/// Every channel, with its deliveries of the last 24 hours and its circuit.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", responses((status = 200, description = "The channels", body = Channels)))]
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     let (rows, mut stats, mut health) = router
         .store()
@@ -184,9 +221,17 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
             ChannelView::of(row, s, h, false)
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(Channels { items }))
 }
 
+/// Creates a channel. A webhook's answer carries its signing secret, the only time it is shown.
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels",
+    tag = "channels",
+    request_body = ChannelInput,
+    responses((status = 201, description = "Created", body = ChannelView, headers(("Location" = String, description = "The channel's address")))),
+)]
 pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
     let limits = router.limits();
@@ -219,6 +264,8 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
         .json(ChannelView::of(row, None, None, true)))
 }
 
+/// One channel.
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = String, Path)), responses((status = 200, description = "The channel", body = ChannelView)))]
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let (row, mut stats, mut health): (ChannelRow, HashMap<String, ChannelStats>, HashMap<String, Health>) = router
         .store()
@@ -234,6 +281,15 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
     Ok(HttpResponse::Ok().json(ChannelView::of(row, s, h, false)))
 }
 
+/// Changes a channel; enabling it again resumes its pending deliveries.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/channels/{id}",
+    tag = "channels",
+    params(("id" = String, Path)),
+    request_body = ChannelPatch,
+    responses((status = 200, description = "Changed", body = ChannelView)),
+)]
 pub async fn update(
     router: web::Data<RouterHandle>,
     api: web::Data<ApiConfig>,
@@ -323,6 +379,8 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(ChannelView::of(row, None, health, false)))
 }
 
+/// Deletes a channel; its pending deliveries are cancelled, its log stays.
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = String, Path)), responses((status = 204, description = "Deleted")))]
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let channel_id = id.clone();
@@ -334,19 +392,29 @@ pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> A
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Serialize)]
+/// What a Test press did.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TestOutcome {
+    /// The receiver took it.
     ok: bool,
+    /// The receiver's status code; `null`: no answer.
     status_code: Option<u16>,
     duration_ms: i64,
+    /// `timeout`, `connect`, `dns`, `tls`, `http_status`, `redirect`, `protocol`,
+    /// `blocked_target` or `token`; `null` on success.
     error_kind: Option<&'static str>,
     error: Option<String>,
+    /// The start of the receiver's answer.
     response_excerpt: Option<String>,
+    /// The sample event's id (`router.test`).
     event_id: String,
 }
 
 /// Sends the sample payload now, once, and answers with what happened. Works on a disabled
 /// channel too, so it can be checked before it is switched on.
+/// Sends the sample payload now, once, even to a disabled channel, and answers with what
+/// happened. Nothing is recorded in the log.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/test", tag = "channels", params(("id" = String, Path)), responses((status = 200, description = "Sent (or tried): `ok` says whether the receiver took it", body = TestOutcome)))]
 pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
@@ -377,6 +445,16 @@ fn check_token_endpoint(kind: ChannelKind, config: &crate::channels::Config, api
 pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
 
 /// A new signing secret, shown in this answer only; the old one keeps signing for 24 h.
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/rotate-secret",
+    tag = "channels",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The channel with its new `secret`", body = ChannelView),
+        (status = 409, description = "The channel's type is not signed (only webhooks are)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let secret = SigningSecret::generate();

@@ -10,8 +10,9 @@ use super::{at, ApiResult};
 use crate::actors::rule_matcher::target_of;
 use crate::domain::attempt::Trigger;
 use crate::domain::time::now_ms;
+use crate::domain::severity::Severity;
 use crate::domain::Invalid;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::handle::{detached, RouterHandle};
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
@@ -24,17 +25,23 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 500;
 const STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "cancelled"];
 
-#[derive(Serialize)]
+/// One event's delivery to one channel.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
 pub struct DeliveryView {
     id: String,
     event_id: String,
+    /// The event type.
     event: String,
+    #[schema(value_type = Severity)]
     severity: String,
     /// `null` for the router's own events (`router.*`), which belong to no tenant.
     tenant_id: Option<String>,
     channel_id: String,
+    /// `pending`, `succeeded`, `failed` or `cancelled`.
     status: String,
     attempt_count: i32,
+    /// When a pending delivery's next attempt is due.
     next_attempt_at: Option<String>,
     last_status_code: Option<i32>,
     last_error_kind: Option<String>,
@@ -64,7 +71,9 @@ impl From<DeliveryRow> for DeliveryView {
     }
 }
 
-#[derive(Serialize)]
+/// One attempt at a delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Attempt)]
 struct AttemptView {
     number: i32,
     started_at: String,
@@ -73,6 +82,7 @@ struct AttemptView {
     error_kind: Option<String>,
     error: Option<String>,
     response_excerpt: Option<String>,
+    /// `scheduled` (the first attempt and retries) or `manual` (a redelivery).
     trigger: String,
     /// The request this attempt went in with other deliveries (batching types), and how many
     /// deliveries that request carried; `null` for a request of its own.
@@ -97,27 +107,50 @@ impl From<AttemptRow> for AttemptView {
     }
 }
 
-#[derive(Serialize)]
+/// A delivery with the payload it sends and every attempt, oldest first.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryDetail)]
 struct DetailView {
     #[serde(flatten)]
     delivery: DeliveryView,
+    /// The signed payload (SPEC section 4) as the receiver gets it.
+    #[schema(value_type = Value)]
     payload: Value,
     attempts: Vec<AttemptView>,
 }
 
-#[derive(Deserialize)]
+/// A page of the log, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryPage)]
+struct Page {
+    items: Vec<DeliveryView>,
+    /// Pass as `cursor` for the next page; `null`: this is the last.
+    next_cursor: Option<String>,
+}
+
+/// Filters of the log; empty values are ignored.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
+    /// `pending`, `succeeded`, `failed` or `cancelled`.
     status: Option<String>,
     channel_id: Option<String>,
     event_id: Option<String>,
     tenant_id: Option<String>,
+    /// An exact event type.
     event_type: Option<String>,
+    /// The deliveries sent together in one request (batching types).
     request_id: Option<String>,
+    /// Rows per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The alert log.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(LogQuery), responses((status = 200, description = "A page of deliveries", body = Page)))]
 pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
@@ -147,9 +180,11 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
     let (rows, more) = router.store().read(move |conn| deliveries::list(conn, &filter, limit)).await?;
     let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };
     let items: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
+/// One delivery, its payload and its attempts.
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)), responses((status = 200, description = "The delivery", body = DetailView)))]
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(detail(&router, id.into_inner()).await?))
 }
@@ -165,6 +200,16 @@ async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
 
 /// One more attempt now, recorded as `manual`. It never schedules retries: a success marks the
 /// delivery `succeeded`; a failure leaves its status (and any schedule) as it was.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{id}/redeliver",
+    tag = "deliveries",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Attempted and recorded: the delivery with the new attempt", body = DetailView),
+        (status = 409, description = "The delivery was cancelled (its channel deleted)", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn redeliver(
     router: web::Data<RouterHandle>,
     api: web::Data<ApiConfig>,
@@ -202,23 +247,46 @@ pub async fn redeliver(
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))
 }
 
-#[derive(Deserialize)]
+/// Which finished deliveries to send again; empty values are ignored.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverRequest {
+    /// `failed` (the default) or `succeeded`.
     status: Option<String>,
     channel_id: Option<String>,
     tenant_id: Option<String>,
     event_type: Option<String>,
+    /// Created at or after (RFC 3339).
     since: Option<String>,
+    /// Created before (RFC 3339).
     until: Option<String>,
     /// Only count what would be redelivered (the admin page asks before it sends).
     #[serde(default)]
     dry_run: bool,
 }
 
+/// How many deliveries a bulk redelivery queued, or would queue.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RedeliverCount {
+    count: usize,
+    /// Present, `true`, when only counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dry_run: Option<bool>,
+}
+
 /// `POST /deliveries/redeliver`: one manual attempt for every finished delivery the filter takes
 /// (`status` defaults to `failed`), fed to each channel at its own pace by its actor. Answers
 /// `202 {"count": n}` once they are all queued (committed); `dry_run` only counts (`200`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/redeliver",
+    tag = "deliveries",
+    request_body = RedeliverRequest,
+    responses(
+        (status = 202, description = "Queued (committed); each channel sends them at its own pace", body = RedeliverCount),
+        (status = 200, description = "`dry_run`: only counted", body = RedeliverCount),
+    ),
+)]
 pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
     let request = body.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
@@ -259,7 +327,7 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
     if request.dry_run {
         let per_channel = router.store().read(move |conn| deliveries::count_redeliverable(conn, &filter)).await?;
         let count: usize = per_channel.values().sum();
-        return Ok(HttpResponse::Ok().json(serde_json::json!({ "count": count, "dry_run": true })));
+        return Ok(HttpResponse::Ok().json(RedeliverCount { count, dry_run: Some(true) }));
     }
     // Queued and committed in a task of its own, so a client that resets cannot leave the
     // channels unwoken.
@@ -277,5 +345,5 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
     if count > 0 {
         log::info!("bulk redelivery: {count} deliveries queued on {} channel(s)", per_channel.len());
     }
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "count": count })))
+    Ok(HttpResponse::Accepted().json(RedeliverCount { count, dry_run: None }))
 }

@@ -1,14 +1,61 @@
 //! `POST /api/v1/events`: one event, or `{"events": [...]}` for a batch.
 
 use actix_web::{web, HttpResponse};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::ApiResult;
 use crate::domain::event::EventInput;
 use crate::domain::Invalid;
 use crate::error::ApiError;
-use crate::handle::{IngestError, RouterHandle};
+use crate::handle::{IngestError, IngestResult, RouterHandle};
 
+/// A batch of events.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    /// At most MAX_BATCH_EVENTS (1,000) events.
+    #[allow(dead_code)]
+    events: Vec<EventInput>,
+}
+
+/// What the events endpoint reads: one event, or a batch.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(example = crate::domain::event::example)]
+#[allow(dead_code)]
+pub enum EventsBody {
+    One(EventInput),
+    Batch(EventBatch),
+}
+
+/// What became of each event of a batch, in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IngestResults {
+    results: Vec<IngestResult>,
+}
+
+/// What became of one event, or of every event of a batch.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum IngestAnswer {
+    One(IngestResult),
+    Batch(IngestResults),
+}
+
+/// Ingests one event or a batch. The answer comes only after the events and their deliveries
+/// are committed; a batch is stored whole or not at all.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    request_body = EventsBody,
+    responses(
+        (status = 202, description = "Stored and matched: `IngestResult` for one event, `IngestResults` for a batch (a known `event_id` in a batch has `duplicate: true`)", body = IngestAnswer),
+        (status = 200, description = "One event whose `event_id` was already known: nothing stored or delivered again", body = IngestResult),
+    ),
+)]
 pub async fn ingest(router: web::Data<RouterHandle>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
     match body.into_inner() {
         Value::Object(mut map) if map.contains_key("events") => {
@@ -33,7 +80,7 @@ pub async fn ingest(router: web::Data<RouterHandle>, body: web::Json<Value>) -> 
                 .map(|(i, item)| event_input(item, &format!("events[{i}]")))
                 .collect::<Result<Vec<_>, _>>()?;
             let results = router.ingest_batch(inputs).await.map_err(api_error)?;
-            Ok(HttpResponse::Accepted().json(json!({ "results": results })))
+            Ok(HttpResponse::Accepted().json(IngestResults { results }))
         }
         value => {
             let input = event_input(value, "")?;

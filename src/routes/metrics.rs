@@ -15,6 +15,13 @@ use crate::store::channels;
 /// Who may scrape besides the admin token.
 pub struct MetricsToken(pub Option<TokenHash>);
 
+/// The Prometheus text exposition: counters, histograms, gauges and process metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "The metrics (the README lists them)", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 pub async fn metrics(req: HttpRequest, router: web::Data<RouterHandle>, credentials: web::Data<Credentials>, token: web::Data<MetricsToken>) -> ApiResult<HttpResponse> {
     let presented = super::auth::bearer(req.headers());
     let Some(presented) = presented else {

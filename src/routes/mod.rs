@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod instances;
 pub mod metrics;
+pub mod openapi;
 pub mod rules;
 pub mod sources;
 pub mod tenants;
@@ -25,6 +26,84 @@ use crate::error::{ApiError, PROBLEM_JSON};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// One route of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Lowercase, as the OpenAPI document writes it.
+    pub method: &'static str,
+    pub path: &'static str,
+    /// `module_handler`: the operation's id in the document.
+    pub operation_id: &'static str,
+}
+
+impl Route {
+    const fn new(method: &'static str, path: &'static str, operation_id: &'static str) -> Self {
+        Self { method, path, operation_id }
+    }
+}
+
+/// The route table: every route, in matching order, registered from here (`configure`), listed
+/// from here ([`ROUTES`]) and documented from here ([`RoutePaths`]: each handler's
+/// `#[utoipa::path]`), so the router and its OpenAPI document cannot hold different routes
+/// without a test failing (`openapi::tests`).
+macro_rules! route_table {
+    (
+        outside { $( $opath:literal { $( $omethod:ident => $omodule:ident :: $ohandler:ident ),+ $(,)? } )* }
+        api { $( $apath:literal { $( $amethod:ident => $amodule:ident :: $ahandler:ident ),+ $(,)? } )* }
+    ) => {
+        /// Every route the router serves, paths as the OpenAPI document writes them.
+        pub const ROUTES: &[Route] = &[
+            $( $( Route::new(stringify!($omethod), $opath, concat!(stringify!($omodule), "_", stringify!($ohandler))), )+ )*
+            $( $( Route::new(stringify!($amethod), concat!("/api/v1", $apath), concat!(stringify!($amodule), "_", stringify!($ahandler))), )+ )*
+        ];
+
+        fn outside_routes(cfg: &mut web::ServiceConfig) {
+            $( cfg.service(web::resource($opath)$( .route(web::$omethod().to($omodule::$ohandler)) )+); )*
+        }
+
+        /// The `/api/v1` routes, relative to the scope.
+        fn api_routes(cfg: &mut web::ServiceConfig) {
+            $( cfg.service(web::resource($apath)$( .route(web::$amethod().to($amodule::$ahandler)) )+); )*
+        }
+
+        /// The operations of every route, from the handlers' `#[utoipa::path]`.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths( $( $( $omodule::$ohandler, )+ )* $( $( $amodule::$ahandler, )+ )* ))]
+        pub struct RoutePaths;
+    };
+}
+
+route_table! {
+    outside {
+        "/healthz" { get => health::healthz }
+        "/metrics" { get => metrics::metrics }
+        "/" { get => admin::index }
+        "/favicon.ico" { get => admin::favicon }
+        "/static/{name}" { get => admin::asset }
+    }
+    api {
+        "/openapi.json" { get => openapi::document }
+        "/events" { post => events::ingest }
+        "/sources/o365/audit" { post => sources::o365_audit }
+        "/sources/o365/notifications" { post => sources::o365_notifications }
+        "/sources/o365/contents" { get => sources::o365_contents }
+        "/tenants" { get => tenants::list, post => tenants::create }
+        "/tenants/{id}" { get => tenants::get, patch => tenants::update, delete => tenants::delete }
+        "/channels" { get => channels::list, post => channels::create }
+        "/channels/{id}" { get => channels::get, patch => channels::update, delete => channels::delete }
+        "/channels/{id}/test" { post => channels::test }
+        "/channels/{id}/rotate-secret" { post => channels::rotate_secret }
+        "/rules" { get => rules::list, post => rules::create }
+        "/rules/{id}" { get => rules::get, patch => rules::update, delete => rules::delete }
+        "/deliveries" { get => deliveries::list }
+        // Before `/deliveries/{id}`, which would take `redeliver` for an id.
+        "/deliveries/redeliver" { post => deliveries::redeliver_many }
+        "/deliveries/{id}" { get => deliveries::get }
+        "/deliveries/{id}/redeliver" { post => deliveries::redeliver }
+        "/instances" { get => instances::list }
+    }
+}
+
 /// Registers every route. `max_body` bounds JSON request bodies.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     cfg.app_data(
@@ -36,39 +115,41 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .app_data(web::PayloadConfig::new(max_body))
     .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(err).into()))
     .app_data(web::PathConfig::default().error_handler(|err, _| path_error(err).into()))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/metrics", web::get().to(metrics::metrics))
-    .route("/", web::get().to(admin::index))
-    .route("/favicon.ico", web::get().to(admin::favicon))
-    .route("/static/{name}", web::get().to(admin::asset))
     .service(
         web::scope("/api/v1")
             .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))
             .wrap(actix_web::middleware::from_fn(auth::require_token))
-            .service(web::resource("/events").route(web::post().to(events::ingest)))
-            .service(web::resource("/sources/o365/audit").route(web::post().to(sources::o365_audit)))
-            .service(web::resource("/sources/o365/notifications").route(web::post().to(sources::o365_notifications)))
-            .service(web::resource("/sources/o365/contents").route(web::get().to(sources::o365_contents)))
-            .service(web::resource("/tenants").get(tenants::list).post(tenants::create))
-            .service(web::resource("/tenants/{id}").get(tenants::get).patch(tenants::update).delete(tenants::delete))
-            .service(web::resource("/channels").get(channels::list).post(channels::create))
-            .service(web::resource("/channels/{id}").get(channels::get).patch(channels::update).delete(channels::delete))
-            .service(web::resource("/channels/{id}/test").post(channels::test))
-            .service(web::resource("/channels/{id}/rotate-secret").post(channels::rotate_secret))
-            .service(web::resource("/rules").get(rules::list).post(rules::create))
-            .service(web::resource("/rules/{id}").get(rules::get).patch(rules::update).delete(rules::delete))
-            .service(web::resource("/deliveries").get(deliveries::list))
-            // Before `/deliveries/{id}`, which would take `redeliver` for an id.
-            .service(web::resource("/deliveries/redeliver").post(deliveries::redeliver_many))
-            .service(web::resource("/deliveries/{id}").get(deliveries::get))
-            .service(web::resource("/deliveries/{id}/redeliver").post(deliveries::redeliver))
-            .service(web::resource("/instances").get(instances::list))
+            .configure(api_routes)
+            .default_service(web::to(unknown_route)),
+    )
+    // Everything else (registered last: this scope takes every path).
+    .service(
+        web::scope("")
+            .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))
+            .configure(outside_routes)
             .default_service(web::to(unknown_route)),
     );
 }
 
+/// The methods the route table serves at `path` (the first route whose pattern matches it, as
+/// the router picks), for the `Allow` header of a 405.
+fn allowed_methods(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |pattern: &str| {
+        let parts: Vec<&str> = pattern.split('/').collect();
+        parts.len() == segments.len() && parts.iter().zip(&segments).all(|(part, segment)| part.starts_with('{') || part == segment)
+    };
+    let Some(first) = ROUTES.iter().find(|route| matches(route.path)) else { return String::new() };
+    let methods: Vec<String> = ROUTES.iter().filter(|route| route.path == first.path).map(|route| route.method.to_uppercase()).collect();
+    methods.join(", ")
+}
+
 async fn unknown_route(req: HttpRequest) -> ApiResult<actix_web::HttpResponse> {
-    Err(ApiError::NotFound(format!("no route {} {}; the API is described in the README", req.method(), req.path())))
+    Err(ApiError::NotFound(format!(
+        "no route {} {}; the API is described in the README and at /api/v1/openapi.json",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// Gives actix's own bare 4xx answers (wrong method, …) a problem+json body.
@@ -82,8 +163,15 @@ fn problem_for_bare_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<Erro
     }
     let status = res.status();
     let (req, _) = res.into_parts();
+    if status == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
+        let error = ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path()));
+        let mut response = error.error_response();
+        if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&allowed_methods(req.path())) {
+            response.headers_mut().insert(actix_web::http::header::ALLOW, allow);
+        }
+        return Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()));
+    }
     let error = match status.as_u16() {
-        405 => ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path())),
         404 => ApiError::NotFound(format!("nothing at {}", req.path())),
         413 => ApiError::PayloadTooLarge("the request body is too large".into()),
         _ => ApiError::BadRequest(format!("the request was refused ({status})")),

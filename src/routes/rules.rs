@@ -12,12 +12,17 @@ use crate::domain::{ids, rule};
 use crate::handle::RouterHandle;
 use crate::store::rules::{self, RuleSpec, RuleWithChannels};
 
-#[derive(Serialize)]
+/// A rule: events of these types (and this tenant), at least this severe, go to these channels.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Rule)]
 pub struct RuleView {
     id: String,
     name: String,
+    /// `null`: every tenant.
     tenant_id: Option<String>,
+    /// Event types, or patterns such as `sharing.*` and `*`.
     event_types: Vec<String>,
+    #[schema(value_type = Severity)]
     min_severity: String,
     channel_ids: Vec<String>,
     enabled: bool,
@@ -43,27 +48,44 @@ impl From<RuleWithChannels> for RuleView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RuleList)]
+struct Rules {
+    items: Vec<RuleView>,
+}
+
+/// A new rule.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "External shares", "tenant_id": null, "event_types": ["permission.*"], "min_severity": "medium", "channel_ids": ["ch_01JD7Y2Q8V3K4M5N6P7Q8R9S0T"]}))]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     name: String,
+    /// Absent or `null`: every tenant.
     #[serde(default)]
     tenant_id: Option<String>,
+    /// Event types, or patterns such as `sharing.*` and `*`.
     event_types: Vec<String>,
+    /// Default `low`.
     #[serde(default)]
+    #[schema(value_type = Option<Severity>)]
     min_severity: Option<String>,
+    /// Channels that exist; an enabled rule needs at least one.
     channel_ids: Vec<String>,
     #[serde(default)]
     enabled: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// A change: the fields given are set, the others kept.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
     name: Option<String>,
+    /// `null`: every tenant.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     tenant_id: Option<Option<String>>,
     event_types: Option<Vec<String>>,
+    #[schema(value_type = Option<Severity>)]
     min_severity: Option<String>,
     channel_ids: Option<Vec<String>>,
     enabled: Option<bool>,
@@ -84,11 +106,21 @@ fn spec_of(input: RuleInput, limits: &Limits) -> Result<RuleSpec, crate::domain:
     })
 }
 
+/// Every rule.
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules", responses((status = 200, description = "The rules", body = Rules)))]
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     let items: Vec<RuleView> = router.store().read(rules::list).await?.into_iter().map(RuleView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(Rules { items }))
 }
 
+/// Creates a rule; the next event is matched against it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/rules",
+    tag = "rules",
+    request_body = RuleInput,
+    responses((status = 201, description = "Created", body = RuleView, headers(("Location" = String, description = "The rule's address")))),
+)]
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>) -> ApiResult<HttpResponse> {
     let spec = spec_of(body.into_inner(), router.limits())?;
     let id = ids::new_id(ids::RULE);
@@ -98,11 +130,22 @@ pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>)
         .json(RuleView::from(rule)))
 }
 
+/// One rule.
+#[utoipa::path(get, path = "/api/v1/rules/{id}", tag = "rules", params(("id" = String, Path)), responses((status = 200, description = "The rule", body = RuleView)))]
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let rule = router.store().read(move |conn| rules::get(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))
 }
 
+/// Changes a rule; the next event is matched against the change.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/rules/{id}",
+    tag = "rules",
+    params(("id" = String, Path)),
+    request_body = RulePatch,
+    responses((status = 200, description = "Changed", body = RuleView)),
+)]
 pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<RulePatch>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let patch = body.into_inner();
@@ -126,6 +169,8 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     Ok(HttpResponse::Ok().json(RuleView::from(rule)))
 }
 
+/// Deletes a rule; deliveries it made stay.
+#[utoipa::path(delete, path = "/api/v1/rules/{id}", tag = "rules", params(("id" = String, Path)), responses((status = 204, description = "Deleted")))]
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     router.change(move |conn| rules::delete(conn, &id)).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -12,13 +12,13 @@ use std::collections::HashSet;
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{at, ApiResult};
 use crate::domain::time::now_ms;
 use crate::domain::token::TokenHash;
 use crate::domain::Invalid;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::handle::RouterHandle;
 use crate::settings::O365Settings;
 use crate::sources::o365::feed::ContentRef;
@@ -33,6 +33,36 @@ pub struct O365Source {
     pub fetcher: Option<Addr<Fetcher>>,
 }
 
+/// What audit records the audit route reads: one record, or an array as a content blob holds.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum AuditRecords {
+    /// An Office 365 Management Activity API record (`Id`, `Operation`, `OrganizationId`,
+    /// `CreationTime`, `Workload` …): the README's mapping says which become events.
+    #[schema(value_type = Object)]
+    One(Value),
+    /// 1 to MAX_BATCH_EVENTS records, as a content blob holds them: an item that is not a
+    /// record is answered `invalid` and the others are ingested.
+    #[schema(value_type = Vec<Value>)]
+    Many(Vec<Value>),
+}
+
+/// What became of each record, in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecordOutcomes {
+    results: Vec<ingest::RecordOutcome>,
+}
+
+/// Ingests Office 365 audit records: those the mapping knows become events, the others are
+/// answered `ignored`. Answered after the events are committed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sources/o365/audit",
+    tag = "office 365",
+    request_body = AuditRecords,
+    responses((status = 202, description = "One outcome per record", body = RecordOutcomes)),
+)]
 pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
     let records = match body.into_inner() {
         Value::Array(items) => items,
@@ -44,39 +74,96 @@ pub async fn o365_audit(router: web::Data<RouterHandle>, body: web::Json<Value>)
         return Err(Invalid::new("records", format!("holds {} records; send 1 to {max} per request (MAX_BATCH_EVENTS)", records.len())).into());
     }
     let results = ingest::ingest(&router, &records).await.map_err(super::events::api_error)?;
-    Ok(HttpResponse::Accepted().json(json!({ "results": results })))
+    Ok(HttpResponse::Accepted().json(RecordOutcomes { results }))
 }
 
 /// A notification item not kept, and why.
-#[derive(Serialize)]
-struct Skipped {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = O365Skipped)]
+pub struct Skipped {
     content_id: Option<String>,
     reason: String,
 }
 
+/// What the Management Activity API posts to its webhook.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NotificationsBody {
+    Validation(Validation),
+    /// Content notifications, one per blob ready to fetch: `contentType` (`Audit.SharePoint`;
+    /// others are skipped), `contentId`, `contentUri` (in the tenant's own feed under
+    /// O365_API_ROOT), `contentCreated`, `contentExpiration`, `tenantId` (a registered tenant's
+    /// Microsoft tenant id) and `clientId`. An item that is not such a notification is skipped,
+    /// with the reason, and the others kept: the answer is `200` either way, so the API does not
+    /// send the good ones again.
+    #[schema(value_type = Vec<Value>)]
+    Notifications(Vec<Value>),
+}
+
+/// The request `subscriptions/start` sends to check the webhook: answered `200` with the code.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Validation {
+    #[serde(rename = "validationCode")]
+    validation_code: Value,
+}
+
+/// What became of the notified blobs.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = O365NotificationsKept)]
+pub struct NotificationsKept {
+    /// New blobs, committed and queued for fetching.
+    kept: usize,
+    /// Blobs already known.
+    known: usize,
+    skipped: Vec<Skipped>,
+}
+
+/// What the webhook answers: the validation code, or what became of the blobs.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NotificationsAnswer {
+    Validation(Validation),
+    Kept(NotificationsKept),
+}
+
+/// The Office 365 Management Activity API's webhook (give this address to
+/// `subscriptions/start`). Blobs are committed before the `200` and fetched in the background.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sources/o365/notifications",
+    tag = "office 365",
+    request_body = NotificationsBody,
+    responses(
+        (status = 200, description = "The validation code echoed, or the blobs kept", body = NotificationsAnswer),
+        (status = 404, description = "Office 365 notifications are off: `detail` names the settings to set", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn o365_notifications(
     req: HttpRequest,
     router: web::Data<RouterHandle>,
     source: web::Data<O365Source>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
+    let presented = req.headers().get("webhook-authid").and_then(|v| v.to_str().ok()).map(str::trim);
+    let Some(presented) = presented else {
+        return Err(ApiError::Unauthorized("send the Webhook-AuthID header with the authId given to subscriptions/start (O365_WEBHOOK_AUTH_ID)".into()));
+    };
     let (Some(settings), Some(fetcher)) = (&source.settings, &source.fetcher) else {
         return Err(ApiError::NotFound("Office 365 notifications are off: set O365_CLIENT_ID, O365_CLIENT_SECRET and O365_WEBHOOK_AUTH_ID".into()));
     };
     let Some(expected) = settings.webhook_auth_id.as_deref() else {
         return Err(ApiError::NotFound("Office 365 notifications are off: set O365_WEBHOOK_AUTH_ID to the authId given to subscriptions/start".into()));
     };
-    let presented = req.headers().get("webhook-authid").and_then(|v| v.to_str().ok()).map(str::trim);
-    match presented {
-        None => return Err(ApiError::Unauthorized("send the Webhook-AuthID header with the authId given to subscriptions/start (O365_WEBHOOK_AUTH_ID)".into())),
-        Some(id) if !TokenHash::of(expected).matches(id) => return Err(ApiError::Unauthorized("the Webhook-AuthID is not the one this router was given (O365_WEBHOOK_AUTH_ID)".into())),
-        Some(_) => {}
+    if !TokenHash::of(expected).matches(presented) {
+        return Err(ApiError::Unauthorized("the Webhook-AuthID is not the one this router was given (O365_WEBHOOK_AUTH_ID)".into()));
     }
     let body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     let items = match body {
         Value::Object(validation) if validation.contains_key("validationCode") => {
             log::info!("answered the Management Activity API's webhook validation");
-            return Ok(HttpResponse::Ok().json(json!({"validationCode": validation["validationCode"]})));
+            return Ok(HttpResponse::Ok().json(Validation { validation_code: validation["validationCode"].clone() }));
         }
         Value::Array(items) => items,
         _ => return Err(Invalid::new("notifications", "send the validation request ({\"validationCode\": …}) or an array of content notifications").into()),
@@ -111,19 +198,25 @@ pub async fn o365_notifications(
     if !added.is_empty() {
         fetcher.do_send(Kept);
     }
-    Ok(HttpResponse::Ok().json(json!({"kept": added.len(), "known": offered - added.len(), "skipped": skipped})))
+    Ok(HttpResponse::Ok().json(NotificationsKept { kept: added.len(), known: offered - added.len(), skipped }))
 }
 
-#[derive(Deserialize)]
+/// Which blobs to list.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ContentQuery {
+    /// `pending`, `done` or `expired`.
     status: Option<String>,
     microsoft_tenant_id: Option<String>,
+    /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// One content blob, as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = O365Content)]
 struct ContentView {
     content_id: String,
     microsoft_tenant_id: String,
@@ -160,6 +253,15 @@ impl From<ContentRow> for ContentView {
     }
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = O365ContentList)]
+struct Contents {
+    items: Vec<ContentView>,
+}
+
+/// The Management Activity API content blobs notified or listed, newest first, and what became
+/// of each.
+#[utoipa::path(get, path = "/api/v1/sources/o365/contents", tag = "office 365", params(ContentQuery), responses((status = 200, description = "The blobs", body = Contents)))]
 pub async fn o365_contents(router: web::Data<RouterHandle>, query: web::Query<ContentQuery>) -> ApiResult<HttpResponse> {
     let ContentQuery { status, microsoft_tenant_id, limit } = query.into_inner();
     if let Some(status) = status.as_deref().filter(|s| ![o365::PENDING, o365::DONE, o365::EXPIRED].contains(s)) {
@@ -171,5 +273,5 @@ pub async fn o365_contents(router: web::Data<RouterHandle>, query: web::Query<Co
     }
     let rows = router.store().read(move |conn| o365::contents(conn, status.as_deref(), microsoft_tenant_id.as_deref(), limit)).await?;
     let items: Vec<ContentView> = rows.into_iter().map(ContentView::from).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(Contents { items }))
 }

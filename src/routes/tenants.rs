@@ -9,24 +9,30 @@ use super::{at, ApiResult};
 use crate::domain::tenant::{parse_microsoft_tenant_id, Tenant, TenantInput};
 use crate::domain::time::now_ms;
 use crate::domain::{bounded_text, Invalid};
+use crate::error::Problem;
 use crate::handle::RouterHandle;
 use crate::store::models::TenantRow;
 use crate::store::{o365, tenants};
 
-#[derive(Serialize)]
+/// A customer tenant.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Tenant)]
 pub struct TenantView {
+    /// SPScan's id of the tenant.
     id: String,
     display_name: String,
+    /// The tenant's Microsoft Entra (Azure AD) directory id, a GUID.
     microsoft_tenant_id: String,
     created_at: String,
     updated_at: String,
-    /// Office 365 audit records from this tenant (on the list).
+    /// Office 365 audit records from this tenant (on the list only).
     #[serde(skip_serializing_if = "Option::is_none")]
     audit: Option<AuditView>,
 }
 
 /// What arrived from the tenant's audit log.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TenantAudit)]
 struct AuditView {
     /// When the last record arrived; `null`: none yet.
     last_record_at: Option<String>,
@@ -77,14 +83,27 @@ impl TenantView {
 
 const DAY_MS: i64 = 24 * 3_600_000;
 
-#[derive(Deserialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TenantList)]
+struct Tenants {
+    items: Vec<TenantView>,
+}
+
+/// A change: the fields given are set, the others kept.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
+    /// Only the tenant's own id: an id cannot change.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     id: Option<String>,
+    #[schema(min_length = 1)]
     display_name: Option<String>,
+    #[schema(pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")]
     microsoft_tenant_id: Option<String>,
 }
 
+/// Every tenant, with what arrived from its audit log.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", responses((status = 200, description = "The tenants", body = Tenants)))]
 pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     let (rows, facts) = router
         .store()
@@ -94,9 +113,20 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
         })
         .await?;
     let items: Vec<TenantView> = rows.into_iter().map(|row| TenantView::with_audit(row, &facts)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(Tenants { items }))
 }
 
+/// Registers a tenant.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants",
+    tag = "tenants",
+    request_body = TenantInput,
+    responses(
+        (status = 201, description = "Registered", body = TenantView, headers(("Location" = String, description = "The tenant's address"))),
+        (status = 409, description = "A tenant has this id or this Microsoft tenant id", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
     let tenant = Tenant::parse(body.into_inner(), router.limits())?;
     let row = router.store().write(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
@@ -105,11 +135,25 @@ pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput
         .json(TenantView::from(row)))
 }
 
+/// One tenant.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = String, Path)), responses((status = 200, description = "The tenant", body = TenantView)))]
 pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let row = router.store().read(move |conn| tenants::get(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(TenantView::from(row)))
 }
 
+/// Renames a tenant or changes its Microsoft tenant id.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path)),
+    request_body = TenantPatch,
+    responses(
+        (status = 200, description = "Changed", body = TenantView),
+        (status = 409, description = "Another tenant has this Microsoft tenant id", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<TenantPatch>) -> ApiResult<HttpResponse> {
     let patch = body.into_inner();
     let id = id.into_inner();
@@ -125,6 +169,17 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     Ok(HttpResponse::Ok().json(TenantView::from(row)))
 }
 
+/// Deletes a tenant no rule refers to; its events and deliveries stay in the log.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tenants/{id}",
+    tag = "tenants",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Rules refer to the tenant; `detail` names them", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     router.store().write(move |conn| tenants::delete(conn, &id)).await?;
     Ok(HttpResponse::NoContent().finish())

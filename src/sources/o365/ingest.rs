@@ -19,8 +19,9 @@ use crate::handle::{IngestError, RouterHandle};
 use crate::store::{o365, tenants};
 
 /// What became of one record.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordOutcome {
+    /// The record's `Id`.
     pub audit_id: Option<String>,
     /// `ingested`, `duplicate`, `folded`, `ignored`, `unknown_tenant` or `invalid`.
     pub outcome: &'static str,
