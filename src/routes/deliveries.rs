@@ -113,7 +113,7 @@ impl From<AttemptRow> for AttemptView {
 struct DetailView {
     #[serde(flatten)]
     delivery: DeliveryView,
-    /// The signed payload (SPEC section 4) as the receiver gets it.
+    /// The payload as a webhook receiver gets it (README: "what a delivery looks like").
     #[schema(value_type = Value)]
     payload: Value,
     attempts: Vec<AttemptView>,

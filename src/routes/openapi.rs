@@ -50,6 +50,8 @@ struct About;
 /// The whole document.
 pub fn build() -> Document {
     let mut doc = About::openapi();
+    // Not an SPDX identifier, which the license from Cargo.toml would claim it is.
+    doc.info.license = Some(utoipa::openapi::License::new("Proprietary"));
     doc.merge(super::RoutePaths::openapi());
     for modifier in [&Names as &dyn Modify, &Access, &Problems, &ChannelSettings, &Links] {
         modifier.modify(&mut doc);

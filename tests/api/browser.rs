@@ -238,6 +238,12 @@ async fn a_person_manages_channels_rules_and_tenants_and_follows_a_delivery_in_t
     browser.click_button("//form[@id='sign-in-form']", "Sign in").await;
     browser.wait_for_text("h1", "Overview").await;
 
+    // The API link leads to the OpenAPI document, which needs no token.
+    let api = browser.client.find(Locator::LinkText("API")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let document = router.api.with_token(None).get(api.trim_start_matches(&base)).await;
+    assert_eq!(document.status, 200, "{api}");
+    assert!(document.body["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{api}: {}", document.body);
+
     // Tenants: add one through the form.
     browser.client.find(Locator::LinkText("Tenants")).await.unwrap().click().await.unwrap();
     browser.click_button("", "Add tenant").await;
