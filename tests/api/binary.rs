@@ -524,5 +524,60 @@ mod office_365 {
                 assert!(!log.contains(crate::siem::CLIENT_SECRET) && !log.contains(AUTH_ID), "a secret reached the log:\n{log}");
             }
         }
+
+        /// SIGTERM while the fetcher waits on a blob: the router exits 0 within its grace (the
+        /// fetch does not hold the stop), the blob stays acknowledged and is fetched at the next
+        /// start, and its click alerts once.
+        #[actix_web::test]
+        async fn a_router_stopped_with_sigterm_mid_blob_exits_in_its_grace_and_fetches_the_blob_at_the_next_start() {
+            use crate::o365::CONTOSO_GUID;
+            use crate::o365_feed::*;
+            let database = TestDatabase::new();
+            let database = database.url.clone();
+            let feed = ManagementApi::start();
+            let receiver = Receiver::start().await;
+            let mut env: Vec<(&str, String)> =
+                vec![("ADMIN_TOKEN", ADMIN_TOKEN.into()), ("INGEST_TOKEN", INGEST_TOKEN.into()), ("RUST_LOG", "info".into()), ("SHUTDOWN_GRACE", "3s".into())];
+            env.extend(feed.env());
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+            let (mut first, first_log, _) = start_router_with(&database, &env);
+            let api = &first.api;
+            let tenant = api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
+            assert_eq!(tenant.status, 201, "{}", tenant.body);
+            let channel = api.create_channel("SOC", &receiver.url("/")).await;
+            api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            feed.with(|p| p.hang_blobs = true);
+            let hanging = feed.publish("c-hanging", click(1));
+            assert_eq!(notify(api, Some(AUTH_ID), json!([hanging])).await.body["kept"], 1);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while feed.fetches("c-hanging") == 0 {
+                assert!(Instant::now() < deadline, "the hanging blob is being fetched");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+            let signalled = Instant::now();
+            assert!(Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().unwrap().success());
+            let status = loop {
+                if let Some(status) = first.child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(signalled.elapsed() < Duration::from_secs(5), "still running {:?} after SIGTERM with a 3 s grace", signalled.elapsed());
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert!(status.success(), "exit status {status:?}\n{}", first_log.lock().unwrap());
+            first.stop();
+            assert_eq!(delivered(&receiver).len(), 0, "the hanging blob was not ingested");
+
+            feed.with(|p| p.hang_blobs = false);
+            let (second, _, _) = start_router_with(&database, &env);
+            wait_for_content(&second.api, "c-hanging", "done").await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while delivered(&receiver).is_empty() {
+                assert!(Instant::now() < deadline, "the click arrives after the restart");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(delivered(&receiver), vec![click_event(1)], "the click alerted once");
+            assert_eq!(feed.fetches("c-hanging"), 2, "the fetch the stop cut off, then once more");
+        }
     }
 }
