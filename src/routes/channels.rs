@@ -410,10 +410,8 @@ pub struct TestOutcome {
     event_id: String,
 }
 
-/// Sends the sample payload now, once, and answers with what happened. Works on a disabled
-/// channel too, so it can be checked before it is switched on.
-/// Sends the sample payload now, once, even to a disabled channel, and answers with what
-/// happened. Nothing is recorded in the log.
+/// Sends the sample payload now, once, even to a disabled channel (so it can be checked before
+/// it is switched on), and answers with what happened. Nothing is recorded in the log.
 #[utoipa::path(post, path = "/api/v1/channels/{id}/test", tag = "channels", params(("id" = String, Path)), responses((status = 200, description = "Sent (or tried): `ok` says whether the receiver took it", body = TestOutcome)))]
 pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();

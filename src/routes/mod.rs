@@ -17,7 +17,7 @@ pub mod tenants;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{ALLOW, CONTENT_TYPE};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpRequest, ResponseError};
 use serde::{Deserialize, Deserializer};
@@ -122,26 +122,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .configure(api_routes)
             .default_service(web::to(unknown_route)),
     )
-    // Everything else (registered last: this scope takes every path).
+    // Everything else: registered last, this scope takes every path, so a service registered
+    // after `configure` (by a program embedding the router) is never reached.
     .service(
         web::scope("")
             .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))
             .configure(outside_routes)
             .default_service(web::to(unknown_route)),
     );
-}
-
-/// The methods the route table serves at `path` (the first route whose pattern matches it, as
-/// the router picks), for the `Allow` header of a 405.
-fn allowed_methods(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').collect();
-    let matches = |pattern: &str| {
-        let parts: Vec<&str> = pattern.split('/').collect();
-        parts.len() == segments.len() && parts.iter().zip(&segments).all(|(part, segment)| part.starts_with('{') || part == segment)
-    };
-    let Some(first) = ROUTES.iter().find(|route| matches(route.path)) else { return String::new() };
-    let methods: Vec<String> = ROUTES.iter().filter(|route| route.path == first.path).map(|route| route.method.to_uppercase()).collect();
-    methods.join(", ")
 }
 
 async fn unknown_route(req: HttpRequest) -> ApiResult<actix_web::HttpResponse> {
@@ -162,12 +150,14 @@ fn problem_for_bare_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<Erro
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    // actix's own 405 lists the resource's methods in `Allow` (RFC 9110); the problem keeps it.
+    let allow = res.headers().get(ALLOW).filter(|v| !v.is_empty()).cloned();
     let (req, _) = res.into_parts();
     if status == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
         let error = ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path()));
         let mut response = error.error_response();
-        if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&allowed_methods(req.path())) {
-            response.headers_mut().insert(actix_web::http::header::ALLOW, allow);
+        if let Some(allow) = allow {
+            response.headers_mut().insert(ALLOW, allow);
         }
         return Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()));
     }

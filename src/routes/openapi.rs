@@ -21,6 +21,7 @@ use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{INGEST_ROUTES, OPEN_ROUTES, OWN_AUTH_ROUTES};
+use crate::channels::Setting;
 use crate::domain::channel::ChannelKind;
 use crate::error::{Problem, PROBLEM_JSON};
 
@@ -144,15 +145,17 @@ impl Modify for Links {
             targets.iter().filter(|(path, _)| *path == prefix || path.starts_with(&format!("{prefix}/"))).collect()
         };
         for (method, path, operation) in operations(doc) {
-            let (status, source, leads_to) = match (method, path.as_str()) {
-                ("post", "/api/v1/events") => ("202", "$response.body#/deliveries/0/id", below("/api/v1/deliveries")),
-                ("post", collection) => ("201", "$response.body#/id", below(collection)),
-                ("get", collection) => ("200", "$response.body#/items/0/id", below(collection)),
+            let (status, source, about, leads_to) = match (method, path.as_str()) {
+                ("post", "/api/v1/events") => {
+                    ("202", "$response.body#/deliveries/0/id", "The first delivery of one event (a batch answers `results`).", below("/api/v1/deliveries"))
+                }
+                ("post", collection) => ("201", "$response.body#/id", "The object created.", below(collection)),
+                ("get", collection) => ("200", "$response.body#/items/0/id", "The first item of the list.", below(collection)),
                 _ => continue,
             };
             let Some(RefOr::T(response)) = operation.responses.responses.get_mut(status) else { continue };
             for (_, target) in leads_to {
-                let link = Link::builder().operation_id(target.clone()).parameter("id", source).build();
+                let link = Link::builder().operation_id(target.clone()).parameter("id", source).description(about).build();
                 response.links.insert(target.clone(), RefOr::T(link));
             }
         }
@@ -216,7 +219,9 @@ impl Modify for Problems {
                 .flatten()
                 .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Query);
             let in_path = path.contains('{');
-            let static_answer = ["/", "/favicon.ico", "/static/{name}", "/api/v1/openapi.json"].contains(&path.as_str());
+            // Answered without the database (`/metrics` reads its gauges when it can and answers
+            // the rest without them).
+            let static_answer = ["/", "/favicon.ico", "/static/{name}", "/api/v1/openapi.json", "/metrics"].contains(&path.as_str());
             let mut add = |status: u16, why: &str| {
                 operation.responses.responses.entry(status.to_string()).or_insert_with(|| problem(why));
             };
@@ -262,7 +267,10 @@ impl Modify for ChannelSettings {
         // whether it is a credential.
         let mut about: Vec<(&'static str, Vec<String>, bool)> = Vec::new();
         for kind in ChannelKind::ALL {
-            for setting in crate::channels::of(kind).settings() {
+            let channel_type = crate::channels::of(kind);
+            // A URL under another name (Sentinel's `endpoint`) is the type's too.
+            let url = (channel_type.url_field() != "url").then_some(Setting { name: channel_type.url_field(), secret: false, required: true });
+            for setting in channel_type.settings().iter().chain(url.as_ref()) {
                 let words = if setting.required { format!("{} (required)", kind.as_str()) } else { kind.as_str().to_string() };
                 match about.iter_mut().find(|(name, _, _)| *name == setting.name) {
                     Some((_, kinds, secret)) => {
@@ -356,12 +364,18 @@ mod tests {
     fn every_channel_setting_is_documented() {
         let doc: serde_json::Value = serde_json::from_str(rendered()).unwrap();
         for kind in ChannelKind::ALL {
-            for setting in crate::channels::of(kind).settings() {
-                for schema in ["ChannelInput", "Channel"] {
-                    let about = &doc["components"]["schemas"][schema]["properties"][setting.name]["description"];
-                    assert!(about.as_str().is_some_and(|a| a.contains(kind.as_str())), "{schema}.{} does not mention {}", setting.name, kind.as_str());
+            let channel_type = crate::channels::of(kind);
+            let names = channel_type.settings().iter().map(|s| s.name).chain([channel_type.url_field()]);
+            for name in names {
+                for schema in ["ChannelInput", "ChannelPatch", "Channel"] {
+                    let property = &doc["components"]["schemas"][schema]["properties"][name];
+                    let about = property["description"].as_str().unwrap_or_default();
+                    assert!(name == "url" || about.contains(kind.as_str()), "{schema}.{name} does not mention {}: {property}", kind.as_str());
+                    assert!(property.is_object(), "{schema} has no {name}");
                 }
             }
         }
+        let endpoint = &doc["components"]["schemas"]["ChannelInput"]["properties"]["endpoint"]["description"];
+        assert!(endpoint.as_str().is_some_and(|a| a.contains("sentinel (required)")), "{endpoint}");
     }
 }

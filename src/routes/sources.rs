@@ -88,6 +88,7 @@ pub struct Skipped {
 /// What the Management Activity API posts to its webhook.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
+#[schema(example = json!({"validationCode": "b2f1c0de-5e1f-4d2a-9c3b-7a6f8e9d0c1b"}))]
 #[allow(dead_code)]
 pub enum NotificationsBody {
     Validation(Validation),

@@ -124,7 +124,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     request_body = TenantInput,
     responses(
         (status = 201, description = "Registered", body = TenantView, headers(("Location" = String, description = "The tenant's address"))),
-        (status = 409, description = "A tenant has this id or this Microsoft tenant id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A tenant has this id: change it with PATCH", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
@@ -149,10 +149,7 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
     tag = "tenants",
     params(("id" = String, Path)),
     request_body = TenantPatch,
-    responses(
-        (status = 200, description = "Changed", body = TenantView),
-        (status = 409, description = "Another tenant has this Microsoft tenant id", body = Problem, content_type = "application/problem+json"),
-    ),
+    responses((status = 200, description = "Changed", body = TenantView)),
 )]
 pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<TenantPatch>) -> ApiResult<HttpResponse> {
     let patch = body.into_inner();
