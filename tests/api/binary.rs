@@ -437,25 +437,37 @@ mod graceful {
 mod office_365 {
     use super::*;
 
+    /// The real binary's settings with the Office 365 source pointed at `feed`.
+    fn router_env(feed: &crate::o365_feed::ManagementApi, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        let mut env: Vec<(&'static str, String)> = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into()), ("INGEST_TOKEN", INGEST_TOKEN.into()), ("RUST_LOG", "info".into())];
+        env.extend(feed.env());
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        env
+    }
+
+    /// Tenant `contoso` (its audit records' tenant), a channel at `receiver` and a rule sending
+    /// it every event.
+    async fn alert_contoso_at(api: &Api, receiver: &Receiver) {
+        let tenant = api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": crate::o365::CONTOSO_GUID})).await;
+        assert_eq!(tenant.status, 201, "{}", tenant.body);
+        let channel = api.create_channel("SOC", &receiver.url("/")).await;
+        api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+    }
+
     on_both_backends! {
         #[actix_web::test]
         async fn a_router_stopped_while_office_365_notifications_arrive_catches_up_on_start_missing_and_doubling_nothing() {
-            use crate::o365::CONTOSO_GUID;
             use crate::o365_feed::*;
             let database = TestDatabase::new();
             let database = database.url.clone();
             let feed = ManagementApi::start();
             let receiver = Receiver::start().await;
-            let mut env: Vec<(&str, String)> = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into()), ("INGEST_TOKEN", INGEST_TOKEN.into()), ("RUST_LOG", "info".into())];
-            env.extend(feed.env());
+            let env = router_env(&feed, &[]);
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
             let (mut first, first_log, _) = start_router_with(&database, &env);
             let api = &first.api;
-            let tenant = api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
-            assert_eq!(tenant.status, 201, "{}", tenant.body);
-            let channel = api.create_channel("SOC", &receiver.url("/")).await;
-            api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            alert_contoso_at(api, &receiver).await;
 
             // A blob notified and alerted on while the router runs.
             let before = feed.publish("c-before", click(1));
@@ -530,23 +542,17 @@ mod office_365 {
         /// start, and its click alerts once.
         #[actix_web::test]
         async fn a_router_stopped_with_sigterm_mid_blob_exits_in_its_grace_and_fetches_the_blob_at_the_next_start() {
-            use crate::o365::CONTOSO_GUID;
             use crate::o365_feed::*;
             let database = TestDatabase::new();
             let database = database.url.clone();
             let feed = ManagementApi::start();
             let receiver = Receiver::start().await;
-            let mut env: Vec<(&str, String)> =
-                vec![("ADMIN_TOKEN", ADMIN_TOKEN.into()), ("INGEST_TOKEN", INGEST_TOKEN.into()), ("RUST_LOG", "info".into()), ("SHUTDOWN_GRACE", "3s".into())];
-            env.extend(feed.env());
+            let env = router_env(&feed, &[("SHUTDOWN_GRACE", "3s")]);
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
             let (mut first, first_log, _) = start_router_with(&database, &env);
             let api = &first.api;
-            let tenant = api.post("/api/v1/tenants", json!({"id": "contoso", "display_name": "Contoso Ltd", "microsoft_tenant_id": CONTOSO_GUID})).await;
-            assert_eq!(tenant.status, 201, "{}", tenant.body);
-            let channel = api.create_channel("SOC", &receiver.url("/")).await;
-            api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            alert_contoso_at(api, &receiver).await;
             feed.with(|p| p.hang_blobs = true);
             let hanging = feed.publish("c-hanging", click(1));
             assert_eq!(notify(api, Some(AUTH_ID), json!([hanging])).await.body["kept"], 1);
