@@ -57,7 +57,7 @@ pub struct RuleRow {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = events, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[diesel(table_name = events, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct EventRow<'a> {
     pub id: &'a str,
     pub event_type: &'a str,
@@ -69,7 +69,7 @@ pub struct EventRow<'a> {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = deliveries, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[diesel(table_name = deliveries, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct DeliveryRow {
     pub id: String,
     pub event_id: String,
@@ -94,7 +94,7 @@ pub struct DeliveryRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = attempts, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[diesel(table_name = attempts, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct AttemptRow {
     pub delivery_id: String,
     pub number: i32,
