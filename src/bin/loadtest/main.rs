@@ -91,6 +91,10 @@ const ALL: [&str; 12] =
 /// First argument that makes this executable run the router itself (for the child process).
 pub const SERVE_ROUTER: &str = "__serve-router";
 
+/// The router it runs (`__serve-router`) allocates as the router's binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os();
     if std::env::args_os().nth(1).is_some_and(|a| a == SERVE_ROUTER) {
