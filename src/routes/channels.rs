@@ -15,7 +15,6 @@ use crate::domain::breaker::{CircuitState, Health};
 use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
-use crate::error::Problem;
 use crate::handle::RouterHandle;
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
@@ -450,7 +449,7 @@ pub const ROTATION_GRACE_MS: i64 = 24 * 3600 * 1000;
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "The channel with its new `secret`", body = ChannelView),
-        (status = 409, description = "The channel's type is not signed (only webhooks are)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The channel's type is not signed (only webhooks are)"),
     ),
 )]
 pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {

@@ -12,7 +12,7 @@ use crate::domain::attempt::Trigger;
 use crate::domain::time::now_ms;
 use crate::domain::severity::Severity;
 use crate::domain::Invalid;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::handle::{detached, RouterHandle};
 use crate::outbound::Outbound;
 use crate::startup::ApiConfig;
@@ -207,7 +207,7 @@ async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "Attempted and recorded: the delivery with the new attempt", body = DetailView),
-        (status = 409, description = "The delivery was cancelled (its channel deleted)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The delivery was cancelled (its channel deleted)"),
     ),
 )]
 pub async fn redeliver(

@@ -203,7 +203,7 @@ impl Modify for Access {
 }
 
 /// The problem answers an operation can give besides its own (404 for an unknown id, 409 …,
-/// declared by its handler): 401 and 403 where a token is needed, 400 and 422 where it reads a
+/// declared by its handler with a description only: every error answer gets the problem body): 401 and 403 where a token is needed, 400 and 422 where it reads a
 /// body or a query, 413 for a body, 404 for an id in the path, and 500 and 503 for everything
 /// that reads the database.
 struct Problems;
@@ -223,7 +223,7 @@ impl Modify for Problems {
             // the rest without them).
             let static_answer = ["/", "/favicon.ico", "/static/{name}", "/api/v1/openapi.json", "/metrics"].contains(&path.as_str());
             let mut add = |status: u16, why: &str| {
-                operation.responses.responses.entry(status.to_string()).or_insert_with(|| problem(why));
+                operation.responses.responses.entry(status.to_string()).or_insert_with(|| RefOr::T(Response::new(why)));
             };
             if secured {
                 add(401, "No token, or one that is not valid here: `Authorization: Bearer <token>` (the Office 365 webhook: `Webhook-AuthID`).");
@@ -247,14 +247,16 @@ impl Modify for Problems {
                 add(503, "The database is unreachable or the router is shutting down; retry later.");
                 add(500, "The router failed unexpectedly; the cause is in its log.");
             }
+            // Every error answer is a problem, those a handler declares with its own words too.
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response {
+                    if status.parse::<u16>().is_ok_and(|s| s >= 400) && response.content.is_empty() {
+                        response.content.insert(PROBLEM_JSON.to_string(), Content::new(Some(Ref::from_schema_name("Problem"))));
+                    }
+                }
+            }
         }
     }
-}
-
-/// One problem answer.
-fn problem(description: &str) -> RefOr<Response> {
-    let content = Content::new(Some(Ref::from_schema_name("Problem")));
-    RefOr::T(Response::builder().description(description).content(PROBLEM_JSON, content).build())
 }
 
 /// The settings of each channel type, beside `url`, `headers` and `rate_limit_per_second`, taken
@@ -354,6 +356,17 @@ mod tests {
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
         let text = rendered();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    // `/healthz` answers its 503 with its own body, the rest with a problem.
+                    if status.as_str() >= "400" && path != "/healthz" {
+                        let schema = &response["content"][PROBLEM_JSON]["schema"]["$ref"];
+                        assert_eq!(schema, "#/components/schemas/Problem", "{method} {path} {status}");
+                    }
+                }
+            }
+        }
         for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = reference.split('"').next().unwrap();
             assert!(schemas.contains_key(name), "{name} is referred to but not defined");

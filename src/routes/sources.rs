@@ -18,7 +18,7 @@ use super::{at, ApiResult};
 use crate::domain::time::now_ms;
 use crate::domain::token::TokenHash;
 use crate::domain::Invalid;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::handle::RouterHandle;
 use crate::settings::O365Settings;
 use crate::sources::o365::feed::ContentRef;
@@ -138,7 +138,7 @@ pub enum NotificationsAnswer {
     request_body = NotificationsBody,
     responses(
         (status = 200, description = "The validation code echoed, or the blobs kept", body = NotificationsAnswer),
-        (status = 404, description = "Office 365 notifications are off: `detail` names the settings to set", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Office 365 notifications are off: `detail` names the settings to set"),
     ),
 )]
 pub async fn o365_notifications(

@@ -9,7 +9,6 @@ use super::{at, ApiResult};
 use crate::domain::tenant::{parse_microsoft_tenant_id, Tenant, TenantInput};
 use crate::domain::time::now_ms;
 use crate::domain::{bounded_text, Invalid};
-use crate::error::Problem;
 use crate::handle::RouterHandle;
 use crate::store::models::TenantRow;
 use crate::store::{o365, tenants};
@@ -124,7 +123,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     request_body = TenantInput,
     responses(
         (status = 201, description = "Registered", body = TenantView, headers(("Location" = String, description = "The tenant's address"))),
-        (status = 409, description = "A tenant has this id: change it with PATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A tenant has this id: change it with PATCH"),
     ),
 )]
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
@@ -174,7 +173,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     params(("id" = String, Path)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "Rules refer to the tenant; `detail` names them", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Rules refer to the tenant; `detail` names them"),
     ),
 )]
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
