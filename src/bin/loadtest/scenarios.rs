@@ -444,29 +444,7 @@ pub async fn retention(plan: &Plan) -> Vec<Measure> {
     for steady in [true, false] {
         let mut runs = Vec::new();
         for keep in [None, Some("5s")] {
-            let receiver = receiver();
-            let env: Vec<(&str, String)> = keep.map(|k| vec![("RETENTION", k.to_string()), ("FAILED_RETENTION", k.to_string())]).unwrap_or_default();
-            let router = Rc::new(RouterProcess::start(plan, &env));
-            router.setup(&[receiver.url(0)]).await;
-            let sizes = Rc::new(RefCell::new(Vec::new()));
-            let started = Instant::now();
-            let sampler = {
-                let (sizes, database) = (sizes.clone(), router.database.clone());
-                actix_web::rt::spawn(async move {
-                    loop {
-                        actix_web::rt::time::sleep(duration / 10).await;
-                        sizes.borrow_mut().push((started.elapsed().as_secs(), database.size_bytes()));
-                    }
-                })
-            };
-            let acked = if steady { drive_steady(&router, STEADY_RATE, duration).await } else { drive(&router, &receiver, 1, 100, duration).await };
-            sampler.abort();
-            wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
-            let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || router.pending() == 0).await;
-            let rate = acked as f64 / (recorded - started).as_secs_f64();
-            let check = receiver.check(0, acked);
-            let sizes = sizes.borrow().clone();
-            runs.push((rate, sizes, acked, check));
+            runs.push(retention_run(plan, duration, steady, keep).await);
         }
         let load = if steady { format!("steady {STEADY_RATE}/s") } else { "full speed".to_string() };
         let shown = |sizes: &[(u64, (u64, u64))]| {
@@ -475,8 +453,8 @@ pub async fn retention(plan: &Plan) -> Vec<Measure> {
         let mut runs = runs.into_iter();
         let (without, sizes_without, acked_without, check_without) = runs.next().unwrap();
         let (with, sizes_with, acked_with, check_with) = runs.next().unwrap();
-        // The database file levels off; the WAL beside it goes up and down with the checkpoints
-        // (bounded by the router's checkpointer), so it is reported, not judged.
+        // The database file levels off; the WAL beside it goes up and down with the checkpoints,
+        // so it is reported, not judged.
         let last: Vec<f64> = sizes_with.iter().rev().take(3).map(|(_, (db, _))| *db as f64).collect();
         let level = last.len() == 3 && last.iter().cloned().fold(f64::MIN, f64::max) <= 1.10 * last.iter().cloned().fold(f64::MAX, f64::min);
         let ratio = with / without;
@@ -489,4 +467,33 @@ pub async fn retention(plan: &Plan) -> Vec<Measure> {
         rows.push(check_row(name, check_with));
     }
     rows
+}
+
+/// One run of the retention scenario: steady or full-speed load for `duration`, with `keep` as
+/// `RETENTION`/`FAILED_RETENTION` (or none). Answers delivered/s (events / time to the last
+/// record), the (seconds, (file, WAL) bytes) samples, the events acknowledged and the check.
+async fn retention_run(plan: &Plan, duration: Duration, steady: bool, keep: Option<&str>) -> (f64, Vec<(u64, (u64, u64))>, u64, Check) {
+    let receiver = receiver();
+    let env: Vec<(&str, String)> = keep.map(|k| vec![("RETENTION", k.to_string()), ("FAILED_RETENTION", k.to_string())]).unwrap_or_default();
+    let router = Rc::new(RouterProcess::start(plan, &env));
+    router.setup(&[receiver.url(0)]).await;
+    let sizes = Rc::new(RefCell::new(Vec::new()));
+    let started = Instant::now();
+    let sampler = {
+        let (sizes, database) = (sizes.clone(), router.database.clone());
+        actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(duration / 10).await;
+                sizes.borrow_mut().push((started.elapsed().as_secs(), database.size_bytes()));
+            }
+        })
+    };
+    let acked = if steady { drive_steady(&router, STEADY_RATE, duration).await } else { drive(&router, &receiver, 1, 100, duration).await };
+    sampler.abort();
+    wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
+    let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || router.pending() == 0).await;
+    let rate = acked as f64 / (recorded - started).as_secs_f64();
+    let check = receiver.check(0, acked);
+    let sizes = sizes.borrow().clone();
+    (rate, sizes, acked, check)
 }
