@@ -16,6 +16,7 @@ use crate::startup::Application;
 
 /// Runs the router with these command-line arguments (the first is the program name).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    crate::store::sqlite::configure_process();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version

@@ -29,7 +29,7 @@ use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::breaker::Health;
 use crate::domain::channel::{ChannelKind, RateLimit, SigningSecret};
-use crate::domain::event::{EventType, NewEvent, TenantRef};
+use crate::domain::event::{EventData, EventType, NewEvent, TenantRef};
 use crate::domain::severity::Severity;
 use crate::domain::rule::RuleFilter;
 use crate::domain::time::now_ms;
@@ -442,7 +442,7 @@ impl Handler<ChannelDisabled> for RuleMatcher {
             occurred_at: now_ms(),
             severity: Severity::High,
             tenant: TenantRef::Router,
-            data,
+            data: EventData::new(&data),
         };
         // The disabled channel may still be in memory here; it is left out when the deliveries
         // are written (only enabled channels get them).

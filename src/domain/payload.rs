@@ -2,9 +2,9 @@
 //! are sent (and signed) on every attempt to every channel.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
-use super::event::NewEvent;
+use super::event::{EventData, NewEvent};
 use super::tenant::Tenant;
 use super::time::{now_ms, rfc3339_compact};
 
@@ -15,7 +15,7 @@ struct Payload<'a> {
     timestamp: String,
     severity: &'a str,
     tenant: Option<&'a Tenant>,
-    data: &'a Map<String, Value>,
+    data: &'a RawValue,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     test: bool,
 }
@@ -28,7 +28,7 @@ pub fn render(event: &NewEvent, tenant: Option<&Tenant>) -> String {
         timestamp: rfc3339_compact(event.occurred_at),
         severity: event.severity.as_str(),
         tenant,
-        data: &event.data,
+        data: event.data.raw(),
         test: false,
     };
     serde_json::to_string(&payload).expect("a payload always serialises")
@@ -48,13 +48,14 @@ pub fn render_test(event_id: &str) -> String {
         "principal": "outsider@example.net",
         "access_level": "edit",
     });
+    let data = EventData::new(data.as_object().expect("literal object"));
     let payload = Payload {
         event_id,
         event: "permission.external_share_created",
         timestamp: rfc3339_compact(now_ms() / 1000 * 1000),
         severity: "high",
         tenant: Some(&tenant),
-        data: data.as_object().expect("literal object"),
+        data: data.raw(),
         test: true,
     };
     serde_json::to_string(&payload).expect("a payload always serialises")
@@ -81,7 +82,7 @@ mod tests {
             occurred_at: parse_rfc3339("2026-11-28T15:36:08Z").unwrap(),
             severity: Severity::High,
             tenant: TenantRef::Full(tenant.clone()),
-            data: data.as_object().unwrap().clone(),
+            data: EventData::new(data.as_object().unwrap()),
         };
         assert_eq!(
             render(&event, Some(&tenant)),
@@ -91,7 +92,7 @@ mod tests {
 
     #[test]
     fn the_test_payload_is_marked_as_a_test() {
-        let value: Value = serde_json::from_str(&render_test("evt_x")).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&render_test("evt_x")).unwrap();
         assert_eq!(value["test"], true);
         assert_eq!(value["event"], "permission.external_share_created");
         assert_eq!(value["data"]["principal"], "outsider@example.net");

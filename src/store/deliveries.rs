@@ -326,7 +326,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let query = deliveries::table.filter(deliveries::id.eq_any(chunk)).select((
+            let columns = (
                 deliveries::id,
                 (
                     deliveries::status,
@@ -335,11 +335,13 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                     deliveries::next_attempt_at,
                     deliveries::redeliver_from,
                 ),
-            ));
+            );
             // On PostgreSQL the rows stay locked until the commit, so two transactions recording
             // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
             // them one after the other; SQLite's single writer runs one at a time anyway.
-            let rows: Vec<(String, Progress)> = on_backend!(conn, c => query.load(c), query.for_update().load(c))?;
+            let rows: Vec<(String, Progress)> = on_backend!(conn,
+                c => deliveries::table.filter(super::sqlite::id_in("id", chunk)).select(columns).load(c),
+                deliveries::table.filter(deliveries::id.eq_any(chunk)).select(columns).for_update().load(c))?;
             state.extend(rows);
         }
         let mut recorded = Vec::with_capacity(records.len());
@@ -411,8 +413,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         }
         for (state, ids) in by_state {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)))
-                    .set((
+                let changes = (
                         deliveries::status.eq(&state.status),
                         deliveries::attempt_count.eq(state.attempt_count),
                         deliveries::scheduled_attempt_count.eq(state.scheduled_attempt_count),
@@ -424,13 +425,13 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                         deliveries::updated_at.eq(now),
                         // The attempt is over: whoever finds the delivery due next may take it.
                         deliveries::lease_owner.eq(None::<String>),
-                    ))
-                    .execute(conn)?;
+                    );
+                on_backend!(conn,
+                    c => diesel::update(deliveries::table.filter(super::sqlite::id_in("id", chunk))).set(changes).execute(c),
+                    diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk))).set(changes).execute(c))?;
             }
         }
-        for chunk in attempt_rows.chunks(ROWS_PER_STATEMENT) {
-            each_backend!(conn, c => diesel::insert_into(attempts::table).values(chunk).execute(c))?;
-        }
+        insert_rows!(attempt_rows, |head| each_backend!(conn, c => diesel::insert_into(attempts::table).values(head).execute(c))?);
         Ok(recorded)
     })
 }

@@ -14,9 +14,6 @@ use crate::domain::payload;
 use crate::domain::tenant::Tenant;
 use crate::domain::Invalid;
 
-/// Rows per INSERT statement, well under SQLite's bound-variable limit.
-const ROWS_PER_INSERT: usize = 500;
-
 /// An event and the channels its matching rules target.
 #[derive(Debug, Clone)]
 pub struct MatchedEvent {
@@ -44,8 +41,9 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let tenants = resolve_tenants(conn, batch, now, &field)?;
 
         let ids: Vec<&str> = batch.iter().map(|m| m.event.id.as_str()).collect();
-        let mut seen: HashSet<String> =
-            events::table.filter(events::id.eq_any(&ids)).select(events::id).load::<String>(conn)?.into_iter().collect();
+        let stored = on_backend!(conn, c => events::table.filter(super::sqlite::id_in("id", &ids)).select(events::id).load::<String>(c),
+            events::table.filter(events::id.eq_any(&ids)).select(events::id).load::<String>(c))?;
+        let mut seen: HashSet<String> = stored.into_iter().collect();
 
         let wanted: Vec<&str> = {
             let mut all: Vec<&str> = batch.iter().flat_map(|m| m.channel_ids.iter().map(String::as_str)).collect();
@@ -56,35 +54,27 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let live: HashSet<String> = super::channels::deliverable(conn, &wanted)?.into_iter().collect();
 
         // The events not stored yet (nor repeated earlier in the batch), with their payloads.
-        let mut fresh: Vec<(usize, String)> = Vec::new();
+        let mut fresh: Vec<usize> = Vec::new();
+        let mut event_rows: Vec<EventRow> = Vec::new();
         for (i, matched) in batch.iter().enumerate() {
-            if seen.insert(matched.event.id.clone()) {
-                fresh.push((i, payload::render(&matched.event, tenants.get(matched.event.tenant.id()))));
+            let event = &matched.event;
+            if seen.insert(event.id.clone()) {
+                fresh.push(i);
+                event_rows.push(EventRow {
+                    id: event.id.clone(),
+                    event_type: event.event_type.as_str().to_string(),
+                    severity: event.severity.as_str(),
+                    tenant_id: event.tenant.id().to_string(),
+                    occurred_at: event.occurred_at,
+                    payload: payload::render(event, tenants.get(event.tenant.id())),
+                    received_at: now,
+                });
             }
         }
-        let event_rows: Vec<EventRow> = fresh
-            .iter()
-            .map(|(i, body)| {
-                let event = &batch[*i].event;
-                EventRow {
-                    id: &event.id,
-                    event_type: event.event_type.as_str(),
-                    severity: event.severity.as_str(),
-                    tenant_id: event.tenant.id(),
-                    occurred_at: event.occurred_at,
-                    payload: body,
-                    received_at: now,
-                }
-            })
-            .collect();
         // Another instance may store one of them first; then it is a duplicate here.
-        let mut inserted = HashSet::with_capacity(event_rows.len());
-        for chunk in event_rows.chunks(ROWS_PER_INSERT) {
-            inserted.extend(super::insert_events(conn, chunk)?);
-        }
-        drop(event_rows);
-
-        let mut payloads: HashMap<usize, String> = fresh.into_iter().filter(|(i, _)| inserted.contains(&batch[*i].event.id)).collect();
+        let inserted = super::insert_events(conn, &event_rows)?;
+        let mut payloads: HashMap<usize, String> =
+            fresh.into_iter().zip(event_rows).filter(|(_, row)| inserted.contains(&row.id)).map(|(i, row)| (i, row.payload)).collect();
         let mut results = Vec::with_capacity(batch.len());
         let mut new_deliveries: Vec<DeliveryRow> = Vec::new();
         for (i, matched) in batch.iter().enumerate() {
@@ -119,9 +109,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
             }
             results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: Some(body) });
         }
-        for chunk in new_deliveries.chunks(ROWS_PER_INSERT) {
-            each_backend!(conn, c => diesel::insert_into(deliveries::table).values(chunk).execute(c))?;
-        }
+        insert_rows!(new_deliveries, |head| each_backend!(conn, c => diesel::insert_into(deliveries::table).values(head).execute(c))?);
         Ok(results)
     })
 }

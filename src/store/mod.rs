@@ -33,6 +33,33 @@ macro_rules! each_backend {
     };
 }
 
+/// Inserts a slice of rows in statements of fixed sizes (256, 64, 16, 4 and 1 rows), so each
+/// statement is one of five that diesel prepares once per connection and then takes from its
+/// statement cache; a multi-row INSERT of any other size is parsed and planned anew every time
+/// (a seventh of the SQLite writer's time, BENCHMARKS.md). `insert` runs with `head` bound to
+/// each `&[row; size]`, answers the rows it inserted; the macro answers their sum:
+/// `insert_rows!(rows, |head| diesel::insert_into(t).values(head).execute(c)?)`.
+macro_rules! insert_rows {
+    ($rows:expr, |$head:ident| $insert:expr) => {{
+        let mut rest = &$rows[..];
+        let mut inserted = 0usize;
+        insert_rows!(@sized 256, rest, inserted, $head, $insert);
+        insert_rows!(@sized 64, rest, inserted, $head, $insert);
+        insert_rows!(@sized 16, rest, inserted, $head, $insert);
+        insert_rows!(@sized 4, rest, inserted, $head, $insert);
+        insert_rows!(@sized 1, rest, inserted, $head, $insert);
+        inserted
+    }};
+    (@sized $n:literal, $rest:ident, $inserted:ident, $head:ident, $insert:expr) => {
+        while $rest.len() >= $n {
+            let (head, tail) = $rest.split_at($n);
+            let $head: &[_; $n] = head.try_into().expect("split at the size");
+            $inserted += $insert;
+            $rest = tail;
+        }
+    };
+}
+
 pub mod channels;
 pub mod deliveries;
 pub mod events;

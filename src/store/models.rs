@@ -58,13 +58,15 @@ pub struct RuleRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
-pub struct EventRow<'a> {
-    pub id: &'a str,
-    pub event_type: &'a str,
-    pub severity: &'a str,
-    pub tenant_id: &'a str,
+/// Owned, not borrowed: diesel caches the prepared statement of a multi-row insert only for rows
+/// of a `'static` type (`insert_rows!`).
+pub struct EventRow {
+    pub id: String,
+    pub event_type: String,
+    pub severity: &'static str,
+    pub tenant_id: String,
     pub occurred_at: i64,
-    pub payload: &'a str,
+    pub payload: String,
     pub received_at: i64,
 }
 

@@ -63,13 +63,12 @@ fn one_line(text: &str) -> String {
 /// Inserts the events whose ids are not stored yet; answers the ids inserted. Another instance
 /// inserting the same id at the same moment makes this wait for its commit, then skip the row.
 pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashSet<String>, StoreError> {
-    Ok(diesel::insert_into(events::table)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(events::id)
-        .get_results::<String>(conn)?
-        .into_iter()
-        .collect())
+    let mut inserted = HashSet::with_capacity(rows.len());
+    // 500 rows a statement, well under PostgreSQL's 65,535 bound parameters.
+    for chunk in rows.chunks(500) {
+        inserted.extend(diesel::insert_into(events::table).values(chunk).on_conflict_do_nothing().returning(events::id).get_results::<String>(conn)?);
+    }
+    Ok(inserted)
 }
 
 /// Up to `limit` due pending deliveries of a channel for `lease.owner`, oldest first: those it

@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -49,6 +50,17 @@ const WAL_CHECK_EVERY: Duration = Duration::from_millis(250);
 /// A WAL larger than this is truncated by a checkpoint that waits for the writer (bounds the
 /// disk used when passive checkpoints cannot finish under load).
 const WAL_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Process-wide SQLite settings, for a process that runs the router (its command, not the
+/// library inside another program): no allocation statistics, which take a global mutex on
+/// every allocation SQLite makes (SQLite's own advice for speed; nothing here reads them). Must
+/// run before anything in the process uses SQLite, while one thread runs: later, SQLite answers
+/// SQLITE_MISUSE and nothing changes.
+pub fn configure_process() {
+    // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; called before SQLite is initialised, from
+    // the one thread the process has then.
+    unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
+}
 
 /// A connection with the router's PRAGMAs.
 pub fn connect(path: &str) -> Result<SqliteConnection, diesel::r2d2::Error> {
@@ -167,6 +179,70 @@ fn run_checkpointer(mut conn: SqliteConnection, wal: &str, stopped: std::sync::m
 /// Inserts the events; answers the ids inserted. The single writer has already left out the ids
 /// it found stored, and nothing else writes, so every row goes in.
 pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<HashSet<String>, StoreError> {
-    diesel::insert_into(events::table).values(rows).execute(conn)?;
+    insert_rows!(rows, |head| diesel::insert_into(events::table).values(head).execute(conn)?);
     Ok(rows.iter().map(|r| r.id.to_string()).collect())
+}
+
+/// `column IN (ids)` with the ids bound as one JSON array: the same short statement whatever
+/// their number. SQLite has no array parameter, and an `IN` list of n values is parsed and
+/// planned anew every time (diesel's `eq_any`), which cost the writer a sixth of its time.
+pub fn id_in(column: &str, ids: &[&str]) -> diesel::expression::SqlLiteral<Bool, diesel::expression::UncheckedBind<diesel::expression::SqlLiteral<Bool>, diesel::dsl::AsExprOf<String, Text>>> {
+    let ids = serde_json::to_string(ids).expect("strings always serialise");
+    diesel::dsl::sql::<Bool>(&format!("{column} IN (SELECT value FROM json_each("))
+        .bind::<Text, _>(ids)
+        .sql("))")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_row(n: usize) -> EventRow {
+        EventRow {
+            id: format!("e{n}"),
+            event_type: "permission.external_share_created".into(),
+            severity: "high",
+            tenant_id: "contoso".into(),
+            occurred_at: 0,
+            payload: "{}".into(),
+            received_at: 0,
+        }
+    }
+
+    fn database() -> (tempfile::TempDir, SqliteConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        conn.run_pending_migrations(MIGRATIONS).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn rows_of_any_count_are_all_inserted_in_fixed_size_statements() {
+        let (_dir, mut conn) = database();
+        let mut first = 0;
+        // Every size, each remainder below the next size up, and counts past the largest.
+        for count in [0, 1, 3, 4, 17, 255, 256, 341, 600] {
+            let rows: Vec<EventRow> = (first..first + count).map(event_row).collect();
+            let inserted = insert_events(&mut conn, &rows).unwrap();
+            assert_eq!(inserted.len(), count);
+            first += count;
+            let stored: i64 = events::table.count().get_result(&mut conn).unwrap();
+            assert_eq!(stored as usize, first, "after inserting {count} rows");
+        }
+    }
+
+    #[test]
+    fn an_id_list_bound_as_json_matches_exactly_those_ids() {
+        let (_dir, mut conn) = database();
+        insert_events(&mut conn, &(0..10).map(event_row).collect::<Vec<_>>()).unwrap();
+        let find = |conn: &mut SqliteConnection, ids: &[&str]| {
+            let mut found: Vec<String> = events::table.filter(id_in("id", ids)).select(events::id).load(conn).unwrap();
+            found.sort();
+            found
+        };
+        assert_eq!(find(&mut conn, &["e1", "e7", "nope"]), ["e1", "e7"]);
+        assert!(find(&mut conn, &[]).is_empty());
+        // Quotes and backslashes stay inside their string.
+        assert!(find(&mut conn, &["e1\" OR 1=1 --", "e\\1"]).is_empty());
+    }
 }

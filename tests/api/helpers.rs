@@ -193,6 +193,20 @@ impl Api {
         answer.body
     }
 
+    /// Waits until `count` attempts of the delivery are recorded (a receiver seeing a request
+    /// comes before the router writes the attempt down).
+    pub async fn wait_for_attempts(&self, id: &str, count: usize, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let delivery = self.delivery(id).await;
+            if delivery["attempts"].as_array().map_or(0, Vec::len) >= count {
+                return delivery;
+            }
+            assert!(Instant::now() < deadline, "delivery {id} did not have {count} attempt(s) recorded within {within:?}: {delivery:#}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the delivery reaches `status` (and has no attempt being recorded).
     pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;

@@ -52,6 +52,7 @@ on_both_backends! {
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
         receiver.wait_for(1, None, Duration::from_secs(5)).await;
+        app.wait_for_attempts(&delivery_id, 1, Duration::from_secs(5)).await;
 
         let deleted = app.delete(&format!("/api/v1/channels/{channel_id}")).await;
         assert_eq!(deleted.status, 204);
