@@ -414,18 +414,18 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         for (state, ids) in by_state {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                 let changes = (
-                        deliveries::status.eq(&state.status),
-                        deliveries::attempt_count.eq(state.attempt_count),
-                        deliveries::scheduled_attempt_count.eq(state.scheduled_attempt_count),
-                        deliveries::next_attempt_at.eq(state.next_attempt_at),
-                        deliveries::last_status_code.eq(state.last_status_code),
-                        deliveries::last_error_kind.eq(state.last_error_kind),
-                        deliveries::last_error.eq(&state.last_error),
-                        deliveries::redeliver_from.eq(&state.redeliver_from),
-                        deliveries::updated_at.eq(now),
-                        // The attempt is over: whoever finds the delivery due next may take it.
-                        deliveries::lease_owner.eq(None::<String>),
-                    );
+                    deliveries::status.eq(&state.status),
+                    deliveries::attempt_count.eq(state.attempt_count),
+                    deliveries::scheduled_attempt_count.eq(state.scheduled_attempt_count),
+                    deliveries::next_attempt_at.eq(state.next_attempt_at),
+                    deliveries::last_status_code.eq(state.last_status_code),
+                    deliveries::last_error_kind.eq(state.last_error_kind),
+                    deliveries::last_error.eq(&state.last_error),
+                    deliveries::redeliver_from.eq(&state.redeliver_from),
+                    deliveries::updated_at.eq(now),
+                    // The attempt is over: whoever finds the delivery due next may take it.
+                    deliveries::lease_owner.eq(None::<String>),
+                );
                 on_backend!(conn,
                     c => diesel::update(deliveries::table.filter(super::sqlite::id_in("id", chunk))).set(changes).execute(c),
                     diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk))).set(changes).execute(c))?;

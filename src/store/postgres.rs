@@ -60,12 +60,14 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Events per INSERT: 3,500 bound parameters, well under PostgreSQL's 65,535.
+const EVENTS_PER_INSERT: usize = 500;
+
 /// Inserts the events whose ids are not stored yet; answers the ids inserted. Another instance
 /// inserting the same id at the same moment makes this wait for its commit, then skip the row.
 pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashSet<String>, StoreError> {
     let mut inserted = HashSet::with_capacity(rows.len());
-    // 500 rows a statement, well under PostgreSQL's 65,535 bound parameters.
-    for chunk in rows.chunks(500) {
+    for chunk in rows.chunks(EVENTS_PER_INSERT) {
         inserted.extend(diesel::insert_into(events::table).values(chunk).on_conflict_do_nothing().returning(events::id).get_results::<String>(conn)?);
     }
     Ok(inserted)

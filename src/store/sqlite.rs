@@ -186,7 +186,8 @@ pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<H
 /// `column IN (ids)` with the ids bound as one JSON array: the same short statement whatever
 /// their number. SQLite has no array parameter, and an `IN` list of n values is parsed and
 /// planned anew every time (diesel's `eq_any`), which cost the writer a sixth of its time.
-pub fn id_in(column: &str, ids: &[&str]) -> diesel::expression::SqlLiteral<Bool, diesel::expression::UncheckedBind<diesel::expression::SqlLiteral<Bool>, diesel::dsl::AsExprOf<String, Text>>> {
+/// `column` is written into the SQL as it is, so it is a name in the code, never input.
+pub fn id_in(column: &'static str, ids: &[&str]) -> diesel::expression::SqlLiteral<Bool, diesel::expression::UncheckedBind<diesel::expression::SqlLiteral<Bool>, diesel::dsl::AsExprOf<String, Text>>> {
     let ids = serde_json::to_string(ids).expect("strings always serialise");
     diesel::dsl::sql::<Bool>(&format!("{column} IN (SELECT value FROM json_each("))
         .bind::<Text, _>(ids)
