@@ -10,12 +10,15 @@ The schema is this checkout's SQLite migrations; a variant (names joined by `+`)
   nostatus     without deliveries_by_status       partialdue  deliveries_due only over pending
   normal/off   synchronous=NORMAL/OFF (FULL as the router otherwise)   dry  no SQL (Python's own cost)
   ckpt         wal_autocheckpoint=10000
+  notenant, noevent, noreq, norecv   without one alert-log or retention index each
+Every 200 events it also runs the channel actor's due query once (a read, outside the writer's
+transactions), as the BENCHMARKS.md numbers were counted with it.
 
   python3 docs/writer-layout-sim.py VARIANT [BATCHES]     # CPU and wall time per delivery (noisy)
 Instruction counts are steadier than time on a shared machine: run it under
 `valgrind --tool=callgrind` at 150 and at 450 batches and divide the difference by 30,000.
 """
-import sqlite3, os, sys, time, json, glob, random, string
+import sqlite3, os, sys, time, json, glob
 variant = sys.argv[1]; batches = int(sys.argv[2]) if len(sys.argv)>2 else 1500
 path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"writer-layout-{variant}.db")
 for f in glob.glob(path+"*"): os.remove(f)
@@ -83,8 +86,8 @@ for b in range(batches):
     db.execute(ev_sql, evs); db.execute(dl_sql, dls)
     db.execute("COMMIT")
     if len(pending) >= 200 or b == batches-1:
-        # actor fetches due and delivers
-        due = db.execute("SELECT id,event_id,redeliver_from FROM deliveries WHERE channel_id=? AND status='pending' AND next_attempt_at<=? ORDER BY next_attempt_at, id LIMIT 100", ("ch_1", now)).fetchall()
+        # the channel actor's fetch, then one recording transaction per request of 100
+        db.execute("SELECT id,event_id,redeliver_from FROM deliveries WHERE channel_id=? AND status='pending' AND next_attempt_at<=? ORDER BY next_attempt_at, id LIMIT 100", ("ch_1", now)).fetchall()
         while pending:
             chunk, pending = pending[:100], pending[100:]
             js=json.dumps(chunk)
@@ -93,7 +96,8 @@ for b in range(batches):
             db.execute("UPDATE deliveries SET status=?,attempt_count=?,scheduled_attempt_count=?,next_attempt_at=?,last_status_code=?,last_error_kind=?,last_error=?,redeliver_from=?,updated_at=?,lease_owner=? WHERE id IN (SELECT value FROM json_each(?))",("succeeded",1,1,None,200,None,None,None,now,None,js))
             req=ulid("rq_"); ats=[]
             for d in chunk: ats += [d,1,"scheduled",now,3,200,None,None,'{"text":"Success","code":0}',req,40000]
-            if len(chunk)==100: db.execute(at_sql, ats)
+            assert len(chunk) == 100, "each ingested batch adds 100 deliveries"
+            db.execute(at_sql, ats)
             db.execute("COMMIT")
 t1=time.process_time(); w1=time.time()
 n=batches*100
