@@ -11,6 +11,9 @@ The schema is this checkout's SQLite migrations; a variant (names joined by `+`)
   normal/off   synchronous=NORMAL/OFF (FULL as the router otherwise)   dry  no SQL (Python's own cost)
   ckpt         wal_autocheckpoint=10000
   notenant, noevent, noreq, norecv   without one alert-log or retention index each
+  statusdone   deliveries_by_status only over finished deliveries (status <> 'pending')
+  bychannel    an alert-log index (channel_id, id) on deliveries
+  returning    successes recorded without the read: one UPDATE … RETURNING
 Every 200 events it also runs the channel actor's due query once (a read, outside the writer's
 transactions), as the BENCHMARKS.md numbers were counted with it.
 
@@ -47,6 +50,10 @@ if "norecv" in V: drop("events_by_received_at")
 if "partialdue" in V:
     drop("deliveries_due")
     db.execute("CREATE INDEX deliveries_due ON deliveries (channel_id, next_attempt_at) WHERE status = 'pending'")
+if "statusdone" in V:
+    drop("deliveries_by_status")
+    db.execute("CREATE INDEX deliveries_by_status ON deliveries (status, id) WHERE status <> 'pending'")
+if "bychannel" in V: db.execute("CREATE INDEX deliveries_by_channel ON deliveries (channel_id, id)")
 db.execute("PRAGMA synchronous=" + ("NORMAL" if "normal" in V else "OFF" if "off" in V else "FULL"))
 db.execute("PRAGMA foreign_keys=ON"); db.execute("PRAGMA cache_size=-32768"); db.execute("PRAGMA temp_store=MEMORY")
 if "ckpt" in V: db.execute("PRAGMA wal_autocheckpoint=10000")
@@ -92,8 +99,11 @@ for b in range(batches):
             chunk, pending = pending[:100], pending[100:]
             js=json.dumps(chunk)
             db.execute("BEGIN IMMEDIATE")
-            db.execute("SELECT id,status,attempt_count,scheduled_attempt_count,next_attempt_at,redeliver_from FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",(js,)).fetchall()
-            db.execute("UPDATE deliveries SET status=?,attempt_count=?,scheduled_attempt_count=?,next_attempt_at=?,last_status_code=?,last_error_kind=?,last_error=?,redeliver_from=?,updated_at=?,lease_owner=? WHERE id IN (SELECT value FROM json_each(?))",("succeeded",1,1,None,200,None,None,None,now,None,js))
+            if "returning" in V:
+                db.execute("UPDATE deliveries SET status='succeeded',attempt_count=attempt_count+1,scheduled_attempt_count=scheduled_attempt_count+1,next_attempt_at=NULL,last_status_code=?,last_error_kind=NULL,last_error=NULL,updated_at=?,lease_owner=NULL WHERE id IN (SELECT value FROM json_each(?)) AND status='pending' RETURNING id, attempt_count",(200,now,js)).fetchall()
+            else:
+                db.execute("SELECT id,status,attempt_count,scheduled_attempt_count,next_attempt_at,redeliver_from FROM deliveries WHERE id IN (SELECT value FROM json_each(?))",(js,)).fetchall()
+                db.execute("UPDATE deliveries SET status=?,attempt_count=?,scheduled_attempt_count=?,next_attempt_at=?,last_status_code=?,last_error_kind=?,last_error=?,redeliver_from=?,updated_at=?,lease_owner=? WHERE id IN (SELECT value FROM json_each(?))",("succeeded",1,1,None,200,None,None,None,now,None,js))
             req=ulid("rq_"); ats=[]
             for d in chunk: ats += [d,1,"scheduled",now,3,200,None,None,'{"text":"Success","code":0}',req,40000]
             assert len(chunk) == 100, "each ingested batch adds 100 deliveries"

@@ -206,7 +206,7 @@ pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> 
             .set((rules::enabled.eq(false), rules::updated_at.eq(now)))
             .execute(conn)?;
         let cancelled = diesel::update(
-            deliveries::table.filter(deliveries::channel_id.eq(id)).filter(deliveries::status.eq("pending")),
+            deliveries::table.filter(deliveries::channel_id.eq(id)).filter(super::deliveries::is_pending()),
         )
         .set((
             deliveries::status.eq("cancelled"),
@@ -224,6 +224,9 @@ pub fn stats(conn: &mut Conn, ids: &[String], now: i64) -> Result<HashMap<String
     let recent: Vec<(String, String, i64)> = deliveries::table
         .filter(deliveries::channel_id.eq_any(ids))
         .filter(deliveries::created_at.ge(now - DAY_MS))
+        // The same day as a range of ids (a minute wider: an id's time and `created_at` are
+        // read apart), so only the day's deliveries of each channel are read.
+        .filter(deliveries::id.ge(super::deliveries::first_id_created_at(now - DAY_MS - 60_000)))
         .group_by((deliveries::channel_id, deliveries::status))
         .select((deliveries::channel_id, deliveries::status, count_star()))
         .load(conn)?;
@@ -239,7 +242,7 @@ pub fn stats(conn: &mut Conn, ids: &[String], now: i64) -> Result<HashMap<String
     }
     let pending: Vec<(String, i64)> = deliveries::table
         .filter(deliveries::channel_id.eq_any(ids))
-        .filter(deliveries::status.eq("pending"))
+        .filter(super::deliveries::is_pending())
         .group_by(deliveries::channel_id)
         .select((deliveries::channel_id, count_star()))
         .load(conn)?;
@@ -350,7 +353,7 @@ impl ChannelRow {
 pub fn gauges(conn: &mut Conn) -> Result<Vec<(String, i64, Health)>, StoreError> {
     let ids: Vec<String> = channels::table.filter(channels::deleted_at.is_null()).select(channels::id).order(channels::id).load(conn)?;
     let pending: Vec<(String, i64)> = deliveries::table
-        .filter(deliveries::status.eq("pending"))
+        .filter(super::deliveries::is_pending())
         .group_by(deliveries::channel_id)
         .select((deliveries::channel_id, diesel::dsl::count_star()))
         .load(conn)?;

@@ -13,6 +13,27 @@ use crate::domain::retry::RetryPolicy;
 /// Rows per multi-row statement, well under SQLite's bound-variable limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// `status = 'pending'`, written into the statement rather than bound: SQLite uses a partial
+/// index only for a query that names the index's condition as it is (a bound value could be
+/// anything), and the due index covers pending deliveries only. PostgreSQL's generic plans
+/// likewise match its partial due index only to a literal.
+pub fn is_pending() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("deliveries.status = 'pending'")
+}
+
+/// The lowest delivery id a delivery created at `at` (Unix ms) or later can have: delivery ids
+/// are `dlv_` + a ULID of their creation time, so a range of ids is a range of creation times,
+/// searched through the primary key.
+pub fn first_id_created_at(at: i64) -> String {
+    format!("{}_{}", crate::domain::ids::DELIVERY, ulid::Ulid::from_parts(at.max(0) as u64, 0))
+}
+
+/// `status <> 'pending'`, written into the statement: the condition of SQLite's
+/// `deliveries_by_status`, which covers finished deliveries only (see [`is_pending`]).
+pub fn is_finished() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("deliveries.status <> 'pending'")
+}
+
 /// Filters of the alert log; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct LogFilter {
@@ -68,6 +89,7 @@ fn redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<Vec<(Strin
     let live = channels::table.filter(channels::deleted_at.is_null()).select(channels::id);
     let mut query = deliveries::table
         .filter(deliveries::status.eq(&filter.status))
+        .filter(is_finished())
         .filter(deliveries::redeliver_from.is_null())
         .filter(deliveries::channel_id.eq_any(live))
         .select((deliveries::id, deliveries::channel_id))
@@ -190,6 +212,13 @@ pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<Deli
     let mut query = deliveries::table.select(DeliveryRow::as_select()).into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(deliveries::status.eq(status));
+        query = match status.as_str() {
+            // Every delivery's channel is in `channels` (deleted ones are kept there), so this
+            // changes no answer; it leads SQLite to the pending deliveries through the due
+            // index, per channel, instead of walking the whole log newest first looking for them.
+            "pending" => query.filter(is_pending()).filter(deliveries::channel_id.eq_any(channels::table.select(channels::id))),
+            _ => query.filter(is_finished()),
+        };
     }
     if let Some(channel_id) = &filter.channel_id {
         query = query.filter(deliveries::channel_id.eq(channel_id));
@@ -299,7 +328,7 @@ pub type DueRef = (String, String, Option<String>);
 pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<Vec<DueRef>, StoreError> {
     Ok(deliveries::table
         .filter(deliveries::channel_id.eq(channel_id))
-        .filter(deliveries::status.eq("pending"))
+        .filter(is_pending())
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
@@ -311,10 +340,87 @@ pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Resul
 fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<i64>, StoreError> {
     Ok(deliveries::table
         .filter(deliveries::channel_id.eq(channel_id))
-        .filter(deliveries::status.eq("pending"))
+        .filter(is_pending())
         .filter(deliveries::next_attempt_at.gt(now))
         .select(diesel::dsl::min(deliveries::next_attempt_at))
         .first(conn)?)
+}
+
+/// The attempt row of `record`, numbered `number`.
+fn attempt_row(record: &AttemptRecord, number: i32) -> AttemptRow {
+    let outcome = &record.outcome;
+    AttemptRow {
+        delivery_id: record.delivery_id.clone(),
+        number,
+        triggered_by: record.trigger.as_str().to_string(),
+        started_at: outcome.started_at,
+        duration_ms: outcome.duration_ms,
+        status_code: outcome.status_code.map(i32::from),
+        error_kind: outcome.error_kind.map(|k| k.as_str().to_string()),
+        error: outcome.error.clone(),
+        response_excerpt: outcome.response_excerpt.clone(),
+        request_id: record.request.as_ref().map(|r| r.id.to_string()),
+        request_size: record.request.as_ref().map(|r| r.size as i32),
+    }
+}
+
+/// The common case of [`record`], without reading the deliveries first: a scheduled attempt
+/// that succeeded, on a delivery that is still `pending` and has no other attempt in the group,
+/// marks it succeeded in one `UPDATE … RETURNING` per answer (status code and note), which
+/// counts the attempt where the row is (`attempt_count + 1`) and answers the attempt's number.
+/// This is what the general path decides for such an attempt (success ends a scheduled
+/// delivery whatever its count; a bulk redelivery waiting keeps its `redeliver_from` for its
+/// own manual attempt), with one statement instead of a read, its locks on PostgreSQL, and an
+/// update. Answers what it recorded (their attempt rows still to insert) and the records left
+/// for the general path: every other kind, and deliveries no longer pending (cancelled,
+/// finished meanwhile, or gone).
+#[allow(clippy::type_complexity)]
+fn record_successes<'r>(conn: &mut Conn, records: &'r [AttemptRecord], now: i64) -> Result<(Vec<Recorded>, Vec<AttemptRow>, Vec<&'r AttemptRecord>), StoreError> {
+    let mut in_group: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    for record in records {
+        *in_group.entry(record.delivery_id.as_str()).or_default() += 1;
+    }
+    let quick = |r: &AttemptRecord| r.trigger == Trigger::Scheduled && r.outcome.succeeded() && in_group[r.delivery_id.as_str()] == 1;
+    let mut by_answer: HashMap<(Option<i32>, Option<&str>), Vec<&str>> = HashMap::new();
+    for record in records.iter().filter(|r| quick(r)) {
+        by_answer.entry((record.outcome.status_code.map(i32::from), record.outcome.error.as_deref())).or_default().push(&record.delivery_id);
+    }
+    let mut numbers: HashMap<String, i32> = HashMap::new();
+    for ((status_code, note), ids) in by_answer {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let changes = (
+                deliveries::status.eq("succeeded"),
+                deliveries::attempt_count.eq(deliveries::attempt_count + 1),
+                deliveries::scheduled_attempt_count.eq(deliveries::scheduled_attempt_count + 1),
+                deliveries::next_attempt_at.eq(None::<i64>),
+                deliveries::last_status_code.eq(status_code),
+                deliveries::last_error_kind.eq(None::<&str>),
+                deliveries::last_error.eq(note),
+                deliveries::updated_at.eq(now),
+                deliveries::lease_owner.eq(None::<String>),
+            );
+            let counted = (deliveries::id, deliveries::attempt_count);
+            let rows: Vec<(String, i32)> = on_backend!(conn,
+                c => diesel::update(deliveries::table.filter(super::sqlite::id_in("id", chunk)).filter(is_pending()))
+                    .set(changes).returning(counted).load(c),
+                diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)).filter(is_pending()))
+                    .set(changes).returning(counted).load(c))?;
+            numbers.extend(rows);
+        }
+    }
+    let mut recorded = Vec::with_capacity(numbers.len());
+    let mut attempt_rows = Vec::with_capacity(records.len());
+    let mut rest = Vec::new();
+    for record in records {
+        match numbers.get(&record.delivery_id) {
+            Some(&number) if quick(record) => {
+                attempt_rows.push(attempt_row(record, number));
+                recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: "succeeded".into(), next_attempt_at: None, changed: true });
+            }
+            _ => rest.push(record),
+        }
+    }
+    Ok((recorded, attempt_rows, rest))
 }
 
 /// Records a group of attempts in one transaction and moves each delivery on: a scheduled
@@ -322,6 +428,7 @@ fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<
 /// one marks success but never schedules retries or changes a failure's status.
 pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, now: i64) -> Result<Vec<Recorded>, StoreError> {
     write(conn, |conn| {
+        let (mut recorded, mut attempt_rows, records) = record_successes(conn, records, now)?;
         // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
         let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
@@ -344,9 +451,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 deliveries::table.filter(deliveries::id.eq_any(chunk)).select(columns).for_update().load(c))?;
             state.extend(rows);
         }
-        let mut recorded = Vec::with_capacity(records.len());
         let mut final_state: HashMap<&str, DeliveryState> = HashMap::with_capacity(records.len());
-        let mut attempt_rows = Vec::with_capacity(records.len());
         for record in records {
             let Some((status, count, scheduled, next, redeliver_from)) = state.get_mut(&record.delivery_id) else {
                 continue;
@@ -354,19 +459,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             *count += 1;
             *scheduled += i32::from(record.trigger == Trigger::Scheduled);
             let outcome = &record.outcome;
-            attempt_rows.push(AttemptRow {
-                delivery_id: record.delivery_id.clone(),
-                number: *count,
-                triggered_by: record.trigger.as_str().to_string(),
-                started_at: outcome.started_at,
-                duration_ms: outcome.duration_ms,
-                status_code: outcome.status_code.map(i32::from),
-                error_kind: outcome.error_kind.map(|k| k.as_str().to_string()),
-                error: outcome.error.clone(),
-                response_excerpt: outcome.response_excerpt.clone(),
-                request_id: record.request.as_ref().map(|r| r.id.to_string()),
-                request_size: record.request.as_ref().map(|r| r.size as i32),
-            });
+            attempt_rows.push(attempt_row(record, *count));
             let before = status.clone();
             let (new_status, new_next) = match (record.trigger, status.as_str()) {
                 (_, "cancelled") => (status.clone(), None),

@@ -46,7 +46,7 @@ pub fn bump_routing_version(conn: &mut Conn) -> Result<(), StoreError> {
 /// after its heartbeat runs out. Answers how many deliveries it let go.
 pub fn release(conn: &mut Conn, owner: &str) -> Result<usize, StoreError> {
     use super::schema::deliveries;
-    let released = diesel::update(deliveries::table.filter(deliveries::lease_owner.eq(owner)).filter(deliveries::status.eq("pending")))
+    let released = diesel::update(deliveries::table.filter(deliveries::lease_owner.eq(owner)).filter(super::deliveries::is_pending()))
         .set(deliveries::lease_owner.eq(None::<String>))
         .execute(conn)?;
     super::o365::release_claims(conn, Some(owner))?;

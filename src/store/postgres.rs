@@ -101,7 +101,7 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
     let mut due: Vec<super::deliveries::DueRef> = deliveries::table
         .filter(deliveries::lease_owner.eq(&lease.owner))
         .filter(deliveries::channel_id.eq(channel_id))
-        .filter(deliveries::status.eq("pending"))
+        .filter(super::deliveries::is_pending())
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)

@@ -33,9 +33,10 @@ impl std::ops::AddAssign for Purged {
 /// rows are locked as they are read (and rows another transaction holds, a redelivery making one
 /// pending again, are left for the next run); the delete repeats the conditions all the same.
 pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: i64) -> Result<Purged, StoreError> {
-    let before = format!("{}_{}", crate::domain::ids::DELIVERY, ulid::Ulid::from_parts(cutoff.max(0) as u64, 0));
+    let before = super::deliveries::first_id_created_at(cutoff);
     let due = deliveries::table
         .filter(deliveries::status.eq_any(statuses))
+        .filter(super::deliveries::is_finished())
         .filter(deliveries::id.lt(before))
         .filter(deliveries::updated_at.lt(cutoff))
         .select((deliveries::id, deliveries::event_id))

@@ -136,6 +136,54 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_channel_deleted_during_an_attempt_that_succeeds_keeps_the_delivery_cancelled_with_its_attempt() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Slow(600, 200));
+        let channel_id = app.soc_channel_for_contoso(&receiver).await["id"].as_str().unwrap().to_string();
+        let (event_id, delivery_id) = one_delivery(&app).await;
+        receiver.wait_for(1, None, Duration::from_secs(5)).await;
+        assert_eq!(app.delete(&format!("/api/v1/channels/{channel_id}")).await.status, 204);
+        let delivery = app.wait_for_attempts(&delivery_id, 1, Duration::from_secs(5)).await;
+        // The receiver's 200 is in the log, but the delivery was cancelled before it came.
+        assert_eq!(delivery["status"], "cancelled", "{delivery:#}");
+        assert_eq!(delivery["attempt_count"], 1);
+        assert_eq!(delivery["attempts"][0]["number"], 1);
+        assert_eq!(delivery["attempts"][0]["status_code"], 200);
+        assert_eq!(arrivals(&receiver, &event_id).len(), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_success_after_a_failure_is_attempt_two_and_ends_the_delivery_cleanly() {
+        // One event to two channels: the first succeeds at once (attempt 1); the other fails,
+        // is retried, and its success is numbered 2, clears the failure and the schedule.
+        let app = spawn_app_with(|s| s.retry_schedule = RetrySchedule::parse("200ms").unwrap()).await;
+        app.create_tenant("contoso").await;
+        let (good, bad) = (Receiver::start().await, Receiver::start().await);
+        bad.script(&[Reply::Status(500)]);
+        let good_id = app.create_channel("good", &good.url("/")).await["id"].as_str().unwrap().to_string();
+        let bad_id = app.create_channel("bad", &bad.url("/")).await["id"].as_str().unwrap().to_string();
+        app.route_everything_to(&[&good_id, &bad_id]).await;
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        for delivery in answer.body["deliveries"].as_array().unwrap() {
+            let id = delivery["id"].as_str().unwrap();
+            let done = app.wait_for_status(id, "succeeded", Duration::from_secs(5)).await;
+            let numbers: Vec<i64> = done["attempts"].as_array().unwrap().iter().map(|a| a["number"].as_i64().unwrap()).collect();
+            if delivery["channel_id"] == good_id.as_str() {
+                assert_eq!(numbers, [1], "{done:#}");
+            } else {
+                assert_eq!(numbers, [1, 2], "{done:#}");
+                assert_eq!(done["attempts"][0]["status_code"], 500);
+                assert_eq!(done["attempts"][1]["status_code"], 200);
+                assert_eq!(done["last_status_code"], 200);
+                assert!(done["last_error"].is_null(), "{done:#}");
+            }
+            assert!(done["next_attempt_at"].is_null(), "{done:#}");
+        }
+    }
+
+    #[actix_web::test]
     async fn rules_and_rotations_sent_by_a_client_that_resets_at_once_still_take_effect() {
         let app = spawn_app().await;
         app.create_tenant("contoso").await;
