@@ -13,7 +13,7 @@ The schema is this checkout's SQLite migrations; a variant (names joined by `+`)
   notenant, noevent, noreq, norecv   without one alert-log or retention index each
   statusdone   deliveries_by_status only over finished deliveries (status <> 'pending')
   bychannel    an alert-log index (channel_id, id) on deliveries
-  returning    successes recorded without the read: one UPDATE … RETURNING
+  returning    successes recorded without the read: one UPDATE … RETURNING (tried, not kept)
 Every 200 events it also runs the channel actor's due query once (a read, outside the writer's
 transactions), as the BENCHMARKS.md numbers were counted with it.
 

@@ -364,71 +364,11 @@ fn attempt_row(record: &AttemptRecord, number: i32) -> AttemptRow {
     }
 }
 
-/// The common case of [`record`], without reading the deliveries first: a scheduled attempt
-/// that succeeded, on a delivery that is still `pending` and has no other attempt in the group,
-/// marks it succeeded in one `UPDATE … RETURNING` per answer (status code and note), which
-/// counts the attempt where the row is (`attempt_count + 1`) and answers the attempt's number.
-/// This is what the general path decides for such an attempt (success ends a scheduled
-/// delivery whatever its count; a bulk redelivery waiting keeps its `redeliver_from` for its
-/// own manual attempt), with one statement instead of a read, its locks on PostgreSQL, and an
-/// update. Answers what it recorded (their attempt rows still to insert) and the records left
-/// for the general path: every other kind, and deliveries no longer pending (cancelled,
-/// finished meanwhile, or gone).
-#[allow(clippy::type_complexity)]
-fn record_successes<'r>(conn: &mut Conn, records: &'r [AttemptRecord], now: i64) -> Result<(Vec<Recorded>, Vec<AttemptRow>, Vec<&'r AttemptRecord>), StoreError> {
-    let mut in_group: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for record in records {
-        *in_group.entry(record.delivery_id.as_str()).or_default() += 1;
-    }
-    let quick = |r: &AttemptRecord| r.trigger == Trigger::Scheduled && r.outcome.succeeded() && in_group[r.delivery_id.as_str()] == 1;
-    let mut by_answer: HashMap<(Option<i32>, Option<&str>), Vec<&str>> = HashMap::new();
-    for record in records.iter().filter(|r| quick(r)) {
-        by_answer.entry((record.outcome.status_code.map(i32::from), record.outcome.error.as_deref())).or_default().push(&record.delivery_id);
-    }
-    let mut numbers: HashMap<String, i32> = HashMap::new();
-    for ((status_code, note), ids) in by_answer {
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let changes = (
-                deliveries::status.eq("succeeded"),
-                deliveries::attempt_count.eq(deliveries::attempt_count + 1),
-                deliveries::scheduled_attempt_count.eq(deliveries::scheduled_attempt_count + 1),
-                deliveries::next_attempt_at.eq(None::<i64>),
-                deliveries::last_status_code.eq(status_code),
-                deliveries::last_error_kind.eq(None::<&str>),
-                deliveries::last_error.eq(note),
-                deliveries::updated_at.eq(now),
-                deliveries::lease_owner.eq(None::<String>),
-            );
-            let counted = (deliveries::id, deliveries::attempt_count);
-            let rows: Vec<(String, i32)> = on_backend!(conn,
-                c => diesel::update(deliveries::table.filter(super::sqlite::id_in("id", chunk)).filter(is_pending()))
-                    .set(changes).returning(counted).load(c),
-                diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)).filter(is_pending()))
-                    .set(changes).returning(counted).load(c))?;
-            numbers.extend(rows);
-        }
-    }
-    let mut recorded = Vec::with_capacity(numbers.len());
-    let mut attempt_rows = Vec::with_capacity(records.len());
-    let mut rest = Vec::new();
-    for record in records {
-        match numbers.get(&record.delivery_id) {
-            Some(&number) if quick(record) => {
-                attempt_rows.push(attempt_row(record, number));
-                recorded.push(Recorded { delivery_id: record.delivery_id.clone(), status: "succeeded".into(), next_attempt_at: None, changed: true });
-            }
-            _ => rest.push(record),
-        }
-    }
-    Ok((recorded, attempt_rows, rest))
-}
-
 /// Records a group of attempts in one transaction and moves each delivery on: a scheduled
 /// attempt follows the retry schedule (only while the delivery is still `pending`); a manual
 /// one marks success but never schedules retries or changes a failure's status.
 pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, now: i64) -> Result<Vec<Recorded>, StoreError> {
     write(conn, |conn| {
-        let (mut recorded, mut attempt_rows, records) = record_successes(conn, records, now)?;
         // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
         let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
@@ -451,7 +391,9 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                 deliveries::table.filter(deliveries::id.eq_any(chunk)).select(columns).for_update().load(c))?;
             state.extend(rows);
         }
+        let mut recorded = Vec::with_capacity(records.len());
         let mut final_state: HashMap<&str, DeliveryState> = HashMap::with_capacity(records.len());
+        let mut attempt_rows = Vec::with_capacity(records.len());
         for record in records {
             let Some((status, count, scheduled, next, redeliver_from)) = state.get_mut(&record.delivery_id) else {
                 continue;
