@@ -91,6 +91,7 @@ impl Application {
             breaker: settings.breaker,
             disable_after: settings.disable_after,
             metrics: Arc::clone(&metrics),
+            max_writes: crate::actors::delivery::record_writes(store.is_shared(), settings.database_pool_size),
         };
         let supervisor = RetrySupervisor::new(store.is_shared()).start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();

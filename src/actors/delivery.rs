@@ -12,10 +12,10 @@
 //!   leaves that delivery alone until its attempt is recorded.
 //! - A fetch reads a snapshot; a delivery whose attempt was recorded while the fetch ran may
 //!   appear in it as still due, so such deliveries (`recorded_during_fetch`) are skipped.
-//! - Attempts are recorded in groups: while writes are running (up to [`MAX_WRITES`] at once),
-//!   finished attempts gather and go in the next transaction. A delivery leaves `held` only once
-//!   its attempt is committed; a write that fails is retried with backoff (the delivery is not
-//!   sent again meanwhile).
+//! - Attempts are recorded in groups: while writes are running (up to `max_writes` at once,
+//!   [`record_writes`]), finished attempts gather and go in the next transaction. A delivery
+//!   leaves `held` only once its attempt is committed; a write that fails is retried with
+//!   backoff (the delivery is not sent again meanwhile).
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
 //!   flight finish and be recorded before the actor stops.
 //! - A channel whose receiver is gone (its type's verdict: `410 Gone`, Slack's `404`), or that fails without a success for `DISABLE_AFTER`, is
@@ -75,6 +75,8 @@ pub struct DeliveryPolicy {
     pub disable_after: Duration,
     /// Where attempts and finished deliveries are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Attempt-recording writes a channel runs at once ([`record_writes`]).
+    pub max_writes: usize,
 }
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -138,7 +140,7 @@ pub struct DeliveryActor {
     spilled: bool,
     fetching: bool,
     recorded_during_fetch: HashSet<String>,
-    /// Attempt-recording writes under way (at most [`MAX_WRITES`]).
+    /// Attempt-recording writes under way (at most `policy.max_writes`).
     writing: usize,
     unrecorded: Vec<AttemptRecord>,
     /// Delay before retrying a failed write; zero while writes succeed.
@@ -173,6 +175,21 @@ pub struct DeliveryActor {
 /// use the server's cores. Deliveries stay held until their write commits, so two writes never
 /// touch the same delivery.
 const MAX_WRITES: usize = 4;
+
+/// Attempt-recording writes one channel runs at once ([`DeliveryPolicy::max_writes`]): [`MAX_WRITES`],
+/// but on PostgreSQL never more than half the instance's connections. More
+/// writes than free connections only wait for one, each holding the attempts that finished
+/// before it, so the groups shrink and every attempt costs more server time: with
+/// `DATABASE_POOL_SIZE=2`, one write at a time cost 8-15 % less machine CPU per delivered event
+/// than four (BENCHMARKS.md, ninth session). SQLite's single writer groups concurrent writes into
+/// one commit anyway.
+pub fn record_writes(shared: bool, pool_size: u32) -> usize {
+    if shared {
+        (pool_size as usize / 2).clamp(1, MAX_WRITES)
+    } else {
+        MAX_WRITES
+    }
+}
 
 /// First and longest delay between retries of a failed write.
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
@@ -403,10 +420,10 @@ impl DeliveryActor {
         }));
     }
 
-    /// Writes the finished attempts, unless [`MAX_WRITES`] writes are running (then they go next).
+    /// Writes the finished attempts, unless `policy.max_writes` writes are running (then they go next).
     fn record(&mut self, ctx: &mut Context<Self>) {
         let health_due = self.health_dirty && !self.health_saving;
-        if self.writing >= MAX_WRITES || (self.unrecorded.is_empty() && !health_due && self.disable.is_none()) {
+        if self.writing >= self.policy.max_writes || (self.unrecorded.is_empty() && !health_due && self.disable.is_none()) {
             return;
         }
         let disable = self.disable.take();
@@ -630,5 +647,22 @@ impl Handler<Retire> for DeliveryActor {
             self.held.release(&envelope.delivery_id);
         }
         self.stop_when_drained(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_records_with_at_most_half_the_postgresql_connections() {
+        // PostgreSQL: half the pool, at least one write, at most MAX_WRITES.
+        assert_eq!(record_writes(true, 1), 1);
+        assert_eq!(record_writes(true, 2), 1);
+        assert_eq!(record_writes(true, 5), 2);
+        assert_eq!(record_writes(true, 8), MAX_WRITES);
+        assert_eq!(record_writes(true, 64), MAX_WRITES);
+        // SQLite: the single writer groups them; the pool only serves reads.
+        assert_eq!(record_writes(false, 1), MAX_WRITES);
     }
 }
