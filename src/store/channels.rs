@@ -112,8 +112,12 @@ pub fn existing(conn: &mut Conn, ids: &[String]) -> Result<Vec<String>, StoreErr
 
 /// The ids among `ids` that name live, enabled channels.
 pub fn deliverable(conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, StoreError> {
-    let live = channels::table.filter(channels::deleted_at.is_null()).filter(channels::enabled.eq(true)).select(channels::id);
-    Ok(on_backend!(conn, c => live.filter(super::sqlite::id_in("id", ids)).load(c), live.filter(channels::id.eq_any(ids)).load(c))?)
+    Ok(channels::table
+        .filter(super::id_in("id", ids))
+        .filter(channels::deleted_at.is_null())
+        .filter(channels::enabled.eq(true))
+        .select(channels::id)
+        .load(conn)?)
 }
 
 pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Result<ChannelRow, StoreError> {

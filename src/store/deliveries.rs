@@ -387,8 +387,8 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
             // them one after the other; SQLite's single writer runs one at a time anyway.
             let rows: Vec<(String, Progress)> = on_backend!(conn,
-                c => deliveries::table.filter(super::sqlite::id_in("id", chunk)).select(columns).load(c),
-                deliveries::table.filter(deliveries::id.eq_any(chunk)).select(columns).for_update().load(c))?;
+                c => deliveries::table.filter(super::id_in("id", chunk)).select(columns).load(c),
+                deliveries::table.filter(super::id_in("id", chunk)).select(columns).for_update().load(c))?;
             state.extend(rows);
         }
         let mut recorded = Vec::with_capacity(records.len());
@@ -461,9 +461,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
                     // The attempt is over: whoever finds the delivery due next may take it.
                     deliveries::lease_owner.eq(None::<String>),
                 );
-                on_backend!(conn,
-                    c => diesel::update(deliveries::table.filter(super::sqlite::id_in("id", chunk))).set(changes).execute(c),
-                    diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk))).set(changes).execute(c))?;
+                diesel::update(deliveries::table.filter(super::id_in("id", chunk))).set(changes).execute(conn)?;
             }
         }
         insert_rows!(attempt_rows, |head| each_backend!(conn, c => diesel::insert_into(attempts::table).values(head).execute(c))?);

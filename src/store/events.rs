@@ -41,8 +41,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let tenants = resolve_tenants(conn, batch, now, &field)?;
 
         let ids: Vec<&str> = batch.iter().map(|m| m.event.id.as_str()).collect();
-        let stored = on_backend!(conn, c => events::table.filter(super::sqlite::id_in("id", &ids)).select(events::id).load::<String>(c),
-            events::table.filter(events::id.eq_any(&ids)).select(events::id).load::<String>(c))?;
+        let stored = events::table.filter(super::id_in("id", &ids)).select(events::id).load::<String>(conn)?;
         let mut seen: HashSet<String> = stored.into_iter().collect();
 
         let wanted: Vec<&str> = {

@@ -23,7 +23,6 @@ use std::time::Duration;
 use anyhow::Context;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -183,54 +182,10 @@ pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<H
     Ok(rows.iter().map(|r| r.id.to_string()).collect())
 }
 
-/// `column IN (ids)` with the ids bound as one JSON array: the same short statement whatever
-/// their number, prepared once per connection and then taken from diesel's statement cache.
-/// SQLite has no array parameter, and an `IN` list of n values is parsed and planned anew every
-/// time (diesel's `eq_any`), which cost the writer a sixth of its time; diesel's `sql()` literals
-/// are never cached either (they prepared 4 % of the writer's samples anew, BENCHMARKS.md).
-/// `column` is written into the SQL as it is, so it is a name in the code, never input.
-pub fn id_in(column: &'static str, ids: &[&str]) -> IdIn {
-    IdIn { column, ids: serde_json::to_string(ids).expect("strings always serialise") }
-}
-
-/// The condition [`id_in`] builds.
-#[derive(Debug, Clone)]
-pub struct IdIn {
-    column: &'static str,
-    ids: String,
-}
-
-impl diesel::expression::Expression for IdIn {
-    type SqlType = Bool;
-}
-
-impl<QS> diesel::expression::AppearsOnTable<QS> for IdIn {}
-
-impl<QS> diesel::expression::SelectableExpression<QS> for IdIn {}
-
-impl diesel::expression::ValidGrouping<()> for IdIn {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
-impl diesel::query_builder::QueryId for IdIn {
-    type QueryId = ();
-    // Not a static id: diesel caches the statement by its SQL, which is one text per column.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for IdIn {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
-        out.push_sql(self.column);
-        out.push_sql(" IN (SELECT value FROM json_each(");
-        out.push_bind_param::<Text, _>(&self.ids)?;
-        out.push_sql("))");
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::sql_types::Text;
 
     fn event_row(n: usize) -> EventRow {
         EventRow {
@@ -364,7 +319,7 @@ mod tests {
         let (_dir, mut conn) = database();
         insert_events(&mut conn, &(0..10).map(event_row).collect::<Vec<_>>()).unwrap();
         let find = |conn: &mut SqliteConnection, ids: &[&str]| {
-            let mut found: Vec<String> = events::table.filter(id_in("id", ids)).select(events::id).load(conn).unwrap();
+            let mut found: Vec<String> = events::table.filter(super::super::id_in("id", ids)).select(events::id).load(conn).unwrap();
             found.sort();
             found
         };

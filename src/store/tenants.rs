@@ -89,8 +89,7 @@ pub fn delete(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
 
 /// The tenants with these ids, in any order.
 pub fn find_many(conn: &mut Conn, ids: &[&str]) -> Result<Vec<TenantRow>, StoreError> {
-    Ok(on_backend!(conn, c => tenants::table.filter(super::sqlite::id_in("id", ids)).select(TenantRow::as_select()).load(c),
-        tenants::table.filter(tenants::id.eq_any(ids)).select(TenantRow::as_select()).load(c))?)
+    Ok(tenants::table.filter(super::id_in("id", ids)).select(TenantRow::as_select()).load(conn)?)
 }
 
 fn row_of(tenant: &Tenant, now: i64) -> TenantRow {
