@@ -184,18 +184,7 @@ pub fn of(kind: ChannelKind) -> &'static dyn ChannelType {
 }
 
 /// What reads put before the last four characters of a credential.
-pub const MASK: &str = "••••";
-
-/// A credential as reads show it: `••••3f2a`; one shorter than 12 characters shows nothing of
-/// itself (its last four would be most of it).
-pub fn masked(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() < 12 {
-        return MASK.to_string();
-    }
-    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-    format!("{MASK}{tail}")
-}
+pub use crate::domain::channel::{masked, MASK};
 
 /// The settings of a new channel (`current` is `None`) or of a changed one, merged and checked:
 /// a setting given as `null` goes back to its default; a credential sent back masked, as reads

@@ -92,6 +92,20 @@ impl ChannelKind {
     }
 }
 
+/// What stands for the hidden part of a credential in reads.
+pub const MASK: &str = "••••";
+
+/// A credential as reads show it: `••••3f2a`; one shorter than 12 characters shows nothing of
+/// itself (its last four would be most of it).
+pub fn masked(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() < 12 {
+        return MASK.to_string();
+    }
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("{MASK}{tail}")
+}
+
 /// A secret URL as reads show it: `https://hooks.slack.com/••••Xy12` (scheme, host, port, and the
 /// last four characters of the path and query).
 pub fn masked_url(url: &str) -> String {
@@ -247,6 +261,38 @@ impl CustomHeaders {
 
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
+    }
+
+    /// The headers as reads show them: every name, every value masked like a credential
+    /// ([`masked`]), since these headers exist to carry receivers' credentials.
+    pub fn shown(&self) -> BTreeMap<String, String> {
+        self.0.iter().map(|(name, value)| (name.clone(), masked(value))).collect()
+    }
+
+    /// The headers a change gives, with every value sent back masked as a read shows it (an
+    /// edited read sent whole) replaced by the current value of that header. A masked value
+    /// that is not the current one's mask is refused: the whole value must be sent.
+    pub fn unmask(given: BTreeMap<String, String>, current: &CustomHeaders) -> Result<BTreeMap<String, String>, Invalid> {
+        given
+            .into_iter()
+            .map(|(name, value)| {
+                if !value.contains(MASK) {
+                    return Ok((name, value));
+                }
+                let kept = current.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, v)| v).filter(|v| masked(v) == value);
+                match kept {
+                    Some(kept) => Ok((name, kept.clone())),
+                    None => Err(Invalid::new(
+                        format!("headers.{}", clip(&name)),
+                        "holds `••••`, the mask reads show; send the whole value, or leave `headers` out to keep the current ones",
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -36,7 +36,8 @@ pub struct ChannelView {
     /// Where deliveries go; Slack's and Teams' URLs (their credential) masked.
     url: String,
     enabled: bool,
-    /// Headers sent with every request.
+    /// Headers sent with every request: their names, each value masked like a credential
+    /// (`••••` and its last four characters; values shorter than 12 characters show nothing).
     headers: BTreeMap<String, String>,
     /// A webhook's signing secret (`whsec_…`): only in the answer to a create or a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,7 +97,7 @@ struct StatsView {
 
 impl ChannelView {
     fn of(row: ChannelRow, stats: Option<ChannelStats>, health: Option<Health>, show_secret: bool) -> Self {
-        let headers = row.custom_headers().as_map().clone();
+        let headers = row.custom_headers().shown();
         let kind = ChannelKind::from_stored(&row.kind);
         let mut settings = crate::channels::shown(kind, &row.settings());
         let url_field = crate::channels::of(kind).url_field();
@@ -163,14 +164,24 @@ pub struct ChannelInput {
 /// A change: the fields given are set, the others kept.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChannelPatch {
-    name: Option<String>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    name: Option<Option<String>>,
     /// Only the channel's own type: a type cannot change.
-    #[serde(rename = "type")]
-    kind: Option<String>,
+    #[serde(rename = "type", default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    kind: Option<Option<String>>,
     /// A new URL (Sentinel: `endpoint`); the masked form a read shows keeps the current one.
-    url: Option<String>,
-    enabled: Option<bool>,
-    /// `null`: none.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<bool>)]
+    enabled: Option<Option<bool>>,
+    /// Replaces every custom header; `null`: none; left out: kept. A value sent back masked as
+    /// a read shows it (`••••…`) keeps that header's current value. When the URL changes, the
+    /// values must be sent again whole (they are credentials, and only go where they were given
+    /// for).
     #[serde(default, deserialize_with = "super::nullable")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     headers: Option<Option<BTreeMap<String, String>>>,
@@ -296,7 +307,8 @@ pub async fn update(
     body: web::Json<ChannelPatch>,
 ) -> ApiResult<HttpResponse> {
     let mut patch = body.into_inner();
-    if let Some(kind) = patch.kind.as_deref() {
+    let (name, kind, url, enabled) = (super::given("name", patch.name)?, super::given("type", patch.kind)?, super::given("url", patch.url.take())?, super::given("enabled", patch.enabled)?);
+    if let Some(kind) = kind.as_deref() {
         ChannelKind::parse("type", kind)?;
     }
     // Sentinel calls its URL `endpoint`; which name fits is checked against the channel below.
@@ -305,7 +317,7 @@ pub async fn update(
         Some(serde_json::Value::String(text)) => Some(text),
         Some(_) => return Err(Invalid::new("endpoint", "must be a URL, as text").into()),
     };
-    let (url_field, url_text) = match (patch.url.take(), endpoint) {
+    let (url_field, url_text) = match (url, endpoint) {
         (Some(_), Some(_)) => return Err(Invalid::new("url", "send the channel's URL once, as `url` (or `endpoint` for Sentinel)").into()),
         (Some(url), None) => ("url", Some(url)),
         (None, Some(endpoint)) => ("endpoint", Some(endpoint)),
@@ -319,11 +331,12 @@ pub async fn update(
         .map_err(|e| Invalid::new(url_field, e.message))?;
     let settings = std::mem::take(&mut patch.settings);
     let change = ChannelChange {
-        name: patch.name.as_deref().map(|n| channel::parse_name(n, router.limits())).transpose()?,
+        name: name.as_deref().map(|n| channel::parse_name(n, router.limits())).transpose()?,
         // A masked URL sent back (a read, edited and sent whole) is no new URL: checked below.
         url,
-        enabled: patch.enabled,
-        headers: patch.headers.map(|h| CustomHeaders::parse(h.unwrap_or_default(), router.limits())).transpose()?,
+        enabled,
+        // Checked below, once the current values that masked ones stand for are known.
+        headers: None,
         rate_limit: patch
             .rate_limit_per_second
             .map(|r| r.filter(|v| !v.is_null()).as_ref().map(RateLimit::parse).transpose())
@@ -331,9 +344,12 @@ pub async fn update(
         settings: Some(settings.clone()),
     };
     let id = id.into_inner();
-    let kind = patch.kind;
     let masked = url_text.filter(|u| u.contains(MASK));
     let api = api.into_inner();
+    let given_headers = patch.headers.map(Option::unwrap_or_default);
+    let headers_resent = given_headers.as_ref().is_some_and(|given| given.values().all(|v| !v.contains(MASK)));
+    let limits = router.limits().clone();
+    let mut change = change;
     let row = router.change(move |conn| {
             let current = channels::get(conn, &id)?;
             let current_kind = ChannelKind::from_stored(&current.kind);
@@ -347,6 +363,10 @@ pub async fn update(
             if masked.is_some_and(|m| !current_kind.url_is_secret() || m != channel::masked_url(&current.url)) {
                 return Err(Invalid::new(url_field, "holds `••••`, the mask reads show; send the whole new URL, or leave it out to keep the current one").into());
             }
+            let current_headers = current.custom_headers();
+            if let Some(given) = given_headers {
+                change.headers = Some(CustomHeaders::parse(CustomHeaders::unmask(given, &current_headers)?, &limits)?);
+            }
             let stored = current.settings();
             let merged = if settings.is_empty() { stored.clone() } else { crate::channels::configure(current_kind, settings.clone(), Some(&stored))? };
             if !settings.is_empty() {
@@ -356,6 +376,13 @@ pub async fn update(
             // elsewhere takes the credential again.
             let moved = change.url.as_ref().is_some_and(|u| u.as_str() != current.url)
                 || ["authority", "directory_id"].iter().any(|k| merged.get(*k) != stored.get(*k));
+            if moved && !current_headers.is_empty() && !headers_resent {
+                return Err(Invalid::new(
+                    "headers",
+                    "must be sent again, whole, when the channel's URL changes: header values are credentials and only go where they were given for (`null` drops them)",
+                )
+                .into());
+            }
             if moved {
                 let secrets = crate::channels::of(current_kind).settings().iter().filter(|s| s.secret);
                 for secret in secrets {

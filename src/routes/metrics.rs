@@ -27,9 +27,14 @@ pub async fn metrics(req: HttpRequest, router: web::Data<RouterHandle>, credenti
     let Some(presented) = presented else {
         return Err(ApiError::Unauthorized("send `Authorization: Bearer <token>` with METRICS_TOKEN or the admin token".into()));
     };
-    let allowed = credentials.role_of(presented) == Some(Role::Admin) || token.0.as_ref().is_some_and(|hash| hash.matches(presented));
+    let role = credentials.role_of(presented);
+    let allowed = role == Some(Role::Admin) || token.0.as_ref().is_some_and(|hash| hash.matches(presented));
     if !allowed {
-        return Err(ApiError::Unauthorized("the bearer token is neither METRICS_TOKEN nor the admin token".into()));
+        // A token the router knows, but not one that may scrape: forbidden, not unknown.
+        return Err(match role {
+            Some(_) => ApiError::Forbidden("the ingest token may not read /metrics; use METRICS_TOKEN or the admin token".into()),
+            None => ApiError::Unauthorized("the bearer token is neither METRICS_TOKEN nor the admin token".into()),
+        });
     }
     let now = now_ms();
     // The database away: the counters and the process metrics are still worth having.

@@ -22,6 +22,7 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpRequest, ResponseError};
 use serde::{Deserialize, Deserializer};
 
+use crate::domain::Invalid;
 use crate::error::{ApiError, PROBLEM_JSON};
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -198,6 +199,17 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A PATCH field that cannot be null, read with [`nullable`]: absent keeps the current value, a
+/// value sets it, and `null` is refused naming the field (it would otherwise read as absent and
+/// answer 200 having changed nothing).
+pub fn given<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, Invalid> {
+    match value {
+        Some(None) => Err(Invalid::new(field, "cannot be null; send a value, or leave it out to keep the current one")),
+        Some(value) => Ok(value),
+        None => Ok(None),
+    }
 }
 
 /// An RFC 3339 rendering of a stored instant, for views.

@@ -79,16 +79,25 @@ pub struct RuleInput {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
-    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    name: Option<Option<String>>,
     /// `null`: every tenant.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     tenant_id: Option<Option<String>>,
-    event_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    event_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Severity>)]
-    min_severity: Option<String>,
-    channel_ids: Option<Vec<String>>,
-    enabled: Option<bool>,
+    min_severity: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    channel_ids: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    enabled: Option<Option<bool>>,
 }
 
 fn spec_of(input: RuleInput, limits: &Limits) -> Result<RuleSpec, crate::domain::Invalid> {
@@ -149,18 +158,26 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
 pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<RulePatch>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let patch = body.into_inner();
+    let (name, event_types, min_severity, channel_ids, enabled) = (
+        super::given("name", patch.name)?,
+        super::given("event_types", patch.event_types)?,
+        super::given("min_severity", patch.min_severity)?,
+        super::given("channel_ids", patch.channel_ids)?,
+        super::given("enabled", patch.enabled)?,
+    );
+    let tenant_id = patch.tenant_id;
     let limits = router.limits().clone();
     // Read, merge and write in one transaction, so concurrent PATCHes cannot undo each other.
     let rule = router.change(move |conn| {
             crate::store::lock_for_change(conn, crate::store::Changeable::Rule, &id)?;
             let current = rules::get(conn, &id)?;
             let merged = RuleInput {
-                name: patch.name.unwrap_or(current.row.name.clone()),
-                tenant_id: patch.tenant_id.unwrap_or(current.row.tenant_id.clone()),
-                event_types: patch.event_types.unwrap_or_else(|| current.event_type_texts()),
-                min_severity: Some(patch.min_severity.unwrap_or(current.row.min_severity.clone())),
-                channel_ids: patch.channel_ids.unwrap_or(current.channel_ids.clone()),
-                enabled: Some(patch.enabled.unwrap_or(current.row.enabled)),
+                name: name.unwrap_or(current.row.name.clone()),
+                tenant_id: tenant_id.unwrap_or(current.row.tenant_id.clone()),
+                event_types: event_types.unwrap_or_else(|| current.event_type_texts()),
+                min_severity: Some(min_severity.unwrap_or(current.row.min_severity.clone())),
+                channel_ids: channel_ids.unwrap_or(current.channel_ids.clone()),
+                enabled: Some(enabled.unwrap_or(current.row.enabled)),
             };
             let spec = spec_of(merged, &limits)?;
             rules::replace(conn, &id, &spec, now_ms())

@@ -93,12 +93,15 @@ struct Tenants {
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     /// Only the tenant's own id: an id cannot change.
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
-    id: Option<String>,
-    #[schema(min_length = 1)]
-    display_name: Option<String>,
-    #[schema(pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")]
-    microsoft_tenant_id: Option<String>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z0-9_.-]{1,64}$")]
+    id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>, min_length = 1)]
+    display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")]
+    microsoft_tenant_id: Option<Option<String>>,
 }
 
 /// Every tenant, with what arrived from its audit log.
@@ -153,11 +156,13 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
 pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<TenantPatch>) -> ApiResult<HttpResponse> {
     let patch = body.into_inner();
     let id = id.into_inner();
-    if patch.id.as_ref().is_some_and(|new| *new != id) {
+    let (new_id, display_name, microsoft_tenant_id) =
+        (super::given("id", patch.id)?, super::given("display_name", patch.display_name)?, super::given("microsoft_tenant_id", patch.microsoft_tenant_id)?);
+    if new_id.as_ref().is_some_and(|new| *new != id) {
         return Err(Invalid::new("id", "a tenant's id cannot change; register a new tenant instead").into());
     }
-    let name = patch.display_name.map(|n| bounded_text("display_name", &n, router.limits().max_name)).transpose()?;
-    let guid = patch.microsoft_tenant_id.map(|g| parse_microsoft_tenant_id("microsoft_tenant_id", &g)).transpose()?;
+    let name = display_name.map(|n| bounded_text("display_name", &n, router.limits().max_name)).transpose()?;
+    let guid = microsoft_tenant_id.map(|g| parse_microsoft_tenant_id("microsoft_tenant_id", &g)).transpose()?;
     let row = router
         .store()
         .write(move |conn| tenants::update(conn, &id, name.as_deref(), guid.as_deref(), now_ms()))

@@ -124,13 +124,25 @@ pub fn count_redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<
 /// Makes the deliveries the filter takes pending again for one manual attempt each, due now and
 /// held by no instance, keeping the status each goes back to if that attempt fails. Their
 /// channels' actors send them at their own pace (concurrency, circuit, rate limit). Answers how
-/// many, per channel.
+/// many this call queued, per channel: each update checks the delivery's status again, so of two
+/// bulk redeliveries racing for the same deliveries (PostgreSQL reads them both before either
+/// writes) each counts only those it changed.
 pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -> Result<HashMap<String, usize>, StoreError> {
     write(conn, |conn| {
-        let found = redeliverable(conn, filter)?;
-        let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            diesel::update(deliveries::table.filter(deliveries::id.eq_any(chunk)))
+        let mut found: HashMap<String, Vec<String>> = HashMap::new();
+        for (id, channel_id) in redeliverable(conn, filter)? {
+            found.entry(channel_id).or_default().push(id);
+        }
+        let mut per_channel: HashMap<String, usize> = HashMap::new();
+        for (channel_id, ids) in found {
+            let mut queued = 0;
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                queued += diesel::update(
+                    deliveries::table
+                        .filter(deliveries::id.eq_any(chunk))
+                        .filter(deliveries::status.eq(&filter.status))
+                        .filter(deliveries::redeliver_from.is_null()),
+                )
                 .set((
                     deliveries::redeliver_from.eq(&filter.status),
                     deliveries::status.eq("pending"),
@@ -139,10 +151,10 @@ pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -
                     deliveries::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-        }
-        let mut per_channel: HashMap<String, usize> = HashMap::new();
-        for (_, channel_id) in found {
-            *per_channel.entry(channel_id).or_default() += 1;
+            }
+            if queued > 0 {
+                per_channel.insert(channel_id, queued);
+            }
         }
         Ok(per_channel)
     })

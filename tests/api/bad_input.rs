@@ -32,6 +32,7 @@ on_both_backends! {
         app.create_tenant("contoso").await;
         let channel = app.create_channel("SOC", "https://hooks.example.com/soc").await;
         let ch = channel["id"].as_str().unwrap().to_string();
+        let rule = app.post("/api/v1/rules", json!({"name": "R", "event_types": ["*"], "channel_ids": [ch]})).await.body["id"].as_str().unwrap().to_string();
         let mut good = permission_event("contoso", "permission.external_share_created", "high");
         good["event_id"] = json!("good-event-1");
         let with = |key: &str, value: Value| {
@@ -88,6 +89,18 @@ on_both_backends! {
             case("rule for an unknown tenant", "POST", "/api/v1/rules", json!({"name": "R", "tenant_id": "nobody", "event_types": ["*"], "channel_ids": [ch]}), 422, Some("tenant_id")),
             case("tenant with a bad GUID", "POST", "/api/v1/tenants", json!({"id": "t", "display_name": "T", "microsoft_tenant_id": "not-a-guid"}), 422, Some("microsoft_tenant_id")),
             case("tenant with a bad id", "POST", "/api/v1/tenants", json!({"id": "has space", "display_name": "T", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}), 422, Some("id")),
+            // `null` for a field that cannot be null is no "leave it as it is".
+            case("channel name set to null", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"name": null}), 422, Some("name")),
+            case("channel URL set to null", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"url": null}), 422, Some("url")),
+            case("channel enabled set to null", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"enabled": null}), 422, Some("enabled")),
+            case("channel type set to null", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"type": null}), 422, Some("type")),
+            case("rule name set to null", "PATCH", &format!("/api/v1/rules/{rule}"), json!({"name": null}), 422, Some("name")),
+            case("rule event types set to null", "PATCH", &format!("/api/v1/rules/{rule}"), json!({"event_types": null}), 422, Some("event_types")),
+            case("rule severity set to null", "PATCH", &format!("/api/v1/rules/{rule}"), json!({"min_severity": null}), 422, Some("min_severity")),
+            case("rule channels set to null", "PATCH", &format!("/api/v1/rules/{rule}"), json!({"channel_ids": null}), 422, Some("channel_ids")),
+            case("rule enabled set to null", "PATCH", &format!("/api/v1/rules/{rule}"), json!({"enabled": null}), 422, Some("enabled")),
+            case("tenant name set to null", "PATCH", "/api/v1/tenants/contoso", json!({"display_name": null}), 422, Some("display_name")),
+            case("tenant GUID set to null", "PATCH", "/api/v1/tenants/contoso", json!({"microsoft_tenant_id": null}), 422, Some("microsoft_tenant_id")),
             raw("log with an unknown status", "GET", "/api/v1/deliveries?status=lost", None, 422),
             raw("log with a zero limit", "GET", "/api/v1/deliveries?limit=0", None, 422),
             raw("log with an unknown filter", "GET", "/api/v1/deliveries?colour=red", None, 400),
@@ -111,12 +124,14 @@ on_both_backends! {
         }
 
         // Nothing was written by any of them: the good event (sent inside refused batches) is still
-        // new, there are no rules, one channel, one tenant.
+        // new, the one rule, channel and tenant are as they were made.
         let fresh = app.ingest(good.clone()).await;
         assert_eq!(fresh.status, 202, "{}", fresh.body);
         assert_eq!(fresh.body["duplicate"], false, "a refused request stored the event");
-        assert_eq!(app.get("/api/v1/rules").await.body["items"], json!([]));
-        assert_eq!(app.get("/api/v1/channels").await.body["items"].as_array().unwrap().len(), 1);
+        let rules = app.get("/api/v1/rules").await.body["items"].clone();
+        assert_eq!((rules.as_array().unwrap().len(), &rules[0]["name"], &rules[0]["event_types"], &rules[0]["enabled"]), (1, &json!("R"), &json!(["*"]), &json!(true)));
+        let channels = app.get("/api/v1/channels").await.body["items"].clone();
+        assert_eq!((channels.as_array().unwrap().len(), &channels[0]["name"], &channels[0]["url"]), (1, &json!("SOC"), &json!("https://hooks.example.com/soc")));
         assert_eq!(app.get("/api/v1/tenants").await.body["items"].as_array().unwrap().len(), 1);
     }
 

@@ -63,19 +63,42 @@ on_both_backends! {
     }
 
     #[actix_web::test]
-    async fn custom_channel_headers_are_sent_with_every_delivery() {
+    async fn custom_headers_are_sent_whole_with_every_delivery_but_reads_only_show_them_masked() {
         let app = spawn_app().await;
         let receiver = Receiver::start().await;
         let answer = app
-            .post("/api/v1/channels", json!({"name": "SIEM", "url": receiver.url("/"), "headers": {"X-Api-Key": "k-123"}}))
+            .post("/api/v1/channels", json!({"name": "SIEM", "url": receiver.url("/"), "headers": {"X-Api-Key": "key-0123456789-abcd", "X-Short": "k-1"}}))
             .await;
         assert_eq!(answer.status, 201);
-        assert_eq!(answer.body["headers"]["X-Api-Key"], "k-123");
-        app.route_everything_to(&[answer.body["id"].as_str().unwrap()]).await;
+        assert_eq!(answer.body["headers"], json!({"X-Api-Key": "••••abcd", "X-Short": "••••"}), "values are credentials: masked from the first answer on");
+        let id = answer.body["id"].as_str().unwrap().to_string();
+        let path = format!("/api/v1/channels/{id}");
+        for read in [app.get(&path).await.body, app.get("/api/v1/channels").await.body["items"][0].clone()] {
+            assert_eq!(read["headers"], json!({"X-Api-Key": "••••abcd", "X-Short": "••••"}), "{read}");
+        }
+        app.route_everything_to(&[&id]).await;
         app.create_tenant("contoso").await;
         app.ingest(permission_event("contoso", "permission.anonymous_link_created", "low")).await;
         let got = receiver.wait_for(1, None, Duration::from_secs(5)).await;
-        assert_eq!(got[0].headers["x-api-key"], "k-123");
+        assert_eq!((got[0].headers["x-api-key"].as_str(), got[0].headers["x-short"].as_str()), ("key-0123456789-abcd", "k-1"));
+
+        // A change that leaves the headers out keeps them; a read sent back whole (masked values
+        // and all, as the admin page's form does) keeps them too, with one value changed.
+        assert_eq!(app.patch(&path, json!({"name": "SIEM 2"})).await.status, 200);
+        let edited = app.patch(&path, json!({"headers": {"X-Api-Key": "••••abcd", "X-Short": "k-2"}})).await;
+        assert_eq!((edited.status, &edited.body["headers"]), (200, &json!({"X-Api-Key": "••••abcd", "X-Short": "••••"})), "{}", edited.body);
+        // A mask that is not the current value's is no value.
+        let wrong = app.patch(&path, json!({"headers": {"X-Api-Key": "••••zzzz"}})).await;
+        assert_eq!((wrong.status, wrong.body["field"].as_str()), (422, Some("headers.X-Api-Key")), "{}", wrong.body);
+        // Moving the channel elsewhere takes the credentials again.
+        let moved = app.patch(&path, json!({"url": receiver.url("/elsewhere")})).await;
+        assert_eq!((moved.status, moved.body["field"].as_str()), (422, Some("headers")), "{}", moved.body);
+        let moved = app.patch(&path, json!({"url": receiver.url("/elsewhere"), "headers": {"X-Api-Key": "key-0123456789-abcd", "X-Short": "k-2"}})).await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
+        app.ingest(permission_event("contoso", "permission.anonymous_link_created", "low")).await;
+        let got = receiver.wait_for(2, None, Duration::from_secs(5)).await;
+        assert_eq!((got[1].headers["x-api-key"].as_str(), got[1].headers["x-short"].as_str()), ("key-0123456789-abcd", "k-2"));
+        assert_eq!(app.patch(&path, json!({"headers": null})).await.body["headers"], json!({}));
     }
 
     #[actix_web::test]

@@ -103,6 +103,48 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn two_bulk_redeliveries_at_once_each_count_only_what_they_queued() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Status(500));
+        let app = spawn_app_with(|s| {
+            s.retry_schedule = RetrySchedule::new(vec![]);
+            s.breaker.failures = 100_000;
+        })
+        .await;
+        let channel = app.soc_channel_for_contoso(&receiver).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        let events: Vec<Value> = (0..60).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        let app = &app;
+        let redeliver = |body: Value| async move { app.post("/api/v1/deliveries/redeliver", body).await };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while redeliver(json!({ "channel_id": channel_id, "dry_run": true })).await.body["count"] != 60 {
+            assert!(Instant::now() < deadline, "not all 60 failed");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        receiver.reply_with(Reply::Status(200));
+        // The failed ones, then four times the succeeded ones: two requests at once each time.
+        for (round, status) in ["failed", "succeeded", "succeeded", "succeeded", "succeeded"].into_iter().enumerate() {
+            let filter = json!({ "channel_id": channel_id, "status": status });
+            let (a, b) = futures_util::future::join(redeliver(filter.clone()), redeliver(filter)).await;
+            assert_eq!((a.status, b.status), (202, 202), "{} {}", a.body, b.body);
+            let counts = (a.body["count"].as_i64().unwrap(), b.body["count"].as_i64().unwrap());
+            assert_eq!(counts.0 + counts.1, 60, "round {round}: each answer counts what it queued, together the 60: {counts:?}");
+            receiver.wait_for(60 * (round + 2), None, Duration::from_secs(20)).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while redeliver(json!({ "channel_id": channel_id, "status": "succeeded", "dry_run": true })).await.body["count"] != 60 {
+                assert!(Instant::now() < deadline, "not every redelivered delivery is recorded as succeeded");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut ids: Vec<String> = receiver.received().iter().map(|c| c.headers["webhook-id"].clone()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids.len(), 360, "the first attempts, then each delivery once per redelivery");
+        ids.dedup();
+        assert_eq!(ids.len(), 60);
+    }
+
+    #[actix_web::test]
     async fn a_bulk_redelivery_that_fails_again_leaves_the_delivery_failed_without_retries() {
         let receiver = Receiver::start().await;
         receiver.reply_with(Reply::Status(500));

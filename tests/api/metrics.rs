@@ -54,7 +54,7 @@ on_both_backends! {
         .await;
         // Only the admin token or METRICS_TOKEN may scrape.
         assert_eq!(scrape(&app, None).await.0, 401);
-        assert_eq!(scrape(&app, Some(INGEST_TOKEN)).await.0, 401);
+        assert_eq!(scrape(&app, Some(INGEST_TOKEN)).await.0, 403, "a token the router knows, not allowed to scrape");
         assert_eq!(scrape(&app, Some(ADMIN_TOKEN)).await.0, 200);
 
         let (ok, failing, throttled) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);

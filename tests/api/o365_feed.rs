@@ -340,12 +340,21 @@ on_both_backends! {
         let mut stranger = api.publish("c-stranger", click(9));
         stranger["tenantId"] = json!("00000000-1111-2222-3333-444444444444");
         stranger["contentUri"] = json!(format!("{}/api/v1.0/00000000-1111-2222-3333-444444444444/activity/feed/audit/c-stranger", api.base));
-        let answer = notify(&app, Some(AUTH_ID), json!([notification, elsewhere, stranger])).await;
+        // The tenant's own feed by its address, then dot segments spelled in percent-encoding out
+        // of it into another tenant's: refused, with the reason, and never fetched.
+        let mut dots = api.publish("c-dots", click(10));
+        dots["contentUri"] = json!(format!(
+            "{}/api/v1.0/b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd/activity/feed/audit/%2e%2e/%2E%2E/%2e%2e/%2e%2e/00000000-1111-2222-3333-444444444444/activity/feed/audit/c-stranger",
+            api.base
+        ));
+        let answer = notify(&app, Some(AUTH_ID), json!([notification, elsewhere, stranger, dots])).await;
         assert_eq!(answer.status, 200, "{}", answer.body);
         assert_eq!((answer.body["kept"].as_i64(), answer.body["known"].as_i64()), (Some(1), Some(0)), "{}", answer.body);
         let skipped = answer.body["skipped"].as_array().unwrap();
-        assert!(skipped[0]["reason"].as_str().unwrap().contains("not under"), "a blob outside the API root is never fetched: {skipped:?}");
+        assert!(skipped[0]["reason"].as_str().unwrap().contains("is not fetched"), "a blob outside the API root is never fetched: {skipped:?}");
         assert!(skipped[1]["reason"].as_str().unwrap().contains("register it first"), "{skipped:?}");
+        assert_eq!(skipped[2]["content_id"], "c-dots", "{skipped:?}");
+        assert!(skipped[2]["reason"].as_str().unwrap().contains("not under"), "encoded dot segments are resolved, then refused: {skipped:?}");
 
         let got = receiver.wait_for(1, None, Duration::from_secs(20)).await;
         let payload = got[0].json();
@@ -362,7 +371,7 @@ on_both_backends! {
         notify(&app, Some(AUTH_ID), json!([twin])).await;
         wait_for_content(&app, "c-click-7-twin", "done").await;
         assert_eq!(api.fetches("c-click-7"), 1, "each blob is fetched once");
-        assert_eq!(api.fetches("c-elsewhere") + api.fetches("c-stranger"), 0);
+        assert_eq!(api.fetches("c-elsewhere") + api.fetches("c-stranger") + api.fetches("c-dots"), 0);
         assert_eq!(delivered(&receiver), [click_event(7)], "one alert for the click");
         assert_eq!(api.with(|p| (p.tokens.len(), p.violations.clone())), (1, vec![]), "one token, cached, with the right form and scope");
 

@@ -75,18 +75,50 @@ impl ContentRef {
         })
     }
 
-    /// Whether the router may fetch this content's address: it must lie under the API root, in
-    /// the tenant's own feed (`{api_root}/{tenant}/activity/feed/`), so a notification can never
-    /// send the router's token anywhere else.
-    pub fn check_uri(&self, api_root: &str) -> Result<(), String> {
-        let feed = format!("{}/{}/activity/feed/", api_root.trim_end_matches('/'), self.organization_id);
+    /// The address the router fetches for this content, if it may: the content URI read as a
+    /// URL (dot segments, literal or percent-encoded, resolved), on the API root's scheme, host
+    /// and port, with no user name or fragment, whose decoded path is the root's path, then the
+    /// tenant's own `activity/feed/audit/…`. No segment may decode to a slash, a backslash or a
+    /// dot segment. So a notification can never send the router's token anywhere else, however
+    /// it spells the address.
+    pub fn check_uri(&self, api_root: &str) -> Result<String, String> {
         let uri = self.content_uri.as_str();
-        let within = uri.len() > feed.len() && uri.is_char_boundary(feed.len()) && uri[..feed.len()].eq_ignore_ascii_case(&feed);
-        if within && !uri.contains("..") && !uri.contains('#') {
-            Ok(())
-        } else {
-            Err(format!("contentUri {uri} is not under {feed} (O365_API_ROOT); it is not fetched"))
+        let refuse = |why: &str| Err(format!("contentUri {uri} is not fetched: {why}"));
+        let feed = format!("{}/{}/activity/feed/audit/", api_root.trim_end_matches('/'), self.organization_id);
+        let Ok(root) = url::Url::parse(api_root) else {
+            return refuse("O365_API_ROOT is not a URL");
+        };
+        if uri.contains('\\') {
+            return refuse("it holds a backslash");
         }
+        let Ok(parsed) = url::Url::parse(uri) else {
+            return refuse("it is not a URL");
+        };
+        if parsed.scheme() != root.scheme() || parsed.host_str() != root.host_str() || parsed.port_or_known_default() != root.port_or_known_default() {
+            return refuse(&format!("it is not on {} (O365_API_ROOT)", root.origin().ascii_serialization()));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() || parsed.fragment().is_some() {
+            return refuse("it carries a user name or a fragment");
+        }
+        let decoded = |segments: Option<std::str::Split<'_, char>>| -> Option<Vec<String>> {
+            segments?
+                .filter(|s| !s.is_empty())
+                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|d| d.into_owned()))
+                .collect()
+        };
+        let (Some(path), Some(root_path)) = (decoded(parsed.path_segments()), decoded(root.path_segments())) else {
+            return refuse("its path is not UTF-8");
+        };
+        if path.iter().any(|s| s == "." || s == ".." || s.contains(['/', '\\'])) {
+            return refuse("a segment of its path decodes to a slash or a dot segment");
+        }
+        let own = [self.organization_id.as_str(), "activity", "feed", "audit"];
+        let expected = root_path.iter().map(String::as_str).chain(own);
+        let within = path.len() > root_path.len() + own.len() && path.iter().zip(expected).all(|(got, want)| got.eq_ignore_ascii_case(want));
+        if !within {
+            return refuse(&format!("its path is not under {feed} (O365_API_ROOT and the tenant's own audit feed)"));
+        }
+        Ok(parsed.into())
     }
 }
 
@@ -193,8 +225,9 @@ mod tests {
         assert_eq!(content.organization_id, TENANT);
         assert_eq!(content.content_created, parse_rfc3339("2015-05-23T17:35:00Z").unwrap());
         assert_eq!(content.content_expiration - content.content_created, 7 * 24 * 3_600_000);
-        assert_eq!(content.check_uri(ROOT), Ok(()));
-        assert_eq!(content.check_uri(&format!("{ROOT}/")), Ok(()), "a trailing slash on the root is the same root");
+        let uri = format!("{ROOT}/{TENANT}/activity/feed/audit/492638008028$04");
+        assert_eq!(content.check_uri(ROOT), Ok(uri.clone()));
+        assert_eq!(content.check_uri(&format!("{ROOT}/")), Ok(uri), "a trailing slash on the root is the same root");
     }
 
     #[test]
@@ -208,11 +241,34 @@ mod tests {
             format!("{ROOT}/{TENANT}/activity/feed/../../other/activity/feed/audit/1"),
             format!("{ROOT}/{TENANT}/activity/feed/"),
             format!("{ROOT}.attacker.example/{TENANT}/activity/feed/audit/1"),
+            // Dot segments and slashes in every spelling the review tried, and some more.
+            format!("{ROOT}/{TENANT}/activity/feed/%2e%2e/%2e%2e/%2e%2e/admin/other-tenant"),
+            format!("{ROOT}/{TENANT}/activity/feed/%2E%2E/%2E%2E/00000000-0000-0000-0000-000000000000/activity/feed/audit/1"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/.%2e/.%2e/.%2e/other/activity/feed/audit/1"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/%2e%2e%2f%2e%2e%2fother"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/..%5c..%5cother"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit\\..\\..\\other"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/%2e"),
+            format!("{ROOT}/{TENANT}/activity/feed/subscriptions/list"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/"),
+            format!("https://user@manage.office.com/api/v1.0/{TENANT}/activity/feed/audit/1"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/1#x"),
+            format!("http://manage.office.com/api/v1.0/{TENANT}/activity/feed/audit/1"),
+            format!("https://manage.office.com:8443/api/v1.0/{TENANT}/activity/feed/audit/1"),
+            format!("https://manage.office.com/api/v2.0/{TENANT}/activity/feed/audit/1"),
+            "not a url".to_string(),
         ] {
             let mut item = notification();
             item["contentUri"] = json!(uri);
             let content = ContentRef::parse(&item, None).unwrap();
-            assert!(content.check_uri(ROOT).is_err(), "{uri} must not be fetched");
+            let refused = content.check_uri(ROOT);
+            assert!(refused.as_ref().is_err_and(|why| why.contains("is not fetched")), "{uri} must not be fetched: {refused:?}");
+        }
+        // What a tenant's own feed may hold is fetched, case and query as given.
+        for uri in [format!("{ROOT}/{}/Activity/Feed/Audit/abc$def", TENANT.to_uppercase()), format!("{ROOT}/{TENANT}/activity/feed/audit/1?PublisherIdentifier=x")] {
+            let mut item = notification();
+            item["contentUri"] = json!(uri);
+            assert!(ContentRef::parse(&item, None).unwrap().check_uri(ROOT).is_ok(), "{uri} is the tenant's own");
         }
     }
 

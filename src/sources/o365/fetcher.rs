@@ -293,8 +293,8 @@ impl Failed {
 
 /// Fetches a blob and ingests its records: how many there were, or why not.
 async fn fetch_and_ingest(feed: &Feed, row: &ContentRow) -> Result<usize, Failed> {
-    row.content().check_uri(&feed.settings.api_root).map_err(|why| Failed { why, wait: None, last: true })?;
-    let (body, _) = feed.get(&row.organization_id, &row.content_uri, MAX_BLOB_BYTES).await.map_err(|r| Failed { why: r.why, wait: r.wait, last: false })?;
+    let uri = row.content().check_uri(&feed.settings.api_root).map_err(|why| Failed { why, wait: None, last: true })?;
+    let (body, _) = feed.get(&row.organization_id, &uri, MAX_BLOB_BYTES).await.map_err(|r| Failed { why: r.why, wait: r.wait, last: false })?;
     // Parsing megabytes of JSON is left to a blocking thread, not the actors' one.
     let parsed = actix_web::web::block(move || serde_json::from_slice::<Value>(&body)).await.map_err(|e| Failed::again(format!("reading the blob failed: {e}")))?;
     let records = match parsed {
