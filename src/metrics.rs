@@ -2,10 +2,12 @@
 //! where things happen (after their commit, so they count what the database holds), and gauges
 //! read from the database when `/metrics` is scraped. The hot path never takes a lock: the
 //! channel actors keep their own handles to their series ([`ChannelMetrics`]); only the first use
-//! of a series looks it up.
+//! of a series looks it up. A deleted channel's series are dropped ([`Metrics::forget_channels`]):
+//! by the instance that deletes it, and by every instance at its next scrape, so series never
+//! pile up for channels that are gone.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
@@ -24,6 +26,8 @@ pub struct Metrics {
     pub ingest_duration: Histogram,
     pub store_commit_duration: Histogram,
     pub purged: IntCounterVec,
+    /// Channels deleted: their series are dropped, and are not made again by a late attempt.
+    forgotten: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -37,6 +41,8 @@ impl std::fmt::Debug for Metrics {
 #[derive(Debug, Default)]
 pub struct ChannelGauges {
     pub channels: Vec<(String, i64, bool)>,
+    /// Channels deleted (through any instance): their series are dropped at the scrape.
+    pub deleted: Vec<String>,
 }
 
 impl Metrics {
@@ -60,6 +66,7 @@ impl Metrics {
             store_commit_duration: Histogram::with_opts(seconds("spscan_store_commit_duration_seconds", "How long database write transactions took (SQLite: one group commit).")).unwrap(),
             purged: IntCounterVec::new(Opts::new("spscan_purged_total", "Rows deleted by retention, by kind (deliveries, attempts, events)."), &["kind"]).unwrap(),
             registry,
+            forgotten: Mutex::new(HashSet::new()),
         };
         for collector in [
             Box::new(metrics.events_ingested.clone()) as Box<dyn prometheus::core::Collector>,
@@ -83,10 +90,50 @@ impl Metrics {
         }
     }
 
+    /// Drops every series of these channels (deleted ones), and keeps them from being made
+    /// again by an attempt that was in flight when the channel went. Whatever a deletion counted
+    /// (its cancelled deliveries) is counted before this, so the last scrape before it saw it.
+    pub fn forget_channels(&self, channel_ids: &[String]) {
+        let mut forgotten = self.forgotten.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let new: HashSet<&str> = channel_ids.iter().map(String::as_str).filter(|id| !forgotten.contains(*id)).collect();
+        if new.is_empty() {
+            return;
+        }
+        forgotten.extend(new.iter().map(|id| id.to_string()));
+        drop(forgotten);
+        // The label values each series has, read from the collector itself.
+        fn series_of(collector: &dyn prometheus::core::Collector, channels: &HashSet<&str>) -> Vec<Vec<String>> {
+            collector
+                .collect()
+                .iter()
+                .flat_map(|family| family.get_metric())
+                .filter(|metric| metric.get_label().iter().any(|l| l.name() == "channel_id" && channels.contains(l.value())))
+                .map(|metric| metric.get_label().iter().map(|l| l.value().to_string()).collect())
+                .collect()
+        }
+        for labels in series_of(&self.deliveries, &new) {
+            let _ = self.deliveries.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        for labels in series_of(&self.attempts, &new) {
+            let _ = self.attempts.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+        for labels in series_of(&self.attempt_duration, &new) {
+            let _ = self.attempt_duration.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+    }
+
+    /// Whether a channel's series were dropped (it was deleted).
+    fn is_forgotten(&self, channel_id: &str) -> bool {
+        self.forgotten.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(channel_id)
+    }
+
     /// The text exposition of every metric. The gauges are this scrape's own (two scrapes at once
     /// never see each other's half-set gauges); `None` when the database did not answer: then only
     /// `spscan_store_up 0` stands for them.
     pub fn render(&self, gauges: Option<&ChannelGauges>) -> String {
+        if let Some(gauges) = gauges {
+            self.forget_channels(&gauges.deleted);
+        }
         let scrape = Registry::new();
         let up = prometheus::IntGauge::new("spscan_store_up", "1 when the database answered this scrape.").unwrap();
         up.set(i64::from(gauges.is_some()));
@@ -134,7 +181,12 @@ impl ChannelMetrics {
     pub fn attempt(&mut self, outcome: &AttemptOutcome) {
         let label = outcome.error_kind.map(|kind| kind.as_str()).unwrap_or("success");
         let (metrics, channel_id) = (&self.metrics, &self.channel_id);
-        self.attempts.entry(label).or_insert_with(|| metrics.attempts.with_label_values(&[channel_id, label])).inc();
+        if !self.attempts.contains_key(label) {
+            // A series looked up for a deleted channel would be made again: counted nowhere.
+            let counter = if metrics.is_forgotten(channel_id) { unlisted_counter() } else { metrics.attempts.with_label_values(&[channel_id, label]) };
+            self.attempts.insert(label, counter);
+        }
+        self.attempts[label].inc();
         self.duration.observe(outcome.duration_ms.max(0) as f64 / 1000.0);
     }
 
@@ -142,8 +194,14 @@ impl ChannelMetrics {
     pub fn delivery(&mut self, status: &str) {
         let (metrics, channel_id) = (&self.metrics, &self.channel_id);
         if !self.deliveries.contains_key(status) {
-            self.deliveries.insert(status.to_string(), metrics.deliveries.with_label_values(&[channel_id, status]));
+            let counter = if metrics.is_forgotten(channel_id) { unlisted_counter() } else { metrics.deliveries.with_label_values(&[channel_id, status]) };
+            self.deliveries.insert(status.to_string(), counter);
         }
         self.deliveries[status].inc();
     }
+}
+
+/// A counter in no registry: what a deleted channel's late attempts count into.
+fn unlisted_counter() -> IntCounter {
+    IntCounter::new("spscan_unlisted", "A deleted channel's late count, exposed nowhere.").expect("a valid name")
 }

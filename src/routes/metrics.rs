@@ -38,9 +38,10 @@ pub async fn metrics(req: HttpRequest, router: web::Data<RouterHandle>, credenti
     }
     let now = now_ms();
     // The database away: the counters and the process metrics are still worth having.
-    let gauges = match router.store().read(channels::gauges).await {
-        Ok(found) => Some(ChannelGauges {
+    let gauges = match router.store().read(|conn| Ok((channels::gauges(conn)?, channels::deleted_ids(conn)?))).await {
+        Ok((found, deleted)) => Some(ChannelGauges {
             channels: found.into_iter().map(|(id, pending, health)| (id, pending, health.state(now) != CircuitState::Closed)).collect(),
+            deleted,
         }),
         Err(err) => {
             log::warn!("metrics: the database did not answer for the gauges: {err}");

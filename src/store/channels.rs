@@ -346,6 +346,11 @@ impl ChannelRow {
     }
 }
 
+/// The ids of deleted channels (their rows stay for the alert log).
+pub fn deleted_ids(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    Ok(channels::table.filter(channels::deleted_at.is_not_null()).select(channels::id).load(conn)?)
+}
+
 /// Per channel (not deleted): its pending deliveries and its stored circuit health, for the
 /// metrics' gauges.
 pub fn gauges(conn: &mut Conn) -> Result<Vec<(String, i64, Health)>, StoreError> {

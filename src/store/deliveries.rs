@@ -416,6 +416,9 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             attempt_rows.push(attempt_row(record, *count));
             let before = status.clone();
             let (new_status, new_next) = match (record.trigger, status.as_str()) {
+                // Its channel was deleted while this attempt was in flight: if the receiver took
+                // it, the log says so; otherwise it stays cancelled (no retry follows).
+                (_, "cancelled") if outcome.succeeded() => ("succeeded".to_string(), None),
                 (_, "cancelled") => (status.clone(), None),
                 // A bulk redelivery's attempt: succeeded, or back to the status it had.
                 (Trigger::Manual, "pending") if redeliver_from.is_some() => match outcome.succeeded() {

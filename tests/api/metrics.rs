@@ -120,12 +120,66 @@ on_both_backends! {
         }
         wait_for_samples(&app, &expected).await;
 
-        // Deleting the throttled channel cancels its five pending deliveries.
+        // Deleting the throttled channel cancels its five pending deliveries, and its series go
+        // with it; the others' stay.
         assert_eq!(app.delete(&format!("/api/v1/channels/{c}")).await.status, 204);
-        expected.retain(|(s, _)| !s.starts_with("spscan_pending_deliveries{channel_id=\"") || !s.contains(&c));
-        expected.push((series("spscan_deliveries_total", &c, "status", "cancelled"), 5.0));
-        let samples = wait_for_samples(&app, &expected).await;
-        assert!(!samples.contains_key(&format!("spscan_pending_deliveries{{channel_id=\"{c}\"}}")), "a deleted channel has no gauge");
+        expected.retain(|(s, _)| !s.contains(&c));
+        let (_, samples, text) = scrape(&app, Some(METRICS_TOKEN)).await;
+        assert!(!text.contains(&c), "a deleted channel's series are gone:\n{text}");
+        assert!(expected.iter().all(|(series, value)| samples.get(series) == Some(value)), "{text}");
+    }
+
+    #[actix_web::test]
+    async fn deleted_channels_leave_no_series_behind() {
+        let app = spawn_app_with(|s| s.metrics_token = Some(METRICS_TOKEN.into())).await;
+        let (ok, failing) = (Receiver::start().await, Receiver::start().await);
+        failing.reply_with(Reply::Status(500));
+        app.create_tenant("contoso").await;
+        let kept = app.create_channel("Kept", &ok.url("/kept")).await["id"].as_str().unwrap().to_string();
+        let mut gone = Vec::new();
+        for round in 0..3 {
+            // Ten channels created, used (successes, failures, retries) and deleted, each round.
+            let ids: Vec<String> = futures_util::future::join_all((0..10).map(|i| {
+                let path = format!("/{round}-{i}");
+                let url = if i % 2 == 0 { ok.url(&path) } else { failing.url(&path) };
+                let app = &app;
+                async move { app.create_channel(&format!("Short-lived {round}-{i}"), &url).await["id"].as_str().unwrap().to_string() }
+            }))
+            .await;
+            let mut routed: Vec<&str> = ids.iter().map(String::as_str).collect();
+            routed.push(&kept);
+            app.route_everything_to(&routed).await;
+            assert_eq!(app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await.status, 202);
+            ok.wait_for(6 * (round + 1), None, Duration::from_secs(10)).await;
+            failing.wait_for(5 * (round + 1), None, Duration::from_secs(10)).await;
+            let (_, _, text) = scrape(&app, Some(METRICS_TOKEN)).await;
+            assert!(ids.iter().all(|id| text.contains(id.as_str())), "every channel in use has its series");
+            for id in &ids {
+                assert_eq!(app.delete(&format!("/api/v1/channels/{id}")).await.status, 204);
+            }
+            gone.extend(ids.into_iter().enumerate().map(|(i, id)| (id, format!("/{round}-{i}"))));
+        }
+        // Attempts in flight at the deletion are recorded after it (and make no series again):
+        // wait until every request a deleted channel sent is in its log.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (id, path) in &gone {
+            loop {
+                let sent = ok.received().iter().chain(failing.received().iter()).filter(|c| &c.path == path).count();
+                let recorded = app.get(&format!("/api/v1/deliveries?channel_id={id}")).await.body["items"][0]["attempt_count"].as_u64().unwrap() as usize;
+                if recorded == sent {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{id}: {sent} sent, {recorded} recorded");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let gone: Vec<String> = gone.into_iter().map(|(id, _)| id).collect();
+        let (_, samples, text) = scrape(&app, Some(METRICS_TOKEN)).await;
+        let left: Vec<&String> = gone.iter().filter(|id| text.contains(id.as_str())).collect();
+        assert!(left.is_empty(), "{} deleted channels still have series:\n{text}", left.len());
+        let series = text.lines().filter(|l| !l.starts_with('#') && l.contains("channel_id=")).count();
+        assert!(series > 0 && text.lines().filter(|l| l.contains("channel_id=")).all(|l| l.contains(&kept) || l.starts_with('#')), "{text}");
+        assert_eq!(samples[&format!("spscan_deliveries_total{{channel_id=\"{kept}\",status=\"succeeded\"}}")], 3.0);
     }
 
     #[actix_web::test]
