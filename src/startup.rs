@@ -92,6 +92,7 @@ impl Application {
             disable_after: settings.disable_after,
             metrics: Arc::clone(&metrics),
             max_writes: crate::actors::delivery::record_writes(store.is_shared(), settings.database_pool_size),
+            shared_pace: store.is_shared(),
         };
         let supervisor = RetrySupervisor::new(store.is_shared()).start();
         let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();

@@ -23,7 +23,11 @@
 //!   disables the channel in one transaction; then the RuleMatcher hears of it
 //!   ([`ChannelDisabled`]), tells people through the rules and retires this actor. Pending
 //!   deliveries stay pending until the channel is enabled again.
-//! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst).
+//! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst). On
+//!   SQLite (one router process) the actor paces them itself; with several instances on
+//!   PostgreSQL it claims each request's slot from the channel's shared pace in the database
+//!   ([`deliveries`]' `claim_send_slot`), so all instances together keep the limit. A slot not
+//!   used before the next one begins is given up, never used late.
 //! - A batching type's request carries up to `batch_size` queued deliveries; fewer are sent
 //!   only once the oldest queued one has waited `batch_wait`. What a request could not carry
 //!   (its body limit) goes back to the front of the queue; a request refused as too large is
@@ -77,6 +81,17 @@ pub struct DeliveryPolicy {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Attempt-recording writes a channel runs at once ([`record_writes`]).
     pub max_writes: usize,
+    /// Rate limits hold across instances: each request's slot is claimed in the database
+    /// (several instances on PostgreSQL), not only spaced in memory.
+    pub shared_pace: bool,
+}
+
+/// A request slot claimed from a channel's shared pace: usable from `at` until the next slot
+/// may begin (`at` + the interval), and not after.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: std::time::Instant,
+    until: std::time::Instant,
 }
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -160,6 +175,9 @@ pub struct DeliveryActor {
     next_send_at: Option<std::time::Instant>,
     /// Pumps again when the rate limit allows the next request.
     rate_timer: Option<SpawnHandle>,
+    /// Shared pace: the slot claimed for the next request, and whether a claim is under way.
+    slot: Option<Slot>,
+    claiming: bool,
     /// Told when this actor disables its channel.
     matcher: Recipient<ChannelDisabled>,
     /// The channel is to be disabled, for this reason, by the next write.
@@ -233,6 +251,8 @@ impl DeliveryActor {
             cooldown_timer: None,
             next_send_at: None,
             rate_timer: None,
+            slot: None,
+            claiming: false,
             matcher,
             disable: None,
             gave_up: false,
@@ -259,18 +279,68 @@ impl DeliveryActor {
     /// again when it does.
     fn rate_allows(&mut self, ctx: &mut Context<Self>) -> bool {
         let Some(limit) = self.target.rate_limit else { return true };
+        if self.policy.shared_pace {
+            return self.slot_allows(limit, ctx);
+        }
         let now = std::time::Instant::now();
         if let Some(at) = self.next_send_at.filter(|at| *at > now) {
-            if self.rate_timer.is_none() {
-                self.rate_timer = Some(ctx.run_later(at - now, |act, ctx| {
-                    act.rate_timer = None;
-                    act.pump(ctx);
-                }));
-            }
+            self.wake_at(at, ctx);
             return false;
         }
         self.next_send_at = Some(now + limit.interval());
         true
+    }
+
+    /// The shared pace: whether the slot claimed for this request has come. Without a slot, one
+    /// is claimed from the database and a timer pumps again when it comes; a slot whose time
+    /// has passed (the next slot may have begun) is given up and another claimed.
+    fn slot_allows(&mut self, limit: crate::domain::channel::RateLimit, ctx: &mut Context<Self>) -> bool {
+        let now = std::time::Instant::now();
+        match self.slot {
+            Some(slot) if slot.at > now => {
+                self.wake_at(slot.at, ctx);
+                return false;
+            }
+            Some(slot) if now < slot.until => {
+                self.slot = None;
+                return true;
+            }
+            _ => self.slot = None,
+        }
+        if self.claiming {
+            return false;
+        }
+        self.claiming = true;
+        let interval = limit.interval();
+        let (store, channel_id) = (self.store.clone(), self.target.channel_id.clone());
+        let interval_us = interval.as_micros() as i64;
+        let claim = async move { store.write(move |conn| crate::store::claim_send_slot(conn, &channel_id, interval_us)).await };
+        ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
+            act.claiming = false;
+            match claimed {
+                Ok(wait_us) => {
+                    let at = std::time::Instant::now() + Duration::from_micros(wait_us.max(0) as u64);
+                    act.slot = Some(Slot { at, until: at + interval });
+                    act.pump(ctx);
+                }
+                Err(err) => {
+                    log::warn!("channel {}: claiming a request slot of its rate limit failed, trying again in 1 s: {err}", act.target.channel_id);
+                    ctx.run_later(Duration::from_secs(1), |act, ctx| act.pump(ctx));
+                }
+            }
+        }));
+        false
+    }
+
+    /// Pumps again at `at`, unless a timer for that is set already.
+    fn wake_at(&mut self, at: std::time::Instant, ctx: &mut Context<Self>) {
+        if self.rate_timer.is_none() {
+            let wait = at.saturating_duration_since(std::time::Instant::now());
+            self.rate_timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.rate_timer = None;
+                act.pump(ctx);
+            }));
+        }
     }
 
     /// How many more attempts may start now, by the circuit breaker.

@@ -152,9 +152,9 @@ impl RateLimit {
         self.0
     }
 
-    /// The spacing between two requests.
+    /// The spacing between two requests, rounded up to the microsecond (so never shorter).
     pub fn interval(self) -> std::time::Duration {
-        std::time::Duration::from_secs(1) / self.0
+        std::time::Duration::from_micros(1_000_000u64.div_ceil(u64::from(self.0)))
     }
 }
 

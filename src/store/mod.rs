@@ -426,6 +426,14 @@ pub fn lock_for_change(conn: &mut Conn, table: Changeable, id: &str) -> Result<(
     on_backend!(conn, _c => Ok(()), postgres::lock_for_change(_c, table, id))
 }
 
+/// Claims the next request slot of a rate-limited channel shared by several instances
+/// (PostgreSQL); answers how long to wait for it, in microseconds. One router process on SQLite
+/// paces its channels in memory.
+pub fn claim_send_slot(conn: &mut Conn, channel_id: &str, interval_us: i64) -> Result<i64, StoreError> {
+    on_backend!(conn, _c => Err(StoreError::Task("shared pacing is PostgreSQL's; SQLite has one router process".into())),
+        postgres::claim_send_slot(_c, channel_id, interval_us))
+}
+
 /// A claim on deliveries: the instance that holds them. It lasts as long as the instance's
 /// heartbeat: a delivery held by an instance not seen since `dead_if_unseen_since` may be taken.
 #[derive(Debug, Clone)]

@@ -158,6 +158,30 @@ fn release_dead(conn: &mut PgConnection, lease: &Lease) -> Result<(), StoreError
     Ok(())
 }
 
+/// Claims the next request slot of a rate-limited channel for this instance, whichever instances
+/// send to it: the slot is the later of the channel's next free start and now (the database's
+/// clock, the same for every instance), and the next free start moves one `interval_us` past it,
+/// under the row's lock. Answers how long to wait for the slot, in microseconds (0 or more).
+pub fn claim_send_slot(conn: &mut PgConnection, channel_id: &str, interval_us: i64) -> Result<i64, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+
+    #[derive(QueryableByName)]
+    struct Slot {
+        #[diesel(sql_type = BigInt)]
+        wait_us: i64,
+    }
+    let slot: Slot = diesel::sql_query(
+        "INSERT INTO channel_pace AS p (channel_id, next_at) \
+         VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $2) \
+         ON CONFLICT (channel_id) DO UPDATE SET next_at = GREATEST(p.next_at, EXCLUDED.next_at - $2) + $2 \
+         RETURNING GREATEST(p.next_at - $2 - (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, 0) AS wait_us",
+    )
+    .bind::<Text, _>(channel_id)
+    .bind::<BigInt, _>(interval_us)
+    .get_result(conn)?;
+    Ok(slot.wait_us)
+}
+
 /// Locks one row of a table a PATCH changes (see `store::lock_for_change`).
 pub fn lock_for_change(conn: &mut PgConnection, table: super::Changeable, id: &str) -> Result<(), StoreError> {
     let table = match table {

@@ -356,3 +356,53 @@ async fn an_instance_stopped_with_sigterm_lets_go_of_its_deliveries_for_the_othe
         })
         .await;
 }
+
+#[actix_web::test]
+async fn a_channels_rate_limit_holds_across_three_instances() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let instances: Vec<RouterProcess> = ["pace-a", "pace-b", "pace-c"]
+                .iter()
+                .map(|id| spawn_router(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id)]))
+                .collect::<Vec<StartingRouter>>()
+                .into_iter()
+                .map(|s| s.ready().0)
+                .collect();
+            let receiver = Receiver::start().await;
+            let a = &instances[0].api;
+            a.create_tenant("contoso").await;
+            let channel = a.post("/api/v1/channels", json!({"name": "Paced", "url": receiver.url("/"), "rate_limit_per_second": 4})).await;
+            assert_eq!(channel.status, 201, "{}", channel.body);
+            a.route_everything_to(&[channel.body["id"].as_str().unwrap()]).await;
+            wait_until_routed(&instances.iter().collect::<Vec<_>>()).await;
+            // Eight events through each instance at once: each instance sends what it ingested.
+            let batches = instances.iter().enumerate().map(|(n, instance)| {
+                let batch: Vec<_> = (0..8).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+                async move {
+                    let answer = instance.api.ingest(json!({ "events": batch })).await;
+                    assert_eq!(answer.status, 202, "instance {n}: {}", answer.body);
+                    answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+                }
+            });
+            let sent: Vec<String> = futures_util::future::join_all(batches).await.concat();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let got = loop {
+                let got = receiver.received();
+                if sent.iter().all(|id| got.iter().any(|c| &c.headers["webhook-id"] == id)) {
+                    break got;
+                }
+                assert!(Instant::now() < deadline, "{} requests arrived", got.len());
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            };
+            let mut times: Vec<Instant> = got.iter().map(|c| c.at).collect();
+            times.sort();
+            // 4 per second is a request every 250 ms; arrivals may drift by a few milliseconds
+            // of the network and the scheduler, never by a whole interval.
+            let gaps: Vec<u128> = times.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+            assert!(gaps.iter().all(|gap| *gap >= 200), "requests closer than the rate limit allows (ms apart): {gaps:?}");
+            let span = *times.last().unwrap() - times[0];
+            assert!(span >= Duration::from_millis(250 * (times.len() as u64 - 1) - 100), "{} requests in {span:?}", times.len());
+        })
+        .await;
+}
