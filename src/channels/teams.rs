@@ -1,11 +1,17 @@
 //! Microsoft Teams: a Workflows webhook message carrying one Adaptive Card 1.4 (SPEC section 12):
 //! a title coloured by severity, a `FactSet` (tenant, site, resource, principal, access, event id,
-//! time) and an `Action.OpenUrl` to the site when it is an https URL. The whole body stays under
-//! [`BODY_MAX`] bytes: long values are cut until it fits.
+//! time) and an `Action.OpenUrl` to the site when it is an https URL, titled with the host it
+//! opens. The whole body stays under [`BODY_MAX`] bytes whatever the event: past [`FACTS_MAX`]
+//! facts the rest is one fact, "and N more fields"; then values are cut, then facts dropped, until
+//! the serialized body fits.
+//!
+//! Event data is text, never markup: every value from the event goes through
+//! [`teams_escape`] (see `text/teams_markdown.rs`), so nothing an event
+//! says becomes a link, emphasis or a list; the only link is the action.
 
 use serde_json::{json, Value};
 
-use super::text::{cut, facts, is_link, test_note, title};
+use super::text::{cut, facts, link_target, more_facts, teams_escape, test_note, title, Fact};
 use super::{json_body, parse_payload, single, Item, Sending, standard_verdict, ChannelType, Request, Verdict};
 use crate::outbound::Target;
 
@@ -46,40 +52,56 @@ fn colour(severity: &str) -> &'static str {
     }
 }
 
+/// Most facts of the event shown before the rest is summed up as "and N more fields" (the event
+/// id, time and type follow them).
+pub const FACTS_MAX: usize = 25;
+
 /// The message body for an event payload (section 4).
 pub fn render(payload: &Value) -> Value {
-    // Start generous, then cut every value shorter until the body fits.
-    let mut room = 4000;
+    let facts = facts(payload);
+    // Start generous; cut every value shorter, then show fewer facts, until the body fits.
+    let (mut shown, mut room) = (FACTS_MAX, 4000);
     loop {
-        let body = render_with(payload, room);
-        if serde_json::to_vec(&body).map_or(0, |b| b.len()) <= BODY_MAX || room <= 40 {
+        let body = render_with(payload, &facts, shown, room);
+        let fits = serde_json::to_vec(&body).map_or(0, |b| b.len()) <= BODY_MAX;
+        if fits || (room <= 40 && shown == 0) {
             return body;
         }
-        room /= 2;
+        if room > 40 {
+            room /= 2;
+        } else {
+            shown /= 2;
+        }
     }
 }
 
-fn render_with(payload: &Value, room: usize) -> Value {
+/// The body with the first `shown` facts (and one for the rest) and every value cut to `room`
+/// characters before it is escaped.
+fn render_with(payload: &Value, facts: &[Fact], shown: usize, room: usize) -> Value {
     let severity = payload["severity"].as_str().unwrap_or("low");
     let event = payload["event"].as_str().unwrap_or("event");
-    let mut facts: Vec<Value> =
-        facts(payload).iter().map(|f| json!({ "title": cut(&f.label, room.min(200)), "value": cut(&f.value, room) })).collect();
-    facts.push(json!({ "title": "Event id", "value": cut(payload["event_id"].as_str().unwrap_or_default(), room) }));
-    facts.push(json!({ "title": "Time", "value": payload["timestamp"].as_str().unwrap_or_default() }));
-    facts.push(json!({ "title": "Type", "value": cut(event, room) }));
+    let fact = |title: &str, value: &str| json!({ "title": teams_escape(&cut(title, room.min(200))), "value": teams_escape(&cut(value, room)) });
+    let mut rows: Vec<Value> = facts.iter().take(shown).map(|f| fact(&f.label, &f.value)).collect();
+    if facts.len() > shown {
+        let more = more_facts(facts.len() - shown);
+        rows.push(fact(&more.label, &more.value));
+    }
+    rows.push(fact("Event id", payload["event_id"].as_str().unwrap_or_default()));
+    rows.push(fact("Time", payload["timestamp"].as_str().unwrap_or_default()));
+    rows.push(fact("Type", event));
+    let heading = teams_escape(&cut(&format!("{}: {}", severity.to_uppercase(), title(event)), room.min(200)));
     let mut card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": [
-            { "type": "TextBlock", "text": cut(&format!("{}: {}{}", severity.to_uppercase(), title(event), test_note(payload)), room.min(200)),
+            { "type": "TextBlock", "text": format!("{heading}{}", test_note(payload)),
               "weight": "Bolder", "size": "Medium", "color": colour(severity), "wrap": true },
-            { "type": "FactSet", "facts": facts }
+            { "type": "FactSet", "facts": rows }
         ]
     });
-    // Only a link that fits whole is offered.
-    if let Some(site) = payload["data"]["site_url"].as_str().filter(|s| is_link(s) && s.len() <= room) {
-        card["actions"] = json!([{ "type": "Action.OpenUrl", "title": "Open site", "url": site }]);
+    if let Some(action) = site_action(payload["data"]["site_url"].as_str().unwrap_or_default(), room) {
+        card["actions"] = json!([action]);
     }
     json!({
         "type": "message",
@@ -87,9 +109,21 @@ fn render_with(payload: &Value, room: usize) -> Value {
     })
 }
 
+/// The one link a card holds: the exact site URL, when it is a plain https address that fits
+/// whole in `room`, behind a button that names the host it opens (the host as parsed, so an
+/// address cannot claim another in its path or query).
+fn site_action(site: &str, room: usize) -> Option<Value> {
+    let target = link_target(site).filter(|_| site.len() <= room)?;
+    let host = target.host_str()?;
+    Some(json!({ "type": "Action.OpenUrl", "title": format!("Open site on {host}"), "url": site }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::channels::text::hostile;
+    use rand::SeedableRng;
 
     fn check(body: &Value) {
         assert_eq!(body["type"], "message");
@@ -103,6 +137,50 @@ mod tests {
         assert_eq!(&serde_json::from_str::<Value>(&text).unwrap(), body);
     }
 
+    /// Event data stayed text: in the title and in every fact each Markdown character follows a
+    /// backslash, `](` never appears, nothing starts a list or a heading, and values are on one
+    /// line; the only link is the action, to the event's exact https `site_url`, titled with the
+    /// host it opens.
+    fn check_text_only(body: &Value, payload: &Value) {
+        let card = &body["attachments"][0]["content"];
+        let items = card["body"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        let title = items[0]["text"].as_str().unwrap();
+        let mut texts = vec![if payload["test"] == true { title.strip_suffix(" (test)").unwrap() } else { title }];
+        for fact in items[1]["facts"].as_array().unwrap() {
+            texts.push(fact["title"].as_str().unwrap());
+            texts.push(fact["value"].as_str().unwrap());
+        }
+        for text in texts {
+            assert!(!text.contains("]("), "{text:?}");
+            assert!(!text.contains(['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}']), "{text:?}");
+            let mut chars = text.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    assert!(chars.next().is_some_and(|next| next.is_ascii_punctuation()), "a dangling backslash in {text:?}");
+                } else {
+                    assert!(!"*_~`[]()<>&".contains(c), "a bare {c:?} in {text:?}");
+                }
+            }
+            let start = text.trim_start_matches([' ', '\t']);
+            assert!(!start.starts_with(['-', '+', '#', '=']), "a list or heading marker in {text:?}");
+            let numbered = start.trim_start_matches(|c: char| c.is_ascii_digit());
+            if numbered.len() < start.len() {
+                assert!(!numbered.strip_prefix('.').is_some_and(|r| r.is_empty() || r.starts_with(char::is_whitespace)), "{text:?}");
+            }
+        }
+        let site = payload["data"]["site_url"].as_str().unwrap_or_default();
+        if let Some(actions) = card.get("actions") {
+            let actions = actions.as_array().unwrap();
+            assert_eq!(actions.len(), 1);
+            assert_eq!(actions[0]["type"], "Action.OpenUrl");
+            assert_eq!(actions[0]["url"], site, "the link opens the event's exact site_url");
+            let url = url::Url::parse(site).unwrap();
+            assert!(url.scheme() == "https" && url.username().is_empty() && url.password().is_none(), "{site}");
+            assert_eq!(actions[0]["title"], format!("Open site on {}", url.host_str().unwrap()));
+        }
+    }
+
     #[test]
     fn a_high_event_is_an_attention_card_with_facts_and_a_site_link() {
         let payload = json!({"event_id": "evt_1", "event": "permission.anonymous_link_created", "timestamp": "2026-11-28T15:36:08Z",
@@ -114,8 +192,10 @@ mod tests {
         let card = &body["attachments"][0]["content"];
         assert_eq!(card["body"][0]["color"], "attention");
         assert_eq!(card["actions"][0]["url"], "https://contoso.sharepoint.com/sites/Finance");
+        assert_eq!(card["actions"][0]["title"], "Open site on contoso.sharepoint.com");
         let facts = card["body"][1]["facts"].as_array().unwrap();
-        assert!(facts.iter().any(|f| f["title"] == "Event id" && f["value"] == "evt_1"));
+        // Markdown source: Teams shows `evt_1`.
+        assert!(facts.iter().any(|f| f["title"] == "Event id" && f["value"] == r"evt\_1"));
     }
 
     #[test]
@@ -139,5 +219,77 @@ mod tests {
         assert!(matches!(Teams.judge(200, r#"{"error":{"statusCode":429}}"#), Verdict::Retry(_)));
         assert!(matches!(Teams.judge(410, ""), Verdict::Disable(_)));
         assert!(matches!(Teams.judge(400, "bad card"), Verdict::Retry(_)));
+    }
+
+    /// The facts of a card as (title, value) pairs.
+    fn facts_of(body: &Value) -> Vec<(String, String)> {
+        let facts = body["attachments"][0]["content"]["body"][1]["facts"].as_array().unwrap();
+        facts.iter().map(|f| (f["title"].as_str().unwrap().to_string(), f["value"].as_str().unwrap().to_string())).collect()
+    }
+
+    #[test]
+    fn a_markdown_link_in_event_data_is_shown_as_text() {
+        let payload = json!({"event_id": "e", "event": "permission.external_share_created", "severity": "high", "tenant": {"display_name": "**Contoso**"},
+            "data": {"site_url": hostile::SITE, "resource_path": "[Open Contoso SharePoint](https://evil.example/phish)",
+                     "principal": "outsider@example.net", "access_level": "edit", "permission_type": "link"}});
+        let body = render(&payload);
+        check(&body);
+        check_text_only(&body, &payload);
+        let facts = facts_of(&body);
+        assert!(facts.contains(&("Resource".into(), r"\[Open Contoso SharePoint\]\(https://evil.example/phish\)".into())), "{facts:?}");
+        assert!(facts.contains(&("Tenant".into(), r"\*\*Contoso\*\*".into())), "{facts:?}");
+    }
+
+    #[test]
+    fn the_site_button_names_the_host_it_opens() {
+        let action = |site: &str| {
+            let payload = json!({"event_id": "e", "event": "storage.quota_changed", "severity": "low", "tenant": null, "data": {"site_url": site}});
+            render(&payload)["attachments"][0]["content"]["actions"][0].clone()
+        };
+        let disguised = "https://evil.example/login?x=|https://contoso.sharepoint.com/sites/Finance";
+        assert_eq!(action(disguised), json!({"type": "Action.OpenUrl", "title": "Open site on evil.example", "url": disguised}));
+        assert_eq!(action(hostile::SITE)["title"], "Open site on contoso.sharepoint.com");
+        assert_eq!(action("https://contoso.sharepoint.com@evil.example/sites/Finance"), Value::Null, "no user before the host");
+        assert_eq!(action("https://evil.example/\u{202E}moc.tniopearahs"), Value::Null, "no hidden characters");
+        assert_eq!(action("javascript:alert(1)"), Value::Null);
+    }
+
+    #[test]
+    fn hostile_values_in_every_field_stay_text() {
+        for value in hostile::values() {
+            for payload in hostile::payloads(&value) {
+                let body = render(&payload);
+                check(&body);
+                check_text_only(&body, &payload);
+            }
+        }
+        let body = render(&hostile::payloads("<!channel>")[0]);
+        assert_eq!(body["attachments"][0]["content"]["actions"][0]["url"], hostile::SITE);
+    }
+
+    #[test]
+    fn an_event_with_thousands_of_fields_stays_under_28_kb() {
+        let data: serde_json::Map<String, Value> = (0..6000).map(|i| (format!("key_{i}"), json!(format!("value {i}")))).collect();
+        let payload = json!({"event_id": "e", "event": "custom.many_fields", "severity": "low", "tenant": {"display_name": "Contoso"}, "data": data});
+        let body = render(&payload);
+        check(&body);
+        let facts = facts_of(&body);
+        assert_eq!(facts[1], ("Key 0".into(), "value 0".into()));
+        assert!(facts.contains(&("More".into(), format!("and {} more fields", 6001 - FACTS_MAX))), "{facts:?}");
+        // Escaping grows text (a backslash is four bytes once escaped and serialized): measured, not guessed.
+        let data: serde_json::Map<String, Value> = (0..40).map(|i| (format!("k{i}"), json!("\\".repeat(5000)))).collect();
+        let payload = json!({"event_id": "e", "event": "custom.backslashes", "severity": "low", "tenant": null, "data": data});
+        check(&render(&payload));
+    }
+
+    #[test]
+    fn random_events_stay_under_28_kb_and_stay_text() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7ea5);
+        for _ in 0..300 {
+            let payload = hostile::random_payload(&mut rng);
+            let body = render(&payload);
+            check(&body);
+            check_text_only(&body, &payload);
+        }
     }
 }

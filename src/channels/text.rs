@@ -1,8 +1,22 @@
 //! What every vendor format needs from an event payload: a title, a severity people see at a
 //! glance, facts in human words and units, and text cut to a vendor's limits without breaking a
 //! character.
+//!
+//! The facts are the event's own words, written in part by the people being watched: they are
+//! text, never markup. Each format escapes them at its edge with its own module here, which any
+//! renderer of that format uses, the grouped summaries still to come included: Slack `mrkdwn`
+//! with [`slack_escape`], [`slack_escape_cut`] and [`slack_link`]; Teams Adaptive Card Markdown
+//! with [`teams_escape`]. A site is offered as a link only when [`link_target`] accepts it.
 
 use serde_json::Value;
+
+#[cfg(test)]
+pub mod hostile;
+mod slack_mrkdwn;
+mod teams_markdown;
+
+pub use slack_mrkdwn::{slack_escape, slack_escape_cut, slack_link};
+pub use teams_markdown::teams_escape;
 
 /// Cuts `text` to at most `max` characters, ending with `…` when it was cut (never inside a
 /// character: Rust strings are UTF-8 and this counts characters, not bytes).
@@ -64,9 +78,36 @@ pub fn plain(value: &Value) -> String {
     }
 }
 
-/// Whether a URL can be offered as a link (https only).
+/// Whether a URL can be offered as a link: see [`link_target`].
 pub fn is_link(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| u.scheme() == "https")
+    link_target(url).is_some()
+}
+
+/// The URL a link may open, parsed, when `url` is a plain https address: no user or password
+/// before the host (`https://contoso.sharepoint.com@evil.example/` opens evil.example), and no
+/// white space, control or bidirectional formatting characters, which a parser drops or a reader
+/// cannot see, so what a message shows is what a click opens.
+pub fn link_target(url: &str) -> Option<url::Url> {
+    let hidden = |c: char| {
+        c.is_whitespace() || c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
+    };
+    if url.chars().any(hidden) {
+        return None;
+    }
+    let parsed = url::Url::parse(url).ok()?;
+    let plain = parsed.scheme() == "https" && parsed.host_str().is_some() && parsed.username().is_empty() && parsed.password().is_none();
+    plain.then_some(parsed)
+}
+
+/// Whether `c` ends a line in Markdown or `mrkdwn`: escaped values are kept on one line, so a
+/// value cannot pose as another field or start a list.
+fn breaks_line(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// The fact that stands for the facts a message has no room for.
+pub fn more_facts(hidden: usize) -> Fact {
+    fact("More", format!("and {hidden} more fields"), false)
 }
 
 /// The facts of an event payload (section 4): tenant, then site, resource, principal and access
