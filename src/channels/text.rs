@@ -141,9 +141,11 @@ pub fn facts(payload: &Value) -> Vec<Fact> {
             facts.push(fact("Threshold", format!("{threshold} % of quota"), false));
         }
     } else if event.starts_with("permission.") {
-        for (key, label) in [("resource_path", "Resource"), ("principal", "Principal"), ("access_level", "Access"), ("permission_type", "Permission")] {
+        // Only the router's own words (`specific_people_link`, `full_control`) read better with
+        // spaces; a path or a principal is shown exactly as it is (`first_last@contoso.com`).
+        for (key, label, words) in [("resource_path", "Resource", false), ("principal", "Principal", false), ("access_level", "Access", true), ("permission_type", "Permission", true)] {
             if let Some(value) = text(key) {
-                facts.push(fact(label, value.replace('_', " "), false));
+                facts.push(fact(label, if words { value.replace('_', " ") } else { value }, false));
             }
         }
         if let Some(actor) = text("actor") {
@@ -218,5 +220,10 @@ mod tests {
         let facts = super::facts(&unknown);
         assert_eq!(facts.iter().map(|f| (f.label.as_str(), f.value.as_str())).collect::<Vec<_>>(), vec![("Colour", "red"), ("Count", "3")]);
         assert_eq!(summary(&unknown), "LOW: Thing happened");
+        let shared = json!({"event": "permission.external_share_created", "severity": "high", "tenant": null,
+            "data": {"resource_path": "Shared_Documents/Q3_plan.xlsx", "principal": "first_last@example.net", "access_level": "full_control", "permission_type": "specific_people_link"}});
+        let shown: Vec<(String, String)> = super::facts(&shared).into_iter().map(|f| (f.label, f.value)).collect();
+        let shown: Vec<(&str, &str)> = shown.iter().map(|(l, v)| (l.as_str(), v.as_str())).collect();
+        assert_eq!(shown, [("Resource", "Shared_Documents/Q3_plan.xlsx"), ("Principal", "first_last@example.net"), ("Access", "full control"), ("Permission", "specific people link")]);
     }
 }
