@@ -123,10 +123,22 @@ fn field_texts(slack: &Value) -> Vec<String> {
     slack["blocks"][1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap().to_string()).collect()
 }
 
+/// The facts of a Teams card as Teams shows them: its Markdown escapes (`\_`, `\<`) read.
 fn facts_of(teams: &Value) -> Vec<(String, String)> {
     let card = &teams["attachments"][0]["content"];
     let set = card["body"].as_array().unwrap().iter().find(|b| b["type"] == "FactSet").unwrap();
-    set["facts"].as_array().unwrap().iter().map(|f| (f["title"].as_str().unwrap().to_string(), f["value"].as_str().unwrap().to_string())).collect()
+    let shown = |text: &str| {
+        let mut out = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, chars.peek()) {
+                ('\\', Some(next)) if next.is_ascii_punctuation() => out.push(chars.next().unwrap()),
+                _ => out.push(c),
+            }
+        }
+        out
+    };
+    set["facts"].as_array().unwrap().iter().map(|f| (shown(f["title"].as_str().unwrap()), shown(f["value"].as_str().unwrap()))).collect()
 }
 
 on_both_backends! {
