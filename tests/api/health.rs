@@ -46,20 +46,26 @@ async fn wait_for_health(app: &TestApp, channel_id: &str, what: &str, pred: impl
     }
 }
 
+/// A router that does not retry and never opens a circuit, a channel whose receiver answers
+/// `500`, and `count` events sent to it (each fails once, then is `failed`).
+async fn failing_once(count: usize) -> (TestApp, Receiver, String) {
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Status(500));
+    let app = spawn_app_with(|s| {
+        s.retry_schedule = RetrySchedule::new(vec![]);
+        s.breaker.failures = 100_000;
+    })
+    .await;
+    let channel_id = app.soc_channel_for_contoso(&receiver).await["id"].as_str().unwrap().to_string();
+    let events: Vec<Value> = (0..count).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+    assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+    (app, receiver, channel_id)
+}
+
 on_both_backends! {
     #[actix_web::test]
     async fn bulk_redelivery_of_500_failed_deliveries_arrives_at_the_channels_pace_and_all_succeed() {
-        let receiver = Receiver::start().await;
-        receiver.reply_with(Reply::Status(500));
-        let app = spawn_app_with(|s| {
-            s.retry_schedule = RetrySchedule::new(vec![]);
-            s.breaker.failures = 100_000;
-        })
-        .await;
-        let channel = app.soc_channel_for_contoso(&receiver).await;
-        let channel_id = channel["id"].as_str().unwrap().to_string();
-        let events: Vec<Value> = (0..500).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
-        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        let (app, receiver, channel_id) = failing_once(500).await;
         receiver.wait_for(500, None, Duration::from_secs(20)).await;
         let app = &app;
         let count = |body: Value| async move { app.post("/api/v1/deliveries/redeliver", body).await };
@@ -104,17 +110,7 @@ on_both_backends! {
 
     #[actix_web::test]
     async fn two_bulk_redeliveries_at_once_each_count_only_what_they_queued() {
-        let receiver = Receiver::start().await;
-        receiver.reply_with(Reply::Status(500));
-        let app = spawn_app_with(|s| {
-            s.retry_schedule = RetrySchedule::new(vec![]);
-            s.breaker.failures = 100_000;
-        })
-        .await;
-        let channel = app.soc_channel_for_contoso(&receiver).await;
-        let channel_id = channel["id"].as_str().unwrap().to_string();
-        let events: Vec<Value> = (0..60).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
-        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        let (app, receiver, channel_id) = failing_once(60).await;
         let app = &app;
         let redeliver = |body: Value| async move { app.post("/api/v1/deliveries/redeliver", body).await };
         let deadline = Instant::now() + Duration::from_secs(20);
