@@ -66,7 +66,10 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
     let now = now_ms();
     let cutoff = |keep: Duration| now.saturating_sub(keep.as_millis() as i64);
     let mut total = Purged::default();
-    for (statuses, keep) in [(&["succeeded", "cancelled"][..], retention.keep), (&["failed"][..], retention.keep_failed)] {
+    use crate::domain::delivery::DeliveryStatus::{Cancelled, Failed, Succeeded};
+    const KEPT_FOR_RETENTION: [&str; 2] = [Succeeded.as_str(), Cancelled.as_str()];
+    const KEPT_FOR_FAILED_RETENTION: [&str; 1] = [Failed.as_str()];
+    for (statuses, keep) in [(&KEPT_FOR_RETENTION[..], retention.keep), (&KEPT_FOR_FAILED_RETENTION[..], retention.keep_failed)] {
         loop {
             let cut = cutoff(keep);
             let batch = store.write(move |conn| retention::purge_deliveries(conn, statuses, cut, BATCH)).await?;

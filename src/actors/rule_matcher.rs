@@ -134,7 +134,7 @@ impl RuleMatcher {
             *created.entry(channel_id).or_default() += 1;
         }
         for (channel_id, n) in created {
-            self.policy.metrics.deliveries.with_label_values(&[channel_id, "pending"]).inc_by(n);
+            self.policy.metrics.deliveries.with_label_values(&[channel_id, crate::domain::delivery::DeliveryStatus::Pending.as_str()]).inc_by(n);
         }
         if self.stopping {
             // Committed: the deliveries wait in the database for the next start.

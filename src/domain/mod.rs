@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod channel;
+pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod limits;

@@ -411,7 +411,7 @@ pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> A
     let id = id.into_inner();
     let channel_id = id.clone();
     let cancelled = router.change(move |conn| channels::delete(conn, &id, now_ms())).await?;
-    router.metrics().deliveries.with_label_values(&[channel_id.as_str(), "cancelled"]).inc_by(cancelled as u64);
+    router.metrics().deliveries.with_label_values(&[channel_id.as_str(), crate::domain::delivery::DeliveryStatus::Cancelled.as_str()]).inc_by(cancelled as u64);
     router.metrics().forget_channels(std::slice::from_ref(&channel_id));
     if cancelled > 0 {
         log::info!("channel deleted; {cancelled} pending deliveries cancelled");

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{at, ApiResult};
 use crate::actors::rule_matcher::target_of;
 use crate::domain::attempt::Trigger;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::time::now_ms;
 use crate::domain::severity::Severity;
 use crate::domain::Invalid;
@@ -23,7 +24,6 @@ use crate::store::models::{AttemptRow, DeliveryRow};
 pub const DEFAULT_PAGE: i64 = 50;
 /// Most rows per page.
 pub const MAX_PAGE: i64 = 500;
-const STATUSES: [&str; 4] = ["pending", "succeeded", "failed", "cancelled"];
 
 /// One event's delivery to one channel.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -156,7 +156,7 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let status = nonempty(query.status);
     if let Some(status) = &status {
-        if !STATUSES.contains(&status.as_str()) {
+        if DeliveryStatus::parse(status).is_none() {
             return Err(Invalid::new("status", format!("`{status}` is not a status; use pending, succeeded, failed or cancelled")).into());
         }
     }
@@ -219,9 +219,9 @@ pub async fn redeliver(
     let id = id.into_inner();
     let lookup = id.clone();
     let (row, payload, channel) = router.store().read(move |conn| deliveries::for_redelivery(conn, &lookup)).await?;
-    if channel.deleted_at.is_some() || row.status == "cancelled" {
+    if channel.deleted_at.is_some() || row.status == DeliveryStatus::Cancelled.as_str() {
         return Err(ApiError::Conflict(format!(
-            "delivery {id} was cancelled because its channel {} was deleted; it cannot be redelivered",
+            "delivery {id} belongs to channel {}, which was deleted; it cannot be redelivered",
             row.channel_id
         )));
     }
@@ -290,8 +290,8 @@ pub struct RedeliverCount {
 pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
     let request = body.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let status = nonempty(request.status).unwrap_or_else(|| "failed".into());
-    if !["failed", "succeeded"].contains(&status.as_str()) {
+    let status = nonempty(request.status).unwrap_or_else(|| DeliveryStatus::Failed.as_str().into());
+    if ![DeliveryStatus::Failed, DeliveryStatus::Succeeded].map(DeliveryStatus::as_str).contains(&status.as_str()) {
         return Err(Invalid::new(
             "status",
             format!(
@@ -335,7 +335,7 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
     let per_channel = detached(async move {
         let per_channel = handle.store().write(move |conn| deliveries::request_redelivery(conn, &filter, now_ms())).await?;
         for (channel_id, n) in &per_channel {
-            handle.metrics().deliveries.with_label_values(&[channel_id.as_str(), "pending"]).inc_by(*n as u64);
+            handle.metrics().deliveries.with_label_values(&[channel_id.as_str(), DeliveryStatus::Pending.as_str()]).inc_by(*n as u64);
         }
         handle.wake_channels(per_channel.keys().cloned().collect());
         Ok::<_, crate::store::StoreError>(per_channel)

@@ -10,6 +10,7 @@ use super::models::{ChannelRow, HealthRow};
 use super::schema::{channel_health, channels, deliveries, rule_channels, rules};
 use super::{write, Conn, StoreError};
 use crate::domain::breaker::Health;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 
 /// A new channel, already parsed.
@@ -209,7 +210,7 @@ pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> 
             deliveries::table.filter(deliveries::channel_id.eq(id)).filter(super::deliveries::is_pending()),
         )
         .set((
-            deliveries::status.eq("cancelled"),
+            deliveries::status.eq(DeliveryStatus::Cancelled.as_str()),
             deliveries::next_attempt_at.eq(None::<i64>),
             deliveries::updated_at.eq(now),
         ))

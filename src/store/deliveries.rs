@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use super::models::{AttemptRow, ChannelRow, DeliveryRow};
 use super::schema::{attempts, channels, deliveries, events};
 use super::{write, Conn, Lease, StoreError};
-use crate::domain::attempt::{next_step, AttemptOutcome, NextStep, Trigger};
+use crate::domain::attempt::{AttemptOutcome, Trigger};
+use crate::domain::delivery::{self, DeliveryStatus};
 use crate::domain::retry::RetryPolicy;
 
 /// Rows per multi-row statement, well under SQLite's bound-variable limit.
@@ -145,7 +146,7 @@ pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -
                 )
                 .set((
                     deliveries::redeliver_from.eq(&filter.status),
-                    deliveries::status.eq("pending"),
+                    deliveries::status.eq(DeliveryStatus::Pending.as_str()),
                     deliveries::next_attempt_at.eq(now),
                     deliveries::lease_owner.eq(None::<String>),
                     deliveries::updated_at.eq(now),
@@ -415,25 +416,19 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             let outcome = &record.outcome;
             attempt_rows.push(attempt_row(record, *count));
             let before = status.clone();
-            let (new_status, new_next) = match (record.trigger, status.as_str()) {
-                // Its channel was deleted while this attempt was in flight: if the receiver took
-                // it, the log says so; otherwise it stays cancelled (no retry follows).
-                (_, "cancelled") if outcome.succeeded() => ("succeeded".to_string(), None),
-                (_, "cancelled") => (status.clone(), None),
-                // A bulk redelivery's attempt: succeeded, or back to the status it had.
-                (Trigger::Manual, "pending") if redeliver_from.is_some() => match outcome.succeeded() {
-                    true => ("succeeded".to_string(), None),
-                    false => (redeliver_from.clone().unwrap_or_default(), None),
-                },
-                (Trigger::Scheduled, "pending") => match next_step(policy, *scheduled as u32, outcome, now, jitter_roll(record.request.as_ref())) {
-                    NextStep::Succeeded => ("succeeded".to_string(), None),
-                    NextStep::RetryAt(at) => ("pending".to_string(), Some(at)),
-                    NextStep::Failed => ("failed".to_string(), None),
-                },
-                (Trigger::Manual, _) if outcome.succeeded() => ("succeeded".to_string(), None),
-                // A failed manual attempt leaves the schedule as it was.
-                (Trigger::Manual, "pending") => (status.clone(), *next),
-                _ => (status.clone(), None),
+            // A status the code does not know (none is stored) is left as it is.
+            let (new_status, new_next) = match DeliveryStatus::parse(status) {
+                Some(current) => {
+                    let progress = delivery::Progress {
+                        status: current,
+                        next_attempt_at: *next,
+                        redeliver_from: redeliver_from.as_deref().and_then(DeliveryStatus::parse),
+                        scheduled_attempts: *scheduled as u32,
+                    };
+                    let (new_status, new_next) = delivery::after_attempt(&progress, record.trigger, outcome, policy, now, jitter_roll(record.request.as_ref()));
+                    (new_status.as_str().to_string(), new_next)
+                }
+                None => (status.clone(), None),
             };
             *status = new_status.clone();
             *next = new_next;
