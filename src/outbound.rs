@@ -27,7 +27,8 @@ use futures_util::StreamExt;
 use crate::channels::token::{self, TokenCache};
 use crate::channels::{self, Batching, ClientCredentials, Config, Item, Request, Sending, Verdict};
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, Consequence, EXCERPT_BYTES};
-use crate::domain::channel::{ChannelKind, CustomHeaders, RateLimit, SigningSecret};
+use crate::channels::ChannelKind;
+use crate::domain::channel::{CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::{parse_retry_after, ErrorKind};
 use crate::domain::time::now_ms;
@@ -561,7 +562,7 @@ mod tests {
         let previous = SigningSecret::generate();
         let target = Target::new(
             "ch_1".into(),
-            ChannelKind::Webhook,
+            ChannelKind::WEBHOOK,
             "https://[::1]:8443/hook".into(),
             CustomHeaders::default(),
             vec![(current.clone(), None), (previous.clone(), Some(1_000))],

@@ -28,44 +28,25 @@ function testResult(outcome) {
     parts.map((p) => h('div', {}, p)));
 }
 
-const BATCH = [
-  { name: 'batch_size', label: 'Batch size', type: 'number', placeholder: '100', help: 'Most deliveries in one request (1–1000).' },
-  { name: 'batch_wait', label: 'Batch wait', placeholder: '200ms', help: 'How long to wait to fill a batch (e.g. 200ms, 1s; at most 10s).' },
-];
-
 /**
- * What each channel type asks for. `secretUrl`: the URL is a credential, shown masked on reads;
- * `urlKey`: what the API calls the URL; `settings`: the type's own fields (`secret`: write-only,
- * shown as ••••last4 and kept when left empty).
+ * What each channel type asks for, as the router describes it (`GET /channel-types`): the form's
+ * words, what the API calls the URL (`urlKey`), whether the URL is a credential shown masked
+ * (`secretUrl`), and the type's own settings (`secret`: write-only, shown as ••••last4 and kept
+ * when left empty). Read once per page load.
  */
-const TYPES = {
-  webhook: { label: 'Webhook', urlLabel: 'URL', rate: '', headers: true, settings: [],
-    help: 'Where alerts are POSTed, signed (Standard Webhooks). Loopback and private addresses need ALLOWED_TARGET_NETWORKS.' },
-  slack: { label: 'Slack', urlLabel: 'Slack webhook URL', rate: '1', secretUrl: true, placeholder: 'https://hooks.slack.com/services/…', settings: [],
-    help: 'An Incoming Webhook of your Slack app (api.slack.com/apps → Incoming Webhooks). The URL is a secret: it is shown masked once saved.' },
-  teams: { label: 'Microsoft Teams', urlLabel: 'Workflows webhook URL', rate: '4', secretUrl: true, placeholder: 'https://…logic.azure.com/workflows/…', settings: [],
-    help: 'In the Teams channel: Workflows → “Post to a channel when a webhook request is received”; paste its URL. It is shown masked once saved.' },
-  splunk: { label: 'Splunk (HEC)', urlLabel: 'HEC URL', rate: '', placeholder: 'https://splunk.example.com:8088',
-    help: 'The HTTP Event Collector: its base URL, or the full …/services/collector/event URL.',
-    settings: [
-      { name: 'token', label: 'HEC token', secret: true, required: true, help: 'Settings → Data inputs → HTTP Event Collector. Write-only: shown as ••••last4.' },
-      { name: 'index', label: 'Index', placeholder: 'the token’s default index', help: 'Optional: an index the token may write to.' },
-      { name: 'sourcetype', label: 'Sourcetype', placeholder: 'spscan:alert' },
-      { name: 'source', label: 'Source', placeholder: 'spscan-router' },
-      ...BATCH,
-    ] },
-  sentinel: { label: 'Microsoft Sentinel', urlLabel: 'Ingestion endpoint', urlKey: 'endpoint', rate: '', placeholder: 'https://….ingest.monitor.azure.com',
-    help: 'The data collection endpoint (or the rule’s own logs ingestion endpoint).',
-    settings: [
-      { name: 'dcr_immutable_id', label: 'Rule immutable ID', required: true, placeholder: 'dcr-…', help: 'The data collection rule’s immutable ID (its JSON view).' },
-      { name: 'stream_name', label: 'Stream', required: true, placeholder: 'Custom-SPScanAlerts_CL' },
-      { name: 'directory_id', label: 'Directory (tenant) ID', required: true, placeholder: '00000000-0000-0000-0000-000000000000', help: 'The Entra tenant of the app registration.' },
-      { name: 'client_id', label: 'Application (client) ID', required: true },
-      { name: 'client_secret', label: 'Client secret', secret: true, required: true, help: 'Write-only: shown as ••••last4.' },
-      { name: 'authority', label: 'Authority', placeholder: 'https://login.microsoftonline.com', help: 'Only for sovereign clouds.' },
-      ...BATCH,
-    ] },
-};
+let TYPES = {};
+
+async function loadTypes() {
+  if (Object.keys(TYPES).length) return;
+  const { items } = await get('/channel-types');
+  TYPES = Object.fromEntries(items.map((t) => [t.type, {
+    label: t.label, help: t.help, urlLabel: t.url.label, urlKey: t.url.field === 'url' ? undefined : t.url.field,
+    secretUrl: t.url.secret, placeholder: t.url.placeholder, headers: t.headers_in_form,
+    rate: t.rate_limit_per_second ? String(t.rate_limit_per_second) : '',
+    settings: t.settings.map((s) => ({ name: s.name, label: s.label, help: s.help, placeholder: s.placeholder,
+      secret: s.secret, required: s.required, type: s.type === 'number' ? 'number' : undefined })),
+  }]));
+}
 
 function channelForm(channel, done) {
   const editing = Boolean(channel);
@@ -181,7 +162,7 @@ function circuit(health) {
 }
 
 export async function render(view) {
-  const [{ items }] = await Promise.all([get('/channels')]);
+  const [{ items }] = await Promise.all([get('/channels'), loadTypes()]);
   const formSlot = h('div');
   const notice = h('div');
   const show = (form) => { clear(formSlot).append(form); form.querySelector('input').focus(); };
@@ -189,7 +170,7 @@ export async function render(view) {
   const closeForm = (saved, created) => {
     clear(formSlot);
     if (saved && created && saved.secret) { reload().then(() => view.querySelector('#channel-notice').append(secretBox(saved))); }
-    else if (saved && created) { toast(`Added ${saved.name}: press Test to see a sample in ${TYPES[saved.type].label}`); reload(); }
+    else if (saved && created) { toast(`Added ${saved.name}: press Test to see a sample in ${(TYPES[saved.type] || { label: saved.type }).label}`); reload(); }
     else if (saved) { toast(`Saved ${saved.name}`); reload(); }
   };
 
@@ -211,6 +192,7 @@ export async function render(view) {
       h('td.url.optional', {}, channel.url),
       h('td', {}, onOff(channel.enabled),
         channel.disabled_reason ? h('div.muted', { dataset: { disabledReason: '' } }, `by the router: ${channel.disabled_reason}`) : null,
+        channel.type_error ? h('div.muted', { dataset: { typeError: '' } }, channel.type_error) : null,
         channel.enabled ? circuit(channel.health) : null,
         channel.rate_limit_per_second ? h('div.muted', {}, `at most ${channel.rate_limit_per_second}/s`) : null),
       h('td', {}, h('span.badge.s-succeeded', { title: 'succeeded in the last 24 hours' }, `${stats.succeeded_24h || 0} ok`), ' ',

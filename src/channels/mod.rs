@@ -10,15 +10,19 @@
 //! object stored with the channel: [`configure`] checks a create or a change against the type's
 //! [`Setting`]s, [`shown`] masks its credentials for reads.
 //!
-//! A new type is one new file implementing [`ChannelType`], one variant of
-//! [`ChannelKind`](crate::domain::channel::ChannelKind) and one line in [`of`].
+//! Everything about a type is said once, by its [`ChannelType`]: its name, its settings (with
+//! labels and help for the admin page's form), whether it signs, whether its URL is secret, its
+//! default rate limit, its requests and how its answers are judged. `GET /api/v1/channel-types`,
+//! the admin page's forms, the OpenAPI text and parsing are derived from [`REGISTRY`].
+//! To add a type: write one file implementing [`ChannelType`], and add one line to [`REGISTRY`]
+//! (a test or an embedding program may [`register`] one at run time instead).
 
 use std::time::Duration;
 
 use actix_web::web::Bytes;
 use serde_json::{Map, Value};
 
-use crate::domain::channel::ChannelKind;
+use crate::domain::channel::RateLimit;
 use crate::domain::Invalid;
 use crate::outbound::Target;
 
@@ -95,14 +99,76 @@ impl Batching {
     pub const ONE: Batching = Batching { size: 1, wait: Duration::ZERO };
 }
 
-/// One setting of a type, as named in the API.
-#[derive(Debug, Clone, Copy)]
+/// One setting of a type, as named in the API and asked for by the admin page's form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
     pub name: &'static str,
+    /// What the form calls it.
+    pub label: &'static str,
+    /// One line of help under the field; empty for none.
+    pub help: &'static str,
+    /// What the empty field shows (often the default).
+    pub placeholder: &'static str,
+    /// A whole number rather than text.
+    pub number: bool,
     /// Write-only: reads show only its last four characters.
     pub secret: bool,
     /// Must be given when the channel is created.
     pub required: bool,
+    /// Changing it sends the type's credentials somewhere else, so they must be given again
+    /// (Sentinel's `authority` and `directory_id`, like the URL).
+    pub moves_credentials: bool,
+}
+
+impl Setting {
+    /// An optional text setting; the builders below say the rest.
+    pub const fn text(name: &'static str, label: &'static str) -> Self {
+        Setting { name, label, help: "", placeholder: "", number: false, secret: false, required: false, moves_credentials: false }
+    }
+
+    pub const fn help(self, help: &'static str) -> Self {
+        Setting { help, ..self }
+    }
+
+    pub const fn placeholder(self, placeholder: &'static str) -> Self {
+        Setting { placeholder, ..self }
+    }
+
+    pub const fn number(self) -> Self {
+        Setting { number: true, ..self }
+    }
+
+    pub const fn secret(self) -> Self {
+        Setting { secret: true, ..self }
+    }
+
+    pub const fn required(self) -> Self {
+        Setting { required: true, ..self }
+    }
+
+    pub const fn moves_credentials(self) -> Self {
+        Setting { moves_credentials: true, ..self }
+    }
+}
+
+/// The settings of a batching type (Splunk, Sentinel).
+pub const BATCH_SETTINGS: [Setting; 2] = [
+    Setting::text("batch_size", "Batch size").number().placeholder("100").help("Most deliveries in one request (1–1000)."),
+    Setting::text("batch_wait", "Batch wait").placeholder("200ms").help("How long to wait to fill a batch (e.g. 200ms, 1s; at most 10s)."),
+];
+
+/// How a type is presented: its name in the API, and what the admin page's form says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presentation {
+    /// The `type` of its channels in the API and the database.
+    pub name: &'static str,
+    pub label: &'static str,
+    /// One line under the form's URL field.
+    pub help: &'static str,
+    pub url_label: &'static str,
+    pub url_placeholder: &'static str,
+    /// The form offers custom headers (the API takes them for every type).
+    pub headers_in_form: bool,
 }
 
 /// An OAuth 2.0 client-credentials grant a type needs a token from (SPEC section 12: Sentinel).
@@ -122,6 +188,26 @@ impl std::fmt::Debug for ClientCredentials {
 
 /// One channel type.
 pub trait ChannelType: Sync {
+    /// Its name in the API and what the admin page's form says of it.
+    fn presentation(&self) -> Presentation;
+
+    /// Requests carry the Standard Webhooks signature (and the channel has a secret to show and
+    /// rotate).
+    fn signs(&self) -> bool {
+        false
+    }
+
+    /// The URL itself is the credential (SPEC section 12): reads show only its scheme, host and
+    /// the last four characters of its path.
+    fn url_is_secret(&self) -> bool {
+        false
+    }
+
+    /// The rate limit a new channel of this type gets when none is given (SPEC section 13).
+    fn default_rate_limit(&self) -> Option<u32> {
+        None
+    }
+
     /// The settings it takes besides `url`, `headers` and `rate_limit_per_second`.
     fn settings(&self) -> &'static [Setting] {
         &[]
@@ -172,15 +258,109 @@ pub fn standard_verdict(status: u16) -> Verdict {
     }
 }
 
+/// Every channel type this release knows, in the order the API and the admin page list them:
+/// the one place a type is registered.
+pub const REGISTRY: &[&dyn ChannelType] = &[&webhook::Webhook, &slack::Slack, &teams::Teams, &splunk::Splunk, &sentinel::Sentinel];
+
+/// Types added at run time (by a test, or a program embedding the router), after [`REGISTRY`].
+static REGISTERED: std::sync::RwLock<Vec<&'static dyn ChannelType>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds a type for this process, listed after the built-in ones; a name already known is
+/// refused (the first registration stands).
+pub fn register(channel_type: &'static dyn ChannelType) -> Result<(), String> {
+    let name = channel_type.presentation().name;
+    if ChannelKind::parse("type", name).is_ok() {
+        return Err(format!("a channel type named `{name}` is registered already"));
+    }
+    REGISTERED.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push(channel_type);
+    Ok(())
+}
+
+/// A channel's type: one of the registered [`ChannelType`]s. Two are equal when their names are.
+#[derive(Clone, Copy)]
+pub struct ChannelKind(&'static dyn ChannelType);
+
+impl PartialEq for ChannelKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ChannelKind {}
+
+impl std::hash::Hash for ChannelKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl std::fmt::Debug for ChannelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChannelKind({})", self.as_str())
+    }
+}
+
+/// A stored channel whose type this release does not know (written by a newer release, or by a
+/// type registered in another process): it is shown with this error and nothing is sent to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownType(pub String);
+
+impl std::fmt::Display for UnknownType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "this release does not know the channel type `{}`; nothing is sent to the channel until a release that does runs", crate::domain::tenant::clip(&self.0))
+    }
+}
+
+impl ChannelKind {
+    /// The plain webhook, the type a channel has when none is given.
+    pub const WEBHOOK: ChannelKind = ChannelKind(&webhook::Webhook);
+
+    /// Every type, in the order the API lists them.
+    pub fn all() -> Vec<ChannelKind> {
+        let registered = REGISTERED.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        REGISTRY.iter().chain(registered.iter()).map(|t| ChannelKind(*t)).collect()
+    }
+
+    /// The type's name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        self.0.presentation().name
+    }
+
+    /// How requests of this type are made and judged.
+    pub fn channel_type(self) -> &'static dyn ChannelType {
+        self.0
+    }
+
+    /// The type named `value` in a request; `Err` names the types there are.
+    pub fn parse(field: &str, value: &str) -> Result<Self, Invalid> {
+        let all = Self::all();
+        all.iter().copied().find(|kind| kind.as_str() == value).ok_or_else(|| {
+            let names: Vec<String> = all.iter().map(|k| format!("`{}`", k.as_str())).collect();
+            Invalid::new(field, format!("`{}` is not a channel type; use {}", crate::domain::tenant::clip(value), names.join(", ")))
+        })
+    }
+
+    /// A stored type; one this release does not know fails closed ([`UnknownType`]).
+    pub fn from_stored(value: &str) -> Result<Self, UnknownType> {
+        Self::parse("type", value).map_err(|_| UnknownType(value.to_string()))
+    }
+
+    pub fn is_signed(self) -> bool {
+        self.0.signs()
+    }
+
+    pub fn url_is_secret(self) -> bool {
+        self.0.url_is_secret()
+    }
+
+    pub fn default_rate_limit(self) -> Option<RateLimit> {
+        self.0.default_rate_limit().map(RateLimit::from_stored_u32)
+    }
+}
+
 /// The type behind a channel's `type`.
 pub fn of(kind: ChannelKind) -> &'static dyn ChannelType {
-    match kind {
-        ChannelKind::Webhook => &webhook::Webhook,
-        ChannelKind::Slack => &slack::Slack,
-        ChannelKind::Teams => &teams::Teams,
-        ChannelKind::Splunk => &splunk::Splunk,
-        ChannelKind::Sentinel => &sentinel::Sentinel,
-    }
+    kind.channel_type()
 }
 
 /// What reads put before the last four characters of a credential.

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use super::{check, ChannelType, ClientCredentials, Config, Item, Request, Sending, Setting, Verdict};
+use super::{check, ChannelType, ClientCredentials, Config, Item, Presentation, Request, Sending, Setting, Verdict, BATCH_SETTINGS};
 use crate::domain::limits::Limits;
 use crate::domain::channel::ChannelUrl;
 use crate::domain::Invalid;
@@ -24,14 +24,18 @@ pub const SCOPE: &str = "https://monitor.azure.com/.default";
 pub struct Sentinel;
 
 const SETTINGS: &[Setting] = &[
-    Setting { name: "dcr_immutable_id", secret: false, required: true },
-    Setting { name: "stream_name", secret: false, required: true },
-    Setting { name: "directory_id", secret: false, required: true },
-    Setting { name: "client_id", secret: false, required: true },
-    Setting { name: "client_secret", secret: true, required: true },
-    Setting { name: "authority", secret: false, required: false },
-    Setting { name: "batch_size", secret: false, required: false },
-    Setting { name: "batch_wait", secret: false, required: false },
+    Setting::text("dcr_immutable_id", "Rule immutable ID").required().placeholder("dcr-…").help("The data collection rule’s immutable ID (its JSON view)."),
+    Setting::text("stream_name", "Stream").required().placeholder("Custom-SPScanAlerts_CL"),
+    Setting::text("directory_id", "Directory (tenant) ID")
+        .required()
+        .moves_credentials()
+        .placeholder("00000000-0000-0000-0000-000000000000")
+        .help("The Entra tenant of the app registration."),
+    Setting::text("client_id", "Application (client) ID").required(),
+    Setting::text("client_secret", "Client secret").secret().required().help("Write-only: shown as ••••last4."),
+    Setting::text("authority", "Authority").moves_credentials().placeholder(DEFAULT_AUTHORITY).help("Only for sovereign clouds."),
+    BATCH_SETTINGS[0],
+    BATCH_SETTINGS[1],
 ];
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
@@ -77,6 +81,17 @@ pub fn record(payload: &Value) -> Value {
 }
 
 impl ChannelType for Sentinel {
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            name: "sentinel",
+            label: "Microsoft Sentinel",
+            help: "The data collection endpoint (or the rule’s own logs ingestion endpoint).",
+            url_label: "Ingestion endpoint",
+            url_placeholder: "https://….ingest.monitor.azure.com",
+            headers_in_form: false,
+        }
+    }
+
     fn settings(&self) -> &'static [Setting] {
         SETTINGS
     }

@@ -13,12 +13,32 @@
 use serde_json::{json, Value};
 
 use super::text::{cut, facts, more_facts, slack_escape_cut, slack_link, summary, test_note, title, Fact};
-use super::{json_body, parse_payload, single, Item, Sending, ChannelType, Request, Verdict};
+use super::{json_body, parse_payload, single, Item, Presentation, Sending, ChannelType, Request, Verdict};
 use crate::outbound::Target;
 
 pub struct Slack;
 
 impl ChannelType for Slack {
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            name: "slack",
+            label: "Slack",
+            help: "An Incoming Webhook of your Slack app (api.slack.com/apps → Incoming Webhooks). The URL is a secret: it is shown masked once saved.",
+            url_label: "Slack webhook URL",
+            url_placeholder: "https://hooks.slack.com/services/…",
+            headers_in_form: false,
+        }
+    }
+
+    fn url_is_secret(&self) -> bool {
+        true
+    }
+
+    /// Slack takes about one message per second per webhook.
+    fn default_rate_limit(&self) -> Option<u32> {
+        Some(1)
+    }
+
     fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
         single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
     }

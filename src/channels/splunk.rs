@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::{check, ChannelType, Config, Item, Request, Sending, Setting, Verdict};
+use super::{check, ChannelType, Config, Item, Presentation, Request, Sending, Setting, Verdict, BATCH_SETTINGS};
 use crate::domain::time::parse_rfc3339;
 use crate::domain::Invalid;
 use crate::outbound::Target;
@@ -23,12 +23,12 @@ pub const DEFAULT_SOURCE: &str = "spscan-router";
 pub struct Splunk;
 
 const SETTINGS: &[Setting] = &[
-    Setting { name: "token", secret: true, required: true },
-    Setting { name: "index", secret: false, required: false },
-    Setting { name: "sourcetype", secret: false, required: false },
-    Setting { name: "source", secret: false, required: false },
-    Setting { name: "batch_size", secret: false, required: false },
-    Setting { name: "batch_wait", secret: false, required: false },
+    Setting::text("token", "HEC token").secret().required().help("Settings → Data inputs → HTTP Event Collector. Write-only: shown as ••••last4."),
+    Setting::text("index", "Index").placeholder("the token’s default index").help("Optional: an index the token may write to."),
+    Setting::text("sourcetype", "Sourcetype").placeholder(DEFAULT_SOURCETYPE),
+    Setting::text("source", "Source").placeholder(DEFAULT_SOURCE),
+    BATCH_SETTINGS[0],
+    BATCH_SETTINGS[1],
 ];
 
 /// The URL events are POSTed to: the HEC base with [`EVENT_PATH`] appended, or the full URL as given.
@@ -41,6 +41,17 @@ pub fn event_url(url: &str) -> String {
 }
 
 impl ChannelType for Splunk {
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            name: "splunk",
+            label: "Splunk (HEC)",
+            help: "The HTTP Event Collector: its base URL, or the full …/services/collector/event URL.",
+            url_label: "HEC URL",
+            url_placeholder: "https://splunk.example.com:8088",
+            headers_in_form: false,
+        }
+    }
+
     fn settings(&self) -> &'static [Setting] {
         SETTINGS
     }

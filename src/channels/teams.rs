@@ -12,12 +12,32 @@
 use serde_json::{json, Value};
 
 use super::text::{cut, facts, link_target, more_facts, teams_escape, test_note, title, Fact};
-use super::{json_body, parse_payload, single, Item, Sending, standard_verdict, ChannelType, Request, Verdict};
+use super::{json_body, parse_payload, single, Item, Presentation, Sending, standard_verdict, ChannelType, Request, Verdict};
 use crate::outbound::Target;
 
 pub struct Teams;
 
 impl ChannelType for Teams {
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            name: "teams",
+            label: "Microsoft Teams",
+            help: "In the Teams channel: Workflows → “Post to a channel when a webhook request is received”; paste its URL. It is shown masked once saved.",
+            url_label: "Workflows webhook URL",
+            url_placeholder: "https://…logic.azure.com/workflows/…",
+            headers_in_form: false,
+        }
+    }
+
+    fn url_is_secret(&self) -> bool {
+        true
+    }
+
+    /// Teams takes about four messages per second per webhook.
+    fn default_rate_limit(&self) -> Option<u32> {
+        Some(4)
+    }
+
     fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
         single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
     }

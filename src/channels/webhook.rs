@@ -3,13 +3,28 @@
 
 use actix_web::web::Bytes;
 
-use super::{single, ChannelType, Item, Request, Sending};
+use super::{single, ChannelType, Item, Presentation, Request, Sending};
 use crate::domain::signature;
 use crate::outbound::Target;
 
 pub struct Webhook;
 
 impl ChannelType for Webhook {
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            name: "webhook",
+            label: "Webhook",
+            help: "Where alerts are POSTed, signed (Standard Webhooks). Loopback and private addresses need ALLOWED_TARGET_NETWORKS.",
+            url_label: "URL",
+            url_placeholder: "https://…",
+            headers_in_form: true,
+        }
+    }
+
+    fn signs(&self) -> bool {
+        true
+    }
+
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
         let now = sending.now;
         let Item { msg_id, payload } = items[0];

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{at, ApiResult};
 use crate::actors::rule_matcher::target_of;
 use crate::domain::breaker::{CircuitState, Health};
-use crate::domain::channel::{self, ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
+use crate::channels::ChannelKind;
+use crate::domain::channel::{self, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
 use crate::handle::RouterHandle;
@@ -35,6 +36,10 @@ pub struct ChannelView {
     kind: String,
     /// Where deliveries go; Slack's and Teams' URLs (their credential) masked.
     url: String,
+    /// Only for a channel whose type this release does not know (stored by a newer release):
+    /// why nothing is sent to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    type_error: Option<String>,
     enabled: bool,
     /// Headers sent with every request: their names, each value masked like a credential
     /// (`••••` and its last four characters; values shorter than 12 characters show nothing).
@@ -99,19 +104,33 @@ impl ChannelView {
     fn of(row: ChannelRow, stats: Option<ChannelStats>, health: Option<Health>, show_secret: bool) -> Self {
         let headers = row.custom_headers().shown();
         let kind = ChannelKind::from_stored(&row.kind);
-        let mut settings = crate::channels::shown(kind, &row.settings());
-        let url_field = crate::channels::of(kind).url_field();
-        if url_field != "url" {
-            settings.insert(url_field.into(), serde_json::Value::String(row.url.clone()));
-        }
+        // A type this release does not know fails closed: its URL and every setting are shown
+        // masked (which of them are credentials is unknown), and nothing is sent to it.
+        let type_error = kind.as_ref().err().map(ToString::to_string);
+        let (settings, url) = match kind {
+            Ok(kind) => {
+                let mut settings = crate::channels::shown(kind, &row.settings());
+                let url_field = crate::channels::of(kind).url_field();
+                if url_field != "url" {
+                    settings.insert(url_field.into(), serde_json::Value::String(row.url.clone()));
+                }
+                (settings, if kind.url_is_secret() { channel::masked_url(&row.url) } else { row.url.clone() })
+            }
+            Err(_) => {
+                let masked = row.settings().into_iter().map(|(name, value)| (name, serde_json::Value::String(crate::channels::masked(&value.to_string())))).collect();
+                (masked, channel::masked_url(&row.url))
+            }
+        };
+        let signed = kind.is_ok_and(ChannelKind::is_signed);
         Self {
+            type_error,
             id: row.id,
             name: row.name,
             kind: row.kind,
-            url: if kind.url_is_secret() { channel::masked_url(&row.url) } else { row.url },
+            url,
             enabled: row.enabled,
             headers,
-            secret: (show_secret && kind.is_signed()).then_some(row.secret),
+            secret: (show_secret && signed).then_some(row.secret),
             previous_secret_expires_at: row.previous_secret_expires_at.filter(|t| *t > now_ms()).map(at),
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
@@ -352,7 +371,7 @@ pub async fn update(
     let mut change = change;
     let row = router.change(move |conn| {
             let current = channels::get(conn, &id)?;
-            let current_kind = ChannelKind::from_stored(&current.kind);
+            let current_kind = ChannelKind::from_stored(&current.kind).map_err(|unknown| Invalid::new("type", unknown.to_string()))?;
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
             }
@@ -375,7 +394,7 @@ pub async fn update(
             // A write-only credential only goes where it was given for: moving the channel
             // elsewhere takes the credential again.
             let moved = change.url.as_ref().is_some_and(|u| u.as_str() != current.url)
-                || ["authority", "directory_id"].iter().any(|k| merged.get(*k) != stored.get(*k));
+                || crate::channels::of(current_kind).settings().iter().filter(|s| s.moves_credentials).any(|s| merged.get(s.name) != stored.get(s.name));
             if moved && !current_headers.is_empty() && !headers_resent {
                 return Err(Invalid::new(
                     "headers",
@@ -384,13 +403,14 @@ pub async fn update(
                 .into());
             }
             if moved {
-                let secrets = crate::channels::of(current_kind).settings().iter().filter(|s| s.secret);
-                for secret in secrets {
+                let type_settings = crate::channels::of(current_kind).settings();
+                let places: String = type_settings.iter().filter(|s| s.moves_credentials).map(|s| format!(", `{}`", s.name)).collect();
+                for secret in type_settings.iter().filter(|s| s.secret) {
                     let given = settings.get(secret.name).and_then(|v| v.as_str()).is_some_and(|v| !v.contains(MASK));
                     if !given {
                         return Err(Invalid::new(
                             secret.name,
-                            "must be sent again when the channel's URL, authority or directory changes: a credential only goes where it was given for",
+                            format!("must be sent again when the channel's URL{places} changes: a credential only goes where it was given for"),
                         )
                         .into());
                     }
@@ -445,7 +465,8 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
     let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
     let event_id = ids::new_id(ids::EVENT);
     let body = Bytes::from(payload::render_test(&event_id));
-    let outcome = outbound.send(&target_of(&row), &event_id, body).await;
+    let target = target_of(&row).map_err(|unknown| crate::error::ApiError::Conflict(unknown.to_string()))?;
+    let outcome = outbound.send(&target, &event_id, body).await;
     Ok(HttpResponse::Ok().json(TestOutcome {
         ok: outcome.succeeded(),
         status_code: outcome.status_code,
@@ -485,7 +506,7 @@ pub async fn rotate_secret(router: web::Data<RouterHandle>, id: web::Path<String
     let secret = SigningSecret::generate();
     // Checked inside the change: a client that goes away right after asking still gets it done.
     let row = router.change(move |conn| {
-            let kind = ChannelKind::from_stored(&channels::get(conn, &id)?.kind);
+            let kind = ChannelKind::from_stored(&channels::get(conn, &id)?.kind).map_err(|unknown| Invalid::new("type", unknown.to_string()))?;
             if !kind.is_signed() {
                 return Err(StoreError::Conflict(format!(
                     "{} channels are not signed (the receiver does not check signatures); only webhook channels have a secret to rotate",

@@ -230,7 +230,8 @@ pub async fn redeliver(
     let (store, outbound, retry, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.retry.clone(), id.clone());
     let metrics = std::sync::Arc::clone(router.metrics());
     detached(async move {
-        let outcome = outbound.send(&target_of(&channel), &row.event_id, Bytes::from(payload)).await;
+        let target = target_of(&channel).map_err(|unknown| crate::store::StoreError::Conflict(unknown.to_string()))?;
+        let outcome = outbound.send(&target, &row.event_id, Bytes::from(payload)).await;
         let counted = outcome.clone();
         let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome, request: None };
         let recorded = store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await?;

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod channel_types;
 pub mod channels;
 pub mod deliveries;
 pub mod events;
@@ -90,6 +91,7 @@ route_table! {
         "/sources/o365/contents" { get => sources::o365_contents }
         "/tenants" { get => tenants::list, post => tenants::create }
         "/tenants/{id}" { get => tenants::get, patch => tenants::update, delete => tenants::delete }
+        "/channel-types" { get => channel_types::list }
         "/channels" { get => channels::list, post => channels::create }
         "/channels/{id}" { get => channels::get, patch => channels::update, delete => channels::delete }
         "/channels/{id}/test" { post => channels::test }

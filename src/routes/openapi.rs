@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::auth::{INGEST_ROUTES, OPEN_ROUTES, OWN_AUTH_ROUTES};
 use crate::channels::Setting;
-use crate::domain::channel::ChannelKind;
+use crate::channels::ChannelKind;
 use crate::error::{Problem, PROBLEM_JSON};
 
 #[derive(OpenApi)]
@@ -268,10 +268,10 @@ impl Modify for ChannelSettings {
         // Each setting's name, the types that take it (and whether they require it), and
         // whether it is a credential.
         let mut about: Vec<(&'static str, Vec<String>, bool)> = Vec::new();
-        for kind in ChannelKind::ALL {
+        for kind in ChannelKind::all() {
             let channel_type = crate::channels::of(kind);
             // A URL under another name (Sentinel's `endpoint`) is the type's too.
-            let url = (channel_type.url_field() != "url").then_some(Setting { name: channel_type.url_field(), secret: false, required: true });
+            let url = (channel_type.url_field() != "url").then_some(Setting::text(channel_type.url_field(), "URL").required());
             for setting in channel_type.settings().iter().chain(url.as_ref()) {
                 let words = if setting.required { format!("{} (required)", kind.as_str()) } else { kind.as_str().to_string() };
                 match about.iter_mut().find(|(name, _, _)| *name == setting.name) {
@@ -376,7 +376,7 @@ mod tests {
     #[test]
     fn every_channel_setting_is_documented() {
         let doc: serde_json::Value = serde_json::from_str(rendered()).unwrap();
-        for kind in ChannelKind::ALL {
+        for kind in ChannelKind::all() {
             let channel_type = crate::channels::of(kind);
             let names = channel_type.settings().iter().map(|s| s.name).chain([channel_type.url_field()]);
             for name in names {

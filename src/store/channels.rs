@@ -11,7 +11,8 @@ use super::schema::{channel_health, channels, deliveries, rule_channels, rules};
 use super::{write, Conn, StoreError};
 use crate::domain::breaker::Health;
 use crate::domain::delivery::DeliveryStatus;
-use crate::domain::channel::{ChannelKind, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
+use crate::channels::ChannelKind;
+use crate::domain::channel::{ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 
 /// A new channel, already parsed.
 pub struct NewChannel {
@@ -149,7 +150,8 @@ pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Res
             row.rate_limit_per_second = rate_limit.map(|r| r.per_second() as i32);
         }
         if let Some(given) = change.settings.filter(|given| !given.is_empty()) {
-            let config = crate::channels::configure(ChannelKind::from_stored(&row.kind), given, Some(&row.settings()))?;
+            let kind = ChannelKind::from_stored(&row.kind).map_err(|unknown| crate::domain::Invalid::new("type", unknown.to_string()))?;
+            let config = crate::channels::configure(kind, given, Some(&row.settings()))?;
             row.config = serde_json::to_string(&config).expect("settings serialise");
         }
         row.updated_at = now;
