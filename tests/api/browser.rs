@@ -573,6 +573,54 @@ async fn slack_and_teams_channels_are_added_with_their_own_fields_and_tested_in_
     browser.client.clone().close().await.unwrap();
 }
 
+#[actix_web::test]
+async fn a_channel_type_added_in_one_file_is_offered_created_delivered_retried_and_logged() {
+    crate::throwaway_type::register();
+    let receiver = Receiver::start().await;
+    // The first request fails: the delivery is retried, and both attempts are in its log.
+    receiver.script(&[Reply::Status(500)]);
+    let app = spawn_app().await;
+    app.create_tenant("contoso").await;
+    // Offered by the API, with its setting.
+    let types = app.get("/api/v1/channel-types").await.body;
+    let echo = types["items"].as_array().unwrap().iter().find(|t| t["type"] == "echo-test").expect("listed").clone();
+    assert_eq!((&echo["label"], &echo["settings"][0]["name"], &echo["settings"][0]["required"]), (&json!("Echo (test)"), &json!("greeting"), &json!(true)));
+
+    // Created in the admin page's Add channel form, which speaks its words.
+    let browser = browser().await;
+    browser.sign_in(&app.base).await;
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    browser.click_button("", "Add channel").await;
+    let select = browser.wait_for("form[aria-label='Add channel'] select[name='type']").await;
+    select.select_by_value("echo-test").await.unwrap();
+    let form = "//form[@aria-label='Add channel']";
+    browser.wait_for_text("form[aria-label='Add channel'] label", "Echo URL").await;
+    browser.wait_for_text("form[aria-label='Add channel'] .hint", "Said first in every request.").await;
+    browser.fill(form, "Name", "Echo SOC").await;
+    browser.fill(form, "Echo URL", &receiver.url("/echo")).await;
+    browser.fill(form, "Greeting", "hello from the tests").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "Echo SOC").await;
+    browser.wait_for_text("tbody tr", "Echo (test)").await;
+    browser.assert_no_problems("adding a channel of a type registered in the tests").await;
+    browser.client.clone().close().await.unwrap();
+
+    // Delivered in its own format, retried after the failure, and logged.
+    let channel = app.get("/api/v1/channels").await.body["items"][0].clone();
+    assert_eq!((&channel["type"], &channel["greeting"]), (&json!("echo-test"), &json!("hello from the tests")), "{channel:#}");
+    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+    let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "the failure and its retry");
+    assert!(got.iter().all(|c| c.headers["x-echo"] == "1" && c.path == "/echo"));
+    let body = got[1].json();
+    assert_eq!((&body["greeting"], &body["event"]["event_id"]), (&json!("hello from the tests"), &answer.body["event_id"]));
+    let statuses: Vec<&serde_json::Value> = delivery["attempts"].as_array().unwrap().iter().map(|a| &a["status_code"]).collect();
+    assert_eq!(statuses, [&json!(500), &json!(200)], "{delivery:#}");
+}
+
 /// Draws the README's Slack and Teams examples from the bodies the router really sends (see
 /// `channel_types::the_readme_shows_exactly_what_slack_and_teams_get`) and screenshots them into
 /// target/screenshots; with `UPDATE_README_PICTURES=1`, into docs/ for the README too.

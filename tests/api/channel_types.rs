@@ -143,6 +143,39 @@ fn facts_of(teams: &Value) -> Vec<(String, String)> {
 
 on_both_backends! {
     #[actix_web::test]
+    async fn a_channel_of_a_type_this_release_does_not_know_is_shown_with_why_and_nothing_is_sent_to_it() {
+        let app = spawn_app().await;
+        let (future, known) = (Receiver::start().await, Receiver::start().await);
+        app.create_tenant("contoso").await;
+        let future_id = app.create_channel("From a newer release", &future.url("/")).await["id"].as_str().unwrap().to_string();
+        let known_id = app.create_channel("Known", &known.url("/")).await["id"].as_str().unwrap().to_string();
+        app.route_everything_to(&[&future_id, &known_id]).await;
+        // As a newer release would have stored it.
+        let sql = format!("UPDATE channels SET kind = 'future-type' WHERE id = '{future_id}'");
+        app.handle.change(move |conn| Ok(diesel::connection::SimpleConnection::batch_execute(conn, &sql)?)).await.unwrap();
+
+        let shown = app.get(&format!("/api/v1/channels/{future_id}")).await;
+        assert_eq!(shown.status, 200, "{}", shown.body);
+        assert!(shown.body["type_error"].as_str().unwrap().contains("does not know the channel type `future-type`"), "{}", shown.body);
+        assert!(shown.body["url"].as_str().unwrap().contains("••••"), "its URL may be a credential: {}", shown.body);
+        assert!(app.get(&format!("/api/v1/channels/{known_id}")).await.body.get("type_error").is_none());
+        let test = app.post(&format!("/api/v1/channels/{future_id}/test"), json!({})).await;
+        assert_eq!(test.status, 409, "{}", test.body);
+        let change = app.patch(&format!("/api/v1/channels/{future_id}"), json!({"name": "Renamed"})).await;
+        assert_eq!((change.status, change.body["field"].as_str()), (422, Some("type")), "{}", change.body);
+
+        // An event for both: the known channel gets it; the other's delivery waits, unsent.
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        known.wait_for(1, None, Duration::from_secs(5)).await;
+        let waiting = app.get(&format!("/api/v1/deliveries?channel_id={future_id}")).await.body["items"].clone();
+        for delivery in waiting.as_array().unwrap() {
+            assert_eq!((&delivery["status"], &delivery["attempt_count"]), (&json!("pending"), &json!(0)), "{delivery:#}");
+        }
+        assert!(future.received().is_empty(), "a plain POST went to a channel of an unknown type");
+    }
+
+    #[actix_web::test]
     async fn a_slack_channel_gets_block_kit_within_slacks_limits_for_every_kind_of_event() {
         let receiver = Receiver::start().await;
         receiver.check_format(slack_format);

@@ -35,3 +35,4 @@ mod retention;
 mod retries;
 mod security;
 pub mod siem;
+mod throwaway_type;

@@ -1,0 +1,39 @@
+//! A channel type written in one file and registered with one line, as a new integration would
+//! be: `echo-test` POSTs `{"greeting": <its setting>, "event": <the payload>}` with its own
+//! header. The browser test `a_channel_type_added_in_one_file_is_offered_created_delivered_retried_and_logged`
+//! drives it end to end.
+
+use serde_json::json;
+use spscan_router::channels::{json_body, parse_payload, single, ChannelType, Item, Presentation, Request, Sending, Setting};
+use spscan_router::outbound::Target;
+
+pub struct Echo;
+
+impl ChannelType for Echo {
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            name: "echo-test",
+            label: "Echo (test)",
+            help: "Posts each event back with a greeting: a type that exists only in the tests.",
+            url_label: "Echo URL",
+            url_placeholder: "https://echo.example/…",
+            headers_in_form: false,
+        }
+    }
+
+    fn settings(&self) -> &'static [Setting] {
+        const SETTINGS: &[Setting] = &[Setting::text("greeting", "Greeting").required().help("Said first in every request.")];
+        SETTINGS
+    }
+
+    fn request(&self, target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        let greeting = target.config.get("greeting").cloned().unwrap_or_default();
+        single(json_body(&json!({ "greeting": greeting, "event": parse_payload(items[0].payload) })), vec![("x-echo", "1".into())])
+    }
+}
+
+/// The one registry line (once per test process).
+pub fn register() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| spscan_router::channels::register(&Echo).expect("echo-test is registered once"));
+}
