@@ -58,7 +58,8 @@ use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::instance::Instance;
-use crate::outbound::{Names, Outbound, Target};
+use crate::channels::Target;
+use crate::outbound::{Names, Outbound};
 use crate::store::deliveries::{self, AttemptRecord, SharedRequest};
 use crate::store::Store;
 

@@ -5,7 +5,7 @@ use actix_web::web::Bytes;
 
 use crate::domain::attempt::Trigger;
 use crate::domain::event::NewEvent;
-use crate::outbound::Target;
+use crate::channels::Target;
 use crate::store::events::Ingested;
 use crate::store::StoreError;
 

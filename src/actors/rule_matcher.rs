@@ -34,7 +34,7 @@ use crate::domain::event::{EventData, EventType, NewEvent, TenantRef};
 use crate::domain::severity::Severity;
 use crate::domain::rule::RuleFilter;
 use crate::domain::time::now_ms;
-use crate::outbound::Target;
+use crate::channels::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
 use crate::store::{channels, events, instances, rules, Store, StoreError};

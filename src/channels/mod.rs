@@ -24,11 +24,12 @@ use serde_json::{Map, Value};
 
 use crate::domain::channel::RateLimit;
 use crate::domain::Invalid;
-use crate::outbound::Target;
+pub use target::Target;
 
 pub mod sentinel;
 pub mod slack;
 pub mod splunk;
+mod target;
 pub mod teams;
 pub mod text;
 pub mod token;

@@ -12,7 +12,7 @@ use super::{check, ChannelType, ClientCredentials, Config, Item, Presentation, R
 use crate::domain::limits::Limits;
 use crate::domain::channel::ChannelUrl;
 use crate::domain::Invalid;
-use crate::outbound::Target;
+use super::Target;
 
 /// The Logs Ingestion API takes at most 1 MB per call.
 pub const BODY_MAX: usize = 1_000_000;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::text::{cut, facts, more_facts, slack_escape_cut, slack_link, summary, test_note, title, Fact};
 use super::{json_body, parse_payload, single, Item, Presentation, Sending, ChannelType, Request, Verdict};
-use crate::outbound::Target;
+use super::Target;
 
 pub struct Slack;
 

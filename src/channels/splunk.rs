@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{check, ChannelType, Config, Item, Presentation, Request, Sending, Setting, Verdict, BATCH_SETTINGS};
 use crate::domain::time::parse_rfc3339;
 use crate::domain::Invalid;
-use crate::outbound::Target;
+use super::Target;
 
 /// Largest body sent (Splunk's default `max_content_length` is 800 MB, but proxies in front of
 /// HEC often stop at 1 MiB).

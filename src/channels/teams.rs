@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::text::{cut, facts, link_target, more_facts, teams_escape, test_note, title, Fact};
 use super::{json_body, parse_payload, single, Item, Presentation, Sending, standard_verdict, ChannelType, Request, Verdict};
-use crate::outbound::Target;
+use super::Target;
 
 pub struct Teams;
 

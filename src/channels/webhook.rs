@@ -5,7 +5,7 @@ use actix_web::web::Bytes;
 
 use super::{single, ChannelType, Item, Presentation, Request, Sending};
 use crate::domain::signature;
-use crate::outbound::Target;
+use super::Target;
 
 pub struct Webhook;
 

@@ -4,8 +4,7 @@
 //! drives it end to end.
 
 use serde_json::json;
-use spscan_router::channels::{json_body, parse_payload, single, ChannelType, Item, Presentation, Request, Sending, Setting};
-use spscan_router::outbound::Target;
+use spscan_router::channels::{json_body, parse_payload, single, ChannelType, Item, Presentation, Request, Sending, Setting, Target};
 
 pub struct Echo;
 
