@@ -1,9 +1,17 @@
 //! The `spscan-router` command: parse settings from the environment and flags, start logging,
 //! run the router until stopped. Kept in the library so the benchmark can run the very same
 //! router as a child process of itself (`loadtest` needs no second binary to be built).
+//!
+//! How the process ends is decided here, in this order: the router stops
+//! (`Application::run_until`), the main thread's actix system is dropped inside its runtime, the
+//! runtime is shut down, and only then does the process exit, so nothing of the system is left
+//! for the thread-local destructors the exit runs (see [`end`]).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use actix_web::rt::SystemRunner;
 
 use clap::Parser;
 
@@ -48,7 +56,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         });
     }
     logger.init();
-    let result = actix_web::rt::System::new().block_on(serve(settings));
+    // The runtime is kept apart from the system so that `end` can drop the system inside it.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Arc::new(runtime),
+        Err(err) => {
+            eprintln!("spscan-router: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let system = actix_web::rt::System::with_tokio_rt({
+        let runtime = Arc::clone(&runtime);
+        move || runtime
+    });
+    let result = system.block_on(serve(settings));
+    end(system, runtime);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -58,7 +79,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
-/// Starts the router and serves until a stop signal, then stops gracefully and exits 0.
+/// Starts the router and serves until a stop signal, then stops gracefully.
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Listening before anything else: a stop during the start (migrations, waiting for the
     // database) is a graceful stop as soon as the router is up, not a kill.
@@ -73,8 +94,29 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.instance_id
     );
     app.run_until(stop, settings.shutdown_grace).await?;
-    // Done: no blocking database call left over may hold the exit past the grace.
-    std::process::exit(0)
+    Ok(())
+}
+
+/// Ends the main thread's actix system before the process exits. The exit destroys the main
+/// thread's thread-locals, among them its handle on the actix `System`, while the HTTP workers'
+/// threads may still be ending: each drops its own handle from a thread-local destructor, after
+/// its tokio thread-locals are gone, and the last handle dropped wakes the system's controller
+/// task. Were that task still alive in the main thread's `LocalSet`, the wake would read the
+/// worker's destroyed `LocalSet` thread-local and panic (`AccessError`: "thread local panicked
+/// on drop"). So the system goes first, here: dropping it drops every task of the main thread
+/// (the actors, their HTTP clients and connection pools, their timers, the database handles), and
+/// a later wake finds a finished task and does nothing.
+fn end(system: SystemRunner, runtime: Arc<tokio::runtime::Runtime>) {
+    {
+        // Inside the runtime: what is dropped may still use it (a connection closing arms a timer).
+        let _inside = runtime.enter();
+        drop(system);
+    }
+    // The system held the only other reference. A blocking database call left over does not hold
+    // the exit past the grace: the runtime is shut down without waiting for it.
+    if let Ok(runtime) = Arc::try_unwrap(runtime) {
+        runtime.shutdown_background();
+    }
 }
 
 /// Listens for SIGTERM and SIGINT (Ctrl-C) from now on; the future resolves at the first,
