@@ -32,6 +32,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request line is longer than the router reads (answered before any route: `http_guard`).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// The request head is larger than the router reads (answered before any route: `http_guard`).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("{0}")]
     MethodNotAllowed(String),
     /// The router cannot serve right now (database unreachable, shutting down).
@@ -46,8 +52,8 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
     /// `urn:spscan-router:problem:` and a slug: `malformed-request`, `invalid-field`,
-    /// `unauthorized`, `forbidden`, `not-found`, `conflict`, `too-large`, `method-not-allowed`,
-    /// `unavailable` or `internal`.
+    /// `unauthorized`, `forbidden`, `not-found`, `conflict`, `too-large`, `uri-too-long`,
+    /// `headers-too-large`, `method-not-allowed`, `unavailable` or `internal`.
     #[serde(rename = "type")]
     kind: String,
     /// The HTTP status's reason phrase.
@@ -70,6 +76,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "too-large",
+            ApiError::UriTooLong(_) => "uri-too-long",
+            ApiError::HeadersTooLarge(_) => "headers-too-large",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -87,6 +95,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod handle;
+pub mod http_guard;
 pub mod instance;
 pub mod metrics;
 pub mod outbound;

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use actix::Actor;
-use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::{web, App};
 use anyhow::Context;
 
 use actix_web::middleware::DefaultHeaders;
@@ -42,17 +44,43 @@ const FETCH_CONNECTIONS: usize = 8;
 /// Connections each HTTP worker keeps for Test sends and manual redeliveries.
 const MANUAL_CONNECTIONS: usize = 8;
 
-/// Headers on everything the router serves (SPEC section 9).
+/// Headers on everything the router serves (SPEC section 9), its answers to over-long request
+/// heads (`http_guard`) included.
+const SECURITY_HEADERS: crate::http_guard::SecurityHeaders = &[
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+];
+
 fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("X-Frame-Options", "DENY"))
-        .add((
-            "Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-             font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ))
+    SECURITY_HEADERS.iter().fold(DefaultHeaders::new(), |headers, header| headers.add(*header))
+}
+
+/// Listening sockets for `bind_addr`, one per address it resolves to, made as actix-web's
+/// `HttpServer::bind` makes them; an error only if none could be bound.
+fn listen(bind_addr: &str, backlog: i32) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (mut listeners, mut error) = (Vec::new(), None);
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(bind_addr)? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|socket| socket.set_reuse_address(true).map(|()| socket))
+            .and_then(|socket| socket.bind(&addr.into()).map(|()| socket))
+            .and_then(|socket| socket.listen(backlog).map(|()| socket));
+        match socket {
+            Ok(socket) => listeners.push(socket.into()),
+            Err(err) => error = Some(err),
+        }
+    }
+    match error {
+        Some(err) if listeners.is_empty() => Err(err),
+        _ if listeners.is_empty() => Err(std::io::Error::other("the address resolves to nothing")),
+        _ => Ok(listeners),
+    }
 }
 
 /// A built router: bound, actors running, ready to serve.
@@ -117,7 +145,7 @@ impl Application {
         let metrics_token = web::Data::new(routes::metrics::MetricsToken(settings.metrics_token.as_deref().map(crate::domain::token::TokenHash::of)));
         let timeout = settings.delivery_timeout;
         let state = web::Data::new(handle.clone());
-        let server = HttpServer::new(move || {
+        let app = move || {
             // Per worker: the HTTP client is tied to its thread.
             let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets), api.names.clone(), &host);
             App::new()
@@ -129,15 +157,41 @@ impl Application {
                 .app_data(web::Data::new(api.clone()))
                 .app_data(web::Data::new(outbound))
                 .configure(|cfg| routes::configure(cfg, max_body))
-        })
+        };
+        // actix-web's `HttpServer::bind` and `listen`, spelled out so that each connection is
+        // served through `http_guard` (HttpServer takes no stream of the router's own).
+        let mut server = actix_server::Server::build()
+            // Stopping is the router's (`cli`): requests in flight get the shutdown grace.
+            .disable_signals()
+            .shutdown_timeout(settings.shutdown_grace.as_secs().max(1));
+        let draining = server.graceful_shutdown_signal();
+        let mut port = None;
         // A deep accept queue: bursts of ingestion connections wait instead of being dropped.
-        .backlog(4096)
-        // Stopping is the router's (`cli`): requests in flight get the shutdown grace.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_grace.as_secs().max(1))
-        .bind(&settings.bind_addr)
-        .with_context(|| format!("binding {}", settings.bind_addr))?;
-        let port = server.addrs().first().map(|a| a.port()).context("the listener has an address")?;
+        let listeners = listen(&settings.bind_addr, 4096).with_context(|| format!("binding {}", settings.bind_addr))?;
+        for listener in listeners {
+            let addr = listener.local_addr()?;
+            port.get_or_insert(addr.port());
+            let (app, draining) = (app.clone(), draining.clone());
+            server = server.listen(format!("spscan-router-{addr}"), listener, move || {
+                let draining = draining.clone();
+                let app = app().into_factory().map_err(|err| err.error_response());
+                // actix-web's defaults (`HttpServer::new`), as `HttpServer::listen` applies them.
+                let h1 = HttpService::build()
+                    .keep_alive(KeepAlive::default())
+                    .client_request_timeout(std::time::Duration::from_secs(5))
+                    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    .local_addr(addr)
+                    .graceful_shutdown_signal(move || {
+                        let draining = draining.clone();
+                        async move { draining.notified().await }
+                    })
+                    // The one constructor of the config `HttpServer::listen` hands the App.
+                    .h1(map_config(app, move |_| AppConfig::__priv_test_new(false, addr.to_string(), addr)));
+                crate::http_guard::guarded(h1, SECURITY_HEADERS)
+            })?;
+        }
+        let port = port.context("the listener has an address")?;
         let server = server.run();
         Ok(Self { port, server, handle, fetcher, retention })
     }

@@ -33,7 +33,10 @@ use crate::error::{Problem, PROBLEM_JSON};
             storage, Office 365 audit records) to webhooks, Slack, Teams, Splunk and Sentinel, durably, \
             with retries and a log of every attempt. Every error is `application/problem+json` \
             (RFC 9457) whose `detail` says what to fix and whose `field`, when present, names the \
-            field at fault. The README explains each route with examples."
+            field at fault. Whatever the route, a request line longer than 16384 bytes is answered \
+            `414` and a request head larger than 65536 bytes (or with more than 96 header fields) \
+            `431`, as problems too, and the connection is closed. The README explains each route \
+            with examples."
     ),
     components(schemas(Problem)),
     tags(
@@ -204,8 +207,8 @@ impl Modify for Access {
 
 /// The problem answers an operation can give besides its own (404 for an unknown id, 409 …,
 /// declared by its handler with a description only: every error answer gets the problem body): 401 and 403 where a token is needed, 400 and 422 where it reads a
-/// body or a query, 413 for a body, 404 for an id in the path, and 500 and 503 for everything
-/// that reads the database.
+/// body or a query, 413 for a body, 404 for an id in the path, 500 and 503 for everything
+/// that reads the database, and 414 and 431 everywhere (`http_guard`, before any route).
 struct Problems;
 
 impl Modify for Problems {
@@ -243,6 +246,12 @@ impl Modify for Problems {
             if in_path {
                 add(404, "Nothing has this id.");
             }
+            use crate::http_guard::{MAX_HEAD, MAX_HEADER_FIELDS, MAX_REQUEST_LINE};
+            add(414, &format!("The request line is longer than {MAX_REQUEST_LINE} bytes; the connection is closed."));
+            add(
+                431,
+                &format!("The request head is larger than {MAX_HEAD} bytes or has more than {MAX_HEADER_FIELDS} header fields; the connection is closed."),
+            );
             if !static_answer {
                 add(503, "The database is unreachable or the router is shutting down; retry later.");
                 add(500, "The router failed unexpectedly; the cause is in its log.");

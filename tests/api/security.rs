@@ -75,6 +75,99 @@ fn the_event_and_channel_parsers_survive_fifty_thousand_generated_inputs() {
     assert!(accepted > 100, "the generator also makes valid events ({accepted})");
 }
 
+/// A raw HTTP/1.1 connection to the router, for requests a client library would not send.
+struct RawConnection {
+    stream: std::net::TcpStream,
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+/// One answer read off a [`RawConnection`].
+struct RawAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl RawAnswer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// A problem+json answer of `status`, of `kind`, with the security headers.
+    fn assert_problem(&self, status: u16, kind: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(self.body["type"], format!("urn:spscan-router:problem:{kind}"), "{}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(!self.body["title"].as_str().unwrap_or_default().is_empty(), "{}", self.body);
+        assert!(!self.body["detail"].as_str().unwrap_or_default().is_empty(), "{}", self.body);
+        assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(self.header("x-frame-options"), Some("DENY"));
+        assert!(self.header("content-security-policy").is_some_and(|csp| csp.contains("default-src 'none'")));
+    }
+}
+
+impl RawConnection {
+    fn open(base: &str) -> Self {
+        let stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Self { reader: std::io::BufReader::new(stream.try_clone().unwrap()), stream }
+    }
+
+    fn send(&mut self, request: &[u8]) {
+        std::io::Write::write_all(&mut self.stream, request).expect("the router reads the whole request");
+    }
+
+    /// Reads one answer (the router's have a `Content-Length`).
+    fn answer(&mut self) -> RawAnswer {
+        use std::io::{BufRead, Read};
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let status = line.split(' ').nth(1).unwrap_or_else(|| panic!("a status line, not {line:?}")).parse().unwrap();
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            let Some((name, value)) = line.trim_end().split_once(':') else { break };
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+        let mut answer = RawAnswer { status, headers, body: Value::Null };
+        let length: usize = answer.header("content-length").map_or(0, |l| l.parse().unwrap());
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).unwrap();
+        answer.body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        answer
+    }
+
+    fn answer_to(&mut self, request: &[u8]) -> RawAnswer {
+        self.send(request);
+        self.answer()
+    }
+
+    /// True once the router has closed the connection (and sent nothing more).
+    fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut self.reader, &mut rest).is_ok_and(|_| rest.is_empty())
+    }
+}
+
+fn raw_get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n").into_bytes()
+}
+
+fn raw_post(path: &str, body: &[u8]) -> Vec<u8> {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    [head.as_bytes(), body].concat()
+}
+
+/// Runs a blocking client off the test's thread, where the router's actors run.
+async fn blocking<T: Send + 'static>(client: impl FnOnce() -> T + Send + 'static) -> T {
+    actix_web::rt::task::spawn_blocking(client).await.unwrap()
+}
+
 on_both_backends! {
     #[actix_web::test]
     async fn every_api_route_wants_a_token_and_the_ingest_token_may_only_send_events() {
@@ -371,5 +464,94 @@ on_both_backends! {
         let big = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         assert_eq!(big.status, 422, "{}", big.body);
         assert!(big.body["detail"].as_str().unwrap().contains("the limit is 100"));
+    }
+
+    #[actix_web::test]
+    async fn a_hundred_kilobyte_path_is_answered_414_with_a_problem_that_names_the_limit() {
+        let app = spawn_app().await;
+        let base = app.base.clone();
+        blocking(move || {
+            let mut connection = RawConnection::open(&base);
+            connection.send(&raw_get(&format!("/api/v1/channels/{}", "x".repeat(100 * 1024))));
+            let answer = connection.answer();
+            answer.assert_problem(414, "uri-too-long");
+            assert_eq!(answer.body["title"], "URI Too Long");
+            assert!(answer.body["detail"].as_str().unwrap().contains("longer than 16384 bytes"), "{}", answer.body);
+            assert_eq!(answer.header("connection"), Some("close"));
+            assert!(connection.closed());
+        })
+        .await;
+    }
+
+    #[actix_web::test]
+    async fn a_two_hundred_kilobyte_header_block_is_answered_431_with_a_problem() {
+        let app = spawn_app().await;
+        let base = app.base.clone();
+        blocking(move || {
+            let mut connection = RawConnection::open(&base);
+            let fields: String = (0..50).map(|i| format!("X-Filler-{i}: {}\r\n", "f".repeat(4096))).collect();
+            connection.send(format!("GET /api/v1/channels HTTP/1.1\r\nHost: 127.0.0.1\r\n{fields}\r\n").as_bytes());
+            let answer = connection.answer();
+            answer.assert_problem(431, "headers-too-large");
+            assert!(answer.body["detail"].as_str().unwrap().contains("larger than 65536 bytes"), "{}", answer.body);
+            assert_eq!(answer.header("connection"), Some("close"));
+            assert!(connection.closed());
+        })
+        .await;
+    }
+
+    #[actix_web::test]
+    async fn an_over_long_path_after_a_request_on_a_kept_alive_connection_is_answered_414_too() {
+        let app = spawn_app().await;
+        let base = app.base.clone();
+        blocking(move || {
+            let tenant = |id: &str| raw_post("/api/v1/tenants", json!({"id": id, "display_name": "C", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}).to_string().as_bytes());
+            let over_long = raw_get(&format!("/api/v1/channels/{}", "x".repeat(100 * 1024)));
+            // The client waits for each answer.
+            let mut connection = RawConnection::open(&base);
+            connection.send(&tenant("contoso"));
+            let created = connection.answer();
+            assert_eq!(created.status, 201, "{}", created.body);
+            connection.send(&over_long);
+            connection.answer().assert_problem(414, "uri-too-long");
+            assert!(connection.closed());
+            // The client sends both at once: the first is answered, then the refusal.
+            let mut connection = RawConnection::open(&base);
+            connection.send(&[tenant("fabrikam"), over_long].concat());
+            let created = connection.answer();
+            assert_eq!(created.status, 201, "{}", created.body);
+            connection.answer().assert_problem(414, "uri-too-long");
+            assert!(connection.closed());
+        })
+        .await;
+        assert_eq!(app.get("/api/v1/tenants").await.body["items"].as_array().unwrap().len(), 2);
+    }
+
+    #[actix_web::test]
+    async fn requests_within_the_head_limits_are_served_as_before_on_one_kept_alive_connection() {
+        let app = spawn_app().await;
+        let base = app.base.clone();
+        blocking(move || {
+            let mut connection = RawConnection::open(&base);
+            connection.send(&raw_get("/healthz"));
+            assert_eq!(connection.answer().status, 200);
+            // A body near MAX_BODY_BYTES (1 MiB), read whole: the empty batch is what is refused.
+            let mut big = b"{\"events\": []".to_vec();
+            big.resize(1024 * 1024 - 1, b' ');
+            big.push(b'}');
+            connection.send(&raw_post("/api/v1/events", &big));
+            let refused = connection.answer();
+            assert_eq!((refused.status, &refused.body["field"]), (422, &json!("events")), "{}", refused.body);
+            // A path just under the request line's limit still reaches its route.
+            let id = format!("ch_{}", "x".repeat(16 * 1024 - 100));
+            let unknown = connection.answer_to(&raw_get(&format!("/api/v1/channels/{id}")));
+            unknown.assert_problem(404, "not-found");
+            connection.send(&raw_post("/api/v1/tenants", json!({"id": "contoso", "display_name": "C", "microsoft_tenant_id": "b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd"}).to_string().as_bytes()));
+            assert_eq!(connection.answer().status, 201);
+            let listed = connection.answer_to(&raw_get("/api/v1/tenants"));
+            assert_eq!((listed.status, listed.body["items"].as_array().map(Vec::len)), (200, Some(1)));
+            assert_eq!(listed.header("connection"), None, "the connection stays open");
+        })
+        .await;
     }
 }
