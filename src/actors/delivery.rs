@@ -304,6 +304,7 @@ impl DeliveryActor {
             }
             Some(slot) if now < slot.until => {
                 self.slot = None;
+                self.next_send_at = Some(now + limit.interval());
                 return true;
             }
             _ => self.slot = None,
@@ -320,8 +321,12 @@ impl DeliveryActor {
             act.claiming = false;
             match claimed {
                 Ok(wait_us) => {
-                    let at = std::time::Instant::now() + Duration::from_micros(wait_us.max(0) as u64);
-                    act.slot = Some(Slot { at, until: at + interval });
+                    // The slot as the database measured it, and never sooner than one interval
+                    // after this actor's own last request: how long the answer took to come
+                    // back varies, and must not bring two requests closer.
+                    let claimed = std::time::Instant::now() + Duration::from_micros(wait_us.max(0) as u64);
+                    let at = act.next_send_at.map_or(claimed, |floor| claimed.max(floor));
+                    act.slot = Some(Slot { at, until: claimed + interval });
                     act.pump(ctx);
                 }
                 Err(err) => {
