@@ -406,3 +406,35 @@ async fn a_channels_rate_limit_holds_across_three_instances() {
         })
         .await;
 }
+
+#[actix_web::test]
+async fn a_channel_deleted_through_one_instance_leaves_no_series_on_the_other() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            let (a, b) = two_instances(&database, &[]);
+            let channel_id = route_to(&a, &receiver).await;
+            wait_until_routed(&[&a, &b]).await;
+            // Each instance delivers what it ingested, so each counts the channel's series.
+            for instance in [&a, &b] {
+                assert_eq!(instance.api.ingest(permission_event("contoso", "permission.external_share_created", "high")).await.status, 202);
+            }
+            let scrape = |instance: &RouterProcess| {
+                let url = format!("{}/metrics", instance.api.base);
+                async move {
+                    let mut answer = http_client().get(url).insert_header(("Authorization", format!("Bearer {ADMIN_TOKEN}"))).send().await.unwrap();
+                    String::from_utf8(answer.body().limit(8 << 20).await.unwrap().to_vec()).unwrap()
+                }
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !scrape(&b).await.contains(&format!("spscan_attempts_total{{channel_id=\"{channel_id}\",outcome=\"success\"}}")) {
+                assert!(Instant::now() < deadline, "b never counted an attempt of the channel");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(a.api.delete(&format!("/api/v1/channels/{channel_id}")).await.status, 204);
+            assert!(!scrape(&a).await.contains(&channel_id), "the deleting instance keeps the series");
+            assert!(!scrape(&b).await.contains(&channel_id), "the other instance keeps the series after its next scrape");
+        })
+        .await;
+}
