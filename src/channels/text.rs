@@ -83,20 +83,22 @@ pub fn is_link(url: &str) -> bool {
     link_target(url).is_some()
 }
 
-/// The URL a link may open, parsed, when `url` is a plain https address: no user or password
-/// before the host (`https://contoso.sharepoint.com@evil.example/` opens evil.example), and no
-/// white space, control or bidirectional formatting characters, which a parser drops or a reader
-/// cannot see, so what a message shows is what a click opens.
+/// The URL a link may open, parsed, when `url` is a plain https address written exactly as a
+/// browser would read it: printable ASCII only (no look-alike slash such as U+2215, no Cyrillic
+/// `с` in `сontoso`, no invisible or direction characters), already in its normal form (so no
+/// `\` that a browser reads as `/`, no dot segments, no host in another spelling), and nothing
+/// before the host (`https://contoso.sharepoint.com@evil.example/` opens evil.example). So what a
+/// message shows is, character for character, what a click opens. Anything else is shown as text.
 pub fn link_target(url: &str) -> Option<url::Url> {
-    let hidden = |c: char| {
-        c.is_whitespace() || c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
-    };
-    if url.chars().any(hidden) {
+    if !url.chars().all(|c| c.is_ascii_graphic()) {
         return None;
     }
     let parsed = url::Url::parse(url).ok()?;
     let plain = parsed.scheme() == "https" && parsed.host_str().is_some() && parsed.username().is_empty() && parsed.password().is_none();
-    plain.then_some(parsed)
+    // The normal form differs from what was written when a parser and a reader could disagree
+    // (a bare host gains only its `/`).
+    let normal = parsed.as_str() == url || (parsed.path() == "/" && parsed.query().is_none() && parsed.as_str().strip_suffix('/') == Some(url));
+    (plain && normal).then_some(parsed)
 }
 
 /// Whether `c` ends a line in Markdown or `mrkdwn`: escaped values are kept on one line, so a
@@ -225,5 +227,36 @@ mod tests {
         let shown: Vec<(String, String)> = super::facts(&shared).into_iter().map(|f| (f.label, f.value)).collect();
         let shown: Vec<(&str, &str)> = shown.iter().map(|(l, v)| (l.as_str(), v.as_str())).collect();
         assert_eq!(shown, [("Resource", "Shared_Documents/Q3_plan.xlsx"), ("Principal", "first_last@example.net"), ("Access", "full control"), ("Permission", "specific people link")]);
+    }
+
+    #[test]
+    fn a_link_is_offered_only_when_it_reads_exactly_as_it_opens() {
+        for shown in [
+            "https://contoso.sharepoint.com/sites/Finance",
+            "https://contoso.sharepoint.com",
+            "https://contoso.sharepoint.com/sites/Q3%20plan?web=1",
+            "https://evil.example/login?x=|https://contoso.sharepoint.com/sites/Finance",
+        ] {
+            assert!(link_target(shown).is_some(), "{shown} is a plain address");
+        }
+        for disguised in [
+            // Look-alike slashes put contoso's name into a host of evil.com.
+            "https://contoso.sharepoint.com\u{2215}sites\u{2215}Finance.evil.com/",
+            "https://contoso.sharepoint.com\u{2044}sites.evil.com/",
+            "https://contoso.sharepoint.com\u{29F8}x.evil.com/",
+            "https://contoso.sharepoint.com\u{2571}x.evil.com/",
+            // A Cyrillic с.
+            "https://\u{0441}ontoso.sharepoint.com/",
+            // A backslash browsers read as a slash, other parsers as part of the user name.
+            "https://contoso.sharepoint.com\\@evil.example/",
+            "https://contoso.sharepoint.com@evil.example/",
+            "https://contoso.sharepoint.com/sites/../../evil",
+            "https://CONTOSO.sharepoint.com/",
+            "http://contoso.sharepoint.com/",
+            "https://contoso.sharepoint.com/\u{202E}moc.live",
+            "https://contoso.sharepoint.com/ x",
+        ] {
+            assert!(link_target(disguised).is_none(), "{disguised} must be shown as text");
+        }
     }
 }

@@ -117,7 +117,8 @@ impl ChannelView {
                 (settings, if kind.url_is_secret() { channel::masked_url(&row.url) } else { row.url.clone() })
             }
             Err(_) => {
-                let masked = row.settings().into_iter().map(|(name, value)| (name, serde_json::Value::String(crate::channels::masked(&value.to_string())))).collect();
+                let text = |value: serde_json::Value| value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                let masked = row.settings().into_iter().map(|(name, value)| (name, serde_json::Value::String(crate::channels::masked(&text(value))))).collect();
                 (masked, channel::masked_url(&row.url))
             }
         };

@@ -324,6 +324,7 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
         event_type: nonempty(request.event_type),
         since,
         until,
+        channel_types: crate::channels::ChannelKind::all().into_iter().map(crate::channels::ChannelKind::as_str).collect(),
     };
     if request.dry_run {
         let per_channel = router.store().read(move |conn| deliveries::count_redeliverable(conn, &filter)).await?;

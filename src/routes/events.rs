@@ -97,18 +97,19 @@ fn event_input(value: Value, at: &str) -> Result<EventInput, ApiError> {
         let field = if at.is_empty() { "event" } else { at };
         return Err(Invalid::new(field, "must be a JSON object describing one event (see the README)").into());
     }
-    serde_json::from_value(value).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"))
-            .unwrap_or_default();
-        let field = match (at.is_empty(), field.is_empty()) {
+    // The path of the value at fault (`tenant.microsoft_tenant_id`), not only the event's.
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // A missing field is named by serde inside the object the path points to (an unknown
+        // one is in the path already).
+        let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field"));
+        let inner = [Some(path.as_str()).filter(|p| *p != "."), named].into_iter().flatten().collect::<Vec<_>>().join(".");
+        let field = match (at.is_empty(), inner.is_empty()) {
             (true, true) => "event".to_string(),
-            (true, false) => field.to_string(),
+            (true, false) => inner,
             (false, true) => at.to_string(),
-            (false, false) => format!("{at}.{field}"),
+            (false, false) => format!("{at}.{inner}"),
         };
         Invalid::new(field, message).into()
     })

@@ -82,12 +82,15 @@ pub struct RedeliverFilter {
     pub since: Option<i64>,
     /// Created before (Unix ms).
     pub until: Option<i64>,
+    /// The channel types this release can send to: a channel of any other type (stored by a
+    /// newer release) is left alone, its deliveries as they are.
+    pub channel_types: Vec<&'static str>,
 }
 
 /// The ids of the deliveries a bulk redelivery takes: finished with `filter.status`, not already
-/// waiting for one, on a channel that is not deleted.
+/// waiting for one, on a channel that is not deleted and whose type this release can send to.
 fn redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<Vec<(String, String)>, StoreError> {
-    let live = channels::table.filter(channels::deleted_at.is_null()).select(channels::id);
+    let live = channels::table.filter(channels::deleted_at.is_null()).filter(channels::kind.eq_any(&filter.channel_types)).select(channels::id);
     let mut query = deliveries::table
         .filter(deliveries::status.eq(&filter.status))
         .filter(is_finished())

@@ -123,7 +123,9 @@ mod tests {
             slack_link(disguised).unwrap(),
             "<https://evil.example/login?x=%7Chttps://contoso.sharepoint.com/sites/Finance|https://evil.example/login?x=%7Chttps://contoso.sharepoint.com/sites/Finance>"
         );
-        assert_eq!(slack_link("https://a.example/?q=1&r=<2>").unwrap(), "<https://a.example/?q=1&amp;r=%3C2%3E|https://a.example/?q=1&amp;r=%3C2%3E>");
+        assert_eq!(slack_link("https://a.example/?q=1&r=2").unwrap(), "<https://a.example/?q=1&amp;r=2|https://a.example/?q=1&amp;r=2>");
+        // Not in its normal form (a parser would encode `<` and `>`): shown as text, not linked.
+        assert_eq!(slack_link("https://a.example/?q=1&r=<2>"), None);
         assert_eq!(slack_link("http://contoso.sharepoint.com/"), None);
         assert_eq!(slack_link("https://contoso.sharepoint.com@evil.example/"), None);
         assert_eq!(slack_link("https://evil.example/\n|x"), None);

@@ -75,21 +75,23 @@ impl ContentRef {
         })
     }
 
-    /// The address the router fetches for this content, if it may: the content URI read as a
-    /// URL (dot segments, literal or percent-encoded, resolved), on the API root's scheme, host
-    /// and port, with no user name or fragment, whose decoded path is the root's path, then the
-    /// tenant's own `activity/feed/audit/…`. No segment may decode to a slash, a backslash or a
-    /// dot segment. So a notification can never send the router's token anywhere else, however
-    /// it spells the address.
+    /// The address the router fetches for this content, if it may. The content URI must be on
+    /// the API root's scheme, host and port, with no user name or fragment, and its path must be
+    /// exactly the root's path, the tenant's id (any case), `activity/feed/audit` and then
+    /// content id segments of plain characters: letters, digits, `$`, `_`, `-`, `.` and `~`
+    /// (what Microsoft's content ids are made of), never `.` or `..`. Nothing percent-encoded,
+    /// no empty segment, no look-alike dots, no `;` parameters: so no spelling that some server
+    /// on the way might decode or normalise differently (`%2e%2e`, `%252e`, `．．`, `..;`,
+    /// `%u002e`, `//`, a backslash) can take the router's token out of the tenant's own feed.
     pub fn check_uri(&self, api_root: &str) -> Result<String, String> {
         let uri = self.content_uri.as_str();
         let refuse = |why: &str| Err(format!("contentUri {uri} is not fetched: {why}"));
         let feed = format!("{}/{}/activity/feed/audit/", api_root.trim_end_matches('/'), self.organization_id);
-        let Ok(root) = url::Url::parse(api_root) else {
+        let Ok(root) = url::Url::parse(api_root.trim_end_matches('/')) else {
             return refuse("O365_API_ROOT is not a URL");
         };
-        if uri.contains('\\') {
-            return refuse("it holds a backslash");
+        if !uri.chars().all(|c| c.is_ascii_graphic()) || uri.contains(['\\', '%', ';']) {
+            return refuse("it holds characters a content address never has (percent-encoding, a backslash, `;`, spaces or characters beyond ASCII)");
         }
         let Ok(parsed) = url::Url::parse(uri) else {
             return refuse("it is not a URL");
@@ -100,23 +102,24 @@ impl ContentRef {
         if !parsed.username().is_empty() || parsed.password().is_some() || parsed.fragment().is_some() {
             return refuse("it carries a user name or a fragment");
         }
-        let decoded = |segments: Option<std::str::Split<'_, char>>| -> Option<Vec<String>> {
-            segments?
-                .filter(|s| !s.is_empty())
-                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|d| d.into_owned()))
-                .collect()
-        };
-        let (Some(path), Some(root_path)) = (decoded(parsed.path_segments()), decoded(root.path_segments())) else {
-            return refuse("its path is not UTF-8");
-        };
-        if path.iter().any(|s| s == "." || s == ".." || s.contains(['/', '\\'])) {
-            return refuse("a segment of its path decodes to a slash or a dot segment");
+        // What was written, segment by segment (the parser resolves dot segments: a path it
+        // changed is refused, not followed).
+        let written = uri.split(['?', '#']).next().unwrap_or_default();
+        if parsed[..url::Position::AfterPath] != *written {
+            return refuse("its path holds dot segments or another spelling of itself");
         }
+        let path: Vec<&str> = parsed.path().split('/').skip(1).collect();
+        let root_path: Vec<&str> = root.path().split('/').skip(1).filter(|s| !s.is_empty()).collect();
         let own = [self.organization_id.as_str(), "activity", "feed", "audit"];
-        let expected = root_path.iter().map(String::as_str).chain(own);
-        let within = path.len() > root_path.len() + own.len() && path.iter().zip(expected).all(|(got, want)| got.eq_ignore_ascii_case(want));
+        let fixed = root_path.len() + own.len();
+        let content_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '$' | '_' | '-' | '.' | '~');
+        let within = path.len() > fixed
+            && path[..root_path.len()] == root_path[..]
+            && path[root_path.len()].eq_ignore_ascii_case(own[0])
+            && path[root_path.len() + 1..fixed] == own[1..]
+            && path[fixed..].iter().all(|s| !s.is_empty() && *s != "." && *s != ".." && s.chars().all(content_char));
         if !within {
-            return refuse(&format!("its path is not under {feed} (O365_API_ROOT and the tenant's own audit feed)"));
+            return refuse(&format!("its path is not under {feed} (O365_API_ROOT and the tenant's own audit feed), or a content id holds other characters"));
         }
         Ok(parsed.into())
     }
@@ -257,6 +260,23 @@ mod tests {
             format!("https://manage.office.com:8443/api/v1.0/{TENANT}/activity/feed/audit/1"),
             format!("https://manage.office.com/api/v2.0/{TENANT}/activity/feed/audit/1"),
             "not a url".to_string(),
+            // What a hostile review got through the first version of this check.
+            format!("{ROOT}/{TENANT}/activity/feed/audit/%252e%252e/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/%2525252e/x"),
+            format!("https://manage.office.com/api/v1.0//{TENANT}/activity/feed/audit/x"),
+            format!("{ROOT}/{TENANT}//activity/feed/audit/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit//x"),
+            format!("https://manage.office.com/API/v1.0/{TENANT}/activity/feed/audit/x"),
+            format!("{ROOT}/{TENANT}/Activity/Feed/Audit/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/\u{FF0E}\u{FF0E}/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/\u{2024}\u{2024}/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/\u{2025}/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/x\u{3002}\u{3002}/y"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/%EF%BC%8E%EF%BC%8E/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/..;/x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/%u002e%u002e/u5"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/./x"),
+            format!("{ROOT}/{TENANT}/activity/feed/audit/x y"),
         ] {
             let mut item = notification();
             item["contentUri"] = json!(uri);
@@ -265,7 +285,7 @@ mod tests {
             assert!(refused.as_ref().is_err_and(|why| why.contains("is not fetched")), "{uri} must not be fetched: {refused:?}");
         }
         // What a tenant's own feed may hold is fetched, case and query as given.
-        for uri in [format!("{ROOT}/{}/Activity/Feed/Audit/abc$def", TENANT.to_uppercase()), format!("{ROOT}/{TENANT}/activity/feed/audit/1?PublisherIdentifier=x")] {
+        for uri in [format!("{ROOT}/{}/activity/feed/audit/abc$def", TENANT.to_uppercase()), format!("{ROOT}/{TENANT}/activity/feed/audit/1?PublisherIdentifier=x")] {
             let mut item = notification();
             item["contentUri"] = json!(uri);
             assert!(ContentRef::parse(&item, None).unwrap().check_uri(ROOT).is_ok(), "{uri} is the tenant's own");
