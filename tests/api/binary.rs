@@ -527,8 +527,8 @@ mod office_365 {
             let before = feed.publish("c-before", click(1));
             assert_eq!(notify(api, Some(AUTH_ID), json!([before])).await.body["kept"], 1);
             wait_for_content(api, "c-before", "done").await;
-            let first = api.get("/api/v1/deliveries").await.body["items"][0]["id"].as_str().unwrap().to_string();
-            api.wait_for_status(&first, "succeeded", Duration::from_secs(10)).await;
+            let first_delivery = api.get("/api/v1/deliveries").await.body["items"][0]["id"].as_str().unwrap().to_string();
+            api.wait_for_status(&first_delivery, "succeeded", Duration::from_secs(10)).await;
             // A blob whose fetch hangs when the router is killed: kept (acknowledged), not fetched.
             feed.with(|p| p.hang_blobs = true);
             let hanging = feed.publish("c-hanging", click(2));
