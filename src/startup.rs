@@ -14,11 +14,10 @@ use anyhow::Context;
 use actix_web::middleware::DefaultHeaders;
 
 use crate::actors::delivery::DeliveryPolicy;
-use crate::domain::network::TargetPolicy;
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::domain::token::{self, Credentials, Role, TokenHash};
-use crate::outbound::{Names, Outbound};
+use crate::outbound::Outbound;
 use crate::actors::messages::Reload;
 use crate::actors::retry_supervisor::RetrySupervisor;
 use crate::actors::rule_matcher::RuleMatcher;
@@ -27,16 +26,9 @@ use crate::instance::Instance;
 use crate::routes;
 use crate::routes::sources::O365Source;
 use crate::sources::o365::fetcher::Fetcher;
+use crate::routes::ApiConfig;
 use crate::settings::Settings;
 use crate::store::Store;
-
-/// Settings the HTTP layer needs at request time.
-#[derive(Clone)]
-pub struct ApiConfig {
-    pub retry: Arc<RetryPolicy>,
-    pub targets: Arc<TargetPolicy>,
-    pub names: Names,
-}
 
 /// Connections the Office 365 content fetcher keeps to the Management Activity API.
 const FETCH_CONNECTIONS: usize = 8;

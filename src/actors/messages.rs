@@ -99,7 +99,3 @@ pub struct ChannelDisabled {
 #[rtype(result = "()")]
 pub struct WakeChannels(pub Vec<String>);
 
-/// How many channel actors are running and how many envelopes they hold (for health and tests).
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct CountChannels;

@@ -24,7 +24,7 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
-use super::messages::{ChannelDisabled, CountChannels, Deliver, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel, Shutdown};
+use super::messages::{ChannelDisabled, Deliver, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel, Shutdown};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::breaker::Health;
@@ -501,10 +501,3 @@ impl Handler<WakeChannels> for RuleMatcher {
     }
 }
 
-impl Handler<CountChannels> for RuleMatcher {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountChannels, _: &mut Context<Self>) -> usize {
-        self.channels.len()
-    }
-}

@@ -1,5 +1,6 @@
-//! The JSON payload POSTed to channels. It is serialised once, at ingestion, and the same bytes
-//! are sent (and signed) on every attempt to every channel.
+//! An event's payload (SPEC section 4), serialised once at ingestion and stored. A webhook channel
+//! sends (and signs) exactly these bytes on every attempt; the other types render their own
+//! bodies from them (`crate::channels`).
 
 use serde::Serialize;
 use serde_json::value::RawValue;

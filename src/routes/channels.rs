@@ -18,7 +18,7 @@ use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
 use crate::handle::RouterHandle;
 use crate::outbound::Outbound;
-use crate::startup::ApiConfig;
+use super::ApiConfig;
 use crate::store::channels::{self, ChannelChange, ChannelStats, NewChannel};
 use crate::store::models::ChannelRow;
 use crate::store::StoreError;

@@ -16,7 +16,7 @@ use crate::domain::Invalid;
 use crate::error::ApiError;
 use crate::handle::{detached, RouterHandle};
 use crate::outbound::Outbound;
-use crate::startup::ApiConfig;
+use super::ApiConfig;
 use crate::store::deliveries::{self, AttemptRecord, LogFilter};
 use crate::store::models::{AttemptRow, DeliveryRow};
 

@@ -203,6 +203,14 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// Settings the HTTP layer needs at request time (given by `startup`, which builds the server).
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub retry: std::sync::Arc<crate::domain::retry::RetryPolicy>,
+    pub targets: std::sync::Arc<crate::domain::network::TargetPolicy>,
+    pub names: crate::outbound::Names,
+}
+
 /// A PATCH field that cannot be null, read with [`nullable`]: absent keeps the current value, a
 /// value sets it, and `null` is refused naming the field (it would otherwise read as absent and
 /// answer 200 having changed nothing).
