@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod channel;
+pub mod content;
 pub mod delivery;
 pub mod event;
 pub mod ids;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::schema::{o365_actions, o365_arrivals, o365_contents, o365_listings};
-use crate::sources::o365::feed::ContentRef;
+use crate::domain::content::ContentRef;
 use super::{Conn, StoreError};
 
 /// The event each of these actions became, with its time: `key → (event_id, occurred_at)`.

@@ -34,17 +34,9 @@ pub const LISTING_OVERLAP_MS: Millis = 3_600_000;
 /// records, a few MB).
 pub const MAX_BLOB_BYTES: usize = 32 * 1024 * 1024;
 
-/// One content blob, as a notification or the content listing describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentRef {
-    pub content_id: String,
-    /// The Microsoft tenant id, lowercase.
-    pub organization_id: String,
-    pub content_uri: String,
-    pub content_created: Millis,
-    pub content_expiration: Millis,
-}
+pub use crate::domain::content::ContentRef;
 
+/// Reading and checking what a notification or a listing says of a blob.
 impl ContentRef {
     /// Reads one item of a notification (which names its `tenantId`) or of a listing (whose
     /// tenant is the one listed: `tenant`). Times are read as leniently as audit records'.
