@@ -719,6 +719,11 @@ impl Handler<Retire> for DeliveryActor {
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
         // Queued deliveries stay pending in the database; attempts in flight finish and are recorded.
         self.retiring = true;
+        // Nothing waits for a batch, a rate slot or a cooldown any more.
+        for timer in [self.batch_timer.take(), self.rate_timer.take(), self.cooldown_timer.take()].into_iter().flatten() {
+            ctx.cancel_future(timer);
+        }
+        self.slot = None;
         for envelope in self.queue.drain(..).chain(self.split.drain(..).flatten()) {
             self.held.release(&envelope.delivery_id);
         }
