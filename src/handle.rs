@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix::Addr;
 use serde::Serialize;
 
-use crate::actors::messages::{Ingest, Reload, WakeChannels};
+use crate::actors::messages::{Ingest, ManualAttempt, Reload, WakeChannels};
 use crate::actors::rule_matcher::RuleMatcher;
 use crate::domain::event::{EventInput, NewEvent};
 use crate::domain::limits::Limits;
@@ -150,6 +150,11 @@ impl RouterHandle {
 
     /// Tells the channels' actors that deliveries of theirs are due now (after a bulk
     /// redelivery); other instances find them within their sweep.
+    /// A person's attempt (Redeliver, Test) at a channel ended: it counts in the channel's health.
+    pub fn manual_attempt(&self, channel_id: &str, succeeded: bool, started_at: i64) {
+        self.matcher.do_send(ManualAttempt { channel_id: channel_id.to_string(), succeeded, started_at });
+    }
+
     pub fn wake_channels(&self, channel_ids: Vec<String>) {
         self.matcher.do_send(WakeChannels(channel_ids));
     }

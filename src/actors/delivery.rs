@@ -48,7 +48,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_web::web::Bytes;
 
-use super::messages::{ChannelDisabled, Deliver, Envelope, Reconfigure, Retire, ScheduleWake, Wake};
+use super::messages::{ChannelDisabled, Deliver, Envelope, ManualAttempt, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::channels::Item;
 use crate::domain::attempt::{Consequence, Trigger};
@@ -701,6 +701,22 @@ impl Handler<Wake> for DeliveryActor {
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.spilled = true;
+        self.pump(ctx);
+    }
+}
+
+impl Handler<ManualAttempt> for DeliveryActor {
+    type Result = ();
+
+    /// A person's attempt counts in the circuit breaker; the health is stored with the next
+    /// write (one at a time, in order, as the actor's own).
+    fn handle(&mut self, msg: ManualAttempt, ctx: &mut Context<Self>) {
+        let health = self.health.after(&self.policy.breaker, msg.succeeded, msg.started_at, now_ms());
+        if health != self.health {
+            self.health = health;
+            self.health_dirty = true;
+            self.record(ctx);
+        }
         self.pump(ctx);
     }
 }

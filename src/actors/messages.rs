@@ -94,6 +94,17 @@ pub struct ChannelDisabled {
     pub reason: String,
 }
 
+/// A person's attempt at a channel (Redeliver or Test) ended: it went past the circuit breaker,
+/// and its outcome counts in the channel's health like any attempt, so a success closes an open
+/// circuit and the backlog flows at once.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct ManualAttempt {
+    pub channel_id: String,
+    pub succeeded: bool,
+    pub started_at: i64,
+}
+
 /// Deliveries of these channels are due now: wake their actors.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -24,7 +24,7 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
-use super::messages::{ChannelDisabled, Deliver, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel, Shutdown};
+use super::messages::{ChannelDisabled, Deliver, ManualAttempt, Wake, WakeChannels, Envelope, ForgetChannel, Ingest, Reconfigure, Reload, Retire, ServeChannel, Shutdown};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::domain::breaker::Health;
@@ -487,6 +487,17 @@ impl Handler<ChannelDisabled> for RuleMatcher {
 
 /// The router's own event when it disables a channel.
 pub const CHANNEL_DISABLED: &str = "router.channel_disabled";
+
+impl Handler<ManualAttempt> for RuleMatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: ManualAttempt, _: &mut Context<Self>) {
+        // A disabled channel has no actor: its health is read again when it is enabled.
+        if let Some(slot) = self.channels.get(&msg.channel_id) {
+            slot.actor.do_send(msg);
+        }
+    }
+}
 
 impl Handler<WakeChannels> for RuleMatcher {
     type Result = ();

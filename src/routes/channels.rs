@@ -459,7 +459,8 @@ pub struct TestOutcome {
 }
 
 /// Sends the sample payload now, once, even to a disabled channel (so it can be checked before
-/// it is switched on), and answers with what happened. Nothing is recorded in the log.
+/// it is switched on), and answers with what happened. Nothing is recorded in the log; the
+/// outcome counts in the channel's circuit breaker (a success closes an open circuit).
 #[utoipa::path(post, path = "/api/v1/channels/{id}/test", tag = "channels", params(("id" = String, Path)), responses((status = 200, description = "Sent (or tried): `ok` says whether the receiver took it", body = TestOutcome)))]
 pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
@@ -468,6 +469,8 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
     let body = Bytes::from(payload::render_test(&event_id));
     let target = target_of(&row).map_err(|unknown| crate::error::ApiError::Conflict(unknown.to_string()))?;
     let outcome = outbound.send(&target, &event_id, body).await;
+    // A person's attempt counts in the channel's health: a Test that succeeds closes its circuit.
+    router.manual_attempt(&row.id, outcome.succeeded(), outcome.started_at);
     Ok(HttpResponse::Ok().json(TestOutcome {
         ok: outcome.succeeded(),
         status_code: outcome.status_code,

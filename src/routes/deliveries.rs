@@ -229,9 +229,11 @@ pub async fn redeliver(
     // attempt the receiver saw unrecorded.
     let (store, outbound, retry, delivery_id) = (router.store().clone(), outbound.get_ref().clone(), api.retry.clone(), id.clone());
     let metrics = std::sync::Arc::clone(router.metrics());
+    let handle = router.get_ref().clone();
     detached(async move {
         let target = target_of(&channel).map_err(|unknown| crate::store::StoreError::Conflict(unknown.to_string()))?;
         let outcome = outbound.send(&target, &row.event_id, Bytes::from(payload)).await;
+        handle.manual_attempt(&channel.id, outcome.succeeded(), outcome.started_at);
         let counted = outcome.clone();
         let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome, request: None };
         let recorded = store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await?;

@@ -330,6 +330,40 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_redelivery_or_test_that_succeeds_closes_an_open_circuit_and_the_backlog_flows_at_once() {
+        for press in ["redeliver", "test"] {
+            let receiver = Receiver::start().await;
+            receiver.reply_with(Reply::Status(500));
+            let app = spawn_app_with(|s| {
+                s.breaker = BreakerPolicy { failures: 3, cooldown: Duration::from_secs(600) };
+                s.delivery_concurrency = 1;
+            })
+            .await;
+            let channel = app.soc_channel_for_contoso(&receiver).await;
+            let channel_id = channel["id"].as_str().unwrap().to_string();
+            let events: Vec<Value> = (0..10).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+            let answer = app.ingest(json!({ "events": events })).await;
+            assert_eq!(answer.status, 202, "{}", answer.body);
+            wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+            let first = answer.body["results"][0]["deliveries"][0]["id"].as_str().unwrap().to_string();
+            // A person fixes the receiver and presses Redeliver (or Test): it goes past the open
+            // circuit, succeeds, and the circuit closes: the backlog does not wait ten minutes.
+            receiver.reply_with(Reply::Status(200));
+            let pressed = match press {
+                "redeliver" => app.post(&format!("/api/v1/deliveries/{first}/redeliver"), json!({})).await,
+                _ => app.post(&format!("/api/v1/channels/{channel_id}/test"), json!({})).await,
+            };
+            assert_eq!(pressed.status, 200, "{press}: {}", pressed.body);
+            wait_for_health(&app, &channel_id, "closed", |h| h["state"] == "closed" && h["consecutive_failures"] == 0).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while app.get(&format!("/api/v1/deliveries?channel_id={channel_id}&status=succeeded&limit=100")).await.body["items"].as_array().unwrap().len() < 10 {
+                assert!(Instant::now() < deadline, "{press}: the backlog did not flow after the circuit closed");
+                actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    #[actix_web::test]
     async fn enabling_a_channel_again_closes_its_circuit_and_its_backlog_flows_at_once() {
         let receiver = Receiver::start().await;
         receiver.reply_with(Reply::Status(500));
