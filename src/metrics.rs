@@ -101,25 +101,18 @@ impl Metrics {
         }
         forgotten.extend(new.iter().map(|id| id.to_string()));
         drop(forgotten);
-        // The label values each series has, read from the collector itself.
-        fn series_of(collector: &dyn prometheus::core::Collector, channels: &HashSet<&str>) -> Vec<Vec<String>> {
-            collector
-                .collect()
-                .iter()
-                .flat_map(|family| family.get_metric())
-                .filter(|metric| metric.get_label().iter().any(|l| l.name() == "channel_id" && channels.contains(l.value())))
-                .map(|metric| metric.get_label().iter().map(|l| l.value().to_string()).collect())
-                .collect()
+        drop_series(&self.deliveries, &new);
+        drop_series(&self.attempts, &new);
+        drop_series(&self.attempt_duration, &new);
+    }
+
+    /// The counter of these labels in `vec`, or, for a deleted channel, one counted nowhere (a
+    /// series looked up again would be made again).
+    fn counter(&self, vec: &IntCounterVec, channel_id: &str, labels: &[&str]) -> IntCounter {
+        if self.is_forgotten(channel_id) {
+            return IntCounter::new("spscan_unlisted", "A deleted channel's late count, exposed nowhere.").expect("a valid name");
         }
-        for labels in series_of(&self.deliveries, &new) {
-            let _ = self.deliveries.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
-        }
-        for labels in series_of(&self.attempts, &new) {
-            let _ = self.attempts.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
-        }
-        for labels in series_of(&self.attempt_duration, &new) {
-            let _ = self.attempt_duration.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
-        }
+        vec.with_label_values(labels)
     }
 
     /// Whether a channel's series were dropped (it was deleted).
@@ -182,9 +175,7 @@ impl ChannelMetrics {
         let label = outcome.error_kind.map(|kind| kind.as_str()).unwrap_or("success");
         let (metrics, channel_id) = (&self.metrics, &self.channel_id);
         if !self.attempts.contains_key(label) {
-            // A series looked up for a deleted channel would be made again: counted nowhere.
-            let counter = if metrics.is_forgotten(channel_id) { unlisted_counter() } else { metrics.attempts.with_label_values(&[channel_id, label]) };
-            self.attempts.insert(label, counter);
+            self.attempts.insert(label, metrics.counter(&metrics.attempts, channel_id, &[channel_id, label]));
         }
         self.attempts[label].inc();
         self.duration.observe(outcome.duration_ms.max(0) as f64 / 1000.0);
@@ -194,14 +185,24 @@ impl ChannelMetrics {
     pub fn delivery(&mut self, status: &str) {
         let (metrics, channel_id) = (&self.metrics, &self.channel_id);
         if !self.deliveries.contains_key(status) {
-            let counter = if metrics.is_forgotten(channel_id) { unlisted_counter() } else { metrics.deliveries.with_label_values(&[channel_id, status]) };
-            self.deliveries.insert(status.to_string(), counter);
+            self.deliveries.insert(status.to_string(), metrics.counter(&metrics.deliveries, channel_id, &[channel_id, status]));
         }
         self.deliveries[status].inc();
     }
 }
 
-/// A counter in no registry: what a deleted channel's late attempts count into.
-fn unlisted_counter() -> IntCounter {
-    IntCounter::new("spscan_unlisted", "A deleted channel's late count, exposed nowhere.").expect("a valid name")
+/// Removes every series of `vec` whose `channel_id` is one of `channels` (its label values read
+/// from the collector itself).
+fn drop_series<B: prometheus::core::MetricVecBuilder>(vec: &prometheus::core::MetricVec<B>, channels: &HashSet<&str>) {
+    use prometheus::core::Collector;
+    let found: Vec<Vec<String>> = vec
+        .collect()
+        .iter()
+        .flat_map(|family| family.get_metric())
+        .filter(|metric| metric.get_label().iter().any(|l| l.name() == "channel_id" && channels.contains(l.value())))
+        .map(|metric| metric.get_label().iter().map(|l| l.value().to_string()).collect())
+        .collect();
+    for labels in found {
+        let _ = vec.remove_label_values(&labels.iter().map(String::as_str).collect::<Vec<_>>());
+    }
 }

@@ -26,7 +26,7 @@ use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
 use crate::channels::token::{self, TokenCache};
-use crate::channels::{self, ClientCredentials, Item, Request, Sending, Verdict};
+use crate::channels::{ClientCredentials, Item, Request, Sending, Verdict};
 use crate::channels::Target;
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, Consequence, EXCERPT_BYTES};
 use crate::domain::network::TargetPolicy;
@@ -172,7 +172,7 @@ impl Outbound {
         let clock = Instant::now();
         // One attempt, token and all, within the delivery timeout.
         let deadline = clock + self.timeout;
-        let channel_type = channels::of(target.kind);
+        let channel_type = target.kind.channel_type();
         let request = channel_type.request(target, items, Sending { now: started_at, host: &self.host });
         let carried = request.carries.clamp(1, items.len());
         let done = |outcome: AttemptOutcome| Sent { outcome: AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome }, carried };

@@ -270,10 +270,12 @@ static REGISTERED: std::sync::RwLock<Vec<&'static dyn ChannelType>> = std::sync:
 /// refused (the first registration stands).
 pub fn register(channel_type: &'static dyn ChannelType) -> Result<(), String> {
     let name = channel_type.presentation().name;
-    if ChannelKind::parse("type", name).is_ok() {
+    // Checked and added under one lock: two registrations of one name cannot both pass.
+    let mut registered = REGISTERED.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if REGISTRY.iter().chain(registered.iter()).any(|t| t.presentation().name == name) {
         return Err(format!("a channel type named `{name}` is registered already"));
     }
-    REGISTERED.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push(channel_type);
+    registered.push(channel_type);
     Ok(())
 }
 
@@ -359,11 +361,6 @@ impl ChannelKind {
     }
 }
 
-/// The type behind a channel's `type`.
-pub fn of(kind: ChannelKind) -> &'static dyn ChannelType {
-    kind.channel_type()
-}
-
 /// What reads put before the last four characters of a credential.
 pub use crate::domain::channel::{masked, MASK};
 
@@ -371,7 +368,7 @@ pub use crate::domain::channel::{masked, MASK};
 /// a setting given as `null` goes back to its default; a credential sent back masked, as reads
 /// show it, keeps its value.
 pub fn configure(kind: ChannelKind, given: Map<String, Value>, current: Option<&Config>) -> Result<Config, Invalid> {
-    let channel_type = of(kind);
+    let channel_type = kind.channel_type();
     let settings = channel_type.settings();
     let mut config = current.cloned().unwrap_or_default();
     for (name, value) in given {
@@ -411,7 +408,7 @@ pub fn configure(kind: ChannelKind, given: Map<String, Value>, current: Option<&
 
 /// The settings as reads show them: credentials masked.
 pub fn shown(kind: ChannelKind, config: &Config) -> Config {
-    let settings = of(kind).settings();
+    let settings = kind.channel_type().settings();
     config
         .iter()
         .map(|(name, value)| {

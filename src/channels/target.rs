@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{of, Batching, ChannelKind, ClientCredentials, Config};
+use super::{Batching, ChannelKind, ClientCredentials, Config};
 use crate::domain::channel::{CustomHeaders, RateLimit, SigningSecret};
 
 /// Where and how a channel delivers. Its `Debug` shows no credential (settings, secrets and
@@ -54,14 +54,14 @@ impl Target {
             _ => None,
         });
         let config = Config::new();
-        let channel_type = of(kind);
+        let channel_type = kind.channel_type();
         let (batching, credentials) = (channel_type.batching(&config), channel_type.credentials(&config));
         Self { channel_id, kind, url, host_ip, headers, secrets, rate_limit: None, config, batching, credentials }
     }
 
     /// With the settings of its type (and the batching and credentials they give).
     pub fn with_config(self, config: Config) -> Self {
-        let channel_type = of(self.kind);
+        let channel_type = self.kind.channel_type();
         let (batching, credentials) = (channel_type.batching(&config), channel_type.credentials(&config));
         Self { config, batching, credentials, ..self }
     }

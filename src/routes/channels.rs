@@ -110,7 +110,7 @@ impl ChannelView {
         let (settings, url) = match kind {
             Ok(kind) => {
                 let mut settings = crate::channels::shown(kind, &row.settings());
-                let url_field = crate::channels::of(kind).url_field();
+                let url_field = kind.channel_type().url_field();
                 if url_field != "url" {
                     settings.insert(url_field.into(), serde_json::Value::String(row.url.clone()));
                 }
@@ -217,7 +217,7 @@ pub struct ChannelPatch {
 /// The URL as sent: `url`, or the field the type calls it by (Sentinel's `endpoint`), taken out
 /// of the settings.
 fn url_given(kind: ChannelKind, url: Option<String>, settings: &mut serde_json::Map<String, serde_json::Value>) -> Result<Option<String>, Invalid> {
-    let field = crate::channels::of(kind).url_field();
+    let field = kind.channel_type().url_field();
     if field == "url" {
         return Ok(url);
     }
@@ -266,7 +266,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
     let mut input = body.into_inner();
     let limits = router.limits();
     let kind = ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?;
-    let url_field = crate::channels::of(kind).url_field();
+    let url_field = kind.channel_type().url_field();
     let url = url_given(kind, input.url.take(), &mut input.settings)?
         .ok_or_else(|| Invalid::new(url_field, format!("is required for {} channels", kind.as_str())))?;
     let url = ChannelUrl::parse(&url, limits).map_err(|e| Invalid::new(url_field, e.message))?;
@@ -376,7 +376,7 @@ pub async fn update(
             if kind.is_some_and(|k| k != current.kind) {
                 return Err(Invalid::new("type", "a channel's type cannot change; create a new channel instead").into());
             }
-            let expected = crate::channels::of(current_kind).url_field();
+            let expected = current_kind.channel_type().url_field();
             if (change.url.is_some() || masked.is_some()) && url_field != expected {
                 return Err(Invalid::new(url_field, format!("{} channels name their URL `{expected}`; send it as `{expected}`", current_kind.as_str())).into());
             }
@@ -395,7 +395,7 @@ pub async fn update(
             // A write-only credential only goes where it was given for: moving the channel
             // elsewhere takes the credential again.
             let moved = change.url.as_ref().is_some_and(|u| u.as_str() != current.url)
-                || crate::channels::of(current_kind).settings().iter().filter(|s| s.moves_credentials).any(|s| merged.get(s.name) != stored.get(s.name));
+                || current_kind.channel_type().settings().iter().filter(|s| s.moves_credentials).any(|s| merged.get(s.name) != stored.get(s.name));
             if moved && !current_headers.is_empty() && !headers_resent {
                 return Err(Invalid::new(
                     "headers",
@@ -404,7 +404,7 @@ pub async fn update(
                 .into());
             }
             if moved {
-                let type_settings = crate::channels::of(current_kind).settings();
+                let type_settings = current_kind.channel_type().settings();
                 let places: String = type_settings.iter().filter(|s| s.moves_credentials).map(|s| format!(", `{}`", s.name)).collect();
                 for secret in type_settings.iter().filter(|s| s.secret) {
                     let given = settings.get(secret.name).and_then(|v| v.as_str()).is_some_and(|v| !v.contains(MASK));
@@ -485,7 +485,7 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
 /// Refuses settings whose token endpoint (Sentinel's `authority`) is an address the outbound
 /// guard refuses, as a channel URL would be.
 fn check_token_endpoint(kind: ChannelKind, config: &crate::channels::Config, api: &ApiConfig) -> Result<(), Invalid> {
-    let Some(credentials) = crate::channels::of(kind).credentials(config) else { return Ok(()) };
+    let Some(credentials) = kind.channel_type().credentials(config) else { return Ok(()) };
     ChannelUrl::parse(&credentials.token_url, &crate::domain::limits::Limits::default())
         .and_then(|url| url.check_target(&api.targets))
         .map_err(|e| Invalid::new("authority", e.message))

@@ -5,7 +5,7 @@
 //! - who may call what comes from the checks `auth.rs` applies ([`Access`]);
 //! - the problem answers every operation can give come from what it takes (a body, a query, an
 //!   id in the path) and who may call it ([`Problems`]);
-//! - the settings of each channel type come from the types themselves (`channels::of`).
+//! - the settings of each channel type come from the types themselves (`ChannelKind::channel_type`).
 //!
 //! The document is built once, at the first request, and served as it is from then on.
 
@@ -278,7 +278,7 @@ impl Modify for ChannelSettings {
         // whether it is a credential.
         let mut about: Vec<(&'static str, Vec<String>, bool)> = Vec::new();
         for kind in ChannelKind::all() {
-            let channel_type = crate::channels::of(kind);
+            let channel_type = kind.channel_type();
             // A URL under another name (Sentinel's `endpoint`) is the type's too.
             let url = (channel_type.url_field() != "url").then_some(Setting::text(channel_type.url_field(), "URL").required());
             for setting in channel_type.settings().iter().chain(url.as_ref()) {
@@ -386,7 +386,7 @@ mod tests {
     fn every_channel_setting_is_documented() {
         let doc: serde_json::Value = serde_json::from_str(rendered()).unwrap();
         for kind in ChannelKind::all() {
-            let channel_type = crate::channels::of(kind);
+            let channel_type = kind.channel_type();
             let names = channel_type.settings().iter().map(|s| s.name).chain([channel_type.url_field()]);
             for name in names {
                 for schema in ["ChannelInput", "ChannelPatch", "Channel"] {

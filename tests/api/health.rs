@@ -46,6 +46,25 @@ async fn wait_for_health(app: &TestApp, channel_id: &str, what: &str, pred: impl
     }
 }
 
+/// A channel whose receiver answers `500`, whose circuit opened after three failures (for ten
+/// minutes) with ten deliveries behind it; and the ingestion's answer.
+async fn open_circuit_with_a_backlog() -> (TestApp, Receiver, String, Answer) {
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Status(500));
+    let app = spawn_app_with(|s| {
+        s.breaker = BreakerPolicy { failures: 3, cooldown: Duration::from_secs(600) };
+        s.delivery_concurrency = 1;
+    })
+    .await;
+    let channel = app.soc_channel_for_contoso(&receiver).await;
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    let events: Vec<Value> = (0..10).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+    let answer = app.ingest(json!({ "events": events })).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+    (app, receiver, channel_id, answer)
+}
+
 /// A router that does not retry and never opens a circuit, a channel whose receiver answers
 /// `500`, and `count` events sent to it (each fails once, then is `failed`).
 async fn failing_once(count: usize) -> (TestApp, Receiver, String) {
@@ -332,19 +351,7 @@ on_both_backends! {
     #[actix_web::test]
     async fn a_redelivery_or_test_that_succeeds_closes_an_open_circuit_and_the_backlog_flows_at_once() {
         for press in ["redeliver", "test"] {
-            let receiver = Receiver::start().await;
-            receiver.reply_with(Reply::Status(500));
-            let app = spawn_app_with(|s| {
-                s.breaker = BreakerPolicy { failures: 3, cooldown: Duration::from_secs(600) };
-                s.delivery_concurrency = 1;
-            })
-            .await;
-            let channel = app.soc_channel_for_contoso(&receiver).await;
-            let channel_id = channel["id"].as_str().unwrap().to_string();
-            let events: Vec<Value> = (0..10).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
-            let answer = app.ingest(json!({ "events": events })).await;
-            assert_eq!(answer.status, 202, "{}", answer.body);
-            wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+            let (app, receiver, channel_id, answer) = open_circuit_with_a_backlog().await;
             let first = answer.body["results"][0]["deliveries"][0]["id"].as_str().unwrap().to_string();
             // A person fixes the receiver and presses Redeliver (or Test): it goes past the open
             // circuit, succeeds, and the circuit closes: the backlog does not wait ten minutes.
@@ -365,19 +372,7 @@ on_both_backends! {
 
     #[actix_web::test]
     async fn enabling_a_channel_again_closes_its_circuit_and_its_backlog_flows_at_once() {
-        let receiver = Receiver::start().await;
-        receiver.reply_with(Reply::Status(500));
-        let app = spawn_app_with(|s| {
-            s.breaker = BreakerPolicy { failures: 3, cooldown: Duration::from_secs(600) };
-            s.delivery_concurrency = 1;
-        })
-        .await;
-        let channel = app.soc_channel_for_contoso(&receiver).await;
-        let channel_id = channel["id"].as_str().unwrap().to_string();
-        let events: Vec<Value> = (0..10).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
-        let answer = app.ingest(json!({ "events": events })).await;
-        assert_eq!(answer.status, 202, "{}", answer.body);
-        wait_for_health(&app, &channel_id, "open", |h| h["state"] == "open").await;
+        let (app, receiver, channel_id, _) = open_circuit_with_a_backlog().await;
         receiver.reply_with(Reply::Status(200));
         let disabled = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({ "enabled": false })).await;
         assert_eq!(disabled.body["health"]["state"], "open", "disabling keeps the circuit: {}", disabled.body);
