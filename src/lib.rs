@@ -4,6 +4,7 @@
 //! This file only lists the modules; `startup` is where they are wired together.
 
 pub mod actors;
+pub mod dispatch;
 pub mod channels;
 pub mod cli;
 pub mod domain;

@@ -115,7 +115,7 @@ impl Application {
             shared_pace: store.is_shared(),
         };
         let supervisor = RetrySupervisor::new(store.is_shared()).start();
-        let matcher = RuleMatcher::new(store.clone(), policy, supervisor).start();
+        let matcher = RuleMatcher::spawn(store.clone(), policy, supervisor);
         matcher
             .send(Reload)
             .await

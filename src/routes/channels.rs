@@ -17,6 +17,8 @@ use crate::domain::channel::{self, ChannelUrl, CustomHeaders, RateLimit, Signing
 use crate::domain::time::now_ms;
 use crate::domain::{ids, payload, Invalid};
 use crate::handle::RouterHandle;
+use crate::channels::Item;
+use crate::dispatch;
 use crate::outbound::Outbound;
 use super::ApiConfig;
 use crate::store::channels::{self, ChannelChange, ChannelStats, NewChannel};
@@ -468,7 +470,7 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
     let event_id = ids::new_id(ids::EVENT);
     let body = Bytes::from(payload::render_test(&event_id));
     let target = target_of(&row).map_err(|unknown| crate::error::ApiError::Conflict(unknown.to_string()))?;
-    let outcome = outbound.send(&target, &event_id, body).await;
+    let outcome = dispatch::deliver_once(&outbound, &target, &[Item { msg_id: &event_id, payload: &body }]).await.outcome;
     // A person's attempt counts in the channel's health: a Test that succeeds closes its circuit.
     router.manual_attempt(&row.id, outcome.succeeded(), outcome.started_at);
     Ok(HttpResponse::Ok().json(TestOutcome {

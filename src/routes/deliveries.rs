@@ -15,6 +15,8 @@ use crate::domain::severity::Severity;
 use crate::domain::Invalid;
 use crate::error::ApiError;
 use crate::handle::{detached, RouterHandle};
+use crate::channels::Item;
+use crate::dispatch;
 use crate::outbound::Outbound;
 use super::ApiConfig;
 use crate::store::deliveries::{self, AttemptRecord, LogFilter};
@@ -232,18 +234,13 @@ pub async fn redeliver(
     let handle = router.get_ref().clone();
     detached(async move {
         let target = target_of(&channel).map_err(|unknown| crate::store::StoreError::Conflict(unknown.to_string()))?;
-        let outcome = outbound.send(&target, &row.event_id, Bytes::from(payload)).await;
-        handle.manual_attempt(&channel.id, outcome.succeeded(), outcome.started_at);
-        let counted = outcome.clone();
-        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome, request: None };
-        let recorded = store.write(move |conn| deliveries::record(conn, &[record], &retry, now_ms())).await?;
-        let mut series = metrics.channel(&channel.id);
-        for done in &recorded {
-            series.attempt(&counted);
-            if done.changed {
-                series.delivery(&done.status);
-            }
-        }
+        let payload = Bytes::from(payload);
+        let sent = dispatch::deliver_once(&outbound, &target, &[Item { msg_id: &row.event_id, payload: &payload }]).await;
+        handle.manual_attempt(&channel.id, sent.outcome.succeeded(), sent.outcome.started_at);
+        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome: sent.outcome, request: None };
+        let write = dispatch::Write { records: vec![record], ..Default::default() };
+        let written = dispatch::record(&store, &channel.id, &write, retry).await?;
+        dispatch::count(&mut metrics.channel(&channel.id), &write.records, &written.recorded);
         Ok::<_, crate::store::StoreError>(())
     })
     .await??;

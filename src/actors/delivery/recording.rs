@@ -1,0 +1,187 @@
+//! The DeliveryActor's recording: finished attempts, a changed health and a decision to disable
+//! the channel are written together, through [`crate::dispatch::record`].
+//!
+//! Invariants:
+//! - Attempts are recorded in groups: while writes are running (up to `max_writes` at once,
+//!   [`record_writes`]), finished attempts gather and go in the next transaction. A delivery
+//!   leaves the queue's holds only once its attempt is committed; a write that fails is retried
+//!   with backoff (the delivery is not sent again meanwhile).
+//! - A changed health is stored in the transaction that records the attempts behind it, one such
+//!   write at a time, so they land in order, and the actor of a restarted router starts from it.
+//! - A channel to be disabled is disabled by the next write, with the attempts that decided it;
+//!   then the RuleMatcher hears of it ([`ChannelDisabled`]), tells people through the rules and
+//!   retires this actor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::timers::Timer;
+use super::DeliveryActor;
+use crate::actors::messages::ChannelDisabled;
+use crate::dispatch::{self, Write};
+use crate::store::deliveries::AttemptRecord;
+
+/// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
+/// spends its time on PostgreSQL (one transaction runs on one server process); a few at once
+/// use the server's cores. Deliveries stay held until their write commits, so two writes never
+/// touch the same delivery.
+const MAX_WRITES: usize = 4;
+
+/// Attempt-recording writes one channel runs at once (`DeliveryPolicy::max_writes`): [`MAX_WRITES`],
+/// but on PostgreSQL never more than half the instance's connections. More
+/// writes than free connections only wait for one, each holding the attempts that finished
+/// before it, so the groups shrink and every attempt costs more server time: with
+/// `DATABASE_POOL_SIZE=2`, one write at a time cost 8-15 % less machine CPU per delivered event
+/// than four (BENCHMARKS.md, ninth session). SQLite's single writer groups concurrent writes into
+/// one commit anyway.
+pub fn record_writes(shared: bool, pool_size: u32) -> usize {
+    if shared {
+        (pool_size as usize / 2).clamp(1, MAX_WRITES)
+    } else {
+        MAX_WRITES
+    }
+}
+
+/// First and longest delay between retries of a failed write.
+const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
+
+/// What waits to be written, and the writes under way.
+#[derive(Default)]
+pub struct Recording {
+    /// Attempt-recording writes under way (at most `policy.max_writes`).
+    writing: usize,
+    unrecorded: Vec<AttemptRecord>,
+    /// Delay before retrying a failed write; zero while writes succeed.
+    backoff: Duration,
+    /// The health changed since it was last handed to a write.
+    health_dirty: bool,
+    /// A write carrying the health is under way.
+    health_saving: bool,
+    /// The channel is to be disabled, for this reason, by the next write.
+    disable: Option<String>,
+}
+
+impl Recording {
+    /// An attempt finished; it goes with the next write.
+    pub fn add(&mut self, record: AttemptRecord) {
+        self.unrecorded.push(record);
+    }
+
+    /// The health changed; it goes with the next write.
+    pub fn health_changed(&mut self) {
+        self.health_dirty = true;
+    }
+
+    /// The next write disables the channel, for `reason`.
+    pub fn disable(&mut self, reason: String) {
+        self.disable = Some(reason);
+    }
+
+    /// Nothing is being written or waits to be.
+    pub fn is_idle(&self) -> bool {
+        self.writing == 0 && self.unrecorded.is_empty() && !self.health_dirty && self.disable.is_none()
+    }
+}
+
+impl DeliveryActor {
+    /// Writes the finished attempts (with the health and a decision to disable, if any), unless
+    /// `policy.max_writes` writes are running or a failed one waits to be tried again (then they
+    /// go next).
+    pub(super) fn record(&mut self, ctx: &mut Context<Self>) {
+        let rec = &mut self.recording;
+        let health_due = rec.health_dirty && !rec.health_saving;
+        if rec.writing >= self.policy.max_writes || self.timers.is_set(Timer::WriteRetry) {
+            return;
+        }
+        if rec.unrecorded.is_empty() && !health_due && rec.disable.is_none() {
+            return;
+        }
+        rec.writing += 1;
+        // The health goes with these attempts, unless a write carrying it is still under way
+        // (then with a later one, so the stored health never goes back in time).
+        if health_due {
+            rec.health_dirty = false;
+            rec.health_saving = true;
+        }
+        let write = Write {
+            records: std::mem::take(&mut rec.unrecorded),
+            health: health_due.then(|| self.pacing.health.clone()),
+            disable: rec.disable.take(),
+        };
+        let (store, retry, channel_id) = (self.store.clone(), Arc::clone(&self.policy.retry), self.target.channel_id.clone());
+        let written = async move {
+            let result = dispatch::record(&store, &channel_id, &write, retry).await;
+            (write, result)
+        };
+        ctx.spawn(written.into_actor(self).map(move |(write, result), act, ctx| {
+            act.recording.writing -= 1;
+            if write.health.is_some() {
+                act.recording.health_saving = false;
+            }
+            match result {
+                Ok(written) => act.written(write, written),
+                Err(err) => {
+                    // Keep the outcomes (and the deliveries held, so they are not sent again) and
+                    // write them later; the database may be full, locked or failing.
+                    let rec = &mut act.recording;
+                    rec.backoff = (rec.backoff * 2).clamp(WRITE_BACKOFF.0, WRITE_BACKOFF.1);
+                    log::error!(
+                        "recording {} attempt(s) for channel {} failed, retrying in {:?}: {err}",
+                        write.records.len(),
+                        act.target.channel_id,
+                        rec.backoff
+                    );
+                    rec.unrecorded.splice(0..0, write.records);
+                    rec.health_dirty |= write.health.is_some();
+                    if write.disable.is_some() {
+                        rec.disable = write.disable;
+                    }
+                    let backoff = rec.backoff;
+                    act.timers.set(Timer::WriteRetry, backoff, ctx, Self::pump);
+                    return;
+                }
+            }
+            act.pump(ctx);
+        }));
+    }
+
+    /// A write committed: what it decided takes effect, and its deliveries are no longer held.
+    fn written(&mut self, write: Write, written: dispatch::Written) {
+        self.recording.backoff = Duration::ZERO;
+        match (written.disabled, write.disable) {
+            (Some(channel_name), Some(reason)) => {
+                self.matcher.do_send(ChannelDisabled { channel_id: self.target.channel_id.clone(), channel_name, reason });
+            }
+            // Someone disabled (or deleted) it first; if it was enabled again meanwhile, this
+            // actor serves it as before (a reload retires it otherwise).
+            (None, Some(_)) => self.phase.resume(),
+            _ => {}
+        }
+        dispatch::count(&mut self.metrics, &write.records, &written.recorded);
+        for record in &write.records {
+            self.queue.release(&record.delivery_id);
+        }
+        if let Some(at) = written.recorded.iter().filter_map(|r| r.next_attempt_at).min() {
+            self.schedule_wake(at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_records_with_at_most_half_the_postgresql_connections() {
+        // PostgreSQL: half the pool, at least one write, at most MAX_WRITES.
+        assert_eq!(record_writes(true, 1), 1);
+        assert_eq!(record_writes(true, 2), 1);
+        assert_eq!(record_writes(true, 5), 2);
+        assert_eq!(record_writes(true, 8), MAX_WRITES);
+        assert_eq!(record_writes(true, 64), MAX_WRITES);
+        // SQLite: the single writer groups them; the pool only serves reads.
+        assert_eq!(record_writes(false, 1), MAX_WRITES);
+    }
+}
