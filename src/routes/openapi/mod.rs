@@ -2,9 +2,9 @@
 //! route, built from the code so it cannot drift from it:
 //! - the operations come from the route table (`routes::RoutePaths`) and each handler's
 //!   `#[utoipa::path]`, the bodies from the types the handlers read and answer (`ToSchema`);
-//! - who may call what comes from the checks `auth.rs` applies ([`Access`]);
+//! - who may call what comes from the checks `auth.rs` applies (`Access`, in `access.rs`);
 //! - the problem answers every operation can give come from what it takes (a body, a query, an
-//!   id in the path) and who may call it ([`Problems`]);
+//!   id in the path) and who may call it (`Problems`, beside it);
 //! - the settings of each channel type come from the types themselves (`ChannelKind::channel_type`).
 //!
 //! The document is built once, at the first request, and served as it is from then on.
