@@ -34,6 +34,7 @@ enum Closing {
 }
 
 impl<IO> GuardedStream<IO> {
+    /// `io`, guarded; `headers` go on the answer to a refused head.
     pub fn new(io: IO, headers: SecurityHeaders) -> Self {
         Self { io, inbound: Inbound::new(), headers, closing: Closing::Open }
     }
