@@ -5,7 +5,7 @@
 //! How the process ends is decided here, in this order: the router stops
 //! (`Application::run_until`), the main thread's actix system is dropped inside its runtime, the
 //! runtime is shut down, and only then does the process exit, so nothing of the system is left
-//! for the thread-local destructors the exit runs (see [`end`]).
+//! for the thread-local destructors the exit runs (see `end`).
 
 use std::ffi::OsString;
 use std::process::ExitCode;

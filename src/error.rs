@@ -1,6 +1,6 @@
-//! The API's error type and its RFC 9457 problem+json rendering. Internal errors are logged with
-//! their context and reach the client only as a generic 500; every other error tells the client
-//! what to fix.
+//! The API's error type, its RFC 9457 problem+json rendering, and what each store error is
+//! answered with. Internal errors are logged with their context and reach the client only as a
+//! generic 500; every other error tells the client what to fix.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

@@ -1,6 +1,9 @@
-//! The in-process handle: what the HTTP ingestion endpoint uses, and what another Rust program
-//! embedding the router uses, with the same semantics. `ingest` returns `Ok` only after the
-//! events and all their deliveries are committed.
+//! The in-process handle ([`RouterHandle`]): what the HTTP routes use, and what another Rust
+//! program embedding the router uses, with the same semantics. Ingestion (`ingest_one`,
+//! `ingest_batch`, `ingest_valid`) returns `Ok` only after the events and all their deliveries
+//! are committed; a change to channels or rules (`change`) is committed and routing reloaded
+//! before it returns; a person's attempt at a channel reaches its health (`manual_attempt`);
+//! `drain` stops delivering at shutdown.
 
 use std::sync::Arc;
 
@@ -148,13 +151,13 @@ impl RouterHandle {
         }
     }
 
-    /// Tells the channels' actors that deliveries of theirs are due now (after a bulk
-    /// redelivery); other instances find them within their sweep.
     /// A person's attempt (Redeliver, Test) at a channel ended: it counts in the channel's health.
     pub fn manual_attempt(&self, channel_id: &str, succeeded: bool, started_at: i64) {
         self.matcher.do_send(ManualAttempt { channel_id: channel_id.to_string(), succeeded, started_at });
     }
 
+    /// Tells the channels' actors that deliveries of theirs are due now (after a bulk
+    /// redelivery); other instances find them within their sweep.
     pub fn wake_channels(&self, channel_ids: Vec<String>) {
         self.matcher.do_send(WakeChannels(channel_ids));
     }

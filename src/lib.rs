@@ -1,5 +1,6 @@
-//! SPScan Alert Router: takes Microsoft 365 change events from SPScan, matches them against alert
-//! rules and delivers signed JSON payloads to each rule's channels, durably and with retries.
+//! SPScan Alert Router: takes Microsoft 365 change events (from SPScan, or Office 365 audit
+//! records), matches them against alert rules and delivers them to each rule's channels
+//! (webhooks, Slack, Teams, Splunk, Sentinel), durably and with retries.
 //!
 //! This file only lists the modules; `startup` is where they are wired together.
 

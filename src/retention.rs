@@ -1,9 +1,11 @@
-//! Retention (SPEC section 15): a task that purges, every little while, what is older than
-//! `RETENTION` (succeeded and cancelled deliveries with their attempts, events no delivery uses)
-//! and `FAILED_RETENTION` (failed deliveries), in batches of [`BATCH`] rows, one short
-//! transaction each, so ingestion and recording never wait long behind it. Every instance sharing
-//! a database purges; deleting what another already deleted is a no-op. The queries are
-//! `store::retention`'s.
+//! Retention (SPEC section 15): a task that purges, every [`Retention::every`], what is older
+//! than `RETENTION` (succeeded and cancelled deliveries with their attempts, events no delivery
+//! uses) and `FAILED_RETENTION` (failed deliveries), and what the Office 365 source keeps
+//! (hourly arrival counts after `RETENTION`; blobs fetched or expired, and actions remembered
+//! for folding, once older than both `RETENTION` and eight days). It deletes in batches of
+//! [`BATCH`] rows, one short transaction each, so ingestion and recording never wait long behind
+//! it. Every instance sharing a database purges; deleting what another already deleted is a
+//! no-op. The queries are `store::retention`'s.
 
 use std::time::Duration;
 

@@ -1,8 +1,9 @@
-//! Change events as SPScan sends them to the ingestion endpoint, and their parsed form.
+//! Change events as SPScan sends them to the ingestion endpoint (and as the Office 365 mapping
+//! makes them), their parsed form, and the event type patterns rules select them by.
 //!
 //! An event type is `category.action` (lowercase letters, digits and `_`, dot-separated). The
-//! `data` of the two known categories is checked for the fields the payload promises receivers;
-//! other categories pass their `data` object through untouched.
+//! `data` of the two known categories (`permission`, `storage`) is checked for the fields the
+//! payload promises receivers; other categories pass their `data` object through untouched.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! The size limits on what clients send. Each is a setting (see `settings.rs`); the defaults are
+//! The size limits on what clients send. Each is a setting (see `settings`); the defaults are
 //! documented in the README. Identifier formats (event ids, event types, tenant ids, header
 //! names) have fixed lengths and are not settings.
 

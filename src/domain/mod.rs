@@ -1,5 +1,6 @@
 //! Pure domain types and rules, no I/O. Everything here is parsed at the edge (the HTTP
-//! routes or the in-process handle) so the rest of the router never re-checks a value.
+//! routes, the in-process handle, or a source such as Office 365) so the rest of the router
+//! never re-checks a value. Nothing here depends on another module of the crate.
 
 pub mod attempt;
 pub mod breaker;

@@ -1,6 +1,7 @@
 //! Bearer tokens on every `/api/v1` route (SPEC section 9): the admin token may do everything,
 //! the ingest token only `POST /api/v1/events` (and audit records). No token or a wrong one is
-//! 401, the ingest token elsewhere is 403. The Office 365 webhook has its own header instead.
+//! 401, the ingest token elsewhere is 403. The Office 365 webhook has its own header instead,
+//! and the OpenAPI document needs no token.
 //! Tokens are compared by hash, in constant time (`domain::token`).
 
 use actix_web::body::{EitherBody, MessageBody};

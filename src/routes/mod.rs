@@ -1,6 +1,9 @@
 //! Thin HTTP handlers: parse the request at the edge, call the store or the router handle,
 //! render the answer. Every error leaves as problem+json (see `error.rs`), including the ones
 //! actix produces itself (unknown route, wrong method, unreadable JSON).
+//!
+//! This file holds the route table, the one list every route is registered, listed and
+//! documented from, and what the handlers share (request-time settings, PATCH fields).
 
 pub mod admin;
 pub mod auth;

@@ -1,4 +1,5 @@
-//! `/api/v1/tenants`: list, register, read, rename, delete.
+//! `/api/v1/tenants`: list, register, read, change (display name, Microsoft tenant id), and
+//! delete one no rule refers to.
 
 use std::collections::HashMap;
 

@@ -1,10 +1,11 @@
-//! `loadtest`: the project's benchmark. It starts the real router binary on a fresh SQLite file
-//! and a fast local receiver, drives a scenario, checks nothing was lost or duplicated, and
-//! prints a table and one JSON line. See BENCHMARKS.md.
+//! `loadtest`: the project's benchmark. It starts the real router binary on a fresh database (a
+//! SQLite file, or PostgreSQL with `--database-url`) and a fast local receiver, drives a
+//! scenario, checks nothing was lost or duplicated, and prints a table and one JSON line. See
+//! BENCHMARKS.md.
 //!
 //! ```sh
-//! cargo run --release --bin loadtest                      # every scenario (under ten minutes)
-//! cargo run --release --bin loadtest -- --quick           # every scenario, a few seconds each
+//! cargo run --release --bin loadtest                      # the default set (all but retention)
+//! cargo run --release --bin loadtest -- --quick           # the same, a few seconds each
 //! cargo run --release --bin loadtest -- throughput latency
 //! ```
 //!
@@ -23,7 +24,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "SPScan Alert Router benchmark: only ever targets 127.0.0.1")]
 struct Cli {
-    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, two-instances, retention (default: all but retention, which runs four minutes; two-instances only with --database-url).
+    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, two-instances, retention (default: all but retention, which runs eight minutes; two-instances only with --database-url).
     scenarios: Vec<String>,
     /// A few seconds per scenario instead of the full run.
     #[arg(long)]

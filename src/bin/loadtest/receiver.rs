@@ -13,7 +13,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 #[derive(Default)]
 pub struct Tally {
-    /// counts[channel][event] = deliveries received.
+    /// `counts[channel][event]`: deliveries received.
     counts: Vec<Vec<u8>>,
     /// Arrival of each event's first delivery, when stamping is on.
     arrivals: Vec<Option<Instant>>,

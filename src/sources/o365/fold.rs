@@ -4,7 +4,7 @@
 //! link's event; without a link record, the first `SharingSet` to a link group stands for the
 //! link. What folds into what is decided here, for the records of one request, and against the
 //! actions earlier requests made events of (records of one click often come in different content
-//! blobs): a record of an action that already has its event, logged within [`FOLD_WINDOW`] of
+//! blobs): a record of an action that already has its event, logged within [`FOLD_WINDOW_MS`] of
 //! it, folds into that event.
 
 use std::collections::HashMap;
