@@ -51,7 +51,7 @@ use actix_web::web::Bytes;
 use super::messages::{ChannelDisabled, Deliver, Envelope, ManualAttempt, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::channels::Item;
-use crate::domain::attempt::{Consequence, Trigger};
+use crate::domain::attempt::{Trigger, Verdict};
 use crate::domain::ids;
 use crate::domain::breaker::{BreakerPolicy, Health, Permit};
 use crate::domain::network::TargetPolicy;
@@ -261,8 +261,8 @@ impl DeliveryActor {
     }
 
     /// Why the channel should be disabled after this attempt, if it should.
-    fn reason_to_disable(&self, consequence: &Consequence, now: i64) -> Option<String> {
-        if let Consequence::DisableChannel(reason) = consequence {
+    fn reason_to_disable(&self, verdict: &Verdict, now: i64) -> Option<String> {
+        if let Verdict::Disable(reason) = verdict {
             return Some(reason.clone());
         }
         let since = self.health.failing_since?;
@@ -455,7 +455,7 @@ impl DeliveryActor {
                 act.queue.push_front(envelope);
             }
             let outcome = sent.outcome;
-            if outcome.consequence == Consequence::TooLarge && batch.len() > 1 {
+            if outcome.verdict == Verdict::TooLarge && batch.len() > 1 {
                 if act.retiring {
                     // Left pending as they are, for whoever serves the channel next.
                     for envelope in &batch {
@@ -479,8 +479,8 @@ impl DeliveryActor {
             // A receiver's "gone" only counts for the target it answered for: the URL may have
             // been changed while the attempt ran.
             let current = Rc::ptr_eq(&attempted, &act.target);
-            if !act.gave_up && !outcome.succeeded() && (current || !matches!(outcome.consequence, Consequence::DisableChannel(_))) {
-                if let Some(reason) = act.reason_to_disable(&outcome.consequence, now_ms()) {
+            if !act.gave_up && !outcome.succeeded() && (current || !matches!(outcome.verdict, Verdict::Disable(_))) {
+                if let Some(reason) = act.reason_to_disable(&outcome.verdict, now_ms()) {
                     log::warn!("disabling channel {}: {reason}", act.target.channel_id);
                     act.disable = Some(reason);
                     act.gave_up = true;
