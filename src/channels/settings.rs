@@ -178,3 +178,27 @@ pub fn batching_stored(batching: Batching) -> Config {
     stored
 }
 
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> Config {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn what_parsing_fills_in_is_stored_after_the_settings_given_in_their_order() {
+        let splunk = ChannelKind::parse("type", "splunk").unwrap();
+        let config = configure(splunk, object(json!({"index": "main", "token": "1a2b-3c4d", "source": "here"})), None).unwrap();
+        let names: Vec<&str> = config.keys().map(String::as_str).collect();
+        assert_eq!(names, ["index", "token", "source", "sourcetype", "batch_size", "batch_wait"]);
+        assert_eq!(config["sourcetype"], "spscan:alert");
+        assert_eq!((&config["batch_size"], &config["batch_wait"]), (&json!(100), &json!("200ms")));
+        let changed = configure(splunk, object(json!({"source": null, "batch_wait": "1s"})), Some(&config)).unwrap();
+        assert_eq!((&changed["source"], &changed["batch_wait"]), (&json!("spscan-router"), &json!("1s")));
+        let refused = configure(splunk, object(json!({"batch_size": 0})), Some(&config)).unwrap_err();
+        assert_eq!(refused.field, "batch_size");
+    }
+}

@@ -166,4 +166,23 @@ mod tests {
         assert!(matches!(Splunk.judge(500, ""), Verdict::Retry(_)));
         assert_eq!(Splunk.judge(413, ""), Verdict::TooLarge);
     }
+
+    #[test]
+    fn a_request_is_built_from_the_settings_parsed_once() {
+        let mut config = Config::new();
+        config.insert("token".into(), "1a2b-3c4d".into());
+        config.insert("index".into(), "alerts".into());
+        let channel = SplunkChannel::parse(&config).unwrap();
+        let target = Target::new("ch_1".into(), crate::channels::ChannelKind::parse("type", "splunk").unwrap(), "https://hec.example:8088".into(), Default::default(), Vec::new(), config).unwrap();
+        let payload = actix_web::web::Bytes::from(crate::domain::payload::render_test("evt_1"));
+        let items = [Item { msg_id: "evt_1", payload: &payload }, Item { msg_id: "evt_2", payload: &payload }];
+        let request = channel.request(&target, &items, Sending { now: 0, host: "router-1" });
+        assert_eq!(request.carries, 2);
+        let crate::channels::Transport::Http(post) = request.transport;
+        assert_eq!(post.url.as_deref(), Some("https://hec.example:8088/services/collector/event"));
+        assert_eq!(post.headers, [("authorization", "Splunk 1a2b-3c4d".to_string())]);
+        let first: Value = serde_json::Deserializer::from_slice(&post.body).into_iter().next().unwrap().unwrap();
+        assert_eq!((&first["index"], &first["sourcetype"], &first["host"]), (&json!("alerts"), &json!(DEFAULT_SOURCETYPE), &json!("router-1")));
+        assert_eq!(target.batching, settings::DEFAULT_BATCHING);
+    }
 }

@@ -160,4 +160,18 @@ mod tests {
         assert_eq!(target.signing_secrets(999), vec![&current, &previous]);
         assert_eq!(target.signing_secrets(1_000), vec![&current]);
     }
+
+    #[test]
+    fn stored_settings_that_no_longer_parse_leave_the_channel_without_a_target() {
+        let splunk = ChannelKind::parse("type", "splunk").unwrap();
+        let mut config = Config::new();
+        config.insert("token".into(), "1a2b-3c4d".into());
+        config.insert("batch_size".into(), 5000.into());
+        let target = |config| Target::new("ch_1".into(), splunk, "https://hec.example".into(), CustomHeaders::default(), Vec::new(), config);
+        let refused = Unsendable::from(target(config.clone()).unwrap_err());
+        assert!(matches!(&refused, Unsendable::Settings(invalid) if invalid.field == "batch_size"), "{refused:?}");
+        assert!(refused.to_string().contains("nothing is sent to the channel"), "{refused}");
+        config.insert("batch_size".into(), 5.into());
+        assert_eq!(target(config).unwrap().batching.size, 5);
+    }
 }
