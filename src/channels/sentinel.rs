@@ -3,16 +3,19 @@
 //! the body at most [`BODY_MAX`]) to
 //! `{endpoint}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}?api-version=2023-01-01`
 //! with a bearer token from the app registration's client credentials (fetched and cached by the
-//! outbound exchange, see `token`). Azure answers `204`; `401` gets a new token once; `403` (the
-//! app may not write to the rule) is final; `413` splits the batch.
+//! outbound exchange). Azure answers `204`; `401` gets a new token once; `403` (the app may not
+//! write to the rule) is final; `413` splits the batch. The settings are parsed once, into a
+//! [`SentinelChannel`].
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{check, ChannelType, ClientCredentials, Config, Item, Presentation, Request, Sending, Setting, Verdict, BATCH_SETTINGS};
-use crate::domain::limits::Limits;
+use super::settings::{self, BATCH_SETTINGS};
+use super::{pack, parse_payload, post, Batching, ChannelType, ClientCredentials, Config, Item, Prepared, Presentation, Request, Sending, Setting, Target, Verdict};
 use crate::domain::channel::ChannelUrl;
+use crate::domain::limits::Limits;
 use crate::domain::Invalid;
-use super::Target;
 
 /// The Logs Ingestion API takes at most 1 MB per call.
 pub const BODY_MAX: usize = 1_000_000;
@@ -45,18 +48,9 @@ fn is_guid(s: &str) -> bool {
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-fn text(config: &Config, name: &str) -> String {
-    config.get(name).and_then(Value::as_str).unwrap_or_default().to_string()
-}
-
 /// The ingestion URL of a data collection rule's stream.
-pub fn ingestion_url(endpoint: &str, config: &Config) -> String {
-    format!(
-        "{}/dataCollectionRules/{}/streams/{}?api-version={API_VERSION}",
-        endpoint.trim_end_matches('/'),
-        text(config, "dcr_immutable_id"),
-        text(config, "stream_name")
-    )
+pub fn ingestion_url(endpoint: &str, dcr_immutable_id: &str, stream_name: &str) -> String {
+    format!("{}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}?api-version={API_VERSION}", endpoint.trim_end_matches('/'))
 }
 
 /// A section 4 payload as a record of the stream (the table schema is in the README).
@@ -100,54 +94,8 @@ impl ChannelType for Sentinel {
         "endpoint"
     }
 
-    fn check(&self, mut config: Config) -> Result<Config, Invalid> {
-        let dcr = check::text(&config, "dcr_immutable_id", 64)?.unwrap_or_default();
-        if !dcr.strip_prefix("dcr-").is_some_and(|hex| hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())) {
-            return Err(Invalid::new("dcr_immutable_id", "must be the rule's immutable id: `dcr-` and 32 hex digits (the rule's JSON view shows it)"));
-        }
-        let stream = check::text(&config, "stream_name", 200)?.unwrap_or_default();
-        if !(stream.starts_with("Custom-") || stream.starts_with("Microsoft-"))
-            || !stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(Invalid::new("stream_name", "must be the rule's stream, such as `Custom-SPScanAlerts_CL`"));
-        }
-        let directory = check::text(&config, "directory_id", 200)?.unwrap_or_default();
-        if !directory.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
-            return Err(Invalid::new("directory_id", "must be the Entra tenant of the app registration: its GUID (or its domain name)"));
-        }
-        if !is_guid(&check::text(&config, "client_id", 36)?.unwrap_or_default()) {
-            return Err(Invalid::new("client_id", "must be the app registration's application (client) id, a GUID"));
-        }
-        check::text(&config, "client_secret", 1024)?;
-        let authority = check::text(&config, "authority", 2048)?.unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
-        let url = ChannelUrl::parse(&authority, &Limits::default()).map_err(|e| Invalid::new("authority", e.message))?;
-        if !url.as_str().starts_with("https://") && !url.as_str().starts_with("http://") {
-            return Err(Invalid::new("authority", "must be an https URL such as https://login.microsoftonline.com"));
-        }
-        config.insert("authority".into(), Value::String(authority.trim_end_matches('/').to_string()));
-        check::batching(&mut config)?;
-        Ok(config)
-    }
-
-    fn batching(&self, config: &Config) -> super::Batching {
-        check::batching_of(config)
-    }
-
-    fn credentials(&self, config: &Config) -> Option<ClientCredentials> {
-        let authority = config.get("authority").and_then(Value::as_str).unwrap_or(DEFAULT_AUTHORITY).trim_end_matches('/');
-        Some(ClientCredentials {
-            token_url: format!("{authority}/{}/oauth2/v2.0/token", text(config, "directory_id")),
-            client_id: text(config, "client_id"),
-            client_secret: text(config, "client_secret"),
-            scope: SCOPE.to_string(),
-        })
-    }
-
-    fn request(&self, target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        let (body, carries) = super::pack(items, BODY_MAX, (b"[", b",", b"]"), |item| {
-            serde_json::to_vec(&record(&super::parse_payload(item.payload))).expect("a record serialises")
-        });
-        Request { url: Some(ingestion_url(&target.url, &target.config)), body, headers: Vec::new(), carries }
+    fn prepare(&self, config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
+        Ok(Arc::new(SentinelChannel::parse(config)?))
     }
 
     fn judge(&self, status: u16, body: &str) -> Verdict {
@@ -168,6 +116,79 @@ impl ChannelType for Sentinel {
     }
 }
 
+/// A Sentinel channel's settings, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelChannel {
+    dcr_immutable_id: String,
+    stream_name: String,
+    /// Without a trailing `/`.
+    authority: String,
+    credentials: ClientCredentials,
+    batching: Batching,
+}
+
+impl SentinelChannel {
+    /// Parses the settings, the defaults filled in; `Err` names the one to fix.
+    pub fn parse(config: &Config) -> Result<Self, Invalid> {
+        let dcr_immutable_id = settings::text(config, "dcr_immutable_id", 64)?.unwrap_or_default();
+        if !dcr_immutable_id.strip_prefix("dcr-").is_some_and(|hex| hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())) {
+            return Err(Invalid::new("dcr_immutable_id", "must be the rule's immutable id: `dcr-` and 32 hex digits (the rule's JSON view shows it)"));
+        }
+        let stream_name = settings::text(config, "stream_name", 200)?.unwrap_or_default();
+        if !(stream_name.starts_with("Custom-") || stream_name.starts_with("Microsoft-"))
+            || !stream_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Invalid::new("stream_name", "must be the rule's stream, such as `Custom-SPScanAlerts_CL`"));
+        }
+        let directory = settings::text(config, "directory_id", 200)?.unwrap_or_default();
+        if !directory.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return Err(Invalid::new("directory_id", "must be the Entra tenant of the app registration: its GUID (or its domain name)"));
+        }
+        let client_id = settings::text(config, "client_id", 36)?.unwrap_or_default();
+        if !is_guid(&client_id) {
+            return Err(Invalid::new("client_id", "must be the app registration's application (client) id, a GUID"));
+        }
+        let client_secret = settings::text(config, "client_secret", 1024)?.unwrap_or_default();
+        let authority = settings::text(config, "authority", 2048)?.unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+        let url = ChannelUrl::parse(&authority, &Limits::default()).map_err(|e| Invalid::new("authority", e.message))?;
+        if !url.as_str().starts_with("https://") && !url.as_str().starts_with("http://") {
+            return Err(Invalid::new("authority", "must be an https URL such as https://login.microsoftonline.com"));
+        }
+        let authority = authority.trim_end_matches('/').to_string();
+        let credentials = ClientCredentials {
+            token_url: format!("{authority}/{directory}/oauth2/v2.0/token"),
+            client_id,
+            client_secret,
+            scope: SCOPE.to_string(),
+        };
+        Ok(Self { dcr_immutable_id, stream_name, authority, credentials, batching: settings::batching(config)? })
+    }
+}
+
+impl Prepared for SentinelChannel {
+    fn request(&self, target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        let (body, carries) = pack(items, BODY_MAX, (b"[", b",", b"]"), |item| {
+            serde_json::to_vec(&record(&parse_payload(item.payload))).expect("a record serialises")
+        });
+        post(Some(ingestion_url(&target.url, &self.dcr_immutable_id, &self.stream_name)), body, Vec::new(), carries)
+    }
+
+    fn batching(&self) -> Batching {
+        self.batching
+    }
+
+    fn credentials(&self) -> Option<ClientCredentials> {
+        Some(self.credentials.clone())
+    }
+
+    fn filled_in(&self) -> Config {
+        let mut filled = Config::new();
+        filled.insert("authority".into(), Value::String(self.authority.clone()));
+        filled.extend(settings::batching_stored(self.batching));
+        filled
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,11 +202,9 @@ mod tests {
         assert_eq!(record["MicrosoftTenantId"], "00000000-0000-4000-8000-000000000000");
         assert_eq!(record["Principal"], "outsider@example.net");
         assert_eq!(record["Data"]["access_level"], "edit");
-        let mut config = Config::new();
-        config.insert("dcr_immutable_id".into(), json!("dcr-0123456789abcdef0123456789abcdef"));
-        config.insert("stream_name".into(), json!("Custom-SPScanAlerts_CL"));
+        let (dcr_immutable_id, stream_name) = ("dcr-0123456789abcdef0123456789abcdef", "Custom-SPScanAlerts_CL");
         assert_eq!(
-            ingestion_url("https://dce.westeurope-1.ingest.monitor.azure.com/", &config),
+            ingestion_url("https://dce.westeurope-1.ingest.monitor.azure.com/", dcr_immutable_id, stream_name),
             "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123456789abcdef0123456789abcdef/streams/Custom-SPScanAlerts_CL?api-version=2023-01-01"
         );
     }

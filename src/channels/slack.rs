@@ -10,11 +10,13 @@
 //! [`slack_link`]'s, whose text is the URL it opens; `mrkdwn` texts are
 //! `verbatim`, so Slack adds no links or mentions of its own (see `text/slack_mrkdwn.rs`).
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::text::{cut, facts, more_facts, slack_escape_cut, slack_link, summary, test_note, title, Fact};
-use super::{json_body, parse_payload, single, Item, Presentation, Sending, ChannelType, Request, Verdict};
-use super::Target;
+use super::{json_body, parse_payload, single, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Target, Verdict};
+use crate::domain::Invalid;
 
 pub struct Slack;
 
@@ -39,8 +41,8 @@ impl ChannelType for Slack {
         Some(1)
     }
 
-    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
+    fn prepare(&self, _config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
+        Ok(Arc::new(Slack))
     }
 
     /// Slack answers `200 ok`; its errors name the cause in the body (`invalid_payload`,
@@ -56,6 +58,12 @@ impl ChannelType for Slack {
             403 => Verdict::Final(format!("Slack refused the webhook{cause}; it is not retried")),
             _ => Verdict::Retry(String::new()),
         }
+    }
+}
+
+impl Prepared for Slack {
+    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
     }
 }
 

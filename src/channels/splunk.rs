@@ -3,14 +3,17 @@
 //! `{"time","host","source","sourcetype","index","event":<the section 4 payload>}`, with
 //! `Authorization: Splunk <token>`, the body under [`BODY_MAX`]. Splunk answers `200` with
 //! `"code":0`; `400` (bad format) and `401`/`403` (token) are final; `503` (server busy, code 9)
-//! and other 5xx are retried; `413` splits the batch.
+//! and other 5xx are retried; `413` splits the batch. The settings are parsed once, into a
+//! [`SplunkChannel`].
+
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{check, ChannelType, Config, Item, Presentation, Request, Sending, Setting, Verdict, BATCH_SETTINGS};
+use super::settings::{self, BATCH_SETTINGS};
+use super::{pack, parse_payload, post, Batching, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Setting, Target, Verdict};
 use crate::domain::time::parse_rfc3339;
 use crate::domain::Invalid;
-use super::Target;
 
 /// Largest body sent (Splunk's default `max_content_length` is 800 MB, but proxies in front of
 /// HEC often stop at 1 MiB).
@@ -56,55 +59,8 @@ impl ChannelType for Splunk {
         SETTINGS
     }
 
-    fn check(&self, mut config: Config) -> Result<Config, Invalid> {
-        let token = check::text(&config, "token", 256)?.unwrap_or_default();
-        if token.chars().any(char::is_whitespace) {
-            return Err(Invalid::new("token", "must be the HEC token alone (a GUID such as `1a2b3c4d-…`), without `Splunk ` or spaces"));
-        }
-        // Splunk index names: lowercase letters, digits, `_` and `-`, not starting with `_` or `-`.
-        if let Some(index) = check::text(&config, "index", 80)? {
-            let valid = index.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-                && !index.starts_with(['_', '-']);
-            if !valid {
-                return Err(Invalid::new("index", "must be a Splunk index name: lowercase letters, digits, `_` and `-`, not starting with `_` or `-`"));
-            }
-        }
-        for (name, default) in [("sourcetype", DEFAULT_SOURCETYPE), ("source", DEFAULT_SOURCE)] {
-            let value = check::text(&config, name, 200)?.unwrap_or_else(|| default.to_string());
-            config.insert(name.into(), Value::String(value));
-        }
-        check::batching(&mut config)?;
-        Ok(config)
-    }
-
-    fn batching(&self, config: &Config) -> super::Batching {
-        check::batching_of(config)
-    }
-
-    fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
-        let config = &target.config;
-        let text = |name: &str| config.get(name).and_then(Value::as_str).map(str::to_string);
-        let source = text("source").unwrap_or_else(|| DEFAULT_SOURCE.into());
-        let sourcetype = text("sourcetype").unwrap_or_else(|| DEFAULT_SOURCETYPE.into());
-        let index = text("index");
-        let (body, carries) = super::pack(items, BODY_MAX, (b"", b"\n", b""), |item| {
-            let event = super::parse_payload(item.payload);
-            // Epoch seconds, with milliseconds when there are any.
-            let ms = event["timestamp"].as_str().and_then(parse_rfc3339).unwrap_or(sending.now);
-            let time = if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) };
-            let mut envelope = json!({ "time": time, "host": sending.host, "source": source, "sourcetype": sourcetype, "event": event });
-            if let Some(index) = &index {
-                envelope["index"] = Value::String(index.clone());
-            }
-            serde_json::to_vec(&envelope).expect("an envelope serialises")
-        });
-        let token = text("token").unwrap_or_default();
-        Request {
-            url: Some(event_url(&target.url)),
-            body,
-            headers: vec![("authorization", format!("Splunk {token}"))],
-            carries,
-        }
+    fn prepare(&self, config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
+        Ok(Arc::new(SplunkChannel::parse(config)?))
     }
 
     /// HEC answers JSON: `{"text":"Success","code":0}`, or an error code with its text.
@@ -123,6 +79,68 @@ impl ChannelType for Splunk {
             410 => super::standard_verdict(status),
             _ => Verdict::Retry(said),
         }
+    }
+}
+
+/// A Splunk channel's settings, parsed. No `Debug`: it holds the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SplunkChannel {
+    token: String,
+    /// `None`: the token's default index.
+    index: Option<String>,
+    sourcetype: String,
+    source: String,
+    batching: Batching,
+}
+
+impl SplunkChannel {
+    /// Parses the settings, the defaults filled in; `Err` names the one to fix.
+    pub fn parse(config: &Config) -> Result<Self, Invalid> {
+        let token = settings::text(config, "token", 256)?.unwrap_or_default();
+        if token.chars().any(char::is_whitespace) {
+            return Err(Invalid::new("token", "must be the HEC token alone (a GUID such as `1a2b3c4d-…`), without `Splunk ` or spaces"));
+        }
+        // Splunk index names: lowercase letters, digits, `_` and `-`, not starting with `_` or `-`.
+        let index = settings::text(config, "index", 80)?;
+        if let Some(index) = &index {
+            let valid = index.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && !index.starts_with(['_', '-']);
+            if !valid {
+                return Err(Invalid::new("index", "must be a Splunk index name: lowercase letters, digits, `_` and `-`, not starting with `_` or `-`"));
+            }
+        }
+        let sourcetype = settings::text(config, "sourcetype", 200)?.unwrap_or_else(|| DEFAULT_SOURCETYPE.to_string());
+        let source = settings::text(config, "source", 200)?.unwrap_or_else(|| DEFAULT_SOURCE.to_string());
+        Ok(Self { token, index, sourcetype, source, batching: settings::batching(config)? })
+    }
+}
+
+impl Prepared for SplunkChannel {
+    fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
+        let (body, carries) = pack(items, BODY_MAX, (b"", b"\n", b""), |item| {
+            let event = parse_payload(item.payload);
+            // Epoch seconds, with milliseconds when there are any.
+            let ms = event["timestamp"].as_str().and_then(parse_rfc3339).unwrap_or(sending.now);
+            let time = if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) };
+            let mut envelope = json!({ "time": time, "host": sending.host, "source": self.source, "sourcetype": self.sourcetype, "event": event });
+            if let Some(index) = &self.index {
+                envelope["index"] = Value::String(index.clone());
+            }
+            serde_json::to_vec(&envelope).expect("an envelope serialises")
+        });
+        post(Some(event_url(&target.url)), body, vec![("authorization", format!("Splunk {}", self.token))], carries)
+    }
+
+    fn batching(&self) -> Batching {
+        self.batching
+    }
+
+    fn filled_in(&self) -> Config {
+        let mut filled = Config::new();
+        filled.insert("sourcetype".into(), Value::String(self.sourcetype.clone()));
+        filled.insert("source".into(), Value::String(self.source.clone()));
+        filled.extend(settings::batching_stored(self.batching));
+        filled
     }
 }
 
@@ -147,5 +165,24 @@ mod tests {
         assert!(matches!(Splunk.judge(503, r#"{"text":"Server is busy","code":9}"#), Verdict::Retry(r) if r.contains("busy")));
         assert!(matches!(Splunk.judge(500, ""), Verdict::Retry(_)));
         assert_eq!(Splunk.judge(413, ""), Verdict::TooLarge);
+    }
+
+    #[test]
+    fn a_request_is_built_from_the_settings_parsed_once() {
+        let mut config = Config::new();
+        config.insert("token".into(), "1a2b-3c4d".into());
+        config.insert("index".into(), "alerts".into());
+        let channel = SplunkChannel::parse(&config).unwrap();
+        let target = Target::new("ch_1".into(), crate::channels::ChannelKind::parse("type", "splunk").unwrap(), "https://hec.example:8088".into(), Default::default(), Vec::new(), config).unwrap();
+        let payload = actix_web::web::Bytes::from(crate::domain::payload::render_test("evt_1"));
+        let items = [Item { msg_id: "evt_1", payload: &payload }, Item { msg_id: "evt_2", payload: &payload }];
+        let request = channel.request(&target, &items, Sending { now: 0, host: "router-1" });
+        assert_eq!(request.carries, 2);
+        let crate::channels::Transport::Http(post) = request.transport;
+        assert_eq!(post.url.as_deref(), Some("https://hec.example:8088/services/collector/event"));
+        assert_eq!(post.headers, [("authorization", "Splunk 1a2b-3c4d".to_string())]);
+        let first: Value = serde_json::Deserializer::from_slice(&post.body).into_iter().next().unwrap().unwrap();
+        assert_eq!((&first["index"], &first["sourcetype"], &first["host"]), (&json!("alerts"), &json!(DEFAULT_SOURCETYPE), &json!("router-1")));
+        assert_eq!(target.batching, settings::DEFAULT_BATCHING);
     }
 }

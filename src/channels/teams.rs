@@ -9,11 +9,13 @@
 //! [`teams_escape`] (see `text/teams_markdown.rs`), so nothing an event
 //! says becomes a link, emphasis or a list; the only link is the action.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use super::text::{cut, facts, link_target, more_facts, teams_escape, test_note, title, Fact};
-use super::{json_body, parse_payload, single, Item, Presentation, Sending, standard_verdict, ChannelType, Request, Verdict};
-use super::Target;
+use super::{json_body, parse_payload, single, standard_verdict, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Target, Verdict};
+use crate::domain::Invalid;
 
 pub struct Teams;
 
@@ -38,8 +40,8 @@ impl ChannelType for Teams {
         Some(4)
     }
 
-    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
+    fn prepare(&self, _config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
+        Ok(Arc::new(Teams))
     }
 
     /// Teams answers `200` or `202`. When it throttles a webhook it may still answer `200`, with
@@ -49,6 +51,12 @@ impl ChannelType for Teams {
             return Verdict::Retry("Teams reports it throttled the message (an HTTP 429 inside the answer)".into());
         }
         standard_verdict(status)
+    }
+}
+
+impl Prepared for Teams {
+    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
     }
 }
 

@@ -1,11 +1,14 @@
 //! `webhook`: the section 4 payload as it is, signed the Standard Webhooks way (`webhook-id`,
-//! `webhook-timestamp`, `webhook-signature`). The answer is judged as plain HTTP.
+//! `webhook-timestamp`, `webhook-signature`). It takes no settings; the answer is judged as plain
+//! HTTP.
+
+use std::sync::Arc;
 
 use actix_web::web::Bytes;
 
-use super::{single, ChannelType, Item, Presentation, Request, Sending};
+use super::{single, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Target};
 use crate::domain::signature;
-use super::Target;
+use crate::domain::Invalid;
 
 pub struct Webhook;
 
@@ -25,6 +28,12 @@ impl ChannelType for Webhook {
         true
     }
 
+    fn prepare(&self, _config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
+        Ok(Arc::new(Webhook))
+    }
+}
+
+impl Prepared for Webhook {
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
         let now = sending.now;
         let Item { msg_id, payload } = items[0];

@@ -1,6 +1,10 @@
-//! One HTTP attempt at a delivery: its outcome, and what follows from it.
+//! One attempt at a delivery: its outcome, and the one [`Verdict`] on it that everything after
+//! reads (the DeliveryActor splitting a batch or disabling the channel, the delivery's next
+//! status in `super::delivery`). A channel's type gives the verdict on an answer
+//! (`crate::channels::ChannelType::judge`); a failure that got no answer to judge gets
+//! [`Verdict::of_failure`]. [`ErrorKind`] is only the class of a failure shown to people.
 
-use super::retry::{classify, ErrorKind, RetryPolicy, Retryability};
+use super::retry::ErrorKind;
 use super::time::Millis;
 
 /// Most bytes of a receiver's answer kept with an attempt.
@@ -37,29 +41,50 @@ impl Trigger {
     }
 }
 
-/// What a failed attempt means beyond its error class, as the channel's type judged the answer.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Consequence {
-    /// Retried on the schedule (or nothing more, for a success).
-    #[default]
-    Retry,
-    /// No later attempt can succeed (e.g. Slack's `400 invalid_payload`): the delivery fails now.
-    Final,
-    /// The receiver is gone (`410 Gone`, Slack's `404`): the channel is disabled for this reason.
-    DisableChannel(String),
-    /// The request was too large (`413`): a batch is split and sent again; a single delivery
-    /// that is too large alone fails now.
+/// What an attempt's result means: the one judgement of it. The text some variants carry is what
+/// the receiver's answer said, as the channel's type read it (often empty); the attempt's
+/// `error` tells people the whole failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Delivered.
+    Delivered,
+    /// Not delivered; another attempt may succeed, so it follows the retry schedule.
+    Retry(String),
+    /// Not delivered, and no later attempt can succeed (e.g. Slack's `400 invalid_payload`): the
+    /// delivery fails now.
+    Final(String),
+    /// The receiver is gone for good (`410 Gone`, Slack's `404`): the channel is disabled for
+    /// this reason (SPEC section 13) and the delivery waits, pending, until a person enables the
+    /// channel again.
+    Disable(String),
+    /// The request was too large (`413`): a batch is split in two and both halves are sent at
+    /// once; a single delivery that is still too large fails now.
     TooLarge,
+    /// The access token was refused (`401`): a new one is fetched, once, and the request sent
+    /// again (types with credentials only); as an attempt's verdict it is retried.
+    Unauthorized,
 }
 
-/// What happened when the router POSTed to a channel.
+impl Verdict {
+    /// The classifier of failures that got no answer to judge. Every failure is retried (like
+    /// Stripe and Svix, a refusal may be a receiver misconfiguration fixed within the schedule)
+    /// except a target the router refuses to reach, which no amount of waiting changes.
+    pub fn of_failure(kind: ErrorKind) -> Verdict {
+        match kind {
+            ErrorKind::BlockedTarget => Verdict::Final(String::new()),
+            _ => Verdict::Retry(String::new()),
+        }
+    }
+}
+
+/// What happened when the router sent a request to a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptOutcome {
     pub started_at: Millis,
     pub duration_ms: i64,
-    /// The HTTP status, when the receiver answered.
+    /// The receiver's status code (HTTP's), when it answered.
     pub status_code: Option<u16>,
-    /// Why it failed; `None` for a 2xx answer.
+    /// Why it failed; `None` when it was delivered.
     pub error_kind: Option<ErrorKind>,
     /// A short explanation of the failure, for people.
     pub error: Option<String>,
@@ -67,54 +92,18 @@ pub struct AttemptOutcome {
     pub response_excerpt: Option<String>,
     /// How long the receiver asked the router to wait (`Retry-After` on a `429` or `503`).
     pub retry_after: Option<std::time::Duration>,
-    pub consequence: Consequence,
+    pub verdict: Verdict,
 }
 
 impl AttemptOutcome {
     pub fn succeeded(&self) -> bool {
-        self.error_kind.is_none()
-    }
-}
-
-/// Where a delivery goes after a scheduled attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextStep {
-    Succeeded,
-    RetryAt(Millis),
-    Failed,
-}
-
-/// The retry policy applied: `attempts_made` counts the attempt just finished; `roll`
-/// (`-1.0..=1.0`) places the delay in the policy's jitter band.
-pub fn next_step(policy: &RetryPolicy, attempts_made: u32, outcome: &AttemptOutcome, now: Millis, roll: f64) -> NextStep {
-    let Some(kind) = outcome.error_kind else {
-        return NextStep::Succeeded;
-    };
-    if classify(kind) == Retryability::Final || matches!(outcome.consequence, Consequence::Final | Consequence::TooLarge) {
-        return NextStep::Failed;
-    }
-    match policy.delay_after(attempts_made, outcome.retry_after, roll) {
-        Some(delay) => NextStep::RetryAt(now + delay.as_millis() as i64),
-        None => NextStep::Failed,
+        self.verdict == Verdict::Delivered
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn failed(kind: ErrorKind) -> AttemptOutcome {
-        AttemptOutcome {
-            started_at: 0,
-            duration_ms: 1,
-            status_code: Some(500),
-            error_kind: Some(kind),
-            error: Some("HTTP 500".into()),
-            response_excerpt: None,
-            retry_after: None,
-            consequence: Consequence::Retry,
-        }
-    }
 
     #[test]
     fn excerpts_are_at_most_1_kib_of_valid_text_whatever_the_answer() {
@@ -128,30 +117,9 @@ mod tests {
     }
 
     #[test]
-    fn failures_follow_the_schedule_then_fail() {
-        let policy = RetryPolicy::default();
-        let outcome = failed(ErrorKind::HttpStatus);
-        assert_eq!(next_step(&policy, 1, &outcome, 1_000, 0.0), NextStep::RetryAt(31_000));
-        assert_eq!(next_step(&policy, 2, &outcome, 1_000, 0.0), NextStep::RetryAt(121_000));
-        assert_eq!(next_step(&policy, 3, &outcome, 1_000, 0.0), NextStep::RetryAt(601_000));
-        assert_eq!(next_step(&policy, 4, &outcome, 1_000, 0.0), NextStep::Failed);
-        // ±10 % by default.
-        assert_eq!(next_step(&policy, 1, &outcome, 1_000, -1.0), NextStep::RetryAt(28_000));
-        assert_eq!(next_step(&policy, 1, &outcome, 1_000, 1.0), NextStep::RetryAt(34_000));
-        let asked = AttemptOutcome { status_code: Some(429), retry_after: Some(std::time::Duration::from_secs(300)), ..outcome };
-        assert_eq!(next_step(&policy, 1, &asked, 1_000, 0.0), NextStep::RetryAt(301_000));
-    }
-
-    #[test]
-    fn success_and_final_errors_end_the_delivery_at_once() {
-        let policy = RetryPolicy::default();
-        let ok = AttemptOutcome { error_kind: None, status_code: Some(204), error: None, ..failed(ErrorKind::HttpStatus) };
-        assert_eq!(next_step(&policy, 1, &ok, 0, 0.0), NextStep::Succeeded);
-        assert_eq!(next_step(&policy, 1, &failed(ErrorKind::BlockedTarget), 0, 0.0), NextStep::Failed);
-        let refused = AttemptOutcome { consequence: Consequence::Final, ..failed(ErrorKind::HttpStatus) };
-        assert_eq!(next_step(&policy, 1, &refused, 0, 0.0), NextStep::Failed);
-        // A channel disabled for a gone receiver keeps the delivery pending for when it is enabled.
-        let gone = AttemptOutcome { consequence: Consequence::DisableChannel("gone".into()), ..failed(ErrorKind::HttpStatus) };
-        assert_eq!(next_step(&policy, 1, &gone, 0, 0.0), NextStep::RetryAt(30_000));
+    fn only_a_blocked_target_is_final() {
+        assert!(matches!(Verdict::of_failure(ErrorKind::HttpStatus), Verdict::Retry(_)));
+        assert!(matches!(Verdict::of_failure(ErrorKind::Timeout), Verdict::Retry(_)));
+        assert!(matches!(Verdict::of_failure(ErrorKind::BlockedTarget), Verdict::Final(_)));
     }
 }

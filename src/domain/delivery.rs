@@ -3,7 +3,7 @@
 //! The store applies it when it records attempts; nothing else decides a delivery's status
 //! after an attempt.
 
-use super::attempt::{next_step, AttemptOutcome, NextStep, Trigger};
+use super::attempt::{AttemptOutcome, Trigger, Verdict};
 use super::retry::RetryPolicy;
 use super::time::Millis;
 
@@ -53,7 +53,9 @@ pub struct Progress {
 /// The status and next due time after an attempt. `roll` (`-1.0..=1.0`) places a retry in the
 /// policy's jitter band.
 ///
-/// - A scheduled attempt of a pending delivery follows the retry policy ([`next_step`]).
+/// - A scheduled attempt of a pending delivery follows its verdict: delivered, it succeeded; a
+///   final verdict (or a delivery too large alone) fails it now; otherwise the retry policy
+///   schedules the next attempt ([`RetryPolicy::delay_after`]) until it is used up.
 /// - A manual attempt never schedules retries: a success ends any delivery as `succeeded`; a
 ///   failure leaves a pending delivery's schedule as it was, sends a bulk-redelivered one back to
 ///   the status it had, and changes nothing else.
@@ -68,10 +70,13 @@ pub fn after_attempt(progress: &Progress, trigger: Trigger, outcome: &AttemptOut
             true => (Succeeded, None),
             false => (progress.redeliver_from.unwrap_or(Failed), None),
         },
-        (Pending, Trigger::Scheduled) => match next_step(policy, progress.scheduled_attempts, outcome, now, roll) {
-            NextStep::Succeeded => (Succeeded, None),
-            NextStep::RetryAt(at) => (Pending, Some(at)),
-            NextStep::Failed => (Failed, None),
+        (Pending, Trigger::Scheduled) => match &outcome.verdict {
+            Verdict::Delivered => (Succeeded, None),
+            Verdict::Final(_) | Verdict::TooLarge => (Failed, None),
+            Verdict::Retry(_) | Verdict::Disable(_) | Verdict::Unauthorized => match policy.delay_after(progress.scheduled_attempts, outcome.retry_after, roll) {
+                Some(delay) => (Pending, Some(now + delay.as_millis() as i64)),
+                None => (Failed, None),
+            },
         },
         (_, Trigger::Manual) if outcome.succeeded() => (Succeeded, None),
         // A failed manual attempt leaves the schedule as it was.
@@ -83,11 +88,10 @@ pub fn after_attempt(progress: &Progress, trigger: Trigger, outcome: &AttemptOut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::attempt::Consequence;
     use crate::domain::retry::ErrorKind;
     use DeliveryStatus::*;
 
-    fn outcome(kind: Option<ErrorKind>, consequence: Consequence) -> AttemptOutcome {
+    fn outcome(kind: Option<ErrorKind>, verdict: Verdict) -> AttemptOutcome {
         AttemptOutcome {
             started_at: 0,
             duration_ms: 1,
@@ -96,8 +100,41 @@ mod tests {
             error: kind.map(|_| "failed".to_string()),
             response_excerpt: None,
             retry_after: None,
-            consequence,
+            verdict,
         }
+    }
+
+    /// A failed scheduled attempt of a pending delivery, `attempts_made` counting it.
+    fn scheduled(attempts_made: u32) -> Progress {
+        Progress { status: Pending, next_attempt_at: None, redeliver_from: None, scheduled_attempts: attempts_made }
+    }
+
+    #[test]
+    fn failures_follow_the_schedule_then_fail() {
+        let policy = RetryPolicy::default();
+        let outcome = outcome(Some(ErrorKind::HttpStatus), Verdict::Retry(String::new()));
+        let after = |attempts_made, outcome: &AttemptOutcome, roll| after_attempt(&scheduled(attempts_made), Trigger::Scheduled, outcome, &policy, 1_000, roll);
+        assert_eq!(after(1, &outcome, 0.0), (Pending, Some(31_000)));
+        assert_eq!(after(2, &outcome, 0.0), (Pending, Some(121_000)));
+        assert_eq!(after(3, &outcome, 0.0), (Pending, Some(601_000)));
+        assert_eq!(after(4, &outcome, 0.0), (Failed, None));
+        // ±10 % by default.
+        assert_eq!(after(1, &outcome, -1.0), (Pending, Some(28_000)));
+        assert_eq!(after(1, &outcome, 1.0), (Pending, Some(34_000)));
+        let asked = AttemptOutcome { status_code: Some(429), retry_after: Some(std::time::Duration::from_secs(300)), ..outcome.clone() };
+        assert_eq!(after(1, &asked, 0.0), (Pending, Some(301_000)));
+    }
+
+    #[test]
+    fn success_and_final_errors_end_the_delivery_at_once() {
+        let policy = RetryPolicy::default();
+        let after = |outcome: &AttemptOutcome| after_attempt(&scheduled(1), Trigger::Scheduled, outcome, &policy, 0, 0.0);
+        assert_eq!(after(&outcome(None, Verdict::Delivered)), (Succeeded, None));
+        assert_eq!(after(&outcome(Some(ErrorKind::BlockedTarget), Verdict::of_failure(ErrorKind::BlockedTarget))), (Failed, None));
+        assert_eq!(after(&outcome(Some(ErrorKind::HttpStatus), Verdict::Final(String::new()))), (Failed, None));
+        assert_eq!(after(&outcome(Some(ErrorKind::HttpStatus), Verdict::TooLarge)), (Failed, None));
+        // A channel disabled for a gone receiver keeps the delivery pending for when it is enabled.
+        assert_eq!(after(&outcome(Some(ErrorKind::HttpStatus), Verdict::Disable("gone".into()))), (Pending, Some(30_000)));
     }
 
     #[test]
@@ -115,11 +152,11 @@ mod tests {
         let policy = RetryPolicy::default();
         let now = 1_000;
         let outcomes = [
-            ("success", outcome(None, Consequence::Retry)),
-            ("retryable", outcome(Some(ErrorKind::HttpStatus), Consequence::Retry)),
-            ("final verdict", outcome(Some(ErrorKind::HttpStatus), Consequence::Final)),
-            ("refused target", outcome(Some(ErrorKind::BlockedTarget), Consequence::Retry)),
-            ("gone", outcome(Some(ErrorKind::HttpStatus), Consequence::DisableChannel("gone".into()))),
+            ("success", outcome(None, Verdict::Delivered)),
+            ("retryable", outcome(Some(ErrorKind::HttpStatus), Verdict::Retry(String::new()))),
+            ("final verdict", outcome(Some(ErrorKind::HttpStatus), Verdict::Final(String::new()))),
+            ("refused target", outcome(Some(ErrorKind::BlockedTarget), Verdict::of_failure(ErrorKind::BlockedTarget))),
+            ("gone", outcome(Some(ErrorKind::HttpStatus), Verdict::Disable("gone".into()))),
         ];
         let mut cases = 0;
         for status in DeliveryStatus::ALL {

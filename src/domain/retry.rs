@@ -1,5 +1,7 @@
-//! Retry policy as data (the schedule of delays between attempts) plus a classifier that decides
-//! whether a failed attempt may be retried at all.
+//! Retry policy as data: the schedule of delays between attempts, their jitter and how long a
+//! receiver may ask the router to wait. Whether a failed attempt is retried at all is its
+//! verdict's to say (`super::attempt::Verdict`); [`ErrorKind`] is the class of a failure shown
+//! to people.
 
 use std::time::Duration;
 
@@ -42,23 +44,6 @@ impl ErrorKind {
             ErrorKind::BlockedTarget => "blocked_target",
             ErrorKind::Token => "token",
         }
-    }
-}
-
-/// Whether another attempt could succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retryability {
-    Retryable,
-    Final,
-}
-
-/// The classifier. Every failure is retried (like Stripe and Svix, a 4xx may be a receiver
-/// misconfiguration fixed within the schedule) except a target the router refuses to reach,
-/// which no amount of waiting changes.
-pub fn classify(kind: ErrorKind) -> Retryability {
-    match kind {
-        ErrorKind::BlockedTarget => Retryability::Final,
-        _ => Retryability::Retryable,
     }
 }
 
@@ -220,12 +205,5 @@ mod tests {
         assert_eq!(RetrySchedule::parse("").unwrap().max_attempts(), 1);
         assert!(RetrySchedule::parse("30s,soon").is_err());
         assert!(RetrySchedule::parse("30d").is_err());
-    }
-
-    #[test]
-    fn only_a_blocked_target_is_final() {
-        assert_eq!(classify(ErrorKind::HttpStatus), Retryability::Retryable);
-        assert_eq!(classify(ErrorKind::Timeout), Retryability::Retryable);
-        assert_eq!(classify(ErrorKind::BlockedTarget), Retryability::Final);
     }
 }

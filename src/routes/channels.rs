@@ -487,7 +487,7 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
 /// Refuses settings whose token endpoint (Sentinel's `authority`) is an address the outbound
 /// guard refuses, as a channel URL would be.
 fn check_token_endpoint(kind: ChannelKind, config: &crate::channels::Config, api: &ApiConfig) -> Result<(), Invalid> {
-    let Some(credentials) = kind.channel_type().credentials(config) else { return Ok(()) };
+    let Some(credentials) = kind.channel_type().prepare(config)?.credentials() else { return Ok(()) };
     ChannelUrl::parse(&credentials.token_url, &crate::domain::limits::Limits::default())
         .and_then(|url| url.check_target(&api.targets))
         .map_err(|e| Invalid::new("authority", e.message))

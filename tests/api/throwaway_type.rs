@@ -1,10 +1,14 @@
 //! A channel type written in one file and registered with one line, as a new integration would
 //! be: `echo-test` POSTs `{"greeting": <its setting>, "event": <the payload>}` with its own
-//! header. The browser test `a_channel_type_added_in_one_file_is_offered_created_delivered_retried_and_logged`
-//! drives it end to end.
+//! header; its one setting is parsed once, into an [`EchoChannel`]. The browser test
+//! `a_channel_type_added_in_one_file_is_offered_created_delivered_retried_and_logged` drives it
+//! end to end.
 
-use serde_json::json;
-use spscan_router::channels::{json_body, parse_payload, single, ChannelType, Item, Presentation, Request, Sending, Setting, Target};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use spscan_router::channels::{json_body, parse_payload, single, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Setting, Target};
+use spscan_router::domain::Invalid;
 
 pub struct Echo;
 
@@ -25,9 +29,19 @@ impl ChannelType for Echo {
         SETTINGS
     }
 
-    fn request(&self, target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        let greeting = target.config.get("greeting").cloned().unwrap_or_default();
-        single(json_body(&json!({ "greeting": greeting, "event": parse_payload(items[0].payload) })), vec![("x-echo", "1".into())])
+    fn prepare(&self, config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
+        Ok(Arc::new(EchoChannel { greeting: config.get("greeting").cloned().unwrap_or_default() }))
+    }
+}
+
+/// An echo channel's settings, parsed.
+pub struct EchoChannel {
+    greeting: Value,
+}
+
+impl Prepared for EchoChannel {
+    fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
+        single(json_body(&json!({ "greeting": self.greeting, "event": parse_payload(items[0].payload) })), vec![("x-echo", "1".into())])
     }
 }
 

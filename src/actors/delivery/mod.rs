@@ -27,7 +27,7 @@ use actix::prelude::*;
 use super::messages::{ChannelDisabled, Deliver, Envelope, ManualAttempt, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::channels::{Item, Target};
-use crate::domain::attempt::Consequence;
+use crate::domain::attempt::Verdict;
 use crate::domain::breaker::{BreakerPolicy, Health};
 use crate::domain::ids;
 use crate::domain::network::TargetPolicy;
@@ -193,7 +193,7 @@ impl DeliveryActor {
     fn finished(&mut self, mut batch: Vec<Envelope>, attempted: &Rc<Target>, sent: crate::outbound::Sent) {
         self.queue.put_back(batch.split_off(sent.carried.min(batch.len())));
         let outcome = sent.outcome;
-        if outcome.consequence == Consequence::TooLarge && batch.len() > 1 {
+        if outcome.verdict == Verdict::TooLarge && batch.len() > 1 {
             if self.phase == Phase::Retiring {
                 // Left pending as they are, for whoever serves the channel next.
                 for envelope in &batch {
@@ -211,8 +211,8 @@ impl DeliveryActor {
         // A receiver's "gone" only counts for the target it answered for: the URL may have
         // been changed while the attempt ran.
         let current = Rc::ptr_eq(attempted, &self.target);
-        if self.phase == Phase::Serving && !outcome.succeeded() && (current || !matches!(outcome.consequence, Consequence::DisableChannel(_))) {
-            if let Some(reason) = self.reason_to_disable(&outcome.consequence, now_ms()) {
+        if self.phase == Phase::Serving && !outcome.succeeded() && (current || !matches!(outcome.verdict, Verdict::Disable(_))) {
+            if let Some(reason) = self.reason_to_disable(&outcome.verdict, now_ms()) {
                 log::warn!("disabling channel {}: {reason}", self.target.channel_id);
                 self.recording.disable(reason);
                 self.phase = Phase::GivingUp;

@@ -21,7 +21,7 @@ use actix::prelude::*;
 
 use super::timers::Timer;
 use super::DeliveryActor;
-use crate::domain::attempt::Consequence;
+use crate::domain::attempt::Verdict;
 use crate::domain::breaker::{Health, Permit};
 use crate::domain::channel::RateLimit;
 use crate::domain::time::now_ms;
@@ -93,8 +93,8 @@ impl DeliveryActor {
     }
 
     /// Why the channel should be disabled after this attempt, if it should.
-    pub(super) fn reason_to_disable(&self, consequence: &Consequence, now: i64) -> Option<String> {
-        if let Consequence::DisableChannel(reason) = consequence {
+    pub(super) fn reason_to_disable(&self, verdict: &Verdict, now: i64) -> Option<String> {
+        if let Verdict::Disable(reason) = verdict {
             return Some(reason.clone());
         }
         let health = &self.pacing.health;

@@ -71,7 +71,7 @@ fn actor(url: &str, health: Health, dir: &std::path::Path) -> DeliveryActor {
         shared_pace: false,
     };
     // One request a second: the second delivery waits for a rate-limit timer.
-    let target = Target::new("ch_1".into(), ChannelKind::WEBHOOK, url.into(), CustomHeaders::default(), vec![(SigningSecret::generate(), None)])
+    let target = Target::new("ch_1".into(), ChannelKind::WEBHOOK, url.into(), CustomHeaders::default(), vec![(SigningSecret::generate(), None)], Default::default()).unwrap()
         .with_rate_limit(Some(RateLimit::from_stored(1)));
     DeliveryActor::new(target, store, policy, RetrySupervisor::new(false).start(), Claims::default(), health, Deaf.start().recipient())
 }

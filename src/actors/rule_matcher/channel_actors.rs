@@ -238,7 +238,7 @@ mod tests {
     }
 
     fn target(channel_id: &str, url: &str) -> Target {
-        Target::new(channel_id.into(), ChannelKind::WEBHOOK, url.into(), CustomHeaders::default(), vec![(SigningSecret::generate(), None)])
+        Target::new(channel_id.into(), ChannelKind::WEBHOOK, url.into(), CustomHeaders::default(), vec![(SigningSecret::generate(), None)], Default::default()).unwrap()
     }
 
     fn envelope(delivery_id: &str) -> Envelope {

@@ -22,7 +22,7 @@ use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
 use super::messages::{ChannelDisabled, Envelope, Ingest, ManualAttempt, Reload, Shutdown, WakeChannels};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
-use crate::channels::{ChannelKind, UnknownType};
+use crate::channels::{ChannelKind, Unsendable};
 use crate::domain::channel::{RateLimit, SigningSecret};
 use crate::domain::event::NewEvent;
 use crate::domain::rule::RuleFilter;
@@ -162,15 +162,15 @@ impl RuleMatcher {
 }
 
 /// The delivery target of a stored channel: during a rotation, both secrets sign. A channel
-/// whose type this release does not know has none: nothing is sent to it.
-pub fn target_of(row: &ChannelRow) -> Result<Target, UnknownType> {
+/// whose type this release does not know, or whose settings its type cannot parse, has none:
+/// nothing is sent to it.
+pub fn target_of(row: &ChannelRow) -> Result<Target, Unsendable> {
     let mut secrets = vec![(SigningSecret::from_stored(row.secret.clone()), None)];
     if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at) {
         secrets.push((SigningSecret::from_stored(previous.clone()), Some(until)));
     }
-    Ok(Target::new(row.id.clone(), ChannelKind::from_stored(&row.kind)?, row.url.clone(), row.custom_headers(), secrets)
-        .with_rate_limit(row.rate_limit_per_second.map(RateLimit::from_stored))
-        .with_config(row.settings()))
+    Ok(Target::new(row.id.clone(), ChannelKind::from_stored(&row.kind)?, row.url.clone(), row.custom_headers(), secrets, row.settings())?
+        .with_rate_limit(row.rate_limit_per_second.map(RateLimit::from_stored)))
 }
 
 /// How often an instance sharing its database looks for changes made through other instances.

@@ -1,17 +1,21 @@
-//! Access tokens for the types that need one (Sentinel): the OAuth 2.0 client-credentials grant
-//! (RFC 6749 section 4.4) and a cache that keeps each token until five minutes before it
-//! expires. The grant is one form POST and one JSON answer; the request itself is made by the
-//! outbound exchange, through the same guarded client as deliveries, so the token endpoint
-//! passes the outbound guard like any URL.
+//! Access tokens for the types that need one (Sentinel) and for the router's own requests (the
+//! Office 365 feed): the OAuth 2.0 client-credentials grant (RFC 6749 section 4.4) and a cache
+//! that keeps each token until five minutes before it expires, one fetch at a time per grant.
+//! The grant is one form POST and one JSON answer, made by the HTTP transport through the same
+//! guarded client as deliveries, so the token endpoint passes the outbound guard like any URL.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::ClientCredentials;
+use super::{failure, left, Outbound};
+use crate::channels::ClientCredentials;
+use crate::domain::attempt::AttemptOutcome;
+use crate::domain::retry::ErrorKind;
+use crate::domain::time::now_ms;
 
 /// How long before its expiry a cached token is replaced.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(300);
@@ -59,7 +63,7 @@ pub fn read_answer(status: u16, body: &[u8], now: i64) -> Result<Token, String> 
     let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let said = answer["error_description"].as_str().or(answer["error"].as_str()).map(|s| {
         let line = s.lines().next().unwrap_or(s);
-        format!(": {}", super::text::cut(line, 300))
+        format!(": {}", crate::channels::text::cut(line, 300))
     });
     Err(format!("the token endpoint answered HTTP {status}{}", said.unwrap_or_default()))
 }
@@ -68,7 +72,7 @@ pub fn read_answer(status: u16, body: &[u8], now: i64) -> Result<Token, String> 
 #[derive(Debug, Default)]
 pub struct Slot {
     pub token: Option<Token>,
-    pub failed: Option<(i64, crate::domain::attempt::AttemptOutcome)>,
+    pub failed: Option<(i64, AttemptOutcome)>,
 }
 
 /// The token of one grant, behind an async lock: requests that find no good token wait for the
@@ -91,6 +95,41 @@ impl TokenCache {
 /// A held token still good at `now` and not the one the receiver just refused.
 pub fn usable<'a>(held: &'a Option<Token>, now: i64, refused: Option<&str>) -> Option<&'a Token> {
     held.as_ref().filter(|t| now < t.use_until && Some(t.access_token.as_str()) != refused)
+}
+
+impl Outbound {
+    /// A token for the grant: the cached one unless it is the one just `refused`, or a new one
+    /// from the token endpoint. One fetch at a time per grant; the others wait for it.
+    pub(super) async fn token(&self, credentials: &ClientCredentials, refused: Option<&str>, deadline: Instant) -> Result<String, AttemptOutcome> {
+        let asked_at = now_ms();
+        let slot = self.tokens.slot(credentials);
+        let Ok(mut held) = actix_web::rt::time::timeout(left(deadline), slot.lock()).await else {
+            return Err(failure(ErrorKind::Token, format!("no access token within {}", humantime::format_duration(self.timeout))));
+        };
+        if let Some(token) = usable(&held.token, now_ms(), refused) {
+            return Ok(token.access_token.clone());
+        }
+        if let Some((_, failure)) = held.failed.as_ref().filter(|(at, _)| *at >= asked_at) {
+            return Err(failure.clone());
+        }
+        let fetched = self.http.grant(credentials, deadline).await;
+        match &fetched {
+            Ok(token) => {
+                held.token = Some(token.clone());
+                held.failed = None;
+            }
+            Err(failure) => held.failed = Some((now_ms(), failure.clone())),
+        }
+        fetched.map(|token| token.access_token)
+    }
+
+    /// A bearer token for a grant (cached; one fetch at a time per grant), for requests the
+    /// router makes on its own behalf (the Office 365 content fetcher). `refused`: the token the
+    /// API just refused, to be replaced.
+    pub async fn bearer(&self, credentials: &ClientCredentials, refused: Option<&str>) -> Result<String, String> {
+        let deadline = Instant::now() + self.timeout;
+        self.token(credentials, refused, deadline).await.map_err(|failed| failed.error.unwrap_or_else(|| "no access token".into()))
+    }
 }
 
 #[cfg(test)]

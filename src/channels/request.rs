@@ -1,0 +1,108 @@
+//! What a channel's type builds and the outbound exchange sends: the deliveries offered
+//! ([`Item`]), the [`Request`] that carries as many of them as fit, and the [`Transport`] it
+//! travels by. Each transport is one variant here and one file in `crate::outbound`; a type
+//! picks its transport by the variant it builds, so a new one (email) touches no other type.
+//! The helpers the types share to build bodies are here too.
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use serde_json::Value;
+
+/// One delivery going out: its message id (the event id) and its payload as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    pub msg_id: &'a str,
+    pub payload: &'a Bytes,
+}
+
+/// When and from where a request is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending<'a> {
+    /// Unix ms.
+    pub now: i64,
+    /// The router instance sending it (Splunk's `host`).
+    pub host: &'a str,
+}
+
+/// A request ready to send, and how many of the items offered it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub transport: Transport,
+    /// How many of the items offered the request carries, from the first (the rest did not fit
+    /// under the type's body limit and wait for the next request). At least one.
+    pub carries: usize,
+}
+
+/// How a request travels: one variant per transport the outbound exchange speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// An HTTP POST (`crate::outbound`'s `http`).
+    Http(HttpPost),
+}
+
+/// An HTTP POST: `Content-Type: application/json`, the router's `User-Agent`, the channel's
+/// custom headers and any access token are added to it by the exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPost {
+    /// Where it goes; `None`: the channel's URL as it is.
+    pub url: Option<String>,
+    pub body: Bytes,
+    /// Headers of this type (for webhooks: the Standard Webhooks id, timestamp and signature).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// How many deliveries one request may carry, and how long the actor waits to fill one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub size: usize,
+    pub wait: Duration,
+}
+
+impl Batching {
+    /// One delivery per request, sent at once.
+    pub const ONE: Batching = Batching { size: 1, wait: Duration::ZERO };
+}
+
+/// The stored payload as JSON, for the types that render it. A payload is always JSON (the
+/// router wrote it); should one not be, it renders as an event without fields.
+pub fn parse_payload(payload: &Bytes) -> Value {
+    serde_json::from_slice(payload).unwrap_or(Value::Null)
+}
+
+/// A rendered body as bytes.
+pub fn json_body(body: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(body).expect("a JSON value always serialises"))
+}
+
+/// The rendered items joined by `separator` between `open` and `close`, as many as fit in `max`
+/// bytes from the first (at least one, whatever its size), and how many that is. The body of
+/// the batching types: Splunk's concatenated envelopes, Sentinel's array of records.
+pub fn pack(items: &[Item<'_>], max: usize, (open, separator, close): (&[u8], &[u8], &[u8]), render: impl Fn(&Item<'_>) -> Vec<u8>) -> (Bytes, usize) {
+    let mut body = open.to_vec();
+    let mut carries = 0;
+    for item in items {
+        let rendered = render(item);
+        if carries > 0 && body.len() + separator.len() + rendered.len() + close.len() > max {
+            break;
+        }
+        if carries > 0 {
+            body.extend_from_slice(separator);
+        }
+        body.extend_from_slice(&rendered);
+        carries += 1;
+    }
+    body.extend_from_slice(close);
+    (Bytes::from(body), carries)
+}
+
+/// An HTTP POST to the channel's URL carrying `carries` items.
+pub fn post(url: Option<String>, body: Bytes, headers: Vec<(&'static str, String)>, carries: usize) -> Request {
+    Request { transport: Transport::Http(HttpPost { url, body, headers }), carries }
+}
+
+/// An HTTP POST to the channel's URL for the first item alone, for the types that send one
+/// delivery per request.
+pub fn single(body: Bytes, headers: Vec<(&'static str, String)>) -> Request {
+    post(None, body, headers, 1)
+}

@@ -1,0 +1,225 @@
+//! The HTTP transport: one keep-alive awc client per [`super::Outbound`] (up to `connections`
+//! connections, no redirects, names resolved under the guard by [`GuardedResolver`]) that POSTs
+//! what a channel's type built ([`HttpPost`]), fetches access tokens (the client-credentials
+//! grant) and makes the router's own guarded GETs; and the reading of what came back: the status
+//! line, the start of the body, `Retry-After`, and the error class of what went wrong.
+//!
+//! The status line decides an answer: once it has arrived, reading the excerpt only gets the
+//! time left before the deadline, and a body that stalls or breaks never turns the answer into a
+//! failure. Redirects are never followed: a 3xx is a failure of kind `redirect`. An IP literal is
+//! checked against the guard before anything is sent to it.
+
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use actix_web::HttpMessage;
+use awc::error::{ConnectError, SendRequestError};
+use awc::http::header::{CONTENT_TYPE, USER_AGENT};
+use awc::http::StatusCode;
+use futures_util::StreamExt;
+
+use super::names::{literal_ip, BlockedTarget, GuardedResolver, Names};
+use super::token;
+use super::{failure, left, Answer};
+use crate::channels::{ClientCredentials, HttpPost, Target};
+use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
+use crate::domain::network::TargetPolicy;
+use crate::domain::retry::{parse_retry_after, ErrorKind};
+use crate::domain::time::now_ms;
+
+/// `User-Agent` of every request.
+pub const USER_AGENT_VALUE: &str = concat!("SPScan-Alert-Router/", env!("CARGO_PKG_VERSION"));
+
+/// Most bytes of an answer read (to keep the connection reusable); the rest is dropped.
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// The HTTP client of one [`super::Outbound`], and the guard and timeout it applies.
+#[derive(Clone)]
+pub struct Http {
+    client: awc::Client,
+    targets: Arc<TargetPolicy>,
+    timeout: Duration,
+}
+
+/// What a GET of the router's own (`Outbound::get`) answered.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    /// The `NextPageUri` header (the Management Activity API's paging).
+    pub next_page: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub body: Bytes,
+}
+
+impl Http {
+    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names) -> Self {
+        install_crypto_provider();
+        let resolver = actix_tls::connect::Resolver::custom(GuardedResolver { targets: Arc::clone(&targets), names });
+        let tcp = actix_tls::connect::Connector::new(resolver).service();
+        let connector = awc::Connector::new().connector(tcp).timeout(timeout).limit(connections.max(1));
+        let client = awc::Client::builder()
+            .connector(connector)
+            .disable_redirects()
+            .disable_timeout()
+            .no_default_headers()
+            .finish();
+        Self { client, targets, timeout }
+    }
+
+    /// POSTs a built request once: the answer's status line and excerpt, or why none came (a
+    /// redirect is a failure).
+    pub async fn post(&self, target: &Target, built: &HttpPost, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
+        let mut request = self
+            .client
+            .post(built.url.as_deref().unwrap_or(&target.url))
+            .insert_header((CONTENT_TYPE, "application/json"))
+            .insert_header((USER_AGENT, USER_AGENT_VALUE));
+        for (name, value) in &built.headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
+        if let Some(token) = bearer {
+            request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in target.headers.iter() {
+            request = request.insert_header((name.as_str(), value.as_str()));
+        }
+        // The status line must arrive within the timeout; the body then gets what is left of it. A
+        // body that is slow or cut short never turns an answer that arrived into a failure.
+        let mut response = match actix_web::rt::time::timeout(left(deadline), request.send_body(built.body.clone())).await {
+            Err(_) => return Err(failure(ErrorKind::Timeout, format!("no answer within {}", humantime::format_duration(self.timeout)))),
+            Ok(Err(err)) => {
+                let (kind, message) = classify(&err);
+                return Err(failure(kind, message));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        // Only a receiver that is throttling (429) or unavailable (503) is asked how long to wait.
+        let retry_after = [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]
+            .contains(&status)
+            .then(|| response.headers().get("retry-after").and_then(|v| v.to_str().ok()))
+            .flatten()
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        let mut read = Vec::new();
+        let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut read, EXCERPT_BYTES)).await;
+        let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
+        if status.is_redirection() {
+            let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
+            return Err(AttemptOutcome {
+                status_code: Some(status.as_u16()),
+                response_excerpt: excerpt,
+                ..failure(ErrorKind::Redirect, format!("HTTP {status}: redirected{to}; redirects are not followed"))
+            });
+        }
+        Ok(Answer { code: status.as_u16(), status: format!("HTTP {status}"), refused: ErrorKind::HttpStatus, retry_after, excerpt })
+    }
+
+    /// One guarded GET with a bearer token, within the timeout: the answer's status, its
+    /// `NextPageUri` header and up to `max_bytes` of its body (more is an error).
+    pub async fn get(&self, url: &str, bearer: &str, max_bytes: usize) -> Result<Fetched, String> {
+        let deadline = Instant::now() + self.timeout;
+        if let Some((ip, reason)) = literal_ip(url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            return Err(format!("{ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0));
+        }
+        let request = self
+            .client
+            .get(url)
+            .insert_header((USER_AGENT, USER_AGENT_VALUE))
+            .insert_header(("authorization", format!("Bearer {bearer}")))
+            .send();
+        let mut response = match actix_web::rt::time::timeout(left(deadline), request).await {
+            Err(_) => return Err(format!("no answer within {}", humantime::format_duration(self.timeout))),
+            Ok(Err(err)) => return Err(classify(&err).1),
+            Ok(Ok(response)) => response,
+        };
+        let next_page = response.headers().get("nextpageuri").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        let body = match actix_web::rt::time::timeout(left(deadline), response.body().limit(max_bytes)).await {
+            Err(_) => return Err(format!("the body did not arrive within {}", humantime::format_duration(self.timeout))),
+            Ok(Err(err)) => return Err(format!("the body could not be read: {err}")),
+            Ok(Ok(body)) => body,
+        };
+        Ok(Fetched { status: response.status().as_u16(), next_page, retry_after, body })
+    }
+
+    /// One client-credentials request to the token endpoint (which passes the guard like any URL).
+    pub async fn grant(&self, credentials: &ClientCredentials, deadline: Instant) -> Result<token::Token, AttemptOutcome> {
+        let no_token = |why: String| failure(ErrorKind::Token, why);
+        if let Some((ip, reason)) = literal_ip(&credentials.token_url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            return Err(failure(ErrorKind::BlockedTarget, format!("the token endpoint {ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0)));
+        }
+        let request = self
+            .client
+            .post(&credentials.token_url)
+            .insert_header((USER_AGENT, USER_AGENT_VALUE))
+            .send_form(&token::form(credentials));
+        let mut response = match actix_web::rt::time::timeout(left(deadline), request).await {
+            Err(_) => return Err(no_token(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
+            Ok(Err(err)) => {
+                let (kind, message) = classify(&err);
+                let kind = if kind == ErrorKind::BlockedTarget { kind } else { ErrorKind::Token };
+                return Err(failure(kind, format!("the token endpoint could not be reached: {message}")));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let mut body = Vec::new();
+        let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
+        token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)
+    }
+}
+
+/// Installs rustls' ring provider for the process (awc's TLS needs one). Idempotent.
+pub fn install_crypto_provider() {
+    static PROVIDER: Once = Once::new();
+    PROVIDER.call_once(|| {
+        // Fails only if another provider was installed first, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Reads the first `keep` bytes of an answer into `excerpt`, and drains a little more so the
+/// connection can be reused. What was read stays in `excerpt` if this is cut short.
+async fn read_excerpt<S>(mut payload: S, excerpt: &mut Vec<u8>, keep: usize)
+where
+    S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let mut read = 0usize;
+    while let Some(Ok(chunk)) = payload.next().await {
+        if excerpt.len() < keep {
+            let take = (keep - excerpt.len()).min(chunk.len());
+            excerpt.extend_from_slice(&chunk[..take]);
+        }
+        read += chunk.len();
+        if read >= DRAIN_BYTES {
+            break;
+        }
+    }
+}
+
+/// The error class of a failed exchange, and a message for people.
+fn classify(err: &SendRequestError) -> (ErrorKind, String) {
+    let kind = match err {
+        SendRequestError::Timeout => ErrorKind::Timeout,
+        SendRequestError::Connect(connect) => match connect {
+            ConnectError::Timeout => ErrorKind::Timeout,
+            ConnectError::Resolver(e) if e.downcast_ref::<BlockedTarget>().is_some() => {
+                return (ErrorKind::BlockedTarget, e.to_string());
+            }
+            ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved => ErrorKind::Dns,
+            ConnectError::SslIsNotSupported => ErrorKind::Tls,
+            ConnectError::Io(io) if is_tls(io) => ErrorKind::Tls,
+            _ => ErrorKind::Connect,
+        },
+        SendRequestError::Send(io) if is_tls(io) => ErrorKind::Tls,
+        SendRequestError::Send(_) => ErrorKind::Connect,
+        SendRequestError::Response(_) | SendRequestError::Http(_) | SendRequestError::H2(_) => ErrorKind::Protocol,
+        _ => ErrorKind::Connect,
+    };
+    (kind, err.to_string())
+}
+
+fn is_tls(io: &std::io::Error) -> bool {
+    io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}

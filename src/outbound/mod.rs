@@ -1,0 +1,185 @@
+//! Sending deliveries: [`Outbound`] takes the request a channel's type built
+//! (`crate::channels`), hands it to its transport, has the type judge the answer, and turns
+//! whatever happened into an [`AttemptOutcome`] carrying its verdict and, for a failure, its
+//! error class. What applies to every transport is here: the outbound guard on the channel's
+//! address (SPEC section 9), the access token a type asks for (one new token and one more try
+//! when it is refused), and one deadline, the delivery timeout, over the whole attempt, token and
+//! all.
+//!
+//! Each transport is one file: `http` (awc) today. A new one (email) is one more file, one more
+//! variant of `channels::Transport` and one more arm in `Outbound::exchange`, answering with the
+//! same `Answer`. Host names are resolved under the guard (`names`); tokens are fetched and
+//! cached per grant (`token`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+
+use crate::channels::{Item, Sending, Target, Transport, Verdict};
+use crate::domain::attempt::AttemptOutcome;
+use crate::domain::network::TargetPolicy;
+use crate::domain::retry::ErrorKind;
+use crate::domain::time::now_ms;
+pub use http::{install_crypto_provider, Fetched, USER_AGENT_VALUE};
+pub use names::{guard, BlockedTarget, FixedNames, NameLookup, Names, SystemNames};
+
+mod http;
+mod names;
+mod token;
+
+/// Sends deliveries: one client per transport (HTTP's keeps up to `connections` connections
+/// alive), and the guard and timeout every attempt is held to.
+#[derive(Clone)]
+pub struct Outbound {
+    http: http::Http,
+    targets: Arc<TargetPolicy>,
+    timeout: Duration,
+    /// This router instance's id (Splunk's `host`).
+    host: Arc<str>,
+    tokens: token::TokenCache,
+}
+
+/// What one request did: its outcome, and how many of the deliveries offered it carried.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub outcome: AttemptOutcome,
+    pub carried: usize,
+}
+
+impl Outbound {
+    pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names, host: &str) -> Self {
+        let http = http::Http::new(timeout, connections, Arc::clone(&targets), names);
+        Self { http, targets, timeout, host: Arc::from(host), tokens: token::TokenCache::default() }
+    }
+
+    /// Delivers `payload` (an event's section 4 payload) to the target once, as the target's
+    /// channel type builds it for message id `msg_id`, and reports what happened.
+    pub async fn send(&self, target: &Target, msg_id: &str, payload: Bytes) -> AttemptOutcome {
+        self.send_batch(target, &[Item { msg_id, payload: &payload }]).await.outcome
+    }
+
+    /// Delivers as many of `items` as the target's type puts in one request (at least the first)
+    /// and reports what happened to that request.
+    pub async fn send_batch(&self, target: &Target, items: &[Item<'_>]) -> Sent {
+        let started_at = now_ms();
+        let clock = Instant::now();
+        // One attempt, token and all, within the delivery timeout.
+        let deadline = clock + self.timeout;
+        let request = target.request(items, Sending { now: started_at, host: &self.host });
+        let carried = request.carries.clamp(1, items.len());
+        let done = |outcome: AttemptOutcome| Sent { outcome: AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome }, carried };
+        if let Some(refusal) = target.host_ip.and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            let why = format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0);
+            return done(failure(ErrorKind::BlockedTarget, why));
+        }
+        let mut bearer = None;
+        if let Some(credentials) = &target.credentials {
+            match self.token(credentials, None, deadline).await {
+                Ok(token) => bearer = Some(token),
+                Err(failed) => return done(failed),
+            }
+        }
+        let mut answer = match self.exchange(target, &request.transport, bearer.as_deref(), deadline).await {
+            Ok(answer) => answer,
+            Err(failed) => return done(failed),
+        };
+        let channel_type = target.kind.channel_type();
+        let mut verdict = channel_type.judge(answer.code, answer.excerpt.as_deref().unwrap_or_default());
+        if let (Verdict::Unauthorized, Some(credentials)) = (&verdict, &target.credentials) {
+            // The token was refused: one new token (shared with every request it was refused to),
+            // one more try.
+            let token = match self.token(credentials, bearer.as_deref(), deadline).await {
+                Ok(token) => token,
+                Err(failed) => return done(failed),
+            };
+            answer = match self.exchange(target, &request.transport, Some(&token), deadline).await {
+                Ok(answer) => answer,
+                Err(failed) => return done(failed),
+            };
+            verdict = match channel_type.judge(answer.code, answer.excerpt.as_deref().unwrap_or_default()) {
+                Verdict::Unauthorized => Verdict::Retry("the receiver refused a freshly issued token too".into()),
+                other => other,
+            };
+        }
+        done(answer.outcome(verdict))
+    }
+
+    /// Sends a built request once, by its transport: the receiver's answer, or why none came.
+    async fn exchange(&self, target: &Target, transport: &Transport, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
+        match transport {
+            Transport::Http(post) => self.http.post(target, post, bearer, deadline).await,
+        }
+    }
+
+    /// One guarded GET with a bearer token, within the timeout, for requests the router makes on
+    /// its own behalf (the Office 365 content fetcher): the answer's status, its `NextPageUri`
+    /// header and up to `max_bytes` of its body (more is an error).
+    pub async fn get(&self, url: &str, bearer: &str, max_bytes: usize) -> Result<Fetched, String> {
+        self.http.get(url, bearer, max_bytes).await
+    }
+}
+
+/// What a receiver answered, whatever the transport: what its type judges, and what the
+/// attempt keeps.
+struct Answer {
+    /// The status code (HTTP's for HTTP).
+    code: u16,
+    /// The status as people read it in an error: `HTTP 503 Service Unavailable`.
+    status: String,
+    /// The error class of an answer that did not deliver (`http_status` for HTTP).
+    refused: ErrorKind,
+    /// How long the receiver asked the router to wait.
+    retry_after: Option<Duration>,
+    /// The start of the body, as text.
+    excerpt: Option<String>,
+}
+
+impl Answer {
+    /// The attempt's outcome, as the channel type judged the answer.
+    fn outcome(self, verdict: Verdict) -> AttemptOutcome {
+        let Answer { code, status, refused, retry_after, excerpt } = self;
+        let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
+        let error = |why: &str| if why.is_empty() { format!("{status}{wait}") } else { format!("{status}: {why}{wait}") };
+        let error = match &verdict {
+            Verdict::Delivered => None,
+            Verdict::Retry(why) | Verdict::Final(why) => Some(error(why)),
+            // The reason is told with the disabled channel; the attempt keeps the status.
+            Verdict::Disable(_) => Some(error("")),
+            Verdict::TooLarge => Some(error("the receiver refused the request as too large")),
+            // Only types without credentials get here (the others fetched a new token): retried.
+            Verdict::Unauthorized => Some(error("")),
+        };
+        let failed = error.is_some();
+        AttemptOutcome {
+            started_at: 0,
+            duration_ms: 0,
+            status_code: Some(code),
+            error_kind: failed.then_some(refused),
+            error,
+            response_excerpt: excerpt,
+            retry_after: retry_after.filter(|_| failed),
+            verdict,
+        }
+    }
+}
+
+/// The time left until `deadline`.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// A failed attempt of this kind that got no answer to judge, for people: `why`. Start and
+/// duration are set by the caller.
+fn failure(kind: ErrorKind, why: String) -> AttemptOutcome {
+    AttemptOutcome {
+        started_at: 0,
+        duration_ms: 0,
+        status_code: None,
+        error_kind: Some(kind),
+        error: Some(why),
+        response_excerpt: None,
+        retry_after: None,
+        verdict: Verdict::of_failure(kind),
+    }
+}
