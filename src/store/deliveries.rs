@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::models::{AttemptRow, ChannelRow, DeliveryRow};
 use super::schema::{attempts, channels, deliveries, events};
-use super::{write, Conn, Lease, StoreError};
+use super::{write, Conn, IdIn, Lease, StoreError};
 use crate::domain::attempt::{AttemptOutcome, Trigger};
 use crate::domain::delivery::{self, DeliveryStatus};
 use crate::domain::retry::RetryPolicy;
@@ -211,7 +211,18 @@ struct DeliveryState {
 
 /// Where a delivery stands while a group of attempts is recorded: status, attempts, scheduled
 /// attempts, next attempt, and the status a bulk redelivery goes back to.
-type Progress = (String, i32, i32, Option<i64>, Option<String>);
+pub(super) type Progress = (String, i32, i32, Option<i64>, Option<String>);
+
+/// The read that starts recording a group of attempts: each delivery's [`Progress`], by id.
+/// Each backend runs it its own way (`store::load_progress`).
+#[diesel::dsl::auto_type]
+pub(super) fn progress_of<'a>(ids: &'a [&'a str]) -> _ {
+    let ids: IdIn<'a> = super::id_in("id", ids);
+    deliveries::table.filter(ids).select((
+        deliveries::id,
+        (deliveries::status, deliveries::attempt_count, deliveries::scheduled_attempt_count, deliveries::next_attempt_at, deliveries::redeliver_from),
+    ))
+}
 
 /// The state a delivery is left in by a recorded attempt.
 #[derive(Debug, Clone)]
@@ -389,22 +400,10 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let columns = (
-                deliveries::id,
-                (
-                    deliveries::status,
-                    deliveries::attempt_count,
-                    deliveries::scheduled_attempt_count,
-                    deliveries::next_attempt_at,
-                    deliveries::redeliver_from,
-                ),
-            );
-            // On PostgreSQL the rows stay locked until the commit, so two transactions recording
-            // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
-            // them one after the other; SQLite's single writer runs one at a time anyway.
-            let rows: Vec<(String, Progress)> = on_backend!(conn,
-                c => deliveries::table.filter(super::id_in("id", chunk)).select(columns).load(c),
-                deliveries::table.filter(super::id_in("id", chunk)).select(columns).for_update().load(c))?;
+            // Kept from other transactions recording attempts of the same deliveries (a manual
+            // redelivery beside a scheduled attempt) until the commit, so attempts are numbered
+            // one after the other.
+            let rows = super::load_progress(conn, progress_of(chunk))?;
             state.extend(rows);
         }
         let mut recorded = Vec::with_capacity(records.len());

@@ -6,8 +6,10 @@
 //!
 //! What differs between the backends sits in one file each, not in branches across the queries:
 //! [`sqlite`] (PRAGMAs, the single writer with group commit) and [`postgres`] (concurrent
-//! transactions, `ON CONFLICT` for what several instances may write at once, leases on due
-//! deliveries with `FOR UPDATE SKIP LOCKED`, migrations under an advisory lock).
+//! transactions, `ON CONFLICT` for what several instances may write at once, rows locked as a
+//! write reads them, leases on due deliveries with `FOR UPDATE SKIP LOCKED`, migrations under an
+//! advisory lock). The few statements a query file needs run differently go through a function
+//! here that picks the backend's own (`on_backend!`, only here and in those two files).
 //!
 //! Invariant: a write's caller hears `Ok` only once the write is committed.
 
@@ -386,4 +388,18 @@ pub struct Lease {
 pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<postgres::Claim, StoreError> {
     on_backend!(conn, _c => Err(StoreError::Task("claims are PostgreSQL's; SQLite has one router process".into())),
         postgres::claim_due(_c, channel_id, lease, now, limit))
+}
+
+/// The recording state of the deliveries a write is about to move on (`deliveries::record`),
+/// so that no other transaction changes them before it commits: locked on PostgreSQL
+/// (`postgres::load_progress`), read as it is by SQLite's single writer (`sqlite::load_progress`).
+fn load_progress(conn: &mut Conn, query: deliveries::progress_of<'_>) -> Result<Vec<(String, deliveries::Progress)>, StoreError> {
+    on_backend!(conn, c => sqlite::load_progress(c, query), postgres::load_progress(c, query))
+}
+
+/// The finished deliveries a purge is about to delete (`retention::purge_deliveries`): locked on
+/// PostgreSQL, skipping those another transaction holds (`postgres::load_purgeable`); read as
+/// they are by SQLite's single writer (`sqlite::load_purgeable`).
+fn load_purgeable(conn: &mut Conn, query: retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    on_backend!(conn, c => sqlite::load_purgeable(c, query), postgres::load_purgeable(c, query))
 }

@@ -7,7 +7,8 @@
 //! nothing has to renew rows.
 //!
 //! Writes are concurrent transactions on pooled connections (PostgreSQL has real concurrency;
-//! the SQLite single writer would only serialise them).
+//! the SQLite single writer would only serialise them), so the rows a write reads and then
+//! changes are locked as they are read (`FOR UPDATE`).
 
 use std::collections::HashSet;
 
@@ -17,6 +18,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::deliveries::Progress;
 use super::models::EventRow;
 use super::schema::{deliveries, events};
 use super::{Connector, Lease, Pool, StoreError, CONNECTION_WAIT};
@@ -191,4 +193,19 @@ pub fn lock_for_change(conn: &mut PgConnection, table: super::Changeable, id: &s
     };
     diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE")).bind::<diesel::sql_types::Text, _>(id).execute(conn)?;
     Ok(())
+}
+
+/// The recording state of deliveries about to be moved on by their attempts
+/// (`deliveries::progress_of`), locked until the transaction ends, so two transactions recording
+/// attempts of one delivery (a manual redelivery beside a scheduled attempt) number them one
+/// after the other.
+pub(super) fn load_progress(conn: &mut PgConnection, query: super::deliveries::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
+    Ok(query.for_update().load(conn)?)
+}
+
+/// The finished deliveries a purge takes (`retention::purgeable`), locked as they are read;
+/// rows another transaction holds (a redelivery making one pending again) are left for the
+/// next purge rather than waited for.
+pub(super) fn load_purgeable(conn: &mut PgConnection, query: super::retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(query.for_update().skip_locked().load(conn)?)
 }

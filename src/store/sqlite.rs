@@ -26,6 +26,7 @@ use diesel::prelude::*;
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::deliveries::Progress;
 use super::models::EventRow;
 use super::schema::events;
 use super::{guarded, AnyConnection, Connector, Pool, StoreError, WriteJob, CONNECTION_WAIT};
@@ -180,6 +181,18 @@ fn run_checkpointer(mut conn: SqliteConnection, wal: &str, stopped: std::sync::m
 pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<HashSet<String>, StoreError> {
     insert_rows!(rows, |head| diesel::insert_into(events::table).values(head).execute(conn)?);
     Ok(rows.iter().map(|r| r.id.to_string()).collect())
+}
+
+/// The recording state of deliveries about to be moved on by their attempts
+/// (`deliveries::progress_of`), read as it is: only this write changes them before it commits.
+pub(super) fn load_progress(conn: &mut SqliteConnection, query: super::deliveries::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
+    Ok(query.load(conn)?)
+}
+
+/// The finished deliveries a purge takes (`retention::purgeable`), read as they are: only this
+/// write changes them before it commits.
+pub(super) fn load_purgeable(conn: &mut SqliteConnection, query: super::retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(query.load(conn)?)
 }
 
 #[cfg(test)]
