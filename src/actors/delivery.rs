@@ -13,7 +13,7 @@
 //! - A fetch reads a snapshot; a delivery whose attempt was recorded while the fetch ran may
 //!   appear in it as still due, so such deliveries (`recorded_during_fetch`) are skipped.
 //! - Attempts are recorded in groups: while writes are running (up to `max_writes` at once,
-//!   [`record_writes`]), finished attempts gather and go in the next transaction. A delivery
+//!   `Store::record_writes`), finished attempts gather and go in the next transaction. A delivery
 //!   leaves `held` only once its attempt is committed; a write that fails is retried with
 //!   backoff (the delivery is not sent again meanwhile).
 //! - Retiring (channel disabled or deleted) stops new attempts at once but lets the ones in
@@ -23,11 +23,11 @@
 //!   disables the channel in one transaction; then the RuleMatcher hears of it
 //!   ([`ChannelDisabled`]), tells people through the rules and retires this actor. Pending
 //!   deliveries stay pending until the channel is enabled again.
-//! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst). On
-//!   SQLite (one router process) the actor paces them itself; with several instances on
-//!   PostgreSQL it claims each request's slot from the channel's shared pace in the database
-//!   ([`deliveries`]' `claim_send_slot`), so all instances together keep the limit. A slot not
-//!   used before the next one begins is given up, never used late.
+//! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst): the
+//!   actor claims each request's slot from the channel's pace, which the store keeps
+//!   (`Store::claim_send_slot`: shared by all instances when several share the database, so
+//!   together they keep the limit). A slot not used before the next one begins is given up,
+//!   never used late.
 //! - A batching type's request carries up to `batch_size` queued deliveries; fewer are sent
 //!   only once the oldest queued one has waited `batch_wait`. What a request could not carry
 //!   (its body limit) goes back to the front of the queue; a request refused as too large is
@@ -72,7 +72,7 @@ pub struct DeliveryPolicy {
     pub queue_capacity: usize,
     pub targets: Arc<TargetPolicy>,
     pub names: Names,
-    /// Who this instance is, and whether it leases what it fetches (several instances).
+    /// Who this instance is.
     pub instance: Instance,
     /// When a channel's circuit opens, and for how long.
     pub breaker: BreakerPolicy,
@@ -80,14 +80,11 @@ pub struct DeliveryPolicy {
     pub disable_after: Duration,
     /// Where attempts and finished deliveries are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Attempt-recording writes a channel runs at once ([`record_writes`]).
+    /// Attempt-recording writes a channel runs at once (`Store::record_writes`).
     pub max_writes: usize,
-    /// Rate limits hold across instances: each request's slot is claimed in the database
-    /// (several instances on PostgreSQL), not only spaced in memory.
-    pub shared_pace: bool,
 }
 
-/// A request slot claimed from a channel's shared pace: usable from `at` until the next slot
+/// A request slot claimed from a channel's pace: usable from `at` until the next slot
 /// may begin (`at` + the interval), and not after.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -176,7 +173,7 @@ pub struct DeliveryActor {
     next_send_at: Option<std::time::Instant>,
     /// Pumps again when the rate limit allows the next request.
     rate_timer: Option<SpawnHandle>,
-    /// Shared pace: the slot claimed for the next request, and whether a claim is under way.
+    /// The slot claimed for the next request, and whether a claim is under way.
     slot: Option<Slot>,
     claiming: bool,
     /// Told when this actor disables its channel.
@@ -187,27 +184,6 @@ pub struct DeliveryActor {
     gave_up: bool,
     /// This channel's series, counted once attempts are committed.
     metrics: crate::metrics::ChannelMetrics,
-}
-
-/// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
-/// spends its time on PostgreSQL (one transaction runs on one server process); a few at once
-/// use the server's cores. Deliveries stay held until their write commits, so two writes never
-/// touch the same delivery.
-const MAX_WRITES: usize = 4;
-
-/// Attempt-recording writes one channel runs at once ([`DeliveryPolicy::max_writes`]): [`MAX_WRITES`],
-/// but on PostgreSQL never more than half the instance's connections. More
-/// writes than free connections only wait for one, each holding the attempts that finished
-/// before it, so the groups shrink and every attempt costs more server time: with
-/// `DATABASE_POOL_SIZE=2`, one write at a time cost 8-15 % less machine CPU per delivered event
-/// than four (BENCHMARKS.md, ninth session). SQLite's single writer groups concurrent writes into
-/// one commit anyway.
-pub fn record_writes(shared: bool, pool_size: u32) -> usize {
-    if shared {
-        (pool_size as usize / 2).clamp(1, MAX_WRITES)
-    } else {
-        MAX_WRITES
-    }
 }
 
 /// First and longest delay between retries of a failed write.
@@ -280,20 +256,11 @@ impl DeliveryActor {
     /// again when it does.
     fn rate_allows(&mut self, ctx: &mut Context<Self>) -> bool {
         let Some(limit) = self.target.rate_limit else { return true };
-        if self.policy.shared_pace {
-            return self.slot_allows(limit, ctx);
-        }
-        let now = std::time::Instant::now();
-        if let Some(at) = self.next_send_at.filter(|at| *at > now) {
-            self.wake_at(at, ctx);
-            return false;
-        }
-        self.next_send_at = Some(now + limit.interval());
-        true
+        self.slot_allows(limit, ctx)
     }
 
-    /// The shared pace: whether the slot claimed for this request has come. Without a slot, one
-    /// is claimed from the database and a timer pumps again when it comes; a slot whose time
+    /// The channel's pace: whether the slot claimed for this request has come. Without a slot,
+    /// one is claimed from the store and a timer pumps again when it comes; a slot whose time
     /// has passed (the next slot may have begun) is given up and another claimed.
     fn slot_allows(&mut self, limit: crate::domain::channel::RateLimit, ctx: &mut Context<Self>) -> bool {
         let now = std::time::Instant::now();
@@ -315,16 +282,15 @@ impl DeliveryActor {
         self.claiming = true;
         let interval = limit.interval();
         let (store, channel_id) = (self.store.clone(), self.target.channel_id.clone());
-        let interval_us = interval.as_micros() as i64;
-        let claim = async move { store.write(move |conn| crate::store::claim_send_slot(conn, &channel_id, interval_us)).await };
+        let claim = async move { store.claim_send_slot(channel_id, interval).await };
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
             act.claiming = false;
             match claimed {
-                Ok(wait_us) => {
-                    // The slot as the database measured it, and never sooner than one interval
+                Ok(wait) => {
+                    // The slot as the store measured it, and never sooner than one interval
                     // after this actor's own last request: how long the answer took to come
                     // back varies, and must not bring two requests closer.
-                    let claimed = std::time::Instant::now() + Duration::from_micros(wait_us.max(0) as u64);
+                    let claimed = std::time::Instant::now() + wait;
                     let at = act.next_send_at.map_or(claimed, |floor| claimed.max(floor));
                     act.slot = Some(Slot { at, until: claimed + interval });
                     act.pump(ctx);
@@ -604,18 +570,9 @@ impl DeliveryActor {
         let limit = (room + self.held.len()) as i64;
         let store = self.store.clone();
         let channel_id = self.target.channel_id.clone();
-        // With several instances, fetching is leasing: a write. Alone on SQLite, a read.
-        let lease = self.policy.instance.lease();
         // What is in memory already is left out (its payload is not read again).
         let holds = self.held.mine.clone();
-        let fetch = async move {
-            match lease {
-                Some(lease) => {
-                    store.write(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, Some(&lease), &holds)).await
-                }
-                None => store.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, None, &holds)).await,
-            }
-        };
+        let fetch = async move { store.fetch_due(channel_id, limit, holds).await };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| {
             act.fetching = false;
             let stale = std::mem::take(&mut act.recorded_during_fetch);
@@ -744,22 +701,5 @@ impl Handler<Retire> for DeliveryActor {
             self.held.release(&envelope.delivery_id);
         }
         self.stop_when_drained(ctx);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_channel_records_with_at_most_half_the_postgresql_connections() {
-        // PostgreSQL: half the pool, at least one write, at most MAX_WRITES.
-        assert_eq!(record_writes(true, 1), 1);
-        assert_eq!(record_writes(true, 2), 1);
-        assert_eq!(record_writes(true, 5), 2);
-        assert_eq!(record_writes(true, 8), MAX_WRITES);
-        assert_eq!(record_writes(true, 64), MAX_WRITES);
-        // SQLite: the single writer groups them; the pool only serves reads.
-        assert_eq!(record_writes(false, 1), MAX_WRITES);
     }
 }

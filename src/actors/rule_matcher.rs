@@ -13,10 +13,10 @@
 //! and at start) it starts an actor for each enabled channel, reconfigures the ones whose channel
 //! changed, and retires those whose channel was disabled or deleted. Reloads are atomic: no event
 //! is matched against a half-applied snapshot. With several instances on one database, it also
-//! watches the routing version every [`ROUTING_WATCH`] and reloads when another instance
-//! changed channels or rules, so a change is in force everywhere within a second. On
-//! [`Shutdown`] it retires every actor and waits (until the grace ends) for their attempts in
-//! flight to be recorded; from then on it starts no actor and hands out no delivery.
+//! watches the routing version as often as the store says (`Store::routing_watch`) and reloads
+//! when another instance changed channels or rules, so a change is in force everywhere within a
+//! second. On [`Shutdown`] it retires every actor and waits (until the grace ends) for their
+//! attempts in flight to be recorded; from then on it starts no actor and hands out no delivery.
 
 use std::collections::HashMap;
 
@@ -37,7 +37,7 @@ use crate::domain::time::now_ms;
 use crate::channels::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
-use crate::store::{channels, events, instances, rules, Store, StoreError};
+use crate::store::{channels, instances, rules, Store, StoreError};
 
 /// Ingestion writes under way at once; later requests wait and are merged into the next one.
 pub const INGEST_WRITES: usize = 2;
@@ -245,16 +245,13 @@ pub fn target_of(row: &ChannelRow) -> Result<Target, UnknownType> {
         .with_config(row.settings()))
 }
 
-/// How often an instance sharing its database looks for changes made through other instances.
-pub const ROUTING_WATCH: std::time::Duration = std::time::Duration::from_millis(500);
-
 impl Actor for RuleMatcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.me = Some(ctx.address());
-        if self.store.is_shared() {
-            ctx.run_interval(ROUTING_WATCH, |act, ctx| act.watch_routing(ctx));
+        if let Some(every) = self.store.routing_watch() {
+            ctx.run_interval(every, |act, ctx| act.watch_routing(ctx));
         }
     }
 }
@@ -328,10 +325,9 @@ impl RuleMatcher {
     fn write_group(&mut self, group: Vec<WaitingIngest>, ctx: &mut Context<Self>) {
         self.ingest_writes += 1;
         let store = self.store.clone();
-        let lease = self.policy.instance.lease();
         let is_batch = group.len() > 1 || group[0].is_batch;
         let batch: Vec<MatchedEvent> = group.iter().flat_map(|w| w.matched.iter().cloned()).collect();
-        let write = async move { store.write(move |conn| events::ingest(conn, &batch, is_batch, now_ms(), lease.as_ref())).await };
+        let write = async move { store.ingest(batch, is_batch).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.ingest_writes -= 1;
             match result {
@@ -458,19 +454,8 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         let channel_ids = self.route(&event);
         let batch = vec![MatchedEvent { event, channel_ids }];
         let store = self.store.clone();
-        let lease = self.policy.instance.lease();
         let channel_id = msg.channel_id.clone();
-        let write = async move {
-            store
-                .write(move |conn| {
-                    let now = now_ms();
-                    if !channels::mark_disable_told(conn, &channel_id, now)? {
-                        return Ok(None);
-                    }
-                    Ok(Some(events::ingest(conn, &batch, false, now, lease.as_ref())?))
-                })
-                .await
-        };
+        let write = async move { store.ingest_if(batch, false, move |conn, now| channels::mark_disable_told(conn, &channel_id, now)).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.telling.remove(&msg.channel_id);
             match result {
