@@ -1,42 +1,41 @@
 //! This router instance among those sharing a database: its id, its heartbeat (the instance
-//! registry behind `GET /api/v1/instances`) and the leases it takes on deliveries.
+//! registry behind `GET /api/v1/instances`) and the terms of the leases it holds.
 //!
-//! Leases (PostgreSQL only): a delivery an instance ingests or fetches carries the instance's id
-//! (`lease_owner`), and no other instance takes it while that instance's heartbeat (every
-//! [`HEARTBEAT`]) is fresh. An instance not seen for [`Instance::takeover_after`] (the delivery
-//! timeout plus 20 s: an attempt in flight has ended by then) is dead: the next sweep of another
-//! instance takes its deliveries over, within `DELIVERY_TIMEOUT` + 30 s of the death.
+//! Leases (taken by the store when several instances share it): a delivery an instance ingests
+//! or fetches carries the instance's id (`lease_owner`), and no other instance takes it while
+//! that instance's heartbeat (every [`HEARTBEAT`]) is fresh. An instance not seen for the
+//! delivery timeout plus [`LEASE_MARGIN`] (an attempt in flight has ended by then) is dead: the
+//! next sweep of another instance takes its deliveries over, within `DELIVERY_TIMEOUT` + 30 s of
+//! the death. The store gets these terms when it opens ([`Instance::holder`]).
 
 use std::time::Duration;
 
 use crate::domain::time::now_ms;
 use crate::store::models::InstanceRow;
-use crate::store::{self, Lease, Store};
+use crate::store::{self, Holder, Store};
 
 /// How often an instance records that it is alive and renews its leases.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// How much longer than the delivery timeout an instance may go unseen before its deliveries are
 /// taken over: room for missed heartbeats.
-const LEASE_MARGIN: Duration = Duration::from_secs(20);
+pub const LEASE_MARGIN: Duration = Duration::from_secs(20);
 
 /// Who this instance is.
 #[derive(Debug, Clone)]
 pub struct Instance {
     pub id: String,
     pub started_at: i64,
-    /// `Some` when several instances may share the database: how long an instance may go
-    /// unseen before its deliveries are taken over.
-    pub takeover_after: Option<Duration>,
 }
 
 impl Instance {
-    pub fn new(id: String, delivery_timeout: Duration, shared: bool) -> Self {
-        Self { id, started_at: now_ms(), takeover_after: shared.then_some(delivery_timeout + LEASE_MARGIN) }
+    pub fn new(id: String) -> Self {
+        Self { id, started_at: now_ms() }
     }
 
-    /// A lease taken now, when leases are in use.
-    pub fn lease(&self) -> Option<Lease> {
-        self.takeover_after.map(|d| Lease { owner: self.id.clone(), dead_if_unseen_since: now_ms() - d.as_millis() as i64 })
+    /// This instance as the holder of leases, for the store to open with: an instance unseen
+    /// for `delivery_timeout` plus [`LEASE_MARGIN`] loses what it holds.
+    pub fn holder(&self, delivery_timeout: Duration) -> Holder {
+        Holder { id: self.id.clone(), takeover_after: delivery_timeout + LEASE_MARGIN }
     }
 
     fn row(&self) -> InstanceRow {

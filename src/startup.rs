@@ -88,10 +88,10 @@ pub struct Application {
 impl Application {
     /// Must be called inside an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = Store::open(&settings.database, settings.database_pool_size)?;
+        let instance = Instance::new(settings.instance_id.clone());
+        let store = Store::open(&settings.database, settings.database_pool_size, instance.holder(settings.delivery_timeout))?;
         let metrics = crate::metrics::Metrics::new();
         store.observe_commits(metrics.store_commit_duration.clone());
-        let instance = Instance::new(settings.instance_id.clone(), settings.delivery_timeout, store.is_shared());
         instance.beat(&store).await.context("recording this instance in the database")?;
         let credentials = web::Data::new(credentials(&store, &settings).await?);
         let retry = Arc::new(RetryPolicy {
@@ -111,10 +111,9 @@ impl Application {
             breaker: settings.breaker,
             disable_after: settings.disable_after,
             metrics: Arc::clone(&metrics),
-            max_writes: crate::actors::delivery::record_writes(store.is_shared(), settings.database_pool_size),
-            shared_pace: store.is_shared(),
+            max_writes: store.record_writes(),
         };
-        let supervisor = RetrySupervisor::new(store.is_shared()).start();
+        let supervisor = RetrySupervisor::new(store.due_sweep()).start();
         let matcher = RuleMatcher::spawn(store.clone(), policy, supervisor);
         matcher
             .send(Reload)
@@ -219,15 +218,12 @@ impl Application {
         // attempt starts while those in flight finish and are recorded.
         let http = actix_web::rt::time::timeout(grace, server.stop(true));
         let (_, busy) = futures_util::future::join(http, self.handle.drain(deadline)).await;
-        if self.handle.store().is_shared() {
-            // Several instances: the others take over what this one held at their next sweep.
-            let (store, owner) = (self.handle.store().clone(), self.handle.instance().id.clone());
-            let release = store.write(move |conn| crate::store::instances::release(conn, &owner));
-            match actix_web::rt::time::timeout(std::time::Duration::from_secs(2), release).await {
-                Ok(Ok(n)) => log::info!("let go of {n} pending deliveries for the other instances"),
-                Ok(Err(err)) => log::warn!("letting go of this instance's deliveries failed ({err}); the others take them over once its heartbeat runs out"),
-                Err(_) => log::warn!("letting go of this instance's deliveries took too long; the others take them over once its heartbeat runs out"),
-            }
+        // What this instance held goes to the others sharing the database at their next sweep.
+        match actix_web::rt::time::timeout(std::time::Duration::from_secs(2), self.handle.store().let_go()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => log::info!("let go of {n} pending deliveries for the other instances"),
+            Ok(Err(err)) => log::warn!("letting go of this instance's deliveries failed ({err}); the others take them over once its heartbeat runs out"),
+            Err(_) => log::warn!("letting go of this instance's deliveries took too long; the others take them over once its heartbeat runs out"),
         }
         if busy == 0 {
             log::info!("stopped: every attempt in flight was recorded; pending deliveries resume at the next start");

@@ -11,9 +11,9 @@
 //! started; that wake-up reaches the successor. A channel no actor serves (disabled) wakes
 //! nobody; its successor, when it is enabled again, finds what is due in the database.
 //!
-//! With several instances on one database (PostgreSQL) a retry may be scheduled by another
-//! instance, or a dead instance's lease may run out, so every [`SWEEP`] each channel is woken to
-//! look (its fetch leases only what no live instance holds).
+//! With several instances on one database a retry may be scheduled by another instance, or a
+//! dead instance's lease may run out, so each channel is woken to look as often as the store
+//! says (`Store::due_sweep`; its fetch leases only what no live instance holds).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,18 +27,14 @@ use crate::domain::time::now_ms;
 pub struct RetrySupervisor {
     timers: HashMap<String, (i64, SpawnHandle)>,
     serving: HashMap<String, Recipient<Wake>>,
-    /// With several instances: how often every channel looks for due deliveries anyway.
+    /// How often every channel looks for due deliveries no timer here knows of, if ever.
     sweep: Option<Duration>,
 }
 
-/// How often, with several instances, every channel looks for due deliveries that no timer here
-/// knows of: retries another instance scheduled, deliveries whose lease ran out.
-pub const SWEEP: Duration = Duration::from_secs(5);
-
 impl RetrySupervisor {
-    /// `shared`: several instances share the database, so sweep every [`SWEEP`].
-    pub fn new(shared: bool) -> Self {
-        Self { sweep: shared.then_some(SWEEP), ..Self::default() }
+    /// `sweep`: how often every channel looks for due deliveries anyway (`Store::due_sweep`).
+    pub fn new(sweep: Option<Duration>) -> Self {
+        Self { sweep, ..Self::default() }
     }
 }
 

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::models::{AttemptRow, ChannelRow, DeliveryRow};
 use super::schema::{attempts, channels, deliveries, events};
-use super::{write, Conn, Lease, StoreError};
+use super::{write, Conn, IdIn, StoreError};
 use crate::domain::attempt::{AttemptOutcome, Trigger};
 use crate::domain::delivery::{self, DeliveryStatus};
 use crate::domain::retry::RetryPolicy;
@@ -211,7 +211,18 @@ struct DeliveryState {
 
 /// Where a delivery stands while a group of attempts is recorded: status, attempts, scheduled
 /// attempts, next attempt, and the status a bulk redelivery goes back to.
-type Progress = (String, i32, i32, Option<i64>, Option<String>);
+pub(super) type Progress = (String, i32, i32, Option<i64>, Option<String>);
+
+/// The read that starts recording a group of attempts: each delivery's [`Progress`], by id.
+/// Each backend runs it its own way (`store::load_progress`).
+#[diesel::dsl::auto_type]
+pub(super) fn progress_of<'a>(ids: &'a [&'a str]) -> _ {
+    let ids: IdIn<'a> = super::id_in("id", ids);
+    deliveries::table.filter(ids).select((
+        deliveries::id,
+        (deliveries::status, deliveries::attempt_count, deliveries::scheduled_attempt_count, deliveries::next_attempt_at, deliveries::redeliver_from),
+    ))
+}
 
 /// The state a delivery is left in by a recorded attempt.
 #[derive(Debug, Clone)]
@@ -289,51 +300,37 @@ pub fn for_redelivery(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, String,
     Ok((row, payload, channel))
 }
 
-/// What a channel's actor fetches: up to `limit` pending deliveries of the channel due by `now`,
+/// What a channel's actor fetches when the store is single (a shared one leases them instead:
+/// `postgres::fetch_leased`): up to `limit` pending deliveries of the channel due by `now`,
 /// oldest first, leaving out those it already `holds` (it has them in memory), and the time the
-/// next one after those falls due (for its wake-up timer). With a `lease` (PostgreSQL, several
-/// instances), only the deliveries it holds or could take are fetched. Payloads are read only for
-/// what is new to the actor.
-pub fn fetch_due(
-    conn: &mut Conn,
-    channel_id: &str,
-    now: i64,
-    limit: i64,
-    lease: Option<&Lease>,
-    holds: &HashSet<String>,
-) -> Result<Fetched, StoreError> {
-    let fetch = |conn: &mut Conn| {
-        let (due, next) = match lease {
-            Some(lease) => {
-                let claim = super::claim_due(conn, channel_id, lease, now, limit)?;
-                (claim.due, claim.next)
-            }
-            None => (due_ids(conn, channel_id, now, limit)?, next_due_after(conn, channel_id, now)?),
-        };
-        let more = due.len() as i64 >= limit;
-        let fresh: Vec<DueRef> = due.into_iter().filter(|(id, _, _)| !holds.contains(id)).collect();
-        let mut event_ids: Vec<&str> = fresh.iter().map(|(_, event_id, _)| event_id.as_str()).collect();
-        event_ids.sort_unstable();
-        event_ids.dedup();
-        let mut payloads: HashMap<String, String> = HashMap::with_capacity(event_ids.len());
-        for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
-            payloads.extend(events::table.filter(events::id.eq_any(chunk)).select((events::id, events::payload)).load::<(String, String)>(conn)?);
-        }
-        let due = fresh
-            .into_iter()
-            .filter_map(|(id, event_id, redeliver_from)| {
-                // A bulk redelivery waits for its manual attempt.
-                let manual = redeliver_from.is_some();
-                payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload, manual })
-            })
-            .collect();
-        Ok(Fetched { due, next, more })
-    };
-    match lease {
-        // Taking deliveries is a write.
-        Some(_) => write(conn, fetch),
-        None => fetch(conn),
+/// next one after those falls due (for its wake-up timer).
+pub fn fetch_due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, holds: &HashSet<String>) -> Result<Fetched, StoreError> {
+    let due = due_ids(conn, channel_id, now, limit)?;
+    let next = next_due_after(conn, channel_id, now)?;
+    with_payloads(conn, due, next, limit, holds)
+}
+
+/// The fetch of `due` (found with at most `limit`), `next` and the payloads of what is new to
+/// the actor: payloads are read only for deliveries it does not `hold`.
+pub(super) fn with_payloads(conn: &mut Conn, due: Vec<DueRef>, next: Option<i64>, limit: i64, holds: &HashSet<String>) -> Result<Fetched, StoreError> {
+    let more = due.len() as i64 >= limit;
+    let fresh: Vec<DueRef> = due.into_iter().filter(|(id, _, _)| !holds.contains(id)).collect();
+    let mut event_ids: Vec<&str> = fresh.iter().map(|(_, event_id, _)| event_id.as_str()).collect();
+    event_ids.sort_unstable();
+    event_ids.dedup();
+    let mut payloads: HashMap<String, String> = HashMap::with_capacity(event_ids.len());
+    for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
+        payloads.extend(events::table.filter(events::id.eq_any(chunk)).select((events::id, events::payload)).load::<(String, String)>(conn)?);
     }
+    let due = fresh
+        .into_iter()
+        .filter_map(|(id, event_id, redeliver_from)| {
+            // A bulk redelivery waits for its manual attempt.
+            let manual = redeliver_from.is_some();
+            payloads.get(&event_id).cloned().map(|payload| DueDelivery { id, event_id, payload, manual })
+        })
+        .collect();
+    Ok(Fetched { due, next, more })
 }
 
 /// A due delivery as found: id, event id, and the status a bulk redelivery goes back to (set
@@ -389,22 +386,10 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
         let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let columns = (
-                deliveries::id,
-                (
-                    deliveries::status,
-                    deliveries::attempt_count,
-                    deliveries::scheduled_attempt_count,
-                    deliveries::next_attempt_at,
-                    deliveries::redeliver_from,
-                ),
-            );
-            // On PostgreSQL the rows stay locked until the commit, so two transactions recording
-            // attempts of one delivery (a manual redelivery beside a scheduled attempt) number
-            // them one after the other; SQLite's single writer runs one at a time anyway.
-            let rows: Vec<(String, Progress)> = on_backend!(conn,
-                c => deliveries::table.filter(super::id_in("id", chunk)).select(columns).load(c),
-                deliveries::table.filter(super::id_in("id", chunk)).select(columns).for_update().load(c))?;
+            // Kept from other transactions recording attempts of the same deliveries (a manual
+            // redelivery beside a scheduled attempt) until the commit, so attempts are numbered
+            // one after the other.
+            let rows = super::load_progress(conn, progress_of(chunk))?;
             state.extend(rows);
         }
         let mut recorded = Vec::with_capacity(records.len());

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::models::{DeliveryRow, EventRow, TenantRow};
 use super::schema::{deliveries, events};
-use super::{write, Conn, Lease, StoreError};
+use super::{write, Conn, StoreError};
 use crate::domain::event::{NewEvent, TenantRef};
 use crate::domain::ids;
 use crate::domain::payload;
@@ -33,9 +33,10 @@ pub struct Ingested {
 }
 
 /// Stores a batch of events and their deliveries, all or nothing. `batch` names fields
-/// `events[i].…` in errors, as the client sent them. With a `lease`, the new deliveries are
-/// leased to this instance (it sends them at once; other instances leave them alone).
-pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64, lease: Option<&Lease>) -> Result<Vec<Ingested>, StoreError> {
+/// `events[i].…` in errors, as the client sent them. The new deliveries are leased to `owner`,
+/// this instance when the store is shared (it sends them at once; other instances leave them
+/// alone; see `Store::ingest`).
+pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64, owner: Option<&str>) -> Result<Vec<Ingested>, StoreError> {
     let field = |i: usize, name: &str| if is_batch { format!("events[{i}].{name}") } else { name.to_string() };
     write(conn, |conn| {
         let tenants = resolve_tenants(conn, batch, now, &field)?;
@@ -102,7 +103,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                     created_at: now,
                     updated_at: now,
                     scheduled_attempt_count: 0,
-                    lease_owner: lease.map(|l| l.owner.clone()),
+                    lease_owner: owner.map(str::to_string),
                     redeliver_from: None,
                 });
             }

@@ -6,8 +6,15 @@
 //!
 //! What differs between the backends sits in one file each, not in branches across the queries:
 //! [`sqlite`] (PRAGMAs, the single writer with group commit) and [`postgres`] (concurrent
-//! transactions, `ON CONFLICT` for what several instances may write at once, leases on due
-//! deliveries with `FOR UPDATE SKIP LOCKED`, migrations under an advisory lock).
+//! transactions, `ON CONFLICT` for what several instances may write at once, rows locked as a
+//! write reads them, leases on due deliveries with `FOR UPDATE SKIP LOCKED`, the shared rate-limit
+//! pace, migrations under an advisory lock). The few statements a query file needs run
+//! differently go through a function here that picks the backend's own (`on_backend!`, only here
+//! and in those two files).
+//!
+//! Whether the store serves one process (SQLite) or several instances (PostgreSQL) is decided
+//! once, by [`Store::open`]; what the rest of the router does differently because of it is a
+//! method of [`Store`] in `sharing`, so nothing outside this module asks which backend runs.
 //!
 //! Invariant: a write's caller hears `Ok` only once the write is committed.
 
@@ -63,6 +70,7 @@ macro_rules! insert_rows {
 pub mod channels;
 pub mod deliveries;
 pub mod events;
+mod id_in;
 pub mod instances;
 pub mod models;
 pub mod o365;
@@ -70,9 +78,13 @@ pub mod postgres;
 pub mod rules;
 pub mod retention;
 pub mod schema;
+mod sharing;
 pub mod sqlite;
 pub mod tenants;
 pub mod tokens;
+
+pub use id_in::{id_in, IdIn};
+pub use sharing::Holder;
 
 use std::time::Duration;
 
@@ -209,19 +221,12 @@ impl r2d2::ManageConnection for Connector {
 /// One write waiting for the SQLite writer: runs in a savepoint, answers once the group is committed.
 type WriteJob = Box<dyn FnOnce(&mut Conn) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
 
-#[derive(Clone)]
-enum Writes {
-    /// SQLite: the single writer thread (see `sqlite`).
-    Sqlite(tokio::sync::mpsc::Sender<WriteJob>),
-    /// PostgreSQL: concurrent transactions on pooled connections.
-    Postgres,
-}
-
-/// The handle to the database: cheap to clone, shared by actors and handlers.
+/// The handle to the database: cheap to clone, shared by actors and handlers. Whether it is used
+/// by one process or shared by several instances was decided when it opened (`sharing`).
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    writes: Writes,
+    mode: sharing::Mode,
     database: Database,
     /// Where write transactions' durations go, once the router's metrics exist.
     commits: Commits,
@@ -231,17 +236,19 @@ pub struct Store {
 pub type Commits = std::sync::Arc<std::sync::OnceLock<prometheus::Histogram>>;
 
 impl Store {
-    /// Opens the database (creating a SQLite file if needed) and runs pending migrations.
-    pub fn open(database: &Database, pool_size: u32) -> anyhow::Result<Self> {
+    /// Opens the database (creating a SQLite file if needed), runs pending migrations, and
+    /// decides once how it is used: a SQLite file by this process alone, a PostgreSQL database
+    /// shared by several instances, `holder` being this one among them (`sharing`).
+    pub fn open(database: &Database, pool_size: u32, holder: Holder) -> anyhow::Result<Self> {
         match database {
             Database::Sqlite(path) => {
                 let commits = Commits::default();
                 let (pool, writer) = sqlite::open(path, pool_size, Connector(database.clone()), commits.clone())?;
-                Ok(Self { pool, writes: Writes::Sqlite(writer), database: database.clone(), commits })
+                Ok(Self { pool, mode: sharing::Mode::single(writer), database: database.clone(), commits })
             }
             Database::Postgres(url) => {
                 let pool = postgres::open(url, &database.describe(), pool_size, Connector(database.clone()))?;
-                Ok(Self { pool, writes: Writes::Postgres, database: database.clone(), commits: Commits::default() })
+                Ok(Self { pool, mode: sharing::Mode::shared(holder), database: database.clone(), commits: Commits::default() })
             }
         }
     }
@@ -256,21 +263,15 @@ impl Store {
         &self.database
     }
 
-    /// Whether several instances may share this database (PostgreSQL): then due deliveries are
-    /// claimed with leases and changes made elsewhere are watched for.
-    pub fn is_shared(&self) -> bool {
-        matches!(self.writes, Writes::Postgres)
-    }
-
     /// Runs `f` in a transaction; answers after it is committed.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     {
-        match &self.writes {
-            Writes::Sqlite(writer) => sqlite::write(writer, f).await,
-            Writes::Postgres => {
+        match &self.mode {
+            sharing::Mode::Single { writer, .. } => sqlite::write(writer, f).await,
+            sharing::Mode::Shared { .. } => {
                 let commits = self.commits.clone();
                 self.blocking(move |conn| {
                     let started = std::time::Instant::now();
@@ -336,70 +337,6 @@ where
     }
 }
 
-/// `column IN (ids)` as one short statement whatever the number of ids, so it is prepared once
-/// per connection and then taken from diesel's statement cache, on either backend. SQLite has no
-/// array parameter: the ids go as one JSON array (`IN (SELECT value FROM json_each(?))`);
-/// PostgreSQL takes a text array (`= ANY($1)`). diesel's `eq_any` writes an `IN` list of n
-/// values on SQLite, parsed and planned anew for every n (a sixth of the writer's time once), and
-/// its `sql()` literals are never cached (4 % of the writer's samples were their prepares,
-/// BENCHMARKS.md). `column` is written into the SQL as it is: a name in the code, never input.
-pub fn id_in<'a>(column: &'static str, ids: &'a [&'a str]) -> IdIn<'a> {
-    IdIn { column, ids, json: serde_json::to_string(ids).expect("strings always serialise") }
-}
-
-/// The condition [`id_in`] builds.
-#[derive(Debug, Clone)]
-pub struct IdIn<'a> {
-    column: &'static str,
-    ids: &'a [&'a str],
-    /// The ids as SQLite binds them.
-    json: String,
-}
-
-impl diesel::expression::Expression for IdIn<'_> {
-    type SqlType = diesel::sql_types::Bool;
-}
-
-impl<QS> diesel::expression::AppearsOnTable<QS> for IdIn<'_> {}
-
-impl<QS> diesel::expression::SelectableExpression<QS> for IdIn<'_> {}
-
-impl diesel::expression::ValidGrouping<()> for IdIn<'_> {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
-impl diesel::query_builder::QueryId for IdIn<'_> {
-    type QueryId = ();
-    // Not a static id: diesel caches the statement by its SQL, which is one text per column.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for IdIn<'_> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> diesel::QueryResult<()> {
-        out.push_sql(self.column);
-        out.push_sql(" IN (SELECT value FROM json_each(");
-        out.push_bind_param::<diesel::sql_types::Text, _>(&self.json)?;
-        out.push_sql("))");
-        Ok(())
-    }
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for IdIn<'_> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> diesel::QueryResult<()> {
-        out.push_sql(self.column);
-        out.push_sql(" = ANY(");
-        out.push_bind_param::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(self.ids)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-impl diesel::query_builder::QueryFragment<MultiBackend> for IdIn<'_> {
-    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, MultiBackend>) -> diesel::QueryResult<()> {
-        MultiBackend::walk_variant_ast(self, pass)
-    }
-}
-
 /// Whether the database answers (for `/healthz`).
 pub fn ping(conn: &mut Conn) -> Result<(), StoreError> {
     conn.batch_execute("SELECT 1")?;
@@ -426,25 +363,16 @@ pub fn lock_for_change(conn: &mut Conn, table: Changeable, id: &str) -> Result<(
     on_backend!(conn, _c => Ok(()), postgres::lock_for_change(_c, table, id))
 }
 
-/// Claims the next request slot of a rate-limited channel shared by several instances
-/// (PostgreSQL); answers how long to wait for it, in microseconds. One router process on SQLite
-/// paces its channels in memory.
-pub fn claim_send_slot(conn: &mut Conn, channel_id: &str, interval_us: i64) -> Result<i64, StoreError> {
-    on_backend!(conn, _c => Err(StoreError::Task("shared pacing is PostgreSQL's; SQLite has one router process".into())),
-        postgres::claim_send_slot(_c, channel_id, interval_us))
+/// The recording state of the deliveries a write is about to move on (`deliveries::record`),
+/// so that no other transaction changes them before it commits: locked on PostgreSQL
+/// (`postgres::load_progress`), read as it is by SQLite's single writer (`sqlite::load_progress`).
+fn load_progress(conn: &mut Conn, query: deliveries::progress_of<'_>) -> Result<Vec<(String, deliveries::Progress)>, StoreError> {
+    on_backend!(conn, c => sqlite::load_progress(c, query), postgres::load_progress(c, query))
 }
 
-/// A claim on deliveries: the instance that holds them. It lasts as long as the instance's
-/// heartbeat: a delivery held by an instance not seen since `dead_if_unseen_since` may be taken.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    pub owner: String,
-    pub dead_if_unseen_since: i64,
-}
-
-/// Leases due deliveries of a channel (PostgreSQL); answers `(id, event id)` of each, and when
-/// the next of the channel's deliveries this instance may take falls due.
-pub fn claim_due(conn: &mut Conn, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<postgres::Claim, StoreError> {
-    on_backend!(conn, _c => Err(StoreError::Task("claims are PostgreSQL's; SQLite has one router process".into())),
-        postgres::claim_due(_c, channel_id, lease, now, limit))
+/// The finished deliveries a purge is about to delete (`retention::purge_deliveries`): locked on
+/// PostgreSQL, skipping those another transaction holds (`postgres::load_purgeable`); read as
+/// they are by SQLite's single writer (`sqlite::load_purgeable`).
+fn load_purgeable(conn: &mut Conn, query: retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    on_backend!(conn, c => sqlite::load_purgeable(c, query), postgres::load_purgeable(c, query))
 }

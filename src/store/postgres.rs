@@ -7,7 +7,9 @@
 //! nothing has to renew rows.
 //!
 //! Writes are concurrent transactions on pooled connections (PostgreSQL has real concurrency;
-//! the SQLite single writer would only serialise them).
+//! the SQLite single writer would only serialise them), so the rows a write reads and then
+//! changes are locked as they are read (`FOR UPDATE`). A PostgreSQL store is always shared
+//! (`sharing`): its pool holds PostgreSQL connections only.
 
 use std::collections::HashSet;
 
@@ -17,9 +19,10 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::deliveries::{DueRef, Fetched, Progress};
 use super::models::EventRow;
 use super::schema::{deliveries, events};
-use super::{Connector, Lease, Pool, StoreError, CONNECTION_WAIT};
+use super::{AnyConnection, Connector, Pool, StoreError, CONNECTION_WAIT};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -60,6 +63,14 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The PostgreSQL connection of a shared store, whose pool holds nothing else (`open`).
+pub(super) fn connection(conn: &mut AnyConnection) -> &mut PgConnection {
+    match conn {
+        AnyConnection::Postgres(c) => c,
+        AnyConnection::Sqlite(_) => unreachable!("a shared store's pool holds PostgreSQL connections only"),
+    }
+}
+
 /// Events per INSERT: 3,500 bound parameters, well under PostgreSQL's 65,535.
 const EVENTS_PER_INSERT: usize = 500;
 
@@ -73,13 +84,36 @@ pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashS
     Ok(inserted)
 }
 
+/// A claim on deliveries: the instance that holds them. It lasts as long as the instance's
+/// heartbeat: a delivery held by an instance not seen since `dead_if_unseen_since` may be taken.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub owner: String,
+    pub dead_if_unseen_since: i64,
+}
+
+/// What a channel's actor fetches from a shared store (see `deliveries::fetch_due` for the
+/// single one): the due deliveries it holds or can take now ([`claim_due`]), with the payloads
+/// of those new to it. Run inside a write: taking deliveries changes them.
+pub(super) fn fetch_leased(
+    conn: &mut AnyConnection,
+    channel_id: &str,
+    lease: &Lease,
+    now: i64,
+    limit: i64,
+    holds: &HashSet<String>,
+) -> Result<Fetched, StoreError> {
+    let claim = claim_due(connection(conn), channel_id, lease, now, limit)?;
+    super::deliveries::with_payloads(conn, claim.due, claim.next, limit, holds)
+}
+
 /// Up to `limit` due pending deliveries of a channel for `lease.owner`, oldest first: those it
 /// holds already, then those nobody holds, which it takes; and when the next of either falls due.
 /// Deliveries held by a dead instance (no heartbeat since `lease.dead_if_unseen_since`) are
 /// first released, so they are among those nobody holds. Rows another transaction is taking
 /// right now are skipped, not waited for. Each step is a range of `deliveries_due_by_holder`,
 /// never a walk past what live instances hold. Answers `(id, event id, redeliver_from)` of each.
-pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Claim, StoreError> {
+fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Claim, StoreError> {
     use diesel::sql_types::{BigInt, Nullable, Text};
 
     #[derive(QueryableByName)]
@@ -98,7 +132,7 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
     }
 
     release_dead(conn, lease)?;
-    let mut due: Vec<super::deliveries::DueRef> = deliveries::table
+    let mut due: Vec<DueRef> = deliveries::table
         .filter(deliveries::lease_owner.eq(&lease.owner))
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(super::deliveries::is_pending())
@@ -139,9 +173,9 @@ pub fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: 
 }
 
 /// Due deliveries taken, and when the next one falls due.
-pub struct Claim {
-    pub due: Vec<super::deliveries::DueRef>,
-    pub next: Option<i64>,
+struct Claim {
+    due: Vec<DueRef>,
+    next: Option<i64>,
 }
 
 /// Lets go of what instances without a heartbeat since `lease.dead_if_unseen_since` held, on
@@ -191,4 +225,19 @@ pub fn lock_for_change(conn: &mut PgConnection, table: super::Changeable, id: &s
     };
     diesel::sql_query(format!("SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE")).bind::<diesel::sql_types::Text, _>(id).execute(conn)?;
     Ok(())
+}
+
+/// The recording state of deliveries about to be moved on by their attempts
+/// (`deliveries::progress_of`), locked until the transaction ends, so two transactions recording
+/// attempts of one delivery (a manual redelivery beside a scheduled attempt) number them one
+/// after the other.
+pub(super) fn load_progress(conn: &mut PgConnection, query: super::deliveries::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
+    Ok(query.for_update().load(conn)?)
+}
+
+/// The finished deliveries a purge takes (`retention::purgeable`), locked as they are read;
+/// rows another transaction holds (a redelivery making one pending again) are left for the
+/// next purge rather than waited for.
+pub(super) fn load_purgeable(conn: &mut PgConnection, query: super::retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(query.for_update().skip_locked().load(conn)?)
 }

@@ -34,14 +34,7 @@ impl std::ops::AddAssign for Purged {
 /// pending again, are left for the next run); the delete repeats the conditions all the same.
 pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: i64) -> Result<Purged, StoreError> {
     let before = super::deliveries::first_id_created_at(cutoff);
-    let due = deliveries::table
-        .filter(deliveries::status.eq_any(statuses))
-        .filter(super::deliveries::is_finished())
-        .filter(deliveries::id.lt(before))
-        .filter(deliveries::updated_at.lt(cutoff))
-        .select((deliveries::id, deliveries::event_id))
-        .limit(limit);
-    let found: Vec<(String, String)> = on_backend!(conn, c => due.load(c), due.for_update().skip_locked().load(c))?;
+    let found = super::load_purgeable(conn, purgeable(statuses, before, cutoff, limit))?;
     if found.is_empty() {
         return Ok(Purged::default());
     }
@@ -56,6 +49,21 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
     .execute(conn)?;
     let events = purge_unused_events(conn, Some(&event_ids), cutoff, limit)?;
     Ok(Purged { deliveries, attempts, events })
+}
+
+/// Up to `limit` deliveries in one of `statuses`, created before the delivery id `before` and
+/// finished before `cutoff`: `(id, event id)` of each. Each backend runs it its own way
+/// (`store::load_purgeable`).
+#[diesel::dsl::auto_type]
+pub(super) fn purgeable<'a>(statuses: &'a [&'a str], before: String, cutoff: i64, limit: i64) -> _ {
+    let finished: diesel::expression::SqlLiteral<diesel::sql_types::Bool> = super::deliveries::is_finished();
+    deliveries::table
+        .filter(deliveries::status.eq_any(statuses))
+        .filter(finished)
+        .filter(deliveries::id.lt(before))
+        .filter(deliveries::updated_at.lt(cutoff))
+        .select((deliveries::id, deliveries::event_id))
+        .limit(limit)
 }
 
 /// Deletes events no delivery uses that arrived before `cutoff`: among `among`, or up to `limit`

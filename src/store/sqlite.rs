@@ -15,7 +15,9 @@
 //! The thread kept only bounds the WAL: past 256 MiB (readers kept every checkpoint from
 //! finishing) it truncates it, waiting for the writer.
 //!
-//! One router process per SQLite file: leases and change polling are PostgreSQL's (`postgres`).
+//! One router process per SQLite file: a SQLite store is always single (`sharing`), so nothing is
+//! leased or locked (the single writer runs one write at a time: what a write reads, nothing
+//! else changes before it commits), and changes made elsewhere are never looked for.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -26,6 +28,7 @@ use diesel::prelude::*;
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::deliveries::Progress;
 use super::models::EventRow;
 use super::schema::events;
 use super::{guarded, AnyConnection, Connector, Pool, StoreError, WriteJob, CONNECTION_WAIT};
@@ -182,6 +185,18 @@ pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<H
     Ok(rows.iter().map(|r| r.id.to_string()).collect())
 }
 
+/// The recording state of deliveries about to be moved on by their attempts
+/// (`deliveries::progress_of`), read as it is: only this write changes them before it commits.
+pub(super) fn load_progress(conn: &mut SqliteConnection, query: super::deliveries::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
+    Ok(query.load(conn)?)
+}
+
+/// The finished deliveries a purge takes (`retention::purgeable`), read as they are: only this
+/// write changes them before it commits.
+pub(super) fn load_purgeable(conn: &mut SqliteConnection, query: super::retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(query.load(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +271,7 @@ mod tests {
         let by_channel = LogFilter { channel_id: Some("ch_1".into()), ..LogFilter::default() };
         assert_reached_through(&plans_of(|c| drop(deliveries::list(c, &by_channel, 50).unwrap())), "deliveries_by_channel");
         assert_reached_through(
-            &plans_of(|c| drop(deliveries::fetch_due(c, "ch_1", 0, 100, None, &HashSet::new()).unwrap())),
+            &plans_of(|c| drop(deliveries::fetch_due(c, "ch_1", 0, 100, &HashSet::new()).unwrap())),
             "deliveries_due",
         );
         let stats = plans_of(|c| drop(channels::stats(c, &["ch_1".to_string()], 0).unwrap()));

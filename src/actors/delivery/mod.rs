@@ -46,7 +46,6 @@ mod tests;
 pub mod timers;
 
 pub use queue::Claims;
-pub use recording::record_writes;
 pub use timers::Timer;
 use timers::{HasTimers, Timers};
 
@@ -59,7 +58,7 @@ pub struct DeliveryPolicy {
     pub queue_capacity: usize,
     pub targets: Arc<TargetPolicy>,
     pub names: Names,
-    /// Who this instance is, and whether it leases what it fetches (several instances).
+    /// Who this instance is.
     pub instance: Instance,
     /// When a channel's circuit opens, and for how long.
     pub breaker: BreakerPolicy,
@@ -67,11 +66,8 @@ pub struct DeliveryPolicy {
     pub disable_after: Duration,
     /// Where attempts and finished deliveries are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Attempt-recording writes a channel runs at once ([`record_writes`]).
+    /// Attempt-recording writes a channel runs at once (`Store::record_writes`).
     pub max_writes: usize,
-    /// Rate limits hold across instances: each request's slot is claimed in the database
-    /// (several instances on PostgreSQL), not only spaced in memory.
-    pub shared_pace: bool,
 }
 
 /// Where the actor is in its life.

@@ -7,11 +7,11 @@
 //!   and due deliveries wait, using up no retries) and a timer pumps again when the cooldown
 //!   ends; half-open, one probe goes, alone.
 //! - A channel's `rate_limit_per_second` spaces the starts of its requests evenly (no burst:
-//!   time not used is not saved up). On one instance the actor paces them itself; with several
-//!   instances on PostgreSQL it claims each request's slot from the channel's shared pace in the
-//!   database (`store::claim_send_slot`), so all instances together keep the limit. A slot is
-//!   never used sooner than one interval after this actor's own last request, and a slot not
-//!   used before the next one begins is given up, never used late.
+//!   time not used is not saved up): the actor claims each request's slot from the channel's
+//!   pace, which the store keeps (`Store::claim_send_slot`: shared by all instances when several
+//!   share the database, so together they keep the limit). A slot is never used sooner than one
+//!   interval after this actor's own last request, and a slot not used before the next one
+//!   begins is given up, never used late.
 //! - A channel whose receiver is gone (its type's verdict: `410 Gone`, Slack's `404`), or that
 //!   fails without a success for `DISABLE_AFTER`, is to be disabled ([`DeliveryActor::reason_to_disable`]).
 
@@ -42,7 +42,7 @@ pub struct Pacing {
     pub probing: bool,
     /// Earliest start of the next request, by the channel's rate limit.
     next_send_at: Option<Instant>,
-    /// Shared pace: the slot claimed for the next request, and whether a claim is under way.
+    /// The slot claimed for the next request, and whether a claim is under way.
     slot: Option<Slot>,
     claiming: bool,
 }
@@ -112,20 +112,11 @@ impl DeliveryActor {
     /// one interval later. If not, a timer pumps again when it does.
     pub(super) fn rate_allows(&mut self, ctx: &mut Context<Self>) -> bool {
         let Some(limit) = self.target.rate_limit else { return true };
-        if self.policy.shared_pace {
-            return self.slot_allows(limit, ctx);
-        }
-        let now = Instant::now();
-        if let Some(at) = self.pacing.next_send_at.filter(|at| *at > now) {
-            self.wake_at(at, ctx);
-            return false;
-        }
-        self.pacing.next_send_at = Some(now + limit.interval());
-        true
+        self.slot_allows(limit, ctx)
     }
 
-    /// The shared pace: whether the slot claimed for this request has come. Without a slot, one
-    /// is claimed from the database and a timer pumps again when it comes; a slot whose time
+    /// The channel's pace: whether the slot claimed for this request has come. Without a slot,
+    /// one is claimed from the store and a timer pumps again when it comes; a slot whose time
     /// has passed (the next slot may have begun) is given up and another claimed.
     fn slot_allows(&mut self, limit: RateLimit, ctx: &mut Context<Self>) -> bool {
         let now = Instant::now();
@@ -147,16 +138,15 @@ impl DeliveryActor {
         self.pacing.claiming = true;
         let interval = limit.interval();
         let (store, channel_id) = (self.store.clone(), self.target.channel_id.clone());
-        let interval_us = interval.as_micros() as i64;
-        let claim = async move { store.write(move |conn| crate::store::claim_send_slot(conn, &channel_id, interval_us)).await };
+        let claim = async move { store.claim_send_slot(channel_id, interval).await };
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
             act.pacing.claiming = false;
             match claimed {
-                Ok(wait_us) => {
-                    // The slot as the database measured it, and never sooner than one interval
+                Ok(wait) => {
+                    // The slot as the store measured it, and never sooner than one interval
                     // after this actor's own last request: how long the answer took to come
                     // back varies, and must not bring two requests closer.
-                    let claimed = Instant::now() + Duration::from_micros(wait_us.max(0) as u64);
+                    let claimed = Instant::now() + wait;
                     let at = act.pacing.next_send_at.map_or(claimed, |floor| claimed.max(floor));
                     act.pacing.slot = Some(Slot { at, until: claimed + interval });
                     act.pump(ctx);

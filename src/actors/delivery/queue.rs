@@ -30,7 +30,6 @@ use super::DeliveryActor;
 use crate::actors::messages::Envelope;
 use crate::channels::Batching;
 use crate::domain::attempt::Trigger;
-use crate::domain::time::now_ms;
 use crate::store::deliveries;
 
 /// The deliveries every channel actor of this process holds in memory (queued, in flight or
@@ -244,16 +243,8 @@ impl DeliveryActor {
         let (limit, holds) = self.queue.start_fetch();
         let store = self.store.clone();
         let channel_id = self.target.channel_id.clone();
-        // With several instances, fetching is leasing: a write. Alone on SQLite, a read.
-        let lease = self.policy.instance.lease();
-        let fetch = async move {
-            match lease {
-                Some(lease) => {
-                    store.write(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, Some(&lease), &holds)).await
-                }
-                None => store.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, None, &holds)).await,
-            }
-        };
+        // The store reads what is due (one instance) or leases it (several).
+        let fetch = async move { store.fetch_due(channel_id, limit, holds).await };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| match result {
             Ok(fetched) => {
                 let next = fetched.next;

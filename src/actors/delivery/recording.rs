@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! - Attempts are recorded in groups: while writes are running (up to `max_writes` at once,
-//!   [`record_writes`]), finished attempts gather and go in the next transaction. A delivery
+//!   `Store::record_writes`), finished attempts gather and go in the next transaction. A delivery
 //!   leaves the queue's holds only once its attempt is committed; a write that fails is retried
 //!   with backoff (the delivery is not sent again meanwhile).
 //! - A changed health is stored in the transaction that records the attempts behind it, one such
@@ -22,27 +22,6 @@ use super::DeliveryActor;
 use crate::actors::messages::ChannelDisabled;
 use crate::dispatch::{self, Write};
 use crate::store::deliveries::AttemptRecord;
-
-/// Most attempt-recording writes one channel runs at once. Recording is where a busy channel
-/// spends its time on PostgreSQL (one transaction runs on one server process); a few at once
-/// use the server's cores. Deliveries stay held until their write commits, so two writes never
-/// touch the same delivery.
-const MAX_WRITES: usize = 4;
-
-/// Attempt-recording writes one channel runs at once (`DeliveryPolicy::max_writes`): [`MAX_WRITES`],
-/// but on PostgreSQL never more than half the instance's connections. More
-/// writes than free connections only wait for one, each holding the attempts that finished
-/// before it, so the groups shrink and every attempt costs more server time: with
-/// `DATABASE_POOL_SIZE=2`, one write at a time cost 8-15 % less machine CPU per delivered event
-/// than four (BENCHMARKS.md, ninth session). SQLite's single writer groups concurrent writes into
-/// one commit anyway.
-pub fn record_writes(shared: bool, pool_size: u32) -> usize {
-    if shared {
-        (pool_size as usize / 2).clamp(1, MAX_WRITES)
-    } else {
-        MAX_WRITES
-    }
-}
 
 /// First and longest delay between retries of a failed write.
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
@@ -166,22 +145,5 @@ impl DeliveryActor {
         if let Some(at) = written.recorded.iter().filter_map(|r| r.next_attempt_at).min() {
             self.schedule_wake(at);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_channel_records_with_at_most_half_the_postgresql_connections() {
-        // PostgreSQL: half the pool, at least one write, at most MAX_WRITES.
-        assert_eq!(record_writes(true, 1), 1);
-        assert_eq!(record_writes(true, 2), 1);
-        assert_eq!(record_writes(true, 5), 2);
-        assert_eq!(record_writes(true, 8), MAX_WRITES);
-        assert_eq!(record_writes(true, 64), MAX_WRITES);
-        // SQLite: the single writer groups them; the pool only serves reads.
-        assert_eq!(record_writes(false, 1), MAX_WRITES);
     }
 }

@@ -55,7 +55,8 @@ impl Handler<ChannelDisabled> for Deaf {
 }
 
 fn actor(url: &str, health: Health, dir: &std::path::Path) -> DeliveryActor {
-    let store = Store::open(&Database::Sqlite(dir.join("router.db").display().to_string()), 2).unwrap();
+    let instance = Instance::new("test".into());
+    let store = Store::open(&Database::Sqlite(dir.join("router.db").display().to_string()), 2, instance.holder(Duration::from_secs(10))).unwrap();
     let policy = DeliveryPolicy {
         retry: Arc::new(RetryPolicy::default()),
         timeout: Duration::from_secs(10),
@@ -63,17 +64,17 @@ fn actor(url: &str, health: Health, dir: &std::path::Path) -> DeliveryActor {
         queue_capacity: 100,
         targets: Arc::new(TargetPolicy::parse("127.0.0.1/32").unwrap()),
         names: Names::default(),
-        instance: Instance::new("test".into(), Duration::from_secs(10), false),
+        instance,
         breaker: BreakerPolicy::default(),
         disable_after: Duration::from_secs(3600),
         metrics: crate::metrics::Metrics::new(),
         max_writes: 1,
-        shared_pace: false,
     };
     // One request a second: the second delivery waits for a rate-limit timer.
     let target = Target::new("ch_1".into(), ChannelKind::WEBHOOK, url.into(), CustomHeaders::default(), vec![(SigningSecret::generate(), None)], Default::default()).unwrap()
         .with_rate_limit(Some(RateLimit::from_stored(1)));
-    DeliveryActor::new(target, store, policy, RetrySupervisor::new(false).start(), Claims::default(), health, Deaf.start().recipient())
+    let supervisor = RetrySupervisor::new(store.due_sweep()).start();
+    DeliveryActor::new(target, store, policy, supervisor, Claims::default(), health, Deaf.start().recipient())
 }
 
 fn envelope(n: u32) -> Envelope {

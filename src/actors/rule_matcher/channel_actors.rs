@@ -268,7 +268,7 @@ mod tests {
             recorded.lock().unwrap().push(format!("{} start {}", target.channel_id, health.consecutive_failures));
             ChannelActor::of(Recorder { channel_id: target.channel_id, log: Arc::clone(&recorded) }.start())
         });
-        let mut actors = ChannelActors::new(start, RetrySupervisor::new(false).start());
+        let mut actors = ChannelActors::new(start, RetrySupervisor::new(None).start());
         let health = HashMap::from([("ch_b".to_string(), Health { consecutive_failures: 3, ..Health::default() })]);
         actors.apply(vec![target("ch_a", "http://127.0.0.1:1/a"), target("ch_b", "http://127.0.0.1:1/b")], health);
         assert!(actors.serves("ch_a") && actors.serves("ch_b") && !actors.serves("ch_c"));

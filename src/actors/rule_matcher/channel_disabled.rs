@@ -11,7 +11,7 @@ use crate::actors::messages::{ChannelDisabled, Reload};
 use crate::domain::event::{EventData, EventType, NewEvent, TenantRef};
 use crate::domain::severity::Severity;
 use crate::domain::time::now_ms;
-use crate::store::events::{self, MatchedEvent};
+use crate::store::events::MatchedEvent;
 use crate::store::channels;
 
 impl Handler<ChannelDisabled> for RuleMatcher {
@@ -47,19 +47,8 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         let channel_ids = self.route(&event);
         let batch = vec![MatchedEvent { event, channel_ids }];
         let store = self.store.clone();
-        let lease = self.policy.instance.lease();
         let channel_id = msg.channel_id.clone();
-        let write = async move {
-            store
-                .write(move |conn| {
-                    let now = now_ms();
-                    if !channels::mark_disable_told(conn, &channel_id, now)? {
-                        return Ok(None);
-                    }
-                    Ok(Some(events::ingest(conn, &batch, false, now, lease.as_ref())?))
-                })
-                .await
-        };
+        let write = async move { store.ingest_if(batch, false, move |conn, now| channels::mark_disable_told(conn, &channel_id, now)).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.telling.remove(&msg.channel_id);
             match result {

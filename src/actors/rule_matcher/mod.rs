@@ -7,7 +7,7 @@
 //! reconfigured and retired on [`Reload`], after every rule or channel change and at start).
 //! Reloads are atomic: no event is matched against a half-applied snapshot. With several
 //! instances on one database, the matcher also watches the routing version every
-//! [`ROUTING_WATCH`] and reloads when another instance changed channels or rules, so a change is
+//! as often as the store says (`Store::routing_watch`) and reloads when another instance changed channels or rules, so a change is
 //! in force everywhere within a second. When a channel's actor disables its channel, the
 //! matcher tells people through the rules (`router.channel_disabled`). On [`Shutdown`] it
 //! retires every actor and waits (until the grace ends) for their attempts in flight to be
@@ -26,11 +26,10 @@ use crate::channels::{ChannelKind, Unsendable};
 use crate::domain::channel::{RateLimit, SigningSecret};
 use crate::domain::event::NewEvent;
 use crate::domain::rule::RuleFilter;
-use crate::domain::time::now_ms;
 use crate::channels::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
-use crate::store::{events, instances, rules, Store, StoreError};
+use crate::store::{instances, rules, Store, StoreError};
 
 pub mod channel_actors;
 mod channel_disabled;
@@ -173,15 +172,12 @@ pub fn target_of(row: &ChannelRow) -> Result<Target, Unsendable> {
         .with_rate_limit(row.rate_limit_per_second.map(RateLimit::from_stored)))
 }
 
-/// How often an instance sharing its database looks for changes made through other instances.
-pub const ROUTING_WATCH: std::time::Duration = std::time::Duration::from_millis(500);
-
 impl Actor for RuleMatcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.store.is_shared() {
-            ctx.run_interval(ROUTING_WATCH, |act, ctx| act.watch_routing(ctx));
+        if let Some(every) = self.store.routing_watch() {
+            ctx.run_interval(every, |act, ctx| act.watch_routing(ctx));
         }
     }
 }
@@ -244,10 +240,9 @@ impl RuleMatcher {
     /// of several is written again alone, so each gets its own error (or succeeds).
     fn write_group(&mut self, group: Vec<WaitingIngest>, ctx: &mut Context<Self>) {
         let store = self.store.clone();
-        let lease = self.policy.instance.lease();
         let is_batch = group.len() > 1 || group[0].is_batch;
         let batch: Vec<MatchedEvent> = group.iter().flat_map(|w| w.matched.iter().cloned()).collect();
-        let write = async move { store.write(move |conn| events::ingest(conn, &batch, is_batch, now_ms(), lease.as_ref())).await };
+        let write = async move { store.ingest(batch, is_batch).await };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.ingest.finished();
             match result {

@@ -150,9 +150,8 @@ impl Actor for Fetcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Fetches cut off by a stop or crash of this router are taken up again at once.
-        let store = self.feed.router.store().clone();
-        let holder = (store.is_shared()).then(|| self.feed.holder.clone());
-        let release = async move { store.write(move |conn| o365::release_claims(conn, holder.as_deref())).await };
+        let (store, holder) = (self.feed.router.store().clone(), self.feed.holder.clone());
+        let release = async move { store.release_fetch_claims(holder).await };
         ctx.wait(release.into_actor(self).map(|released, actor, ctx| {
             match released {
                 Ok(n) if n > 0 => log::info!("{n} Office 365 content fetches cut off by the last stop are taken up again"),
