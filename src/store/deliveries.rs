@@ -133,7 +133,9 @@ pub fn count_redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<
 /// writes) each counts only those it changed.
 pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -> Result<HashMap<String, usize>, StoreError> {
     write(conn, |conn| {
-        let mut found: HashMap<String, Vec<String>> = HashMap::new();
+        // Channel after channel, each's deliveries in id order: two bulk redeliveries, or one
+        // beside an attempt being recorded, lock what they share in the same order.
+        let mut found: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
         for (id, channel_id) in redeliverable(conn, filter)? {
             found.entry(channel_id).or_default().push(id);
         }
@@ -141,6 +143,10 @@ pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -
         for (channel_id, ids) in found {
             let mut queued = 0;
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                // An UPDATE locks rows in whatever order it finds them; they are locked first,
+                // in id order (the statement recording attempts uses).
+                super::load_progress(conn, progress_of(&chunk))?;
                 queued += diesel::update(
                     deliveries::table
                         .filter(deliveries::id.eq_any(chunk))
@@ -218,10 +224,16 @@ pub(super) type Progress = (String, i32, i32, Option<i64>, Option<String>);
 #[diesel::dsl::auto_type]
 pub(super) fn progress_of<'a>(ids: &'a [&'a str]) -> _ {
     let ids: IdIn<'a> = super::id_in("id", ids);
-    deliveries::table.filter(ids).select((
-        deliveries::id,
-        (deliveries::status, deliveries::attempt_count, deliveries::scheduled_attempt_count, deliveries::next_attempt_at, deliveries::redeliver_from),
-    ))
+    // In id order: every transaction that locks deliveries locks them in this one order, so
+    // two of them (an attempt being recorded, a bulk redelivery) never wait for each other in a
+    // circle (PostgreSQL would end one with a deadlock error).
+    deliveries::table
+        .filter(ids)
+        .select((
+            deliveries::id,
+            (deliveries::status, deliveries::attempt_count, deliveries::scheduled_attempt_count, deliveries::next_attempt_at, deliveries::redeliver_from),
+        ))
+        .order(deliveries::id.asc())
 }
 
 /// The state a delivery is left in by a recorded attempt.
@@ -384,7 +396,10 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
     write(conn, |conn| {
         // One read for the whole group: (status, attempts, scheduled attempts, next attempt).
         let mut state: HashMap<String, Progress> = HashMap::with_capacity(records.len());
-        let ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
+        let mut ids: Vec<&str> = records.iter().map(|r| r.delivery_id.as_str()).collect();
+        // Locked in id order, chunk after chunk (see `progress_of`).
+        ids.sort_unstable();
+        ids.dedup();
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             // Kept from other transactions recording attempts of the same deliveries (a manual
             // redelivery beside a scheduled attempt) until the commit, so attempts are numbered
