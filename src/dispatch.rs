@@ -18,7 +18,7 @@ use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::metrics::ChannelMetrics;
 use crate::outbound::{Outbound, Sent};
-use crate::store::deliveries::{self, AttemptRecord, Recorded};
+use crate::store::attempts::{self, AttemptRecord, Recorded};
 use crate::store::{Store, StoreError};
 
 /// Sends one request carrying `items` (as many of them as the channel's type puts in one, from
@@ -54,7 +54,7 @@ pub async fn record(store: &Store, channel_id: &str, write: &Write, retry: Arc<R
     store
         .write(move |conn| {
             let now = now_ms();
-            let recorded = deliveries::record(conn, &records, &retry, now)?;
+            let recorded = attempts::record(conn, &records, &retry, now)?;
             if let Some(health) = &health {
                 crate::store::channels::save_health(conn, &channel_id, health, now)?;
             }

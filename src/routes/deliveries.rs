@@ -19,7 +19,8 @@ use crate::channels::Item;
 use crate::dispatch;
 use crate::outbound::Outbound;
 use super::ApiConfig;
-use crate::store::deliveries::{self, AttemptRecord, LogFilter};
+use crate::store::attempts::AttemptRecord;
+use crate::store::deliveries::{self, LogFilter};
 use crate::store::models::{AttemptRow, DeliveryRow};
 
 /// Rows per page unless `limit` says otherwise.

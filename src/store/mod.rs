@@ -67,6 +67,7 @@ macro_rules! insert_rows {
     };
 }
 
+pub mod attempts;
 pub mod channels;
 pub mod deliveries;
 pub mod events;
@@ -363,10 +364,10 @@ pub fn lock_for_change(conn: &mut Conn, table: Changeable, id: &str) -> Result<(
     on_backend!(conn, _c => Ok(()), postgres::lock_for_change(_c, table, id))
 }
 
-/// The recording state of the deliveries a write is about to move on (`deliveries::record`),
+/// The recording state of the deliveries a write is about to move on (`attempts::record`),
 /// so that no other transaction changes them before it commits: locked on PostgreSQL
 /// (`postgres::load_progress`), read as it is by SQLite's single writer (`sqlite::load_progress`).
-fn load_progress(conn: &mut Conn, query: deliveries::progress_of<'_>) -> Result<Vec<(String, deliveries::Progress)>, StoreError> {
+fn load_progress(conn: &mut Conn, query: attempts::progress_of<'_>) -> Result<Vec<(String, attempts::Progress)>, StoreError> {
     on_backend!(conn, c => sqlite::load_progress(c, query), postgres::load_progress(c, query))
 }
 

@@ -19,7 +19,8 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::deliveries::{DueRef, Fetched, Progress};
+use super::attempts::Progress;
+use super::deliveries::{DueRef, Fetched};
 use super::models::EventRow;
 use super::schema::{deliveries, events};
 use super::{AnyConnection, Connector, Pool, StoreError, CONNECTION_WAIT};
@@ -228,10 +229,10 @@ pub fn lock_for_change(conn: &mut PgConnection, table: super::Changeable, id: &s
 }
 
 /// The recording state of deliveries about to be moved on by their attempts
-/// (`deliveries::progress_of`), locked until the transaction ends, so two transactions recording
+/// (`attempts::progress_of`), locked until the transaction ends, so two transactions recording
 /// attempts of one delivery (a manual redelivery beside a scheduled attempt) number them one
 /// after the other.
-pub(super) fn load_progress(conn: &mut PgConnection, query: super::deliveries::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
+pub(super) fn load_progress(conn: &mut PgConnection, query: super::attempts::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
     Ok(query.for_update().load(conn)?)
 }
 

@@ -28,7 +28,7 @@ use diesel::prelude::*;
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::deliveries::Progress;
+use super::attempts::Progress;
 use super::models::EventRow;
 use super::schema::events;
 use super::{guarded, AnyConnection, Connector, Pool, StoreError, WriteJob, CONNECTION_WAIT};
@@ -186,8 +186,8 @@ pub fn insert_events(conn: &mut SqliteConnection, rows: &[EventRow]) -> Result<H
 }
 
 /// The recording state of deliveries about to be moved on by their attempts
-/// (`deliveries::progress_of`), read as it is: only this write changes them before it commits.
-pub(super) fn load_progress(conn: &mut SqliteConnection, query: super::deliveries::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
+/// (`attempts::progress_of`), read as it is: only this write changes them before it commits.
+pub(super) fn load_progress(conn: &mut SqliteConnection, query: super::attempts::progress_of<'_>) -> Result<Vec<(String, Progress)>, StoreError> {
     Ok(query.load(conn)?)
 }
 

@@ -35,7 +35,7 @@ use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::instance::Instance;
 use crate::outbound::{Names, Outbound};
-use crate::store::deliveries::{AttemptRecord, SharedRequest};
+use crate::store::attempts::{AttemptRecord, SharedRequest};
 use crate::store::Store;
 
 mod pacing;

@@ -21,7 +21,7 @@ use super::timers::Timer;
 use super::DeliveryActor;
 use crate::actors::messages::ChannelDisabled;
 use crate::dispatch::{self, Write};
-use crate::store::deliveries::AttemptRecord;
+use crate::store::attempts::AttemptRecord;
 
 /// First and longest delay between retries of a failed write.
 const WRITE_BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
