@@ -184,6 +184,39 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_channel_whose_stored_settings_no_longer_parse_is_shown_with_why_and_nothing_is_sent_to_it() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = vendor_channel(&app, "splunk", &receiver, "/services/collector", json!({"token": "0123456789abcdef", "batch_wait": "10ms"})).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        assert!(channel.get("type_error").is_none(), "{channel:#}");
+        // As a hand edit, or a release that read settings otherwise, could leave them.
+        let sql = format!(r#"UPDATE channels SET config = '{{"token": "0123456789abcdef", "batch_size": "many"}}' WHERE id = '{channel_id}'"#);
+        app.handle.change(move |conn| Ok(diesel::connection::SimpleConnection::batch_execute(conn, &sql)?)).await.unwrap();
+
+        let shown = app.get(&format!("/api/v1/channels/{channel_id}")).await;
+        assert_eq!(shown.status, 200, "{}", shown.body);
+        let why = shown.body["type_error"].as_str().unwrap_or_default();
+        assert!(why.contains("stored settings do not parse") && why.contains("batch_size"), "{}", shown.body);
+        let listed = app.get("/api/v1/channels").await.body;
+        assert_eq!(listed["items"][0]["type_error"].as_str(), Some(why), "{listed:#}");
+        let test = app.post(&format!("/api/v1/channels/{channel_id}/test"), json!({})).await;
+        assert_eq!(test.status, 409, "{}", test.body);
+
+        // An event for it waits, pending and unsent, until the settings are fixed.
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        let waiting = app.delivery(&delivery_id).await;
+        assert_eq!((&waiting["status"], &waiting["attempt_count"]), (&json!("pending"), &json!(0)), "{waiting:#}");
+        let fixed = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({"batch_size": 10})).await;
+        assert_eq!(fixed.status, 200, "{}", fixed.body);
+        assert!(fixed.body.get("type_error").is_none(), "{}", fixed.body);
+        app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(receiver.received().len(), 1, "sent once, after the fix");
+    }
+
+    #[actix_web::test]
     async fn a_slack_channel_gets_block_kit_within_slacks_limits_for_every_kind_of_event() {
         let receiver = Receiver::start().await;
         receiver.check_format(slack_format);

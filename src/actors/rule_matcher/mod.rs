@@ -45,7 +45,10 @@ pub struct RuleMatcher {
     store: Store,
     policy: DeliveryPolicy,
     rules: Vec<(RuleFilter, Vec<String>)>,
-    /// Which actor serves each enabled channel.
+    /// The enabled channels: each gets its deliveries, even one nothing can be sent to now (a
+    /// type this release does not know, settings that do not parse), whose deliveries wait.
+    enabled: std::collections::HashSet<String>,
+    /// Which actor serves each enabled channel that can be sent to.
     channels: ChannelActors,
     /// The routing version the rules and channels in memory were loaded at.
     routing_version: i64,
@@ -85,6 +88,7 @@ impl RuleMatcher {
                 store,
                 policy,
                 rules: Vec::new(),
+                enabled: std::collections::HashSet::new(),
                 channels: ChannelActors::new(start, supervisor),
                 routing_version: 0,
                 watching: false,
@@ -102,7 +106,7 @@ impl RuleMatcher {
         for (filter, channel_ids) in &self.rules {
             if filter.matches(&event.event_type, event.severity, event.tenant.id()) {
                 for id in channel_ids {
-                    if self.channels.serves(id) && !targets.contains(id) {
+                    if self.enabled.contains(id) && !targets.contains(id) {
                         targets.push(id.clone());
                     }
                 }
@@ -144,13 +148,15 @@ impl RuleMatcher {
 
     fn apply(&mut self, snapshot: rules::RoutingSnapshot) {
         self.rules = snapshot.rules;
+        self.enabled = snapshot.channels.iter().map(|row| row.id.clone()).collect();
         let targets = snapshot
             .channels
             .iter()
             .filter_map(|row| match target_of(row) {
                 Ok(target) => Some(target),
                 Err(unknown) => {
-                    // Fails closed: its deliveries wait, pending, for a release that knows it.
+                    // Fails closed: its deliveries wait, pending, for a release that knows its
+                    // type, or for its settings to be fixed.
                     log::error!("channel {} ({}): {unknown}", row.name, row.id);
                     None
                 }

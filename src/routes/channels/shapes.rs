@@ -26,8 +26,8 @@ pub struct ChannelView {
     kind: String,
     /// Where deliveries go; Slack's and Teams' URLs (their credential) masked.
     url: String,
-    /// Only for a channel whose type this release does not know (stored by a newer release):
-    /// why nothing is sent to it.
+    /// Only for a channel whose type this release does not know (stored by a newer release), or
+    /// whose stored settings its type cannot read: why nothing is sent to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     type_error: Option<String>,
     enabled: bool,
@@ -96,7 +96,10 @@ impl ChannelView {
         let kind = ChannelKind::from_stored(&row.kind);
         // A type this release does not know fails closed: its URL and every setting are shown
         // masked (which of them are credentials is unknown), and nothing is sent to it.
-        let type_error = kind.as_ref().err().map(ToString::to_string);
+        let type_error = match &kind {
+            Err(unknown) => Some(crate::channels::Unsendable::from(unknown.clone()).to_string()),
+            Ok(kind) => kind.channel_type().prepare(&row.settings()).err().map(|invalid| crate::channels::Unsendable::from(invalid).to_string()),
+        };
         let (settings, url) = match kind {
             Ok(kind) => {
                 let mut settings = crate::channels::shown(kind, &row.settings());
