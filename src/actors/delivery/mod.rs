@@ -79,16 +79,36 @@ enum Phase {
     /// it commits (then it is retired), or finds it disabled by someone else first (then it
     /// serves on, if the channel was enabled again).
     GivingUp,
-    /// Retired: sends nothing new, and stops once what is in flight is recorded.
-    Retiring,
+    /// Retired: sends nothing new, and stops once what is in flight is recorded. An attempt
+    /// that finishes meanwhile may still decide to disable the channel (`gave_up`), once.
+    Retiring { gave_up: bool },
 }
 
 impl Phase {
-    /// The channel was disabled by someone else first: serve on, unless retiring.
+    /// Whether an attempt's failure may still decide to disable the channel.
+    fn may_give_up(self) -> bool {
+        matches!(self, Phase::Serving | Phase::Retiring { gave_up: false })
+    }
+
+    /// The attempt's failure decided to disable the channel.
+    fn give_up(&mut self) {
+        *self = match *self {
+            Phase::Retiring { .. } => Phase::Retiring { gave_up: true },
+            _ => Phase::GivingUp,
+        };
+    }
+
+    /// The channel was disabled by someone else first: serve on (if it was enabled again
+    /// meanwhile; a reload retires this actor otherwise).
     fn resume(&mut self) {
-        if *self == Phase::GivingUp {
-            *self = Phase::Serving;
-        }
+        *self = match *self {
+            Phase::Retiring { .. } => Phase::Retiring { gave_up: false },
+            _ => Phase::Serving,
+        };
+    }
+
+    fn is_retiring(self) -> bool {
+        matches!(self, Phase::Retiring { .. })
     }
 }
 
@@ -145,7 +165,7 @@ impl DeliveryActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         self.record(ctx);
         match self.phase {
-            Phase::Retiring => return self.stop_when_drained(ctx),
+            Phase::Retiring { .. } => return self.stop_when_drained(ctx),
             // The RuleMatcher retires this actor once the write that disables its channel commits.
             Phase::GivingUp => return,
             Phase::Serving => {}
@@ -190,7 +210,7 @@ impl DeliveryActor {
         self.queue.put_back(batch.split_off(sent.carried.min(batch.len())));
         let outcome = sent.outcome;
         if outcome.verdict == Verdict::TooLarge && batch.len() > 1 {
-            if self.phase == Phase::Retiring {
+            if self.phase.is_retiring() {
                 // Left pending as they are, for whoever serves the channel next.
                 for envelope in &batch {
                     self.queue.release(&envelope.delivery_id);
@@ -207,11 +227,11 @@ impl DeliveryActor {
         // A receiver's "gone" only counts for the target it answered for: the URL may have
         // been changed while the attempt ran.
         let current = Rc::ptr_eq(attempted, &self.target);
-        if self.phase == Phase::Serving && !outcome.succeeded() && (current || !matches!(outcome.verdict, Verdict::Disable(_))) {
+        if self.phase.may_give_up() && !outcome.succeeded() && (current || !matches!(outcome.verdict, Verdict::Disable(_))) {
             if let Some(reason) = self.reason_to_disable(&outcome.verdict, now_ms()) {
                 log::warn!("disabling channel {}: {reason}", self.target.channel_id);
                 self.recording.disable(reason);
-                self.phase = Phase::GivingUp;
+                self.phase.give_up();
             }
         }
         let request = (batch.len() > 1).then(|| SharedRequest { id: Arc::from(ids::new_id(ids::REQUEST)), size: batch.len() });
@@ -250,7 +270,7 @@ impl Handler<Deliver> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        if self.phase == Phase::Retiring {
+        if self.phase.is_retiring() {
             return;
         }
         for envelope in msg.0 {
@@ -294,7 +314,7 @@ impl Handler<Retire> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
-        self.phase = Phase::Retiring;
+        self.phase = Phase::Retiring { gave_up: self.phase == Phase::GivingUp };
         // Nothing waits for a batch, a rate slot, a cooldown or a retried fetch any more.
         self.timers.cancel_for_retire(ctx);
         self.pacing.give_up_slot();
