@@ -314,7 +314,8 @@ impl Handler<Retire> for DeliveryActor {
     type Result = ();
 
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
-        self.phase = Phase::Retiring { gave_up: self.phase == Phase::GivingUp };
+        // A decision to disable the channel stands through a second Retire (at a stop).
+        self.phase = Phase::Retiring { gave_up: !self.phase.may_give_up() };
         // Nothing waits for a batch, a rate slot, a cooldown or a retried fetch any more.
         self.timers.cancel_for_retire(ctx);
         self.pacing.give_up_slot();

@@ -153,7 +153,11 @@ impl DeliveryActor {
                 }
                 Err(err) => {
                     log::warn!("channel {}: claiming a request slot of its rate limit failed, trying again in 1 s: {err}", act.target.channel_id);
-                    act.timers.set(Timer::ClaimRetry, Duration::from_secs(1), ctx, Self::pump);
+                    if act.phase.is_retiring() {
+                        act.pump(ctx);
+                    } else {
+                        act.timers.set(Timer::ClaimRetry, Duration::from_secs(1), ctx, Self::pump);
+                    }
                 }
             }
         }));

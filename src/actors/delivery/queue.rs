@@ -257,7 +257,12 @@ impl DeliveryActor {
             Err(err) => {
                 log::error!("fetching due deliveries for channel {}: {err}", act.target.channel_id);
                 act.queue.fetched(None);
-                act.timers.set(Timer::FetchRetry, Duration::from_secs(1), ctx, Self::pump);
+                if act.phase.is_retiring() {
+                    // Nothing more is fetched: the actor only waits for what is in flight.
+                    act.pump(ctx);
+                } else {
+                    act.timers.set(Timer::FetchRetry, Duration::from_secs(1), ctx, Self::pump);
+                }
             }
         }));
     }

@@ -5,7 +5,8 @@
 //! - Attempts are recorded in groups: while writes are running (up to `max_writes` at once,
 //!   `Store::record_writes`), finished attempts gather and go in the next transaction. A delivery
 //!   leaves the queue's holds only once its attempt is committed; a write that fails is retried
-//!   with backoff (the delivery is not sent again meanwhile).
+//!   with backoff (the delivery is not sent again meanwhile), and no other write of the channel
+//!   starts until it is: the database is failing, and what finishes meanwhile joins the retry.
 //! - A changed health is stored in the transaction that records the attempts behind it, one such
 //!   write at a time, so they land in order, and the actor of a restarted router starts from it.
 //! - A channel to be disabled is disabled by the next write, with the attempts that decided it;
