@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod channel;
+pub mod condition;
 pub mod content;
 pub mod delivery;
 pub mod event;

@@ -1,0 +1,446 @@
+//! Rule conditions (SPEC section 16): a typed tree over an event's section 4 payload, parsed and
+//! checked once when the rule is saved, then only evaluated.
+//!
+//! A node is `{"all":[…]}`, `{"any":[…]}`, `{"not":…}` or a leaf `{"path","op","value"}`; `path`
+//! is an RFC 6901 JSON pointer into the payload as a webhook receives it. Invariants of a parsed
+//! [`Condition`]: at most [`MAX_DEPTH`] levels (a leaf counts as one) and [`MAX_LEAVES`] leaves;
+//! every pointer is well formed; every value has the type its operator takes (`in`/`nin` an
+//! array, `exists` a boolean, `gt`… a number, the text operators a string); every regex
+//! compiled, within [`MAX_REGEX_BYTES`], anchored so the whole value must match. Evaluation never
+//! converts between strings and numbers; numbers compare as numbers (`1` equals `1.0`); a leaf
+//! whose path is absent is false, except `exists: false`. Each node remembers where it sits in
+//! the rule (`conditions.any[1]`), so a parse error and a failed match both name it.
+//!
+//! Not wired into rules yet (issue 28 builds on it).
+
+use serde_json::Value;
+
+use super::Invalid;
+
+/// Most levels of a tree (a leaf counts as a level).
+pub const MAX_DEPTH: usize = 8;
+/// Most leaves in one rule's tree.
+pub const MAX_LEAVES: usize = 64;
+/// Most bytes a compiled regex may take (the `regex` crate's size limit).
+pub const MAX_REGEX_BYTES: usize = 256 * 1024;
+/// Longest regex pattern, in characters.
+pub const MAX_PATTERN_CHARS: usize = 1_000;
+
+/// A parsed condition tree, or one node of it.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// Where the node sits in the rule: `conditions`, `conditions.all[2]`.
+    at: String,
+    node: Node,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Leaf { pointer: String, test: Test },
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Eq(Value),
+    Neq(Value),
+    In(Vec<Value>),
+    Nin(Vec<Value>),
+    Text { op: TextOp, value: String, case_insensitive: bool },
+    Regex(regex::Regex),
+    Compare { op: CompareOp, value: f64 },
+    Exists(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextOp {
+    Prefix,
+    Suffix,
+    Contains,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CompareOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+const OPERATORS: &str = "`eq`, `neq`, `in`, `nin`, `prefix`, `suffix`, `contains`, `regex`, `gt`, `gte`, `lt`, `lte` or `exists`";
+
+impl Condition {
+    /// Parses the tree given as `field` (`conditions`); `Err` names the offending node or key
+    /// (`conditions.all[1].op`) and what to fix.
+    pub fn parse(value: &Value, field: &str) -> Result<Self, Invalid> {
+        let mut leaves = 0;
+        Self::parse_node(value, field, 1, &mut leaves)
+    }
+
+    fn parse_node(value: &Value, at: &str, depth: usize, leaves: &mut usize) -> Result<Self, Invalid> {
+        if depth > MAX_DEPTH {
+            return Err(Invalid::new(at, format!("nests too deep: a condition tree has at most {MAX_DEPTH} levels (a leaf counts as one)")));
+        }
+        let Some(object) = value.as_object() else {
+            return Err(Invalid::new(at, "must be an object: {\"all\":[…]}, {\"any\":[…]}, {\"not\":…} or {\"path\",\"op\",\"value\"}"));
+        };
+        let node = if let Some(children) = object.get("all").or_else(|| object.get("any")) {
+            let key = if object.contains_key("all") { "all" } else { "any" };
+            only_keys(object, at, &[key])?;
+            let Some(children) = children.as_array().filter(|c| !c.is_empty()) else {
+                return Err(Invalid::new(format!("{at}.{key}"), "must be a non-empty array of conditions"));
+            };
+            let parsed = children
+                .iter()
+                .enumerate()
+                .map(|(i, child)| Self::parse_node(child, &format!("{at}.{key}[{i}]"), depth + 1, leaves))
+                .collect::<Result<Vec<_>, _>>()?;
+            if key == "all" {
+                Node::All(parsed)
+            } else {
+                Node::Any(parsed)
+            }
+        } else if let Some(child) = object.get("not") {
+            only_keys(object, at, &["not"])?;
+            Node::Not(Box::new(Self::parse_node(child, &format!("{at}.not"), depth + 1, leaves)?))
+        } else {
+            *leaves += 1;
+            if *leaves > MAX_LEAVES {
+                return Err(Invalid::new(at, format!("is one leaf too many: a rule's conditions have at most {MAX_LEAVES} leaves")));
+            }
+            parse_leaf(object, at)?
+        };
+        Ok(Condition { at: at.to_string(), node })
+    }
+
+    /// Whether the event's payload meets the condition.
+    pub fn matches(&self, payload: &Value) -> bool {
+        self.first_failure(payload).is_none()
+    }
+
+    /// Where the condition fails for this payload (`conditions.any[1]`), or `None` if it holds:
+    /// the first failing leaf of an `all`; an `any` none of whose branches held, or a `not`
+    /// whose branch held, is named itself.
+    pub fn first_failure(&self, payload: &Value) -> Option<&str> {
+        let failed = match &self.node {
+            Node::All(children) => return children.iter().find_map(|c| c.first_failure(payload)),
+            Node::Any(children) => !children.iter().any(|c| c.matches(payload)),
+            Node::Not(child) => child.matches(payload),
+            Node::Leaf { pointer, test } => !test.holds(payload.pointer(pointer)),
+        };
+        failed.then_some(self.at.as_str())
+    }
+}
+
+/// Refuses keys beside a node's own.
+fn only_keys(object: &serde_json::Map<String, Value>, at: &str, allowed: &[&str]) -> Result<(), Invalid> {
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(extra) => Err(Invalid::new(
+            format!("{at}.{}", super::tenant::clip(extra)),
+            format!("is not allowed here; a node is exactly one of `all`, `any`, `not`, or a leaf of `path`, `op`, `value`{}", if allowed.len() > 1 { " (and `case_insensitive`)" } else { "" }),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_leaf(object: &serde_json::Map<String, Value>, at: &str) -> Result<Node, Invalid> {
+    let field = |key: &str| format!("{at}.{key}");
+    let Some(path) = object.get("path") else {
+        return Err(Invalid::new(field("path"), "is required: a JSON pointer into the event payload, such as /data/principal"));
+    };
+    let pointer = parse_pointer(path).map_err(|why| Invalid::new(field("path"), why))?;
+    let Some(op) = object.get("op").and_then(Value::as_str) else {
+        return Err(Invalid::new(field("op"), format!("is required: one of {OPERATORS}")));
+    };
+    let text_op = match op {
+        "prefix" => Some(TextOp::Prefix),
+        "suffix" => Some(TextOp::Suffix),
+        "contains" => Some(TextOp::Contains),
+        _ => None,
+    };
+    let mut allowed = vec!["path", "op", "value"];
+    if text_op.is_some() {
+        allowed.push("case_insensitive");
+    }
+    only_keys(object, at, &allowed)?;
+    let value = object.get("value").ok_or_else(|| Invalid::new(field("value"), format!("is required for `{}`", super::tenant::clip(op))))?;
+    let wrong = |what: &str| Invalid::new(field("value"), format!("must be {what} for `{op}`; got {}", clipped(value)));
+    let test = match op {
+        "eq" => Test::Eq(value.clone()),
+        "neq" => Test::Neq(value.clone()),
+        "in" | "nin" => {
+            let list = value.as_array().ok_or_else(|| wrong("an array of values"))?.clone();
+            if op == "in" {
+                Test::In(list)
+            } else {
+                Test::Nin(list)
+            }
+        }
+        "prefix" | "suffix" | "contains" => {
+            let text = value.as_str().ok_or_else(|| wrong("a string"))?;
+            let case_insensitive = match object.get("case_insensitive") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(Invalid::new(field("case_insensitive"), "must be true or false")),
+            };
+            let value = if case_insensitive { text.to_lowercase() } else { text.to_string() };
+            Test::Text { op: text_op.expect("a text operator"), value, case_insensitive }
+        }
+        "regex" => {
+            let pattern = value.as_str().ok_or_else(|| wrong("a string (a regular expression)"))?;
+            if pattern.chars().count() > MAX_PATTERN_CHARS {
+                return Err(Invalid::new(field("value"), format!("is a pattern of more than {MAX_PATTERN_CHARS} characters")));
+            }
+            let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+                .size_limit(MAX_REGEX_BYTES)
+                .build()
+                .map_err(|err| Invalid::new(field("value"), regex_error(err)))?;
+            Test::Regex(regex)
+        }
+        "gt" | "gte" | "lt" | "lte" => {
+            let number = value.as_f64().filter(|_| value.is_number()).ok_or_else(|| wrong("a number (strings are not converted)"))?;
+            let op = match op {
+                "gt" => CompareOp::Gt,
+                "gte" => CompareOp::Gte,
+                "lt" => CompareOp::Lt,
+                _ => CompareOp::Lte,
+            };
+            Test::Compare { op, value: number }
+        }
+        "exists" => Test::Exists(value.as_bool().ok_or_else(|| wrong("true or false"))?),
+        other => return Err(Invalid::new(field("op"), format!("`{}` is not an operator; use {OPERATORS}", super::tenant::clip(other)))),
+    };
+    Ok(Node::Leaf { pointer, test })
+}
+
+/// An RFC 6901 pointer: empty (the whole payload) or `/`-separated tokens, `~` only as `~0`
+/// or `~1`.
+fn parse_pointer(path: &Value) -> Result<String, String> {
+    let Some(text) = path.as_str() else {
+        return Err("must be a JSON pointer, as a string, such as /data/principal".into());
+    };
+    if !text.is_empty() && !text.starts_with('/') {
+        return Err(format!("`{}` is not a JSON pointer: it starts with `/`, such as /data/principal", super::tenant::clip(text)));
+    }
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(format!("`{}` is not a JSON pointer: `~` is written only as `~0` (for ~) or `~1` (for /)", super::tenant::clip(text)));
+        }
+    }
+    Ok(text.to_string())
+}
+
+fn regex_error(err: regex::Error) -> String {
+    match err {
+        regex::Error::CompiledTooBig(limit) => format!("is a regular expression too large once compiled (over {limit} bytes); make it simpler"),
+        other => {
+            let text = other.to_string();
+            let first = text.lines().last().unwrap_or("invalid");
+            format!("is not a regular expression the router reads (Rust `regex` syntax): {}", super::tenant::clip(first))
+        }
+    }
+}
+
+fn clipped(value: &Value) -> String {
+    super::tenant::clip(&value.to_string()).to_string()
+}
+
+impl Test {
+    /// Whether the value at the leaf's path (`None`: absent) passes.
+    fn holds(&self, found: Option<&Value>) -> bool {
+        let Some(found) = found else { return matches!(self, Test::Exists(false)) };
+        match self {
+            Test::Eq(value) => json_eq(found, value),
+            Test::Neq(value) => !json_eq(found, value),
+            Test::In(values) => values.iter().any(|v| json_eq(found, v)),
+            Test::Nin(values) => !values.iter().any(|v| json_eq(found, v)),
+            Test::Text { op, value, case_insensitive } => {
+                let Some(text) = found.as_str() else { return false };
+                let lowered;
+                let text = if *case_insensitive {
+                    lowered = text.to_lowercase();
+                    lowered.as_str()
+                } else {
+                    text
+                };
+                match op {
+                    TextOp::Prefix => text.starts_with(value.as_str()),
+                    TextOp::Suffix => text.ends_with(value.as_str()),
+                    TextOp::Contains => text.contains(value.as_str()),
+                }
+            }
+            Test::Regex(regex) => found.as_str().is_some_and(|text| regex.is_match(text)),
+            Test::Compare { op, value } => {
+                let Some(number) = found.as_f64().filter(|_| found.is_number()) else { return false };
+                match op {
+                    CompareOp::Gt => number > *value,
+                    CompareOp::Gte => number >= *value,
+                    CompareOp::Lt => number < *value,
+                    CompareOp::Lte => number <= *value,
+                }
+            }
+            Test::Exists(wanted) => *wanted,
+        }
+    }
+}
+
+/// JSON equality with numbers compared as numbers (`1` equals `1.0`), and never a string equal
+/// to a number.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(x), Some(y), _, _) => x == y,
+            (_, _, Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn payload() -> Value {
+        json!({
+            "event": "permission.external_share_created",
+            "severity": "high",
+            "tenant": {"id": "contoso", "name": "Contoso"},
+            "data": {
+                "principal": "Guest.User@Gmail.com",
+                "site_url": "https://contoso.sharepoint.com/sites/Finance",
+                "file": "Q3 Résumé ✓.xlsx",
+                "threshold": 90,
+                "used_percent": 91.5,
+                "roles": ["edit"],
+                "a/b": "slash", "m~n": "tilde",
+                "count_text": "90"
+            }
+        })
+    }
+
+    fn holds(leaf: Value) -> bool {
+        Condition::parse(&leaf, "conditions").unwrap_or_else(|e| panic!("{leaf}: {} {}", e.field, e.message)).matches(&payload())
+    }
+
+    #[test]
+    fn each_operator_holds_or_not_as_a_table_says() {
+        let cases = [
+            (json!({"path": "/severity", "op": "eq", "value": "high"}), true),
+            (json!({"path": "/severity", "op": "eq", "value": "HIGH"}), false),
+            (json!({"path": "/severity", "op": "neq", "value": "low"}), true),
+            (json!({"path": "/data/threshold", "op": "eq", "value": 90.0}), true),
+            (json!({"path": "/data/threshold", "op": "eq", "value": "90"}), false),
+            (json!({"path": "/data/count_text", "op": "eq", "value": 90}), false),
+            (json!({"path": "/tenant/id", "op": "in", "value": ["fabrikam", "contoso"]}), true),
+            (json!({"path": "/tenant/id", "op": "nin", "value": ["fabrikam", "contoso"]}), false),
+            (json!({"path": "/data/roles", "op": "eq", "value": ["edit"]}), true),
+            (json!({"path": "/data/principal", "op": "suffix", "value": "@gmail.com"}), false),
+            (json!({"path": "/data/principal", "op": "suffix", "value": "@GMAIL.COM", "case_insensitive": true}), true),
+            (json!({"path": "/data/site_url", "op": "prefix", "value": "https://contoso.sharepoint.com/sites/"}), true),
+            (json!({"path": "/data/file", "op": "contains", "value": "résumé", "case_insensitive": true}), true),
+            (json!({"path": "/data/file", "op": "contains", "value": "résumé"}), false),
+            (json!({"path": "/data/file", "op": "contains", "value": "✓"}), true),
+            (json!({"path": "/data/site_url", "op": "regex", "value": "https://[a-z]+\\.sharepoint\\.com/sites/(Finance|HR)"}), true),
+            // The whole value must match.
+            (json!({"path": "/data/site_url", "op": "regex", "value": "Finance"}), false),
+            (json!({"path": "/data/site_url", "op": "regex", "value": ".*Finance"}), true),
+            (json!({"path": "/data/used_percent", "op": "gt", "value": 90}), true),
+            (json!({"path": "/data/threshold", "op": "gt", "value": 90}), false),
+            (json!({"path": "/data/threshold", "op": "gte", "value": 90}), true),
+            (json!({"path": "/data/threshold", "op": "lt", "value": 90.5}), true),
+            (json!({"path": "/data/threshold", "op": "lte", "value": 89}), false),
+            // No string-to-number conversion.
+            (json!({"path": "/data/count_text", "op": "gte", "value": 1}), false),
+            (json!({"path": "/data/principal", "op": "exists", "value": true}), true),
+            (json!({"path": "/data/nowhere", "op": "exists", "value": false}), true),
+            (json!({"path": "/data/principal", "op": "exists", "value": false}), false),
+            // An absent path is false, whatever the operator, but `exists: false`.
+            (json!({"path": "/data/nowhere", "op": "neq", "value": "x"}), false),
+            (json!({"path": "/data/nowhere", "op": "nin", "value": ["x"]}), false),
+            (json!({"path": "/data/nowhere", "op": "exists", "value": true}), false),
+            // Escaped pointer tokens.
+            (json!({"path": "/data/a~1b", "op": "eq", "value": "slash"}), true),
+            (json!({"path": "/data/m~0n", "op": "eq", "value": "tilde"}), true),
+            // A text operator on a number is false, not an error.
+            (json!({"path": "/data/threshold", "op": "prefix", "value": "9"}), false),
+        ];
+        for (leaf, expected) in cases {
+            assert_eq!(holds(leaf.clone()), expected, "{leaf}");
+        }
+    }
+
+    #[test]
+    fn all_any_not_and_nesting_combine_and_name_where_they_fail() {
+        let tree = json!({"all": [
+            {"path": "/tenant/id", "op": "eq", "value": "contoso"},
+            {"any": [
+                {"path": "/data/principal", "op": "suffix", "value": "@example.com"},
+                {"not": {"path": "/severity", "op": "in", "value": ["high", "critical"]}}
+            ]}
+        ]});
+        let condition = Condition::parse(&tree, "conditions").unwrap();
+        assert!(!condition.matches(&payload()));
+        assert_eq!(condition.first_failure(&payload()), Some("conditions.all[1]"));
+        let mut low = payload();
+        low["severity"] = json!("low");
+        assert!(condition.matches(&low));
+        let other = json!({"all": [{"path": "/tenant/id", "op": "eq", "value": "fabrikam"}]});
+        assert_eq!(Condition::parse(&other, "conditions").unwrap().first_failure(&payload()), Some("conditions.all[0]"));
+        let not = json!({"not": {"path": "/severity", "op": "eq", "value": "high"}});
+        assert_eq!(Condition::parse(&not, "conditions").unwrap().first_failure(&payload()), Some("conditions"));
+    }
+
+    #[test]
+    fn a_malformed_tree_is_refused_naming_the_path_in_the_rule_and_what_to_fix() {
+        let leaf = |op: &str, value: Value| json!({"path": "/severity", "op": op, "value": value});
+        let cases = [
+            (json!({"all": [leaf("eq", json!("high")), {"path": "/severity", "op": "is", "value": 1}]}), "conditions.all[1].op", "not an operator"),
+            (json!({"any": []}), "conditions.any", "non-empty"),
+            (json!({"all": [{"path": "severity", "op": "eq", "value": 1}]}), "conditions.all[0].path", "starts with `/`"),
+            (json!({"path": "/data/a~2", "op": "eq", "value": 1}), "conditions.path", "~0"),
+            (json!({"path": 5, "op": "eq", "value": 1}), "conditions.path", "as a string"),
+            (leaf("in", json!("high")), "conditions.value", "an array"),
+            (leaf("gt", json!("90")), "conditions.value", "a number"),
+            (leaf("exists", json!("yes")), "conditions.value", "true or false"),
+            (leaf("prefix", json!(1)), "conditions.value", "a string"),
+            (leaf("regex", json!("(unclosed")), "conditions.value", "regular expression"),
+            (leaf("regex", json!("\\w{1000}\\w{1000}\\w{1000}")), "conditions.value", "too large"),
+            (json!({"path": "/severity", "op": "eq"}), "conditions.value", "required"),
+            (json!({"path": "/severity", "op": "eq", "value": 1, "case_insensitive": true}), "conditions.case_insensitive", "not allowed"),
+            (json!({"path": "/severity", "op": "contains", "value": "h", "case_insensitive": "yes"}), "conditions.case_insensitive", "true or false"),
+            (json!({"all": [leaf("eq", json!(1))], "any": [leaf("eq", json!(1))]}), "conditions.any", "not allowed"),
+            (json!(["not", "an", "object"]), "conditions", "must be an object"),
+        ];
+        for (tree, field, says) in cases {
+            let err = Condition::parse(&tree, "conditions").expect_err(&tree.to_string());
+            assert_eq!(err.field, field, "{tree}: {}", err.message);
+            assert!(err.message.contains(says), "{tree}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_tree_is_held_to_eight_levels_and_sixty_four_leaves() {
+        let mut deep = json!({"path": "/severity", "op": "eq", "value": "high"});
+        for _ in 0..7 {
+            deep = json!({"not": {"not": deep}})["not"].clone();
+        }
+        // Seven `not`s over a leaf: eight levels.
+        assert!(Condition::parse(&deep, "conditions").is_ok());
+        let deeper = json!({"not": deep});
+        let err = Condition::parse(&deeper, "conditions").unwrap_err();
+        assert!(err.message.contains("at most 8 levels"), "{} {}", err.field, err.message);
+        let leaves = |n: usize| json!({"any": (0..n).map(|i| json!({"path": "/data/threshold", "op": "gte", "value": i})).collect::<Vec<_>>()});
+        assert!(Condition::parse(&leaves(64), "conditions").unwrap().matches(&payload()));
+        let err = Condition::parse(&leaves(65), "conditions").unwrap_err();
+        assert_eq!(err.field, "conditions.any[64]");
+        assert!(err.message.contains("at most 64 leaves"), "{}", err.message);
+    }
+}
