@@ -1,0 +1,141 @@
+//! The condition tree against a table of payloads, malformed trees and the limits.
+
+use serde_json::json;
+
+use super::*;
+
+fn payload() -> Value {
+    json!({
+        "event": "permission.external_share_created",
+        "severity": "high",
+        "tenant": {"id": "contoso", "name": "Contoso"},
+        "data": {
+            "principal": "Guest.User@Gmail.com",
+            "site_url": "https://contoso.sharepoint.com/sites/Finance",
+            "file": "Q3 Résumé ✓.xlsx",
+            "threshold": 90,
+            "used_percent": 91.5,
+            "roles": ["edit"],
+            "a/b": "slash", "m~n": "tilde",
+            "count_text": "90"
+        }
+    })
+}
+
+fn holds(leaf: Value) -> bool {
+    Condition::parse(&leaf, "conditions").unwrap_or_else(|e| panic!("{leaf}: {} {}", e.field, e.message)).matches(&payload())
+}
+
+#[test]
+fn each_operator_holds_or_not_as_a_table_says() {
+    let cases = [
+        (json!({"path": "/severity", "op": "eq", "value": "high"}), true),
+        (json!({"path": "/severity", "op": "eq", "value": "HIGH"}), false),
+        (json!({"path": "/severity", "op": "neq", "value": "low"}), true),
+        (json!({"path": "/data/threshold", "op": "eq", "value": 90.0}), true),
+        (json!({"path": "/data/threshold", "op": "eq", "value": "90"}), false),
+        (json!({"path": "/data/count_text", "op": "eq", "value": 90}), false),
+        (json!({"path": "/tenant/id", "op": "in", "value": ["fabrikam", "contoso"]}), true),
+        (json!({"path": "/tenant/id", "op": "nin", "value": ["fabrikam", "contoso"]}), false),
+        (json!({"path": "/data/roles", "op": "eq", "value": ["edit"]}), true),
+        (json!({"path": "/data/principal", "op": "suffix", "value": "@gmail.com"}), false),
+        (json!({"path": "/data/principal", "op": "suffix", "value": "@GMAIL.COM", "case_insensitive": true}), true),
+        (json!({"path": "/data/site_url", "op": "prefix", "value": "https://contoso.sharepoint.com/sites/"}), true),
+        (json!({"path": "/data/file", "op": "contains", "value": "résumé", "case_insensitive": true}), true),
+        (json!({"path": "/data/file", "op": "contains", "value": "résumé"}), false),
+        (json!({"path": "/data/file", "op": "contains", "value": "✓"}), true),
+        (json!({"path": "/data/site_url", "op": "regex", "value": "https://[a-z]+\\.sharepoint\\.com/sites/(Finance|HR)"}), true),
+        // The whole value must match.
+        (json!({"path": "/data/site_url", "op": "regex", "value": "Finance"}), false),
+        (json!({"path": "/data/site_url", "op": "regex", "value": ".*Finance"}), true),
+        (json!({"path": "/data/used_percent", "op": "gt", "value": 90}), true),
+        (json!({"path": "/data/threshold", "op": "gt", "value": 90}), false),
+        (json!({"path": "/data/threshold", "op": "gte", "value": 90}), true),
+        (json!({"path": "/data/threshold", "op": "lt", "value": 90.5}), true),
+        (json!({"path": "/data/threshold", "op": "lte", "value": 89}), false),
+        // No string-to-number conversion.
+        (json!({"path": "/data/count_text", "op": "gte", "value": 1}), false),
+        (json!({"path": "/data/principal", "op": "exists", "value": true}), true),
+        (json!({"path": "/data/nowhere", "op": "exists", "value": false}), true),
+        (json!({"path": "/data/principal", "op": "exists", "value": false}), false),
+        // An absent path is false, whatever the operator, but `exists: false`.
+        (json!({"path": "/data/nowhere", "op": "neq", "value": "x"}), false),
+        (json!({"path": "/data/nowhere", "op": "nin", "value": ["x"]}), false),
+        (json!({"path": "/data/nowhere", "op": "exists", "value": true}), false),
+        // Escaped pointer tokens.
+        (json!({"path": "/data/a~1b", "op": "eq", "value": "slash"}), true),
+        (json!({"path": "/data/m~0n", "op": "eq", "value": "tilde"}), true),
+        // A text operator on a number is false, not an error.
+        (json!({"path": "/data/threshold", "op": "prefix", "value": "9"}), false),
+    ];
+    for (leaf, expected) in cases {
+        assert_eq!(holds(leaf.clone()), expected, "{leaf}");
+    }
+}
+
+#[test]
+fn all_any_not_and_nesting_combine_and_name_where_they_fail() {
+    let tree = json!({"all": [
+        {"path": "/tenant/id", "op": "eq", "value": "contoso"},
+        {"any": [
+            {"path": "/data/principal", "op": "suffix", "value": "@example.com"},
+            {"not": {"path": "/severity", "op": "in", "value": ["high", "critical"]}}
+        ]}
+    ]});
+    let condition = Condition::parse(&tree, "conditions").unwrap();
+    assert!(!condition.matches(&payload()));
+    assert_eq!(condition.first_failure(&payload()), Some("conditions.all[1]"));
+    let mut low = payload();
+    low["severity"] = json!("low");
+    assert!(condition.matches(&low));
+    let other = json!({"all": [{"path": "/tenant/id", "op": "eq", "value": "fabrikam"}]});
+    assert_eq!(Condition::parse(&other, "conditions").unwrap().first_failure(&payload()), Some("conditions.all[0]"));
+    let not = json!({"not": {"path": "/severity", "op": "eq", "value": "high"}});
+    assert_eq!(Condition::parse(&not, "conditions").unwrap().first_failure(&payload()), Some("conditions"));
+}
+
+#[test]
+fn a_malformed_tree_is_refused_naming_the_path_in_the_rule_and_what_to_fix() {
+    let leaf = |op: &str, value: Value| json!({"path": "/severity", "op": op, "value": value});
+    let cases = [
+        (json!({"all": [leaf("eq", json!("high")), {"path": "/severity", "op": "is", "value": 1}]}), "conditions.all[1].op", "not an operator"),
+        (json!({"any": []}), "conditions.any", "non-empty"),
+        (json!({"all": [{"path": "severity", "op": "eq", "value": 1}]}), "conditions.all[0].path", "starts with `/`"),
+        (json!({"path": "/data/a~2", "op": "eq", "value": 1}), "conditions.path", "~0"),
+        (json!({"path": 5, "op": "eq", "value": 1}), "conditions.path", "as a string"),
+        (leaf("in", json!("high")), "conditions.value", "an array"),
+        (leaf("gt", json!("90")), "conditions.value", "a number"),
+        (leaf("exists", json!("yes")), "conditions.value", "true or false"),
+        (leaf("prefix", json!(1)), "conditions.value", "a string"),
+        (leaf("regex", json!("(unclosed")), "conditions.value", "regular expression"),
+        (leaf("regex", json!("\\w{1000}\\w{1000}\\w{1000}")), "conditions.value", "too large"),
+        (json!({"path": "/severity", "op": "eq"}), "conditions.value", "required"),
+        (json!({"path": "/severity", "op": "eq", "value": 1, "case_insensitive": true}), "conditions.case_insensitive", "not allowed"),
+        (json!({"path": "/severity", "op": "contains", "value": "h", "case_insensitive": "yes"}), "conditions.case_insensitive", "true or false"),
+        (json!({"all": [leaf("eq", json!(1))], "any": [leaf("eq", json!(1))]}), "conditions.any", "not allowed"),
+        (json!(["not", "an", "object"]), "conditions", "must be an object"),
+    ];
+    for (tree, field, says) in cases {
+        let err = Condition::parse(&tree, "conditions").expect_err(&tree.to_string());
+        assert_eq!(err.field, field, "{tree}: {}", err.message);
+        assert!(err.message.contains(says), "{tree}: {}", err.message);
+    }
+}
+
+#[test]
+fn a_tree_is_held_to_eight_levels_and_sixty_four_leaves() {
+    let mut deep = json!({"path": "/severity", "op": "eq", "value": "high"});
+    for _ in 0..7 {
+        deep = json!({"not": {"not": deep}})["not"].clone();
+    }
+    // Seven `not`s over a leaf: eight levels.
+    assert!(Condition::parse(&deep, "conditions").is_ok());
+    let deeper = json!({"not": deep});
+    let err = Condition::parse(&deeper, "conditions").unwrap_err();
+    assert!(err.message.contains("at most 8 levels"), "{} {}", err.field, err.message);
+    let leaves = |n: usize| json!({"any": (0..n).map(|i| json!({"path": "/data/threshold", "op": "gte", "value": i})).collect::<Vec<_>>()});
+    assert!(Condition::parse(&leaves(64), "conditions").unwrap().matches(&payload()));
+    let err = Condition::parse(&leaves(65), "conditions").unwrap_err();
+    assert_eq!(err.field, "conditions.any[64]");
+    assert!(err.message.contains("at most 64 leaves"), "{}", err.message);
+}
