@@ -14,7 +14,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web::Bytes;
 
 use crate::channels::{Item, Sending, Target, Transport, Verdict};
 use crate::domain::attempt::AttemptOutcome;
@@ -51,12 +50,6 @@ impl Outbound {
     pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names, host: &str) -> Self {
         let http = http::Http::new(timeout, connections, Arc::clone(&targets), names);
         Self { http, targets, timeout, host: Arc::from(host), tokens: token::TokenCache::default() }
-    }
-
-    /// Delivers `payload` (an event's section 4 payload) to the target once, as the target's
-    /// channel type builds it for message id `msg_id`, and reports what happened.
-    pub async fn send(&self, target: &Target, msg_id: &str, payload: Bytes) -> AttemptOutcome {
-        self.send_batch(target, &[Item { msg_id, payload: &payload }]).await.outcome
     }
 
     /// Delivers as many of `items` as the target's type puts in one request (at least the first)

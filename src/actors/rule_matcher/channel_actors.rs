@@ -73,7 +73,7 @@ impl ChannelActors {
         ChannelActors { slots: HashMap::new(), retired: Vec::new(), start, supervisor }
     }
 
-    /// Whether an actor serves the channel (it is enabled, and of a type this release knows).
+    /// Whether an actor serves the channel (it is enabled, and it can be sent to).
     pub fn serves(&self, channel_id: &str) -> bool {
         self.slots.contains_key(channel_id)
     }
