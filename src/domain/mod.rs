@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod limits;
+pub mod noise;
 pub mod network;
 pub mod payload;
 pub mod retry;

@@ -105,6 +105,11 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                     scheduled_attempt_count: 0,
                     lease_owner: owner.map(str::to_string),
                     redeliver_from: None,
+                    rule_id: None,
+                    group_id: None,
+                    notification_id: None,
+                    suppressed_by: None,
+                    silence_id: None,
                 });
             }
             results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: Some(body) });

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{attempts, channel_health, channels, deliveries, events, instances, rules, tenants};
+use super::schema::{alert_groups, attempts, channel_health, channels, deliveries, events, instances, rules, silences, suppression_windows, tenants};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tenants, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -54,6 +54,13 @@ pub struct RuleRow {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The lowest decides when several matching rules name one channel (default 100).
+    pub priority: i32,
+    /// JSON: the noise-control fields as the API takes them; NULL when unset.
+    pub conditions: Option<String>,
+    pub active_hours: Option<String>,
+    pub suppress: Option<String>,
+    pub group_spec: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -93,6 +100,64 @@ pub struct DeliveryRow {
     pub lease_owner: Option<String>,
     /// Set while a bulk redelivery waits: the status to go back to if its attempt fails.
     pub redeliver_from: Option<String>,
+    /// The rule that decided it (NULL for tests' and older deliveries).
+    pub rule_id: Option<String>,
+    /// `grouped`: the group it joined, and the notification it went out in once flushed.
+    pub group_id: Option<String>,
+    pub notification_id: Option<String>,
+    /// `suppressed`: the delivery that opened the window.
+    pub suppressed_by: Option<String>,
+    /// `silenced`: the silence.
+    pub silence_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = alert_groups, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct GroupRow {
+    pub id: String,
+    pub rule_id: String,
+    pub channel_id: String,
+    /// Canonical JSON object: path → value at `by`.
+    pub group_key: String,
+    /// JSON: the `group` settings it opened with.
+    pub settings: String,
+    pub opened_at: i64,
+    pub flush_at: i64,
+    pub last_flush_at: Option<i64>,
+    pub notifications: i32,
+    /// Events sent in the group's earlier notifications.
+    pub earlier: i32,
+    pub max_severity: Option<String>,
+    pub closing: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = suppression_windows, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SuppressionRow {
+    pub rule_id: String,
+    pub channel_id: String,
+    pub window_key: String,
+    pub delivery_id: String,
+    pub severity: String,
+    pub opened_at: i64,
+    pub until: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = silences, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SilenceRow {
+    pub id: String,
+    /// JSON: a conditions tree.
+    pub matchers: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub comment: String,
+    pub created_by: String,
+    /// JSON arrays; NULL for any.
+    pub channel_ids: Option<String>,
+    pub rule_ids: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -66,6 +66,11 @@ pub fn create(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<Ru
             enabled: spec.enabled,
             created_at: now,
             updated_at: now,
+            priority: 100,
+            conditions: None,
+            active_hours: None,
+            suppress: None,
+            group_spec: None,
         };
         diesel::insert_into(rules::table).values(&row).execute(conn)?;
         set_channels(conn, id, &spec.channel_ids)?;

@@ -51,6 +51,11 @@ diesel::table! {
         enabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        priority -> Integer,
+        conditions -> Nullable<Text>,
+        active_hours -> Nullable<Text>,
+        suppress -> Nullable<Text>,
+        group_spec -> Nullable<Text>,
     }
 }
 
@@ -93,6 +98,55 @@ diesel::table! {
         scheduled_attempt_count -> Integer,
         lease_owner -> Nullable<Text>,
         redeliver_from -> Nullable<Text>,
+        rule_id -> Nullable<Text>,
+        group_id -> Nullable<Text>,
+        notification_id -> Nullable<Text>,
+        suppressed_by -> Nullable<Text>,
+        silence_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_groups (id) {
+        id -> Text,
+        rule_id -> Text,
+        channel_id -> Text,
+        group_key -> Text,
+        settings -> Text,
+        opened_at -> BigInt,
+        flush_at -> BigInt,
+        last_flush_at -> Nullable<BigInt>,
+        notifications -> Integer,
+        earlier -> Integer,
+        max_severity -> Nullable<Text>,
+        closing -> Bool,
+    }
+}
+
+diesel::table! {
+    suppression_windows (rule_id, channel_id, window_key) {
+        rule_id -> Text,
+        channel_id -> Text,
+        window_key -> Text,
+        delivery_id -> Text,
+        severity -> Text,
+        opened_at -> BigInt,
+        until -> BigInt,
+    }
+}
+
+diesel::table! {
+    silences (id) {
+        id -> Text,
+        matchers -> Text,
+        starts_at -> BigInt,
+        ends_at -> BigInt,
+        comment -> Text,
+        created_by -> Text,
+        channel_ids -> Nullable<Text>,
+        rule_ids -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -190,4 +244,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version, alert_groups, suppression_windows, silences);

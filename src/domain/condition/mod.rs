@@ -217,7 +217,7 @@ fn parse_leaf(object: &serde_json::Map<String, Value>, at: &str) -> Result<Node,
 
 /// An RFC 6901 pointer: empty (the whole payload) or `/`-separated tokens, `~` only as `~0`
 /// or `~1`.
-fn parse_pointer(path: &Value) -> Result<String, String> {
+pub fn parse_pointer(path: &Value) -> Result<String, String> {
     let Some(text) = path.as_str() else {
         return Err("must be a JSON pointer, as a string, such as /data/principal".into());
     };

@@ -1,0 +1,16 @@
+DROP TABLE silences;
+DROP TABLE suppression_windows;
+DROP TABLE alert_groups;
+DROP INDEX deliveries_by_silence;
+DROP INDEX deliveries_by_notification;
+DROP INDEX deliveries_to_flush;
+ALTER TABLE deliveries DROP COLUMN silence_id;
+ALTER TABLE deliveries DROP COLUMN suppressed_by;
+ALTER TABLE deliveries DROP COLUMN notification_id;
+ALTER TABLE deliveries DROP COLUMN group_id;
+ALTER TABLE deliveries DROP COLUMN rule_id;
+ALTER TABLE rules DROP COLUMN group_spec;
+ALTER TABLE rules DROP COLUMN suppress;
+ALTER TABLE rules DROP COLUMN active_hours;
+ALTER TABLE rules DROP COLUMN conditions;
+ALTER TABLE rules DROP COLUMN priority;
