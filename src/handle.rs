@@ -33,6 +33,9 @@ pub struct IngestResult {
 pub struct DeliveryRef {
     pub id: String,
     pub channel_id: String,
+    /// `pending` (to be sent now), or what noise control decided: `grouped`, `suppressed`,
+    /// `silenced` (recorded, not sent).
+    pub status: &'static str,
 }
 
 /// Why events were not ingested. Nothing of the request was stored.
@@ -198,7 +201,8 @@ fn result_of(ingested: Ingested) -> IngestResult {
         deliveries: ingested
             .deliveries
             .into_iter()
-            .map(|(id, channel_id)| DeliveryRef { id, channel_id })
+            .map(|(id, channel_id)| DeliveryRef { id, channel_id, status: crate::domain::delivery::DeliveryStatus::Pending.as_str() })
+            .chain(ingested.decided.into_iter().map(|(id, channel_id, status)| DeliveryRef { id, channel_id, status: status.as_str() }))
             .collect(),
     }
 }

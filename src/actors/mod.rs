@@ -3,6 +3,7 @@
 //! [`retry_supervisor::RetrySupervisor`] holds the timers that wake a channel when a retry is due.
 
 pub mod delivery;
+pub mod group_flusher;
 pub mod messages;
 pub mod retry_supervisor;
 pub mod rule_matcher;

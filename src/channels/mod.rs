@@ -96,6 +96,12 @@ pub trait ChannelType: Sync {
         None
     }
 
+    /// A SIEM: receives every event, so rules' `suppress` and `group` do not apply to it, and a
+    /// silence holds it only when it names the channel (SPEC section 16).
+    fn is_siem(&self) -> bool {
+        false
+    }
+
     /// The settings it takes besides `url`, `headers` and `rate_limit_per_second`.
     fn settings(&self) -> &'static [Setting] {
         &[]

@@ -105,6 +105,10 @@ impl ChannelKind {
         self.0.url_is_secret()
     }
 
+    pub fn is_siem(self) -> bool {
+        self.0.is_siem()
+    }
+
     pub fn default_rate_limit(self) -> Option<RateLimit> {
         self.0.default_rate_limit().map(RateLimit::from_stored_u32)
     }

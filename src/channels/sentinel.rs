@@ -75,6 +75,10 @@ pub fn record(payload: &Value) -> Value {
 }
 
 impl ChannelType for Sentinel {
+    fn is_siem(&self) -> bool {
+        true
+    }
+
     fn presentation(&self) -> Presentation {
         Presentation {
             name: "sentinel",

@@ -44,6 +44,10 @@ pub fn event_url(url: &str) -> String {
 }
 
 impl ChannelType for Splunk {
+    fn is_siem(&self) -> bool {
+        true
+    }
+
     fn presentation(&self) -> Presentation {
         Presentation {
             name: "splunk",

@@ -18,11 +18,30 @@ pub enum DeliveryStatus {
     Failed,
     /// Its channel was deleted before it was sent.
     Cancelled,
+    /// Joined a group: sent in the group's notification (`notification_id`). Final.
+    Grouped,
+    /// A repeat within a suppression window (`suppressed_by`): not sent. Final.
+    Suppressed,
+    /// Held by a silence (`silence_id`): not sent. Final.
+    Silenced,
 }
 
 impl DeliveryStatus {
     /// Every status, in the order people read them.
-    pub const ALL: [DeliveryStatus; 4] = [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::Failed, DeliveryStatus::Cancelled];
+    pub const ALL: [DeliveryStatus; 7] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Cancelled,
+        DeliveryStatus::Grouped,
+        DeliveryStatus::Suppressed,
+        DeliveryStatus::Silenced,
+    ];
+
+    /// Decided by noise control rather than by an attempt.
+    pub const fn is_noise(self) -> bool {
+        matches!(self, DeliveryStatus::Grouped | DeliveryStatus::Suppressed | DeliveryStatus::Silenced)
+    }
 
     /// The name in the API, the database and the metrics.
     pub const fn as_str(self) -> &'static str {
@@ -31,6 +50,9 @@ impl DeliveryStatus {
             DeliveryStatus::Succeeded => "succeeded",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Grouped => "grouped",
+            DeliveryStatus::Suppressed => "suppressed",
+            DeliveryStatus::Silenced => "silenced",
         }
     }
 
@@ -192,6 +214,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 4 * 2 * 3 * 3 * 5);
+        assert_eq!(cases, 7 * 2 * 3 * 3 * 5);
     }
 }

@@ -2,6 +2,7 @@
 //! routes, the in-process handle, or a source such as Office 365) so the rest of the router
 //! never re-checks a value. Nothing here depends on another module of the crate.
 
+pub mod active_hours;
 pub mod attempt;
 pub mod breaker;
 pub mod channel;
@@ -13,11 +14,14 @@ pub mod ids;
 pub mod limits;
 pub mod noise;
 pub mod network;
+pub mod notification;
 pub mod payload;
 pub mod retry;
+pub mod routing;
 pub mod rule;
 pub mod severity;
 pub mod signature;
+pub mod silence;
 pub mod tenant;
 pub mod token;
 pub mod time;

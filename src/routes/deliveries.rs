@@ -41,8 +41,19 @@ pub struct DeliveryView {
     /// `null` for the router's own events (`router.*`), which belong to no tenant.
     tenant_id: Option<String>,
     channel_id: String,
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
+    /// `pending`, `succeeded`, `failed`, `cancelled`, or what noise control decided:
+    /// `grouped`, `suppressed`, `silenced` (final, never retried).
     status: String,
+    /// The rule that decided it (`null` for deliveries made before rules had priorities).
+    rule_id: Option<String>,
+    /// A notification's group, or the group a `grouped` delivery joined.
+    group_id: Option<String>,
+    /// `grouped`: the notification (a delivery) it went out in, once its group flushed.
+    notification_id: Option<String>,
+    /// `suppressed`: the delivery that opened the suppression window.
+    suppressed_by: Option<String>,
+    /// `silenced`: the silence.
+    silence_id: Option<String>,
     attempt_count: i32,
     /// When a pending delivery's next attempt is due.
     next_attempt_at: Option<String>,
@@ -63,6 +74,11 @@ impl From<DeliveryRow> for DeliveryView {
             tenant_id: Some(row.tenant_id).filter(|t| !t.is_empty()),
             channel_id: row.channel_id,
             status: row.status,
+            rule_id: row.rule_id,
+            group_id: row.group_id,
+            notification_id: row.notification_id,
+            suppressed_by: row.suppressed_by,
+            silence_id: row.silence_id,
             attempt_count: row.attempt_count,
             next_attempt_at: row.next_attempt_at.map(at),
             last_status_code: row.last_status_code,
@@ -222,6 +238,12 @@ pub async fn redeliver(
     let id = id.into_inner();
     let lookup = id.clone();
     let (row, payload, channel) = router.store().read(move |conn| deliveries::for_redelivery(conn, &lookup)).await?;
+    if row.status == DeliveryStatus::Grouped.as_str() {
+        return Err(ApiError::Conflict(match &row.notification_id {
+            Some(notification) => format!("delivery {id} was grouped and went out in notification {notification}; redeliver that one"),
+            None => format!("delivery {id} waits in group {} for its notification; it is sent then", row.group_id.as_deref().unwrap_or("?")),
+        }));
+    }
     if channel.deleted_at.is_some() || row.status == DeliveryStatus::Cancelled.as_str() {
         return Err(ApiError::Conflict(format!(
             "delivery {id} belongs to channel {}, which was deleted; it cannot be redelivered",
@@ -252,8 +274,11 @@ pub async fn redeliver(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverRequest {
-    /// `failed` (the default) or `succeeded`.
+    /// `failed` (the default, or `silenced` when `silence_id` is given), `succeeded`,
+    /// `suppressed` or `silenced`.
     status: Option<String>,
+    /// Only the deliveries this silence held (the undo of a silence).
+    silence_id: Option<String>,
     channel_id: Option<String>,
     tenant_id: Option<String>,
     event_type: Option<String>,
@@ -291,16 +316,17 @@ pub struct RedeliverCount {
 pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
     let request = body.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let status = nonempty(request.status).unwrap_or_else(|| DeliveryStatus::Failed.as_str().into());
-    if ![DeliveryStatus::Failed, DeliveryStatus::Succeeded].map(DeliveryStatus::as_str).contains(&status.as_str()) {
-        return Err(Invalid::new(
-            "status",
-            format!(
-                "`{status}`: bulk redelivery takes failed or succeeded deliveries; pending ones are attempted on their schedule \
-                 (POST /api/v1/deliveries/{{id}}/redeliver sends one now) and cancelled ones cannot be sent"
-            ),
-        )
-        .into());
+    let silence_id = nonempty(request.silence_id);
+    let default = if silence_id.is_some() { DeliveryStatus::Silenced } else { DeliveryStatus::Failed };
+    let status = nonempty(request.status).unwrap_or_else(|| default.as_str().into());
+    let takes = [DeliveryStatus::Failed, DeliveryStatus::Succeeded, DeliveryStatus::Suppressed, DeliveryStatus::Silenced];
+    if !takes.map(DeliveryStatus::as_str).contains(&status.as_str()) {
+        let why = if status == DeliveryStatus::Grouped.as_str() {
+            "grouped deliveries went out in their notification: redeliver the notification (its id is each one's `notification_id`)"
+        } else {
+            "pending ones are attempted on their schedule (POST /api/v1/deliveries/{id}/redeliver sends one now) and cancelled ones cannot be sent"
+        };
+        return Err(Invalid::new("status", format!("`{status}`: bulk redelivery takes failed, succeeded, suppressed or silenced deliveries; {why}")).into());
     }
     let instant = |field: &'static str, value: Option<String>| {
         nonempty(value)
@@ -319,6 +345,7 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
     }
     let filter = deliveries::RedeliverFilter {
         status,
+        silence_id,
         channel_id: nonempty(request.channel_id),
         tenant_id: nonempty(request.tenant_id),
         event_type: nonempty(request.event_type),

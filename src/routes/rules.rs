@@ -8,7 +8,9 @@ use super::{at, nullable, ApiResult};
 use crate::domain::limits::Limits;
 use crate::domain::severity::Severity;
 use crate::domain::time::now_ms;
+use crate::domain::rule::NoiseInput;
 use crate::domain::{ids, rule};
+use serde_json::Value;
 use crate::handle::RouterHandle;
 use crate::store::rules::{self, RuleSpec, RuleWithChannels};
 
@@ -26,6 +28,20 @@ pub struct RuleView {
     min_severity: String,
     channel_ids: Vec<String>,
     enabled: bool,
+    /// When several matching rules name one channel, the lowest decides (then the oldest).
+    priority: i32,
+    /// A conditions tree over the event payload (SPEC section 16), or `null`.
+    #[schema(value_type = Option<Object>)]
+    conditions: Option<Value>,
+    /// One window or a list of windows, or `null` (always active).
+    #[schema(value_type = Option<Object>)]
+    active_hours: Option<Value>,
+    /// `{"by":[pointers],"for":"24h"}` or `null`.
+    #[schema(value_type = Option<Object>)]
+    suppress: Option<Value>,
+    /// `{"by":[pointers],"wait":"30s","interval":"5m"}` or `null`.
+    #[schema(value_type = Option<Object>)]
+    group: Option<Value>,
     created_at: String,
     updated_at: String,
 }
@@ -33,6 +49,7 @@ pub struct RuleView {
 impl From<RuleWithChannels> for RuleView {
     fn from(rule: RuleWithChannels) -> Self {
         let event_types = rule.event_type_texts();
+        let noise = rule.noise().as_input();
         let row = rule.row;
         Self {
             id: row.id,
@@ -42,6 +59,11 @@ impl From<RuleWithChannels> for RuleView {
             min_severity: row.min_severity,
             channel_ids: rule.channel_ids,
             enabled: row.enabled,
+            priority: row.priority,
+            conditions: noise.conditions,
+            active_hours: noise.active_hours,
+            suppress: noise.suppress,
+            group: noise.group,
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
         }
@@ -73,6 +95,26 @@ pub struct RuleInput {
     channel_ids: Vec<String>,
     #[serde(default)]
     enabled: Option<bool>,
+    /// Default 100; when several matching rules name one channel, the lowest decides.
+    #[serde(default)]
+    #[schema(value_type = Option<i32>)]
+    priority: Option<Value>,
+    /// A conditions tree: `{"all":[…]}`, `{"any":[…]}`, `{"not":…}` or a leaf `{"path","op","value"}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    conditions: Option<Value>,
+    /// `{"timezone","days","from","to","invert"}` or a list of them.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    active_hours: Option<Value>,
+    /// `{"by":[pointers],"for":"24h"}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    suppress: Option<Value>,
+    /// `{"by":[pointers],"wait":"30s","interval":"5m"}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    group: Option<Value>,
 }
 
 /// A change: the fields given are set, the others kept.
@@ -98,11 +140,40 @@ pub struct RulePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<bool>)]
     enabled: Option<Option<bool>>,
+    /// `null`: back to 100.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>)]
+    priority: Option<Option<Value>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    conditions: Option<Option<Value>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    active_hours: Option<Option<Value>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    suppress: Option<Option<Value>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    group: Option<Option<Value>>,
 }
 
 fn spec_of(input: RuleInput, limits: &Limits) -> Result<RuleSpec, crate::domain::Invalid> {
     let enabled = input.enabled.unwrap_or(true);
+    let noise = NoiseInput {
+        priority: input.priority,
+        conditions: input.conditions,
+        active_hours: input.active_hours,
+        suppress: input.suppress,
+        group: input.group,
+    };
+    let parsed = noise.parse()?;
     Ok(RuleSpec {
+        noise: noise.normalised(&parsed),
         name: rule::parse_name(&input.name, limits)?,
         tenant_id: rule::parse_tenant(input.tenant_id.as_deref())?,
         event_types: rule::parse_event_types(&input.event_types, limits)?,
@@ -166,11 +237,13 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
         super::given("enabled", patch.enabled)?,
     );
     let tenant_id = patch.tenant_id;
+    let (priority, conditions, active_hours, suppress, group) = (patch.priority, patch.conditions, patch.active_hours, patch.suppress, patch.group);
     let limits = router.limits().clone();
     // Read, merge and write in one transaction, so concurrent PATCHes cannot undo each other.
     let rule = router.change(move |conn| {
             crate::store::lock_for_change(conn, crate::store::Changeable::Rule, &id)?;
             let current = rules::get(conn, &id)?;
+            let current_noise = current.noise().as_input();
             let merged = RuleInput {
                 name: name.unwrap_or(current.row.name.clone()),
                 tenant_id: tenant_id.unwrap_or(current.row.tenant_id.clone()),
@@ -178,6 +251,11 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
                 min_severity: Some(min_severity.unwrap_or(current.row.min_severity.clone())),
                 channel_ids: channel_ids.unwrap_or(current.channel_ids.clone()),
                 enabled: Some(enabled.unwrap_or(current.row.enabled)),
+                priority: priority.unwrap_or(current_noise.priority),
+                conditions: conditions.unwrap_or(current_noise.conditions),
+                active_hours: active_hours.unwrap_or(current_noise.active_hours),
+                suppress: suppress.unwrap_or(current_noise.suppress),
+                group: group.unwrap_or(current_noise.group),
             };
             let spec = spec_of(merged, &limits)?;
             rules::replace(conn, &id, &spec, now_ms())

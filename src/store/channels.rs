@@ -208,6 +208,8 @@ pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> 
         diesel::update(rules::table.filter(rules::enabled.eq(true)).filter(without_channels))
             .set((rules::enabled.eq(false), rules::updated_at.eq(now)))
             .execute(conn)?;
+        // Its groups end; their events not yet sent are cancelled, as are pending notifications.
+        super::groups::cancel_for_channel(conn, id, now)?;
         let cancelled = diesel::update(
             deliveries::table.filter(deliveries::channel_id.eq(id)).filter(super::deliveries::is_pending()),
         )

@@ -73,8 +73,10 @@ pub struct DueDelivery {
 /// Which finished deliveries a bulk redelivery takes; `None` means any.
 #[derive(Debug, Clone)]
 pub struct RedeliverFilter {
-    /// `failed` or `succeeded`.
+    /// `failed`, `succeeded`, `suppressed` or `silenced`.
     pub status: String,
+    /// Only the deliveries this silence held.
+    pub silence_id: Option<String>,
     pub channel_id: Option<String>,
     pub tenant_id: Option<String>,
     pub event_type: Option<String>,
@@ -98,6 +100,9 @@ fn redeliverable(conn: &mut Conn, filter: &RedeliverFilter) -> Result<Vec<(Strin
         .filter(deliveries::channel_id.eq_any(live))
         .select((deliveries::id, deliveries::channel_id))
         .into_boxed();
+    if let Some(silence_id) = &filter.silence_id {
+        query = query.filter(deliveries::silence_id.eq(silence_id));
+    }
     if let Some(channel_id) = &filter.channel_id {
         query = query.filter(deliveries::channel_id.eq(channel_id));
     }

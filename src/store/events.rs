@@ -12,13 +12,16 @@ use crate::domain::event::{NewEvent, TenantRef};
 use crate::domain::ids;
 use crate::domain::payload;
 use crate::domain::tenant::Tenant;
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::routing::{Decision, Fate};
 use crate::domain::Invalid;
+use super::groups::Noise;
 
-/// An event and the channels its matching rules target.
+/// An event and what routing decided for each channel its matching rules name.
 #[derive(Debug, Clone)]
 pub struct MatchedEvent {
     pub event: NewEvent,
-    pub channel_ids: Vec<String>,
+    pub routes: Vec<Decision>,
 }
 
 /// What became of one ingested event.
@@ -26,10 +29,15 @@ pub struct MatchedEvent {
 pub struct Ingested {
     pub event_id: String,
     pub duplicate: bool,
-    /// `(delivery id, channel id)` for each delivery created.
+    /// `(delivery id, channel id)` for each delivery created pending (to send now).
     pub deliveries: Vec<(String, String)>,
+    /// `(delivery id, channel id, status)` of each delivery noise control decided (grouped,
+    /// suppressed, silenced): recorded, not sent.
+    pub decided: Vec<(String, String, DeliveryStatus)>,
     /// The payload to send, when deliveries were created.
     pub payload: Option<String>,
+    /// Flush times of the groups this ingestion opened.
+    pub opened_groups: Vec<i64>,
 }
 
 /// Stores a batch of events and their deliveries, all or nothing. `batch` names fields
@@ -46,7 +54,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let mut seen: HashSet<String> = stored.into_iter().collect();
 
         let wanted: Vec<&str> = {
-            let mut all: Vec<&str> = batch.iter().flat_map(|m| m.channel_ids.iter().map(String::as_str)).collect();
+            let mut all: Vec<&str> = batch.iter().flat_map(|m| m.routes.iter().map(|r| r.channel_id.as_str())).collect();
             all.sort_unstable();
             all.dedup();
             all
@@ -75,26 +83,43 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let inserted = super::insert_events(conn, &event_rows)?;
         let mut payloads: HashMap<usize, String> =
             fresh.into_iter().zip(event_rows).filter(|(_, row)| inserted.contains(&row.id)).map(|(i, row)| (i, row.payload)).collect();
+        // Suppression windows and groups the fresh events' pairs touch, locked in key order.
+        let noisy = batch.iter().enumerate().filter(|(i, _)| payloads.contains_key(i)).flat_map(|(_, m)| {
+            m.routes.iter().filter(|r| live.contains(&r.channel_id)).filter_map(|r| match &r.fate {
+                Fate::Send { suppress, group } if suppress.is_some() || group.is_some() => {
+                    Some((r.rule_id.as_str(), r.channel_id.as_str(), suppress.as_ref(), group.as_ref()))
+                }
+                _ => None,
+            })
+        });
+        let mut noisy = noisy.peekable();
+        let (now, mut noise) = match noisy.peek() {
+            None => (now, Noise::default()),
+            Some(_) => {
+                let now = super::database_now(conn, now)?;
+                (now, Noise::lock(conn, noisy, now)?)
+            }
+        };
         let mut results = Vec::with_capacity(batch.len());
         let mut new_deliveries: Vec<DeliveryRow> = Vec::new();
         for (i, matched) in batch.iter().enumerate() {
             let event = &matched.event;
             let Some(body) = payloads.remove(&i) else {
-                results.push(Ingested { event_id: event.id.clone(), duplicate: true, deliveries: vec![], payload: None });
+                results.push(Ingested { event_id: event.id.clone(), duplicate: true, deliveries: vec![], decided: vec![], payload: None, opened_groups: vec![] });
                 continue;
             };
             let mut created = Vec::new();
-            for channel_id in matched.channel_ids.iter().filter(|c| live.contains(*c)) {
+            let mut decided = Vec::new();
+            for route in matched.routes.iter().filter(|r| live.contains(&r.channel_id)) {
                 let id = ids::new_id(ids::DELIVERY);
-                created.push((id.clone(), channel_id.clone()));
-                new_deliveries.push(DeliveryRow {
-                    id,
+                let mut row = DeliveryRow {
+                    id: id.clone(),
                     event_id: event.id.clone(),
-                    channel_id: channel_id.clone(),
+                    channel_id: route.channel_id.clone(),
                     tenant_id: event.tenant.id().to_string(),
                     event_type: event.event_type.as_str().to_string(),
                     severity: event.severity.as_str().to_string(),
-                    status: crate::domain::delivery::DeliveryStatus::Pending.as_str().into(),
+                    status: DeliveryStatus::Pending.as_str().into(),
                     attempt_count: 0,
                     next_attempt_at: Some(now),
                     last_status_code: None,
@@ -105,14 +130,55 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                     scheduled_attempt_count: 0,
                     lease_owner: owner.map(str::to_string),
                     redeliver_from: None,
-                    rule_id: None,
+                    rule_id: Some(route.rule_id.clone()),
                     group_id: None,
                     notification_id: None,
                     suppressed_by: None,
                     silence_id: None,
-                });
+                };
+                let status = match &route.fate {
+                    Fate::Silenced { silence_id } => {
+                        row.silence_id = Some(silence_id.clone());
+                        DeliveryStatus::Silenced
+                    }
+                    Fate::Send { suppress, group } => {
+                        let suppressed_by = suppress.as_ref().and_then(|s| noise.suppressed_by(&route.rule_id, &route.channel_id, s, event.severity, now));
+                        match (suppressed_by, group) {
+                            (Some(by), _) => {
+                                row.suppressed_by = Some(by);
+                                DeliveryStatus::Suppressed
+                            }
+                            (None, group) => {
+                                if let Some(s) = suppress {
+                                    noise.open_window(&route.rule_id, &route.channel_id, s, &id, event.severity, now);
+                                }
+                                match group.as_ref().and_then(|g| noise.group_of(&route.rule_id, &route.channel_id, g)) {
+                                    Some(group_id) => {
+                                        row.group_id = Some(group_id);
+                                        DeliveryStatus::Grouped
+                                    }
+                                    None => DeliveryStatus::Pending,
+                                }
+                            }
+                        }
+                    }
+                };
+                if status == DeliveryStatus::Pending {
+                    created.push((id, route.channel_id.clone()));
+                    new_deliveries.push(row);
+                } else {
+                    row.status = status.as_str().into();
+                    row.next_attempt_at = None;
+                    row.lease_owner = None;
+                    decided.push((id, route.channel_id.clone(), status));
+                    new_deliveries.push(row);
+                }
             }
-            results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, payload: Some(body) });
+            results.push(Ingested { event_id: event.id.clone(), duplicate: false, deliveries: created, decided, payload: Some(body), opened_groups: vec![] });
+        }
+        noise.save(conn)?;
+        if let Some(first) = results.first_mut() {
+            first.opened_groups = std::mem::take(&mut noise.opened);
         }
         insert_rows!(new_deliveries, |head| each_backend!(conn, c => diesel::insert_into(deliveries::table).values(head).execute(c))?);
         Ok(results)

@@ -71,6 +71,7 @@ pub mod attempts;
 pub mod channels;
 pub mod deliveries;
 pub mod events;
+pub mod groups;
 mod id_in;
 pub mod instances;
 pub mod models;
@@ -79,6 +80,7 @@ pub mod postgres;
 pub mod rules;
 pub mod retention;
 pub mod schema;
+pub mod silences;
 mod sharing;
 pub mod sqlite;
 pub mod tenants;
@@ -362,6 +364,51 @@ pub enum Changeable {
 /// first (PostgreSQL; SQLite's single writer runs one write at a time anyway).
 pub fn lock_for_change(conn: &mut Conn, table: Changeable, id: &str) -> Result<(), StoreError> {
     on_backend!(conn, _c => Ok(()), postgres::lock_for_change(_c, table, id))
+}
+
+/// The time of a write that decides by the clock (suppression windows, group flushes): the
+/// database's on PostgreSQL, the same for every instance; this process's (`now`) on SQLite.
+pub fn database_now(conn: &mut Conn, now: i64) -> Result<i64, StoreError> {
+    on_backend!(conn, _c => Ok(now), postgres::database_now(_c))
+}
+
+/// A suppression window, locked until the transaction ends on PostgreSQL (`groups::Noise`).
+fn lock_window(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) -> Result<models::SuppressionRow, StoreError> {
+    use diesel::prelude::*;
+    use schema::suppression_windows as w;
+    let query = w::table.find((rule_id, channel_id, key));
+    Ok(on_backend!(
+        conn,
+        c => query.select(models::SuppressionRow::as_select()).first(c),
+        query.select(models::SuppressionRow::as_select()).for_update().first(c)
+    )?)
+}
+
+/// The open group of a key, `(id, flush_at)`, taken FOR SHARE on PostgreSQL so no flush runs
+/// until the joining transaction ends (`groups::Noise`).
+fn lock_open_group(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) -> Result<Option<(String, i64)>, StoreError> {
+    use diesel::prelude::*;
+    use schema::alert_groups as g;
+    let query = g::table
+        .filter(g::rule_id.eq(rule_id))
+        .filter(g::channel_id.eq(channel_id))
+        .filter(g::group_key.eq(key))
+        .filter(g::closing.eq(false))
+        .select((g::id, g::flush_at));
+    Ok(on_backend!(conn, c => query.first(c).optional(), query.for_share().first(c).optional())?)
+}
+
+/// Up to `limit` groups due at `now`, oldest flush first; on PostgreSQL locked, skipping those
+/// another instance is flushing or being joined (`groups::flush_due`).
+fn lock_due_groups(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<models::GroupRow>, StoreError> {
+    use diesel::prelude::*;
+    use schema::alert_groups as g;
+    let query = g::table.filter(g::flush_at.le(now)).order(g::flush_at.asc()).limit(limit);
+    Ok(on_backend!(
+        conn,
+        c => query.select(models::GroupRow::as_select()).load(c),
+        query.select(models::GroupRow::as_select()).for_update().skip_locked().load(c)
+    )?)
 }
 
 /// The recording state of the deliveries a write is about to move on (`attempts::record`),

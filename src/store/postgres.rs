@@ -242,3 +242,14 @@ pub(super) fn load_progress(conn: &mut PgConnection, query: super::attempts::pro
 pub(super) fn load_purgeable(conn: &mut PgConnection, query: super::retention::purgeable<'_>) -> Result<Vec<(String, String)>, StoreError> {
     Ok(query.for_update().skip_locked().load(conn)?)
 }
+
+/// The database's clock, in Unix milliseconds (`store::database_now`).
+pub(super) fn database_now(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    #[derive(QueryableByName)]
+    struct Now {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        ms: i64,
+    }
+    let now: Now = diesel::sql_query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms").get_result(conn)?;
+    Ok(now.ms)
+}

@@ -8,7 +8,8 @@ use super::models::{ChannelRow, RuleRow};
 use super::schema::{channels, rule_channels, rules, tenants};
 use super::{write, Conn, StoreError};
 use crate::domain::event::EventPattern;
-use crate::domain::rule::RuleFilter;
+use crate::domain::rule::{RuleFilter, StoredNoise};
+use crate::domain::routing::RoutingRule;
 use crate::domain::severity::Severity;
 use crate::domain::Invalid;
 
@@ -27,11 +28,18 @@ pub struct RuleSpec {
     pub min_severity: Severity,
     pub channel_ids: Vec<String>,
     pub enabled: bool,
+    /// Priority, conditions, active hours, suppression and grouping, as stored.
+    pub noise: StoredNoise,
 }
 
 /// Everything the RuleMatcher needs: enabled rules and live, enabled channels.
 pub struct RoutingSnapshot {
-    pub rules: Vec<(RuleFilter, Vec<String>)>,
+    /// In the order they decide (`routing::sort`).
+    pub rules: Vec<RoutingRule>,
+    /// Silences not ended yet.
+    pub silences: Vec<crate::domain::silence::Silence>,
+    /// Registered tenants, for the payload conditions are evaluated on.
+    pub tenants: HashMap<String, crate::domain::tenant::Tenant>,
     pub channels: Vec<ChannelRow>,
     /// The stored circuit-breaker health of those channels that have one.
     pub health: std::collections::HashMap<String, crate::domain::breaker::Health>,
@@ -66,11 +74,11 @@ pub fn create(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<Ru
             enabled: spec.enabled,
             created_at: now,
             updated_at: now,
-            priority: 100,
-            conditions: None,
-            active_hours: None,
-            suppress: None,
-            group_spec: None,
+            priority: spec.noise.priority,
+            conditions: spec.noise.conditions.clone(),
+            active_hours: spec.noise.active_hours.clone(),
+            suppress: spec.noise.suppress.clone(),
+            group_spec: spec.noise.group.clone(),
         };
         diesel::insert_into(rules::table).values(&row).execute(conn)?;
         set_channels(conn, id, &spec.channel_ids)?;
@@ -91,8 +99,22 @@ pub fn replace(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<R
                 rules::min_severity.eq(spec.min_severity.as_str()),
                 rules::enabled.eq(spec.enabled),
                 rules::updated_at.eq(now),
+                rules::priority.eq(spec.noise.priority),
+                rules::conditions.eq(&spec.noise.conditions),
+                rules::active_hours.eq(&spec.noise.active_hours),
+                rules::suppress.eq(&spec.noise.suppress),
+                rules::group_spec.eq(&spec.noise.group),
             ))
             .execute(conn)?;
+        // An open group keeps the settings it opened with; a change to what it collects closes
+        // it (it still sends what it holds at its flush time).
+        let regrouped = current.row.group_spec != spec.noise.group
+            || current.row.conditions != spec.noise.conditions
+            || current.channel_ids != spec.channel_ids
+            || !spec.enabled;
+        if regrouped {
+            super::groups::close_for_rule(conn, id)?;
+        }
         diesel::delete(rule_channels::table.filter(rule_channels::rule_id.eq(id))).execute(conn)?;
         set_channels(conn, id, &spec.channel_ids)?;
         current.row.updated_at = now;
@@ -102,6 +124,11 @@ pub fn replace(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<R
             event_types: patterns_json(&spec.event_types),
             min_severity: spec.min_severity.as_str().to_string(),
             enabled: spec.enabled,
+            priority: spec.noise.priority,
+            conditions: spec.noise.conditions.clone(),
+            active_hours: spec.noise.active_hours.clone(),
+            suppress: spec.noise.suppress.clone(),
+            group_spec: spec.noise.group.clone(),
             ..current.row
         };
         Ok(RuleWithChannels { row, channel_ids: spec.channel_ids.clone() })
@@ -111,6 +138,7 @@ pub fn replace(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<R
 pub fn delete(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     write(conn, |conn| {
         get(conn, id)?;
+        super::groups::close_for_rule(conn, id)?;
         diesel::delete(rule_channels::table.filter(rule_channels::rule_id.eq(id))).execute(conn)?;
         diesel::delete(rules::table.find(id)).execute(conn)?;
         Ok(())
@@ -125,20 +153,53 @@ pub fn routing_snapshot(conn: &mut Conn) -> Result<RoutingSnapshot, StoreError> 
         .select(ChannelRow::as_select())
         .load(conn)?;
     let rows: Vec<RuleRow> = rules::table.filter(rules::enabled.eq(true)).select(RuleRow::as_select()).load(conn)?;
-    let rules = attach_channels(conn, rows)?
-        .into_iter()
-        .filter_map(|rule| rule.filter().map(|filter| (filter, rule.channel_ids)))
-        .collect();
+    let mut rules: Vec<RoutingRule> = attach_channels(conn, rows)?.iter().filter_map(RuleWithChannels::routing).collect();
+    crate::domain::routing::sort(&mut rules);
     let ids: Vec<String> = channels.iter().map(|c| c.id.clone()).collect();
     let health = super::channels::health(conn, &ids)?;
     let untold = super::channels::untold_disabled(conn)?;
-    Ok(RoutingSnapshot { rules, channels, health, untold })
+    let silences = super::silences::current(conn, crate::domain::time::now_ms())?;
+    let tenants = super::tenants::list(conn)?.iter().map(|row| (row.id.clone(), row.to_tenant())).collect();
+    Ok(RoutingSnapshot { rules, silences, tenants, channels, health, untold })
 }
 
 impl RuleWithChannels {
     /// The stored patterns as text, as clients wrote them.
     pub fn event_type_texts(&self) -> Vec<String> {
         serde_json::from_str(&self.row.event_types).unwrap_or_default()
+    }
+
+    /// The noise-control fields as stored.
+    pub fn noise(&self) -> StoredNoise {
+        StoredNoise {
+            priority: self.row.priority,
+            conditions: self.row.conditions.clone(),
+            active_hours: self.row.active_hours.clone(),
+            suppress: self.row.suppress.clone(),
+            group: self.row.group_spec.clone(),
+        }
+    }
+
+    /// The rule as routing sees it; `None` only if the stored row no longer parses (never
+    /// written so: it is left out of routing and logged).
+    pub fn routing(&self) -> Option<RoutingRule> {
+        let filter = self.filter()?;
+        let noise = match self.noise().parse() {
+            Ok(noise) => noise,
+            Err(err) => {
+                log::error!("rule {} ({}) is left out of routing: its stored {err}", self.row.name, self.row.id);
+                return None;
+            }
+        };
+        Some(RoutingRule {
+            id: self.row.id.clone(),
+            name: self.row.name.clone(),
+            enabled: self.row.enabled,
+            created_at: self.row.created_at,
+            filter,
+            noise,
+            channel_ids: self.channel_ids.clone(),
+        })
     }
 
     /// The rule's filter; `None` only if the stored row no longer parses (never written so).

@@ -142,6 +142,13 @@ impl Store {
         .await
     }
 
+    /// Flushes up to `limit` due groups into notifications (`groups::flush_due`); shared, the
+    /// notifications are leased to this instance, which sends them at once.
+    pub async fn flush_groups(&self, limit: i64) -> Result<super::groups::Flushed, StoreError> {
+        let owner = self.mode.owner();
+        self.write(move |conn| super::groups::flush_due(conn, now_ms(), limit, owner.as_deref())).await
+    }
+
     /// What a channel's actor fetches: up to `limit` due deliveries of the channel, oldest
     /// first, leaving out those it `holds`, and when the next falls due (`deliveries::Fetched`).
     /// Shared, they are leased to this instance (a write, which also takes over what instances

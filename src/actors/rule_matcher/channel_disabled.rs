@@ -44,8 +44,8 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         };
         // The disabled channel may still be in memory here; it is left out when the deliveries
         // are written (only enabled channels get them).
-        let channel_ids = self.route(&event);
-        let batch = vec![MatchedEvent { event, channel_ids }];
+        let routes = self.route(&event, now_ms());
+        let batch = vec![MatchedEvent { event, routes }];
         let store = self.store.clone();
         let channel_id = msg.channel_id.clone();
         let write = async move { store.ingest_if(batch, false, move |conn, now| channels::mark_disable_told(conn, &channel_id, now)).await };

@@ -100,7 +100,7 @@ mod tests {
                     tenant: TenantRef::Router,
                     data: EventData::new(&serde_json::Map::new()),
                 },
-                channel_ids: Vec::new(),
+                routes: Vec::new(),
             })
             .collect();
         WaitingIngest::new(matched, false, tokio::sync::oneshot::channel().0)

@@ -25,7 +25,11 @@ use crate::domain::attempt::Trigger;
 use crate::channels::{ChannelKind, Unsendable};
 use crate::domain::channel::{RateLimit, SigningSecret};
 use crate::domain::event::NewEvent;
-use crate::domain::rule::RuleFilter;
+use crate::domain::event::TenantRef;
+use crate::domain::routing::{decide, ChannelFacts, Decision, EventView, RoutingRule};
+use crate::domain::silence::Silence;
+use crate::domain::tenant::Tenant;
+use super::group_flusher::{GroupFlusher, GroupsOpened};
 use crate::channels::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
@@ -44,10 +48,18 @@ pub use coalesce::{INGEST_WRITES, MERGED_EVENTS};
 pub struct RuleMatcher {
     store: Store,
     policy: DeliveryPolicy,
-    rules: Vec<(RuleFilter, Vec<String>)>,
+    /// The enabled rules, in the order they decide.
+    rules: Vec<RoutingRule>,
+    /// The silences not ended yet (each holds only within its window).
+    silences: Vec<Silence>,
+    /// Registered tenants, for the payload conditions see (kept up to date by the events that
+    /// carry a full tenant).
+    tenants: HashMap<String, Tenant>,
     /// The enabled channels: each gets its deliveries, even one nothing can be sent to now (a
     /// type this release does not know, settings that do not parse), whose deliveries wait.
-    enabled: std::collections::HashSet<String>,
+    enabled: HashMap<String, ChannelFacts>,
+    /// Flushes groups; told of the groups ingestion opens.
+    flusher: Addr<GroupFlusher>,
     /// Which actor serves each enabled channel that can be sent to.
     channels: ChannelActors,
     /// The routing version the rules and channels in memory were loaded at.
@@ -70,6 +82,7 @@ impl RuleMatcher {
     pub fn spawn(store: Store, policy: DeliveryPolicy, supervisor: Addr<RetrySupervisor>) -> Addr<Self> {
         RuleMatcher::create(|ctx| {
             let me = ctx.address().recipient();
+            let flusher = GroupFlusher::new(store.clone(), ctx.address().recipient(), policy.metrics.clone()).start();
             let claims = Claims::default();
             let (actor_store, actor_policy, actor_supervisor) = (store.clone(), policy.clone(), supervisor.clone());
             let start: channel_actors::Start = Box::new(move |target, health| {
@@ -88,7 +101,10 @@ impl RuleMatcher {
                 store,
                 policy,
                 rules: Vec::new(),
-                enabled: std::collections::HashSet::new(),
+                silences: Vec::new(),
+                tenants: HashMap::new(),
+                enabled: HashMap::new(),
+                flusher,
                 channels: ChannelActors::new(start, supervisor),
                 routing_version: 0,
                 watching: false,
@@ -100,19 +116,24 @@ impl RuleMatcher {
         })
     }
 
-    /// The enabled channels the event's matching rules target, each once, in rule order.
-    fn route(&self, event: &NewEvent) -> Vec<String> {
-        let mut targets: Vec<String> = Vec::new();
-        for (filter, channel_ids) in &self.rules {
-            if filter.matches(&event.event_type, event.severity, event.tenant.id()) {
-                for id in channel_ids {
-                    if self.enabled.contains(id) && !targets.contains(id) {
-                        targets.push(id.clone());
-                    }
-                }
+    /// For each enabled channel the event's matching rules name, the deciding rule and what it
+    /// does with the pair (`routing::decide`), at `at`.
+    fn route(&self, event: &NewEvent, at: i64) -> Vec<Decision> {
+        let registered = match &event.tenant {
+            TenantRef::Registered(id) => self.tenants.get(id),
+            _ => None,
+        };
+        let view = EventView::new(event, registered);
+        decide(&self.rules, &self.silences, &|id| self.enabled.get(id).copied(), &view, at)
+    }
+
+    /// Keeps the tenant an event registers (or renames) for the conditions of later events.
+    fn learn_tenant(&mut self, event: &NewEvent) {
+        if let TenantRef::Full(tenant) = &event.tenant {
+            if self.tenants.get(&tenant.id) != Some(tenant) {
+                self.tenants.insert(tenant.id.clone(), tenant.clone());
             }
         }
-        targets
     }
 
     /// Counts what was ingested and hands committed deliveries to their channels' actors.
@@ -125,6 +146,16 @@ impl RuleMatcher {
         }
         for (channel_id, n) in created {
             self.policy.metrics.deliveries.with_label_values(&[channel_id, crate::domain::delivery::DeliveryStatus::Pending.as_str()]).inc_by(n);
+        }
+        let mut opened: Vec<i64> = Vec::new();
+        for result in ingested {
+            for (_, channel_id, status) in &result.decided {
+                self.policy.metrics.deliveries.with_label_values(&[channel_id, status.as_str()]).inc();
+            }
+            opened.extend(&result.opened_groups);
+        }
+        if !opened.is_empty() {
+            self.flusher.do_send(GroupsOpened(opened));
         }
         if self.stopping {
             // Committed: the deliveries wait in the database for the next start.
@@ -148,7 +179,13 @@ impl RuleMatcher {
 
     fn apply(&mut self, snapshot: rules::RoutingSnapshot) {
         self.rules = snapshot.rules;
-        self.enabled = snapshot.channels.iter().map(|row| row.id.clone()).collect();
+        self.silences = snapshot.silences;
+        self.tenants = snapshot.tenants;
+        self.enabled = snapshot
+            .channels
+            .iter()
+            .map(|row| (row.id.clone(), ChannelFacts { siem: ChannelKind::from_stored(&row.kind).is_ok_and(ChannelKind::is_siem) }))
+            .collect();
         let targets = snapshot
             .channels
             .iter()
@@ -217,12 +254,14 @@ impl Handler<Ingest> for RuleMatcher {
     type Result = ResponseFuture<Result<Vec<Ingested>, StoreError>>;
 
     fn handle(&mut self, msg: Ingest, ctx: &mut Context<Self>) -> Self::Result {
+        let at = crate::domain::time::now_ms();
         let matched: Vec<MatchedEvent> = msg
             .events
             .into_iter()
             .map(|event| {
-                let channel_ids = self.route(&event);
-                MatchedEvent { event, channel_ids }
+                self.learn_tenant(&event);
+                let routes = self.route(&event, at);
+                MatchedEvent { event, routes }
             })
             .collect();
         let (answer, answered) = tokio::sync::oneshot::channel();

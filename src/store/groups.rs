@@ -1,0 +1,351 @@
+//! Group and suppression state (SPEC section 16), in the database so it outlives a restart and
+//! is shared by every instance: joining a group or opening a suppression window when an event is
+//! stored ([`Noise`], used by `events::ingest`), flushing due groups into notifications
+//! ([`flush_due`]), and closing or cancelling groups when their rule or channel changes.
+//!
+//! Concurrency (PostgreSQL, several instances): an ingesting transaction takes the suppression
+//! windows it needs FOR UPDATE and the groups it joins FOR SHARE, each kind in key order, before
+//! it decides anything (so two ingestions never wait on each other in a circle); a flush takes a
+//! due group FOR UPDATE SKIP LOCKED. A flush therefore waits for every joining transaction to
+//! commit and then sees all their events, and two instances never flush one group together:
+//! every event lands in exactly one notification. SQLite's single writer runs one at a time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use diesel::prelude::*;
+use serde_json::Value;
+
+use super::models::{DeliveryRow, EventRow, GroupRow, SuppressionRow};
+use super::schema::{alert_groups, deliveries, events, rules, suppression_windows};
+use super::{write, Conn, StoreError};
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::ids;
+use crate::domain::noise::GroupSpec;
+use crate::domain::notification::Notification;
+use crate::domain::routing::{Joining, Suppression};
+use crate::domain::severity::Severity;
+
+/// Id prefix of a group.
+pub const GROUP: &str = "agrp";
+/// Id prefix of a notification's event.
+pub const NOTIFICATION: &str = "grp";
+
+/// The windows and groups one ingestion needs, locked, in key order.
+#[derive(Default)]
+pub struct Noise {
+    windows: HashMap<(String, String, String), SuppressionRow>,
+    /// Windows opened or reopened by this ingestion, to write back.
+    changed: BTreeSet<(String, String, String)>,
+    groups: HashMap<(String, String, String), (String, i64)>,
+    /// Groups opened by this ingestion: their flush times.
+    pub opened: Vec<i64>,
+}
+
+type Key = (String, String, String);
+
+impl Noise {
+    /// Locks (or creates) every window and group the pairs of one ingestion may touch.
+    /// `pairs`: `(rule, channel, suppression, joining)`.
+    pub fn lock<'a>(conn: &mut Conn, pairs: impl Iterator<Item = (&'a str, &'a str, Option<&'a Suppression>, Option<&'a Joining>)>, now: i64) -> Result<Self, StoreError> {
+        let mut windows: BTreeSet<Key> = BTreeSet::new();
+        let mut groups: BTreeMap<Key, &GroupSpec> = BTreeMap::new();
+        for (rule, channel, suppress, join) in pairs {
+            if let Some(s) = suppress {
+                windows.insert((rule.to_string(), channel.to_string(), s.key.clone()));
+            }
+            if let Some(j) = join {
+                groups.entry((rule.to_string(), channel.to_string(), j.key_text.clone())).or_insert(&j.settings);
+            }
+        }
+        let mut noise = Noise::default();
+        for key in windows {
+            // A window not open yet is created closed (until 0), so there is a row to lock.
+            let placeholder = SuppressionRow {
+                rule_id: key.0.clone(),
+                channel_id: key.1.clone(),
+                window_key: key.2.clone(),
+                delivery_id: String::new(),
+                severity: Severity::Low.as_str().into(),
+                opened_at: 0,
+                until: 0,
+            };
+            each_backend!(conn, c => diesel::insert_into(suppression_windows::table).values(&placeholder).on_conflict_do_nothing().execute(c))?;
+            let row = super::lock_window(conn, &key.0, &key.1, &key.2)?;
+            noise.windows.insert(key, row);
+        }
+        for (key, settings) in groups {
+            let found = open_group(conn, &key, settings, now, &mut noise.opened)?;
+            noise.groups.insert(key, found);
+        }
+        Ok(noise)
+    }
+
+    /// The delivery that opened the window a repeat of `severity` falls in, if one is open.
+    pub fn suppressed_by(&self, rule: &str, channel: &str, suppress: &Suppression, severity: Severity, now: i64) -> Option<String> {
+        let window = self.windows.get(&(rule.to_string(), channel.to_string(), suppress.key.clone()))?;
+        let opened_by = Severity::parse("severity", &window.severity).unwrap_or(Severity::Critical);
+        (window.until > now && severity <= opened_by).then(|| window.delivery_id.clone())
+    }
+
+    /// Opens (or reopens) the window for a pair that is sent or grouped as `delivery_id`.
+    pub fn open_window(&mut self, rule: &str, channel: &str, suppress: &Suppression, delivery_id: &str, severity: Severity, now: i64) {
+        let key = (rule.to_string(), channel.to_string(), suppress.key.clone());
+        if let Some(window) = self.windows.get_mut(&key) {
+            window.delivery_id = delivery_id.to_string();
+            window.severity = severity.as_str().into();
+            window.opened_at = now;
+            window.until = now + suppress.window_ms;
+            self.changed.insert(key);
+        }
+    }
+
+    /// The group a pair joins: its id.
+    pub fn group_of(&self, rule: &str, channel: &str, join: &Joining) -> Option<String> {
+        self.groups.get(&(rule.to_string(), channel.to_string(), join.key_text.clone())).map(|(id, _)| id.clone())
+    }
+
+    /// Writes back the windows this ingestion opened.
+    pub fn save(&self, conn: &mut Conn) -> Result<(), StoreError> {
+        for key in &self.changed {
+            let w = &self.windows[key];
+            diesel::update(suppression_windows::table.find((&w.rule_id, &w.channel_id, &w.window_key)))
+                .set((
+                    suppression_windows::delivery_id.eq(&w.delivery_id),
+                    suppression_windows::severity.eq(&w.severity),
+                    suppression_windows::opened_at.eq(w.opened_at),
+                    suppression_windows::until.eq(w.until),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+}
+
+/// The open group of a key, locked against a flush until the transaction ends, or a new one
+/// (flushing `wait` from now).
+fn open_group(conn: &mut Conn, key: &Key, settings: &GroupSpec, now: i64, opened: &mut Vec<i64>) -> Result<(String, i64), StoreError> {
+    for _ in 0..3 {
+        if let Some(found) = super::lock_open_group(conn, &key.0, &key.1, &key.2)? {
+            return Ok(found);
+        }
+        let flush_at = now + settings.wait.as_millis() as i64;
+        let row = GroupRow {
+            id: ids::new_id(GROUP),
+            rule_id: key.0.clone(),
+            channel_id: key.1.clone(),
+            group_key: key.2.clone(),
+            settings: settings.to_json().to_string(),
+            opened_at: now,
+            flush_at,
+            last_flush_at: None,
+            notifications: 0,
+            earlier: 0,
+            max_severity: None,
+            closing: false,
+        };
+        // Another instance may open it first (the unique index on open groups); then it is
+        // joined instead.
+        let inserted = each_backend!(conn, c => diesel::insert_into(alert_groups::table).values(&row).on_conflict_do_nothing().execute(c))?;
+        if inserted == 1 {
+            opened.push(flush_at);
+            return Ok((row.id, flush_at));
+        }
+    }
+    Err(StoreError::Task(format!("could not open or join the group of rule {} and channel {}", key.0, key.1)))
+}
+
+/// A rule changed (its grouping, conditions or channels), was disabled or deleted: its open
+/// groups close. Each still sends what it collected at its flush time.
+pub fn close_for_rule(conn: &mut Conn, rule_id: &str) -> Result<(), StoreError> {
+    diesel::update(alert_groups::table.filter(alert_groups::rule_id.eq(rule_id)).filter(alert_groups::closing.eq(false)))
+        .set(alert_groups::closing.eq(true))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A channel was deleted: its groups end, and their events not yet in a notification are
+/// cancelled with it.
+pub fn cancel_for_channel(conn: &mut Conn, channel_id: &str, now: i64) -> Result<(), StoreError> {
+    diesel::update(
+        deliveries::table
+            .filter(deliveries::channel_id.eq(channel_id))
+            .filter(deliveries::status.eq(DeliveryStatus::Grouped.as_str()))
+            .filter(deliveries::notification_id.is_null()),
+    )
+    .set((deliveries::status.eq(DeliveryStatus::Cancelled.as_str()), deliveries::updated_at.eq(now)))
+    .execute(conn)?;
+    diesel::delete(alert_groups::table.filter(alert_groups::channel_id.eq(channel_id))).execute(conn)?;
+    diesel::delete(suppression_windows::table.filter(suppression_windows::channel_id.eq(channel_id))).execute(conn)?;
+    Ok(())
+}
+
+/// The earliest flush time of any group (every instance's), if there is one.
+pub fn next_flush_at(conn: &mut Conn) -> Result<Option<i64>, StoreError> {
+    Ok(alert_groups::table.select(diesel::dsl::min(alert_groups::flush_at)).first::<Option<i64>>(conn)?)
+}
+
+/// What one flush did.
+#[derive(Debug, Default)]
+pub struct Flushed {
+    /// `(delivery id, channel id)` of each notification made (pending, leased to this instance).
+    pub notifications: Vec<(String, String)>,
+    /// Channels of grouped deliveries a silence took at the flush, one entry each.
+    pub silenced: Vec<String>,
+    /// Groups closed (nothing new since their last flush, or their rule changed).
+    pub closed: usize,
+    /// The earliest flush time left.
+    pub next_at: Option<i64>,
+}
+
+/// A grouped event's delivery waiting for its group's flush.
+#[derive(Queryable)]
+struct Member {
+    id: String,
+    severity: String,
+    tenant_id: String,
+    payload: String,
+}
+
+/// Flushes up to `limit` groups due at `now`: each group's events not yet sent become one
+/// notification (an `alert.group` event and a pending delivery of it to the group's channel),
+/// unless a silence now holds them; a group with nothing new, or whose rule changed, closes.
+pub fn flush_due(conn: &mut Conn, now: i64, limit: i64, owner: Option<&str>) -> Result<Flushed, StoreError> {
+    write(conn, |conn| {
+        let now = super::database_now(conn, now)?;
+        let due = super::lock_due_groups(conn, now, limit)?;
+        let silences = if due.is_empty() { Vec::new() } else { super::silences::current(conn, now)? };
+        let mut flushed = Flushed::default();
+        for group in due {
+            let members: Vec<Member> = deliveries::table
+                .inner_join(events::table)
+                .filter(deliveries::group_id.eq(&group.id))
+                .filter(deliveries::status.eq(DeliveryStatus::Grouped.as_str()))
+                .filter(deliveries::notification_id.is_null())
+                .order(deliveries::id.asc())
+                .select((deliveries::id, deliveries::severity, deliveries::tenant_id, events::payload))
+                .load(conn)?;
+            let mut sent: Vec<Member> = Vec::with_capacity(members.len());
+            for member in members {
+                let silence = if silences.is_empty() {
+                    None
+                } else {
+                    let payload: Value = serde_json::from_str(&member.payload).unwrap_or(Value::Null);
+                    silences.iter().find(|s| s.holds(now, &group.rule_id, &group.channel_id, false, &payload))
+                };
+                match silence {
+                    Some(silence) => {
+                        diesel::update(deliveries::table.find(&member.id))
+                            .set((
+                                deliveries::status.eq(DeliveryStatus::Silenced.as_str()),
+                                deliveries::silence_id.eq(&silence.id),
+                                deliveries::updated_at.eq(now),
+                            ))
+                            .execute(conn)?;
+                        flushed.silenced.push(group.channel_id.clone());
+                    }
+                    None => sent.push(member),
+                }
+            }
+            if sent.is_empty() || group.closing {
+                if !sent.is_empty() {
+                    flushed.notifications.push(notify(conn, &group, &sent, now, owner)?);
+                }
+                diesel::delete(alert_groups::table.find(&group.id)).execute(conn)?;
+                flushed.closed += 1;
+                continue;
+            }
+            let notification = notify(conn, &group, &sent, now, owner)?;
+            let interval = serde_json::from_str::<Value>(&group.settings)
+                .ok()
+                .and_then(|v| GroupSpec::parse(&v, "group").ok())
+                .map_or(crate::domain::noise::DEFAULT_INTERVAL, |s| s.interval);
+            let max = sent.iter().filter_map(|m| Severity::parse("severity", &m.severity).ok()).chain(group.max_severity.as_deref().and_then(|s| Severity::parse("severity", s).ok())).max();
+            diesel::update(alert_groups::table.find(&group.id))
+                .set((
+                    alert_groups::earlier.eq(group.earlier + sent.len() as i32),
+                    alert_groups::notifications.eq(group.notifications + 1),
+                    alert_groups::max_severity.eq(max.map(Severity::as_str)),
+                    alert_groups::last_flush_at.eq(now),
+                    alert_groups::flush_at.eq(now + interval.as_millis() as i64),
+                ))
+                .execute(conn)?;
+            flushed.notifications.push(notification);
+        }
+        flushed.next_at = next_flush_at(conn)?;
+        Ok(flushed)
+    })
+}
+
+/// Writes one notification of `group` holding `sent`: its event and its pending delivery, and
+/// links each grouped delivery to it. Answers `(delivery id, channel id)`.
+fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: Option<&str>) -> Result<(String, String), StoreError> {
+    let rule_name: String = rules::table
+        .find(&group.rule_id)
+        .select(rules::name)
+        .first(conn)
+        .optional()?
+        .unwrap_or_else(|| "(deleted rule)".into());
+    let key: serde_json::Map<String, Value> = serde_json::from_str(&group.group_key).unwrap_or_default();
+    let earlier_max = group.max_severity.as_deref().and_then(|s| Severity::parse("severity", s).ok());
+    let payloads: Vec<&str> = sent.iter().map(|m| m.payload.as_str()).collect();
+    let event_id = ids::new_id(NOTIFICATION);
+    let severity = sent.iter().filter_map(|m| Severity::parse("severity", &m.severity).ok()).max().unwrap_or(Severity::Low);
+    let notification = Notification {
+        event_id: &event_id,
+        timestamp_ms: now,
+        rule_id: &group.rule_id,
+        rule_name: &rule_name,
+        group_id: &group.id,
+        key: &key,
+        earlier: group.earlier.max(0) as u64,
+        max_severity: earlier_max.map_or(severity, |m| m.max(severity)),
+        events: &payloads,
+    };
+    let tenant_id = match sent.iter().all(|m| m.tenant_id == sent[0].tenant_id) {
+        true => sent[0].tenant_id.clone(),
+        false => String::new(),
+    };
+    let event = EventRow {
+        id: event_id.clone(),
+        event_type: crate::domain::notification::NOTIFICATION_EVENT.into(),
+        severity: severity.as_str(),
+        tenant_id: tenant_id.clone(),
+        occurred_at: now,
+        payload: notification.body(),
+        received_at: now,
+    };
+    each_backend!(conn, c => diesel::insert_into(events::table).values(&event).execute(c))?;
+    let delivery_id = ids::new_id(ids::DELIVERY);
+    let delivery = DeliveryRow {
+        id: delivery_id.clone(),
+        event_id,
+        channel_id: group.channel_id.clone(),
+        tenant_id,
+        event_type: crate::domain::notification::NOTIFICATION_EVENT.into(),
+        severity: severity.as_str().into(),
+        status: DeliveryStatus::Pending.as_str().into(),
+        attempt_count: 0,
+        next_attempt_at: Some(now),
+        last_status_code: None,
+        last_error_kind: None,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+        scheduled_attempt_count: 0,
+        lease_owner: owner.map(str::to_string),
+        redeliver_from: None,
+        rule_id: Some(group.rule_id.clone()),
+        group_id: Some(group.id.clone()),
+        notification_id: None,
+        suppressed_by: None,
+        silence_id: None,
+    };
+    each_backend!(conn, c => diesel::insert_into(deliveries::table).values(&delivery).execute(c))?;
+    let ids: Vec<&str> = sent.iter().map(|m| m.id.as_str()).collect();
+    for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        diesel::update(deliveries::table.filter(super::id_in("id", chunk)))
+            .set((deliveries::notification_id.eq(&delivery_id), deliveries::updated_at.eq(now)))
+            .execute(conn)?;
+    }
+    Ok((delivery_id, group.channel_id.clone()))
+}

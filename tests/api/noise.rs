@@ -1,0 +1,184 @@
+//! Noise control (SPEC section 16) through the API with real receivers: conditions, priority,
+//! suppression, grouping into notifications, and the 422s of malformed rule fields.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn share(site: &str, principal: &str, severity: &str) -> Value {
+    let mut event = permission_event("contoso", "permission.external_share_created", severity);
+    event["data"]["site_url"] = json!(site);
+    event["data"]["principal"] = json!(principal);
+    event
+}
+
+async fn ingest_batch(app: &TestApp, events: Vec<Value>) -> Vec<Value> {
+    let answer = app.post("/api/v1/events", json!({ "events": events })).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    answer.body["results"].as_array().unwrap().iter().flat_map(|r| r["deliveries"].as_array().unwrap().clone()).collect()
+}
+
+const SITE_A: &str = "https://contoso.sharepoint.com/sites/Finance";
+const SITE_B: &str = "https://contoso.sharepoint.com/sites/HR";
+
+on_both_backends! {
+    #[actix_web::test]
+    async fn a_burst_becomes_one_notification_then_a_follow_up_holds_only_the_new_events() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let rule = app
+            .create_rule(json!({"name": "Shares by site", "event_types": ["permission.*"], "channel_ids": [channel["id"]],
+                                "group": {"by": ["/data/site_url"], "wait": "1s", "interval": "2s"}}))
+            .await;
+        assert_eq!(rule["group"], json!({"by": ["/data/site_url"], "wait": "1s", "interval": "2s"}));
+
+        // 200 shares of one folder, and 3 on another site.
+        let burst: Vec<Value> = (0..200).map(|i| share(SITE_A, &format!("guest{i}@gmail.com"), if i == 7 { "critical" } else { "high" })).collect();
+        let deliveries = ingest_batch(&app, burst).await;
+        assert_eq!(deliveries.len(), 200);
+        assert!(deliveries.iter().all(|d| d["status"] == "grouped"), "{:?}", deliveries[0]);
+        let other = ingest_batch(&app, (0..3).map(|i| share(SITE_B, &format!("x{i}@gmail.com"), "medium")).collect()).await;
+        assert!(other.iter().all(|d| d["status"] == "grouped"));
+
+        let got = receiver.wait_for(2, None, Duration::from_secs(10)).await;
+        let bodies: Vec<Value> = got.iter().map(|c| c.json()).collect();
+        let a = bodies.iter().find(|b| b["group"]["key"]["/data/site_url"] == SITE_A).expect("site A's notification");
+        let b = bodies.iter().find(|b| b["group"]["key"]["/data/site_url"] == SITE_B).expect("site B's notification");
+        assert_eq!(a["event"], "alert.group");
+        assert!(a["event_id"].as_str().unwrap().starts_with("grp_"));
+        assert_eq!(a["rule"], json!({"id": rule["id"], "name": "Shares by site"}));
+        assert_eq!((a["group"]["count"].as_u64(), a["group"]["earlier"].as_u64()), (Some(200), Some(0)));
+        assert_eq!(a["group"]["max_severity"], "critical");
+        assert_eq!(b["group"]["count"], 3);
+        assert_ne!(a["group"]["id"], b["group"]["id"]);
+        assert!(signature_is_valid(channel["secret"].as_str().unwrap(), &got[0]), "a notification is signed as usual");
+
+        // A grouped delivery links its notification, which was delivered; it cannot be
+        // redelivered itself.
+        let grouped = app.delivery(deliveries[0]["id"].as_str().unwrap()).await;
+        assert_eq!(grouped["status"], "grouped");
+        assert_eq!(grouped["rule_id"], rule["id"]);
+        let notification_id = grouped["notification_id"].as_str().expect("linked to its notification").to_string();
+        let notification = app.wait_for_status(&notification_id, "succeeded", Duration::from_secs(5)).await;
+        assert_eq!(notification["event"], "alert.group");
+        assert_eq!(notification["group_id"], a["group"]["id"]);
+        let refused = app.post(&format!("/api/v1/deliveries/{}/redeliver", deliveries[0]["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(refused.status, 409, "{}", refused.body);
+        assert!(refused.body["detail"].as_str().unwrap().contains(&notification_id), "{}", refused.body);
+
+        // Later events of site A go into a follow-up holding only them.
+        ingest_batch(&app, (0..5).map(|i| share(SITE_A, &format!("late{i}@gmail.com"), "low")).collect()).await;
+        let got = receiver.wait_for(3, None, Duration::from_secs(10)).await;
+        let follow_up = got[2].json();
+        assert_eq!(follow_up["group"]["id"], a["group"]["id"]);
+        assert_eq!((follow_up["group"]["count"].as_u64(), follow_up["group"]["earlier"].as_u64()), (Some(5), Some(200)));
+        assert_eq!(follow_up["events"].as_array().unwrap().len(), 5);
+        assert_eq!(follow_up["severity"], "low", "the highest of this notification");
+        assert_eq!(follow_up["group"]["max_severity"], "critical", "the highest so far in the group");
+        assert!(follow_up["events"].as_array().unwrap().iter().all(|e| e["data"]["principal"].as_str().unwrap().starts_with("late")));
+        assert_ne!(follow_up["event_id"], a["event_id"], "every notification has its own event_id");
+    }
+
+    #[actix_web::test]
+    async fn a_repeat_within_the_window_is_suppressed_unless_more_severe() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Once a day per guest", "event_types": ["permission.*"], "channel_ids": [channel["id"]],
+                               "suppress": {"by": ["/data/principal"], "for": "24h"}}))
+            .await;
+        let first = app.ingest(share(SITE_A, "guest@gmail.com", "medium")).await;
+        let first_id = first.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(first.body["deliveries"][0]["status"], "pending");
+        let repeat = app.ingest(share(SITE_B, "guest@gmail.com", "low")).await;
+        assert_eq!(repeat.body["deliveries"][0]["status"], "suppressed");
+        let same = app.ingest(share(SITE_B, "guest@gmail.com", "medium")).await;
+        assert_eq!(same.body["deliveries"][0]["status"], "suppressed");
+        let other = app.ingest(share(SITE_A, "other@gmail.com", "medium")).await;
+        assert_eq!(other.body["deliveries"][0]["status"], "pending", "another key");
+        let worse = app.ingest(share(SITE_A, "guest@gmail.com", "critical")).await;
+        assert_eq!(worse.body["deliveries"][0]["status"], "pending", "more severe than the event that opened the window");
+        let after_worse = app.ingest(share(SITE_A, "guest@gmail.com", "high")).await;
+        let after_worse = app.delivery(after_worse.body["deliveries"][0]["id"].as_str().unwrap()).await;
+        assert_eq!(after_worse["status"], "suppressed");
+        assert_eq!(after_worse["suppressed_by"], worse.body["deliveries"][0]["id"], "the new window is the critical event's");
+
+        let suppressed = app.delivery(repeat.body["deliveries"][0]["id"].as_str().unwrap()).await;
+        assert_eq!(suppressed["suppressed_by"], first_id.as_str());
+        receiver.wait_for(3, None, Duration::from_secs(5)).await;
+        // A suppressed delivery can be sent alone, once.
+        let sent = app.post(&format!("/api/v1/deliveries/{}/redeliver", suppressed["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        assert_eq!(sent.body["status"], "succeeded");
+        let got = receiver.wait_for(4, None, Duration::from_secs(5)).await;
+        assert_eq!(got[3].json()["data"]["site_url"], SITE_B);
+        let log = app.get("/api/v1/deliveries?status=suppressed").await;
+        assert_eq!(log.body["items"].as_array().unwrap().len(), 2);
+    }
+
+    #[actix_web::test]
+    async fn the_lowest_priority_rule_decides_and_conditions_pick_the_events() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let everything = app.create_rule(json!({"name": "Everything", "event_types": ["*"], "channel_ids": [channel["id"]]})).await;
+        let gmail = app
+            .create_rule(json!({"name": "Gmail edits", "event_types": ["permission.*"], "channel_ids": [channel["id"]], "priority": 10,
+                                "conditions": {"all": [{"path": "/data/principal", "op": "suffix", "value": "@GMAIL.com", "case_insensitive": true},
+                                                       {"path": "/data/access_level", "op": "eq", "value": "edit"}]},
+                                "suppress": {"for": "1h"}}))
+            .await;
+        assert_eq!(gmail["priority"], 10);
+        assert_eq!(everything["priority"], 100);
+        let first = app.ingest(share(SITE_A, "a@gmail.com", "low")).await;
+        let second = app.ingest(share(SITE_A, "b@gmail.com", "low")).await;
+        let outsider = app.ingest(share(SITE_A, "a@example.net", "low")).await;
+        let d = |a: &Answer| a.body["deliveries"].as_array().unwrap().clone();
+        assert_eq!(d(&first).len(), 1, "one delivery per (event, channel)");
+        assert_eq!(d(&first)[0]["status"], "pending");
+        assert_eq!(d(&second)[0]["status"], "suppressed", "the gmail rule decides: one per hour");
+        assert_eq!(d(&outsider)[0]["status"], "pending", "the condition fails: the other rule takes it");
+        assert_eq!(app.delivery(d(&second)[0]["id"].as_str().unwrap()).await["rule_id"], gmail["id"]);
+        assert_eq!(app.delivery(d(&outsider)[0]["id"].as_str().unwrap()).await["rule_id"], everything["id"]);
+
+        // A PATCH can take a field away with null.
+        let patched = app.patch(&format!("/api/v1/rules/{}", gmail["id"].as_str().unwrap()), json!({"suppress": null, "priority": null})).await;
+        assert_eq!(patched.status, 200, "{}", patched.body);
+        assert_eq!((patched.body["suppress"].clone(), patched.body["priority"].clone()), (Value::Null, json!(100)));
+        assert!(patched.body["conditions"].is_object());
+    }
+
+    #[actix_web::test]
+    async fn malformed_noise_fields_are_refused_naming_the_path_and_nothing_is_saved() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        let rule = |extra: Value| {
+            let mut rule = json!({"name": "R", "event_types": ["*"], "channel_ids": [channel["id"]]});
+            rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            rule
+        };
+        let cases = [
+            (json!({"conditions": {"any": [{"path": "/a", "op": "eq", "value": 1}, {"path": "/b", "op": "exists", "value": true}, {"path": "/c", "op": "gt", "value": "5"}]}}), "conditions.any[2].value"),
+            (json!({"conditions": {"all": [{"path": "data/x", "op": "eq", "value": 1}]}}), "conditions.all[0].path"),
+            (json!({"conditions": {"all": [{"path": "/x", "op": "like", "value": 1}]}}), "conditions.all[0].op"),
+            (json!({"conditions": {"path": "/x", "op": "regex", "value": "(unclosed"}}), "conditions.value"),
+            (json!({"group": {"wait": "10m", "interval": "5m"}}), "group.wait"),
+            (json!({"group": {"interval": "2d"}}), "group.interval"),
+            (json!({"suppress": {"by": ["/data/principal"]}}), "suppress.for"),
+            (json!({"priority": "high"}), "priority"),
+        ];
+        for (extra, path) in cases {
+            let answer = app.post("/api/v1/rules", rule(extra.clone())).await;
+            assert_eq!(answer.status, 422, "{extra}: {}", answer.body);
+            assert_eq!(answer.body["errors"][0]["field"].as_str().or(answer.body["field"].as_str()), Some(path), "{extra}: {}", answer.body);
+        }
+        assert_eq!(app.get("/api/v1/rules").await.body["items"].as_array().unwrap().len(), 0, "nothing was saved");
+    }
+}
