@@ -181,4 +181,105 @@ on_both_backends! {
         }
         assert_eq!(app.get("/api/v1/rules").await.body["items"].as_array().unwrap().len(), 0, "nothing was saved");
     }
+
+    #[actix_web::test]
+    async fn a_group_killed_during_its_wait_sends_one_notification_with_every_event_after_the_restart() {
+        let database = TestDatabase::new();
+        let receiver = Receiver::start().await;
+        let mut first = start_router(&database.url);
+        first.api.create_tenant("contoso").await;
+        let channel = first.api.create_channel("Shares", &receiver.url("/")).await;
+        first
+            .api
+            .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
+            .await;
+        let events: Vec<Value> = (0..50).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect();
+        let answer = first.api.post("/api/v1/events", json!({ "events": events })).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let acknowledged: Vec<String> = answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+        first.child.kill().expect("SIGKILL during the group's wait");
+        first.child.wait().unwrap();
+        assert!(receiver.received().is_empty(), "nothing was sent before the kill");
+
+        let second = start_router(&database.url);
+        let got = receiver.wait_for(1, None, Duration::from_secs(15)).await;
+        let notification = got[0].json();
+        let mut sent: Vec<String> = notification["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+        sent.sort();
+        let mut expected = acknowledged.clone();
+        expected.sort();
+        assert_eq!(sent, expected, "every acknowledged event, once");
+        assert_eq!(notification["group"]["count"], 50);
+        let grouped = second.api.get("/api/v1/deliveries?status=grouped&limit=500").await;
+        assert!(grouped.body["items"].as_array().unwrap().iter().all(|d| d["notification_id"].is_string()));
+        assert_eq!(receiver.received().len(), 1, "one notification");
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_ingesting_one_burst_send_one_notification_holding_every_event_once() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::on(Backend::Postgres);
+            let receiver = Receiver::start().await;
+            let start = |id: &str| start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id)]).0;
+            let (a, b) = (start("instance-a"), start("instance-b"));
+            a.api.create_tenant("contoso").await;
+            let channel = a.api.create_channel("Shares", &receiver.url("/")).await;
+            a.api
+                .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                    "group": {"by": ["/data/site_url"], "wait": "3s", "interval": "1h"}}))
+                .await;
+            // Until b routes too (within 2 s): probes on a site of their own.
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            loop {
+                let answer = b.api.ingest(share("https://probe", "p@x", "low")).await;
+                if !answer.body["deliveries"].as_array().unwrap().is_empty() {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "instance b never routed");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            let batches = (0..20).map(|i| {
+                let api = if i % 2 == 0 { &a.api } else { &b.api };
+                let events: Vec<Value> = (0..10).map(|j| share(SITE_A, &format!("g{i}-{j}@gmail.com"), "high")).collect();
+                async move { api.post("/api/v1/events", json!({ "events": events })).await }
+            });
+            let answers = futures_util::future::join_all(batches).await;
+            let mut acknowledged: Vec<String> = Vec::new();
+            for answer in answers {
+                assert_eq!(answer.status, 202, "{}", answer.body);
+                acknowledged.extend(answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()));
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let site_a = loop {
+                let site_a: Vec<Value> =
+                    receiver.received().iter().map(|c| c.json()).filter(|n| n["group"]["key"]["/data/site_url"] == SITE_A).collect();
+                let count: u64 = site_a.iter().map(|n| n["group"]["count"].as_u64().unwrap()).sum();
+                if count >= 200 {
+                    break site_a;
+                }
+                assert!(std::time::Instant::now() < deadline, "only {count} of 200 events were in notifications");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(site_a.len(), 1, "one notification for the window");
+            let mut sent: Vec<String> = site_a[0]["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+            assert_eq!(site_a[0]["group"]["count"], 200);
+            assert_eq!(site_a[0]["truncated"], true, "at most 100 listed");
+            sent.sort();
+            sent.dedup();
+            assert_eq!(sent.len(), 100);
+            // Every event is in exactly this notification: each grouped delivery names it.
+            let grouped = a.api.get("/api/v1/deliveries?status=grouped&limit=500").await;
+            let notification_ids: std::collections::HashSet<&str> = grouped.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| acknowledged.contains(&d["event_id"].as_str().unwrap().to_string()))
+                .map(|d| d["notification_id"].as_str().expect("in a notification"))
+                .collect();
+            assert_eq!(notification_ids.len(), 1);
+        })
+        .await;
 }
