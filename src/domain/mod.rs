@@ -2,6 +2,7 @@
 //! routes, the in-process handle, or a source such as Office 365) so the rest of the router
 //! never re-checks a value. Nothing here depends on another module of the crate.
 
+pub mod active_hours;
 pub mod attempt;
 pub mod breaker;
 pub mod channel;
