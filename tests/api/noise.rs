@@ -155,6 +155,59 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn outside_its_active_hours_a_rule_lets_another_take_the_event() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Pager", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let every_day = json!(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
+        // Never active (the whole week, inverted) and always active (the whole week).
+        let never = app
+            .create_rule(json!({"name": "Office hours", "event_types": ["*"], "channel_ids": [channel["id"]], "priority": 1,
+                                "active_hours": {"timezone": "europe/london", "days": every_day, "from": "00:00", "to": "24:00", "invert": true}}))
+            .await;
+        assert_eq!(never["active_hours"]["timezone"], "Europe/London", "stored as the zone database spells it");
+        let always = app
+            .create_rule(json!({"name": "After hours", "event_types": ["*"], "channel_ids": [channel["id"]], "priority": 2,
+                                "active_hours": [{"timezone": "UTC", "days": every_day, "from": "00:00", "to": "24:00"}]}))
+            .await;
+        let answer = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        let delivery = app.delivery(answer.body["deliveries"][0]["id"].as_str().unwrap()).await;
+        assert_eq!(delivery["rule_id"], always["id"]);
+        let unknown = app
+            .post("/api/v1/rules", json!({"name": "R", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                          "active_hours": {"timezone": "Mars/Olympus", "days": ["mon"], "from": "08:00", "to": "18:00"}}))
+            .await;
+        assert_eq!((unknown.status, unknown.body["field"].as_str()), (422, Some("active_hours.timezone")), "{}", unknown.body);
+    }
+
+    #[actix_web::test]
+    async fn editing_a_rules_grouping_closes_its_open_groups_and_new_events_open_new_ones() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let rule = app
+            .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1h"}}))
+            .await;
+        app.ingest(share(SITE_A, "first@gmail.com", "high")).await;
+        let first = receiver.wait_for(1, None, Duration::from_secs(5)).await[0].json();
+        // Joins the open group, whose next flush is an hour away.
+        let waiting = app.ingest(share(SITE_A, "second@gmail.com", "high")).await;
+        let waiting_id = waiting.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        let changed = app.patch(&format!("/api/v1/rules/{}", rule["id"].as_str().unwrap()), json!({"group": {"by": ["/data/site_url"], "wait": "1s", "interval": "1h"}})).await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        app.ingest(share(SITE_A, "third@gmail.com", "high")).await;
+        let second = receiver.wait_for(2, None, Duration::from_secs(5)).await[1].json();
+        assert_ne!(second["group"]["id"], first["group"]["id"], "a new group with the new settings");
+        assert_eq!((second["group"]["count"].as_u64(), second["group"]["earlier"].as_u64()), (Some(1), Some(0)));
+        assert_eq!(second["events"][0]["data"]["principal"], "third@gmail.com");
+        let closed = app.delivery(&waiting_id).await;
+        assert_eq!((closed["status"].as_str(), closed["notification_id"].as_str()), (Some("grouped"), None), "the closed group sends it at its own flush time");
+    }
+
+    #[actix_web::test]
     async fn malformed_noise_fields_are_refused_naming_the_path_and_nothing_is_saved() {
         let app = spawn_app().await;
         let receiver = Receiver::start().await;
