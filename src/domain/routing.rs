@@ -1,7 +1,8 @@
 //! How an event is routed (SPEC section 16): which rules match it, which rule decides each
 //! (event, channel) pair, and what happens to the pair: silenced, or sent (after an optional
 //! suppression check and grouping, which need the database's state and happen when the event is
-//! stored). Pure: the rule matcher calls [`decide`] for every event, the preview [`RoutingRule::check`]
+//! stored). Pure: the rule matcher decides every event through a [`RuleIndex`] (built once per
+//! reload; the same answer as [`decide`] over every rule), the preview calls [`RoutingRule::check`]
 //! for every rule.
 //!
 //! Order for a pair: the deciding rule is the matching rule with the lowest `priority`, then the
@@ -20,6 +21,9 @@ use super::rule::RuleFilter;
 use super::silence::Silence;
 use super::tenant::Tenant;
 use super::time::Millis;
+
+mod index;
+pub use index::RuleIndex;
 
 /// Priority of a rule that does not give one.
 pub const DEFAULT_PRIORITY: i32 = 100;
@@ -200,6 +204,18 @@ pub struct Joining {
 /// are sorted ([`sort`]); `silences` are those not ended.
 pub fn decide(
     rules: &[RoutingRule],
+    silences: &[Silence],
+    channel: &dyn Fn(&str) -> Option<ChannelFacts>,
+    view: &EventView<'_>,
+    at: Millis,
+) -> Vec<Decision> {
+    decide_among(rules, silences, channel, view, at)
+}
+
+/// As [`decide`], over the rules given in decision order; the rule matcher gives those its
+/// [`RuleIndex`] finds can match, which decides the same.
+pub fn decide_among<'r>(
+    rules: impl IntoIterator<Item = &'r RoutingRule>,
     silences: &[Silence],
     channel: &dyn Fn(&str) -> Option<ChannelFacts>,
     view: &EventView<'_>,

@@ -26,7 +26,7 @@ use crate::channels::{ChannelKind, Unsendable};
 use crate::domain::channel::{RateLimit, SigningSecret};
 use crate::domain::event::NewEvent;
 use crate::domain::event::TenantRef;
-use crate::domain::routing::{decide, ChannelFacts, Decision, EventView, RoutingRule};
+use crate::domain::routing::{ChannelFacts, Decision, EventView, RuleIndex};
 use crate::domain::silence::Silence;
 use crate::domain::tenant::Tenant;
 use super::group_flusher::{GroupFlusher, GroupsOpened};
@@ -48,8 +48,8 @@ pub use coalesce::{INGEST_WRITES, MERGED_EVENTS};
 pub struct RuleMatcher {
     store: Store,
     policy: DeliveryPolicy,
-    /// The enabled rules, in the order they decide.
-    rules: Vec<RoutingRule>,
+    /// The enabled rules, in the order they decide, indexed by where they can match.
+    rules: RuleIndex,
     /// The silences not ended yet (each holds only within its window).
     silences: Vec<Silence>,
     /// Registered tenants, for the payload conditions see (kept up to date by the events that
@@ -100,7 +100,7 @@ impl RuleMatcher {
             Self {
                 store,
                 policy,
-                rules: Vec::new(),
+                rules: RuleIndex::default(),
                 silences: Vec::new(),
                 tenants: HashMap::new(),
                 enabled: HashMap::new(),
@@ -117,14 +117,14 @@ impl RuleMatcher {
     }
 
     /// For each enabled channel the event's matching rules name, the deciding rule and what it
-    /// does with the pair (`routing::decide`), at `at`.
+    /// does with the pair (`routing::decide`, through the index), at `at`.
     fn route(&self, event: &NewEvent, at: i64) -> Vec<Decision> {
         let registered = match &event.tenant {
             TenantRef::Registered(id) => self.tenants.get(id),
             _ => None,
         };
         let view = EventView::new(event, registered);
-        decide(&self.rules, &self.silences, &|id| self.enabled.get(id).copied(), &view, at)
+        self.rules.decide(&self.silences, &|id| self.enabled.get(id).copied(), &view, at)
     }
 
     /// Keeps the tenant an event registers (or renames) for the conditions of later events.
@@ -178,7 +178,7 @@ impl RuleMatcher {
     }
 
     fn apply(&mut self, snapshot: rules::RoutingSnapshot) {
-        self.rules = snapshot.rules;
+        self.rules = RuleIndex::new(snapshot.rules);
         self.silences = snapshot.silences;
         self.tenants = snapshot.tenants;
         self.enabled = snapshot

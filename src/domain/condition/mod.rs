@@ -132,6 +132,26 @@ impl Condition {
         };
         failed.then_some(self.at.as_str())
     }
+
+    /// What every match requires of the payload, for a rule index: each `eq` or `in` leaf that is
+    /// the root or sits under the root `all` (or under an `all` directly within it), as its
+    /// pointer and the values one of which the payload must hold there. Equality is this module's
+    /// (numbers as numbers, never a string equal to a number); an `in` with no values is never
+    /// met. Empty when the tree requires no equality (`any`, `not` and the other operators).
+    pub fn required_equalities(&self) -> Vec<(&str, &[Value])> {
+        let mut required = Vec::new();
+        self.collect_required(&mut required);
+        required
+    }
+
+    fn collect_required<'a>(&'a self, required: &mut Vec<(&'a str, &'a [Value])>) {
+        match &self.node {
+            Node::All(children) => children.iter().for_each(|child| child.collect_required(required)),
+            Node::Leaf { pointer, test: Test::Eq(value) } => required.push((pointer, std::slice::from_ref(value))),
+            Node::Leaf { pointer, test: Test::In(values) } => required.push((pointer, values)),
+            _ => {}
+        }
+    }
 }
 
 /// Refuses keys beside a node's own.

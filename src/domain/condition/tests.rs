@@ -139,3 +139,33 @@ fn a_tree_is_held_to_eight_levels_and_sixty_four_leaves() {
     assert_eq!(err.field, "conditions.any[64]");
     assert!(err.message.contains("at most 64 leaves"), "{}", err.message);
 }
+
+#[test]
+fn the_equalities_every_match_requires_are_those_of_the_root_and_its_all() {
+    let required = |tree: Value| {
+        let condition = Condition::parse(&tree, "conditions").unwrap();
+        condition.required_equalities().into_iter().map(|(p, v)| (p.to_string(), v.to_vec())).collect::<Vec<_>>()
+    };
+    assert_eq!(required(json!({"path": "/severity", "op": "eq", "value": "high"})), [("/severity".to_string(), vec![json!("high")])]);
+    let tree = json!({"all": [
+        {"path": "/data/site_url", "op": "eq", "value": "https://t/sites/a"},
+        {"path": "/data/principal", "op": "regex", "value": ".*@gmail\\.com"},
+        {"all": [{"path": "/data/access_level", "op": "in", "value": ["edit", "full_control"]}]},
+        {"any": [{"path": "/tenant/id", "op": "eq", "value": "contoso"}, {"path": "/tenant/id", "op": "eq", "value": "fabrikam"}]},
+        {"not": {"path": "/severity", "op": "eq", "value": "low"}},
+        {"path": "/data/n", "op": "neq", "value": 1}
+    ]});
+    assert_eq!(
+        required(tree),
+        [("/data/site_url".to_string(), vec![json!("https://t/sites/a")]), ("/data/access_level".to_string(), vec![json!("edit"), json!("full_control")])],
+        "an `any`, a `not` and the other operators require no single value"
+    );
+    assert!(required(json!({"any": [{"path": "/severity", "op": "eq", "value": "high"}]})).is_empty());
+    assert!(required(json!({"not": {"path": "/severity", "op": "eq", "value": "high"}})).is_empty());
+    // Whatever is required, a payload that meets the tree holds one of the values there.
+    let tree = Condition::parse(&json!({"all": [{"path": "/data/threshold", "op": "in", "value": [90.0, "x"]}, {"path": "/severity", "op": "eq", "value": "high"}]}), "conditions").unwrap();
+    assert!(tree.matches(&payload()));
+    for (pointer, values) in tree.required_equalities() {
+        assert!(values.iter().any(|v| json_eq(payload().pointer(pointer).unwrap(), v)), "{pointer}");
+    }
+}
