@@ -24,7 +24,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "SPScan Alert Router benchmark: only ever targets 127.0.0.1")]
 struct Cli {
-    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, two-instances, retention (default: all but retention, which runs eight minutes; two-instances only with --database-url).
+    /// Scenarios to run: ceiling, throughput, throughput-single, latency, isolation, failing-channel, backlog, fan-out, splunk, o365, rules, grouping, two-instances, retention (default: all but retention, which runs eight minutes; two-instances only with --database-url).
     scenarios: Vec<String>,
     /// A few seconds per scenario instead of the full run.
     #[arg(long)]
@@ -53,6 +53,8 @@ pub struct Plan {
     pub latency_duration: Duration,
     pub backlog: u64,
     pub fan_out: usize,
+    /// Events the `grouping` scenario sends into its 100 groups.
+    pub grouped_events: u64,
 }
 
 /// One measured number, with whether it meets its target (where it has one).
@@ -86,8 +88,10 @@ pub fn http_client(timeout: Duration, connections: usize) -> awc::Client {
         .finish()
 }
 
-const ALL: [&str; 12] =
-    ["ceiling", "throughput", "throughput-single", "latency", "isolation", "failing-channel", "backlog", "fan-out", "splunk", "o365", "two-instances", "retention"];
+const ALL: [&str; 14] = [
+    "ceiling", "throughput", "throughput-single", "latency", "isolation", "failing-channel", "backlog", "fan-out", "splunk", "o365", "rules", "grouping",
+    "two-instances", "retention",
+];
 
 /// First argument that makes this executable run the router itself (for the child process).
 pub const SERVE_ROUTER: &str = "__serve-router";
@@ -112,9 +116,9 @@ fn main() -> std::process::ExitCode {
     };
     let database = cli.database_url.clone();
     let plan = if cli.quick {
-        Plan { router, database, pool_size: cli.pool_size, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200 }
+        Plan { router, database, pool_size: cli.pool_size, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200, grouped_events: 50_000 }
     } else {
-        Plan { router, database, pool_size: cli.pool_size, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000 }
+        Plan { router, database, pool_size: cli.pool_size, duration: Duration::from_secs(10), latency_duration: Duration::from_secs(20), backlog: 1_000_000, fan_out: 1000, grouped_events: 100_000 }
     };
     // Two instances share a database only on PostgreSQL.
     let chosen: Vec<String> = if cli.scenarios.is_empty() {
@@ -146,6 +150,8 @@ fn main() -> std::process::ExitCode {
                 "failing-channel" => scenarios::failing_channel(&plan).await,
                 "splunk" => scenarios::splunk(&plan).await,
                 "o365" => scenarios::o365(&plan).await,
+                "rules" => scenarios::rules(&plan).await,
+                "grouping" => scenarios::grouping(&plan).await,
                 "retention" => scenarios::retention(&plan).await,
                 _ => unreachable!(),
             };
@@ -161,7 +167,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn plan_copy(plan: &Plan) -> Plan {
-    Plan { router: plan.router.clone(), database: plan.database.clone(), pool_size: plan.pool_size, duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out }
+    Plan { router: plan.router.clone(), database: plan.database.clone(), pool_size: plan.pool_size, duration: plan.duration, latency_duration: plan.latency_duration, backlog: plan.backlog, fan_out: plan.fan_out, grouped_events: plan.grouped_events }
 }
 
 /// The targets of SPEC section 10 (SQLite) and of the PostgreSQL issue: batched and single-event

@@ -4,12 +4,15 @@
 //! The scenarios are grouped by what they measure: `rate.rs` how much gets through (ceiling,
 //! throughput, splunk, o365, two instances), `timing.rs` how soon it arrives (latency, fan-out),
 //! `faults.rs` what a bad receiver costs the others (isolation, failing channel, backlog),
-//! `retention.rs` what purging costs under load. What they share (the ingestion drivers, the
-//! waits and the loss checks) is here.
+//! `retention.rs` what purging costs under load, `rules.rs` and `grouping.rs` what noise control
+//! (issue 28) costs: matching 1,000 rules, and grouping events into notifications. What they
+//! share (the ingestion drivers, the waits and the loss checks) is here.
 
 mod faults;
+mod grouping;
 mod rate;
 mod retention;
+mod rules;
 mod timing;
 
 use std::cell::Cell;
@@ -21,8 +24,10 @@ use crate::router::{batch_json, event_json, RouterProcess};
 use crate::Measure;
 
 pub use faults::{backlog, failing_channel, isolation};
+pub use grouping::grouping;
 pub use rate::{ceiling, o365, splunk, throughput, two_instances};
 pub use retention::retention;
+pub use rules::rules;
 pub use timing::{fan_out, latency};
 
 /// Connections the router opens per channel (its `DELIVERY_CONCURRENCY` default).
