@@ -12,6 +12,7 @@ pub mod event;
 pub mod ids;
 pub mod limits;
 pub mod noise;
+pub mod notification;
 pub mod network;
 pub mod payload;
 pub mod retry;
