@@ -27,6 +27,7 @@ mod interleavings;
 mod lifecycle;
 mod matching;
 mod metrics;
+mod notifications;
 mod openapi;
 pub mod o365;
 pub mod o365_feed;
