@@ -13,6 +13,7 @@ pub mod event;
 pub mod ids;
 pub mod limits;
 pub mod noise;
+pub mod notification;
 pub mod network;
 pub mod notification;
 pub mod payload;
