@@ -17,6 +17,7 @@ pub mod payload;
 pub mod retry;
 pub mod rule;
 pub mod severity;
+pub mod silence;
 pub mod signature;
 pub mod tenant;
 pub mod token;

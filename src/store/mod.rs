@@ -79,6 +79,7 @@ pub mod postgres;
 pub mod rules;
 pub mod retention;
 pub mod schema;
+pub mod silences;
 mod sharing;
 pub mod sqlite;
 pub mod tenants;
