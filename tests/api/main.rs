@@ -37,4 +37,5 @@ mod retention;
 mod retries;
 mod security;
 pub mod siem;
+mod silences;
 mod throwaway_type;
