@@ -16,6 +16,7 @@ pub mod instances;
 pub mod metrics;
 pub mod openapi;
 pub mod rules;
+pub mod silences;
 pub mod sources;
 pub mod tenants;
 
@@ -106,6 +107,8 @@ route_table! {
         "/deliveries/redeliver" { post => deliveries::redeliver_many }
         "/deliveries/{id}" { get => deliveries::get }
         "/deliveries/{id}/redeliver" { post => deliveries::redeliver }
+        "/silences" { get => silences::list, post => silences::create }
+        "/silences/{id}" { get => silences::get, delete => silences::delete }
         "/instances" { get => instances::list }
     }
 }
