@@ -39,7 +39,8 @@ enum Node {
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
-    Leaf { pointer: String, test: Test },
+    /// `tokens`: the pointer's tokens, unescaped once at parse ([`pointer_tokens`]).
+    Leaf { pointer: String, tokens: Vec<String>, test: Test },
 }
 
 #[derive(Debug, Clone)]
@@ -128,7 +129,7 @@ impl Condition {
             Node::All(children) => return children.iter().find_map(|c| c.first_failure(payload)),
             Node::Any(children) => !children.iter().any(|c| c.matches(payload)),
             Node::Not(child) => child.matches(payload),
-            Node::Leaf { pointer, test } => !test.holds(payload.pointer(pointer)),
+            Node::Leaf { tokens, test, .. } => !test.holds(find(payload, tokens)),
         };
         failed.then_some(self.at.as_str())
     }
@@ -147,8 +148,8 @@ impl Condition {
     fn collect_required<'a>(&'a self, required: &mut Vec<(&'a str, &'a [Value])>) {
         match &self.node {
             Node::All(children) => children.iter().for_each(|child| child.collect_required(required)),
-            Node::Leaf { pointer, test: Test::Eq(value) } => required.push((pointer, std::slice::from_ref(value))),
-            Node::Leaf { pointer, test: Test::In(values) } => required.push((pointer, values)),
+            Node::Leaf { pointer, test: Test::Eq(value), .. } => required.push((pointer, std::slice::from_ref(value))),
+            Node::Leaf { pointer, test: Test::In(values), .. } => required.push((pointer, values)),
             _ => {}
         }
     }
@@ -232,7 +233,7 @@ fn parse_leaf(object: &serde_json::Map<String, Value>, at: &str) -> Result<Node,
         "exists" => Test::Exists(value.as_bool().ok_or_else(|| wrong("true or false"))?),
         other => return Err(Invalid::new(field("op"), format!("`{}` is not an operator; use {OPERATORS}", super::tenant::clip(other)))),
     };
-    Ok(Node::Leaf { pointer, test })
+    Ok(Node::Leaf { tokens: pointer_tokens(&pointer), pointer, test })
 }
 
 /// An RFC 6901 pointer: empty (the whole payload) or `/`-separated tokens, `~` only as `~0`
@@ -251,6 +252,23 @@ pub fn parse_pointer(path: &Value) -> Result<String, String> {
         }
     }
     Ok(text.to_string())
+}
+
+/// A well-formed pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); none for the
+/// empty pointer (the whole payload).
+pub fn pointer_tokens(pointer: &str) -> Vec<String> {
+    pointer.split('/').skip(1).map(|token| token.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+/// The value `tokens` ([`pointer_tokens`]) point at, exactly as `Value::pointer` finds it, without
+/// splitting and unescaping the pointer again for every event (that allocates for every token).
+pub fn find<'v>(payload: &'v Value, tokens: &[String]) -> Option<&'v Value> {
+    tokens.iter().try_fold(payload, |target, token| match target {
+        Value::Object(map) => map.get(token),
+        // As `Value::pointer`: a decimal index, no sign, no leading zero.
+        Value::Array(list) if !token.starts_with('+') && (token == "0" || !token.starts_with('0')) => token.parse::<usize>().ok().and_then(|i| list.get(i)),
+        _ => None,
+    })
 }
 
 fn regex_error(err: regex::Error) -> String {

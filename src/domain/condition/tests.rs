@@ -169,3 +169,14 @@ fn the_equalities_every_match_requires_are_those_of_the_root_and_its_all() {
         assert!(values.iter().any(|v| json_eq(payload().pointer(pointer).unwrap(), v)), "{pointer}");
     }
 }
+
+#[test]
+fn a_parsed_pointer_finds_what_serde_json_finds() {
+    let payload = json!({"data": {"a/b": 1, "m~n": 2, "": 3, "list": [10, 11, 12], "0": "zero"}, "list": [{"x": 1}]});
+    for pointer in [
+        "", "/", "/data", "/data/a~1b", "/data/m~0n", "/data/", "/data/list/0", "/data/list/2", "/data/list/3", "/data/list/01",
+        "/data/list/+1", "/data/list/-1", "/data/list/x", "/data/0", "/list/0/x", "/list/00/x", "/missing/deeper", "/data/a~1b/c",
+    ] {
+        assert_eq!(find(&payload, &pointer_tokens(pointer)), payload.pointer(pointer), "{pointer}");
+    }
+}

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{decide_among, sort, ChannelFacts, Decision, EventView, RoutingRule};
-use crate::domain::condition::Condition;
+use crate::domain::condition::{find, pointer_tokens, Condition};
 use crate::domain::silence::Silence;
 use crate::domain::time::Millis;
 
@@ -47,6 +47,8 @@ struct Scope {
 /// The rules filed under the values at one pointer.
 struct ValueIndex {
     pointer: String,
+    /// `pointer`'s tokens, split once.
+    tokens: Vec<String>,
     texts: HashMap<String, Vec<usize>>,
     /// By [`number_key`].
     numbers: HashMap<u64, Vec<usize>>,
@@ -104,7 +106,7 @@ impl Scope {
             let index = match scope.by_value.iter().position(|i| i.pointer == pointer) {
                 Some(i) => &mut scope.by_value[i],
                 None => {
-                    scope.by_value.push(ValueIndex { pointer: pointer.to_string(), texts: HashMap::new(), numbers: HashMap::new() });
+                    scope.by_value.push(ValueIndex { pointer: pointer.to_string(), tokens: pointer_tokens(pointer), texts: HashMap::new(), numbers: HashMap::new() });
                     scope.by_value.last_mut().expect("just pushed")
                 }
             };
@@ -128,7 +130,7 @@ impl Scope {
     fn candidates(&self, view: &EventView<'_>, found: &mut Vec<usize>) {
         found.extend_from_slice(&self.always);
         for index in &self.by_value {
-            let bucket = match view.payload().pointer(&index.pointer) {
+            let bucket = match find(view.payload(), &index.tokens) {
                 Some(Value::String(text)) => index.texts.get(text.as_str()),
                 Some(Value::Number(n)) => n.as_f64().and_then(|f| index.numbers.get(&number_key(f))),
                 // Absent, or a value no string or number equals: no rule filed here can match.
