@@ -17,6 +17,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../static/overview.js")),
     ("channels.js", "text/javascript; charset=utf-8", include_str!("../../static/channels.js")),
     ("rules.js", "text/javascript; charset=utf-8", include_str!("../../static/rules.js")),
+    ("conditions.js", "text/javascript; charset=utf-8", include_str!("../../static/conditions.js")),
+    ("noise.js", "text/javascript; charset=utf-8", include_str!("../../static/noise.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("favicon.svg", FAVICON_TYPE, FAVICON),
