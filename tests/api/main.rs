@@ -17,6 +17,7 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod binary;
 mod browser;
+mod browser_noise;
 pub mod channel_types;
 mod crud;
 mod delivery;
@@ -29,6 +30,7 @@ mod matching;
 mod metrics;
 mod noise;
 mod notifications;
+mod noise_views;
 mod openapi;
 pub mod o365;
 pub mod o365_feed;
