@@ -1,6 +1,7 @@
 // Rules: which events (types, minimum severity, tenant) go to which channels.
 
 import { del, get, patch, post } from './api.js';
+import { tryEventPanel } from './preview.js';
 import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
@@ -109,5 +110,6 @@ export async function render(view) {
       h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add rule')),
     formSlot,
     table(['Rule', 'Event types', 'Severity', h('th.optional', {}, 'Tenant'), 'Channels', 'State', 'Actions'], rows,
-      'No rules yet. A rule sends matching events to channels.'));
+      'No rules yet. A rule sends matching events to channels.'),
+    tryEventPanel(channels.items, tenants.items));
 }

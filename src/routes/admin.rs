@@ -17,6 +17,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../static/overview.js")),
     ("channels.js", "text/javascript; charset=utf-8", include_str!("../../static/channels.js")),
     ("rules.js", "text/javascript; charset=utf-8", include_str!("../../static/rules.js")),
+    ("preview.js", "text/javascript; charset=utf-8", include_str!("../../static/preview.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("favicon.svg", FAVICON_TYPE, FAVICON),

@@ -28,6 +28,7 @@ mod lifecycle;
 mod matching;
 mod metrics;
 mod noise;
+mod preview;
 mod openapi;
 pub mod o365;
 pub mod o365_feed;
