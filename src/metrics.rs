@@ -52,7 +52,7 @@ impl Metrics {
         let metrics = Self {
             events_ingested: IntCounter::new("spscan_events_ingested_total", "Events stored (duplicates not counted).").unwrap(),
             deliveries: IntCounterVec::new(
-                Opts::new("spscan_deliveries_total", "Deliveries that entered each status: pending when created, then succeeded, failed or cancelled."),
+                Opts::new("spscan_deliveries_total", "Deliveries that entered each status: pending when created, then succeeded, failed or cancelled; or, decided by noise control when created, grouped, suppressed or silenced (grouped events are sent in a notification, itself a pending delivery)."),
                 &["channel_id", "status"],
             )
             .unwrap(),

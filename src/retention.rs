@@ -68,8 +68,9 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
     let now = now_ms();
     let cutoff = |keep: Duration| now.saturating_sub(keep.as_millis() as i64);
     let mut total = Purged::default();
-    use crate::domain::delivery::DeliveryStatus::{Cancelled, Failed, Succeeded};
-    const KEPT_FOR_RETENTION: [&str; 2] = [Succeeded.as_str(), Cancelled.as_str()];
+    use crate::domain::delivery::DeliveryStatus::{Cancelled, Failed, Silenced, Succeeded, Suppressed};
+    // `grouped` deliveries go with their notification, by its status (`purge_deliveries`).
+    const KEPT_FOR_RETENTION: [&str; 4] = [Succeeded.as_str(), Cancelled.as_str(), Suppressed.as_str(), Silenced.as_str()];
     const KEPT_FOR_FAILED_RETENTION: [&str; 1] = [Failed.as_str()];
     for (statuses, keep) in [(&KEPT_FOR_RETENTION[..], retention.keep), (&KEPT_FOR_FAILED_RETENTION[..], retention.keep_failed)] {
         loop {
@@ -86,6 +87,14 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
         let events = store.write(move |conn| retention::purge_unused_events(conn, None, cut, BATCH)).await?;
         total.events += events;
         if (events as i64) < BATCH {
+            break;
+        }
+    }
+    loop {
+        // Suppression windows ended long ago (a repeat after its window opens a new one).
+        let cut = cutoff(retention.keep);
+        let purged = store.write(move |conn| retention::purge_suppression_windows(conn, cut, BATCH)).await?;
+        if (purged as i64) < BATCH {
             break;
         }
     }

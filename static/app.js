@@ -5,6 +5,7 @@ import * as channels from './channels.js';
 import * as logs from './logs.js';
 import * as overview from './overview.js';
 import * as rules from './rules.js';
+import * as silences from './silences.js';
 import * as tenants from './tenants.js';
 import { h, clear } from './ui.js';
 
@@ -47,6 +48,7 @@ async function route() {
     if (current === 'channels') done = await channels.render(container);
     else if (current === 'rules') done = await rules.render(container);
     else if (current === 'tenants') done = await tenants.render(container);
+    else if (current === 'silences') done = await silences.render(container, params);
     else if (current === 'logs' && id) done = await logs.renderDelivery(container, id);
     else if (current === 'logs') done = await logs.renderList(container, params);
     else done = await overview.render(container);

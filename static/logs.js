@@ -1,5 +1,5 @@
-// Alert logs: deliveries newest first, filtered and paged, refreshing while open; one delivery
-// with every attempt and its payload, and Redeliver.
+// Alert logs: deliveries newest first, filtered and paged, refreshing while open, each with
+// "Silence similar"; one delivery with every attempt and its payload, and Redeliver.
 
 import { get, post } from './api.js';
 import { badge, clear, h, severity, table, toast, when } from './ui.js';
@@ -34,6 +34,19 @@ export async function renderList(view, params) {
   const older = h('button', { type: 'button', on: { click: () => { cursors.push(cursor); cursor = older.dataset.next; load(); } } }, 'Older');
   const newer = h('button', { type: 'button', on: { click: () => { cursor = cursors.pop() || ''; load(); } } }, 'Newer');
 
+  // Silence similar: opens the Silences form with the delivery's tenant, event type and site
+  // (the payload's data.site_url, when the event has one).
+  const silenceSimilar = (d) => h('button', { type: 'button', title: 'Set a silence for events like this one', on: {
+    keydown: (e) => e.stopPropagation(),
+    click: async (e) => {
+      e.stopPropagation();
+      try {
+        const { payload } = await get(`/deliveries/${encodeURIComponent(d.id)}`);
+        const site = payload && payload.data && typeof payload.data.site_url === 'string' ? payload.data.site_url : '';
+        location.hash = `#/silences?${query({ new: '1', tenant_id: d.tenant_id, event: d.event, site })}`;
+      } catch (error) { toast(error.message); }
+    } } }, 'Silence similar');
+
   async function load() {
     const page = await get(`/deliveries?${query({ ...filters, cursor, limit: 25 })}`);
     const rows = page.items.map((d) => h('tr.clickable', { dataset: { deliveryId: d.id }, tabindex: 0,
@@ -45,9 +58,10 @@ export async function renderList(view, params) {
       h('td', {}, channelName.get(d.channel_id) || d.channel_id),
       h('td', {}, badge(d.status)),
       h('td.num.optional', {}, String(d.attempt_count)),
-      h('td.optional', {}, d.last_error || '—')));
+      h('td.optional', {}, d.last_error || '—'),
+      h('td', {}, silenceSimilar(d))));
     clear(tableSlot).append(table(['Time', 'Event', h('th.optional', {}, 'Severity'), h('th.optional', {}, 'Tenant'), 'Channel', 'Status',
-      h('th.num.optional', {}, 'Attempts'), h('th.optional', {}, 'Last error')], rows, 'No deliveries match.'));
+      h('th.num.optional', {}, 'Attempts'), h('th.optional', {}, 'Last error'), 'Actions'], rows, 'No deliveries match.'));
     older.hidden = !page.next_cursor;
     older.dataset.next = page.next_cursor || '';
     newer.hidden = !cursor;

@@ -26,6 +26,12 @@ pub const FLUSH_BATCH: i64 = 64;
 #[rtype(result = "()")]
 pub struct GroupsOpened(pub Vec<i64>);
 
+/// The router is stopping: flush nothing more (what is due is flushed at the next start, or by
+/// another instance).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopFlushing;
+
 pub struct GroupFlusher {
     store: Store,
     wake: Recipient<WakeChannels>,
@@ -126,5 +132,13 @@ impl Handler<GroupsOpened> for GroupFlusher {
         if let Some(at) = msg.0.into_iter().min() {
             self.schedule(at, ctx);
         }
+    }
+}
+
+impl Handler<StopFlushing> for GroupFlusher {
+    type Result = ();
+
+    fn handle(&mut self, _: StopFlushing, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }

@@ -53,9 +53,12 @@ pub fn ingestion_url(endpoint: &str, dcr_immutable_id: &str, stream_name: &str) 
     format!("{}/dataCollectionRules/{dcr_immutable_id}/streams/{stream_name}?api-version={API_VERSION}", endpoint.trim_end_matches('/'))
 }
 
-/// A section 4 payload as a record of the stream (the table schema is in the README).
+/// A section 4 payload as a record of the stream (the table schema is in the README). A
+/// notification (`alert.group`) never goes to a SIEM (the router does not group for them); should
+/// one arrive, it is one record whose `Data` is the whole notification, its events included.
 pub fn record(payload: &Value) -> Value {
-    let data = &payload["data"];
+    let notification = payload["event"] == crate::domain::notification::NOTIFICATION_EVENT;
+    let data = if notification { payload } else { &payload["data"] };
     let tenant = &payload["tenant"];
     json!({
         "TimeGenerated": payload["timestamp"],
@@ -211,6 +214,14 @@ mod tests {
             ingestion_url("https://dce.westeurope-1.ingest.monitor.azure.com/", dcr_immutable_id, stream_name),
             "https://dce.westeurope-1.ingest.monitor.azure.com/dataCollectionRules/dcr-0123456789abcdef0123456789abcdef/streams/Custom-SPScanAlerts_CL?api-version=2023-01-01"
         );
+    }
+
+    #[test]
+    fn a_stray_notification_is_one_record_that_keeps_its_events() {
+        let payload: Value = serde_json::from_str(&crate::domain::notification::render_test("grp_1", 0)).unwrap();
+        let record = record(&payload);
+        assert_eq!((&record["EventId"], &record["EventType"], &record["Severity"]), (&json!("grp_1"), &json!("alert.group"), &json!("critical")));
+        assert_eq!(record["Data"], payload);
     }
 
     #[test]

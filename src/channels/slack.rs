@@ -9,14 +9,19 @@
 //! [`slack_escape_cut`] and the only link is
 //! [`slack_link`]'s, whose text is the URL it opens; `mrkdwn` texts are
 //! `verbatim`, so Slack adds no links or mentions of its own (see `text/slack_mrkdwn.rs`).
+//!
+//! A notification (`alert.group`) is one summary message instead: see [`group`].
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::text::group::is_notification;
 use super::text::{cut, facts, more_facts, slack_escape_cut, slack_link, summary, test_note, title, Fact};
 use super::{json_body, parse_payload, single, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Target, Verdict};
 use crate::domain::Invalid;
+
+pub mod group;
 
 pub struct Slack;
 
@@ -63,7 +68,9 @@ impl ChannelType for Slack {
 
 impl Prepared for Slack {
     fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
+        let payload = parse_payload(items[0].payload);
+        let body = if is_notification(&payload) { group::render(&payload) } else { render(&payload) };
+        single(json_body(&body), Vec::new())
     }
 }
 

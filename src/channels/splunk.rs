@@ -189,4 +189,17 @@ mod tests {
         assert_eq!((&first["index"], &first["sourcetype"], &first["host"]), (&json!("alerts"), &json!(DEFAULT_SOURCETYPE), &json!("router-1")));
         assert_eq!(target.batching, settings::DEFAULT_BATCHING);
     }
+
+    #[test]
+    fn a_stray_notification_is_one_hec_event_carrying_it_whole() {
+        let config: Config = serde_json::from_value(json!({"token": "t"})).unwrap();
+        let channel = SplunkChannel::parse(&config).unwrap();
+        let target = Target::new("ch_1".into(), crate::channels::ChannelKind::parse("type", "splunk").unwrap(), "https://hec.example:8088".into(), Default::default(), Vec::new(), config).unwrap();
+        let payload = actix_web::web::Bytes::from(crate::domain::notification::render_test("grp_1", 1_000));
+        let request = channel.request(&target, &[Item { msg_id: "grp_1", payload: &payload }], Sending { now: 0, host: "router-1" });
+        let crate::channels::Transport::Http(post) = request.transport;
+        let envelope: Value = serde_json::from_slice(&post.body).unwrap();
+        assert_eq!(envelope["event"], serde_json::from_slice::<Value>(&payload).unwrap());
+        assert_eq!(envelope["time"], 1);
+    }
 }

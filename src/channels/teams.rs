@@ -8,14 +8,19 @@
 //! Event data is text, never markup: every value from the event goes through
 //! [`teams_escape`] (see `text/teams_markdown.rs`), so nothing an event
 //! says becomes a link, emphasis or a list; the only link is the action.
+//!
+//! A notification (`alert.group`) is one summary card instead: see [`group`].
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::text::group::is_notification;
 use super::text::{cut, facts, link_target, more_facts, teams_escape, test_note, title, Fact};
 use super::{json_body, parse_payload, single, standard_verdict, ChannelType, Config, Item, Prepared, Presentation, Request, Sending, Target, Verdict};
 use crate::domain::Invalid;
+
+pub mod group;
 
 pub struct Teams;
 
@@ -56,7 +61,9 @@ impl ChannelType for Teams {
 
 impl Prepared for Teams {
     fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        single(json_body(&render(&parse_payload(items[0].payload))), Vec::new())
+        let payload = parse_payload(items[0].payload);
+        let body = if is_notification(&payload) { group::render(&payload) } else { render(&payload) };
+        single(json_body(&body), Vec::new())
     }
 }
 

@@ -4,12 +4,14 @@
 //!
 //! The facts are the event's own words, written in part by the people being watched: they are
 //! text, never markup. Each format escapes them at its edge with its own module here, which any
-//! renderer of that format uses, the grouped summaries still to come included: Slack `mrkdwn`
-//! with [`slack_escape`], [`slack_escape_cut`] and [`slack_link`]; Teams Adaptive Card Markdown
-//! with [`teams_escape`]. A site is offered as a link only when [`link_target`] accepts it.
+//! renderer of that format uses, the summaries of grouped notifications ([`group`]) included:
+//! Slack `mrkdwn` with [`slack_escape`], [`slack_escape_cut`] and [`slack_link`]; Teams Adaptive
+//! Card Markdown with [`teams_escape`]. A site is offered as a link only when [`link_target`]
+//! accepts it.
 
 use serde_json::Value;
 
+pub mod group;
 #[cfg(test)]
 pub mod hostile;
 mod slack_mrkdwn;

@@ -23,6 +23,7 @@ pub const DELIVERY: &str = "dlv";
 pub const EVENT: &str = "evt";
 /// A request that carried several deliveries (batching channel types).
 pub const REQUEST: &str = "req";
+pub const SILENCE: &str = "sil";
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod preview;
 pub mod rules;
+pub mod silences;
 pub mod sources;
 pub mod tenants;
 
@@ -109,6 +110,8 @@ route_table! {
         "/deliveries/redeliver" { post => deliveries::redeliver_many }
         "/deliveries/{id}" { get => deliveries::get }
         "/deliveries/{id}/redeliver" { post => deliveries::redeliver }
+        "/silences" { get => silences::list, post => silences::create }
+        "/silences/{id}" { get => silences::get, delete => silences::delete }
         "/instances" { get => instances::list }
     }
 }

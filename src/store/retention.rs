@@ -39,7 +39,13 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
         return Ok(Purged::default());
     }
     let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
-    let mut event_ids: Vec<&str> = found.iter().map(|(_, event)| event.as_str()).collect();
+    // A notification's grouped deliveries go with it, whatever their age.
+    let grouped: Vec<(String, String)> = deliveries::table
+        .filter(deliveries::notification_id.eq_any(&ids))
+        .select((deliveries::id, deliveries::event_id))
+        .load(conn)?;
+    let grouped_ids: Vec<&str> = grouped.iter().map(|(id, _)| id.as_str()).collect();
+    let mut event_ids: Vec<&str> = found.iter().chain(&grouped).map(|(_, event)| event.as_str()).collect();
     event_ids.sort_unstable();
     event_ids.dedup();
     let attempts = diesel::delete(attempts::table.filter(attempts::delivery_id.eq_any(&ids))).execute(conn)?;
@@ -47,8 +53,12 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
         deliveries::table.filter(deliveries::id.eq_any(&ids)).filter(deliveries::status.eq_any(statuses)).filter(deliveries::updated_at.lt(cutoff)),
     )
     .execute(conn)?;
+    let mut grouped = 0;
+    for chunk in grouped_ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        grouped += diesel::delete(deliveries::table.filter(super::id_in("id", chunk))).execute(conn)?;
+    }
     let events = purge_unused_events(conn, Some(&event_ids), cutoff, limit)?;
-    Ok(Purged { deliveries, attempts, events })
+    Ok(Purged { deliveries: deliveries + grouped, attempts, events })
 }
 
 /// Up to `limit` deliveries in one of `statuses`, created before the delivery id `before` and
@@ -66,18 +76,38 @@ pub(super) fn purgeable<'a>(statuses: &'a [&'a str], before: String, cutoff: i64
         .limit(limit)
 }
 
+/// Deletes suppression windows that ended before `cutoff` (up to `limit`): a repeat after that
+/// opens a new one anyway.
+pub fn purge_suppression_windows(conn: &mut Conn, cutoff: i64, limit: i64) -> Result<usize, StoreError> {
+    use super::schema::suppression_windows as w;
+    let ended: Vec<(String, String, String)> = w::table.filter(w::until.lt(cutoff)).select((w::rule_id, w::channel_id, w::window_key)).limit(limit).load(conn)?;
+    let mut purged = 0;
+    for (rule_id, channel_id, key) in &ended {
+        purged += diesel::delete(w::table.find((rule_id, channel_id, key)).filter(w::until.lt(cutoff))).execute(conn)?;
+    }
+    Ok(purged)
+}
+
 /// Deletes events no delivery uses that arrived before `cutoff`: among `among`, or up to `limit`
 /// of any (events no rule matched).
 pub fn purge_unused_events(conn: &mut Conn, among: Option<&[&str]>, cutoff: i64, limit: i64) -> Result<usize, StoreError> {
     let unused = not(exists(deliveries::table.filter(deliveries::event_id.eq(events::id))));
     let ids: Vec<String> = match among {
-        Some(among) => events::table.filter(events::id.eq_any(among)).filter(events::received_at.lt(cutoff)).filter(unused).select(events::id).load(conn)?,
+        Some(among) => {
+            let mut ids = Vec::new();
+            for chunk in among.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+                let unused = not(exists(deliveries::table.filter(deliveries::event_id.eq(events::id))));
+                ids.extend(events::table.filter(super::id_in("id", chunk)).filter(events::received_at.lt(cutoff)).filter(unused).select(events::id).load::<String>(conn)?);
+            }
+            ids
+        }
         None => events::table.filter(events::received_at.lt(cutoff)).filter(unused).select(events::id).limit(limit).load(conn)?,
     };
-    if ids.is_empty() {
-        return Ok(0);
+    let mut purged = 0;
+    for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        purged += diesel::delete(events::table.filter(events::id.eq_any(chunk))).execute(conn)?;
     }
-    Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
+    Ok(purged)
 }
 
 /// What the Office 365 source keeps that is no longer needed, up to `limit` rows of each kind:

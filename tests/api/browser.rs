@@ -15,8 +15,8 @@ use crate::helpers::*;
 const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -33,7 +33,7 @@ fn find_binary(candidates: &[&str]) -> Option<String> {
 }
 
 /// Starts chromedriver and a headless Chromium session, or fails saying what to install.
-async fn browser() -> Browser {
+pub(crate) async fn browser() -> Browser {
     let (Some(chromium), Some(chromedriver)) = (find_binary(CHROMIUM), find_binary(CHROMEDRIVER)) else {
         panic!(
             "the admin page's browser tests need Debian's Chromium and ChromeDriver: \
@@ -90,7 +90,7 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ReadConsole {
 impl Browser {
     /// Console errors and warnings since the last call (a failed load, such as a 404 for an icon
     /// or a 401, is one), and every resource the page loaded with a 4xx or 5xx answer.
-    async fn problems(&self) -> Vec<String> {
+    pub(crate) async fn problems(&self) -> Vec<String> {
         let console = self.client.issue_cmd(ReadConsole).await.expect("ChromeDriver returns the console");
         let mut problems: Vec<String> = console
             .as_array()
@@ -113,14 +113,14 @@ impl Browser {
     }
 
     /// Fails the test if the page logged an error or loaded anything with an error status.
-    async fn assert_no_problems(&self, when: &str) {
+    pub(crate) async fn assert_no_problems(&self, when: &str) {
         let problems = self.problems().await;
         assert!(problems.is_empty(), "{when}, the admin page had problems: {problems:#?}");
     }
 
     /// After a step that provokes an error on purpose (a form the API refuses): the only
     /// problems since the last check are that answer, `status` from `path`. Then starts afresh.
-    async fn only_refused(&self, status: u16, path: &str) {
+    pub(crate) async fn only_refused(&self, status: u16, path: &str) {
         let problems = self.problems().await;
         let expected = |p: &String| p.contains(&format!("{path} - Failed to load resource: the server responded with a status of {status}"))
             || p.contains(&format!("loaded with {status} ")) && p.ends_with(path);
@@ -129,12 +129,12 @@ impl Browser {
     }
 
     /// Waits for an element matching `css` to be displayed.
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.wait_for_text(css, "").await
     }
 
     /// Waits for an element matching `css` whose text contains `text`.
-    async fn wait_for_text(&self, css: &str, text: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for_text(&self, css: &str, text: &str) -> fantoccini::elements::Element {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(elements) = self.client.find_all(Locator::Css(css)).await {
@@ -149,7 +149,7 @@ impl Browser {
         }
     }
 
-    async fn click_button(&self, scope: &str, label: &str) {
+    pub(crate) async fn click_button(&self, scope: &str, label: &str) {
         let xpath = format!("{scope}//button[normalize-space()='{label}']");
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -168,7 +168,7 @@ impl Browser {
     }
 
     /// Types into the input labelled `label` inside `form`.
-    async fn fill(&self, form: &str, label: &str, value: &str) {
+    pub(crate) async fn fill(&self, form: &str, label: &str, value: &str) {
         let xpath = format!("{form}//label[normalize-space()='{label}']");
         let label = self.client.find(Locator::XPath(&xpath)).await.unwrap_or_else(|_| panic!("no label {label}"));
         let id = label.attr("for").await.unwrap().expect("the label names its field");
@@ -177,7 +177,7 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();
@@ -185,14 +185,14 @@ impl Browser {
     }
 
     /// Opens the admin page and signs in with the admin token.
-    async fn sign_in(&self, base: &str) {
+    pub(crate) async fn sign_in(&self, base: &str) {
         self.go(base, "").await;
         self.fill("//form[@id='sign-in-form']", "Admin token", ADMIN_TOKEN).await;
         self.click_button("//form[@id='sign-in-form']", "Sign in").await;
         self.wait_for_text("h1", "Overview").await;
     }
 
-    async fn go(&self, base: &str, hash: &str) {
+    pub(crate) async fn go(&self, base: &str, hash: &str) {
         self.client.goto(&format!("{base}/{hash}")).await.unwrap();
     }
 }

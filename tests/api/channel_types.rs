@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// Slack's rules for an Incoming Webhook message.
-fn slack_format(body: &[u8]) -> Result<(), String> {
+pub fn slack_format(body: &[u8]) -> Result<(), String> {
     let body: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON in UTF-8: {e}"))?;
     let text = body["text"].as_str().ok_or("no `text` fallback")?;
     if text.trim().is_empty() || text.chars().count() > 40_000 {
@@ -27,6 +27,13 @@ fn slack_format(body: &[u8]) -> Result<(), String> {
                 let header = block["text"]["text"].as_str().ok_or("a header without text")?;
                 if header.is_empty() || header.chars().count() > 150 || block["text"]["type"] != "plain_text" {
                     return Err(format!("header of {} characters", header.chars().count()));
+                }
+            }
+            // A section of text (a grouped notification's list of events), at most 3,000 characters.
+            Some("section") if block.get("text").is_some() => {
+                let text = block["text"]["text"].as_str().ok_or("a section whose text is not a text object")?;
+                if text.is_empty() || text.chars().count() > 3000 {
+                    return Err(format!("a section text of {} characters", text.chars().count()));
                 }
             }
             Some("section") => {
@@ -54,7 +61,7 @@ fn slack_format(body: &[u8]) -> Result<(), String> {
 }
 
 /// Teams' rules for a Workflows webhook message with an Adaptive Card.
-fn teams_format(raw: &[u8]) -> Result<(), String> {
+pub fn teams_format(raw: &[u8]) -> Result<(), String> {
     if raw.len() >= 28 * 1024 {
         return Err(format!("{} bytes; Teams refuses cards of 28 KB", raw.len()));
     }

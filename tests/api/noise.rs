@@ -155,6 +155,59 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn outside_its_active_hours_a_rule_lets_another_take_the_event() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Pager", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let every_day = json!(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]);
+        // Never active (the whole week, inverted) and always active (the whole week).
+        let never = app
+            .create_rule(json!({"name": "Office hours", "event_types": ["*"], "channel_ids": [channel["id"]], "priority": 1,
+                                "active_hours": {"timezone": "europe/london", "days": every_day, "from": "00:00", "to": "24:00", "invert": true}}))
+            .await;
+        assert_eq!(never["active_hours"]["timezone"], "Europe/London", "stored as the zone database spells it");
+        let always = app
+            .create_rule(json!({"name": "After hours", "event_types": ["*"], "channel_ids": [channel["id"]], "priority": 2,
+                                "active_hours": [{"timezone": "UTC", "days": every_day, "from": "00:00", "to": "24:00"}]}))
+            .await;
+        let answer = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        let delivery = app.delivery(answer.body["deliveries"][0]["id"].as_str().unwrap()).await;
+        assert_eq!(delivery["rule_id"], always["id"]);
+        let unknown = app
+            .post("/api/v1/rules", json!({"name": "R", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                          "active_hours": {"timezone": "Mars/Olympus", "days": ["mon"], "from": "08:00", "to": "18:00"}}))
+            .await;
+        assert_eq!((unknown.status, unknown.body["field"].as_str()), (422, Some("active_hours.timezone")), "{}", unknown.body);
+    }
+
+    #[actix_web::test]
+    async fn editing_a_rules_grouping_closes_its_open_groups_and_new_events_open_new_ones() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let rule = app
+            .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1h"}}))
+            .await;
+        app.ingest(share(SITE_A, "first@gmail.com", "high")).await;
+        let first = receiver.wait_for(1, None, Duration::from_secs(5)).await[0].json();
+        // Joins the open group, whose next flush is an hour away.
+        let waiting = app.ingest(share(SITE_A, "second@gmail.com", "high")).await;
+        let waiting_id = waiting.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        let changed = app.patch(&format!("/api/v1/rules/{}", rule["id"].as_str().unwrap()), json!({"group": {"by": ["/data/site_url"], "wait": "1s", "interval": "1h"}})).await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        app.ingest(share(SITE_A, "third@gmail.com", "high")).await;
+        let second = receiver.wait_for(2, None, Duration::from_secs(5)).await[1].json();
+        assert_ne!(second["group"]["id"], first["group"]["id"], "a new group with the new settings");
+        assert_eq!((second["group"]["count"].as_u64(), second["group"]["earlier"].as_u64()), (Some(1), Some(0)));
+        assert_eq!(second["events"][0]["data"]["principal"], "third@gmail.com");
+        let closed = app.delivery(&waiting_id).await;
+        assert_eq!((closed["status"].as_str(), closed["notification_id"].as_str()), (Some("grouped"), None), "the closed group sends it at its own flush time");
+    }
+
+    #[actix_web::test]
     async fn malformed_noise_fields_are_refused_naming_the_path_and_nothing_is_saved() {
         let app = spawn_app().await;
         let receiver = Receiver::start().await;
@@ -181,4 +234,105 @@ on_both_backends! {
         }
         assert_eq!(app.get("/api/v1/rules").await.body["items"].as_array().unwrap().len(), 0, "nothing was saved");
     }
+
+    #[actix_web::test]
+    async fn a_group_killed_during_its_wait_sends_one_notification_with_every_event_after_the_restart() {
+        let database = TestDatabase::new();
+        let receiver = Receiver::start().await;
+        let mut first = start_router(&database.url);
+        first.api.create_tenant("contoso").await;
+        let channel = first.api.create_channel("Shares", &receiver.url("/")).await;
+        first
+            .api
+            .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
+            .await;
+        let events: Vec<Value> = (0..50).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect();
+        let answer = first.api.post("/api/v1/events", json!({ "events": events })).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let acknowledged: Vec<String> = answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+        first.child.kill().expect("SIGKILL during the group's wait");
+        first.child.wait().unwrap();
+        assert!(receiver.received().is_empty(), "nothing was sent before the kill");
+
+        let second = start_router(&database.url);
+        let got = receiver.wait_for(1, None, Duration::from_secs(15)).await;
+        let notification = got[0].json();
+        let mut sent: Vec<String> = notification["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+        sent.sort();
+        let mut expected = acknowledged.clone();
+        expected.sort();
+        assert_eq!(sent, expected, "every acknowledged event, once");
+        assert_eq!(notification["group"]["count"], 50);
+        let grouped = second.api.get("/api/v1/deliveries?status=grouped&limit=500").await;
+        assert!(grouped.body["items"].as_array().unwrap().iter().all(|d| d["notification_id"].is_string()));
+        assert_eq!(receiver.received().len(), 1, "one notification");
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_ingesting_one_burst_send_one_notification_holding_every_event_once() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::on(Backend::Postgres);
+            let receiver = Receiver::start().await;
+            let start = |id: &str| start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id)]).0;
+            let (a, b) = (start("instance-a"), start("instance-b"));
+            a.api.create_tenant("contoso").await;
+            let channel = a.api.create_channel("Shares", &receiver.url("/")).await;
+            a.api
+                .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                    "group": {"by": ["/data/site_url"], "wait": "3s", "interval": "1h"}}))
+                .await;
+            // Until b routes too (within 2 s): probes on a site of their own.
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            loop {
+                let answer = b.api.ingest(share("https://probe", "p@x", "low")).await;
+                if !answer.body["deliveries"].as_array().unwrap().is_empty() {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "instance b never routed");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            let batches = (0..20).map(|i| {
+                let api = if i % 2 == 0 { &a.api } else { &b.api };
+                let events: Vec<Value> = (0..10).map(|j| share(SITE_A, &format!("g{i}-{j}@gmail.com"), "high")).collect();
+                async move { api.post("/api/v1/events", json!({ "events": events })).await }
+            });
+            let answers = futures_util::future::join_all(batches).await;
+            let mut acknowledged: Vec<String> = Vec::new();
+            for answer in answers {
+                assert_eq!(answer.status, 202, "{}", answer.body);
+                acknowledged.extend(answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()));
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let site_a = loop {
+                let site_a: Vec<Value> =
+                    receiver.received().iter().map(|c| c.json()).filter(|n| n["group"]["key"]["/data/site_url"] == SITE_A).collect();
+                let count: u64 = site_a.iter().map(|n| n["group"]["count"].as_u64().unwrap()).sum();
+                if count >= 200 {
+                    break site_a;
+                }
+                assert!(std::time::Instant::now() < deadline, "only {count} of 200 events were in notifications");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(site_a.len(), 1, "one notification for the window");
+            let mut sent: Vec<String> = site_a[0]["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect();
+            assert_eq!(site_a[0]["group"]["count"], 200);
+            assert_eq!(site_a[0]["truncated"], true, "at most 100 listed");
+            sent.sort();
+            sent.dedup();
+            assert_eq!(sent.len(), 100);
+            // Every event is in exactly this notification: each grouped delivery names it.
+            let grouped = a.api.get("/api/v1/deliveries?status=grouped&limit=500").await;
+            let notification_ids: std::collections::HashSet<&str> = grouped.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| acknowledged.contains(&d["event_id"].as_str().unwrap().to_string()))
+                .map(|d| d["notification_id"].as_str().expect("in a notification"))
+                .collect();
+            assert_eq!(notification_ids.len(), 1);
+        })
+        .await;
 }

@@ -64,6 +64,8 @@ on_both_backends! {
         let ingested = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let delivery_id = ingested.body["deliveries"][0]["id"].as_str().unwrap().to_string();
         app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+        let silence = app.post("/api/v1/silences", json!({"matchers": {"path": "/tenant/id", "op": "eq", "value": "contoso"}, "duration": "1h", "comment": "c", "created_by": "me"})).await;
+        let silence_id = silence.body["id"].as_str().unwrap_or_else(|| panic!("{}", silence.body)).to_string();
 
         let doc = document(&app).await;
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
@@ -77,6 +79,7 @@ on_both_backends! {
                 Some("channels") => &channel_id,
                 Some("rules") => &rule_id,
                 Some("deliveries") => &delivery_id,
+                Some("silences") => &silence_id,
                 _ => "app.js",
             };
             let path = template.replace("{id}", id).replace("{name}", id);

@@ -29,7 +29,7 @@ use crate::domain::event::TenantRef;
 use crate::domain::routing::{decide, ChannelFacts, Decision, EventView, RoutingRule};
 use crate::domain::silence::Silence;
 use crate::domain::tenant::Tenant;
-use super::group_flusher::{GroupFlusher, GroupsOpened};
+use super::group_flusher::{GroupFlusher, GroupsOpened, StopFlushing};
 use crate::channels::Target;
 use crate::store::events::{Ingested, MatchedEvent};
 use crate::store::models::ChannelRow;
@@ -323,6 +323,7 @@ impl Handler<Shutdown> for RuleMatcher {
 
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
+        self.flusher.do_send(StopFlushing);
         let actors = self.channels.retire_all();
         Box::pin(async move {
             loop {

@@ -95,6 +95,42 @@ pub fn payloads(value: &str) -> Vec<Value> {
     payloads
 }
 
+/// Notifications (`alert.group`), built as the router builds them, that carry `value` in their
+/// key (a site, a tenant name, and an absent path), their rule's name and every field of their
+/// events ([`payloads`]): all those events in one (more than a summary lists), and one alone.
+pub fn notifications(value: &str) -> Vec<Value> {
+    let events: Vec<String> = payloads(value).iter().map(Value::to_string).collect();
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    let mut key = Map::new();
+    key.insert("/data/site_url".into(), json!(value));
+    key.insert("/tenant/display_name".into(), json!(value));
+    key.insert("/data/actor".into(), Value::Null);
+    [&events[..], &events[1..2]].iter().map(|events| notification(value, &key, events, 3)).collect()
+}
+
+/// A random notification: up to 105 random events ([`random_payload`]) under a key of random
+/// values taken from the first.
+pub fn random_notification(rng: &mut impl Rng) -> Value {
+    let most = if rng.gen_bool(0.1) { 105 } else { 12 };
+    let events: Vec<Value> = (0..rng.gen_range(1..=most)).map(|_| random_payload(rng)).collect();
+    let mut key = Map::new();
+    for pointer in ["/data/site_url", "/data/principal", "/tenant/display_name"] {
+        if rng.gen_bool(0.6) {
+            key.insert(pointer.into(), events[0].pointer(pointer).cloned().unwrap_or(Value::Null));
+        }
+    }
+    let events: Vec<String> = events.iter().map(Value::to_string).collect();
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    notification("Rule", &key, &events, rng.gen_range(0..1000))
+}
+
+fn notification(rule_name: &str, key: &Map<String, Value>, events: &[&str], earlier: u64) -> Value {
+    use crate::domain::notification::Notification;
+    use crate::domain::severity::Severity;
+    let body = Notification { event_id: "grp_1", timestamp_ms: 0, rule_id: "rule_1", rule_name, group_id: "agrp_1", key, earlier, max_severity: Severity::Critical, events }.body();
+    serde_json::from_str(&body).expect("a notification is JSON")
+}
+
 /// A random event: any category, up to 8,000 `data` keys, keys and values up to 5,000
 /// characters (hostile, multibyte, nested, numbers, null, booleans). Long text is rare and
 /// bounded in total so a few hundred events render in a few seconds of a debug build.

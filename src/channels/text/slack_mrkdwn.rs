@@ -11,8 +11,9 @@
 //! does not turn a bare URL, `#channel` or `@name` in event data into a link or a mention.
 //!
 //! Every `mrkdwn` text built from an event must go through these functions: the message fields, the
-//! context line, the `text` fallback, and the grouped summaries still to come (one message for
-//! many events: `<count> × <title> — <key values>`, up to 10 items, then "and N more").
+//! context line, the `text` fallback, and the summaries of grouped notifications (one message for
+//! many events: `<count> × <title> — <key values>`, up to 10 items, then "and N more";
+//! `slack/group.rs`).
 
 use super::{breaks_line, link_target};
 

@@ -18,8 +18,8 @@
 //! - Line breaks become spaces: each value is one line, so list, heading and quote markers can
 //!   only stand at its start, where they are escaped.
 //!
-//! Every Markdown text built from an event goes through [`teams_escape`], and the grouped
-//! summaries still to come (one card for many events) must use it too.
+//! Every Markdown text built from an event goes through [`teams_escape`], the summaries of
+//! grouped notifications (one card for many events, `teams/group.rs`) included.
 
 use super::breaks_line;
 

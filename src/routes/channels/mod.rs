@@ -15,7 +15,7 @@ use crate::domain::breaker::Health;
 use crate::channels::ChannelKind;
 use crate::domain::channel::{self, ChannelUrl, CustomHeaders, RateLimit, SigningSecret};
 use crate::domain::time::now_ms;
-use crate::domain::{ids, payload, Invalid};
+use crate::domain::{ids, Invalid};
 use crate::handle::RouterHandle;
 use crate::channels::Item;
 use crate::dispatch;
@@ -26,9 +26,12 @@ use crate::store::models::ChannelRow;
 use crate::store::StoreError;
 use crate::channels::MASK;
 
+mod sample;
 mod shapes;
 
 pub use shapes::{ChannelInput, ChannelPatch, ChannelView};
+use sample::Sample;
+pub use sample::TestInput;
 use shapes::Channels;
 
 /// The URL as sent: `url`, or the field the type calls it by (Sentinel's `endpoint`), taken out
@@ -271,19 +274,27 @@ pub struct TestOutcome {
     error: Option<String>,
     /// The start of the receiver's answer.
     response_excerpt: Option<String>,
-    /// The sample event's id (`router.test`).
+    /// The sample's id: the event's (`evt_…`), or the notification's (`grp_…`).
     event_id: String,
 }
 
 /// Sends the sample payload now, once, even to a disabled channel (so it can be checked before
-/// it is switched on), and answers with what happened. Nothing is recorded in the log; the
+/// it is switched on), and answers with what happened. `{"sample":"group"}` sends a sample
+/// notification instead (`sample`). Nothing is recorded in the log, no group is touched; the
 /// outcome counts in the channel's circuit breaker (a success closes an open circuit).
-#[utoipa::path(post, path = "/api/v1/channels/{id}/test", tag = "channels", params(("id" = String, Path)), responses((status = 200, description = "Sent (or tried): `ok` says whether the receiver took it", body = TestOutcome)))]
-pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{id}/test",
+    tag = "channels",
+    params(("id" = String, Path)),
+    request_body(content = Option<TestInput>, description = "Optional: `{\"sample\":\"group\"}` sends a sample notification (SPEC section 16) instead of the sample event"),
+    responses((status = 200, description = "Sent (or tried): `ok` says whether the receiver took it", body = TestOutcome)),
+)]
+pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>, body: Bytes) -> ApiResult<HttpResponse> {
+    let sample = Sample::parse(&body)?;
     let id = id.into_inner();
     let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
-    let event_id = ids::new_id(ids::EVENT);
-    let body = Bytes::from(payload::render_test(&event_id));
+    let (event_id, body) = sample.render();
     let target = target_of(&row).map_err(|unknown| crate::error::ApiError::Conflict(unknown.to_string()))?;
     let outcome = dispatch::deliver_once(&outbound, &target, &[Item { msg_id: &event_id, payload: &body }]).await.outcome;
     // A person's attempt counts in the channel's health: a Test that succeeds closes its circuit.

@@ -51,6 +51,7 @@ use links::{Links, Names};
         (name = "channels", description = "Where alerts go: webhooks, Slack, Teams, Splunk HEC, Microsoft Sentinel."),
         (name = "rules", description = "Which events go to which channels."),
         (name = "deliveries", description = "The alert log: every delivery, its attempts, redelivery."),
+        (name = "silences", description = "Silences: for a while, matching events are not sent to their channels (each is logged as `silenced`)."),
         (name = "operations", description = "Health, metrics, instances, this document and the admin page."),
     )
 )]

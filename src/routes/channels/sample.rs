@@ -1,0 +1,97 @@
+//! What **Test** (`POST /api/v1/channels/{id}/test`) sends: the sample event (SPEC section 5),
+//! or with `{"sample":"group"}` a sample notification (section 16: three sample events of one
+//! site, the body marked `"test": true`), through the channel's type like any delivery. The body
+//! is optional (the admin page sends none); an unknown `sample` is refused naming `sample`.
+
+use actix_web::web::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::domain::notification::{self, ID_PREFIX};
+use crate::domain::time::now_ms;
+use crate::domain::{ids, payload, Invalid};
+use crate::error::ApiError;
+
+/// What a Test press may ask for.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"sample": "group"}))]
+pub struct TestInput {
+    /// `event` (the default): one sample event; `group`: a sample notification of three events
+    /// (the `alert.group` body for a webhook, the summary message for Slack and Teams).
+    #[allow(dead_code)]
+    sample: Option<String>,
+}
+
+/// The sample a Test sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    Event,
+    Group,
+}
+
+impl Sample {
+    /// The sample asked for in a Test's body (empty: the event).
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Sample::Event);
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        let Value::Object(fields) = value else {
+            return Err(ApiError::BadRequest("the body must be a JSON object such as {\"sample\":\"group\"}, or empty".into()));
+        };
+        Ok(Self::of(&fields)?)
+    }
+
+    fn of(fields: &Map<String, Value>) -> Result<Self, Invalid> {
+        if let Some(unknown) = fields.keys().find(|k| *k != "sample") {
+            return Err(Invalid::new(crate::domain::tenant::clip(unknown), "is not a field of a Test; it takes `sample` (\"event\" or \"group\")"));
+        }
+        match fields.get("sample") {
+            None | Some(Value::Null) => Ok(Sample::Event),
+            Some(Value::String(s)) if s == "event" => Ok(Sample::Event),
+            Some(Value::String(s)) if s == "group" => Ok(Sample::Group),
+            Some(Value::String(s)) => Err(Invalid::new("sample", format!("`{}` is not a sample; use \"event\" or \"group\"", crate::domain::tenant::clip(s)))),
+            Some(_) => Err(Invalid::new("sample", "must be \"event\" or \"group\"")),
+        }
+    }
+
+    /// A new sample: its message id (the event's id, or the notification's `grp_…`) and its body.
+    pub fn render(self) -> (String, Bytes) {
+        match self {
+            Sample::Event => {
+                let event_id = ids::new_id(ids::EVENT);
+                let body = Bytes::from(payload::render_test(&event_id));
+                (event_id, body)
+            }
+            Sample::Group => {
+                let event_id = ids::new_id(ID_PREFIX);
+                let body = Bytes::from(notification::render_test(&event_id, now_ms() / 1000 * 1000));
+                (event_id, body)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_asks_for_the_event_by_default_and_for_a_group_by_name() {
+        for body in ["", " \n", "{}", r#"{"sample":null}"#, r#"{"sample":"event"}"#] {
+            assert_eq!(Sample::parse(body.as_bytes()).unwrap(), Sample::Event, "{body:?}");
+        }
+        assert_eq!(Sample::parse(br#"{"sample":"group"}"#).unwrap(), Sample::Group);
+        for (body, field) in [(r#"{"sample":"groups"}"#, "sample"), (r#"{"sample":2}"#, "sample"), (r#"{"sampel":"group"}"#, "sampel")] {
+            match Sample::parse(body.as_bytes()) {
+                Err(ApiError::Invalid(invalid)) => assert_eq!(invalid.field, field, "{body}"),
+                _ => panic!("{body} must be refused naming {field}"),
+            }
+        }
+        assert!(matches!(Sample::parse(b"[1]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(Sample::parse(b"{"), Err(ApiError::BadRequest(_))));
+        let (id, body) = Sample::Group.render();
+        assert!(id.starts_with("grp_"));
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["event_id"], id.as_str());
+    }
+}
