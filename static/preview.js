@@ -47,7 +47,7 @@ function answer(preview, channels) {
     rule.matched
       ? h('span.badge.s-on', {}, 'matches')
       : [h('span.badge.s-off', {}, 'no match'), ' ', rule.reason.detail,
-        rule.reason.path ? [' (at ', h('code', {}, rule.reason.path), ')'] : null],
+        ...(rule.reason.path ? [' (at ', h('code', {}, rule.reason.path), ')'] : [])],
     rule.channels.length ? h('ul', {}, rule.channels.map((c) => h('li', { dataset: { channelId: c.channel_id } },
       `${channelName.get(c.channel_id) || c.channel_id}: `, outcomeWords(c, channelName.has(c.channel_id)),
       c.decided_by ? ` — decided by ${c.decided_by === rule.rule_id ? 'this rule' : `“${ruleName.get(c.decided_by) || c.decided_by}”`}` : null)))
@@ -56,12 +56,11 @@ function answer(preview, channels) {
 
 /** The "Try an event" panel. */
 export function tryEventPanel(channels, tenants) {
-  const event = h('textarea.mono', { name: 'event', rows: 14, spellcheck: 'false' });
+  const event = h('textarea.mono', { name: 'event', rows: 10, spellcheck: 'false' });
   event.value = sample(tenants);
   const at = h('input', { type: 'text', name: 'at', placeholder: 'e.g. 2026-11-28T15:36:08Z' });
   const result = h('div', { role: 'status', 'aria-live': 'polite' });
   const form = h('form.card', { 'aria-label': 'Try an event' },
-    h('h2', {}, 'Try an event'),
     h('p.muted', {}, 'What the rules would do with an event like this, now or at a given time. Nothing is stored or sent.'),
     field('Event (JSON, as for POST /api/v1/events)', event),
     field('At (optional)', at, 'RFC 3339; empty: now. Active hours, silences, suppression and group timers are judged then.'),
@@ -82,11 +81,12 @@ export function tryEventPanel(channels, tenants) {
     if (at.value.trim() && body && typeof body === 'object' && !Array.isArray(body)) body.at = at.value.trim();
     try {
       result.append(answer(await post('/rules/preview', body), channels));
+      result.scrollIntoView({ block: 'nearest' });
     } catch (error) {
       // Every field but `at` is the event's: shown under it (the detail names the field).
       const problem = error.problem || {};
       showError(form, { message: error.message, problem: { ...problem, field: problem.field === 'at' ? 'at' : 'event' } });
     }
   });
-  return form;
+  return h('section', {}, h('h2', {}, 'Try an event'), form);
 }
