@@ -13,7 +13,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::openapi::schema::{Object, Schema, Type};
+use utoipa::openapi::schema::{Object, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
@@ -36,8 +36,8 @@ impl PartialSchema for PreviewInput {
     fn schema() -> RefOr<Schema> {
         let mut schema = <EventInput as PartialSchema>::schema();
         if let RefOr::T(Schema::Object(object)) = &mut schema {
-            let mut at = Object::with_type(Type::String);
-            at.description = Some("When to judge active hours, silences, suppression windows and group timers (RFC 3339); absent: now.".into());
+            let mut at = Object::with_type(SchemaType::from_iter([Type::String, Type::Null]));
+            at.description = Some("When to judge active hours, silences, suppression windows and group timers (RFC 3339); absent or `null`: now.".into());
             at.format = Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime));
             object.properties.insert("at".into(), at.into());
             object.description = Some("An event exactly as `POST /events` takes one, and optionally `at`.".into());
