@@ -208,6 +208,67 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_silence_holds_matching_pairs_until_it_ends_and_bulk_redelivery_undoes_it() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        let silence = app
+            .post("/api/v1/silences", json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_A},
+                                             "duration": "1h", "comment": "Finance migration", "created_by": "ana@msp.example"}))
+            .await;
+        assert_eq!(silence.status, 201, "{}", silence.body);
+        let silence_id = silence.body["id"].as_str().unwrap().to_string();
+        let held = app.ingest(share(SITE_A, "a@gmail.com", "critical")).await;
+        assert_eq!(held.body["deliveries"][0]["status"], "silenced");
+        let held_id = held.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(app.delivery(&held_id).await["silence_id"], silence_id.as_str());
+        let other = app.ingest(share(SITE_B, "a@gmail.com", "critical")).await;
+        assert_eq!(other.body["deliveries"][0]["status"], "pending");
+        receiver.wait_for(1, None, Duration::from_secs(5)).await;
+
+        // The undo: send what the silence held.
+        let undo = app.post("/api/v1/deliveries/redeliver", json!({"silence_id": silence_id})).await;
+        assert_eq!((undo.status, undo.body["count"].as_u64()), (202, Some(1)), "{}", undo.body);
+        let got = receiver.wait_for(2, None, Duration::from_secs(5)).await;
+        assert_eq!(got[1].json()["data"]["site_url"], SITE_A);
+        app.wait_for_status(&held_id, "succeeded", Duration::from_secs(5)).await;
+
+        let ended = app.delete(&format!("/api/v1/silences/{silence_id}")).await;
+        assert_eq!(ended.status, 200, "{}", ended.body);
+        let after = app.ingest(share(SITE_A, "a@gmail.com", "critical")).await;
+        assert_eq!(after.body["deliveries"][0]["status"], "pending", "an ended silence holds nothing");
+    }
+
+    #[actix_web::test]
+    async fn a_silence_created_while_a_group_waits_holds_its_events_at_the_flush() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                               "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
+            .await;
+        let grouped = ingest_batch(&app, (0..3).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect()).await;
+        let other = ingest_batch(&app, vec![share(SITE_B, "h@gmail.com", "high")]).await;
+        assert!(grouped.iter().chain(&other).all(|d| d["status"] == "grouped"));
+        let silence = app
+            .post("/api/v1/silences", json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_A},
+                                             "duration": "1h", "comment": "c", "created_by": "me"}))
+            .await;
+        assert_eq!(silence.status, 201);
+        for delivery in &grouped {
+            let held = app.wait_for_status(delivery["id"].as_str().unwrap(), "silenced", Duration::from_secs(10)).await;
+            assert_eq!(held["silence_id"], silence.body["id"]);
+        }
+        // Site B's group was flushed in the same pass: its notification is the only request.
+        let got = receiver.wait_for(1, None, Duration::from_secs(10)).await;
+        assert_eq!(got[0].json()["group"]["key"]["/data/site_url"], SITE_B);
+        assert_eq!(receiver.received().len(), 1);
+    }
+
+    #[actix_web::test]
     async fn malformed_noise_fields_are_refused_naming_the_path_and_nothing_is_saved() {
         let app = spawn_app().await;
         let receiver = Receiver::start().await;
@@ -333,6 +394,41 @@ async fn two_instances_ingesting_one_burst_send_one_notification_holding_every_e
                 .map(|d| d["notification_id"].as_str().expect("in a notification"))
                 .collect();
             assert_eq!(notification_ids.len(), 1);
+        })
+        .await;
+}
+
+#[actix_web::test]
+async fn a_silence_created_through_one_instance_holds_on_the_other_within_two_seconds() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::on(Backend::Postgres);
+            let receiver = Receiver::start().await;
+            let start = |id: &str| start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id)]).0;
+            let (a, b) = (start("instance-a"), start("instance-b"));
+            a.api.create_tenant("contoso").await;
+            let channel = a.api.create_channel("Shares", &receiver.url("/")).await;
+            a.api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            while b.api.ingest(share(SITE_B, "p@x", "low")).await.body["deliveries"].as_array().unwrap().is_empty() {
+                assert!(std::time::Instant::now() < deadline, "instance b never routed");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            let silence = a
+                .api
+                .post("/api/v1/silences", json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_A},
+                                                 "duration": "1h", "comment": "c", "created_by": "me"}))
+                .await;
+            assert_eq!(silence.status, 201);
+            let created = std::time::Instant::now();
+            loop {
+                let answer = b.api.ingest(share(SITE_A, "x@gmail.com", "high")).await;
+                if answer.body["deliveries"][0]["status"] == "silenced" {
+                    break;
+                }
+                assert!(created.elapsed() < Duration::from_secs(2), "instance b still sends what the silence holds after 2 s");
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
         })
         .await;
 }
