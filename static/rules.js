@@ -4,6 +4,7 @@
 import { del, get, patch, post } from './api.js';
 import { conditionBuilder, pathList } from './conditions.js';
 import { groupSection, hoursSection, prioritySection, siemChannels, summary, suppressSection } from './noise.js';
+import { tryEventPanel } from './preview.js';
 import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
@@ -197,5 +198,6 @@ export async function render(view) {
       h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add rule')),
     formSlot,
     table(['Rule', 'Event types', 'Severity', h('th.optional', {}, 'Tenant'), 'Channels', 'Noise control', 'State', 'Actions'], rows,
-      'No rules yet. A rule sends matching events to channels.'));
+      'No rules yet. A rule sends matching events to channels.'),
+    tryEventPanel(channels.items, tenants.items));
 }

@@ -1,8 +1,8 @@
 //! How an event is routed (SPEC section 16): which rules match it, which rule decides each
 //! (event, channel) pair, and what happens to the pair: silenced, or sent (after an optional
 //! suppression check and grouping, which need the database's state and happen when the event is
-//! stored). Pure: the rule matcher calls [`decide`] for every event, the preview [`RoutingRule::check`]
-//! for every rule.
+//! stored). Pure: the rule matcher calls [`decide`] for every event; the preview ([`explain`], in
+//! `routing/explain.rs`) calls it too, then says for every rule why it matches or not.
 //!
 //! Order for a pair: the deciding rule is the matching rule with the lowest `priority`, then the
 //! oldest (rules are given sorted, [`sort`]); then silences; then suppression; then grouping.
@@ -20,6 +20,9 @@ use super::rule::RuleFilter;
 use super::silence::Silence;
 use super::tenant::Tenant;
 use super::time::Millis;
+
+mod explain;
+pub use explain::{explain, ChannelOutcome, Explanation, NoiseState, OpenGroup, Outcome, PairKey, Reason, Window};
 
 /// Priority of a rule that does not give one.
 pub const DEFAULT_PRIORITY: i32 = 100;

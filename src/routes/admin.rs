@@ -19,6 +19,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("rules.js", "text/javascript; charset=utf-8", include_str!("../../static/rules.js")),
     ("conditions.js", "text/javascript; charset=utf-8", include_str!("../../static/conditions.js")),
     ("noise.js", "text/javascript; charset=utf-8", include_str!("../../static/noise.js")),
+    ("preview.js", "text/javascript; charset=utf-8", include_str!("../../static/preview.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("silences.js", "text/javascript; charset=utf-8", include_str!("../../static/silences.js")),

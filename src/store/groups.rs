@@ -1,7 +1,8 @@
 //! Group and suppression state (SPEC section 16), in the database so it outlives a restart and
 //! is shared by every instance: joining a group or opening a suppression window when an event is
 //! stored ([`Noise`], used by `events::ingest`), flushing due groups into notifications
-//! ([`flush_due`]), and closing or cancelling groups when their rule or channel changes.
+//! ([`flush_due`]), closing or cancelling groups when their rule or channel changes, and reading
+//! it, without a lock or a write, for the rule preview ([`noise_state`]).
 //!
 //! Concurrency (PostgreSQL, several instances): an ingesting transaction takes the suppression
 //! windows it needs FOR UPDATE and the groups it joins FOR SHARE, each kind in key order, before
@@ -22,7 +23,7 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::ids;
 use crate::domain::noise::GroupSpec;
 use crate::domain::notification::Notification;
-use crate::domain::routing::{Joining, Suppression};
+use crate::domain::routing::{Joining, NoiseState, OpenGroup, Suppression, Window};
 use crate::domain::severity::Severity;
 
 /// Id prefix of a group.
@@ -177,6 +178,46 @@ pub fn cancel_for_channel(conn: &mut Conn, channel_id: &str, now: i64) -> Result
     diesel::delete(alert_groups::table.filter(alert_groups::channel_id.eq(channel_id))).execute(conn)?;
     diesel::delete(suppression_windows::table.filter(suppression_windows::channel_id.eq(channel_id))).execute(conn)?;
     Ok(())
+}
+
+/// The suppression window of a `(rule, channel, key)` as stored, open or not (read without a
+/// lock: the preview).
+pub fn window(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) -> Result<Option<SuppressionRow>, StoreError> {
+    Ok(suppression_windows::table.find((rule_id, channel_id, key)).select(SuppressionRow::as_select()).first(conn).optional()?)
+}
+
+/// The open group (not closing) of a `(rule, channel, key)`: `(id, flush_at)` (read without a
+/// lock: the preview).
+pub fn find_open_group(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(alert_groups::table
+        .filter(alert_groups::rule_id.eq(rule_id))
+        .filter(alert_groups::channel_id.eq(channel_id))
+        .filter(alert_groups::group_key.eq(key))
+        .filter(alert_groups::closing.eq(false))
+        .select((alert_groups::id, alert_groups::flush_at))
+        .first(conn)
+        .optional()?)
+}
+
+/// The windows and open groups routing's decisions would touch, for the preview
+/// (`routing::explain`). Reads only.
+pub fn noise_state(conn: &mut Conn, decisions: &[crate::domain::routing::Decision]) -> Result<NoiseState, StoreError> {
+    let (windows, groups) = NoiseState::wanted(decisions);
+    let mut state = NoiseState::default();
+    for key in windows {
+        if let Some(row) = window(conn, &key.0, &key.1, &key.2)? {
+            // A window written by this release always parses; anything else counts as the most
+            // severe, as ingestion reads it (`Noise::suppressed_by`).
+            let severity = Severity::parse("severity", &row.severity).unwrap_or(Severity::Critical);
+            state.windows.insert(key, Window { delivery_id: row.delivery_id, severity, until: row.until });
+        }
+    }
+    for key in groups {
+        if let Some((id, flush_at)) = find_open_group(conn, &key.0, &key.1, &key.2)? {
+            state.groups.insert(key, OpenGroup { id, flush_at });
+        }
+    }
+    Ok(state)
 }
 
 /// The earliest flush time of any group (every instance's), if there is one.

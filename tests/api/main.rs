@@ -35,6 +35,7 @@ mod openapi;
 pub mod o365;
 pub mod o365_feed;
 mod outage;
+mod preview;
 mod retention;
 mod retries;
 mod security;
