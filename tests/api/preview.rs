@@ -272,6 +272,52 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn active_hours_follow_the_zones_wall_clock_across_midnight_and_a_clock_change() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("SOC", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Friday night", "event_types": ["permission.*"], "channel_ids": [channel["id"]],
+                               "active_hours": {"timezone": "Europe/London", "days": ["fri"], "from": "22:00", "to": "06:00"}}))
+            .await;
+        // 01:30–02:30 on the night the clocks go forward (2027-03-28 01:00 GMT → 02:00 BST): 01:30
+        // never happens, so the window starts when the clock passes it, at 02:00 BST (01:00 UTC).
+        app.create_rule(json!({"name": "Spring forward", "event_types": ["permission.*"], "channel_ids": [channel["id"]],
+                               "active_hours": {"timezone": "Europe/London", "days": ["sun"], "from": "01:30", "to": "02:30"}}))
+            .await;
+        // The same wall-clock window on the night the clocks go back (2027-10-31 02:00 BST →
+        // 01:00 GMT): 01:30 happens twice, inside both times.
+        app.create_rule(json!({"name": "Fall back", "event_types": ["permission.*"], "channel_ids": [channel["id"]],
+                               "active_hours": {"timezone": "Europe/London", "days": ["sun"], "from": "01:30", "to": "01:45"}}))
+            .await;
+        let matched = |rules: &[Value], name: &str| of(rules, name)["matched"].as_bool().unwrap();
+        let at = |instant: &str| {
+            let mut event = share("guest@gmail.com", "high");
+            event["at"] = json!(instant);
+            event
+        };
+        for (instant, rule, expected) in [
+            ("2027-01-01T21:59:00Z", "Friday night", false),
+            ("2027-01-01T22:00:00Z", "Friday night", true),
+            ("2027-01-02T05:59:00Z", "Friday night", true),
+            ("2027-01-02T06:00:00Z", "Friday night", false),
+            ("2027-01-03T03:00:00Z", "Friday night", false),
+            ("2027-01-01T03:00:00Z", "Friday night", false),
+            ("2027-03-28T00:59:00Z", "Spring forward", false),
+            ("2027-03-28T01:00:00Z", "Spring forward", true),
+            ("2027-03-28T01:29:00Z", "Spring forward", true),
+            ("2027-03-28T01:30:00Z", "Spring forward", false),
+            ("2027-10-31T00:29:00Z", "Fall back", false),
+            ("2027-10-31T00:35:00Z", "Fall back", true),
+            ("2027-10-31T01:00:00Z", "Fall back", false),
+            ("2027-10-31T01:35:00Z", "Fall back", true),
+            ("2027-10-31T01:45:00Z", "Fall back", false),
+        ] {
+            assert_eq!(matched(&preview(&app, at(instant)).await, rule), expected, "{rule} at {instant}");
+        }
+    }
+
+    #[actix_web::test]
     async fn a_preview_refuses_what_ingestion_refuses_naming_the_field() {
         let app = spawn_app().await;
         app.create_tenant("contoso").await;
