@@ -269,6 +269,35 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_siem_receives_every_event_unless_a_silence_names_it() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let webhook = app.create_channel("Chat", &receiver.url("/")).await;
+        let siem = app.post("/api/v1/channels", json!({"name": "Splunk", "type": "splunk", "url": "http://127.0.0.1:9", "token": "00000000-0000-4000-8000-000000000000"})).await;
+        assert_eq!(siem.status, 201, "{}", siem.body);
+        let siem = siem.body;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Quiet", "event_types": ["*"], "channel_ids": [webhook["id"], siem["id"]],
+                               "suppress": {"for": "1h"}, "group": {"wait": "1h", "interval": "1h"}}))
+            .await;
+        let status_of = |answer: &Answer, channel: &Value| {
+            answer.body["deliveries"].as_array().unwrap().iter().find(|d| d["channel_id"] == channel["id"]).unwrap()["status"].as_str().unwrap().to_string()
+        };
+        let first = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        let second = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        assert_eq!((status_of(&first, &webhook), status_of(&first, &siem)), ("grouped".into(), "pending".into()));
+        assert_eq!((status_of(&second, &webhook), status_of(&second, &siem)), ("suppressed".into(), "pending".into()));
+        let anywhere = json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_B}, "duration": "1h", "comment": "c", "created_by": "me"});
+        assert_eq!(app.post("/api/v1/silences", anywhere).await.status, 201);
+        let silenced = app.ingest(share(SITE_B, "b@gmail.com", "high")).await;
+        assert_eq!((status_of(&silenced, &webhook), status_of(&silenced, &siem)), ("silenced".into(), "pending".into()), "a SIEM is exempt unless named");
+        let named = json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_B}, "duration": "1h", "comment": "c", "created_by": "me", "channel_ids": [siem["id"]]});
+        assert_eq!(app.post("/api/v1/silences", named).await.status, 201);
+        let silenced = app.ingest(share(SITE_B, "c@gmail.com", "high")).await;
+        assert_eq!(status_of(&silenced, &siem), "silenced");
+    }
+
+    #[actix_web::test]
     async fn malformed_noise_fields_are_refused_naming_the_path_and_nothing_is_saved() {
         let app = spawn_app().await;
         let receiver = Receiver::start().await;
