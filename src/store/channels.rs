@@ -203,6 +203,8 @@ pub fn rotate_secret(conn: &mut Conn, id: &str, secret: &SigningSecret, now: i64
 pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> {
     write(conn, |conn| {
         get(conn, id)?;
+        // Its groups end first: groups before the channel row, as a flush takes them.
+        super::groups::cancel_for_channel(conn, id, now)?;
         diesel::update(channels::table.find(id))
             .set((channels::deleted_at.eq(now), channels::enabled.eq(false), channels::updated_at.eq(now)))
             .execute(conn)?;
@@ -213,8 +215,6 @@ pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> 
         diesel::update(rules::table.filter(rules::enabled.eq(true)).filter(without_channels))
             .set((rules::enabled.eq(false), rules::updated_at.eq(now)))
             .execute(conn)?;
-        // Its groups end; their events not yet sent are cancelled, as are pending notifications.
-        super::groups::cancel_for_channel(conn, id, now)?;
         let cancelled = diesel::update(
             deliveries::table.filter(deliveries::channel_id.eq(id)).filter(super::deliveries::is_pending()),
         )

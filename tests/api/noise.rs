@@ -248,6 +248,7 @@ on_both_backends! {
         let channel = app.create_channel("Shares", &receiver.url("/")).await;
         app.create_tenant("contoso").await;
         app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                               "suppress": {"by": ["/data/principal"], "for": "1h"},
                                "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
             .await;
         let grouped = ingest_batch(&app, (0..3).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect()).await;
@@ -266,6 +267,20 @@ on_both_backends! {
         let got = receiver.wait_for(1, None, Duration::from_secs(10)).await;
         assert_eq!(got[0].json()["group"]["key"]["/data/site_url"], SITE_B);
         assert_eq!(receiver.received().len(), 1);
+        // A silenced event opened no suppression window: once the silence ends, the same
+        // principal is not suppressed (by a delivery that was never sent).
+        assert_eq!(app.delete(&format!("/api/v1/silences/{}", silence.body["id"].as_str().unwrap())).await.status, 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let window_left = app.post("/api/v1/rules/preview", share(SITE_A, "g0@gmail.com", "high")).await;
+            if window_left.body["rules"][0]["channels"][0]["outcome"] == "group" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still suppressed: {}", window_left.body);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let again = app.ingest(share(SITE_A, "g0@gmail.com", "high")).await;
+        assert_eq!(again.body["deliveries"][0]["status"], "grouped");
     }
 
     #[actix_web::test]
@@ -295,6 +310,73 @@ on_both_backends! {
         assert_eq!(app.post("/api/v1/silences", named).await.status, 201);
         let silenced = app.ingest(share(SITE_B, "c@gmail.com", "high")).await;
         assert_eq!(status_of(&silenced, &siem), "silenced");
+    }
+
+    #[actix_web::test]
+    async fn keys_of_any_length_group_and_suppress() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Long keys", "event_types": ["*"], "channel_ids": [channel["id"]],
+                               "suppress": {"by": ["/data/principal"], "for": "1h"}, "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1h"}}))
+            .await;
+        let long = "x".repeat(6_000);
+        let first = app.ingest(share(&format!("https://contoso.sharepoint.com/sites/{long}"), &format!("{long}@gmail.com"), "high")).await;
+        assert_eq!(first.status, 202, "{}", first.body);
+        assert_eq!(first.body["deliveries"][0]["status"], "grouped");
+        let repeat = app.ingest(share(&format!("https://contoso.sharepoint.com/sites/{long}"), &format!("{long}@gmail.com"), "high")).await;
+        assert_eq!((repeat.status, repeat.body["deliveries"][0]["status"].as_str()), (202, Some("suppressed")), "{}", repeat.body);
+        let got = receiver.wait_for(1, None, Duration::from_secs(5)).await;
+        assert_eq!(got[0].json()["group"]["key"]["/data/site_url"], format!("https://contoso.sharepoint.com/sites/{long}"));
+    }
+
+    #[actix_web::test]
+    async fn reordering_a_rules_channels_keeps_its_groups_and_a_deleted_rules_notification_keeps_its_name() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let a = app.create_channel("A", &receiver.url("/a")).await;
+        let b = app.create_channel("B", &receiver.url("/b")).await;
+        app.create_tenant("contoso").await;
+        let rule = app
+            .create_rule(json!({"name": "Finance watch", "event_types": ["*"], "channel_ids": [a["id"], b["id"]],
+                                "group": {"wait": "2s", "interval": "1h"}}))
+            .await;
+        let path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
+        let first = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        assert_eq!(app.patch(&path, json!({"channel_ids": [b["id"], a["id"]]})).await.status, 200);
+        let second = app.ingest(share(SITE_A, "b@gmail.com", "high")).await;
+        let group_of = |answer: &Answer, channel: &Value| {
+            let id = answer.body["deliveries"].as_array().unwrap().iter().find(|d| d["channel_id"] == channel["id"]).unwrap()["id"].as_str().unwrap().to_string();
+            id
+        };
+        let (d1, d2) = (app.delivery(&group_of(&first, &a)).await, app.delivery(&group_of(&second, &a)).await);
+        assert_eq!(d1["group_id"], d2["group_id"], "the same channels in another order: the group stays open");
+        assert_eq!(app.delete(&path).await.status, 204);
+        let got = receiver.wait_for(2, None, Duration::from_secs(10)).await;
+        for request in got {
+            let body = request.json();
+            assert_eq!(body["rule"]["name"], "Finance watch", "named after the deleted rule");
+            assert_eq!(body["group"]["count"], 2);
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_preview_past_an_open_groups_flush_does_not_promise_it() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]], "group": {"wait": "1h", "interval": "1h"}})).await;
+        let real = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        let group_id = app.delivery(real.body["deliveries"][0]["id"].as_str().unwrap()).await["group_id"].clone();
+        let now = app.post("/api/v1/rules/preview", share(SITE_A, "b@gmail.com", "high")).await;
+        assert_eq!(now.body["rules"][0]["channels"][0]["group_id"], group_id);
+        let mut later = share(SITE_A, "b@gmail.com", "high");
+        later["at"] = json!("2030-01-01T00:00:00Z");
+        let later = app.post("/api/v1/rules/preview", later).await;
+        let pair = &later.body["rules"][0]["channels"][0];
+        assert_eq!((pair["outcome"].as_str(), pair["group_id"].clone(), pair["send_at"].as_str()), (Some("group"), Value::Null, Some("2030-01-01T01:00:00.000Z")), "{pair}");
     }
 
     #[actix_web::test]

@@ -48,7 +48,7 @@ impl NoiseState {
             if let Fate::Send { suppress, group } = &decision.fate {
                 let pair = |key: &str| (decision.rule_id.clone(), decision.channel_id.clone(), key.to_string());
                 windows.extend(suppress.as_ref().map(|s| pair(&s.key)));
-                groups.extend(group.as_ref().map(|g| pair(&g.key_text)));
+                groups.extend(group.as_ref().map(|g| pair(&g.key_hash)));
             }
         }
         (windows, groups)
@@ -143,7 +143,10 @@ fn outcome(decision: &Decision, state: &NoiseState, view: &EventView<'_>, at: Mi
         return Outcome::Suppressed { by: window.delivery_id.clone(), until: window.until };
     }
     match group {
-        Some(joining) => match state.groups.get(&pair(&joining.key_text)) {
+        // An open group whose next flush comes after `at` takes the event; past its flush the
+        // preview cannot know whether it will still be open (it closes if nothing new arrives),
+        // so it answers as a new group would.
+        Some(joining) => match state.groups.get(&pair(&joining.key_hash)).filter(|open| open.flush_at > at) {
             Some(open) => Outcome::Group { group_id: Some(open.id.clone()), send_at: open.flush_at },
             None => Outcome::Group { group_id: None, send_at: at + joining.settings.wait.as_millis() as Millis },
         },
