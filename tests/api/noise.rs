@@ -543,3 +543,84 @@ async fn a_silence_created_through_one_instance_holds_on_the_other_within_two_se
         })
         .await;
 }
+
+/// Events for many keys, in batches, for the PostgreSQL interleaving tests.
+fn mixed_batch(round: usize, size: usize) -> Value {
+    let events: Vec<Value> = (0..size).map(|i| share(&format!("https://contoso.sharepoint.com/sites/s{}", (round * 7 + i * 13) % 23), &format!("p{}@gmail.com", i % 5), "high")).collect();
+    json!({ "events": events })
+}
+
+#[actix_web::test]
+async fn rule_changes_interleaved_with_grouping_ingestion_never_fail_on_postgres() {
+    Backend::Postgres
+        .run(async {
+            let app = spawn_app().await;
+            let receiver = Receiver::start().await;
+            let channel = app.create_channel("Shares", &receiver.url("/")).await;
+            app.create_tenant("contoso").await;
+            let rule = app
+                .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                    "suppress": {"by": ["/data/principal", "/data/site_url"], "for": "1h"},
+                                    "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1s"}}))
+                .await;
+            let path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
+            for round in 0..15 {
+                let ingests = (0..4).map(|k| app.post("/api/v1/events", mixed_batch(round * 4 + k, 10)));
+                let interval = if round % 2 == 0 { "2s" } else { "1s" };
+                let change = app.patch(&path, json!({"group": {"by": ["/data/site_url"], "wait": "0s", "interval": interval}}));
+                let (answers, changed) = tokio::join!(futures_util::future::join_all(ingests), change);
+                assert_eq!(changed.status, 200, "round {round}: {}", changed.body);
+                for answer in answers {
+                    assert_eq!(answer.status, 202, "round {round}: {}", answer.body);
+                }
+            }
+        })
+        .await;
+}
+
+#[actix_web::test]
+async fn a_channel_deleted_while_its_groups_fill_and_flush_leaves_nothing_waiting_on_postgres() {
+    Backend::Postgres
+        .run(async {
+            let app = spawn_app().await;
+            let receiver = Receiver::start().await;
+            app.create_tenant("contoso").await;
+            let mut deleted = Vec::new();
+            for round in 0..6 {
+                let channel = app.create_channel(&format!("C{round}"), &receiver.url("/")).await;
+                let id = channel["id"].as_str().unwrap().to_string();
+                app.create_rule(json!({"name": format!("R{round}"), "event_types": ["*"], "channel_ids": [id],
+                                       "suppress": {"by": ["/data/principal", "/data/site_url"], "for": "1h"},
+                                       "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1s"}}))
+                    .await;
+                let ingests = (0..6).map(|k| app.post("/api/v1/events", mixed_batch(round * 6 + k, 10)));
+                let delete = async {
+                    actix_web::rt::time::sleep(Duration::from_millis(30)).await;
+                    app.delete(&format!("/api/v1/channels/{id}")).await
+                };
+                let (answers, gone) = tokio::join!(futures_util::future::join_all(ingests), delete);
+                assert_eq!(gone.status, 204, "round {round}: {}", gone.body);
+                for answer in answers {
+                    assert_eq!(answer.status, 202, "round {round}: {}", answer.body);
+                }
+                deleted.push(id);
+            }
+            // Whatever raced the deletes: no notification waits for a deleted channel, and no event
+            // waits in a group of one (a flush finds the channel gone and cancels them).
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            for id in &deleted {
+                loop {
+                    let pending = app.get(&format!("/api/v1/deliveries?channel_id={id}&status=pending&limit=500")).await;
+                    let grouped = app.get(&format!("/api/v1/deliveries?channel_id={id}&status=grouped&limit=500")).await;
+                    let waiting = grouped.body["items"].as_array().unwrap().iter().filter(|d| d["notification_id"].is_null()).count();
+                    let pending = pending.body["items"].as_array().unwrap().len();
+                    if pending == 0 && waiting == 0 {
+                        break;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "channel {id}: {pending} pending, {waiting} grouped without a notification");
+                    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        })
+        .await;
+}
