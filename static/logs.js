@@ -7,6 +7,32 @@ import { KNOWN_TYPES } from './rules.js';
 
 const REFRESH_MS = 2500;
 
+/** The statuses noise control decides (SPEC section 16): final, never failures. */
+const NOISE = ['grouped', 'suppressed', 'silenced'];
+
+/** A link that leaves the row it sits in alone (rows open their own delivery when clicked). */
+const inner = (href, text, data) => h('a', { href, dataset: data, on: { click: (e) => e.stopPropagation() } }, text);
+
+/**
+ * Where a grouped, suppressed or silenced delivery went instead: its notification, the delivery
+ * that opened the suppression window, or the silence (on the Silences page).
+ */
+function noiseLink(d) {
+  if (d.status === 'grouped') {
+    return d.notification_id ? inner(`#/logs/${encodeURIComponent(d.notification_id)}`, 'in its notification', { notification: d.notification_id })
+      : h('span.muted', {}, 'waiting in its group');
+  }
+  if (d.status === 'suppressed' && d.suppressed_by) return inner(`#/logs/${encodeURIComponent(d.suppressed_by)}`, 'repeat of an earlier one', { suppressedBy: d.suppressed_by });
+  if (d.status === 'silenced' && d.silence_id) return inner(`#silences/${encodeURIComponent(d.silence_id)}`, 'by a silence', { silence: d.silence_id });
+  return null;
+}
+
+/** A status badge, and for noise-control statuses where the event went instead. */
+function statusCell(d) {
+  const link = noiseLink(d);
+  return link ? h('div.status-with-link', {}, badge(d.status), ' ', link) : badge(d.status);
+}
+
 function query(params) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
@@ -17,7 +43,8 @@ export async function renderList(view, params) {
   const [channels, tenants] = await Promise.all([get('/channels'), get('/tenants')]);
   const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
   const filters = { status: params.get('status') || '', channel_id: params.get('channel_id') || '',
-    tenant_id: params.get('tenant_id') || '', event_type: params.get('event_type') || '', request_id: params.get('request_id') || '' };
+    tenant_id: params.get('tenant_id') || '', event_type: params.get('event_type') || '', request_id: params.get('request_id') || '',
+    notification_id: params.get('notification_id') || '' };
   const cursors = [];
   let cursor = '';
 
@@ -49,14 +76,14 @@ export async function renderList(view, params) {
 
   async function load() {
     const page = await get(`/deliveries?${query({ ...filters, cursor, limit: 25 })}`);
-    const rows = page.items.map((d) => h('tr.clickable', { dataset: { deliveryId: d.id }, tabindex: 0,
+    const rows = page.items.map((d) => h(`tr.clickable${NOISE.includes(d.status) ? '.noise' : ''}`, { dataset: { deliveryId: d.id, status: d.status }, tabindex: 0,
       on: { click: () => { location.hash = `#/logs/${d.id}`; }, keydown: (e) => { if (e.key === 'Enter') location.hash = `#/logs/${d.id}`; } } },
       h('td', {}, when(d.created_at)),
       h('td', {}, h('code', {}, d.event)),
       h('td.optional', {}, severity(d.severity)),
       h('td.optional', {}, d.tenant_id || '— (router)'),
       h('td', {}, channelName.get(d.channel_id) || d.channel_id),
-      h('td', {}, badge(d.status)),
+      h('td', {}, statusCell(d)),
       h('td.num.optional', {}, String(d.attempt_count)),
       h('td.optional', {}, d.last_error || '—'),
       h('td', {}, silenceSimilar(d))));
@@ -71,12 +98,17 @@ export async function renderList(view, params) {
   // filter, sent at each channel's pace; the count is asked for first and confirmed.
   const redeliverAll = h('button', { type: 'button', on: { click: async () => {
     const status = filters.status || 'failed';
-    if (status !== 'failed' && status !== 'succeeded') {
-      toast('Redeliver all takes failed or succeeded deliveries: choose one of those statuses.');
+    if (status === 'grouped') {
+      toast('Grouped deliveries went out in their notification: redeliver the notification (open one, then its notification).');
+      return;
+    }
+    if (!['failed', 'succeeded', 'suppressed', 'silenced'].includes(status)) {
+      toast('Redeliver all takes failed, succeeded, suppressed or silenced deliveries: choose one of those statuses.');
       return;
     }
     const body = { ...filters, status };
     delete body.request_id;
+    delete body.notification_id;
     try {
       const { count } = await post('/deliveries/redeliver', { ...body, dry_run: true });
       if (!count) { toast(`No ${status} deliveries match this filter.`); return; }
@@ -90,11 +122,13 @@ export async function renderList(view, params) {
   } } }, 'Redeliver all');
 
   // Bulk redelivery filters by status, channel, tenant and type, not by request.
-  redeliverAll.hidden = Boolean(filters.request_id);
-  clear(view).append(
+  redeliverAll.hidden = Boolean(filters.request_id || filters.notification_id);
+  // (Element.append would write a `null` notice as the text "null".)
+  clear(view).append(...[
     h('div.bar', {}, h('h1', {}, 'Alert logs'), redeliverAll),
     h('div.filters', {},
-      select('status', 'Status', [['failed', 'failed'], ['pending', 'pending'], ['succeeded', 'succeeded'], ['cancelled', 'cancelled']]),
+      select('status', 'Status', [['failed', 'failed'], ['pending', 'pending'], ['succeeded', 'succeeded'], ['cancelled', 'cancelled'],
+        ['grouped', 'grouped (sent in a notification)'], ['suppressed', 'suppressed (a repeat)'], ['silenced', 'silenced']]),
       select('channel_id', 'Channel', channels.items.map((c) => [c.id, c.name])),
       select('tenant_id', 'Tenant', tenants.items.map((t) => [t.id, t.display_name])),
       h('div', {}, h('label', { for: typeInput.id }, 'Event type'), typeInput,
@@ -102,19 +136,59 @@ export async function renderList(view, params) {
       h('button', { type: 'button', on: { click: () => { Object.keys(filters).forEach((k) => { filters[k] = ''; }); go(); } } }, 'Clear filters')),
     filters.request_id ? h('p.notice', { dataset: { requestFilter: '' } }, `Only the deliveries sent together in request ${filters.request_id}. `,
       h('a', { href: '#', on: { click: (e) => { e.preventDefault(); filters.request_id = ''; go(); } } }, 'Show all')) : null,
+    filters.notification_id ? h('p.notice', { dataset: { notificationFilter: '' } }, 'Only the deliveries grouped into notification ',
+      h('a', { href: `#/logs/${encodeURIComponent(filters.notification_id)}` }, filters.notification_id), '. ',
+      h('a', { href: '#', on: { click: (e) => { e.preventDefault(); filters.notification_id = ''; go(); } } }, 'Show all')) : null,
     tableSlot,
-    h('div.pager', {}, newer, older));
+    h('div.pager', {}, newer, older)].filter(Boolean));
   await load();
   const timer = setInterval(() => load().catch(() => {}), REFRESH_MS);
   return () => clearInterval(timer);
 }
 
+/** The delivery page's words for where a grouped, suppressed or silenced delivery went. */
+function noiseFact(d) {
+  const link = (href, text) => h('a', { href }, text);
+  if (d.status === 'grouped') {
+    return d.notification_id ? h('span', { dataset: { notification: d.notification_id } }, 'sent in notification ', link(`#/logs/${encodeURIComponent(d.notification_id)}`, d.notification_id))
+      : h('span.muted', {}, 'waiting in its group; it goes out in the group’s next notification');
+  }
+  if (d.status === 'suppressed' && d.suppressed_by) {
+    return h('span', { dataset: { suppressedBy: d.suppressed_by } }, 'not sent: a repeat of ', link(`#/logs/${encodeURIComponent(d.suppressed_by)}`, d.suppressed_by));
+  }
+  if (d.status === 'silenced' && d.silence_id) {
+    return h('span', { dataset: { silence: d.silence_id } }, 'not sent: held by silence ', link(`#silences/${encodeURIComponent(d.silence_id)}`, d.silence_id));
+  }
+  return null;
+}
+
+/** The grouped deliveries a notification carried (the first 100, and a link to all). */
+function groupedList(d, page, channelName) {
+  const rows = page.items.map((g) => h('tr.clickable', { dataset: { deliveryId: g.id }, tabindex: 0,
+    on: { click: () => { location.hash = `#/logs/${g.id}`; }, keydown: (e) => { if (e.key === 'Enter') location.hash = `#/logs/${g.id}`; } } },
+    h('td', {}, when(g.created_at)),
+    h('td', {}, h('code', {}, g.event)),
+    h('td.optional', {}, severity(g.severity)),
+    h('td.optional', {}, g.tenant_id || '—'),
+    h('td', {}, channelName.get(g.channel_id) || g.channel_id)));
+  return h('section', { dataset: { groupedIn: d.id } },
+    h('h2', {}, `Events in this notification (${page.items.length}${page.next_cursor ? '+' : ''})`),
+    table(['Time', 'Event', h('th.optional', {}, 'Severity'), h('th.optional', {}, 'Tenant'), 'Channel'], rows,
+      'None listed: its grouped deliveries were purged.'),
+    page.next_cursor ? h('p', {}, h('a', { href: `#/logs?${query({ notification_id: d.id })}` }, 'All of them in the alert log')) : null);
+}
+
 export async function renderDelivery(view, id) {
-  const channels = await get('/channels');
+  const [channels, rules] = await Promise.all([get('/channels'), get('/rules')]);
+  const ruleName = new Map(rules.items.map((r) => [r.id, r.name]));
   const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
   async function load() {
     const d = await get(`/deliveries/${encodeURIComponent(id)}`);
-    const redeliver = h('button.primary', { type: 'button', disabled: d.status === 'cancelled', on: { click: async () => {
+    // A notification (a group's message) lists the grouped deliveries it carried.
+    const notification = d.group_id && d.status !== 'grouped';
+    const members = notification ? await get(`/deliveries?${query({ notification_id: d.id, limit: 100 })}`) : null;
+    const redeliver = h('button.primary', { type: 'button', disabled: d.status === 'cancelled' || d.status === 'grouped',
+      title: d.status === 'grouped' ? 'It went out in its notification: redeliver that one' : null, on: { click: async () => {
       redeliver.disabled = true; redeliver.textContent = 'Redelivering…';
       try {
         const after = await post(`/deliveries/${encodeURIComponent(id)}/redeliver`);
@@ -133,21 +207,24 @@ export async function renderDelivery(view, id) {
         ? h('div.muted', { dataset: { request: a.request_id } }, 'sent with ', h('a', { href: `#/logs?request_id=${encodeURIComponent(a.request_id)}` },
           `${a.request_size - 1} other ${a.request_size === 2 ? 'delivery' : 'deliveries'}`), ' in one request') : null),
       h('td', {}, a.error ? h('div', {}, a.error) : null, a.response_excerpt ? h('code', {}, a.response_excerpt) : null)));
-    clear(view).append(
+    clear(view).append(...[
       h('p', {}, h('a', { href: '#/logs' }, '← Alert logs')),
       h('div.bar', {}, h('h1', {}, `Delivery ${d.id}`), h('div.actions', {}, redeliver)),
       h('div.card', {}, h('dl.facts', {},
-        h('dt', {}, 'Status'), h('dd', {}, badge(d.status)),
+        h('dt', {}, 'Status'), h('dd', {}, badge(d.status), ' ', noiseFact(d)),
+        d.rule_id ? [h('dt', {}, 'Rule'), h('dd', {}, ruleName.has(d.rule_id) ? h('a', { href: '#/rules' }, ruleName.get(d.rule_id)) : `${d.rule_id} (deleted)`)] : null,
+        d.group_id ? [h('dt', {}, 'Group'), h('dd', {}, h('code', {}, d.group_id), notification ? h('span.muted', {}, ' (this is its notification)') : null)] : null,
         h('dt', {}, 'Event'), h('dd', {}, h('code', {}, d.event), ' ', severity(d.severity), ' ', h('span.muted', {}, d.event_id)),
         h('dt', {}, 'Tenant'), h('dd', {}, d.tenant_id || '— (the router itself)'),
         h('dt', {}, 'Channel'), h('dd', {}, channelName.get(d.channel_id) || `${d.channel_id} (deleted)`),
         h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempt_count)),
         h('dt', {}, 'Next attempt'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : '—'),
         h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)))),
+      members ? groupedList(d, members, channelName) : null,
       h('h2', {}, 'Attempts'),
       table([h('th.num', {}, '#'), 'Started', h('th.num', {}, 'Duration'), 'Result', 'Trigger', 'Answer or error'], attempts, 'No attempt yet.'),
       h('h2', {}, 'Payload'),
-      h('pre#payload', {}, JSON.stringify(d.payload, null, 2)));
+      h('pre#payload', {}, JSON.stringify(d.payload, null, 2))].filter(Boolean));
   }
   await load();
   const timer = setInterval(() => load().catch(() => {}), REFRESH_MS);

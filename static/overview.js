@@ -1,4 +1,5 @@
-// The first screen: deliveries of the last 24 hours by status, and the channels that fail.
+// The first screen: deliveries of the last 24 hours by status (what noise control held back
+// counted apart, never as failures), and the channels that fail.
 
 import { get } from './api.js';
 import { clear, h, onOff, table, when } from './ui.js';
@@ -7,6 +8,9 @@ export async function render(view) {
   const { items } = await get('/channels');
   const sum = (key) => items.reduce((n, c) => n + ((c.stats && c.stats[key]) || 0), 0);
   const tile = (label, n, kind) => h(`div.tile${kind ? `.${kind}` : ''}`, {}, h('div.n', {}, String(n)), h('div.muted', {}, label));
+  // Grouped, suppressed and silenced: each a link to those deliveries in the alert log.
+  const held = (status, label) => h('a.tile.held', { href: `#/logs?status=${status}`, dataset: { held: status } },
+    h('div.n', {}, String(sum(`${status}_24h`))), h('div.muted', {}, label));
   const failing = items.filter((c) => c.stats && c.stats.failed_24h > 0);
   const rows = failing.map((c) => h('tr', {},
     h('td', {}, h('a', { href: `#/logs?${new URLSearchParams({ status: 'failed', channel_id: c.id })}` }, c.name)),
@@ -27,6 +31,12 @@ export async function render(view) {
       tile('Failed, last 24 h', sum('failed_24h'), sum('failed_24h') ? 'bad' : ''),
       tile('Pending, last 24 h', sum('pending_24h')),
       tile('Waiting now (any age)', sum('pending'))),
+    h('h2', {}, 'Held back by noise control, last 24 h'),
+    h('p.muted', {}, 'Not sent on their own, and not failures: grouped into one notification, suppressed as repeats, or held by a silence.'),
+    h('div.tiles.three', {},
+      held('grouped', 'Grouped into notifications'),
+      held('suppressed', 'Suppressed repeats'),
+      held('silenced', 'Silenced')),
     h('h2', {}, 'Failing channels'),
     table(['Channel', 'State', h('th.num', {}, 'Failed (24 h)'), 'Last error'], rows,
       items.length ? 'No channel failed in the last 24 hours.' : 'No channels yet: add one under Channels.'));

@@ -1,6 +1,10 @@
-// Rules: which events (types, minimum severity, tenant) go to which channels.
+// Rules: which events (types, minimum severity, tenant, conditions) go to which channels, and how
+// often (priority, grouping, suppression, active hours: SPEC section 16).
 
 import { del, get, patch, post } from './api.js';
+import { conditionBuilder, pathList } from './conditions.js';
+import { groupSection, hoursSection, prioritySection, siemChannels, summary, suppressSection } from './noise.js';
+import { tryEventPanel } from './preview.js';
 import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
@@ -10,6 +14,44 @@ export const KNOWN_TYPES = [
   'storage.threshold_exceeded', 'storage.quota_exceeded',
 ];
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
+
+/** Equal as JSON values, whatever the order of their keys. */
+function same(a, b) {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => k in b && same(a[k], b[k]));
+}
+
+/** What the form read, or the rule's own value when they are equal (kept exactly as written). */
+const kept = (original, value) => (original !== undefined && same(original, value) ? original : value);
+
+/**
+ * Shows an API error next to the control it names: the control whose `data-path` is the longest
+ * prefix of `problem.field` (`conditions.any[2].value`, `group.wait`, `active_hours[1].timezone`),
+ * in words ("Condition 3, value: must be a number…"). Other fields go the usual way.
+ */
+function showRuleError(form, error) {
+  const problem = error.problem || {};
+  const name = problem.field || '';
+  let best = null;
+  for (const el of form.querySelectorAll('[data-path]')) {
+    const at = el.dataset.path;
+    const shown = el.getClientRects().length > 0;
+    if (at && shown && (name === at || name.startsWith(`${at}.`) || name.startsWith(`${at}[`))
+      && (!best || at.length >= best.dataset.path.length)) best = el;
+  }
+  if (!best) { showError(form, error); return; }
+  clearErrors(form);
+  const detail = problem.detail || error.message;
+  const message = detail.startsWith(`${name}: `) ? detail.slice(name.length + 2) : detail;
+  const holder = best.closest('.cond-row, .by-row, .cond-advanced, .field, fieldset');
+  const slot = holder.querySelector(':scope > .error');
+  // In the JSON box the path itself says where; elsewhere the control's name does.
+  slot.textContent = best.matches('.cond-json') ? `${name}: ${message}` : `${best.dataset.label || name}: ${message}`;
+  slot.hidden = false;
+  if (best.matches('input, select, textarea')) { best.setAttribute('aria-invalid', 'true'); best.focus(); }
+}
 
 function ruleForm(rule, channels, tenants, done) {
   const name = h('input', { type: 'text', name: 'name', required: true, value: rule ? rule.name : '' });
@@ -33,6 +75,16 @@ function ruleForm(rule, channels, tenants, done) {
     return h('label.inline', {}, box, c.name);
   });
   const [enabledRow, enabled] = enabledField(rule ? rule.enabled : true);
+  const conditions = conditionBuilder(rule ? rule.conditions : null);
+  const priority = prioritySection(rule);
+  const group = groupSection(rule ? rule.group : null);
+  const suppress = suppressSection(rule ? rule.suppress : null);
+  const hours = hoursSection(rule ? rule.active_hours : null);
+  const chosenChannels = () => channelBoxes.map((l) => l.querySelector('input')).filter((b) => b.checked).map((b) => b.value);
+  const siem = h('p.notice.info', { dataset: { siemNotice: '' } });
+  const showSiem = () => { const text = siemChannels(channels, chosenChannels()); siem.textContent = text || ''; siem.hidden = !text; };
+  channelBoxes.forEach((l) => l.querySelector('input').addEventListener('change', showSiem));
+  showSiem();
 
   const form = h('form.card', { 'aria-label': rule ? 'Edit rule' : 'Add rule' },
     h('h2', {}, rule ? `Edit ${rule.name}` : 'Add rule'),
@@ -44,10 +96,22 @@ function ruleForm(rule, channels, tenants, done) {
       h('div.hint', {}, 'Exact types, prefix patterns such as permission.*, or * for everything; comma-separated.'),
       h('p.error', { hidden: true, role: 'alert' })),
     h('div.grid2', {}, field('Minimum severity', minimum), field('Tenant', tenant)),
+    h('fieldset.field', { dataset: { field: 'conditions', path: 'conditions', label: 'Conditions' } },
+      h('legend', {}, h('strong', {}, 'Conditions')),
+      h('div.hint', {}, 'Tests on the event as a webhook receives it; pick a field or type any JSON pointer.'),
+      conditions.element,
+      h('p.error', { hidden: true, role: 'alert' })),
     h('fieldset.field', { dataset: { field: 'channel_ids' } },
       h('legend', {}, h('strong', {}, 'Channels')),
       channelBoxes.length ? channelBoxes : h('p.muted', {}, 'Add a channel first.'),
       h('p.error', { hidden: true, role: 'alert' })),
+    h('h3', {}, 'How often'),
+    siem,
+    priority.element,
+    group.element,
+    suppress.element,
+    hours.element,
+    pathList(),
     enabledRow,
     formError(),
     saveOrCancel(done));
@@ -57,21 +121,45 @@ function ruleForm(rule, channels, tenants, done) {
     clearErrors(form);
     const types = typeBoxes.map((l) => l.querySelector('input')).filter((b) => b.checked).map((b) => b.value)
       .concat(other.value.split(',').map((s) => s.trim()).filter(Boolean));
+    // Channels the rule had keep their order, so an unchanged list reads as unchanged.
+    const picked = chosenChannels();
+    const channelIds = (rule ? rule.channel_ids.filter((id) => picked.includes(id)) : []).concat(picked.filter((id) => !rule || !rule.channel_ids.includes(id)));
     const body = {
       name: name.value,
       event_types: types,
       min_severity: minimum.value,
       tenant_id: tenant.value || null,
-      channel_ids: channelBoxes.map((l) => l.querySelector('input')).filter((b) => b.checked).map((b) => b.value),
+      channel_ids: channelIds,
       enabled: enabled.checked,
     };
     try {
+      // Unchanged noise fields are sent as the rule has them: an open group closes only when
+      // what it collects really changed.
+      Object.assign(body, {
+        priority: priority.read(),
+        conditions: kept(rule ? rule.conditions : undefined, conditions.read()),
+        group: kept(rule ? rule.group : undefined, group.read()),
+        suppress: kept(rule ? rule.suppress : undefined, suppress.read()),
+        active_hours: kept(rule ? rule.active_hours : undefined, hours.read()),
+      });
+    } catch (invalid) {
+      showRuleError(form, { problem: { field: invalid.field, detail: `${invalid.field}: ${invalid.message}` } });
+      return;
+    }
+    try {
       done(rule ? await patch(`/rules/${rule.id}`, body) : await post('/rules', body));
     } catch (error) {
-      showError(form, error);
+      showRuleError(form, error);
     }
   });
   return form;
+}
+
+/** The rules list's short summary of a rule's noise settings. */
+function noiseCell(rule) {
+  const lines = summary(rule);
+  return h('td.noise', { dataset: { noise: '' } },
+    lines.length ? lines.map((line) => h('div', {}, line)) : h('span.muted', {}, 'every event, at once'));
 }
 
 export async function render(view) {
@@ -94,6 +182,7 @@ export async function render(view) {
     h('td.optional', {}, rule.tenant_id ? (tenantName.get(rule.tenant_id) || rule.tenant_id) : 'All tenants'),
     h('td', {}, rule.channel_ids.length ? rule.channel_ids.map((id) => h('div', {}, channelName.get(id) || id))
       : h('span.muted', { dataset: { noChannels: '' } }, 'None: its channels were deleted, so it stays disabled until you add one (Edit).')),
+    noiseCell(rule),
     h('td', {}, onOff(rule.enabled)),
     h('td', {}, h('div.actions', {},
       h('button', { type: 'button', on: { click: () => show(rule) } }, 'Edit'),
@@ -108,6 +197,7 @@ export async function render(view) {
     h('div.bar', {}, h('h1', {}, 'Rules'),
       h('button.primary', { type: 'button', on: { click: () => show(null) } }, 'Add rule')),
     formSlot,
-    table(['Rule', 'Event types', 'Severity', h('th.optional', {}, 'Tenant'), 'Channels', 'State', 'Actions'], rows,
-      'No rules yet. A rule sends matching events to channels.'));
+    table(['Rule', 'Event types', 'Severity', h('th.optional', {}, 'Tenant'), 'Channels', 'Noise control', 'State', 'Actions'], rows,
+      'No rules yet. A rule sends matching events to channels.'),
+    tryEventPanel(channels.items, tenants.items));
 }

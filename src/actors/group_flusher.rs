@@ -39,11 +39,13 @@ pub struct GroupFlusher {
     /// The timer for the earliest known flush, and when that is.
     timer: Option<(SpawnHandle, i64)>,
     flushing: bool,
+    /// A flush fell due while one ran: another follows at once.
+    again: bool,
 }
 
 impl GroupFlusher {
     pub fn new(store: Store, wake: Recipient<WakeChannels>, metrics: std::sync::Arc<Metrics>) -> Self {
-        Self { store, wake, metrics, timer: None, flushing: false }
+        Self { store, wake, metrics, timer: None, flushing: false, again: false }
     }
 
     /// Sets the timer for `at` unless it is already set for an earlier time.
@@ -77,9 +79,11 @@ impl GroupFlusher {
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.flushing {
+            self.again = true;
             return;
         }
         self.flushing = true;
+        self.again = false;
         let store = self.store.clone();
         ctx.spawn(async move { store.flush_groups(FLUSH_BATCH).await }.into_actor(self).map(|result, act, ctx| {
             act.flushing = false;
@@ -98,7 +102,7 @@ impl GroupFlusher {
                     if !channels.is_empty() {
                         act.wake.do_send(WakeChannels(channels));
                     }
-                    let full = flushed.notifications.len() + flushed.closed >= FLUSH_BATCH as usize;
+                    let full = act.again || flushed.notifications.len() + flushed.closed >= FLUSH_BATCH as usize;
                     match flushed.next_at {
                         Some(_) if full => act.schedule(now_ms(), ctx),
                         Some(at) => act.schedule(at, ctx),
@@ -106,6 +110,7 @@ impl GroupFlusher {
                     }
                 }
                 Err(err) => {
+                    act.again = false;
                     log::error!("flushing due groups failed, retrying in 1 s: {err}");
                     act.schedule(now_ms() + 1_000, ctx);
                 }

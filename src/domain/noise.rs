@@ -98,6 +98,13 @@ pub fn key_of(by: &[String], payload: &Value) -> (Map<String, Value>, String) {
     (key, text)
 }
 
+/// What identifies a key in the database: the SHA-256 of its canonical text, in hex (a key's
+/// values come from event data and may be long; an index entry may not).
+pub fn key_hash(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A duration as people write it, in hours at most: `30s`, `5m`, `24h`, `1h 30m`, `720h`.
 pub fn show(duration: Duration) -> String {
     let secs = duration.as_secs();

@@ -2,8 +2,9 @@
 //! (event, channel) pair, and what happens to the pair: silenced, or sent (after an optional
 //! suppression check and grouping, which need the database's state and happen when the event is
 //! stored). Pure: the rule matcher decides every event through a [`RuleIndex`] (built once per
-//! reload; the same answer as [`decide`] over every rule), the preview calls [`RoutingRule::check`]
-//! for every rule.
+//! reload, in `routing/index.rs`; the same answer as [`decide`] over every rule); the preview
+//! ([`explain`], in `routing/explain.rs`) calls [`decide`], then says for every rule why it
+//! matches or not.
 //!
 //! Order for a pair: the deciding rule is the matching rule with the lowest `priority`, then the
 //! oldest (rules are given sorted, [`sort`]); then silences; then suppression; then grouping.
@@ -16,13 +17,15 @@ use serde_json::{Map, Value};
 use super::active_hours::ActiveHours;
 use super::condition::Condition;
 use super::event::{NewEvent, TenantRef};
-use super::noise::{key_of, GroupSpec, SuppressSpec};
+use super::noise::{key_hash, key_of, GroupSpec, SuppressSpec};
 use super::rule::RuleFilter;
 use super::silence::Silence;
 use super::tenant::Tenant;
 use super::time::Millis;
 
+mod explain;
 mod index;
+pub use explain::{explain, ChannelOutcome, Explanation, NoiseState, OpenGroup, Outcome, PairKey, Reason, Window};
 pub use index::RuleIndex;
 
 /// Priority of a rule that does not give one.
@@ -184,7 +187,7 @@ pub enum Fate {
 /// The suppression window an event's pair falls under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suppression {
-    /// Canonical text of the values at `by`.
+    /// What identifies the window: [`key_hash`] of the values at `by`.
     pub key: String,
     pub window_ms: i64,
 }
@@ -195,6 +198,8 @@ pub struct Joining {
     pub key: Map<String, Value>,
     /// Canonical text of `key`.
     pub key_text: String,
+    /// What identifies the group ([`key_hash`] of `key_text`).
+    pub key_hash: String,
     /// The settings a new group opens with.
     pub settings: GroupSpec,
 }
@@ -245,10 +250,10 @@ pub fn fate(rule: &RoutingRule, silences: &[Silence], channel_id: &str, facts: C
     if facts.siem {
         return Fate::Send { suppress: None, group: None };
     }
-    let suppress = rule.noise.suppress.as_ref().map(|spec| Suppression { key: key_of(&spec.by, view.payload()).1, window_ms: spec.window.as_millis() as i64 });
+    let suppress = rule.noise.suppress.as_ref().map(|spec| Suppression { key: key_hash(&key_of(&spec.by, view.payload()).1), window_ms: spec.window.as_millis() as i64 });
     let group = rule.noise.group.as_ref().map(|spec| {
         let (key, key_text) = key_of(&spec.by, view.payload());
-        Joining { key, key_text, settings: spec.clone() }
+        Joining { key_hash: key_hash(&key_text), key, key_text, settings: spec.clone() }
     });
     Fate::Send { suppress, group }
 }

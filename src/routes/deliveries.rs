@@ -152,7 +152,7 @@ struct Page {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
-    /// `pending`, `succeeded`, `failed` or `cancelled`.
+    /// `pending`, `succeeded`, `failed`, `cancelled`, `grouped`, `suppressed` or `silenced`.
     status: Option<String>,
     channel_id: Option<String>,
     event_id: Option<String>,
@@ -161,6 +161,8 @@ pub struct LogQuery {
     event_type: Option<String>,
     /// The deliveries sent together in one request (batching types).
     request_id: Option<String>,
+    /// The `grouped` deliveries that went out in this notification (a delivery id).
+    notification_id: Option<String>,
     /// Rows per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
@@ -176,7 +178,7 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
     let status = nonempty(query.status);
     if let Some(status) = &status {
         if DeliveryStatus::parse(status).is_none() {
-            return Err(Invalid::new("status", format!("`{status}` is not a status; use pending, succeeded, failed or cancelled")).into());
+            return Err(Invalid::new("status", format!("`{status}` is not a status; use pending, succeeded, failed, cancelled, grouped, suppressed or silenced")).into());
         }
     }
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
@@ -194,6 +196,7 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
         tenant_id: nonempty(query.tenant_id),
         event_type: nonempty(query.event_type),
         request_id: nonempty(query.request_id),
+        notification_id: nonempty(query.notification_id),
         before: cursor,
     };
     let (rows, more) = router.store().read(move |conn| deliveries::list(conn, &filter, limit)).await?;

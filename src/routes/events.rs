@@ -98,7 +98,7 @@ pub async fn ingest(router: web::Data<RouterHandle>, body: web::Json<Value>) -> 
 }
 
 /// Reads one event object, naming `at` (e.g. `events[2]`) in the error.
-fn event_input(value: Value, at: &str) -> Result<EventInput, ApiError> {
+pub(super) fn event_input(value: Value, at: &str) -> Result<EventInput, ApiError> {
     if !value.is_object() {
         let field = if at.is_empty() { "event" } else { at };
         return Err(Invalid::new(field, "must be a JSON object describing one event (see the README)").into());

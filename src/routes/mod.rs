@@ -15,6 +15,7 @@ pub mod health;
 pub mod instances;
 pub mod metrics;
 pub mod openapi;
+pub mod preview;
 pub mod rules;
 pub mod silences;
 pub mod sources;
@@ -101,6 +102,8 @@ route_table! {
         "/channels/{id}/test" { post => channels::test }
         "/channels/{id}/rotate-secret" { post => channels::rotate_secret }
         "/rules" { get => rules::list, post => rules::create }
+        // Before `/rules/{id}`, which would take `preview` for an id.
+        "/rules/preview" { post => preview::try_event }
         "/rules/{id}" { get => rules::get, patch => rules::update, delete => rules::delete }
         "/deliveries" { get => deliveries::list }
         // Before `/deliveries/{id}`, which would take `redeliver` for an id.

@@ -132,7 +132,9 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
 )]
 pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
     let tenant = Tenant::parse(body.into_inner(), router.limits())?;
-    let row = router.store().write(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
+    // Through `change`: the rule matcher (every instance's) knows the tenant for conditions on
+    // `/tenant/…`.
+    let row = router.change(move |conn| tenants::create(conn, &tenant, now_ms())).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/tenants/{}", row.id)))
         .json(TenantView::from(row)))
@@ -164,10 +166,7 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     }
     let name = display_name.map(|n| bounded_text("display_name", &n, router.limits().max_name)).transpose()?;
     let guid = microsoft_tenant_id.map(|g| parse_microsoft_tenant_id("microsoft_tenant_id", &g)).transpose()?;
-    let row = router
-        .store()
-        .write(move |conn| tenants::update(conn, &id, name.as_deref(), guid.as_deref(), now_ms()))
-        .await?;
+    let row = router.change(move |conn| tenants::update(conn, &id, name.as_deref(), guid.as_deref(), now_ms())).await?;
     Ok(HttpResponse::Ok().json(TenantView::from(row)))
 }
 
@@ -183,6 +182,6 @@ pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body
     ),
 )]
 pub async fn delete(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    router.store().write(move |conn| tenants::delete(conn, &id)).await?;
+    router.change(move |conn| tenants::delete(conn, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -49,6 +49,11 @@ pub struct ChannelStats {
     pub succeeded_24h: i64,
     pub failed_24h: i64,
     pub pending_24h: i64,
+    /// Deliveries created in the last 24 hours that noise control held back (SPEC section 16):
+    /// not failures, and never retried.
+    pub grouped_24h: i64,
+    pub suppressed_24h: i64,
+    pub silenced_24h: i64,
     /// Deliveries waiting for an attempt, of any age.
     pub pending: i64,
     /// The most recent failed attempt's error, if any delivery has one.
@@ -198,6 +203,8 @@ pub fn rotate_secret(conn: &mut Conn, id: &str, secret: &SigningSecret, now: i64
 pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> {
     write(conn, |conn| {
         get(conn, id)?;
+        // Its groups end first: groups before the channel row, as a flush takes them.
+        super::groups::cancel_for_channel(conn, id, now)?;
         diesel::update(channels::table.find(id))
             .set((channels::deleted_at.eq(now), channels::enabled.eq(false), channels::updated_at.eq(now)))
             .execute(conn)?;
@@ -208,8 +215,6 @@ pub fn delete(conn: &mut Conn, id: &str, now: i64) -> Result<usize, StoreError> 
         diesel::update(rules::table.filter(rules::enabled.eq(true)).filter(without_channels))
             .set((rules::enabled.eq(false), rules::updated_at.eq(now)))
             .execute(conn)?;
-        // Its groups end; their events not yet sent are cancelled, as are pending notifications.
-        super::groups::cancel_for_channel(conn, id, now)?;
         let cancelled = diesel::update(
             deliveries::table.filter(deliveries::channel_id.eq(id)).filter(super::deliveries::is_pending()),
         )
@@ -229,18 +234,27 @@ pub fn stats(conn: &mut Conn, ids: &[String], now: i64) -> Result<HashMap<String
     // One row per channel with a count per status, grouped in the order the channel index
     // already reads them (grouping by channel and status would sort the whole day's rows).
     let count = |status: &'static str| diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("SUM(CASE WHEN deliveries.status = '{status}' THEN 1 ELSE 0 END)"));
-    let recent: Vec<(String, i64, i64, i64)> = deliveries::table
+    let recent: Vec<(String, i64, i64, i64, i64, i64, i64)> = deliveries::table
         .filter(deliveries::channel_id.eq_any(ids))
         .filter(deliveries::created_at.ge(now - DAY_MS))
         // The same day as a range of ids (a minute wider: an id's time and `created_at` are
         // read apart), so only the day's deliveries of each channel are read.
         .filter(deliveries::id.ge(super::deliveries::first_id_created_at(now - DAY_MS - 60_000)))
         .group_by(deliveries::channel_id)
-        .select((deliveries::channel_id, count("succeeded"), count("failed"), count("pending")))
+        .select((
+            deliveries::channel_id,
+            count("succeeded"),
+            count("failed"),
+            count("pending"),
+            count("grouped"),
+            count("suppressed"),
+            count("silenced"),
+        ))
         .load(conn)?;
-    for (channel_id, succeeded, failed, pending) in recent {
+    for (channel_id, succeeded, failed, pending, grouped, suppressed, silenced) in recent {
         if let Some(s) = stats.get_mut(&channel_id) {
             (s.succeeded_24h, s.failed_24h, s.pending_24h) = (succeeded, failed, pending);
+            (s.grouped_24h, s.suppressed_24h, s.silenced_24h) = (grouped, suppressed, silenced);
         }
     }
     let pending: Vec<(String, i64)> = deliveries::table

@@ -45,6 +45,8 @@ pub struct LogFilter {
     pub event_type: Option<String>,
     /// Only the deliveries that went in this request (batching types).
     pub request_id: Option<String>,
+    /// Only the `grouped` deliveries that went out in this notification.
+    pub notification_id: Option<String>,
     /// Only deliveries with an id below this one (the page cursor).
     pub before: Option<String>,
 }
@@ -202,6 +204,9 @@ pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<Deli
     }
     if let Some(request_id) = &filter.request_id {
         query = query.filter(deliveries::id.eq_any(attempts::table.filter(attempts::request_id.eq(request_id)).select(attempts::delivery_id)));
+    }
+    if let Some(notification_id) = &filter.notification_id {
+        query = query.filter(deliveries::notification_id.eq(notification_id));
     }
     if let Some(before) = &filter.before {
         query = query.filter(deliveries::id.lt(before));

@@ -185,6 +185,11 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
     })
 }
 
+/// The refusal of an event naming by id a tenant that is not registered.
+pub fn unknown_tenant(field: String, id: &str) -> Invalid {
+    Invalid::new(field, format!("no tenant `{id}`; register it with POST /api/v1/tenants or send a full `tenant` object"))
+}
+
 /// Registers or renames the tenants given in full, and looks up those given by id.
 fn resolve_tenants(
     conn: &mut Conn,
@@ -216,11 +221,7 @@ fn resolve_tenants(
     for (i, matched) in batch.iter().enumerate() {
         let id = matched.event.tenant.id();
         if matched.event.tenant != TenantRef::Router && !tenants.contains_key(id) {
-            return Err(Invalid::new(
-                field(i, "tenant_id"),
-                format!("no tenant `{id}`; register it with POST /api/v1/tenants or send a full `tenant` object"),
-            )
-            .into());
+            return Err(unknown_tenant(field(i, "tenant_id"), id).into());
         }
     }
     Ok(tenants)

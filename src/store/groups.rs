@@ -1,7 +1,8 @@
 //! Group and suppression state (SPEC section 16), in the database so it outlives a restart and
 //! is shared by every instance: joining a group or opening a suppression window when an event is
 //! stored ([`Noise`], used by `events::ingest`), flushing due groups into notifications
-//! ([`flush_due`]), and closing or cancelling groups when their rule or channel changes.
+//! ([`flush_due`]), closing or cancelling groups when their rule or channel changes, and reading
+//! it, without a lock or a write, for the rule preview ([`noise_state`]).
 //!
 //! Concurrency (PostgreSQL, several instances): an ingesting transaction takes the suppression
 //! windows it needs FOR UPDATE and the groups it joins FOR SHARE, each kind in key order, before
@@ -22,7 +23,7 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::ids;
 use crate::domain::noise::GroupSpec;
 use crate::domain::notification::Notification;
-use crate::domain::routing::{Joining, Suppression};
+use crate::domain::routing::{Joining, NoiseState, OpenGroup, Suppression, Window};
 use crate::domain::severity::Severity;
 
 /// Id prefix of a group.
@@ -48,13 +49,13 @@ impl Noise {
     /// `pairs`: `(rule, channel, suppression, joining)`.
     pub fn lock<'a>(conn: &mut Conn, pairs: impl Iterator<Item = (&'a str, &'a str, Option<&'a Suppression>, Option<&'a Joining>)>, now: i64) -> Result<Self, StoreError> {
         let mut windows: BTreeSet<Key> = BTreeSet::new();
-        let mut groups: BTreeMap<Key, &GroupSpec> = BTreeMap::new();
+        let mut groups: BTreeMap<Key, (&GroupSpec, &String)> = BTreeMap::new();
         for (rule, channel, suppress, join) in pairs {
             if let Some(s) = suppress {
                 windows.insert((rule.to_string(), channel.to_string(), s.key.clone()));
             }
             if let Some(j) = join {
-                groups.entry((rule.to_string(), channel.to_string(), j.key_text.clone())).or_insert(&j.settings);
+                groups.entry((rule.to_string(), channel.to_string(), j.key_hash.clone())).or_insert((&j.settings, &j.key_text));
             }
         }
         let mut noise = Noise::default();
@@ -73,8 +74,8 @@ impl Noise {
             let row = super::lock_window(conn, &key.0, &key.1, &key.2)?;
             noise.windows.insert(key, row);
         }
-        for (key, settings) in groups {
-            let found = open_group(conn, &key, settings, now, &mut noise.opened)?;
+        for (key, (settings, key_text)) in groups {
+            let found = open_group(conn, &key, key_text, settings, now, &mut noise.opened)?;
             noise.groups.insert(key, found);
         }
         Ok(noise)
@@ -101,7 +102,7 @@ impl Noise {
 
     /// The group a pair joins: its id.
     pub fn group_of(&self, rule: &str, channel: &str, join: &Joining) -> Option<String> {
-        self.groups.get(&(rule.to_string(), channel.to_string(), join.key_text.clone())).map(|(id, _)| id.clone())
+        self.groups.get(&(rule.to_string(), channel.to_string(), join.key_hash.clone())).map(|(id, _)| id.clone())
     }
 
     /// Writes back the windows this ingestion opened.
@@ -123,7 +124,7 @@ impl Noise {
 
 /// The open group of a key, locked against a flush until the transaction ends, or a new one
 /// (flushing `wait` from now).
-fn open_group(conn: &mut Conn, key: &Key, settings: &GroupSpec, now: i64, opened: &mut Vec<i64>) -> Result<(String, i64), StoreError> {
+fn open_group(conn: &mut Conn, key: &Key, key_text: &str, settings: &GroupSpec, now: i64, opened: &mut Vec<i64>) -> Result<(String, i64), StoreError> {
     for _ in 0..3 {
         if let Some(found) = super::lock_open_group(conn, &key.0, &key.1, &key.2)? {
             return Ok(found);
@@ -133,7 +134,8 @@ fn open_group(conn: &mut Conn, key: &Key, settings: &GroupSpec, now: i64, opened
             id: ids::new_id(GROUP),
             rule_id: key.0.clone(),
             channel_id: key.1.clone(),
-            group_key: key.2.clone(),
+            group_key: key_text.to_string(),
+            key_hash: key.2.clone(),
             settings: settings.to_json().to_string(),
             opened_at: now,
             flush_at,
@@ -142,6 +144,7 @@ fn open_group(conn: &mut Conn, key: &Key, settings: &GroupSpec, now: i64, opened
             earlier: 0,
             max_severity: None,
             closing: false,
+            rule_name: None,
         };
         // Another instance may open it first (the unique index on open groups); then it is
         // joined instead.
@@ -154,18 +157,26 @@ fn open_group(conn: &mut Conn, key: &Key, settings: &GroupSpec, now: i64, opened
     Err(StoreError::Task(format!("could not open or join the group of rule {} and channel {}", key.0, key.1)))
 }
 
-/// A rule changed (its grouping, conditions or channels), was disabled or deleted: its open
-/// groups close. Each still sends what it collected at its flush time.
-pub fn close_for_rule(conn: &mut Conn, rule_id: &str) -> Result<(), StoreError> {
+/// A rule changed (its grouping, conditions or channels), was disabled or deleted (`deleted`:
+/// its name, which its notifications still give): its open groups close. Each still sends what
+/// it collected at its flush time. The groups are locked in key order first, as ingestion locks
+/// them, so the two never wait on each other in a circle.
+pub fn close_for_rule(conn: &mut Conn, rule_id: &str, deleted: Option<&str>) -> Result<(), StoreError> {
+    super::lock_groups(conn, super::GroupsOf::Rule(rule_id))?;
     diesel::update(alert_groups::table.filter(alert_groups::rule_id.eq(rule_id)).filter(alert_groups::closing.eq(false)))
         .set(alert_groups::closing.eq(true))
         .execute(conn)?;
+    if let Some(name) = deleted {
+        diesel::update(alert_groups::table.filter(alert_groups::rule_id.eq(rule_id))).set(alert_groups::rule_name.eq(name)).execute(conn)?;
+    }
     Ok(())
 }
 
-/// A channel was deleted: its groups end, and their events not yet in a notification are
-/// cancelled with it.
+/// A channel is being deleted: its groups end, and their events not yet in a notification are
+/// cancelled with it. Runs before the channel row changes: groups, then the channel, in every
+/// transaction that takes both (a flush checks the channel under its group's lock).
 pub fn cancel_for_channel(conn: &mut Conn, channel_id: &str, now: i64) -> Result<(), StoreError> {
+    super::lock_groups(conn, super::GroupsOf::Channel(channel_id))?;
     diesel::update(
         deliveries::table
             .filter(deliveries::channel_id.eq(channel_id))
@@ -177,6 +188,46 @@ pub fn cancel_for_channel(conn: &mut Conn, channel_id: &str, now: i64) -> Result
     diesel::delete(alert_groups::table.filter(alert_groups::channel_id.eq(channel_id))).execute(conn)?;
     diesel::delete(suppression_windows::table.filter(suppression_windows::channel_id.eq(channel_id))).execute(conn)?;
     Ok(())
+}
+
+/// The suppression window of a `(rule, channel, key)` as stored, open or not (read without a
+/// lock: the preview).
+pub fn window(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) -> Result<Option<SuppressionRow>, StoreError> {
+    Ok(suppression_windows::table.find((rule_id, channel_id, key)).select(SuppressionRow::as_select()).first(conn).optional()?)
+}
+
+/// The open group (not closing) of a `(rule, channel, key)`: `(id, flush_at)` (read without a
+/// lock: the preview).
+pub fn find_open_group(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(alert_groups::table
+        .filter(alert_groups::rule_id.eq(rule_id))
+        .filter(alert_groups::channel_id.eq(channel_id))
+        .filter(alert_groups::key_hash.eq(key))
+        .filter(alert_groups::closing.eq(false))
+        .select((alert_groups::id, alert_groups::flush_at))
+        .first(conn)
+        .optional()?)
+}
+
+/// The windows and open groups routing's decisions would touch, for the preview
+/// (`routing::explain`). Reads only.
+pub fn noise_state(conn: &mut Conn, decisions: &[crate::domain::routing::Decision]) -> Result<NoiseState, StoreError> {
+    let (windows, groups) = NoiseState::wanted(decisions);
+    let mut state = NoiseState::default();
+    for key in windows {
+        if let Some(row) = window(conn, &key.0, &key.1, &key.2)? {
+            // A window written by this release always parses; anything else counts as the most
+            // severe, as ingestion reads it (`Noise::suppressed_by`).
+            let severity = Severity::parse("severity", &row.severity).unwrap_or(Severity::Critical);
+            state.windows.insert(key, Window { delivery_id: row.delivery_id, severity, until: row.until });
+        }
+    }
+    for key in groups {
+        if let Some((id, flush_at)) = find_open_group(conn, &key.0, &key.1, &key.2)? {
+            state.groups.insert(key, OpenGroup { id, flush_at });
+        }
+    }
+    Ok(state)
 }
 
 /// The earliest flush time of any group (every instance's), if there is one.
@@ -191,6 +242,9 @@ pub struct Flushed {
     pub notifications: Vec<(String, String)>,
     /// Channels of grouped deliveries a silence took at the flush, one entry each.
     pub silenced: Vec<String>,
+    /// Those deliveries: the suppression windows they opened are let go (a silenced event opens
+    /// no window).
+    pub silenced_ids: Vec<String>,
     /// Groups closed (nothing new since their last flush, or their rule changed).
     pub closed: usize,
     /// The earliest flush time left.
@@ -216,6 +270,16 @@ pub fn flush_due(conn: &mut Conn, now: i64, limit: i64, owner: Option<&str>) -> 
         let silences = if due.is_empty() { Vec::new() } else { super::silences::current(conn, now)? };
         let mut flushed = Flushed::default();
         for group in due {
+            if super::channel_deleted(conn, &group.channel_id)? {
+                // Deleted while the group was open (an ingestion that began before the delete
+                // opened or joined it): nothing is sent; its events are cancelled with it.
+                diesel::update(deliveries::table.filter(deliveries::group_id.eq(&group.id)).filter(deliveries::status.eq(DeliveryStatus::Grouped.as_str())).filter(deliveries::notification_id.is_null()))
+                    .set((deliveries::status.eq(DeliveryStatus::Cancelled.as_str()), deliveries::updated_at.eq(now)))
+                    .execute(conn)?;
+                diesel::delete(alert_groups::table.find(&group.id)).execute(conn)?;
+                flushed.closed += 1;
+                continue;
+            }
             let members: Vec<Member> = deliveries::table
                 .inner_join(events::table)
                 .filter(deliveries::group_id.eq(&group.id))
@@ -242,6 +306,7 @@ pub fn flush_due(conn: &mut Conn, now: i64, limit: i64, owner: Option<&str>) -> 
                             ))
                             .execute(conn)?;
                         flushed.silenced.push(group.channel_id.clone());
+                        flushed.silenced_ids.push(member.id.clone());
                     }
                     None => sent.push(member),
                 }
@@ -279,12 +344,10 @@ pub fn flush_due(conn: &mut Conn, now: i64, limit: i64, owner: Option<&str>) -> 
 /// Writes one notification of `group` holding `sent`: its event and its pending delivery, and
 /// links each grouped delivery to it. Answers `(delivery id, channel id)`.
 fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: Option<&str>) -> Result<(String, String), StoreError> {
-    let rule_name: String = rules::table
-        .find(&group.rule_id)
-        .select(rules::name)
-        .first(conn)
-        .optional()?
-        .unwrap_or_else(|| "(deleted rule)".into());
+    let rule_name: String = match rules::table.find(&group.rule_id).select(rules::name).first(conn).optional()? {
+        Some(name) => name,
+        None => group.rule_name.clone().unwrap_or_else(|| "(deleted rule)".into()),
+    };
     let key: serde_json::Map<String, Value> = serde_json::from_str(&group.group_key).unwrap_or_default();
     let earlier_max = group.max_severity.as_deref().and_then(|s| Severity::parse("severity", s).ok());
     let payloads: Vec<&str> = sent.iter().map(|m| m.payload.as_str()).collect();
@@ -348,4 +411,15 @@ fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: O
             .execute(conn)?;
     }
     Ok((delivery_id, group.channel_id.clone()))
+}
+
+/// Lets go of the suppression windows `deliveries` opened (silenced at their group's flush: a
+/// silenced event opens no window). Its own transaction, after the flush: windows are locked
+/// before groups everywhere else.
+pub fn release_windows(conn: &mut Conn, deliveries: &[String]) -> Result<usize, StoreError> {
+    let mut released = 0;
+    for chunk in deliveries.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        released += diesel::delete(suppression_windows::table.filter(suppression_windows::delivery_id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(released)
 }

@@ -392,10 +392,40 @@ fn lock_open_group(conn: &mut Conn, rule_id: &str, channel_id: &str, key: &str) 
     let query = g::table
         .filter(g::rule_id.eq(rule_id))
         .filter(g::channel_id.eq(channel_id))
-        .filter(g::group_key.eq(key))
+        .filter(g::key_hash.eq(key))
         .filter(g::closing.eq(false))
         .select((g::id, g::flush_at));
     Ok(on_backend!(conn, c => query.first(c).optional(), query.for_share().first(c).optional())?)
+}
+
+/// Whose groups [`lock_groups`] takes.
+pub enum GroupsOf<'a> {
+    Rule(&'a str),
+    Channel(&'a str),
+}
+
+/// Locks a rule's or a channel's groups in the order ingestion locks them (rule, channel, key),
+/// on PostgreSQL, before they are changed (`groups::close_for_rule`, `cancel_for_channel`).
+fn lock_groups(conn: &mut Conn, of: GroupsOf<'_>) -> Result<(), StoreError> {
+    use diesel::prelude::*;
+    use schema::alert_groups as g;
+    let AnyConnection::Postgres(c) = conn else { return Ok(()) };
+    let order = (g::rule_id, g::channel_id, g::key_hash);
+    match of {
+        GroupsOf::Rule(id) => g::table.filter(g::rule_id.eq(id)).order(order).select(g::id).for_update().load::<String>(c)?,
+        GroupsOf::Channel(id) => g::table.filter(g::channel_id.eq(id)).order(order).select(g::id).for_update().load::<String>(c)?,
+    };
+    Ok(())
+}
+
+/// Whether a channel was deleted; on PostgreSQL its row is taken FOR SHARE until the transaction
+/// ends, so a delete (which takes the channel's groups first) waits for the flush that asks.
+fn channel_deleted(conn: &mut Conn, channel_id: &str) -> Result<bool, StoreError> {
+    use diesel::prelude::*;
+    use schema::channels as c;
+    let query = c::table.find(channel_id).select(c::deleted_at);
+    let deleted_at: Option<Option<i64>> = on_backend!(conn, x => query.first(x).optional(), query.for_share().first(x).optional())?;
+    Ok(!matches!(deleted_at, Some(None)))
 }
 
 /// Up to `limit` groups due at `now`, oldest flush first; on PostgreSQL locked, skipping those

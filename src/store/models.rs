@@ -119,6 +119,8 @@ pub struct GroupRow {
     pub channel_id: String,
     /// Canonical JSON object: path → value at `by`.
     pub group_key: String,
+    /// SHA-256 (hex) of `group_key`: what identifies the group.
+    pub key_hash: String,
     /// JSON: the `group` settings it opened with.
     pub settings: String,
     pub opened_at: i64,
@@ -129,6 +131,8 @@ pub struct GroupRow {
     pub earlier: i32,
     pub max_severity: Option<String>,
     pub closing: bool,
+    /// Set when its rule is deleted: the name its notification gives.
+    pub rule_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

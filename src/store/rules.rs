@@ -108,12 +108,10 @@ pub fn replace(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<R
             .execute(conn)?;
         // An open group keeps the settings it opened with; a change to what it collects closes
         // it (it still sends what it holds at its flush time).
-        let regrouped = current.row.group_spec != spec.noise.group
-            || current.row.conditions != spec.noise.conditions
-            || current.channel_ids != spec.channel_ids
-            || !spec.enabled;
+        let same_channels = current.channel_ids.len() == spec.channel_ids.len() && current.channel_ids.iter().all(|c| spec.channel_ids.contains(c));
+        let regrouped = current.row.group_spec != spec.noise.group || current.row.conditions != spec.noise.conditions || !same_channels || !spec.enabled;
         if regrouped {
-            super::groups::close_for_rule(conn, id)?;
+            super::groups::close_for_rule(conn, id, None)?;
         }
         diesel::delete(rule_channels::table.filter(rule_channels::rule_id.eq(id))).execute(conn)?;
         set_channels(conn, id, &spec.channel_ids)?;
@@ -137,8 +135,8 @@ pub fn replace(conn: &mut Conn, id: &str, spec: &RuleSpec, now: i64) -> Result<R
 
 pub fn delete(conn: &mut Conn, id: &str) -> Result<(), StoreError> {
     write(conn, |conn| {
-        get(conn, id)?;
-        super::groups::close_for_rule(conn, id)?;
+        let rule = get(conn, id)?;
+        super::groups::close_for_rule(conn, id, Some(&rule.row.name))?;
         diesel::delete(rule_channels::table.filter(rule_channels::rule_id.eq(id))).execute(conn)?;
         diesel::delete(rules::table.find(id)).execute(conn)?;
         Ok(())

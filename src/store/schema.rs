@@ -112,6 +112,7 @@ diesel::table! {
         rule_id -> Text,
         channel_id -> Text,
         group_key -> Text,
+        key_hash -> Text,
         settings -> Text,
         opened_at -> BigInt,
         flush_at -> BigInt,
@@ -120,6 +121,7 @@ diesel::table! {
         earlier -> Integer,
         max_severity -> Nullable<Text>,
         closing -> Bool,
+        rule_name -> Nullable<Text>,
     }
 }
 

@@ -279,7 +279,7 @@ mod tests {
         assert_reached_through(&stats, "deliveries_due");
         assert_reached_through(&plans_of(|c| drop(channels::gauges(c).unwrap())), "deliveries_due");
         assert_reached_through(&plans_of(|c| { retention::purge_deliveries(c, &["succeeded", "cancelled"], 0, 500).unwrap(); }), "deliveries_by_status");
-        let failed = RedeliverFilter { status: "failed".into(), channel_id: None, tenant_id: None, event_type: None, since: None, until: None, channel_types: vec!["webhook"], silence_id: None };
+        let failed = RedeliverFilter { status: "failed".into(), silence_id: None, channel_id: None, tenant_id: None, event_type: None, since: None, until: None, channel_types: vec!["webhook"] };
         assert_reached_through(&plans_of(|c| drop(deliveries::count_redeliverable(c, &failed).unwrap())), "deliveries_by_status");
     }
 

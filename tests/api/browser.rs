@@ -15,6 +15,7 @@ use crate::helpers::*;
 const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
 const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
 
+/// A headless Chromium session; the admin page's browser tests in other files use it too.
 pub(crate) struct Browser {
     pub(crate) client: Client,
     driver: Child,

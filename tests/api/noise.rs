@@ -248,6 +248,7 @@ on_both_backends! {
         let channel = app.create_channel("Shares", &receiver.url("/")).await;
         app.create_tenant("contoso").await;
         app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                               "suppress": {"by": ["/data/principal"], "for": "1h"},
                                "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
             .await;
         let grouped = ingest_batch(&app, (0..3).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect()).await;
@@ -266,6 +267,116 @@ on_both_backends! {
         let got = receiver.wait_for(1, None, Duration::from_secs(10)).await;
         assert_eq!(got[0].json()["group"]["key"]["/data/site_url"], SITE_B);
         assert_eq!(receiver.received().len(), 1);
+        // A silenced event opened no suppression window: once the silence ends, the same
+        // principal is not suppressed (by a delivery that was never sent).
+        assert_eq!(app.delete(&format!("/api/v1/silences/{}", silence.body["id"].as_str().unwrap())).await.status, 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let window_left = app.post("/api/v1/rules/preview", share(SITE_A, "g0@gmail.com", "high")).await;
+            if window_left.body["rules"][0]["channels"][0]["outcome"] == "group" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still suppressed: {}", window_left.body);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let again = app.ingest(share(SITE_A, "g0@gmail.com", "high")).await;
+        assert_eq!(again.body["deliveries"][0]["status"], "grouped");
+    }
+
+    #[actix_web::test]
+    async fn a_siem_receives_every_event_unless_a_silence_names_it() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let webhook = app.create_channel("Chat", &receiver.url("/")).await;
+        let siem = app.post("/api/v1/channels", json!({"name": "Splunk", "type": "splunk", "url": "http://127.0.0.1:9", "token": "00000000-0000-4000-8000-000000000000"})).await;
+        assert_eq!(siem.status, 201, "{}", siem.body);
+        let siem = siem.body;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Quiet", "event_types": ["*"], "channel_ids": [webhook["id"], siem["id"]],
+                               "suppress": {"for": "1h"}, "group": {"wait": "1h", "interval": "1h"}}))
+            .await;
+        let status_of = |answer: &Answer, channel: &Value| {
+            answer.body["deliveries"].as_array().unwrap().iter().find(|d| d["channel_id"] == channel["id"]).unwrap()["status"].as_str().unwrap().to_string()
+        };
+        let first = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        let second = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        assert_eq!((status_of(&first, &webhook), status_of(&first, &siem)), ("grouped".into(), "pending".into()));
+        assert_eq!((status_of(&second, &webhook), status_of(&second, &siem)), ("suppressed".into(), "pending".into()));
+        let anywhere = json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_B}, "duration": "1h", "comment": "c", "created_by": "me"});
+        assert_eq!(app.post("/api/v1/silences", anywhere).await.status, 201);
+        let silenced = app.ingest(share(SITE_B, "b@gmail.com", "high")).await;
+        assert_eq!((status_of(&silenced, &webhook), status_of(&silenced, &siem)), ("silenced".into(), "pending".into()), "a SIEM is exempt unless named");
+        let named = json!({"matchers": {"path": "/data/site_url", "op": "eq", "value": SITE_B}, "duration": "1h", "comment": "c", "created_by": "me", "channel_ids": [siem["id"]]});
+        assert_eq!(app.post("/api/v1/silences", named).await.status, 201);
+        let silenced = app.ingest(share(SITE_B, "c@gmail.com", "high")).await;
+        assert_eq!(status_of(&silenced, &siem), "silenced");
+    }
+
+    #[actix_web::test]
+    async fn keys_of_any_length_group_and_suppress() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Long keys", "event_types": ["*"], "channel_ids": [channel["id"]],
+                               "suppress": {"by": ["/data/principal"], "for": "1h"}, "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1h"}}))
+            .await;
+        let long = "x".repeat(6_000);
+        let first = app.ingest(share(&format!("https://contoso.sharepoint.com/sites/{long}"), &format!("{long}@gmail.com"), "high")).await;
+        assert_eq!(first.status, 202, "{}", first.body);
+        assert_eq!(first.body["deliveries"][0]["status"], "grouped");
+        let repeat = app.ingest(share(&format!("https://contoso.sharepoint.com/sites/{long}"), &format!("{long}@gmail.com"), "high")).await;
+        assert_eq!((repeat.status, repeat.body["deliveries"][0]["status"].as_str()), (202, Some("suppressed")), "{}", repeat.body);
+        let got = receiver.wait_for(1, None, Duration::from_secs(5)).await;
+        assert_eq!(got[0].json()["group"]["key"]["/data/site_url"], format!("https://contoso.sharepoint.com/sites/{long}"));
+    }
+
+    #[actix_web::test]
+    async fn reordering_a_rules_channels_keeps_its_groups_and_a_deleted_rules_notification_keeps_its_name() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let a = app.create_channel("A", &receiver.url("/a")).await;
+        let b = app.create_channel("B", &receiver.url("/b")).await;
+        app.create_tenant("contoso").await;
+        let rule = app
+            .create_rule(json!({"name": "Finance watch", "event_types": ["*"], "channel_ids": [a["id"], b["id"]],
+                                "group": {"wait": "2s", "interval": "1h"}}))
+            .await;
+        let path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
+        let first = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        assert_eq!(app.patch(&path, json!({"channel_ids": [b["id"], a["id"]]})).await.status, 200);
+        let second = app.ingest(share(SITE_A, "b@gmail.com", "high")).await;
+        let group_of = |answer: &Answer, channel: &Value| {
+            let id = answer.body["deliveries"].as_array().unwrap().iter().find(|d| d["channel_id"] == channel["id"]).unwrap()["id"].as_str().unwrap().to_string();
+            id
+        };
+        let (d1, d2) = (app.delivery(&group_of(&first, &a)).await, app.delivery(&group_of(&second, &a)).await);
+        assert_eq!(d1["group_id"], d2["group_id"], "the same channels in another order: the group stays open");
+        assert_eq!(app.delete(&path).await.status, 204);
+        let got = receiver.wait_for(2, None, Duration::from_secs(10)).await;
+        for request in got {
+            let body = request.json();
+            assert_eq!(body["rule"]["name"], "Finance watch", "named after the deleted rule");
+            assert_eq!(body["group"]["count"], 2);
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_preview_past_an_open_groups_flush_does_not_promise_it() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]], "group": {"wait": "1h", "interval": "1h"}})).await;
+        let real = app.ingest(share(SITE_A, "a@gmail.com", "high")).await;
+        let group_id = app.delivery(real.body["deliveries"][0]["id"].as_str().unwrap()).await["group_id"].clone();
+        let now = app.post("/api/v1/rules/preview", share(SITE_A, "b@gmail.com", "high")).await;
+        assert_eq!(now.body["rules"][0]["channels"][0]["group_id"], group_id);
+        let mut later = share(SITE_A, "b@gmail.com", "high");
+        later["at"] = json!("2030-01-01T00:00:00Z");
+        let later = app.post("/api/v1/rules/preview", later).await;
+        let pair = &later.body["rules"][0]["channels"][0];
+        assert_eq!((pair["outcome"].as_str(), pair["group_id"].clone(), pair["send_at"].as_str()), (Some("group"), Value::Null, Some("2030-01-01T01:00:00.000Z")), "{pair}");
     }
 
     #[actix_web::test]
@@ -428,6 +539,87 @@ async fn a_silence_created_through_one_instance_holds_on_the_other_within_two_se
                 }
                 assert!(created.elapsed() < Duration::from_secs(2), "instance b still sends what the silence holds after 2 s");
                 actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+}
+
+/// Events for many keys, in batches, for the PostgreSQL interleaving tests.
+fn mixed_batch(round: usize, size: usize) -> Value {
+    let events: Vec<Value> = (0..size).map(|i| share(&format!("https://contoso.sharepoint.com/sites/s{}", (round * 7 + i * 13) % 23), &format!("p{}@gmail.com", i % 5), "high")).collect();
+    json!({ "events": events })
+}
+
+#[actix_web::test]
+async fn rule_changes_interleaved_with_grouping_ingestion_never_fail_on_postgres() {
+    Backend::Postgres
+        .run(async {
+            let app = spawn_app().await;
+            let receiver = Receiver::start().await;
+            let channel = app.create_channel("Shares", &receiver.url("/")).await;
+            app.create_tenant("contoso").await;
+            let rule = app
+                .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
+                                    "suppress": {"by": ["/data/principal", "/data/site_url"], "for": "1h"},
+                                    "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1s"}}))
+                .await;
+            let path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
+            for round in 0..15 {
+                let ingests = (0..4).map(|k| app.post("/api/v1/events", mixed_batch(round * 4 + k, 10)));
+                let interval = if round % 2 == 0 { "2s" } else { "1s" };
+                let change = app.patch(&path, json!({"group": {"by": ["/data/site_url"], "wait": "0s", "interval": interval}}));
+                let (answers, changed) = tokio::join!(futures_util::future::join_all(ingests), change);
+                assert_eq!(changed.status, 200, "round {round}: {}", changed.body);
+                for answer in answers {
+                    assert_eq!(answer.status, 202, "round {round}: {}", answer.body);
+                }
+            }
+        })
+        .await;
+}
+
+#[actix_web::test]
+async fn a_channel_deleted_while_its_groups_fill_and_flush_leaves_nothing_waiting_on_postgres() {
+    Backend::Postgres
+        .run(async {
+            let app = spawn_app().await;
+            let receiver = Receiver::start().await;
+            app.create_tenant("contoso").await;
+            let mut deleted = Vec::new();
+            for round in 0..6 {
+                let channel = app.create_channel(&format!("C{round}"), &receiver.url("/")).await;
+                let id = channel["id"].as_str().unwrap().to_string();
+                app.create_rule(json!({"name": format!("R{round}"), "event_types": ["*"], "channel_ids": [id],
+                                       "suppress": {"by": ["/data/principal", "/data/site_url"], "for": "1h"},
+                                       "group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1s"}}))
+                    .await;
+                let ingests = (0..6).map(|k| app.post("/api/v1/events", mixed_batch(round * 6 + k, 10)));
+                let delete = async {
+                    actix_web::rt::time::sleep(Duration::from_millis(30)).await;
+                    app.delete(&format!("/api/v1/channels/{id}")).await
+                };
+                let (answers, gone) = tokio::join!(futures_util::future::join_all(ingests), delete);
+                assert_eq!(gone.status, 204, "round {round}: {}", gone.body);
+                for answer in answers {
+                    assert_eq!(answer.status, 202, "round {round}: {}", answer.body);
+                }
+                deleted.push(id);
+            }
+            // Whatever raced the deletes: no notification waits for a deleted channel, and no event
+            // waits in a group of one (a flush finds the channel gone and cancels them).
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            for id in &deleted {
+                loop {
+                    let pending = app.get(&format!("/api/v1/deliveries?channel_id={id}&status=pending&limit=500")).await;
+                    let grouped = app.get(&format!("/api/v1/deliveries?channel_id={id}&status=grouped&limit=500")).await;
+                    let waiting = grouped.body["items"].as_array().unwrap().iter().filter(|d| d["notification_id"].is_null()).count();
+                    let pending = pending.body["items"].as_array().unwrap().len();
+                    if pending == 0 && waiting == 0 {
+                        break;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "channel {id}: {pending} pending, {waiting} grouped without a notification");
+                    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         })
         .await;

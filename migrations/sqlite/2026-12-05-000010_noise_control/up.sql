@@ -29,11 +29,14 @@ CREATE INDEX deliveries_by_silence ON deliveries (silence_id) WHERE silence_id I
 -- are sent as one notification at `flush_at`. `settings` are those it opened with. A group whose
 -- rule changed is `closing`: it sends what it holds at `flush_at` and is then removed, while a
 -- new group (with the new settings) may open beside it. Instants in Unix milliseconds.
+-- `group_key` is the values as JSON (any length: event data); `key_hash` its SHA-256 in hex,
+-- what identifies the group (an index entry has a size limit on PostgreSQL).
 CREATE TABLE alert_groups (
     id TEXT PRIMARY KEY NOT NULL,
     rule_id TEXT NOT NULL,
     channel_id TEXT NOT NULL,
     group_key TEXT NOT NULL,
+    key_hash TEXT NOT NULL,
     settings TEXT NOT NULL,
     opened_at BIGINT NOT NULL,
     flush_at BIGINT NOT NULL,
@@ -41,14 +44,17 @@ CREATE TABLE alert_groups (
     notifications INTEGER NOT NULL DEFAULT 0,
     earlier INTEGER NOT NULL DEFAULT 0,
     max_severity TEXT,
-    closing BOOLEAN NOT NULL DEFAULT FALSE
+    closing BOOLEAN NOT NULL DEFAULT FALSE,
+    -- The rule's name when it was deleted (its notification still goes out, naming it).
+    rule_name TEXT
 );
-CREATE UNIQUE INDEX alert_groups_open ON alert_groups (rule_id, channel_id, group_key) WHERE NOT closing;
+CREATE UNIQUE INDEX alert_groups_open ON alert_groups (rule_id, channel_id, key_hash) WHERE NOT closing;
 CREATE INDEX alert_groups_due ON alert_groups (flush_at);
 CREATE INDEX alert_groups_by_channel ON alert_groups (channel_id);
 
 -- A suppression window: per (rule, channel, values at `by`), the delivery that was sent (or
--- joined a group), its severity, and until when repeats are suppressed.
+-- joined a group), its severity, and until when repeats are suppressed. `window_key` is the
+-- SHA-256 (hex) of the values as JSON.
 CREATE TABLE suppression_windows (
     rule_id TEXT NOT NULL,
     channel_id TEXT NOT NULL,

@@ -17,6 +17,9 @@ use serde_json::Value;
 
 use super::Invalid;
 
+mod failure;
+pub use failure::Failure;
+
 /// Most levels of a tree (a leaf counts as a level).
 pub const MAX_DEPTH: usize = 8;
 /// Most leaves in one rule's tree.
