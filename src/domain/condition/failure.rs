@@ -38,7 +38,7 @@ impl Condition {
     /// Why this node does not hold (it is known to fail).
     fn why_not(&self, payload: &Value) -> String {
         match &self.node {
-            Node::Leaf { pointer, test } => {
+            Node::Leaf { pointer, test, .. } => {
                 let wants = test.wants();
                 match payload.pointer(pointer) {
                     None => format!("{} is absent from the event; the condition wants it {wants}", shown_pointer(pointer)),
