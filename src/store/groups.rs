@@ -162,12 +162,17 @@ fn open_group(conn: &mut Conn, key: &Key, key_text: &str, settings: &GroupSpec, 
 /// it collected at its flush time. The groups are locked in key order first, as ingestion locks
 /// them, so the two never wait on each other in a circle.
 pub fn close_for_rule(conn: &mut Conn, rule_id: &str, deleted: Option<&str>) -> Result<(), StoreError> {
-    super::lock_groups(conn, super::GroupsOf::Rule(rule_id))?;
-    diesel::update(alert_groups::table.filter(alert_groups::rule_id.eq(rule_id)).filter(alert_groups::closing.eq(false)))
-        .set(alert_groups::closing.eq(true))
-        .execute(conn)?;
-    if let Some(name) = deleted {
-        diesel::update(alert_groups::table.filter(alert_groups::rule_id.eq(rule_id))).set(alert_groups::rule_name.eq(name)).execute(conn)?;
+    // Only the groups locked here (changing one an ingestion is opening would wait on it while
+    // it waits on these).
+    let groups = super::lock_groups(conn, super::GroupsOf::Rule(rule_id))?;
+    let ids: Vec<&str> = groups.iter().map(String::as_str).collect();
+    for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        diesel::update(alert_groups::table.filter(alert_groups::id.eq_any(chunk)).filter(alert_groups::closing.eq(false)))
+            .set(alert_groups::closing.eq(true))
+            .execute(conn)?;
+        if let Some(name) = deleted {
+            diesel::update(alert_groups::table.filter(alert_groups::id.eq_any(chunk))).set(alert_groups::rule_name.eq(name)).execute(conn)?;
+        }
     }
     Ok(())
 }
@@ -176,17 +181,23 @@ pub fn close_for_rule(conn: &mut Conn, rule_id: &str, deleted: Option<&str>) -> 
 /// cancelled with it. Runs before the channel row changes: groups, then the channel, in every
 /// transaction that takes both (a flush checks the channel under its group's lock).
 pub fn cancel_for_channel(conn: &mut Conn, channel_id: &str, now: i64) -> Result<(), StoreError> {
-    super::lock_groups(conn, super::GroupsOf::Channel(channel_id))?;
-    diesel::update(
-        deliveries::table
-            .filter(deliveries::channel_id.eq(channel_id))
-            .filter(deliveries::status.eq(DeliveryStatus::Grouped.as_str()))
-            .filter(deliveries::notification_id.is_null()),
-    )
-    .set((deliveries::status.eq(DeliveryStatus::Cancelled.as_str()), deliveries::updated_at.eq(now)))
-    .execute(conn)?;
-    diesel::delete(alert_groups::table.filter(alert_groups::channel_id.eq(channel_id))).execute(conn)?;
-    diesel::delete(suppression_windows::table.filter(suppression_windows::channel_id.eq(channel_id))).execute(conn)?;
+    // Only the groups locked here: one an ingestion opens meanwhile is cancelled by its flush,
+    // which finds the channel deleted (changing it here would wait on that flush, which waits
+    // on this delete's changes).
+    let groups = super::lock_groups(conn, super::GroupsOf::Channel(channel_id))?;
+    let ids: Vec<&str> = groups.iter().map(String::as_str).collect();
+    for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        diesel::update(
+            deliveries::table
+                .filter(deliveries::group_id.eq_any(chunk))
+                .filter(deliveries::status.eq(DeliveryStatus::Grouped.as_str()))
+                .filter(deliveries::notification_id.is_null()),
+        )
+        .set((deliveries::status.eq(DeliveryStatus::Cancelled.as_str()), deliveries::updated_at.eq(now)))
+        .execute(conn)?;
+        diesel::delete(alert_groups::table.filter(alert_groups::id.eq_any(chunk))).execute(conn)?;
+    }
+    // Its suppression windows end with retention (no event is routed to it any more).
     Ok(())
 }
 

@@ -404,18 +404,20 @@ pub enum GroupsOf<'a> {
     Channel(&'a str),
 }
 
-/// Locks a rule's or a channel's groups in the order ingestion locks them (rule, channel, key),
-/// on PostgreSQL, before they are changed (`groups::close_for_rule`, `cancel_for_channel`).
-fn lock_groups(conn: &mut Conn, of: GroupsOf<'_>) -> Result<(), StoreError> {
+/// A rule's or a channel's groups, locked on PostgreSQL in the order ingestion locks them (rule,
+/// channel, key) before they are changed (`groups::close_for_rule`, `cancel_for_channel`): their
+/// ids. Groups opened after this read are not among them.
+fn lock_groups(conn: &mut Conn, of: GroupsOf<'_>) -> Result<Vec<String>, StoreError> {
     use diesel::prelude::*;
     use schema::alert_groups as g;
-    let AnyConnection::Postgres(c) = conn else { return Ok(()) };
     let order = (g::rule_id, g::channel_id, g::key_hash);
-    match of {
-        GroupsOf::Rule(id) => g::table.filter(g::rule_id.eq(id)).order(order).select(g::id).for_update().load::<String>(c)?,
-        GroupsOf::Channel(id) => g::table.filter(g::channel_id.eq(id)).order(order).select(g::id).for_update().load::<String>(c)?,
+    let ids = match (conn, of) {
+        (AnyConnection::Postgres(c), GroupsOf::Rule(id)) => g::table.filter(g::rule_id.eq(id)).order(order).select(g::id).for_update().load::<String>(c)?,
+        (AnyConnection::Postgres(c), GroupsOf::Channel(id)) => g::table.filter(g::channel_id.eq(id)).order(order).select(g::id).for_update().load::<String>(c)?,
+        (AnyConnection::Sqlite(c), GroupsOf::Rule(id)) => g::table.filter(g::rule_id.eq(id)).select(g::id).load::<String>(c)?,
+        (AnyConnection::Sqlite(c), GroupsOf::Channel(id)) => g::table.filter(g::channel_id.eq(id)).select(g::id).load::<String>(c)?,
     };
-    Ok(())
+    Ok(ids)
 }
 
 /// Whether a channel was deleted; on PostgreSQL its row is taken FOR SHARE until the transaction
