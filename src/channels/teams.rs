@@ -187,22 +187,7 @@ mod tests {
             texts.push(fact["value"].as_str().unwrap());
         }
         for text in texts {
-            assert!(!text.contains("]("), "{text:?}");
-            assert!(!text.contains(['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}']), "{text:?}");
-            let mut chars = text.chars();
-            while let Some(c) = chars.next() {
-                if c == '\\' {
-                    assert!(chars.next().is_some_and(|next| next.is_ascii_punctuation()), "a dangling backslash in {text:?}");
-                } else {
-                    assert!(!"*_~`[]()<>&".contains(c), "a bare {c:?} in {text:?}");
-                }
-            }
-            let start = text.trim_start_matches([' ', '\t']);
-            assert!(!start.starts_with(['-', '+', '#', '=']), "a list or heading marker in {text:?}");
-            let numbered = start.trim_start_matches(|c: char| c.is_ascii_digit());
-            if numbered.len() < start.len() {
-                assert!(!numbered.strip_prefix('.').is_some_and(|r| r.is_empty() || r.starts_with(char::is_whitespace)), "{text:?}");
-            }
+            crate::channels::text::hostile::assert_teams_text(text);
         }
         let site = payload["data"]["site_url"].as_str().unwrap_or_default();
         if let Some(actions) = card.get("actions") {

@@ -112,30 +112,17 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
             let mut decided = Vec::new();
             for route in matched.routes.iter().filter(|r| live.contains(&r.channel_id)) {
                 let id = ids::new_id(ids::DELIVERY);
-                let mut row = DeliveryRow {
-                    id: id.clone(),
-                    event_id: event.id.clone(),
-                    channel_id: route.channel_id.clone(),
-                    tenant_id: event.tenant.id().to_string(),
-                    event_type: event.event_type.as_str().to_string(),
-                    severity: event.severity.as_str().to_string(),
-                    status: DeliveryStatus::Pending.as_str().into(),
-                    attempt_count: 0,
-                    next_attempt_at: Some(now),
-                    last_status_code: None,
-                    last_error_kind: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                    scheduled_attempt_count: 0,
-                    lease_owner: owner.map(str::to_string),
-                    redeliver_from: None,
-                    rule_id: Some(route.rule_id.clone()),
-                    group_id: None,
-                    notification_id: None,
-                    suppressed_by: None,
-                    silence_id: None,
-                };
+                let mut row = DeliveryRow::pending(
+                    id.clone(),
+                    event.id.clone(),
+                    route.channel_id.clone(),
+                    event.tenant.id().to_string(),
+                    event.event_type.as_str().to_string(),
+                    event.severity.as_str().to_string(),
+                    route.rule_id.clone(),
+                    now,
+                    owner,
+                );
                 let status = match &route.fate {
                     Fate::Silenced { silence_id } => {
                         row.silence_id = Some(silence_id.clone());

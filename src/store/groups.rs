@@ -390,30 +390,18 @@ fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: O
     };
     each_backend!(conn, c => diesel::insert_into(events::table).values(&event).execute(c))?;
     let delivery_id = ids::new_id(ids::DELIVERY);
-    let delivery = DeliveryRow {
-        id: delivery_id.clone(),
+    let mut delivery = DeliveryRow::pending(
+        delivery_id.clone(),
         event_id,
-        channel_id: group.channel_id.clone(),
+        group.channel_id.clone(),
         tenant_id,
-        event_type: crate::domain::notification::NOTIFICATION_EVENT.into(),
-        severity: severity.as_str().into(),
-        status: DeliveryStatus::Pending.as_str().into(),
-        attempt_count: 0,
-        next_attempt_at: Some(now),
-        last_status_code: None,
-        last_error_kind: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-        scheduled_attempt_count: 0,
-        lease_owner: owner.map(str::to_string),
-        redeliver_from: None,
-        rule_id: Some(group.rule_id.clone()),
-        group_id: Some(group.id.clone()),
-        notification_id: None,
-        suppressed_by: None,
-        silence_id: None,
-    };
+        crate::domain::notification::NOTIFICATION_EVENT.into(),
+        severity.as_str().into(),
+        group.rule_id.clone(),
+        now,
+        owner,
+    );
+    delivery.group_id = Some(group.id.clone());
     each_backend!(conn, c => diesel::insert_into(deliveries::table).values(&delivery).execute(c))?;
     let ids: Vec<&str> = sent.iter().map(|m| m.id.as_str()).collect();
     for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {

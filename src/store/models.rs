@@ -111,6 +111,38 @@ pub struct DeliveryRow {
     pub silence_id: Option<String>,
 }
 
+impl DeliveryRow {
+    /// A new delivery, pending and due `now`, leased to `owner` (shared store), decided by
+    /// `rule_id`; the caller sets what noise control decided.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pending(id: String, event_id: String, channel_id: String, tenant_id: String, event_type: String, severity: String, rule_id: String, now: i64, owner: Option<&str>) -> Self {
+        Self {
+            id,
+            event_id,
+            channel_id,
+            tenant_id,
+            event_type,
+            severity,
+            status: crate::domain::delivery::DeliveryStatus::Pending.as_str().into(),
+            attempt_count: 0,
+            next_attempt_at: Some(now),
+            last_status_code: None,
+            last_error_kind: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            scheduled_attempt_count: 0,
+            lease_owner: owner.map(str::to_string),
+            redeliver_from: None,
+            rule_id: Some(rule_id),
+            group_id: None,
+            notification_id: None,
+            suppressed_by: None,
+            silence_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = alert_groups, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct GroupRow {

@@ -205,3 +205,24 @@ fn random_text(rng: &mut impl Rng, values: &[String], budget: &mut usize) -> Str
     let start = rng.gen_range(0..=sequence.len() - len);
     sequence[start..start + len].iter().collect()
 }
+
+/// A text of a Teams card stayed text: each Markdown character follows a backslash, `](` never
+/// appears, it is one line, and nothing starts a list or a heading.
+pub fn assert_teams_text(text: &str) {
+    assert!(!text.contains("]("), "{text:?}");
+    assert!(!text.contains(['\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}']), "{text:?}");
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            assert!(chars.next().is_some_and(|next| next.is_ascii_punctuation()), "a dangling backslash in {text:?}");
+        } else {
+            assert!(!"*_~`[]()<>&".contains(c), "a bare {c:?} in {text:?}");
+        }
+    }
+    let start = text.trim_start_matches([' ', '\t']);
+    assert!(!start.starts_with(['-', '+', '#', '=']), "a list or heading marker in {text:?}");
+    let numbered = start.trim_start_matches(|c: char| c.is_ascii_digit());
+    if numbered.len() < start.len() {
+        assert!(!numbered.strip_prefix('.').is_some_and(|r| r.is_empty() || r.starts_with(char::is_whitespace)), "{text:?}");
+    }
+}
