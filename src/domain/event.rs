@@ -188,25 +188,41 @@ pub struct NewEvent {
 }
 
 /// An event's `data` object, serialised once when the event is parsed (on the request's own
-/// thread), so that storing it costs the single database writer no JSON work.
+/// thread), so that storing it costs the single database writer no JSON work. An event parsed
+/// from a request also keeps the object itself until the rule matcher takes it
+/// ([`EventData::take_parsed`]), so conditions read it without parsing the text again.
 #[derive(Debug, Clone)]
-pub struct EventData(Box<serde_json::value::RawValue>);
+pub struct EventData {
+    raw: Box<serde_json::value::RawValue>,
+    parsed: Option<Map<String, Value>>,
+}
 
 impl EventData {
     /// Serialises a `data` object.
     pub fn new(data: &Map<String, Value>) -> Self {
         let json = serde_json::to_string(data).expect("a JSON object always serialises");
-        Self(serde_json::value::RawValue::from_string(json).expect("serde_json writes valid JSON"))
+        Self { raw: serde_json::value::RawValue::from_string(json).expect("serde_json writes valid JSON"), parsed: None }
+    }
+
+    /// Keeps the object this was serialised from (`data` must be it).
+    fn keep(mut self, data: Map<String, Value>) -> Self {
+        self.parsed = Some(data);
+        self
     }
 
     /// The object as JSON text.
     pub fn json(&self) -> &str {
-        self.0.get()
+        self.raw.get()
     }
 
     /// The object as it goes into a payload.
     pub fn raw(&self) -> &serde_json::value::RawValue {
-        &self.0
+        &self.raw
+    }
+
+    /// The object itself, if it is still kept from the parse (once: it is moved out).
+    pub fn take_parsed(&mut self) -> Option<Map<String, Value>> {
+        self.parsed.take()
     }
 }
 
@@ -248,7 +264,7 @@ impl NewEvent {
             Some(Value::Object(map)) => map,
             Some(_) => return Err(Invalid::new("data", "must be a JSON object")),
         };
-        let data = check_data(&event_type, &data, limits)?;
+        let data = check_data(&event_type, &data, limits)?.keep(data);
         Ok(Self { id, event_type, occurred_at, severity, tenant, data })
     }
 }

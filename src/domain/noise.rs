@@ -105,6 +105,14 @@ pub fn key_hash(text: &str) -> String {
     sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What identifies a group in the database: [`key_hash`] of its key's canonical text with the
+/// settings it opens with, so an ingestion routed with a rule's old grouping (just before an
+/// edit, or on an instance that has not reloaded yet) opens a group of its own, which ends on
+/// its own timers, rather than holding the rule's new settings off a group it opened.
+pub fn group_hash(key_text: &str, settings: &GroupSpec) -> String {
+    key_hash(&format!("{}\n{key_text}", settings.to_json()))
+}
+
 /// A duration as people write it, in hours at most: `30s`, `5m`, `24h`, `1h 30m`, `720h`.
 pub fn show(duration: Duration) -> String {
     let secs = duration.as_secs();

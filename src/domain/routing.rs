@@ -10,14 +10,14 @@
 //! oldest (rules are given sorted, [`sort`]); then silences; then suppression; then grouping.
 //! SIEM channels (`splunk`, `sentinel`) ignore `suppress` and `group`.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use serde_json::{Map, Value};
 
 use super::active_hours::ActiveHours;
 use super::condition::Condition;
 use super::event::{NewEvent, TenantRef};
-use super::noise::{key_hash, key_of, GroupSpec, SuppressSpec};
+use super::noise::{group_hash, key_hash, key_of, GroupSpec, SuppressSpec};
 use super::rule::RuleFilter;
 use super::silence::Silence;
 use super::tenant::Tenant;
@@ -91,12 +91,22 @@ pub struct EventView<'a> {
     event: &'a NewEvent,
     /// The tenant as registered, for an event that names it by id.
     registered: Option<&'a Tenant>,
+    /// The event's `data` already parsed, if the caller has it (moved into the payload).
+    data: Cell<Option<Map<String, Value>>>,
     value: OnceCell<Value>,
 }
 
 impl<'a> EventView<'a> {
     pub fn new(event: &'a NewEvent, registered: Option<&'a Tenant>) -> Self {
-        Self { event, registered, value: OnceCell::new() }
+        Self { event, registered, data: Cell::new(None), value: OnceCell::new() }
+    }
+
+    /// As [`EventView::new`], with the event's `data` already parsed ([`EventData::take_parsed`]),
+    /// so the payload does not parse its text again.
+    ///
+    /// [`EventData::take_parsed`]: super::event::EventData::take_parsed
+    pub fn with_data(event: &'a NewEvent, registered: Option<&'a Tenant>, data: Option<Map<String, Value>>) -> Self {
+        Self { data: Cell::new(data), ..Self::new(event, registered) }
     }
 
     pub fn event(&self) -> &NewEvent {
@@ -114,7 +124,10 @@ impl<'a> EventView<'a> {
                 },
                 TenantRef::Router => Value::Null,
             };
-            let data: Value = serde_json::from_str(self.event.data.json()).unwrap_or(Value::Object(Map::new()));
+            let data = match self.data.take() {
+                Some(data) => Value::Object(data),
+                None => serde_json::from_str(self.event.data.json()).unwrap_or(Value::Object(Map::new())),
+            };
             serde_json::json!({
                 "event_id": self.event.id,
                 "event": self.event.event_type.as_str(),
@@ -130,7 +143,28 @@ impl<'a> EventView<'a> {
 impl RoutingRule {
     /// Does the rule match the event at `at` (the moment of ingestion)? The first reason if not.
     pub fn check(&self, view: &EventView<'_>, at: Millis) -> Result<(), Miss> {
-        let event = view.event();
+        self.check_event(view.event())?;
+        if let Some(conditions) = &self.noise.conditions {
+            if let Some(node) = conditions.first_failure(view.payload()) {
+                return Err(Miss::Condition(node.to_string()));
+            }
+        }
+        if self.noise.active_hours.as_ref().is_some_and(|hours| !hours.contains(at)) {
+            return Err(Miss::ActiveHours);
+        }
+        Ok(())
+    }
+
+    /// Whether the rule matches, as [`RoutingRule::check`] decides, without finding the reason
+    /// (routing's hot path: the cheapest conditions first, the active hours before them).
+    pub fn matches(&self, view: &EventView<'_>, at: Millis) -> bool {
+        self.check_event(view.event()).is_ok()
+            && !self.noise.active_hours.as_ref().is_some_and(|hours| !hours.contains(at))
+            && self.noise.conditions.as_ref().is_none_or(|conditions| conditions.matches(view.payload()))
+    }
+
+    /// The checks on the event's own fields.
+    fn check_event(&self, event: &NewEvent) -> Result<(), Miss> {
         if !self.enabled {
             return Err(Miss::Disabled);
         }
@@ -142,14 +176,6 @@ impl RoutingRule {
         }
         if self.filter.tenant_id.as_deref().is_some_and(|t| t != event.tenant.id()) {
             return Err(Miss::Tenant);
-        }
-        if let Some(conditions) = &self.noise.conditions {
-            if let Some(node) = conditions.first_failure(view.payload()) {
-                return Err(Miss::Condition(node.to_string()));
-            }
-        }
-        if self.noise.active_hours.as_ref().is_some_and(|hours| !hours.contains(at)) {
-            return Err(Miss::ActiveHours);
         }
         Ok(())
     }
@@ -198,7 +224,7 @@ pub struct Joining {
     pub key: Map<String, Value>,
     /// Canonical text of `key`.
     pub key_text: String,
-    /// What identifies the group ([`key_hash`] of `key_text`).
+    /// What identifies the group ([`group_hash`] of `key_text` and `settings`).
     pub key_hash: String,
     /// The settings a new group opens with.
     pub settings: GroupSpec,
@@ -228,7 +254,7 @@ pub fn decide_among<'r>(
 ) -> Vec<Decision> {
     let mut decisions: Vec<Decision> = Vec::new();
     for rule in rules {
-        if rule.check(view, at).is_err() {
+        if !rule.matches(view, at) {
             continue;
         }
         for channel_id in &rule.channel_ids {
@@ -253,7 +279,7 @@ pub fn fate(rule: &RoutingRule, silences: &[Silence], channel_id: &str, facts: C
     let suppress = rule.noise.suppress.as_ref().map(|spec| Suppression { key: key_hash(&key_of(&spec.by, view.payload()).1), window_ms: spec.window.as_millis() as i64 });
     let group = rule.noise.group.as_ref().map(|spec| {
         let (key, key_text) = key_of(&spec.by, view.payload());
-        Joining { key_hash: key_hash(&key_text), key, key_text, settings: spec.clone() }
+        Joining { key_hash: group_hash(&key_text, spec), key, key_text, settings: spec.clone() }
     });
     Fate::Send { suppress, group }
 }

@@ -88,7 +88,65 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ReadConsole {
     }
 }
 
+/// ChromeDriver's `POST /session/{id}/goog/cdp/execute`: one Chrome DevTools Protocol command.
+#[derive(Debug)]
+struct DevTools(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(&self, base: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// The two screens issue 29 asks every view to work on: a laptop and a 390 px phone.
+pub(crate) const DESKTOP: (u32, u32) = (1440, 900);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
+
 impl Browser {
+    /// Runs one Chrome DevTools Protocol command (`Emulation.…`).
+    pub(crate) async fn devtools(&self, cmd: &str, params: serde_json::Value) {
+        self.client.issue_cmd(DevTools(json!({"cmd": cmd, "params": params}))).await.unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    }
+
+    /// Lays the page out as a screen of `width`×`height` CSS pixels (a phone below 600: touch,
+    /// mobile viewport), as a device emulation does; `DESKTOP` and `PHONE` are the two sizes.
+    pub(crate) async fn screen(&self, (width, height): (u32, u32)) {
+        let mobile = width < 600;
+        self.devtools("Emulation.setDeviceMetricsOverride", json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})).await;
+        self.devtools("Emulation.setTouchEmulationEnabled", json!({"enabled": mobile})).await;
+    }
+
+    /// Emulates `prefers-color-scheme: dark` (or light).
+    pub(crate) async fn dark_mode(&self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        self.devtools("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": value}]})).await;
+    }
+
+    /// Fails the test if the page scrolls sideways or a visible control (button, link, input,
+    /// select, textarea, summary) lies partly outside the viewport's width: every action must be
+    /// reachable by scrolling down only.
+    pub(crate) async fn assert_fits(&self, when: &str) {
+        let outside = self
+            .client
+            .execute(
+                "const width = document.documentElement.clientWidth;
+                 const wide = document.scrollingElement.scrollWidth > width ? ['the page scrolls sideways: ' + document.scrollingElement.scrollWidth + ' > ' + width] : [];
+                 return wide.concat([...document.querySelectorAll('button, a[href], input, select, textarea, summary')]
+                   .filter(e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden')
+                   .filter(e => { const r = e.getBoundingClientRect(); return r.left < -1 || r.right > width + 1; })
+                   .map(e => e.tagName.toLowerCase() + ' `' + (e.innerText || e.value || e.getAttribute('aria-label') || '').trim().slice(0, 40) + '` spans ' + Math.round(e.getBoundingClientRect().left) + '..' + Math.round(e.getBoundingClientRect().right)));",
+                vec![],
+            )
+            .await
+            .expect("the page answers");
+        let outside: Vec<String> = outside.as_array().into_iter().flatten().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+        assert!(outside.is_empty(), "{when}: not every action is reachable without scrolling sideways: {outside:#?}");
+    }
+
     /// Console errors and warnings since the last call (a failed load, such as a 404 for an icon
     /// or a 401, is one), and every resource the page loaded with a 4xx or 5xx answer.
     pub(crate) async fn problems(&self) -> Vec<String> {
@@ -178,11 +236,18 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
+    /// Saves a screenshot in `target/screenshots/NAME.png`; with `UPDATE_DOCS_SCREENSHOTS=1`
+    /// also in `docs/screenshots/`, where the README links the ones it shows.
     pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+        if std::env::var_os("UPDATE_DOCS_SCREENSHOTS").is_some_and(|v| v == "1") {
+            let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::write(docs.join(format!("{name}.png")), png).unwrap();
+        }
     }
 
     /// Opens the admin page and signs in with the admin token.

@@ -208,6 +208,40 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_group_opened_with_a_rules_old_grouping_does_not_hold_events_routed_with_the_new() {
+        use spscan_router::domain::noise::{key_of, GroupSpec};
+        use spscan_router::domain::routing::Joining;
+        use spscan_router::domain::time::now_ms;
+        use spscan_router::store::groups::Noise;
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let old = json!({"by": ["/data/site_url"], "wait": "1h", "interval": "1h"});
+        let rule = app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]], "group": old})).await;
+        let rule_id = rule["id"].as_str().unwrap().to_string();
+        let changed = app.patch(&format!("/api/v1/rules/{rule_id}"), json!({"group": {"by": ["/data/site_url"], "wait": "0s", "interval": "1h"}})).await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        // An ingestion routed with the old settings (just before the edit, or on an instance that
+        // has not reloaded) commits after it and opens a group with them.
+        let settings = GroupSpec::parse(&old, "group").unwrap();
+        let (key, key_text) = key_of(&settings.by, &json!({"data": {"site_url": SITE_A}}));
+        let stale = Joining { key_hash: spscan_router::domain::noise::group_hash(&key_text, &settings), key, key_text, settings };
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        app.handle
+            .store()
+            .write(move |conn| Noise::lock(conn, std::iter::once((rule_id.as_str(), channel_id.as_str(), None, Some(&stale))), now_ms()).map(|_| ()))
+            .await
+            .unwrap();
+        // An event routed with the rule as it is now goes out after the new `wait` (none), not
+        // held for an hour in the stale group.
+        let sent = app.ingest(share(SITE_A, "first@gmail.com", "high")).await;
+        assert_eq!(sent.body["deliveries"][0]["status"], "grouped", "{}", sent.body);
+        let notification = receiver.wait_for(1, None, Duration::from_secs(5)).await[0].json();
+        assert_eq!((notification["group"]["count"].as_u64(), notification["events"][0]["data"]["principal"].as_str()), (Some(1), Some("first@gmail.com")));
+    }
+
+    #[actix_web::test]
     async fn a_silence_holds_matching_pairs_until_it_ends_and_bulk_redelivery_undoes_it() {
         let app = spawn_app().await;
         let receiver = Receiver::start().await;

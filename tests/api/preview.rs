@@ -47,7 +47,9 @@ fn next(weekday: i64, hour: i64) -> i64 {
 /// The open group of a rule and channel for `SITE`, as stored: `(id, flush_at)`.
 async fn open_group(app: &TestApp, rule: &Value, channel: &Value) -> Option<(String, i64)> {
     let (rule, channel) = (rule["id"].as_str().unwrap().to_string(), channel["id"].as_str().unwrap().to_string());
-    let key = spscan_router::domain::noise::key_hash(&json!({"/data/site_url": SITE}).to_string());
+    use spscan_router::domain::noise::{group_hash, GroupSpec};
+    let settings = GroupSpec::parse(&json!({"by": ["/data/site_url"], "wait": "10m", "interval": "20m"}), "group").unwrap();
+    let key = group_hash(&json!({"/data/site_url": SITE}).to_string(), &settings);
     app.handle.store().read(move |conn| groups::find_open_group(conn, &rule, &channel, &key)).await.unwrap()
 }
 

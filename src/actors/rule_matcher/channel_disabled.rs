@@ -34,7 +34,7 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         data.insert("channel_id".into(), msg.channel_id.clone().into());
         data.insert("channel_name".into(), msg.channel_name.clone().into());
         data.insert("reason".into(), msg.reason.clone().into());
-        let event = NewEvent {
+        let mut event = NewEvent {
             id: crate::domain::ids::new_id(crate::domain::ids::EVENT),
             event_type: EventType::parse("event", CHANNEL_DISABLED).expect("a valid event type"),
             occurred_at: now_ms(),
@@ -44,7 +44,7 @@ impl Handler<ChannelDisabled> for RuleMatcher {
         };
         // The disabled channel may still be in memory here; it is left out when the deliveries
         // are written (only enabled channels get them).
-        let routes = self.route(&event, now_ms());
+        let routes = self.route(&mut event, now_ms());
         let batch = vec![MatchedEvent { event, routes }];
         let store = self.store.clone();
         let channel_id = msg.channel_id.clone();

@@ -117,13 +117,15 @@ impl RuleMatcher {
     }
 
     /// For each enabled channel the event's matching rules name, the deciding rule and what it
-    /// does with the pair (`routing::decide`, through the index), at `at`.
-    fn route(&self, event: &NewEvent, at: i64) -> Vec<Decision> {
+    /// does with the pair (`routing::decide`, through the index), at `at`. Takes the event's parsed
+    /// `data` for the conditions.
+    fn route(&self, event: &mut NewEvent, at: i64) -> Vec<Decision> {
+        let data = event.data.take_parsed();
         let registered = match &event.tenant {
             TenantRef::Registered(id) => self.tenants.get(id),
             _ => None,
         };
-        let view = EventView::new(event, registered);
+        let view = EventView::with_data(event, registered, data);
         self.rules.decide(&self.silences, &|id| self.enabled.get(id).copied(), &view, at)
     }
 
@@ -258,9 +260,9 @@ impl Handler<Ingest> for RuleMatcher {
         let matched: Vec<MatchedEvent> = msg
             .events
             .into_iter()
-            .map(|event| {
+            .map(|mut event| {
                 self.learn_tenant(&event);
-                let routes = self.route(&event, at);
+                let routes = self.route(&mut event, at);
                 MatchedEvent { event, routes }
             })
             .collect();

@@ -30,7 +30,7 @@ impl Condition {
     /// The node [`Condition::first_failure`] names.
     fn failing_node(&self, payload: &Value) -> Option<&Condition> {
         match &self.node {
-            Node::All(children) => children.iter().find_map(|c| c.failing_node(payload)),
+            Node::All(children) => children.written.iter().find_map(|c| c.failing_node(payload)),
             _ => self.first_failure(payload).map(|_| self),
         }
     }
@@ -46,6 +46,7 @@ impl Condition {
                 }
             }
             Node::Any(children) => {
+                let children = &children.written;
                 let mut reasons: Vec<String> = children
                     .iter()
                     .take(BRANCHES_SHOWN)
@@ -75,7 +76,7 @@ impl Test {
             Test::Neq(value) => format!("different from {}", quoted(value)),
             Test::In(values) => format!("one of {}", list(values)),
             Test::Nin(values) => format!("none of {}", list(values)),
-            Test::Text { op, value, case_insensitive } => {
+            Test::Text { op, value, case_insensitive, .. } => {
                 let how = match op {
                     TextOp::Prefix => "starts with",
                     TextOp::Suffix => "ends with",
@@ -84,7 +85,7 @@ impl Test {
                 let case = if *case_insensitive { " (ignoring case)" } else { "" };
                 format!("to be text that {how} {}{case}", quoted(&Value::String(value.clone())))
             }
-            Test::Regex(regex) => {
+            Test::Regex { regex, .. } => {
                 // Compiled as `^(?:pattern)$`: the pattern as the rule gave it.
                 let pattern = regex.as_str().strip_prefix("^(?:").and_then(|p| p.strip_suffix(")$")).unwrap_or(regex.as_str());
                 format!("to be text matching the regular expression {} as a whole", quoted(&Value::String(pattern.to_string())))

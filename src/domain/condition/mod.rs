@@ -11,14 +11,20 @@
 //! whose path is absent is false, except `exists: false`. Each node remembers where it sits in
 //! the rule (`conditions.any[1]`), so a parse error and a failed match both name it.
 //!
-//! Not wired into rules yet (issue 28 builds on it).
+//! [`Condition::matches`] (routing's hot path) tries the children of an `all` or `any` cheapest
+//! first (equality before text before regex), which decides the same as the written order since
+//! every test is pure; [`Condition::first_failure`] keeps the written order, so an explanation
+//! names the first failing node as the rule reads.
 
 use serde_json::Value;
 
 use super::Invalid;
 
+mod affixes;
 mod failure;
 pub use failure::Failure;
+
+use affixes::Affixes;
 
 /// Most levels of a tree (a leaf counts as a level).
 pub const MAX_DEPTH: usize = 8;
@@ -34,13 +40,38 @@ pub const MAX_PATTERN_CHARS: usize = 1_000;
 pub struct Condition {
     /// Where the node sits in the rule: `conditions`, `conditions.all[2]`.
     at: String,
+    /// What evaluating the node costs, roughly ([`Test::cost`] summed over its leaves).
+    cost: u32,
     node: Node,
+}
+
+/// Children in the written order, and the order [`Condition::matches`] tries them in.
+#[derive(Debug, Clone)]
+struct Children {
+    written: Vec<Condition>,
+    cheapest_first: Vec<usize>,
+}
+
+impl Children {
+    fn new(written: Vec<Condition>) -> Self {
+        let mut cheapest_first: Vec<usize> = (0..written.len()).collect();
+        cheapest_first.sort_by_key(|&i| written[i].cost);
+        Self { written, cheapest_first }
+    }
+
+    fn cost(&self) -> u32 {
+        self.written.iter().map(|c| c.cost).sum()
+    }
+
+    fn by_cost(&self) -> impl Iterator<Item = &Condition> {
+        self.cheapest_first.iter().map(|&i| &self.written[i])
+    }
 }
 
 #[derive(Debug, Clone)]
 enum Node {
-    All(Vec<Condition>),
-    Any(Vec<Condition>),
+    All(Children),
+    Any(Children),
     Not(Box<Condition>),
     /// `tokens`: the pointer's tokens, unescaped once at parse ([`pointer_tokens`]).
     Leaf { pointer: String, tokens: Vec<String>, test: Test },
@@ -52,8 +83,10 @@ enum Test {
     Neq(Value),
     In(Vec<Value>),
     Nin(Vec<Value>),
-    Text { op: TextOp, value: String, case_insensitive: bool },
-    Regex(regex::Regex),
+    /// `finder`: for `contains`, a searcher for `value` built once.
+    Text { op: TextOp, value: String, case_insensitive: bool, finder: Option<memchr::memmem::Finder<'static>> },
+    /// `affixes`: what a whole match must start and end with, checked before the regex.
+    Regex { regex: regex::Regex, affixes: Affixes },
     Compare { op: CompareOp, value: f64 },
     Exists(bool),
 }
@@ -101,10 +134,11 @@ impl Condition {
                 .enumerate()
                 .map(|(i, child)| Self::parse_node(child, &format!("{at}.{key}[{i}]"), depth + 1, leaves))
                 .collect::<Result<Vec<_>, _>>()?;
+            let children = Children::new(parsed);
             if key == "all" {
-                Node::All(parsed)
+                Node::All(children)
             } else {
-                Node::Any(parsed)
+                Node::Any(children)
             }
         } else if let Some(child) = object.get("not") {
             only_keys(object, at, &["not"])?;
@@ -116,12 +150,22 @@ impl Condition {
             }
             parse_leaf(object, at)?
         };
-        Ok(Condition { at: at.to_string(), node })
+        let cost = match &node {
+            Node::All(children) | Node::Any(children) => children.cost(),
+            Node::Not(child) => child.cost,
+            Node::Leaf { test, .. } => test.cost(),
+        };
+        Ok(Condition { at: at.to_string(), cost, node })
     }
 
-    /// Whether the event's payload meets the condition.
+    /// Whether the event's payload meets the condition (the cheapest children first).
     pub fn matches(&self, payload: &Value) -> bool {
-        self.first_failure(payload).is_none()
+        match &self.node {
+            Node::All(children) => children.by_cost().all(|c| c.matches(payload)),
+            Node::Any(children) => children.by_cost().any(|c| c.matches(payload)),
+            Node::Not(child) => !child.matches(payload),
+            Node::Leaf { tokens, test, .. } => test.holds(find(payload, tokens)),
+        }
     }
 
     /// Where the condition fails for this payload (`conditions.any[1]`), or `None` if it holds:
@@ -129,8 +173,8 @@ impl Condition {
     /// whose branch held, is named itself.
     pub fn first_failure(&self, payload: &Value) -> Option<&str> {
         let failed = match &self.node {
-            Node::All(children) => return children.iter().find_map(|c| c.first_failure(payload)),
-            Node::Any(children) => !children.iter().any(|c| c.matches(payload)),
+            Node::All(children) => return children.written.iter().find_map(|c| c.first_failure(payload)),
+            Node::Any(children) => !children.by_cost().any(|c| c.matches(payload)),
             Node::Not(child) => child.matches(payload),
             Node::Leaf { tokens, test, .. } => !test.holds(find(payload, tokens)),
         };
@@ -150,7 +194,7 @@ impl Condition {
 
     fn collect_required<'a>(&'a self, required: &mut Vec<(&'a str, &'a [Value])>) {
         match &self.node {
-            Node::All(children) => children.iter().for_each(|child| child.collect_required(required)),
+            Node::All(children) => children.written.iter().for_each(|child| child.collect_required(required)),
             Node::Leaf { pointer, test: Test::Eq(value), .. } => required.push((pointer, std::slice::from_ref(value))),
             Node::Leaf { pointer, test: Test::In(values), .. } => required.push((pointer, values)),
             _ => {}
@@ -210,18 +254,21 @@ fn parse_leaf(object: &serde_json::Map<String, Value>, at: &str) -> Result<Node,
                 Some(_) => return Err(Invalid::new(field("case_insensitive"), "must be true or false")),
             };
             let value = if case_insensitive { text.to_lowercase() } else { text.to_string() };
-            Test::Text { op: text_op.expect("a text operator"), value, case_insensitive }
+            let op = text_op.expect("a text operator");
+            let finder = (op == TextOp::Contains).then(|| memchr::memmem::Finder::new(value.as_bytes()).into_owned());
+            Test::Text { op, value, case_insensitive, finder }
         }
         "regex" => {
             let pattern = value.as_str().ok_or_else(|| wrong("a string (a regular expression)"))?;
             if pattern.chars().count() > MAX_PATTERN_CHARS {
                 return Err(Invalid::new(field("value"), format!("is a pattern of more than {MAX_PATTERN_CHARS} characters")));
             }
-            let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+            let anchored = format!("^(?:{pattern})$");
+            let regex = regex::RegexBuilder::new(&anchored)
                 .size_limit(MAX_REGEX_BYTES)
                 .build()
                 .map_err(|err| Invalid::new(field("value"), regex_error(err)))?;
-            Test::Regex(regex)
+            Test::Regex { regex, affixes: Affixes::of(&anchored) }
         }
         "gt" | "gte" | "lt" | "lte" => {
             let number = value.as_f64().filter(|_| value.is_number()).ok_or_else(|| wrong("a number (strings are not converted)"))?;
@@ -263,10 +310,15 @@ pub fn pointer_tokens(pointer: &str) -> Vec<String> {
     pointer.split('/').skip(1).map(|token| token.replace("~1", "/").replace("~0", "~")).collect()
 }
 
+/// Objects of at most this many keys are searched key by key rather than by hash.
+const SCANNED_KEYS: usize = 12;
+
 /// The value `tokens` ([`pointer_tokens`]) point at, exactly as `Value::pointer` finds it, without
 /// splitting and unescaping the pointer again for every event (that allocates for every token).
 pub fn find<'v>(payload: &'v Value, tokens: &[String]) -> Option<&'v Value> {
     tokens.iter().try_fold(payload, |target, token| match target {
+        // An event's objects are small: comparing a few keys costs less than hashing the token.
+        Value::Object(map) if map.len() <= SCANNED_KEYS => map.iter().find_map(|(key, value)| (key == token).then_some(value)),
         Value::Object(map) => map.get(token),
         // As `Value::pointer`: a decimal index, no sign, no leading zero.
         Value::Array(list) if !token.starts_with('+') && (token == "0" || !token.starts_with('0')) => token.parse::<usize>().ok().and_then(|i| list.get(i)),
@@ -290,6 +342,16 @@ fn clipped(value: &Value) -> String {
 }
 
 impl Test {
+    /// Roughly what a test costs against a short string: a regex search dwarfs a comparison.
+    fn cost(&self) -> u32 {
+        match self {
+            Test::Regex { .. } => 20,
+            Test::Text { case_insensitive: true, .. } => 4,
+            Test::Text { .. } | Test::In(_) | Test::Nin(_) => 2,
+            Test::Eq(_) | Test::Neq(_) | Test::Compare { .. } | Test::Exists(_) => 1,
+        }
+    }
+
     /// Whether the value at the leaf's path (`None`: absent) passes.
     fn holds(&self, found: Option<&Value>) -> bool {
         let Some(found) = found else { return matches!(self, Test::Exists(false)) };
@@ -298,7 +360,7 @@ impl Test {
             Test::Neq(value) => !json_eq(found, value),
             Test::In(values) => values.iter().any(|v| json_eq(found, v)),
             Test::Nin(values) => !values.iter().any(|v| json_eq(found, v)),
-            Test::Text { op, value, case_insensitive } => {
+            Test::Text { op, value, case_insensitive, finder } => {
                 let Some(text) = found.as_str() else { return false };
                 let lowered;
                 let text = if *case_insensitive {
@@ -310,10 +372,10 @@ impl Test {
                 match op {
                     TextOp::Prefix => text.starts_with(value.as_str()),
                     TextOp::Suffix => text.ends_with(value.as_str()),
-                    TextOp::Contains => text.contains(value.as_str()),
+                    TextOp::Contains => finder.as_ref().map_or_else(|| text.contains(value.as_str()), |f| f.find(text.as_bytes()).is_some()),
                 }
             }
-            Test::Regex(regex) => found.as_str().is_some_and(|text| regex.is_match(text)),
+            Test::Regex { regex, affixes } => found.as_str().is_some_and(|text| affixes.admits(text) && regex.is_match(text)),
             Test::Compare { op, value } => {
                 let Some(number) = found.as_f64().filter(|_| found.is_number()) else { return false };
                 match op {

@@ -180,3 +180,31 @@ fn a_parsed_pointer_finds_what_serde_json_finds() {
         assert_eq!(find(&payload, &pointer_tokens(pointer)), payload.pointer(pointer), "{pointer}");
     }
 }
+
+#[test]
+fn trying_the_cheapest_children_first_decides_as_the_written_order() {
+    // Leaves that hold and that fail, of every cost, combined in all, any and not, in both orders.
+    let leaves = [
+        json!({"path": "/data/principal", "op": "regex", "value": ".*@gmail\\.com"}),
+        json!({"path": "/data/principal", "op": "regex", "value": "(?i).*@GMAIL\\.COM"}),
+        json!({"path": "/severity", "op": "eq", "value": "high"}),
+        json!({"path": "/severity", "op": "eq", "value": "low"}),
+        json!({"path": "/data/site_url", "op": "contains", "value": "/sites/"}),
+        json!({"path": "/data/site_url", "op": "contains", "value": "/teams/"}),
+        json!({"path": "/data/file", "op": "suffix", "value": ".XLSX", "case_insensitive": true}),
+        json!({"path": "/data/absent", "op": "exists", "value": false}),
+    ];
+    let mut checked = 0;
+    for a in &leaves {
+        for b in &leaves {
+            for c in &leaves {
+                for tree in [json!({"all": [a, b, c]}), json!({"any": [a, b, c]}), json!({"all": [a, {"any": [b, {"not": c}]}]}), json!({"any": [{"all": [c, b]}, {"not": a}]})] {
+                    let condition = Condition::parse(&tree, "conditions").unwrap();
+                    assert_eq!(condition.matches(&payload()), condition.first_failure(&payload()).is_none(), "{tree}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 8 * 8 * 8 * 4);
+}

@@ -140,7 +140,9 @@ fn an_open_group_is_joined_and_an_open_window_suppresses_unless_the_event_is_mor
         move |windows: &[PairKey], groups: &[PairKey]| {
             let hash = crate::domain::noise::key_hash;
             assert_eq!(windows, [("r_once".into(), "ch_s".into(), hash(r#"{"/data/principal":"x@gmail.com"}"#))]);
-            assert_eq!(groups, [("r_group".into(), "ch_g".into(), hash(r#"{"/data/site_url":"https://t/sites/a"}"#))]);
+            let settings = GroupSpec::parse(&json!({"by": ["/data/site_url"], "wait": "30s"}), "group").unwrap();
+            let group = crate::domain::noise::group_hash(r#"{"/data/site_url":"https://t/sites/a"}"#, &settings);
+            assert_eq!(groups, [("r_group".into(), "ch_g".into(), group)]);
             NoiseState {
                 windows: windows.iter().map(|k| (k.clone(), Window { delivery_id: "dlv_first".into(), severity, until })).collect(),
                 groups: groups.iter().map(|k| (k.clone(), OpenGroup { id: "agrp_1".into(), flush_at: AT + 7_000 })).collect(),
