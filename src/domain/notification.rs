@@ -45,8 +45,38 @@ pub struct Notification<'a> {
     pub earlier: u64,
     /// The highest severity so far in the group, this notification included.
     pub max_severity: Severity,
-    /// The section 4 payloads (JSON text, as stored) of this notification, oldest first.
-    pub events: &'a [&'a str],
+    /// The section 4 payloads (JSON text, as stored) of the events listed, oldest first: the
+    /// oldest [`MAX_LISTED`] of the notification's (any beyond are not read).
+    pub listed: &'a [&'a str],
+    /// What the notification says of all its events, listed or not.
+    pub all: Collected<'a>,
+}
+
+/// What a notification says of all its events, listed or not: read from the stored deliveries
+/// (their severity and tenant columns) so a flush need not read every event's payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Collected<'a> {
+    /// Every event of the notification.
+    pub count: u64,
+    /// The highest severity among them.
+    pub severity: Severity,
+    /// The newest event's payload when every event has the same tenant id (the body's `tenant`
+    /// is its tenant object), else `None`.
+    pub newest_of_one_tenant: Option<&'a str>,
+}
+
+impl<'a> Collected<'a> {
+    /// From every event's payload, oldest first (when they are all at hand).
+    pub fn of(events: &[&'a str]) -> Self {
+        let heads: Vec<Head<'a>> = events.iter().map(|event| Head::of(event)).collect();
+        let first = heads.first().and_then(Head::tenant_id);
+        let one_tenant = first.is_some_and(|first| heads.iter().skip(1).all(|head| head.tenant_id().is_some_and(|id| id == first)));
+        Self {
+            count: events.len() as u64,
+            severity: heads.iter().map(Head::severity).max().unwrap_or(Severity::Low),
+            newest_of_one_tenant: events.last().copied().filter(|_| one_tenant),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -128,16 +158,9 @@ impl<'a> Notification<'a> {
         self.render(false)
     }
 
-    /// The severity of the notification: the highest among its events (`low` when it has none).
-    pub fn severity(&self) -> Severity {
-        self.events.iter().map(|event| Head::of(event).severity()).max().unwrap_or(Severity::Low)
-    }
-
     fn render(&self, test: bool) -> String {
-        let heads: Vec<Head<'a>> = self.events.iter().map(|event| Head::of(event)).collect();
-        let severity = heads.iter().map(Head::severity).max().unwrap_or(Severity::Low);
-        let listed = self.events.len().min(MAX_LISTED);
-        let events = self.events[..listed].iter().map(|event| serde_json::from_str::<&RawValue>(event).unwrap_or_else(|_| null())).collect();
+        let listed = self.listed.len().min(MAX_LISTED);
+        let events = self.listed[..listed].iter().map(|event| serde_json::from_str::<&RawValue>(event).unwrap_or_else(|_| null())).collect();
         let body = Body {
             event: NOTIFICATION_EVENT,
             event_id: self.event_id,
@@ -146,27 +169,17 @@ impl<'a> Notification<'a> {
             group: GroupRef {
                 id: self.group_id,
                 key: self.key,
-                count: self.events.len() as u64,
+                count: self.all.count,
                 earlier: self.earlier,
                 max_severity: self.max_severity,
             },
-            severity,
-            tenant: common_tenant(&heads),
+            severity: self.all.severity,
+            tenant: self.all.newest_of_one_tenant.and_then(|newest| Head::of(newest).tenant),
             events,
-            truncated: self.events.len() > listed,
+            truncated: self.all.count > listed as u64,
             test,
         };
         serde_json::to_string(&body).expect("a notification always serialises")
-    }
-}
-
-/// The newest event's tenant object when every event has a tenant with the same id.
-fn common_tenant<'a>(heads: &[Head<'a>]) -> Option<&'a RawValue> {
-    let first = heads.first()?.tenant_id()?;
-    if heads.iter().skip(1).all(|head| head.tenant_id().is_some_and(|id| id == first)) {
-        heads.last()?.tenant
-    } else {
-        None
     }
 }
 
@@ -204,7 +217,8 @@ pub fn render_test(event_id: &str, now: Millis) -> String {
         key: &key,
         earlier: 0,
         max_severity: Severity::Critical,
-        events: &events,
+        listed: &events,
+        all: Collected::of(&events),
     };
     notification.render(true)
 }

@@ -22,7 +22,7 @@ use super::{write, Conn, StoreError};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::ids;
 use crate::domain::noise::GroupSpec;
-use crate::domain::notification::Notification;
+use crate::domain::notification::{Collected, Notification, MAX_LISTED};
 use crate::domain::routing::{Joining, NoiseState, OpenGroup, Suppression, Window};
 use crate::domain::severity::Severity;
 
@@ -262,13 +262,13 @@ pub struct Flushed {
     pub next_at: Option<i64>,
 }
 
-/// A grouped event's delivery waiting for its group's flush.
-#[derive(Queryable)]
+/// A grouped event's delivery waiting for its group's flush; its event's payload is read only
+/// where it is needed (a silence to judge, or listed in the notification).
 struct Member {
     id: String,
     severity: String,
     tenant_id: String,
-    payload: String,
+    payload: Option<String>,
 }
 
 /// Flushes up to `limit` groups due at `now`: each group's events not yet sent become one
@@ -291,21 +291,27 @@ pub fn flush_due(conn: &mut Conn, now: i64, limit: i64, owner: Option<&str>) -> 
                 flushed.closed += 1;
                 continue;
             }
-            let members: Vec<Member> = deliveries::table
-                .inner_join(events::table)
+            let waiting = deliveries::table
                 .filter(deliveries::group_id.eq(&group.id))
                 .filter(deliveries::status.eq(DeliveryStatus::Grouped.as_str()))
                 .filter(deliveries::notification_id.is_null())
-                .order(deliveries::id.asc())
-                .select((deliveries::id, deliveries::severity, deliveries::tenant_id, events::payload))
-                .load(conn)?;
+                .order(deliveries::id.asc());
+            let members: Vec<Member> = if silences.is_empty() {
+                let rows: Vec<(String, String, String)> = waiting.select((deliveries::id, deliveries::severity, deliveries::tenant_id)).load(conn)?;
+                rows.into_iter().map(|(id, severity, tenant_id)| Member { id, severity, tenant_id, payload: None }).collect()
+            } else {
+                let rows: Vec<(String, String, String, String)> =
+                    waiting.inner_join(events::table).select((deliveries::id, deliveries::severity, deliveries::tenant_id, events::payload)).load(conn)?;
+                rows.into_iter().map(|(id, severity, tenant_id, payload)| Member { id, severity, tenant_id, payload: Some(payload) }).collect()
+            };
             let mut sent: Vec<Member> = Vec::with_capacity(members.len());
             for member in members {
-                let silence = if silences.is_empty() {
-                    None
-                } else {
-                    let payload: Value = serde_json::from_str(&member.payload).unwrap_or(Value::Null);
-                    silences.iter().find(|s| s.holds(now, &group.rule_id, &group.channel_id, false, &payload))
+                let silence = match &member.payload {
+                    None => None,
+                    Some(payload) => {
+                        let payload: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+                        silences.iter().find(|s| s.holds(now, &group.rule_id, &group.channel_id, false, &payload))
+                    }
                 };
                 match silence {
                     Some(silence) => {
@@ -361,9 +367,23 @@ fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: O
     };
     let key: serde_json::Map<String, Value> = serde_json::from_str(&group.group_key).unwrap_or_default();
     let earlier_max = group.max_severity.as_deref().and_then(|s| Severity::parse("severity", s).ok());
-    let payloads: Vec<&str> = sent.iter().map(|m| m.payload.as_str()).collect();
+    // The payloads the body shows: the oldest listed, and the newest (its tenant object).
+    let listed = &sent[..sent.len().min(MAX_LISTED)];
+    let newest = sent.last().expect("a notification has events");
+    let wanted: Vec<&str> = listed.iter().chain(std::iter::once(newest)).filter(|m| m.payload.is_none()).map(|m| m.id.as_str()).collect();
+    let mut read: HashMap<String, String> = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        let rows: Vec<(String, String)> =
+            deliveries::table.inner_join(events::table).filter(deliveries::id.eq_any(chunk)).select((deliveries::id, events::payload)).load(conn)?;
+        read.extend(rows);
+    }
+    let payload_of = |m: &'_ Member| -> String { m.payload.clone().or_else(|| read.get(&m.id).cloned()).unwrap_or_else(|| "null".into()) };
+    let listed_payloads: Vec<String> = listed.iter().map(payload_of).collect();
+    let newest_payload = payload_of(newest);
     let event_id = ids::new_id(NOTIFICATION);
     let severity = sent.iter().filter_map(|m| Severity::parse("severity", &m.severity).ok()).max().unwrap_or(Severity::Low);
+    let one_tenant = sent.iter().all(|m| m.tenant_id == sent[0].tenant_id);
+    let listed_payloads: Vec<&str> = listed_payloads.iter().map(String::as_str).collect();
     let notification = Notification {
         event_id: &event_id,
         timestamp_ms: now,
@@ -373,12 +393,10 @@ fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: O
         key: &key,
         earlier: group.earlier.max(0) as u64,
         max_severity: earlier_max.map_or(severity, |m| m.max(severity)),
-        events: &payloads,
+        listed: &listed_payloads,
+        all: Collected { count: sent.len() as u64, severity, newest_of_one_tenant: one_tenant.then_some(newest_payload.as_str()) },
     };
-    let tenant_id = match sent.iter().all(|m| m.tenant_id == sent[0].tenant_id) {
-        true => sent[0].tenant_id.clone(),
-        false => String::new(),
-    };
+    let tenant_id = if one_tenant { sent[0].tenant_id.clone() } else { String::new() };
     let event = EventRow {
         id: event_id.clone(),
         event_type: crate::domain::notification::NOTIFICATION_EVENT.into(),

@@ -37,7 +37,7 @@ on_both_backends! {
         assert_eq!(rule["group"], json!({"by": ["/data/site_url"], "wait": "1s", "interval": "2s"}));
 
         // 200 shares of one folder, and 3 on another site.
-        let burst: Vec<Value> = (0..200).map(|i| share(SITE_A, &format!("guest{i}@gmail.com"), if i == 7 { "critical" } else { "high" })).collect();
+        let burst: Vec<Value> = (0..200).map(|i| share(SITE_A, &format!("guest{i}@gmail.com"), if i == 150 { "critical" } else { "high" })).collect();
         let deliveries = ingest_batch(&app, burst).await;
         assert_eq!(deliveries.len(), 200);
         assert!(deliveries.iter().all(|d| d["status"] == "grouped"), "{:?}", deliveries[0]);
@@ -53,6 +53,10 @@ on_both_backends! {
         assert_eq!(a["rule"], json!({"id": rule["id"], "name": "Shares by site"}));
         assert_eq!((a["group"]["count"].as_u64(), a["group"]["earlier"].as_u64()), (Some(200), Some(0)));
         assert_eq!(a["group"]["max_severity"], "critical");
+        // The oldest 100 are listed, as stored; the rest are counted.
+        let listed: Vec<&str> = a["events"].as_array().unwrap().iter().map(|e| e["data"]["principal"].as_str().unwrap()).collect();
+        assert_eq!((listed.len(), listed[0], listed[99], &a["truncated"]), (100, "guest0@gmail.com", "guest99@gmail.com", &json!(true)));
+        assert_eq!((&a["severity"], &a["tenant"]["id"]), (&json!("critical"), &json!("contoso")), "the highest severity of all 200; their one tenant");
         assert_eq!(b["group"]["count"], 3);
         assert_ne!(a["group"]["id"], b["group"]["id"]);
         assert!(signature_is_valid(channel["secret"].as_str().unwrap(), &got[0]), "a notification is signed as usual");

@@ -125,9 +125,10 @@ pub fn random_notification(rng: &mut impl Rng) -> Value {
 }
 
 fn notification(rule_name: &str, key: &Map<String, Value>, events: &[&str], earlier: u64) -> Value {
-    use crate::domain::notification::Notification;
+    use crate::domain::notification::{Collected, Notification};
     use crate::domain::severity::Severity;
-    let body = Notification { event_id: "grp_1", timestamp_ms: 0, rule_id: "rule_1", rule_name, group_id: "agrp_1", key, earlier, max_severity: Severity::Critical, events }.body();
+    let all = Collected::of(events);
+    let body = Notification { event_id: "grp_1", timestamp_ms: 0, rule_id: "rule_1", rule_name, group_id: "agrp_1", key, earlier, max_severity: Severity::Critical, listed: events, all }.body();
     serde_json::from_str(&body).expect("a notification is JSON")
 }
 

@@ -28,7 +28,8 @@ fn notification<'a>(key: &'a Map<String, Value>, events: &'a [&'a str], earlier:
         key,
         earlier,
         max_severity: Severity::Critical,
-        events,
+        listed: events,
+        all: Collected::of(events),
     }
 }
 
@@ -105,15 +106,15 @@ fn the_severity_is_the_highest_of_this_notifications_events() {
     let key = key();
     let mut notification = notification(&key, &events, 0);
     notification.max_severity = Severity::Critical;
-    assert_eq!(notification.severity(), Severity::Critical);
+    assert_eq!(notification.all.severity, Severity::Critical);
     let events = [events[0], events[2]];
-    notification.events = &events;
-    assert_eq!(notification.severity(), Severity::Medium);
+    notification.listed = &events;
+    notification.all = Collected::of(&events);
+    assert_eq!(notification.all.severity, Severity::Medium);
     let value = parsed(&notification.body());
     // This notification's highest, beside the group's highest so far.
     assert_eq!((&value["severity"], &value["group"]["max_severity"]), (&json!("medium"), &json!("critical")));
-    notification.events = &[];
-    assert_eq!(notification.severity(), Severity::Low);
+    assert_eq!(Collected::of(&[]).severity, Severity::Low);
 }
 
 #[test]
