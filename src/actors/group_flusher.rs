@@ -96,6 +96,12 @@ impl GroupFlusher {
                             channels.push(channel_id.clone());
                         }
                     }
+                    for (_, channel_id) in &flushed.revived {
+                        act.metrics.deliveries.with_label_values(&[channel_id, DeliveryStatus::Pending.as_str()]).inc();
+                        if !channels.contains(channel_id) {
+                            channels.push(channel_id.clone());
+                        }
+                    }
                     for channel_id in &flushed.silenced {
                         act.metrics.deliveries.with_label_values(&[channel_id, DeliveryStatus::Silenced.as_str()]).inc();
                     }

@@ -88,14 +88,34 @@ impl SuppressSpec {
 }
 
 /// The values at `by` in an event's payload, as an object in `by`'s order (an absent path is
-/// `null`), and its canonical text (what identifies a group or a suppression window).
+/// `null`), each in canonical form ([`canonical`]), and its text (what identifies a group or a
+/// suppression window): values conditions call equal make one key.
 pub fn key_of(by: &[String], payload: &Value) -> (Map<String, Value>, String) {
     let mut key = Map::with_capacity(by.len());
     for pointer in by {
-        key.insert(pointer.clone(), payload.pointer(pointer).cloned().unwrap_or(Value::Null));
+        key.insert(pointer.clone(), payload.pointer(pointer).map_or(Value::Null, canonical));
     }
     let text = serde_json::to_string(&key).expect("JSON values serialise");
     (key, text)
+}
+
+/// A value in one form for every way of writing it: object keys sorted, a whole number as an
+/// integer (`1.0`, `1e0` and `1` are `1`; `-0.0` is `0`), as conditions compare them.
+pub fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&map[k]))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => match n.as_f64() {
+            // Whole and within the integers a float holds exactly.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Value::from(f as i64),
+            _ => value.clone(),
+        },
+        other => other.clone(),
+    }
 }
 
 /// What identifies a key in the database: the SHA-256 of its canonical text, in hex (a key's
@@ -162,6 +182,19 @@ fn optional_duration(value: Option<&Value>, field: &str) -> Result<Option<Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_conditions_call_equal_make_one_key() {
+        let by = vec!["/data/k".to_string()];
+        let text = |k: &str| key_of(&by, &serde_json::from_str::<Value>(&format!(r#"{{"data":{{"k":{k}}}}}"#)).unwrap()).1;
+        for same in [["{\"a\":1,\"b\":2}", "{\"b\":2.0,\"a\":1}"], ["1", "1.0"], ["100", "1e2"], ["0", "-0.0"], ["[{\"y\":1,\"x\":[2]}]", "[{\"x\":[2.0],\"y\":1}]"]] {
+            assert_eq!(text(same[0]), text(same[1]), "{same:?}");
+        }
+        for different in [["1", "\"1\""], ["1.5", "1"], ["9007199254740993", "9007199254740992"], ["[1,2]", "[2,1]"], ["null", "0"]] {
+            assert_ne!(text(different[0]), text(different[1]), "{different:?}");
+        }
+        assert_eq!(text("null"), key_of(&by, &json!({"data": {}})).1, "an absent path groups as null");
+    }
 
     #[test]
     fn group_defaults_and_ranges() {

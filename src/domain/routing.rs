@@ -228,6 +228,9 @@ pub struct Joining {
     pub key_hash: String,
     /// The settings a new group opens with.
     pub settings: GroupSpec,
+    /// The rule's name as routing knew it: a group keeps it, for its notifications' sake, should
+    /// the rule be deleted before the group sends.
+    pub rule_name: String,
 }
 
 /// Every (event, channel) pair the event makes: for each channel named by a matching rule (in
@@ -279,7 +282,7 @@ pub fn fate(rule: &RoutingRule, silences: &[Silence], channel_id: &str, facts: C
     let suppress = rule.noise.suppress.as_ref().map(|spec| Suppression { key: key_hash(&key_of(&spec.by, view.payload()).1), window_ms: spec.window.as_millis() as i64 });
     let group = rule.noise.group.as_ref().map(|spec| {
         let (key, key_text) = key_of(&spec.by, view.payload());
-        Joining { key_hash: group_hash(&key_text, spec), key, key_text, settings: spec.clone() }
+        Joining { key_hash: group_hash(&key_text, spec), key, key_text, settings: spec.clone(), rule_name: rule.name.clone() }
     });
     Fate::Send { suppress, group }
 }

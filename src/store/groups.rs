@@ -49,13 +49,13 @@ impl Noise {
     /// `pairs`: `(rule, channel, suppression, joining)`.
     pub fn lock<'a>(conn: &mut Conn, pairs: impl Iterator<Item = (&'a str, &'a str, Option<&'a Suppression>, Option<&'a Joining>)>, now: i64) -> Result<Self, StoreError> {
         let mut windows: BTreeSet<Key> = BTreeSet::new();
-        let mut groups: BTreeMap<Key, (&GroupSpec, &String)> = BTreeMap::new();
+        let mut groups: BTreeMap<Key, &Joining> = BTreeMap::new();
         for (rule, channel, suppress, join) in pairs {
             if let Some(s) = suppress {
                 windows.insert((rule.to_string(), channel.to_string(), s.key.clone()));
             }
             if let Some(j) = join {
-                groups.entry((rule.to_string(), channel.to_string(), j.key_hash.clone())).or_insert((&j.settings, &j.key_text));
+                groups.entry((rule.to_string(), channel.to_string(), j.key_hash.clone())).or_insert(j);
             }
         }
         let mut noise = Noise::default();
@@ -74,8 +74,8 @@ impl Noise {
             let row = super::lock_window(conn, &key.0, &key.1, &key.2)?;
             noise.windows.insert(key, row);
         }
-        for (key, (settings, key_text)) in groups {
-            let found = open_group(conn, &key, key_text, settings, now, &mut noise.opened)?;
+        for (key, joining) in groups {
+            let found = open_group(conn, &key, joining, now, &mut noise.opened)?;
             noise.groups.insert(key, found);
         }
         Ok(noise)
@@ -85,7 +85,9 @@ impl Noise {
     pub fn suppressed_by(&self, rule: &str, channel: &str, suppress: &Suppression, severity: Severity, now: i64) -> Option<String> {
         let window = self.windows.get(&(rule.to_string(), channel.to_string(), suppress.key.clone()))?;
         let opened_by = Severity::parse("severity", &window.severity).unwrap_or(Severity::Critical);
-        (window.until > now && severity <= opened_by).then(|| window.delivery_id.clone())
+        // The rule's `for` as it is now: an edit applies to windows already open.
+        let open = !window.delivery_id.is_empty() && window.opened_at + suppress.window_ms > now;
+        (open && severity <= opened_by).then(|| window.delivery_id.clone())
     }
 
     /// Opens (or reopens) the window for a pair that is sent or grouped as `delivery_id`.
@@ -124,7 +126,8 @@ impl Noise {
 
 /// The open group of a key, locked against a flush until the transaction ends, or a new one
 /// (flushing `wait` from now).
-fn open_group(conn: &mut Conn, key: &Key, key_text: &str, settings: &GroupSpec, now: i64, opened: &mut Vec<i64>) -> Result<(String, i64), StoreError> {
+fn open_group(conn: &mut Conn, key: &Key, joining: &Joining, now: i64, opened: &mut Vec<i64>) -> Result<(String, i64), StoreError> {
+    let (key_text, settings) = (&joining.key_text, &joining.settings);
     for _ in 0..3 {
         if let Some(found) = super::lock_open_group(conn, &key.0, &key.1, &key.2)? {
             return Ok(found);
@@ -144,7 +147,7 @@ fn open_group(conn: &mut Conn, key: &Key, key_text: &str, settings: &GroupSpec, 
             earlier: 0,
             max_severity: None,
             closing: false,
-            rule_name: None,
+            rule_name: Some(joining.rule_name.clone()),
         };
         // Another instance may open it first (the unique index on open groups); then it is
         // joined instead.
@@ -230,7 +233,7 @@ pub fn noise_state(conn: &mut Conn, decisions: &[crate::domain::routing::Decisio
             // A window written by this release always parses; anything else counts as the most
             // severe, as ingestion reads it (`Noise::suppressed_by`).
             let severity = Severity::parse("severity", &row.severity).unwrap_or(Severity::Critical);
-            state.windows.insert(key, Window { delivery_id: row.delivery_id, severity, until: row.until });
+            state.windows.insert(key, Window { delivery_id: row.delivery_id, severity, opened_at: row.opened_at });
         }
     }
     for key in groups {
@@ -256,6 +259,9 @@ pub struct Flushed {
     /// Those deliveries: the suppression windows they opened are let go (a silenced event opens
     /// no window).
     pub silenced_ids: Vec<String>,
+    /// Repeats sent after all, their window's delivery silenced at this flush (`Released`):
+    /// `(delivery id, channel id)`, pending now.
+    pub revived: Vec<(String, String)>,
     /// Groups closed (nothing new since their last flush, or their rule changed).
     pub closed: usize,
     /// The earliest flush time left.
@@ -430,13 +436,93 @@ fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: O
     Ok((delivery_id, group.channel_id.clone()))
 }
 
+/// What letting go of silenced deliveries' windows did ([`release_windows`]).
+#[derive(Debug, Default)]
+pub struct Released {
+    pub windows: usize,
+    /// Deliveries that had been suppressed as repeats of a delivery silenced at its group's
+    /// flush, now pending (each window's first such repeat no silence holds): `(id, channel)`.
+    pub revived: Vec<(String, String)>,
+    /// Channels of those repeats that a silence now holds, one entry each.
+    pub silenced: Vec<String>,
+}
+
 /// Lets go of the suppression windows `deliveries` opened (silenced at their group's flush: a
-/// silenced event opens no window). Its own transaction, after the flush: windows are locked
-/// before groups everywhere else.
-pub fn release_windows(conn: &mut Conn, deliveries: &[String]) -> Result<usize, StoreError> {
-    let mut released = 0;
+/// silenced event opens no window). A repeat suppressed behind one of them would otherwise never
+/// be sent although nothing silenced it: the first repeat of each window that no silence holds
+/// is sent on its own (pending now) and opens the window in its place, with the later repeats
+/// suppressed by it. Its own transaction, after the flush: windows are locked (in key order)
+/// before deliveries, as ingestion locks them.
+pub fn release_windows(conn: &mut Conn, deliveries: &[String], now: i64) -> Result<Released, StoreError> {
+    let mut released = Released::default();
+    let silences = super::silences::current(conn, now)?;
     for chunk in deliveries.chunks(super::deliveries::ROWS_PER_STATEMENT) {
-        released += diesel::delete(suppression_windows::table.filter(suppression_windows::delivery_id.eq_any(chunk))).execute(conn)?;
+        let mut keys: Vec<(String, String, String)> = suppression_windows::table
+            .filter(suppression_windows::delivery_id.eq_any(chunk))
+            .select((suppression_windows::rule_id, suppression_windows::channel_id, suppression_windows::window_key))
+            .load(conn)?;
+        keys.sort();
+        for key in keys {
+            let window = super::lock_window(conn, &key.0, &key.1, &key.2)?;
+            released.windows += 1;
+            let repeats: Vec<(String, String, i64, String)> = deliveries::table
+                .inner_join(events::table)
+                .filter(deliveries::suppressed_by.eq(&window.delivery_id))
+                .filter(deliveries::status.eq(DeliveryStatus::Suppressed.as_str()))
+                .order(deliveries::id.asc())
+                .select((deliveries::id, deliveries::severity, deliveries::created_at, events::payload))
+                .load(conn)?;
+            let mut opener: Option<(String, String, i64)> = None;
+            for (id, severity, created_at, payload) in repeats {
+                if let Some((opener_id, _, _)) = &opener {
+                    diesel::update(deliveries::table.find(&id)).set((deliveries::suppressed_by.eq(opener_id), deliveries::updated_at.eq(now))).execute(conn)?;
+                    continue;
+                }
+                let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                match silences.iter().find(|s| s.holds(now, &key.0, &key.1, false, &payload)) {
+                    Some(silence) => {
+                        diesel::update(deliveries::table.find(&id))
+                            .set((
+                                deliveries::status.eq(DeliveryStatus::Silenced.as_str()),
+                                deliveries::silence_id.eq(&silence.id),
+                                deliveries::suppressed_by.eq(None::<String>),
+                                deliveries::updated_at.eq(now),
+                            ))
+                            .execute(conn)?;
+                        released.silenced.push(key.1.clone());
+                    }
+                    None => {
+                        diesel::update(deliveries::table.find(&id))
+                            .set((
+                                deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+                                deliveries::suppressed_by.eq(None::<String>),
+                                deliveries::next_attempt_at.eq(Some(now)),
+                                deliveries::updated_at.eq(now),
+                            ))
+                            .execute(conn)?;
+                        released.revived.push((id.clone(), key.1.clone()));
+                        opener = Some((id, severity, created_at));
+                    }
+                }
+            }
+            let table = suppression_windows::table.find((&key.0, &key.1, &key.2));
+            match opener {
+                // The window as the repeat would have opened it, as long as the first one was.
+                Some((id, severity, opened_at)) => {
+                    diesel::update(table)
+                        .set((
+                            suppression_windows::delivery_id.eq(id),
+                            suppression_windows::severity.eq(severity),
+                            suppression_windows::opened_at.eq(opened_at),
+                            suppression_windows::until.eq(opened_at + (window.until - window.opened_at)),
+                        ))
+                        .execute(conn)?;
+                }
+                None => {
+                    diesel::delete(table).execute(conn)?;
+                }
+            }
+        }
     }
     Ok(released)
 }

@@ -146,12 +146,16 @@ impl Store {
     /// notifications are leased to this instance, which sends them at once.
     pub async fn flush_groups(&self, limit: i64) -> Result<super::groups::Flushed, StoreError> {
         let owner = self.mode.owner();
-        let flushed = self.write(move |conn| super::groups::flush_due(conn, now_ms(), limit, owner.as_deref())).await?;
+        let mut flushed = self.write(move |conn| super::groups::flush_due(conn, now_ms(), limit, owner.as_deref())).await?;
         if !flushed.silenced_ids.is_empty() {
             let ids = flushed.silenced_ids.clone();
             // The notifications are committed; a window left behind only ends at its time.
-            if let Err(err) = self.write(move |conn| super::groups::release_windows(conn, &ids)).await {
-                log::warn!("letting go of the suppression windows of {} silenced deliveries failed: {err}", flushed.silenced_ids.len());
+            match self.write(move |conn| super::groups::release_windows(conn, &ids, now_ms())).await {
+                Ok(released) => {
+                    flushed.revived = released.revived;
+                    flushed.silenced.extend(released.silenced);
+                }
+                Err(err) => log::warn!("letting go of the suppression windows of {} silenced deliveries failed: {err}", flushed.silenced_ids.len()),
             }
         }
         Ok(flushed)

@@ -230,7 +230,7 @@ on_both_backends! {
         // has not reloaded) commits after it and opens a group with them.
         let settings = GroupSpec::parse(&old, "group").unwrap();
         let (key, key_text) = key_of(&settings.by, &json!({"data": {"site_url": SITE_A}}));
-        let stale = Joining { key_hash: spscan_router::domain::noise::group_hash(&key_text, &settings), key, key_text, settings };
+        let stale = Joining { key_hash: spscan_router::domain::noise::group_hash(&key_text, &settings), key, key_text, settings, rule_name: "Grouped".into() };
         let channel_id = channel["id"].as_str().unwrap().to_string();
         app.handle
             .store()
@@ -319,6 +319,85 @@ on_both_backends! {
         }
         let again = app.ingest(share(SITE_A, "g0@gmail.com", "high")).await;
         assert_eq!(again.body["deliveries"][0]["status"], "grouped");
+    }
+
+    #[actix_web::test]
+    async fn a_repeat_suppressed_behind_an_event_silenced_at_its_flush_is_sent_after_all() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        app.create_rule(json!({"name": "Once per guest", "event_types": ["*"], "channel_ids": [channel["id"]],
+                               "suppress": {"by": ["/data/principal"], "for": "1h"},
+                               "group": {"by": [], "wait": "2s", "interval": "1h"}}))
+            .await;
+        let with_file = |file: &str| {
+            let mut event = share(SITE_A, "z@gmail.com", "high");
+            event["data"]["resource_path"] = json!(file);
+            event
+        };
+        let first = app.ingest(with_file("secret.docx")).await.body["deliveries"][0].clone();
+        assert_eq!(first["status"], "grouped");
+        let repeat = app.ingest(with_file("public.docx")).await.body["deliveries"][0].clone();
+        assert_eq!((repeat["status"].as_str(), app.delivery(repeat["id"].as_str().unwrap()).await["suppressed_by"].as_str()), (Some("suppressed"), first["id"].as_str()));
+        let later = app.ingest(with_file("later.docx")).await.body["deliveries"][0].clone();
+        assert_eq!(later["status"], "suppressed");
+        // A silence for the first event only, made while its group waits.
+        let silence = app
+            .post("/api/v1/silences", json!({"matchers": {"path": "/data/resource_path", "op": "eq", "value": "secret.docx"},
+                                             "duration": "1h", "comment": "c", "created_by": "me"}))
+            .await;
+        assert_eq!(silence.status, 201, "{}", silence.body);
+        app.wait_for_status(first["id"].as_str().unwrap(), "silenced", Duration::from_secs(10)).await;
+        // The repeat no silence holds is sent on its own, and the later one is now its repeat.
+        let sent = app.wait_for_status(repeat["id"].as_str().unwrap(), "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(sent["suppressed_by"], Value::Null);
+        let got = receiver.wait_for(1, None, Duration::from_secs(5)).await;
+        assert_eq!(got[0].json()["data"]["resource_path"], "public.docx");
+        let still = app.delivery(later["id"].as_str().unwrap()).await;
+        assert_eq!((still["status"].as_str(), still["suppressed_by"].as_str()), (Some("suppressed"), repeat["id"].as_str()));
+        let next = app.ingest(with_file("next.docx")).await.body["deliveries"][0].clone();
+        assert_eq!(app.delivery(next["id"].as_str().unwrap()).await["suppressed_by"], repeat["id"], "the window is the repeat's now");
+        assert_eq!(receiver.received().len(), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_suppression_window_lasts_the_rules_current_for() {
+        let app = spawn_app().await;
+        let receiver = Receiver::start().await;
+        let channel = app.create_channel("Shares", &receiver.url("/")).await;
+        app.create_tenant("contoso").await;
+        let rule = app
+            .create_rule(json!({"name": "Once", "event_types": ["*"], "channel_ids": [channel["id"]], "suppress": {"by": ["/data/principal"], "for": "1h"}}))
+            .await;
+        assert_eq!(app.ingest(share(SITE_A, "z@gmail.com", "high")).await.body["deliveries"][0]["status"], "pending");
+        assert_eq!(app.ingest(share(SITE_A, "z@gmail.com", "high")).await.body["deliveries"][0]["status"], "suppressed");
+        // Shortened to one second: the window opened under an hour ends a second after it opened.
+        let rule_path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
+        assert_eq!(app.patch(&rule_path, json!({"suppress": {"by": ["/data/principal"], "for": "1s"}})).await.status, 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let preview = app.post("/api/v1/rules/preview", share(SITE_A, "z@gmail.com", "high")).await;
+            if preview.body["rules"][0]["channels"][0]["outcome"] == "send" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still suppressed: {}", preview.body);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(app.ingest(share(SITE_A, "z@gmail.com", "high")).await.body["deliveries"][0]["status"], "pending");
+        // Lengthened: a window opened under one second lasts an hour.
+        assert_eq!(app.patch(&rule_path, json!({"suppress": {"by": ["/data/principal"], "for": "1h"}})).await.status, 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let preview = app.post("/api/v1/rules/preview", share(SITE_A, "z@gmail.com", "high")).await;
+            if preview.body["rules"][0]["channels"][0]["outcome"] == "suppressed" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not suppressed: {}", preview.body);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(1_100)).await;
+        assert_eq!(app.ingest(share(SITE_A, "z@gmail.com", "high")).await.body["deliveries"][0]["status"], "suppressed", "over a second after it opened");
     }
 
     #[actix_web::test]

@@ -7,6 +7,7 @@
 //! extractor cannot bound (an unbounded class, a case-insensitive run it gave up on) is not kept.
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::Hir;
 
 /// The required starts and ends of a whole match; `None`: any.
 #[derive(Debug, Clone, Default)]
@@ -16,11 +17,10 @@ pub struct Affixes {
 }
 
 impl Affixes {
-    /// For a pattern anchored at both ends, as the router compiles it (`^(?:…)$`).
-    pub fn of(anchored: &str) -> Self {
-        let Ok(hir) = regex_syntax::Parser::new().parse(anchored) else { return Self::default() };
+    /// For a pattern anchored at both ends, as the router compiles it.
+    pub fn of(anchored: &Hir) -> Self {
         let required = |kind: ExtractKind| {
-            let seq = Extractor::new().kind(kind).extract(&hir);
+            let seq = Extractor::new().kind(kind).extract(anchored);
             let literals: Vec<Vec<u8>> = seq.literals()?.iter().map(|l| l.as_bytes().to_vec()).collect();
             // An empty literal (or none at all, for a pattern that never matches) bounds nothing.
             (!literals.is_empty() && literals.iter().all(|l| !l.is_empty())).then_some(literals)
@@ -42,7 +42,7 @@ mod tests {
 
     fn anchored(pattern: &str) -> (Affixes, regex::Regex) {
         let anchored = format!("^(?:{pattern})$");
-        (Affixes::of(&anchored), regex::Regex::new(&anchored).unwrap())
+        (Affixes::of(&regex_syntax::Parser::new().parse(&anchored).unwrap()), regex::Regex::new(&anchored).unwrap())
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! every test is pure; [`Condition::first_failure`] keeps the written order, so an explanation
 //! names the first failing node as the rule reads.
 
+use regex_syntax::hir::{Hir, Look};
 use serde_json::Value;
 
 use super::Invalid;
@@ -83,12 +84,22 @@ enum Test {
     Neq(Value),
     In(Vec<Value>),
     Nin(Vec<Value>),
-    /// `finder`: for `contains`, a searcher for `value` built once.
-    Text { op: TextOp, value: String, case_insensitive: bool, finder: Option<memchr::memmem::Finder<'static>> },
-    /// `affixes`: what a whole match must start and end with, checked before the regex.
-    Regex { regex: regex::Regex, affixes: Affixes },
-    Compare { op: CompareOp, value: f64 },
+    /// `value` as the rule gives it; `search` built from it once.
+    Text { op: TextOp, value: String, case_insensitive: bool, search: TextSearch },
+    /// `pattern` as the rule gives it; `regex` matches only the whole value; `affixes`: what a
+    /// whole match must start and end with, checked before the regex.
+    Regex { pattern: String, regex: regex::Regex, affixes: Affixes },
+    Compare { op: CompareOp, value: serde_json::Number },
     Exists(bool),
+}
+
+/// How a text test searches: ignoring case through a regex of the escaped text (Unicode case
+/// folding), `contains` with a searcher built once, or the standard library's comparisons.
+#[derive(Debug, Clone)]
+enum TextSearch {
+    Folded(regex::Regex),
+    Finder(memchr::memmem::Finder<'static>),
+    Exact,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,25 +264,46 @@ fn parse_leaf(object: &serde_json::Map<String, Value>, at: &str) -> Result<Node,
                 Some(Value::Bool(b)) => *b,
                 Some(_) => return Err(Invalid::new(field("case_insensitive"), "must be true or false")),
             };
-            let value = if case_insensitive { text.to_lowercase() } else { text.to_string() };
             let op = text_op.expect("a text operator");
-            let finder = (op == TextOp::Contains).then(|| memchr::memmem::Finder::new(value.as_bytes()).into_owned());
-            Test::Text { op, value, case_insensitive, finder }
+            let search = if case_insensitive {
+                // Unicode simple case folding, character by character, as a regex's `(?i)` does
+                // (lower-casing both sides would miss `ΟΔΟΣ` against `σ`: final sigma).
+                let escaped = regex_syntax::escape(text);
+                let pattern = match op {
+                    TextOp::Prefix => format!(r"\A(?i:{escaped})"),
+                    TextOp::Suffix => format!(r"(?i:{escaped})\z"),
+                    TextOp::Contains => format!("(?i:{escaped})"),
+                };
+                let folded = regex::RegexBuilder::new(&pattern)
+                    .size_limit(MAX_REGEX_BYTES)
+                    .build()
+                    .map_err(|_| Invalid::new(field("value"), "is too long to compare ignoring case; shorten it or drop `case_insensitive`"))?;
+                TextSearch::Folded(folded)
+            } else if op == TextOp::Contains {
+                TextSearch::Finder(memchr::memmem::Finder::new(text.as_bytes()).into_owned())
+            } else {
+                TextSearch::Exact
+            };
+            Test::Text { op, value: text.to_string(), case_insensitive, search }
         }
         "regex" => {
             let pattern = value.as_str().ok_or_else(|| wrong("a string (a regular expression)"))?;
             if pattern.chars().count() > MAX_PATTERN_CHARS {
                 return Err(Invalid::new(field("value"), format!("is a pattern of more than {MAX_PATTERN_CHARS} characters")));
             }
-            let anchored = format!("^(?:{pattern})$");
-            let regex = regex::RegexBuilder::new(&anchored)
+            // The pattern alone, then anchored as a tree (not as text: `x)|(.*` or a `(?x)`
+            // comment must not reach outside the anchors).
+            let parsed = regex_syntax::Parser::new().parse(pattern).map_err(|err| Invalid::new(field("value"), syntax_error(&err.to_string())))?;
+            let anchored = Hir::concat(vec![Hir::look(Look::Start), parsed, Hir::look(Look::End)]);
+            let regex = regex::RegexBuilder::new(&anchored.to_string())
                 .size_limit(MAX_REGEX_BYTES)
                 .build()
                 .map_err(|err| Invalid::new(field("value"), regex_error(err)))?;
-            Test::Regex { regex, affixes: Affixes::of(&anchored) }
+            Test::Regex { pattern: pattern.to_string(), regex, affixes: Affixes::of(&anchored) }
         }
         "gt" | "gte" | "lt" | "lte" => {
-            let number = value.as_f64().filter(|_| value.is_number()).ok_or_else(|| wrong("a number (strings are not converted)"))?;
+            let Value::Number(number) = value else { return Err(wrong("a number (strings are not converted)")) };
+            let number = number.clone();
             let op = match op {
                 "gt" => CompareOp::Gt,
                 "gte" => CompareOp::Gte,
@@ -329,12 +361,13 @@ pub fn find<'v>(payload: &'v Value, tokens: &[String]) -> Option<&'v Value> {
 fn regex_error(err: regex::Error) -> String {
     match err {
         regex::Error::CompiledTooBig(limit) => format!("is a regular expression too large once compiled (over {limit} bytes); make it simpler"),
-        other => {
-            let text = other.to_string();
-            let first = text.lines().last().unwrap_or("invalid");
-            format!("is not a regular expression the router reads (Rust `regex` syntax): {}", super::tenant::clip(first))
-        }
+        other => syntax_error(&other.to_string()),
     }
+}
+
+fn syntax_error(text: &str) -> String {
+    let last = text.lines().last().unwrap_or("invalid");
+    format!("is not a regular expression the router reads (Rust `regex` syntax): {}", super::tenant::clip(last))
 }
 
 fn clipped(value: &Value) -> String {
@@ -360,33 +393,39 @@ impl Test {
             Test::Neq(value) => !json_eq(found, value),
             Test::In(values) => values.iter().any(|v| json_eq(found, v)),
             Test::Nin(values) => !values.iter().any(|v| json_eq(found, v)),
-            Test::Text { op, value, case_insensitive, finder } => {
+            Test::Text { op, value, search, .. } => {
                 let Some(text) = found.as_str() else { return false };
-                let lowered;
-                let text = if *case_insensitive {
-                    lowered = text.to_lowercase();
-                    lowered.as_str()
-                } else {
-                    text
-                };
-                match op {
-                    TextOp::Prefix => text.starts_with(value.as_str()),
-                    TextOp::Suffix => text.ends_with(value.as_str()),
-                    TextOp::Contains => finder.as_ref().map_or_else(|| text.contains(value.as_str()), |f| f.find(text.as_bytes()).is_some()),
+                match (search, op) {
+                    (TextSearch::Folded(folded), _) => folded.is_match(text),
+                    (TextSearch::Finder(finder), _) => finder.find(text.as_bytes()).is_some(),
+                    (TextSearch::Exact, TextOp::Prefix) => text.starts_with(value.as_str()),
+                    (TextSearch::Exact, TextOp::Suffix) => text.ends_with(value.as_str()),
+                    (TextSearch::Exact, TextOp::Contains) => text.contains(value.as_str()),
                 }
             }
-            Test::Regex { regex, affixes } => found.as_str().is_some_and(|text| affixes.admits(text) && regex.is_match(text)),
+            Test::Regex { regex, affixes, .. } => found.as_str().is_some_and(|text| affixes.admits(text) && regex.is_match(text)),
             Test::Compare { op, value } => {
-                let Some(number) = found.as_f64().filter(|_| found.is_number()) else { return false };
+                let Value::Number(number) = found else { return false };
+                let Some(order) = compare_numbers(number, value) else { return false };
                 match op {
-                    CompareOp::Gt => number > *value,
-                    CompareOp::Gte => number >= *value,
-                    CompareOp::Lt => number < *value,
-                    CompareOp::Lte => number <= *value,
+                    CompareOp::Gt => order.is_gt(),
+                    CompareOp::Gte => order.is_ge(),
+                    CompareOp::Lt => order.is_lt(),
+                    CompareOp::Lte => order.is_le(),
                 }
             }
             Test::Exists(wanted) => *wanted,
         }
+    }
+}
+
+/// Orders two JSON numbers exactly when both are integers (`9007199254740993` is above
+/// `9007199254740992`, which a 64-bit float cannot tell), else as 64-bit floats.
+fn compare_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<std::cmp::Ordering> {
+    let whole = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+    match (whole(a), whole(b)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
 }
 

@@ -208,3 +208,48 @@ fn trying_the_cheapest_children_first_decides_as_the_written_order() {
     }
     assert_eq!(checked, 8 * 8 * 8 * 4);
 }
+
+#[test]
+fn ignoring_case_folds_each_character_as_a_regex_does() {
+    let principal = |value: &str| json!({"data": {"principal": value}});
+    let text = |op: &str, value: &str| Condition::parse(&json!({"path": "/data/principal", "op": op, "value": value, "case_insensitive": true}), "conditions").unwrap();
+    // Lower-casing would make the final sigma of ΟΔΟΣ `ς`, never equal to `σ`.
+    for (op, value, principal_text) in [("prefix", "ΑΣ", "ΑΣΤΥ@example.gr"), ("suffix", "σ", "ΟΔΟΣ"), ("suffix", "Σ", "οδος"), ("contains", "straße", "STRAßE 1"), ("prefix", "K", "\u{212A}elvin")] {
+        assert!(text(op, value).matches(&principal(principal_text)), "{op} {value} on {principal_text}");
+        let exact = Condition::parse(&json!({"path": "/data/principal", "op": op, "value": principal_text}), "conditions").unwrap();
+        assert!(exact.matches(&principal(principal_text)));
+    }
+    assert!(!text("prefix", "ΑΣ", ).matches(&principal("ΤΥΑΣ")));
+    assert!(!text("suffix", "com", ).matches(&principal("com.example")));
+    assert!(text("contains", "a.b").matches(&principal("xA.By")) && !text("contains", "a.b").matches(&principal("xAzBy")), "the value is text, not a pattern");
+}
+
+#[test]
+fn a_regex_matches_the_whole_value_whatever_the_pattern_holds() {
+    let rule = |pattern: &str| Condition::parse(&json!({"path": "/data/principal", "op": "regex", "value": pattern}), "conditions");
+    let principal = |value: &str| json!({"data": {"principal": value}});
+    // Patterns that are not regular expressions on their own cannot reach outside the anchors.
+    for broken in ["x)|(.*", "a)|(b", "admin)|(?:zzz"] {
+        let err = rule(broken).expect_err(broken);
+        assert_eq!(err.field, "conditions.value", "{broken}");
+        assert!(err.message.contains("not a regular expression"), "{broken}: {}", err.message);
+    }
+    // A comment in verbose mode is the pattern's own.
+    let verbose = rule("(?x) a b # the letters a and b").unwrap();
+    assert!(verbose.matches(&principal("ab")) && !verbose.matches(&principal("abc")) && !verbose.matches(&principal("a b")));
+    // Multi-line anchors inside the pattern do not make a line a whole value.
+    let lines = rule("(?m)^admin$").unwrap();
+    assert!(lines.matches(&principal("admin")) && !lines.matches(&principal("admin\nx")) && !lines.matches(&principal("x\nadmin")));
+    let alternatives = rule("admin|root").unwrap();
+    assert!(alternatives.matches(&principal("root")) && !alternatives.matches(&principal("administrator")) && !alternatives.matches(&principal("chroot")));
+}
+
+#[test]
+fn whole_numbers_compare_exactly_beyond_what_a_float_holds() {
+    let above = Condition::parse(&json!({"path": "/data/n", "op": "gt", "value": 9_007_199_254_740_992u64}), "conditions").unwrap();
+    assert!(above.matches(&json!({"data": {"n": 9_007_199_254_740_993u64}})));
+    assert!(!above.matches(&json!({"data": {"n": 9_007_199_254_740_992u64}})));
+    let at_most = Condition::parse(&json!({"path": "/data/n", "op": "lte", "value": -1}), "conditions").unwrap();
+    assert!(at_most.matches(&json!({"data": {"n": -1.0}})) && at_most.matches(&json!({"data": {"n": i64::MIN}})) && !at_most.matches(&json!({"data": {"n": u64::MAX}})));
+    assert!(!at_most.matches(&json!({"data": {"n": "-5"}})), "strings are not converted");
+}

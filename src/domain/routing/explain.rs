@@ -16,14 +16,23 @@ use crate::domain::time::{rfc3339, Millis};
 /// `(rule id, channel id, key text)`: what a suppression window or a group belongs to.
 pub type PairKey = (String, String, String);
 
-/// A suppression window as stored (it may have ended: `until` ≤ now).
+/// A suppression window as stored (it may have ended: it lasts the rule's current `for` from
+/// `opened_at`; none was opened yet when `delivery_id` is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     /// The delivery that opened it (sent, or grouped).
     pub delivery_id: String,
     /// The severity of the event that opened it: a repeat above it is sent.
     pub severity: Severity,
-    pub until: Millis,
+    pub opened_at: Millis,
+}
+
+impl Window {
+    /// When the window ends under the rule's `for` (as it is now: an edit applies to windows
+    /// already open), if one was opened.
+    pub fn until(&self, window_ms: i64) -> Option<Millis> {
+        (!self.delivery_id.is_empty()).then(|| self.opened_at + window_ms)
+    }
 }
 
 /// An open group (not closing) as stored.
@@ -137,10 +146,11 @@ fn outcome(decision: &Decision, state: &NoiseState, view: &EventView<'_>, at: Mi
     let pair = |key: &str| (decision.rule_id.clone(), decision.channel_id.clone(), key.to_string());
     let open_window = suppress
         .as_ref()
-        .and_then(|s| state.windows.get(&pair(&s.key)))
-        .filter(|w| w.until > at && view.event().severity <= w.severity);
-    if let Some(window) = open_window {
-        return Outcome::Suppressed { by: window.delivery_id.clone(), until: window.until };
+        .and_then(|s| state.windows.get(&pair(&s.key)).zip(Some(s.window_ms)))
+        .and_then(|(w, window_ms)| Some((w, w.until(window_ms)?)))
+        .filter(|(w, until)| *until > at && view.event().severity <= w.severity);
+    if let Some((window, until)) = open_window {
+        return Outcome::Suppressed { by: window.delivery_id.clone(), until };
     }
     match group {
         // An open group whose next flush comes after `at` takes the event; past its flush the

@@ -144,7 +144,8 @@ fn an_open_group_is_joined_and_an_open_window_suppresses_unless_the_event_is_mor
             let group = crate::domain::noise::group_hash(r#"{"/data/site_url":"https://t/sites/a"}"#, &settings);
             assert_eq!(groups, [("r_group".into(), "ch_g".into(), group)]);
             NoiseState {
-                windows: windows.iter().map(|k| (k.clone(), Window { delivery_id: "dlv_first".into(), severity, until })).collect(),
+                // `suppressed()` suppresses for an hour.
+                windows: windows.iter().map(|k| (k.clone(), Window { delivery_id: "dlv_first".into(), severity, opened_at: until - 3_600_000 })).collect(),
                 groups: groups.iter().map(|k| (k.clone(), OpenGroup { id: "agrp_1".into(), flush_at: AT + 7_000 })).collect(),
             }
         }
