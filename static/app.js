@@ -6,18 +6,28 @@ import * as logs from './logs.js';
 import * as overview from './overview.js';
 import * as rules from './rules.js';
 import * as silences from './silences.js';
+import * as tenant from './tenant.js';
 import * as tenants from './tenants.js';
 import { h, clear } from './ui.js';
 
 const signIn = document.getElementById('sign-in');
 const view = document.getElementById('view');
 const nav = document.getElementById('nav');
+// On a narrow screen the navigation folds behind a Menu button (style.css, "Any screen").
+const navToggle = document.getElementById('nav-toggle');
+const foldNav = () => { navToggle.setAttribute('aria-expanded', 'false'); nav.classList.remove('open'); };
+navToggle.addEventListener('click', () => {
+  const open = navToggle.getAttribute('aria-expanded') !== 'true';
+  navToggle.setAttribute('aria-expanded', String(open));
+  nav.classList.toggle('open', open);
+});
 let cleanup = null;
 let generation = 0;
 
 function showSignIn(message) {
   if (cleanup) { cleanup(); cleanup = null; }
   nav.hidden = true;
+  navToggle.hidden = true;
   view.hidden = true;
   signIn.hidden = false;
   const error = document.getElementById('sign-in-error');
@@ -32,6 +42,8 @@ async function route() {
   if (cleanup) { cleanup(); cleanup = null; }
   signIn.hidden = true;
   nav.hidden = false;
+  navToggle.hidden = false;
+  foldNav();
   view.hidden = false;
   const [path, search] = location.hash.replace(/^#\/?/, '').split('?');
   const [name, id] = path.split('/');
@@ -47,6 +59,7 @@ async function route() {
   try {
     if (current === 'channels') done = await channels.render(container);
     else if (current === 'rules') done = await rules.render(container);
+    else if (current === 'tenants' && id) done = await tenant.render(container, decodeURIComponent(id));
     else if (current === 'tenants') done = await tenants.render(container);
     else if (current === 'silences') done = await silences.render(container, params);
     else if (current === 'logs' && id) done = await logs.renderDelivery(container, id);
