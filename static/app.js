@@ -13,21 +13,12 @@ import { h, clear } from './ui.js';
 const signIn = document.getElementById('sign-in');
 const view = document.getElementById('view');
 const nav = document.getElementById('nav');
-// On a narrow screen the navigation folds behind a Menu button (style.css, "Any screen").
-const navToggle = document.getElementById('nav-toggle');
-const foldNav = () => { navToggle.setAttribute('aria-expanded', 'false'); nav.classList.remove('open'); };
-navToggle.addEventListener('click', () => {
-  const open = navToggle.getAttribute('aria-expanded') !== 'true';
-  navToggle.setAttribute('aria-expanded', String(open));
-  nav.classList.toggle('open', open);
-});
 let cleanup = null;
 let generation = 0;
 
 function showSignIn(message) {
   if (cleanup) { cleanup(); cleanup = null; }
   nav.hidden = true;
-  navToggle.hidden = true;
   view.hidden = true;
   signIn.hidden = false;
   const error = document.getElementById('sign-in-error');
@@ -42,8 +33,6 @@ async function route() {
   if (cleanup) { cleanup(); cleanup = null; }
   signIn.hidden = true;
   nav.hidden = false;
-  navToggle.hidden = false;
-  foldNav();
   view.hidden = false;
   const [path, search] = location.hash.replace(/^#\/?/, '').split('?');
   const [name, id] = path.split('/');
