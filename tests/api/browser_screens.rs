@@ -202,6 +202,8 @@ async fn every_view_and_form_fits_a_phone_and_a_laptop_with_each_action_reachabl
         if size == PHONE {
             browser.screenshot("tenants-phone").await;
         }
+        click(&browser, &format!("[data-tenant-log] tr[data-delivery-id='{}']", holding.failed)).await;
+        browser.wait_for_text("h1", &holding.failed).await;
 
         // The alert log keeps its Status visible; Silence similar opens the silence form.
         view("#/logs", "tr[data-delivery-id]").await;
@@ -214,6 +216,9 @@ async fn every_view_and_form_fits_a_phone_and_a_laptop_with_each_action_reachabl
         browser.wait_for("form[aria-label='Add silence']").await;
         browser.assert_fits(&format!("Silence similar's form on a {name}")).await;
         view("#/silences", "tr[data-silence-id]").await;
+        browser.click_button("", "Add silence").await;
+        browser.wait_for("form[aria-label='Add silence'] [name='comment']").await;
+        browser.assert_fits(&format!("Add silence on a {name}")).await;
 
         // A delivery page (Redeliver answers) and a notification's page.
         view(&format!("#/logs/{}", holding.failed), "#payload").await;
