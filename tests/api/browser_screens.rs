@@ -200,6 +200,7 @@ async fn every_view_and_form_fits_a_phone_and_a_laptop_with_each_action_reachabl
         browser.assert_fits(&format!("Add tenant on a {name}")).await;
         view("#/tenants/contoso", "[data-tenant-log] tr[data-delivery-id]").await;
         if size == PHONE {
+            browser.client.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
             browser.screenshot("tenants-phone").await;
         }
         click(&browser, &format!("[data-tenant-log] tr[data-delivery-id='{}']", holding.failed)).await;
@@ -210,6 +211,7 @@ async fn every_view_and_form_fits_a_phone_and_a_laptop_with_each_action_reachabl
         let status = browser.wait_for(&format!("tr[data-delivery-id='{}'] .badge", holding.failed)).await;
         assert!(status.is_displayed().await.unwrap(), "the status shows on a {name}");
         if size == PHONE {
+            browser.client.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
             browser.screenshot("logs-phone").await;
         }
         browser.click_button(&format!("//tr[@data-delivery-id='{}']", holding.failed), "Silence similar").await;
