@@ -6,6 +6,7 @@ import * as logs from './logs.js';
 import * as overview from './overview.js';
 import * as rules from './rules.js';
 import * as silences from './silences.js';
+import * as tenant from './tenant.js';
 import * as tenants from './tenants.js';
 import { h, clear } from './ui.js';
 
@@ -47,6 +48,7 @@ async function route() {
   try {
     if (current === 'channels') done = await channels.render(container);
     else if (current === 'rules') done = await rules.render(container);
+    else if (current === 'tenants' && id) done = await tenant.render(container, decodeURIComponent(id));
     else if (current === 'tenants') done = await tenants.render(container);
     else if (current === 'silences') done = await silences.render(container, params);
     else if (current === 'logs' && id) done = await logs.renderDelivery(container, id);

@@ -48,7 +48,7 @@ function silenceForm(prefill, tenants, done) {
     field('Site', site, 'The site URL exactly as events carry it (data.site_url).'),
     field('Matchers (JSON)', raw, 'Optional: a conditions tree, as in a rule, matched as well as the fields above.'),
     h('datalist#silence-known-types', {}, KNOWN_TYPES.filter((t) => !t.includes('*')).map((t) => h('option', { value: t }))),
-    h('div.grid2', {}, field('Duration', duration, 'From now, such as 30m, 2h or 3d.'), field('Or ends at', endsAt, 'Used instead of the duration when set.')),
+    h('div.grid2', {}, field('Duration', duration, 'From now, such as 30m, 2h or 3d.'), field('Or ends at', endsAt, `In this browser’s time zone (${Intl.DateTimeFormat().resolvedOptions().timeZone || 'local'}); used instead of the duration when set.`)),
     h('div.grid2', {}, field('Comment', comment, 'Why; shown in the list.'), field('Created by', createdBy)),
     formError(),
     saveOrCancel(done));

@@ -64,7 +64,7 @@ export async function render(view) {
   };
   const rows = items.map((tenant) => h('tr', { dataset: { tenantId: tenant.id } },
     h('td', {}, h('code', {}, tenant.id)),
-    h('td', {}, tenant.display_name),
+    h('td', {}, h('a', { href: `#/tenants/${encodeURIComponent(tenant.id)}`, dataset: { tenantPage: tenant.id } }, tenant.display_name)),
     h('td.optional', {}, h('code', {}, tenant.microsoft_tenant_id)),
     h('td', {}, auditCell(tenant.audit)),
     h('td.optional', {}, when(tenant.updated_at)),

@@ -38,10 +38,21 @@ export function severity(value) {
   return h(`span.sev-${value}`, {}, value);
 }
 
+const LOCAL = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' });
+
+/**
+ * A time as this browser's local time with its zone (`5 Dec 2026, 18:02:05 UTC`, `…GMT+1`), as a
+ * `<time>` element whose title is the exact ISO time. It reads as that text in a template string
+ * too (`last ${when(t)}`), so callers may use it as text or as a node; `—` when there is none.
+ */
 export function when(iso) {
   if (!iso) return '—';
   const date = new Date(iso);
-  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  if (Number.isNaN(date.getTime())) return String(iso);
+  const text = LOCAL.format(date);
+  const el = h('time', { datetime: date.toISOString(), title: date.toISOString() }, text);
+  el.toString = () => text;
+  return el;
 }
 
 /** Wraps a click handler so an API error shows as a message instead of failing silently. */
@@ -112,9 +123,24 @@ export function formError() {
   return h('div', { dataset: { field: '_form' } }, h('p.error', { hidden: true, role: 'alert' }));
 }
 
+/**
+ * A table of `rows` under `headers` (strings or `th` elements), or `empty` when there are none.
+ * Each cell gets its column's name as `data-label`, so on a narrow screen, where rows become
+ * cards, each value is shown beside its name (style.css, "Any screen").
+ */
 export function table(headers, rows, empty) {
   if (!rows.length) return h('p.muted', {}, empty);
-  return h('div.table-wrap', {}, h('table', {},
-    h('thead', {}, h('tr', {}, headers.map((x) => (typeof x === 'string' ? h('th', {}, x) : x)))),
+  const heads = headers.map((x) => (typeof x === 'string' ? h('th', {}, x) : x));
+  const names = heads.map((th) => th.textContent.trim());
+  for (const row of rows.flat(2)) {
+    if (!(row instanceof HTMLTableRowElement)) continue;
+    [...row.cells].forEach((cell, i) => {
+      if (cell.colSpan > 1 || cell.dataset.label !== undefined) return;
+      cell.dataset.label = names[i] || '';
+      if (names[i] === 'Actions') cell.classList.add('cell-actions');
+    });
+  }
+  return h('div.table-wrap', {}, h('table.cards', {},
+    h('thead', {}, h('tr', {}, heads)),
     h('tbody', {}, rows)));
 }

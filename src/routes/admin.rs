@@ -21,6 +21,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("noise.js", "text/javascript; charset=utf-8", include_str!("../../static/noise.js")),
     ("preview.js", "text/javascript; charset=utf-8", include_str!("../../static/preview.js")),
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
+    ("tenant.js", "text/javascript; charset=utf-8", include_str!("../../static/tenant.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("silences.js", "text/javascript; charset=utf-8", include_str!("../../static/silences.js")),
     ("favicon.svg", FAVICON_TYPE, FAVICON),
