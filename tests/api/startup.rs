@@ -279,3 +279,43 @@ fn a_database_that_cannot_be_opened_says_why_in_one_line() {
     }
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+/// The README opens with a quick start of at most 20 lines (its first command is what CI runs),
+/// then a table of contents; every file it or `docs/` links to is in the repository (the
+/// screenshots once `docs/screenshots/` exists), and every contents entry names a heading.
+#[test]
+fn the_readme_opens_with_a_short_quick_start_and_its_links_resolve() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quick = readme.split("\n## Quick start\n").nth(1).expect("a Quick start section");
+    let quick = &quick[..quick.find("\n## ").unwrap()];
+    assert!(quick.lines().count() < 20, "the quick start is {} lines", quick.lines().count() + 1);
+    assert!(quick.contains("```sh\ncargo run --release ") && quick.contains("\ncargo test "), "{quick}");
+    assert!(quick.contains("http://127.0.0.1:8080/") && quick.contains("ADMIN_TOKEN"), "the page and the token: {quick}");
+    assert!(readme.find("\n## Quick start\n") < readme.find("\n## Contents\n"), "the quick start comes first");
+    let headings: Vec<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("## ").or_else(|| l.strip_prefix("### ")))
+        .map(|h| h.to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_').collect::<String>().replace(' ', "-"))
+        .collect();
+    for document in ["README.md", "docs/internals.md", "docs/performance.md", "docs/o365-mapping.md"] {
+        let text = std::fs::read_to_string(root.join(document)).unwrap();
+        let dir = root.join(document).parent().unwrap().to_path_buf();
+        // Prose may hold `](` too: a link has neither spaces nor backticks.
+        let links = text.split("](").skip(1).filter_map(|rest| rest.split(')').next()).filter(|l| !l.contains(char::is_whitespace) && !l.contains('`'));
+        for link in links {
+            if link.starts_with("http") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            if file.is_empty() {
+                assert!(document != "README.md" || headings.iter().any(|h| h == anchor), "{document}: no heading for #{anchor}");
+                continue;
+            }
+            if file.contains("screenshots/") && !root.join("docs/screenshots").exists() {
+                continue;
+            }
+            assert!(dir.join(file).exists(), "{document} links to {file}, which is not in the repository");
+        }
+    }
+}
