@@ -93,8 +93,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.database.describe(),
         settings.instance_id
     );
+    // The start line, on standard output beside any token just printed: where to go, and with what.
+    println!("Admin page: {} (sign in with {})", admin_page(addr), app.admin_token().in_words());
     app.run_until(stop, settings.shutdown_grace).await?;
     Ok(())
+}
+
+/// The admin page's address as a browser on this machine reaches it: an unspecified bind address
+/// (`0.0.0.0`, `::`) is reached through loopback.
+fn admin_page(mut addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}/")
 }
 
 /// Ends the main thread's actix system before the process exits. The exit destroys the main

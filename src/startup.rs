@@ -1,6 +1,8 @@
-//! The one wiring point, shared by `main` and the tests: open the store (running migrations),
-//! start the actors (and the Office 365 content fetcher when configured), load the routing
-//! snapshot, bind the listener and build the HTTP server.
+//! The one wiring point, shared by `main` and the tests: bind the listener, open the store
+//! (running migrations), start the actors (and the Office 365 content fetcher when configured),
+//! load the routing snapshot, then settle the API tokens (generating and printing any that are
+//! new) and build the HTTP server. In that order, so a start that fails (the port taken, the
+//! database unreachable) has printed no token and stored none.
 
 use std::sync::Arc;
 
@@ -15,8 +17,6 @@ use actix_web::middleware::DefaultHeaders;
 
 use crate::actors::delivery::DeliveryPolicy;
 use crate::domain::retry::RetryPolicy;
-use crate::domain::time::now_ms;
-use crate::domain::token::{self, Credentials, Role, TokenHash};
 use crate::outbound::Outbound;
 use crate::actors::messages::Reload;
 use crate::actors::retry_supervisor::RetrySupervisor;
@@ -29,6 +29,7 @@ use crate::sources::o365::fetcher::Fetcher;
 use crate::routes::ApiConfig;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::tokens::AdminToken;
 
 /// Connections the Office 365 content fetcher keeps to the Management Activity API.
 const FETCH_CONNECTIONS: usize = 8;
@@ -53,28 +54,6 @@ fn security_headers() -> DefaultHeaders {
     SECURITY_HEADERS.iter().fold(DefaultHeaders::new(), |headers, header| headers.add(*header))
 }
 
-/// Listening sockets for `bind_addr`, one per address it resolves to, made as actix-web's
-/// `HttpServer::bind` makes them; an error only if none could be bound.
-fn listen(bind_addr: &str, backlog: i32) -> std::io::Result<Vec<std::net::TcpListener>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let (mut listeners, mut error) = (Vec::new(), None);
-    for addr in std::net::ToSocketAddrs::to_socket_addrs(bind_addr)? {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-            .and_then(|socket| socket.set_reuse_address(true).map(|()| socket))
-            .and_then(|socket| socket.bind(&addr.into()).map(|()| socket))
-            .and_then(|socket| socket.listen(backlog).map(|()| socket));
-        match socket {
-            Ok(socket) => listeners.push(socket.into()),
-            Err(err) => error = Some(err),
-        }
-    }
-    match error {
-        Some(err) if listeners.is_empty() => Err(err),
-        _ if listeners.is_empty() => Err(std::io::Error::other("the address resolves to nothing")),
-        _ => Ok(listeners),
-    }
-}
-
 /// A built router: bound, actors running, ready to serve.
 pub struct Application {
     port: u16,
@@ -83,17 +62,19 @@ pub struct Application {
     fetcher: Option<actix::Addr<Fetcher>>,
     /// The retention task, stopped first when the router stops.
     retention: actix_web::rt::task::JoinHandle<()>,
+    /// Where the admin token in force came from (for the start line).
+    admin_token: AdminToken,
 }
 
 impl Application {
     /// Must be called inside an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listeners = crate::listener::bind(&settings.bind_addr)?;
         let instance = Instance::new(settings.instance_id.clone());
         let store = Store::open(&settings.database, settings.database_pool_size, instance.holder(settings.delivery_timeout))?;
         let metrics = crate::metrics::Metrics::new();
         store.observe_commits(metrics.store_commit_duration.clone());
         instance.beat(&store).await.context("recording this instance in the database")?;
-        let credentials = web::Data::new(credentials(&store, &settings).await?);
         let retry = Arc::new(RetryPolicy {
             schedule: settings.retry_schedule.clone(),
             jitter: settings.retry_jitter,
@@ -120,6 +101,9 @@ impl Application {
             .await
             .context("starting the rule matcher")?
             .context("loading rules and channels")?;
+        // Last of what can stop the start: a token generated now is one that works.
+        let (credentials, admin_token) = crate::tokens::in_force(&store, &settings).await?;
+        let credentials = web::Data::new(credentials);
         let handle = RouterHandle::new(store.clone(), matcher, Arc::new(settings.limits.clone()), instance.clone(), Arc::clone(&metrics));
         let host = instance.id.clone();
         let fetcher = settings.o365.clone().map(|o365| {
@@ -157,8 +141,6 @@ impl Application {
             .shutdown_timeout(settings.shutdown_grace.as_secs().max(1));
         let draining = server.graceful_shutdown_signal();
         let mut port = None;
-        // A deep accept queue: bursts of ingestion connections wait instead of being dropped.
-        let listeners = listen(&settings.bind_addr, 4096).with_context(|| format!("binding {}", settings.bind_addr))?;
         for listener in listeners {
             let addr = listener.local_addr()?;
             port.get_or_insert(addr.port());
@@ -184,11 +166,16 @@ impl Application {
         }
         let port = port.context("the listener has an address")?;
         let server = server.run();
-        Ok(Self { port, server, handle, fetcher, retention })
+        Ok(Self { port, server, handle, fetcher, retention, admin_token })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where the admin token in force came from: set, generated by this start, or kept.
+    pub fn admin_token(&self) -> AdminToken {
+        self.admin_token
     }
 
     /// The in-process handle, for programs that embed the router.
@@ -233,40 +220,4 @@ impl Application {
         let _ = actix_web::rt::time::timeout(std::time::Duration::from_millis(100), serving).await;
         Ok(())
     }
-}
-
-/// The token hashes in force: a configured token, else the hash kept from the first start, else
-/// a new token, generated now and printed once (its hash is kept, the token itself nowhere).
-async fn credentials(store: &Store, settings: &Settings) -> anyhow::Result<Credentials> {
-    let mut hashes = Vec::new();
-    for (role, configured) in [(Role::Admin, &settings.admin_token), (Role::Ingest, &settings.ingest_token)] {
-        if let Some(token) = configured {
-            hashes.push(TokenHash::of(token));
-            continue;
-        }
-        let kept = store.read(move |conn| crate::store::tokens::hash_of(conn, role.as_str())).await?;
-        if let Some(hash) = kept.as_deref().and_then(TokenHash::from_stored) {
-            log::info!("{} not set; using the {} token generated on the first start", role.variable(), role.as_str());
-            hashes.push(hash);
-            continue;
-        }
-        let token = token::generate(role);
-        let hash = TokenHash::of(&token);
-        let stored = hash.to_stored();
-        let in_force = store
-            .write(move |conn| crate::store::tokens::keep_hash(conn, role.as_str(), &stored, now_ms()))
-            .await?;
-        if in_force == hash.to_stored() {
-            // Printed once, on standard output, never to the log.
-            println!(
-                "{} was not set, so one was generated. It is shown only now; keep it safe:\n  {}={token}",
-                role.variable(),
-                role.variable()
-            );
-        }
-        hashes.push(TokenHash::from_stored(&in_force).context("reading a stored token hash")?);
-    }
-    let ingest = hashes.pop().expect("two roles");
-    let admin = hashes.pop().expect("two roles");
-    Ok(Credentials { admin, ingest })
 }

@@ -75,6 +75,7 @@ pub mod groups;
 mod id_in;
 pub mod instances;
 pub mod models;
+mod open_error;
 pub mod o365;
 pub mod postgres;
 pub mod rules;
@@ -246,11 +247,13 @@ impl Store {
         match database {
             Database::Sqlite(path) => {
                 let commits = Commits::default();
-                let (pool, writer) = sqlite::open(path, pool_size, Connector(database.clone()), commits.clone())?;
+                let (pool, writer) = sqlite::open(path, pool_size, Connector(database.clone()), commits.clone()).map_err(|err| {
+                    anyhow::anyhow!("DATABASE_URL: cannot open the SQLite database {path}: {}", open_error::sqlite(path, &format!("{:#}", err.root_cause())))
+                })?;
                 Ok(Self { pool, mode: sharing::Mode::single(writer), database: database.clone(), commits })
             }
             Database::Postgres(url) => {
-                let pool = postgres::open(url, &database.describe(), pool_size, Connector(database.clone()))?;
+                let pool = postgres::open(url, &database.describe(), pool_size, Connector(database.clone())).map_err(|err| anyhow::anyhow!("DATABASE_URL: {err:#}"))?;
                 Ok(Self { pool, mode: sharing::Mode::shared(holder), database: database.clone(), commits: Commits::default() })
             }
         }

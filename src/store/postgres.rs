@@ -33,7 +33,7 @@ const MIGRATION_LOCK: i64 = 0x7370_7363_616e;
 /// Connects, runs pending migrations (one instance at a time) and opens the pool. A server that
 /// cannot be reached fails here with one line naming it and the cause.
 pub(super) fn open(url: &str, described: &str, pool_size: u32, connector: Connector) -> anyhow::Result<Pool> {
-    let mut conn = PgConnection::establish(url).map_err(|e| anyhow::anyhow!("cannot connect to {described}: {}", one_line(&e.to_string())))?;
+    let mut conn = PgConnection::establish(url).map_err(|e| anyhow::anyhow!("cannot connect to {described}: {}", super::open_error::postgres(&e.to_string())))?;
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
         .with_context(|| format!("waiting for the migration lock on {described}"))?;
     let migrated = conn.run_pending_migrations(MIGRATIONS).map(|_| ()).map_err(|e| anyhow::anyhow!("running database migrations on {described}: {e}"));
@@ -58,10 +58,6 @@ pub fn connect(url: &str) -> Result<PgConnection, diesel::r2d2::Error> {
     let mut conn = PgConnection::establish(url).map_err(diesel::r2d2::Error::ConnectionError)?;
     conn.batch_execute(SESSION).map_err(diesel::r2d2::Error::QueryError)?;
     Ok(conn)
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The PostgreSQL connection of a shared store, whose pool holds nothing else (`open`).

@@ -42,4 +42,5 @@ mod retries;
 mod security;
 pub mod siem;
 mod silences;
+mod startup;
 mod throwaway_type;

@@ -115,7 +115,7 @@ on_both_backends! {
     }
 }
 
-/// One record per row of `../shared/O365-MAPPING.md` (and each condition of a row), as SharePoint
+/// One record per row of `docs/o365-mapping.md` (and each condition of a row), as SharePoint
 /// writes them, with what the router must make of it: `(operation, fields, outcome, event,
 /// severity, permission_type, access_level, principal)`; `None` where the row does not say.
 type Row = (&'static str, Value, &'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>);

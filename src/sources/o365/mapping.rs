@@ -1,4 +1,4 @@
-//! From an audit record to a router event: `../shared/O365-MAPPING.md` as data. [`TABLE`] holds
+//! From an audit record to a router event: `docs/o365-mapping.md` as data. [`TABLE`] holds
 //! the rows that only look at the operation and whether the target is external; the rows that
 //! read a group's name (sharing-link groups, broad groups, owners, default grants by SharePoint
 //! itself) come first, in [`map`]. Then the severity is raised one level when the actor is an

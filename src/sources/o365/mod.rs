@@ -1,6 +1,6 @@
 //! Office 365 audit records in (SPEC section 14, issue 14): records of the Management Activity
 //! API's `Audit.SharePoint` content, read leniently (`record`), mapped to router events by the
-//! table of `../shared/O365-MAPPING.md` (`mapping`), and the records of one user action folded
+//! table of `docs/o365-mapping.md` (`mapping`), and the records of one user action folded
 //! into one event (`fold`).
 //!
 //! `ingest` reads, maps and folds the records of one request (`POST /api/v1/sources/o365/audit`)
