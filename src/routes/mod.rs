@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod preview;
 pub mod rules;
+pub mod sent;
 pub mod silences;
 pub mod sources;
 pub mod tenants;
