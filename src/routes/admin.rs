@@ -23,6 +23,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("tenants.js", "text/javascript; charset=utf-8", include_str!("../../static/tenants.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("silences.js", "text/javascript; charset=utf-8", include_str!("../../static/silences.js")),
+    ("sent.js", "text/javascript; charset=utf-8", include_str!("../../static/sent.js")),
     ("favicon.svg", FAVICON_TYPE, FAVICON),
 ];
 
