@@ -170,4 +170,29 @@ on_both_backends! {
         let shown = delivery.to_string();
         assert!(!shown.contains("sk_live_0123") && !shown.contains("k3y-in-the-url"), "{delivery:#}");
     }
+
+    #[actix_web::test]
+    async fn retention_deletes_the_requests_kept_with_the_attempts_it_deletes() {
+        let receiver = Receiver::start().await;
+        let retention = spscan_router::retention::Retention { keep: Duration::from_secs(2), keep_failed: Duration::from_secs(3600) };
+        let app = spawn_app_with(move |settings| settings.retention = retention).await;
+        app.soc_channel_for_contoso(&receiver).await;
+        let (_, first) = ingest(&app, permission_event("contoso", "permission.external_share_created", "high")).await;
+        let (_, second) = ingest(&app, permission_event("contoso", "permission.external_share_created", "low")).await;
+        for id in [&first, &second] {
+            let delivery = app.wait_for_status(id, "succeeded", Duration::from_secs(10)).await;
+            assert!(delivery["attempts"][0]["request"].is_object(), "{delivery:#}");
+        }
+        let kept = || async {
+            use diesel::prelude::*;
+            use spscan_router::store::schema::sent_requests;
+            app.handle.store().read(|conn| Ok(sent_requests::table.count().get_result::<i64>(conn)?)).await.unwrap()
+        };
+        assert_eq!(kept().await, 2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while app.get(&format!("/api/v1/deliveries/{second}")).await.status != 404 || kept().await != 0 {
+            assert!(std::time::Instant::now() < deadline, "the purge left {} requests", kept().await);
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
