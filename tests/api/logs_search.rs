@@ -195,4 +195,36 @@ on_both_backends! {
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    #[actix_web::test]
+    async fn a_splunk_batch_is_kept_once_for_all_its_deliveries_with_the_hec_token_masked() {
+        use crate::siem::{hec, VendorReceiver, HEC_TOKEN};
+        let receiver = VendorReceiver::start(hec);
+        let app = spawn_app().await;
+        let answer = app.post("/api/v1/channels", json!({"name": "Splunk", "type": "splunk", "url": receiver.base, "token": HEC_TOKEN, "index": "security", "batch_size": 10})).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        app.route_everything_to(&[answer.body["id"].as_str().unwrap()]).await;
+        app.create_tenant("contoso").await;
+        let events: Vec<Value> = (0..5).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+        let answer = app.ingest(json!({"events": events})).await;
+        assert_eq!(answer.status, 202, "{}", answer.body);
+        let ids: Vec<String> = answer.body["results"].as_array().unwrap().iter().map(|r| r["deliveries"][0]["id"].as_str().unwrap().to_string()).collect();
+        let mut requests = std::collections::HashSet::new();
+        for id in &ids {
+            let delivery = app.wait_for_status(id, "succeeded", Duration::from_secs(10)).await;
+            let attempt = &delivery["attempts"][0];
+            let sent = &attempt["request"];
+            let body = sent["body"].as_str().unwrap().as_bytes().to_vec();
+            assert!(receiver.with(|v| v.bodies.contains(&body)), "the body shown is one Splunk got: {sent:#}");
+            let auth = sent["headers"].as_array().unwrap().iter().find(|h| h["name"] == "authorization").unwrap()["value"].clone();
+            assert_eq!(auth, json!(format!("Splunk ••••{}", &HEC_TOKEN[HEC_TOKEN.len() - 4..])));
+            assert!(!delivery.to_string().contains(HEC_TOKEN), "{delivery:#}");
+            requests.insert(attempt["request_id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{id}#1")));
+        }
+        use diesel::prelude::*;
+        use spscan_router::store::schema::sent_requests;
+        let kept: i64 = app.handle.store().read(|conn| Ok(sent_requests::table.count().get_result(conn)?)).await.unwrap();
+        assert_eq!(kept, requests.len() as i64, "one row per request, not per delivery");
+        assert!(requests.len() < ids.len(), "the five went in fewer requests: {requests:?}");
+    }
 }
