@@ -189,8 +189,7 @@ pub struct LogQuery {
     until: Option<String>,
 }
 
-/// Longest search text.
-pub const MAX_SEARCH: usize = 200;
+
 
 /// The alert log.
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(LogQuery), responses((status = 200, description = "A page of deliveries", body = Page)))]
@@ -211,34 +210,9 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
     if cursor.as_ref().is_some_and(|c| !c.starts_with("dlv_") || c.len() > 64) {
         return Err(Invalid::new("cursor", "is not a cursor from a previous page's `next_cursor`").into());
     }
-    let q = nonempty(query.q);
-    if let Some(q) = &q {
-        if q.chars().count() > MAX_SEARCH {
-            return Err(Invalid::new("q", format!("is longer than {MAX_SEARCH} characters")).into());
-        }
-        if q.contains('\0') {
-            return Err(Invalid::new("q", "holds a NUL character").into());
-        }
-    }
-    let mut severities = Vec::new();
-    for value in nonempty(query.severity).iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
-        severities.push(Severity::parse("severity", value)?.as_str().to_string());
-    }
-    let instant = |field: &'static str, value: Option<String>| {
-        nonempty(value)
-            .map(|v| {
-                crate::domain::time::parse_rfc3339(&v)
-                    .ok_or_else(|| Invalid::new(field, format!("`{v}` is not an RFC 3339 time such as 2026-11-28T15:00:00Z")))
-            })
-            .transpose()
-    };
-    let since = instant("since", query.since)?;
-    let until = instant("until", query.until)?;
-    if let (Some(since), Some(until)) = (since, until) {
-        if until <= since {
-            return Err(Invalid::new("until", "must be later than `since`").into());
-        }
-    }
+    let q = super::log_filters::search(query.q)?;
+    let severities = super::log_filters::severities(query.severity)?;
+    let (since, until) = super::log_filters::time_range(query.since, query.until)?;
     let filter = LogFilter {
         q,
         severities,
@@ -395,21 +369,7 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
         };
         return Err(Invalid::new("status", format!("`{status}`: bulk redelivery takes failed, succeeded, suppressed or silenced deliveries; {why}")).into());
     }
-    let instant = |field: &'static str, value: Option<String>| {
-        nonempty(value)
-            .map(|v| {
-                crate::domain::time::parse_rfc3339(&v)
-                    .ok_or_else(|| Invalid::new(field, format!("`{v}` is not an RFC 3339 time such as 2026-11-28T15:00:00Z")))
-            })
-            .transpose()
-    };
-    let since = instant("since", request.since)?;
-    let until = instant("until", request.until)?;
-    if let (Some(since), Some(until)) = (since, until) {
-        if until <= since {
-            return Err(Invalid::new("until", "must be later than `since`").into());
-        }
-    }
+    let (since, until) = super::log_filters::time_range(request.since, request.until)?;
     let filter = deliveries::RedeliverFilter {
         status,
         silence_id,

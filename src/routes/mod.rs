@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod events;
 pub mod health;
 pub mod instances;
+pub mod log_filters;
 pub mod metrics;
 pub mod openapi;
 pub mod preview;
