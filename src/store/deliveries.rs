@@ -268,9 +268,12 @@ pub fn get(conn: &mut Conn, id: &str) -> Result<DeliveryRow, StoreError> {
         .ok_or(StoreError::NotFound("delivery"))
 }
 
-/// A delivery with its attempts (oldest first), the payload it sends, and what each attempt
-/// sent (by `sent_requests` id; attempts made before it was kept have none).
-pub fn detail(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, Vec<AttemptRow>, String, HashMap<String, SentRequestRow>), StoreError> {
+/// A delivery, its attempts (oldest first), the payload it sends, and what each attempt sent (by
+/// `sent_requests` id, `attempts::sent_request_id`; attempts made before it was kept have none).
+pub type Detail = (DeliveryRow, Vec<AttemptRow>, String, HashMap<String, SentRequestRow>);
+
+/// A delivery's [`Detail`].
+pub fn detail(conn: &mut Conn, id: &str) -> Result<Detail, StoreError> {
     let row = get(conn, id)?;
     let attempts: Vec<AttemptRow> = attempts::table
         .filter(attempts::delivery_id.eq(id))
