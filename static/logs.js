@@ -176,7 +176,7 @@ function localInput(iso) {
  * each change goes into the URL hash (`go`), so a link reproduces the view.
  */
 function searchControls(filters, go) {
-  const input = h('input', { type: 'search', id: 'filter-q', name: 'q', value: filters.q, maxlength: 200,
+  const input = h('input', { type: 'text', inputmode: 'search', enterkeyhint: 'search', id: 'filter-q', name: 'q', value: filters.q, maxlength: 200,
     placeholder: 'Event id, site, principal or resource' });
   const severitySelect = h('select', { id: 'filter-severity', name: 'severity', on: { change: () => { filters.severity = severitySelect.value; go(); } } },
     h('option', { value: '' }, 'Any'), ['critical', 'high', 'medium', 'low'].map((s) => h('option', { value: s }, s)));

@@ -100,6 +100,7 @@ async fn a_person_searches_the_alert_log_and_sees_the_exact_slack_body_that_was_
             browser.assert_fits(&format!("the alert log searched ({name})")).await;
         }
         assert_own_fit(&browser, &format!("the alert log searched ({name})")).await;
+        browser.screenshot(&format!("alert-logs-search-{name}")).await;
         // The filters are in the address: the same link shows the same view.
         browser.client.refresh().await.unwrap();
         wait_for_rows(&browser, &[&ids[0]]).await;
