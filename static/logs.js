@@ -4,6 +4,7 @@
 import { get, post } from './api.js';
 import { badge, clear, h, severity, table, toast, when } from './ui.js';
 import { KNOWN_TYPES } from './rules.js';
+import { sentRequest } from './sent.js';
 
 const REFRESH_MS = 2500;
 
@@ -44,7 +45,8 @@ export async function renderList(view, params) {
   const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
   const filters = { status: params.get('status') || '', channel_id: params.get('channel_id') || '',
     tenant_id: params.get('tenant_id') || '', event_type: params.get('event_type') || '', request_id: params.get('request_id') || '',
-    notification_id: params.get('notification_id') || '' };
+    notification_id: params.get('notification_id') || '', q: params.get('q') || '', severity: params.get('severity') || '',
+    since: params.get('since') || '', until: params.get('until') || '' };
   const cursors = [];
   let cursor = '';
 
@@ -58,6 +60,8 @@ export async function renderList(view, params) {
   const typeInput = h('input', { type: 'text', id: 'filter-event_type', name: 'event_type', list: 'known-types', value: filters.event_type,
     placeholder: 'any type', on: { change: () => { filters.event_type = typeInput.value.trim(); go(); } } });
   const tableSlot = h('div');
+  const totalSlot = h('p.log-total#log-total', { 'aria-live': 'polite' });
+  const search = searchControls(filters, go);
   const older = h('button', { type: 'button', on: { click: () => { cursors.push(cursor); cursor = older.dataset.next; load(); } } }, 'Older');
   const newer = h('button', { type: 'button', on: { click: () => { cursor = cursors.pop() || ''; load(); } } }, 'Newer');
 
@@ -75,7 +79,16 @@ export async function renderList(view, params) {
     } } }, 'Silence similar');
 
   async function load() {
-    const page = await get(`/deliveries?${query({ ...filters, cursor, limit: 25 })}`);
+    let page;
+    try {
+      page = await get(`/deliveries?${query({ ...filters, cursor, limit: 25 })}`);
+    } catch (error) {
+      // A link with a filter the router refuses (a malformed date) says why instead of a blank log.
+      clear(totalSlot).append(h('span.notice.bad', { dataset: { logError: '' } }, error.message));
+      clear(tableSlot);
+      return;
+    }
+    totalSlot.textContent = `${page.total}${page.total_capped ? '+' : ''} ${page.total === 1 && !page.total_capped ? 'delivery matches' : 'deliveries match'}`;
     const rows = page.items.map((d) => h(`tr.clickable${NOISE.includes(d.status) ? '.noise' : ''}`, { dataset: { deliveryId: d.id, status: d.status }, tabindex: 0,
       on: { click: () => { location.hash = `#/logs/${d.id}`; }, keydown: (e) => { if (e.key === 'Enter') location.hash = `#/logs/${d.id}`; } } },
       h('td', {}, when(d.created_at)),
@@ -109,6 +122,8 @@ export async function renderList(view, params) {
     const body = { ...filters, status };
     delete body.request_id;
     delete body.notification_id;
+    delete body.q;
+    delete body.severity;
     try {
       const { count } = await post('/deliveries/redeliver', { ...body, dry_run: true });
       if (!count) { toast(`No ${status} deliveries match this filter.`); return; }
@@ -122,10 +137,11 @@ export async function renderList(view, params) {
   } } }, 'Redeliver all');
 
   // Bulk redelivery filters by status, channel, tenant and type, not by request.
-  redeliverAll.hidden = Boolean(filters.request_id || filters.notification_id);
+  redeliverAll.hidden = Boolean(filters.request_id || filters.notification_id || filters.q || filters.severity);
   // (Element.append would write a `null` notice as the text "null".)
   clear(view).append(...[
     h('div.bar', {}, h('h1', {}, 'Alert logs'), redeliverAll),
+    search,
     h('div.filters', {},
       select('status', 'Status', [['failed', 'failed'], ['pending', 'pending'], ['succeeded', 'succeeded'], ['cancelled', 'cancelled'],
         ['grouped', 'grouped (sent in a notification)'], ['suppressed', 'suppressed (a repeat)'], ['silenced', 'silenced']]),
@@ -139,11 +155,46 @@ export async function renderList(view, params) {
     filters.notification_id ? h('p.notice', { dataset: { notificationFilter: '' } }, 'Only the deliveries grouped into notification ',
       h('a', { href: `#/logs/${encodeURIComponent(filters.notification_id)}` }, filters.notification_id), '. ',
       h('a', { href: '#', on: { click: (e) => { e.preventDefault(); filters.notification_id = ''; go(); } } }, 'Show all')) : null,
+    totalSlot,
     tableSlot,
     h('div.pager', {}, newer, older)].filter(Boolean));
   await load();
   const timer = setInterval(() => load().catch(() => {}), REFRESH_MS);
   return () => clearInterval(timer);
+}
+
+/** `YYYY-MM-DDTHH:MM` in local time, for a datetime-local input, of an RFC 3339 time. */
+function localInput(iso) {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) return '';
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/**
+ * The alert log's search box (event id, site, principal or resource), severity and date range;
+ * each change goes into the URL hash (`go`), so a link reproduces the view.
+ */
+function searchControls(filters, go) {
+  const input = h('input', { type: 'text', inputmode: 'search', enterkeyhint: 'search', id: 'filter-q', name: 'q', value: filters.q, maxlength: 200,
+    placeholder: 'Event id, site, principal or resource' });
+  const severitySelect = h('select', { id: 'filter-severity', name: 'severity', on: { change: () => { filters.severity = severitySelect.value; go(); } } },
+    h('option', { value: '' }, 'Any'), ['critical', 'high', 'medium', 'low'].map((s) => h('option', { value: s }, s)));
+  severitySelect.value = filters.severity;
+  const date = (name, label) => {
+    const el = h('input', { type: 'datetime-local', id: `filter-${name}`, name, value: localInput(filters[name]), on: { change: () => {
+      const at = el.value ? new Date(el.value) : null;
+      filters[name] = at && !Number.isNaN(at.getTime()) ? at.toISOString() : '';
+      go();
+    } } });
+    return h('div', {}, h('label', { for: el.id }, label), el);
+  };
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  return h('form.log-search', { role: 'search', on: { submit: (e) => { e.preventDefault(); filters.q = input.value.trim(); go(); } } },
+    h('div.log-search-q', {}, h('label', { for: input.id }, 'Search'), h('div.log-search-row', {}, input, h('button', { type: 'submit' }, 'Search'))),
+    h('div', {}, h('label', { for: severitySelect.id }, 'Severity'), severitySelect),
+    date('since', `From (${zone})`),
+    date('until', `Until (${zone})`));
 }
 
 /** The delivery page's words for where a grouped, suppressed or silenced delivery went. */
@@ -182,8 +233,22 @@ export async function renderDelivery(view, id) {
   const [channels, rules] = await Promise.all([get('/channels'), get('/rules')]);
   const ruleName = new Map(rules.items.map((r) => [r.id, r.name]));
   const channelName = new Map(channels.items.map((c) => [c.id, c.name]));
+  // Redrawn only when the delivery changed, so an open request stays open and a Copy stays put.
+  let shown = '';
+  const opened = new Set();
   async function load() {
     const d = await get(`/deliveries/${encodeURIComponent(id)}`);
+    const now = JSON.stringify(d);
+    if (now === shown) return;
+    shown = now;
+    const latest = d.attempts.length ? d.attempts[d.attempts.length - 1].number : 0;
+    const sent = d.attempts.slice().reverse().map((a) => {
+      const details = h('details.sent-attempt', { dataset: { attempt: a.number }, open: a.number === latest || opened.has(a.number),
+        on: { toggle: () => { if (details.open) opened.add(a.number); else opened.delete(a.number); } } },
+      h('summary', {}, `Attempt ${a.number}: ${a.status_code ? `HTTP ${a.status_code}` : (a.error_kind || 'no answer')}, ${when(a.started_at)}`),
+      sentRequest(a));
+      return details;
+    });
     // A notification (a group's message) lists the grouped deliveries it carried.
     const notification = d.group_id && d.status !== 'grouped';
     const members = notification ? await get(`/deliveries?${query({ notification_id: d.id, limit: 100 })}`) : null;
@@ -223,6 +288,7 @@ export async function renderDelivery(view, id) {
       members ? groupedList(d, members, channelName) : null,
       h('h2', {}, 'Attempts'),
       table([h('th.num', {}, '#'), 'Started', h('th.num', {}, 'Duration'), 'Result', 'Trigger', 'Answer or error'], attempts, 'No attempt yet.'),
+      sent.length ? h('section#sent', {}, h('h2', {}, 'What was sent'), sent) : null,
       h('h2', {}, 'Payload'),
       h('pre#payload', {}, JSON.stringify(d.payload, null, 2))].filter(Boolean));
   }

@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 
 use super::names::{literal_ip, BlockedTarget, GuardedResolver, Names};
 use super::token;
+use super::shown::{self, SentRequest};
 use super::{failure, left, Answer};
 use crate::channels::{ClientCredentials, HttpPost, Target};
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
@@ -113,7 +114,37 @@ impl Http {
                 ..failure(ErrorKind::Redirect, format!("HTTP {status}: redirected{to}; redirects are not followed"))
             });
         }
-        Ok(Answer { code: status.as_u16(), status: format!("HTTP {status}"), refused: ErrorKind::HttpStatus, retry_after, excerpt })
+        let headers = super::shown::answer_headers(response.headers());
+        Ok(Answer { code: status.as_u16(), status: format!("HTTP {status}"), refused: ErrorKind::HttpStatus, retry_after, excerpt, headers })
+    }
+
+    /// The request [`Http::post`] sends for `built`, as the delivery page shows it: the headers
+    /// in the order they are put, each credential masked (the bearer token, a type's
+    /// `Authorization`, every custom header value of the channel), the URL masked
+    /// (`shown::shown_url`), and the body unless it is `payload` itself.
+    pub fn shown(target: &Target, built: &HttpPost, bearer: bool, payload: Option<&Bytes>) -> SentRequest {
+        let url = built.url.as_deref().unwrap_or(&target.url);
+        let mut headers = Vec::with_capacity(8);
+        shown::put(&mut headers, CONTENT_TYPE.as_str(), "application/json".into());
+        shown::put(&mut headers, USER_AGENT.as_str(), USER_AGENT_VALUE.into());
+        for (name, value) in &built.headers {
+            let value = if name.eq_ignore_ascii_case("authorization") { shown::shown_authorization(value) } else { value.clone() };
+            shown::put(&mut headers, name, value);
+        }
+        if bearer {
+            shown::put(&mut headers, "authorization", format!("Bearer {}", crate::channels::MASK));
+        }
+        for (name, value) in target.headers.iter() {
+            shown::put(&mut headers, name, crate::channels::masked(value));
+        }
+        SentRequest {
+            method: "POST",
+            url: shown::shown_url(url, target.kind.url_is_secret()),
+            headers,
+            body: shown::kept_body(&built.body, payload),
+            body_bytes: built.body.len(),
+            answer_headers: None,
+        }
     }
 
     /// One guarded GET with a bearer token, within the timeout: the answer's status, its

@@ -22,9 +22,11 @@ use crate::domain::retry::ErrorKind;
 use crate::domain::time::now_ms;
 pub use http::{install_crypto_provider, Fetched, USER_AGENT_VALUE};
 pub use names::{guard, BlockedTarget, FixedNames, NameLookup, Names, SystemNames};
+pub use shown::SentRequest;
 
 mod http;
 mod names;
+pub mod shown;
 mod token;
 
 /// Sends deliveries: one client per transport (HTTP's keeps up to `connections` connections
@@ -39,11 +41,14 @@ pub struct Outbound {
     tokens: token::TokenCache,
 }
 
-/// What one request did: its outcome, and how many of the deliveries offered it carried.
+/// What one request did: its outcome, how many of the deliveries offered it carried, and the
+/// request as sent, credentials masked (`None`: nothing was sent, the guard or the token
+/// endpoint stopped it first).
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub outcome: AttemptOutcome,
     pub carried: usize,
+    pub request: Option<Arc<SentRequest>>,
 }
 
 impl Outbound {
@@ -61,7 +66,20 @@ impl Outbound {
         let deadline = clock + self.timeout;
         let request = target.request(items, Sending { now: started_at, host: &self.host });
         let carried = request.carries.clamp(1, items.len());
-        let done = |outcome: AttemptOutcome| Sent { outcome: AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome }, carried };
+        let done = |outcome: AttemptOutcome| Sent {
+            outcome: AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome },
+            carried,
+            request: None,
+        };
+        // What the delivery page shows: the request as sent (a lone delivery's payload sent as it
+        // is, a webhook's, is not kept twice) and the answer's headers.
+        let payload = (carried == 1).then_some(items[0].payload);
+        let shown = |transport: &Transport, bearer: bool, answer: Option<&Answer>| {
+            let Transport::Http(post) = transport;
+            let mut request = http::Http::shown(target, post, bearer, payload);
+            request.answer_headers = answer.map(|a| a.headers.clone());
+            Some(Arc::new(request))
+        };
         if let Some(refusal) = target.host_ip.and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
             let why = format!("{} {}; not allowed by ALLOWED_TARGET_NETWORKS", refusal.0, refusal.1 .0);
             return done(failure(ErrorKind::BlockedTarget, why));
@@ -75,7 +93,7 @@ impl Outbound {
         }
         let mut answer = match self.exchange(target, &request.transport, bearer.as_deref(), deadline).await {
             Ok(answer) => answer,
-            Err(failed) => return done(failed),
+            Err(failed) => return Sent { request: shown(&request.transport, bearer.is_some(), None), ..done(failed) },
         };
         let channel_type = target.kind.channel_type();
         let mut verdict = channel_type.judge(answer.code, answer.excerpt.as_deref().unwrap_or_default());
@@ -88,14 +106,15 @@ impl Outbound {
             };
             answer = match self.exchange(target, &request.transport, Some(&token), deadline).await {
                 Ok(answer) => answer,
-                Err(failed) => return done(failed),
+                Err(failed) => return Sent { request: shown(&request.transport, true, None), ..done(failed) },
             };
             verdict = match channel_type.judge(answer.code, answer.excerpt.as_deref().unwrap_or_default()) {
                 Verdict::Unauthorized => Verdict::Retry("the receiver refused a freshly issued token too".into()),
                 other => other,
             };
         }
-        done(answer.outcome(verdict))
+        let request = shown(&request.transport, target.credentials.is_some(), Some(&answer));
+        Sent { request, ..done(answer.outcome(verdict)) }
     }
 
     /// Sends a built request once, by its transport: the receiver's answer, or why none came.
@@ -126,12 +145,14 @@ struct Answer {
     retry_after: Option<Duration>,
     /// The start of the body, as text.
     excerpt: Option<String>,
+    /// Its headers as kept (`shown::answer_headers`).
+    headers: Vec<(String, String)>,
 }
 
 impl Answer {
     /// The attempt's outcome, as the channel type judged the answer.
     fn outcome(self, verdict: Verdict) -> AttemptOutcome {
-        let Answer { code, status, refused, retry_after, excerpt } = self;
+        let Answer { code, status, refused, retry_after, excerpt, .. } = self;
         let wait = retry_after.map(|d| format!("; asked to wait {}", humantime::format_duration(d))).unwrap_or_default();
         let error = |why: &str| if why.is_empty() { format!("{status}{wait}") } else { format!("{status}: {why}{wait}") };
         let error = match &verdict {

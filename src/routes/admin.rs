@@ -24,6 +24,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("tenant.js", "text/javascript; charset=utf-8", include_str!("../../static/tenant.js")),
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("silences.js", "text/javascript; charset=utf-8", include_str!("../../static/silences.js")),
+    ("sent.js", "text/javascript; charset=utf-8", include_str!("../../static/sent.js")),
     ("favicon.svg", FAVICON_TYPE, FAVICON),
 ];
 

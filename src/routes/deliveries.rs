@@ -107,11 +107,15 @@ struct AttemptView {
     /// deliveries that request carried; `null` for a request of its own.
     request_id: Option<String>,
     request_size: Option<i32>,
+    /// What the attempt sent and the answer's headers; `null`: nothing was sent (the outbound
+    /// guard or the token endpoint stopped it) or it was made before requests were kept.
+    request: Option<super::sent::SentView>,
 }
 
 impl From<AttemptRow> for AttemptView {
     fn from(row: AttemptRow) -> Self {
         Self {
+            request: None,
             number: row.number,
             started_at: at(row.started_at),
             duration_ms: row.duration_ms,
@@ -145,6 +149,10 @@ struct Page {
     items: Vec<DeliveryView>,
     /// Pass as `cursor` for the next page; `null`: this is the last.
     next_cursor: Option<String>,
+    /// How many deliveries the filters take in all (every page), counted up to 10,000.
+    total: i64,
+    /// `true`: there are more than `total` (the count stopped at 10,000).
+    total_capped: bool,
 }
 
 /// Filters of the log; empty values are ignored.
@@ -168,7 +176,20 @@ pub struct LogQuery {
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Search: deliveries whose event id, or whose event's `data.site_url`, `data.principal` or
+    /// `data.resource_path`, contains this text (ASCII letters in any case; `%` and `_` match
+    /// themselves). At most 200 characters.
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// `low`, `medium`, `high` or `critical`; several separated by commas.
+    severity: Option<String>,
+    /// Created at or after (RFC 3339).
+    since: Option<String>,
+    /// Created before (RFC 3339); later than `since`.
+    until: Option<String>,
 }
+
+
 
 /// The alert log.
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(LogQuery), responses((status = 200, description = "A page of deliveries", body = Page)))]
@@ -189,7 +210,14 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
     if cursor.as_ref().is_some_and(|c| !c.starts_with("dlv_") || c.len() > 64) {
         return Err(Invalid::new("cursor", "is not a cursor from a previous page's `next_cursor`").into());
     }
+    let q = super::log_filters::search(query.q)?;
+    let severities = super::log_filters::severities(query.severity)?;
+    let (since, until) = super::log_filters::time_range(query.since, query.until)?;
     let filter = LogFilter {
+        q,
+        severities,
+        since,
+        until,
         status,
         channel_id: nonempty(query.channel_id),
         event_id: nonempty(query.event_id),
@@ -199,10 +227,11 @@ pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) 
         notification_id: nonempty(query.notification_id),
         before: cursor,
     };
-    let (rows, more) = router.store().read(move |conn| deliveries::list(conn, &filter, limit)).await?;
+    let ((rows, more), (total, total_capped)) =
+        router.store().read(move |conn| Ok((deliveries::list(conn, &filter, limit)?, deliveries::total(conn, &filter)?))).await?;
     let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };
     let items: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
-    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor, total, total_capped }))
 }
 
 /// One delivery, its payload and its attempts.
@@ -212,11 +241,20 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
 }
 
 async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
-    let (row, attempts, payload) = router.store().read(move |conn| deliveries::detail(conn, &id)).await?;
+    let (row, attempts, payload, sent) = router.store().read(move |conn| deliveries::detail(conn, &id)).await?;
+    let attempts = attempts
+        .into_iter()
+        .map(|attempt| {
+            let key = crate::store::attempts::sent_request_id(&attempt.delivery_id, attempt.number, attempt.request_id.as_deref());
+            // A shared request is shown with each attempt that went in it.
+            let request = sent.get(&key).cloned().map(|r| super::sent::SentView::new(r, &payload));
+            AttemptView { request, ..AttemptView::from(attempt) }
+        })
+        .collect();
     Ok(DetailView {
         delivery: DeliveryView::from(row),
         payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
-        attempts: attempts.into_iter().map(AttemptView::from).collect(),
+        attempts,
     })
 }
 
@@ -263,7 +301,7 @@ pub async fn redeliver(
         let payload = Bytes::from(payload);
         let sent = dispatch::deliver_once(&outbound, &target, &[Item { msg_id: &row.event_id, payload: &payload }]).await;
         handle.manual_attempt(&channel.id, sent.outcome.succeeded(), sent.outcome.started_at);
-        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome: sent.outcome, request: None };
+        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome: sent.outcome, request: None, sent: sent.request };
         let write = dispatch::Write { records: vec![record], ..Default::default() };
         let written = dispatch::record(&store, &channel.id, &write, retry).await?;
         dispatch::count(&mut metrics.channel(&channel.id), &write.records, &written.recorded);
@@ -331,21 +369,7 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<Red
         };
         return Err(Invalid::new("status", format!("`{status}`: bulk redelivery takes failed, succeeded, suppressed or silenced deliveries; {why}")).into());
     }
-    let instant = |field: &'static str, value: Option<String>| {
-        nonempty(value)
-            .map(|v| {
-                crate::domain::time::parse_rfc3339(&v)
-                    .ok_or_else(|| Invalid::new(field, format!("`{v}` is not an RFC 3339 time such as 2026-11-28T15:00:00Z")))
-            })
-            .transpose()
-    };
-    let since = instant("since", request.since)?;
-    let until = instant("until", request.until)?;
-    if let (Some(since), Some(until)) = (since, until) {
-        if until <= since {
-            return Err(Invalid::new("until", "must be later than `since`").into());
-        }
-    }
+    let (since, until) = super::log_filters::time_range(request.since, request.until)?;
     let filter = deliveries::RedeliverFilter {
         status,
         silence_id,

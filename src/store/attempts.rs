@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::models::AttemptRow;
-use super::schema::{attempts, deliveries};
+use super::models::{AttemptRow, SentRequestRow};
+use super::schema::{attempts, deliveries, sent_requests};
 use super::{write, Conn, IdIn, StoreError};
 use crate::domain::attempt::{AttemptOutcome, Trigger};
 use crate::domain::delivery::{self, DeliveryStatus};
@@ -25,6 +25,31 @@ pub struct AttemptRecord {
     /// The request this attempt shared with other deliveries (batching types): its id and how
     /// many deliveries it carried.
     pub request: Option<SharedRequest>,
+    /// The request as sent, credentials masked (`None`: nothing was sent).
+    pub sent: Option<std::sync::Arc<crate::outbound::SentRequest>>,
+}
+
+/// The `sent_requests` id of an attempt's request: the shared request's id, or
+/// `<delivery_id>#<number>` for a request of its own.
+pub fn sent_request_id(delivery_id: &str, number: i32, request_id: Option<&str>) -> String {
+    match request_id {
+        Some(shared) => shared.to_string(),
+        None => format!("{delivery_id}#{number}"),
+    }
+}
+
+/// The row that keeps `sent`, under `id`.
+fn sent_row(id: String, sent: &crate::outbound::SentRequest) -> SentRequestRow {
+    let json = |pairs: &[(String, String)]| serde_json::to_string(pairs).expect("pairs of strings always serialise");
+    SentRequestRow {
+        id,
+        method: sent.method.to_string(),
+        url: sent.url.clone(),
+        headers: json(&sent.headers),
+        body: sent.body.clone(),
+        body_bytes: sent.body_bytes as i64,
+        answer_headers: sent.answer_headers.as_deref().map(json),
+    }
 }
 
 /// Where a retry falls in the jitter band (`-1.0..=1.0`): random, but the same for every delivery
@@ -131,6 +156,9 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         let mut recorded = Vec::with_capacity(records.len());
         let mut final_state: HashMap<&str, DeliveryState> = HashMap::with_capacity(records.len());
         let mut attempt_rows = Vec::with_capacity(records.len());
+        // One row per request sent, however many deliveries it carried.
+        let mut sent_rows: Vec<SentRequestRow> = Vec::new();
+        let mut shared_kept: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for record in records {
             let Some((status, count, scheduled, next, redeliver_from)) = state.get_mut(&record.delivery_id) else {
                 continue;
@@ -139,6 +167,12 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             *scheduled += i32::from(record.trigger == Trigger::Scheduled);
             let outcome = &record.outcome;
             attempt_rows.push(attempt_row(record, *count));
+            if let Some(sent) = &record.sent {
+                let shared = record.request.as_ref().map(|r| &*r.id);
+                if shared.is_none_or(|id| shared_kept.insert(id)) {
+                    sent_rows.push(sent_row(sent_request_id(&record.delivery_id, *count, shared), sent));
+                }
+            }
             let before = status.clone();
             // A status the code does not know (none is stored) is left as it is.
             let (new_status, new_next) = match DeliveryStatus::parse(status) {
@@ -199,6 +233,7 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
             }
         }
         insert_rows!(attempt_rows, |head| each_backend!(conn, c => diesel::insert_into(attempts::table).values(head).execute(c))?);
+        insert_rows!(sent_rows, |head| each_backend!(conn, c => diesel::insert_into(sent_requests::table).values(head).execute(c))?);
         Ok(recorded)
     })
 }

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
-use super::models::{AttemptRow, ChannelRow, DeliveryRow};
-use super::schema::{attempts, channels, deliveries, events};
+use super::models::{AttemptRow, ChannelRow, DeliveryRow, SentRequestRow};
+use super::schema::{attempts, channels, deliveries, events, sent_requests};
 use super::attempts::progress_of;
 use super::{write, Conn, StoreError};
 use crate::domain::delivery::DeliveryStatus;
@@ -49,7 +49,17 @@ pub struct LogFilter {
     pub notification_id: Option<String>,
     /// Only deliveries with an id below this one (the page cursor).
     pub before: Option<String>,
+    /// Search text (`log_search`).
+    pub q: Option<String>,
+    /// Only deliveries of events of these severities (any when empty).
+    pub severities: Vec<String>,
+    /// Created at or after, and before (Unix ms).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
 }
+
+/// Most deliveries a page's `total` counts; past it the total says "at least".
+pub const TOTAL_CAP: i64 = 10_000;
 
 /// What a fetch found.
 #[derive(Debug, Default)]
@@ -177,9 +187,12 @@ pub fn request_redelivery(conn: &mut Conn, filter: &RedeliverFilter, now: i64) -
     })
 }
 
-/// One page of the alert log, newest first: `limit` rows and whether more follow.
-pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<DeliveryRow>, bool), StoreError> {
-    let mut query = deliveries::table.select(DeliveryRow::as_select()).into_boxed();
+/// The alert log's query with `filter` applied (all but the page cursor), selecting `ST`.
+fn filtered<'a, ST: 'a>(
+    mut query: deliveries::BoxedQuery<'a, <Conn as diesel::Connection>::Backend, ST>,
+    filter: &'a LogFilter,
+    postgres: bool,
+) -> deliveries::BoxedQuery<'a, <Conn as diesel::Connection>::Backend, ST> {
     if let Some(status) = &filter.status {
         query = query.filter(deliveries::status.eq(status));
         query = match status.as_str() {
@@ -208,6 +221,26 @@ pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<Deli
     if let Some(notification_id) = &filter.notification_id {
         query = query.filter(deliveries::notification_id.eq(notification_id));
     }
+    if let Some(q) = &filter.q {
+        query = query.filter(super::log_search::matches(q, postgres));
+    }
+    if !filter.severities.is_empty() {
+        query = query.filter(deliveries::severity.eq_any(&filter.severities));
+    }
+    // Delivery ids are time-ordered: a time range is a range of ids, searched by the primary key.
+    if let Some(since) = filter.since {
+        query = query.filter(deliveries::id.ge(first_id_created_at(since)));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(deliveries::id.lt(first_id_created_at(until)));
+    }
+    query
+}
+
+/// One page of the alert log, newest first: `limit` rows and whether more follow.
+pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<DeliveryRow>, bool), StoreError> {
+    let postgres = matches!(conn, super::AnyConnection::Postgres(_));
+    let mut query = filtered(deliveries::table.select(DeliveryRow::as_select()).into_boxed(), filter, postgres);
     if let Some(before) = &filter.before {
         query = query.filter(deliveries::id.lt(before));
     }
@@ -215,6 +248,15 @@ pub fn list(conn: &mut Conn, filter: &LogFilter, limit: i64) -> Result<(Vec<Deli
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     Ok((rows, more))
+}
+
+/// How many deliveries `filter` takes (the page cursor aside), counting at most [`TOTAL_CAP`]:
+/// `(count, capped)`. One more statement per page, reading the matches' ids up to the cap.
+pub fn total(conn: &mut Conn, filter: &LogFilter) -> Result<(i64, bool), StoreError> {
+    let postgres = matches!(conn, super::AnyConnection::Postgres(_));
+    let ids: Vec<String> = filtered(deliveries::table.select(deliveries::id).into_boxed(), filter, postgres).limit(TOTAL_CAP + 1).load(conn)?;
+    let found = ids.len() as i64;
+    Ok((found.min(TOTAL_CAP), found > TOTAL_CAP))
 }
 
 pub fn get(conn: &mut Conn, id: &str) -> Result<DeliveryRow, StoreError> {
@@ -226,16 +268,26 @@ pub fn get(conn: &mut Conn, id: &str) -> Result<DeliveryRow, StoreError> {
         .ok_or(StoreError::NotFound("delivery"))
 }
 
-/// A delivery with its attempts (oldest first) and the payload it sends.
-pub fn detail(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, Vec<AttemptRow>, String), StoreError> {
+/// A delivery, its attempts (oldest first), the payload it sends, and what each attempt sent (by
+/// `sent_requests` id, `attempts::sent_request_id`; attempts made before it was kept have none).
+pub type Detail = (DeliveryRow, Vec<AttemptRow>, String, HashMap<String, SentRequestRow>);
+
+/// A delivery's [`Detail`].
+pub fn detail(conn: &mut Conn, id: &str) -> Result<Detail, StoreError> {
     let row = get(conn, id)?;
-    let attempts = attempts::table
+    let attempts: Vec<AttemptRow> = attempts::table
         .filter(attempts::delivery_id.eq(id))
         .order(attempts::number.asc())
         .select(AttemptRow::as_select())
         .load(conn)?;
     let payload = events::table.find(&row.event_id).select(events::payload).first(conn)?;
-    Ok((row, attempts, payload))
+    let ids: Vec<String> = attempts.iter().map(|a| super::attempts::sent_request_id(&a.delivery_id, a.number, a.request_id.as_deref())).collect();
+    let mut sent = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<SentRequestRow> = sent_requests::table.filter(sent_requests::id.eq_any(chunk)).select(SentRequestRow::as_select()).load(conn)?;
+        sent.extend(rows.into_iter().map(|r| (r.id.clone(), r)));
+    }
+    Ok((row, attempts, payload, sent))
 }
 
 /// What a manual redelivery needs: the delivery, its payload and its channel (deleted or not).

@@ -73,6 +73,7 @@ pub mod deliveries;
 pub mod events;
 pub mod groups;
 mod id_in;
+pub mod log_search;
 pub mod instances;
 pub mod models;
 mod open_error;

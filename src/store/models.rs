@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{alert_groups, attempts, channel_health, channels, deliveries, events, instances, rules, silences, suppression_windows, tenants};
+use super::schema::{alert_groups, attempts, channel_health, channels, deliveries, events, instances, rules, sent_requests, silences, suppression_windows, tenants};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tenants, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -211,6 +211,20 @@ pub struct AttemptRow {
     /// Shared by the deliveries sent in one request (batching types).
     pub request_id: Option<String>,
     pub request_size: Option<i32>,
+}
+
+/// What an attempt sent, credentials masked (`outbound::shown`); `headers` and `answer_headers`
+/// are JSON arrays of `[name, value]`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sent_requests, treat_none_as_default_value = false, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SentRequestRow {
+    pub id: String,
+    pub method: String,
+    pub url: String,
+    pub headers: String,
+    pub body: Option<String>,
+    pub body_bytes: i64,
+    pub answer_headers: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -6,7 +6,7 @@
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::schema::{attempts, deliveries, events, o365_actions, o365_arrivals, o365_contents};
+use super::schema::{attempts, deliveries, events, o365_actions, o365_arrivals, o365_contents, sent_requests};
 use super::{Conn, StoreError};
 
 /// What one batch deleted.
@@ -48,7 +48,12 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
     let mut event_ids: Vec<&str> = found.iter().chain(&grouped).map(|(_, event)| event.as_str()).collect();
     event_ids.sort_unstable();
     event_ids.dedup();
+    // The requests those attempts sent go with them: a request of its own at once, one several
+    // deliveries shared once no attempt is left that went in it.
+    let sent: Vec<(String, i32, Option<String>)> =
+        attempts::table.filter(attempts::delivery_id.eq_any(&ids)).select((attempts::delivery_id, attempts::number, attempts::request_id)).load(conn)?;
     let attempts = diesel::delete(attempts::table.filter(attempts::delivery_id.eq_any(&ids))).execute(conn)?;
+    purge_sent_requests(conn, &sent)?;
     let deliveries = diesel::delete(
         deliveries::table.filter(deliveries::id.eq_any(&ids)).filter(deliveries::status.eq_any(statuses)).filter(deliveries::updated_at.lt(cutoff)),
     )
@@ -59,6 +64,29 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
     }
     let events = purge_unused_events(conn, Some(&event_ids), cutoff, limit)?;
     Ok(Purged { deliveries: deliveries + grouped, attempts, events })
+}
+
+/// Deletes the requests the attempts `sent` (delivery id, number, shared request id) made, once
+/// no attempt left went in them.
+fn purge_sent_requests(conn: &mut Conn, sent: &[(String, i32, Option<String>)]) -> Result<(), StoreError> {
+    let mut own: Vec<String> = Vec::new();
+    let mut shared: Vec<&str> = Vec::new();
+    for (delivery_id, number, request_id) in sent {
+        match request_id {
+            Some(shared_id) => shared.push(shared_id),
+            None => own.push(super::attempts::sent_request_id(delivery_id, *number, None)),
+        }
+    }
+    shared.sort_unstable();
+    shared.dedup();
+    for chunk in own.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        diesel::delete(sent_requests::table.filter(sent_requests::id.eq_any(chunk))).execute(conn)?;
+    }
+    for chunk in shared.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        let unused = not(exists(attempts::table.filter(attempts::request_id.eq(sent_requests::id.nullable()))));
+        diesel::delete(sent_requests::table.filter(sent_requests::id.eq_any(chunk)).filter(unused)).execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Up to `limit` deliveries in one of `statuses`, created before the delivery id `before` and

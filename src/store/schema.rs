@@ -184,6 +184,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sent_requests (id) {
+        id -> Text,
+        method -> Text,
+        url -> Text,
+        headers -> Text,
+        body -> Nullable<Text>,
+        body_bytes -> BigInt,
+        answer_headers -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(rule_channels -> rules (rule_id));
 diesel::joinable!(rule_channels -> channels (channel_id));
@@ -246,4 +258,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version, alert_groups, suppression_windows, silences);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version, alert_groups, suppression_windows, silences, sent_requests);

@@ -17,6 +17,7 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod binary;
 mod browser;
+mod browser_logs;
 mod browser_noise;
 mod browser_screens;
 pub mod channel_types;
@@ -27,6 +28,7 @@ mod helpers;
 mod instances;
 mod interleavings;
 mod lifecycle;
+mod logs_search;
 mod matching;
 mod metrics;
 mod noise;

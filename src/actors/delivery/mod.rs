@@ -208,7 +208,7 @@ impl DeliveryActor {
     /// it, the channel may be given up, and the attempts go to be recorded.
     fn finished(&mut self, mut batch: Vec<Envelope>, attempted: &Rc<Target>, sent: crate::outbound::Sent) {
         self.queue.put_back(batch.split_off(sent.carried.min(batch.len())));
-        let outcome = sent.outcome;
+        let (outcome, sent) = (sent.outcome, sent.request);
         if outcome.verdict == Verdict::TooLarge && batch.len() > 1 {
             if self.phase.is_retiring() {
                 // Left pending as they are, for whoever serves the channel next.
@@ -236,7 +236,7 @@ impl DeliveryActor {
         }
         let request = (batch.len() > 1).then(|| SharedRequest { id: Arc::from(ids::new_id(ids::REQUEST)), size: batch.len() });
         for envelope in batch {
-            self.recording.add(AttemptRecord { delivery_id: envelope.delivery_id, trigger: envelope.trigger, outcome: outcome.clone(), request: request.clone() });
+            self.recording.add(AttemptRecord { delivery_id: envelope.delivery_id, trigger: envelope.trigger, outcome: outcome.clone(), request: request.clone(), sent: sent.clone() });
         }
     }
 
