@@ -17,27 +17,6 @@ async fn text_content(browser: &Browser, css: &str) -> String {
     browser.client.execute(script, vec![json!(css)]).await.unwrap().as_str().unwrap_or_default().to_string()
 }
 
-/// Fails the test if a visible control or block of this part's views (the search controls, the
-/// total, "What was sent") lies partly outside the viewport's width. At PHONE size the whole
-/// page's `assert_fits` also needs the shared table CSS to fit 390 px (another part of issue 29);
-/// until then this checks what this part added.
-async fn assert_own_fit(browser: &Browser, when: &str) {
-    let outside = browser
-        .client
-        .execute(
-            "const width = document.documentElement.clientWidth;
-             return [...document.querySelectorAll('.log-search, .log-search *, #log-total, #sent, #sent *')]
-               .filter(e => e.offsetParent !== null && !e.closest('details:not([open]) > :not(summary)'))
-               .filter(e => { const r = e.getBoundingClientRect(); return r.left < -1 || r.right > width + 1; })
-               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + e.className + ' spans ' + Math.round(e.getBoundingClientRect().left) + '..' + Math.round(e.getBoundingClientRect().right));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let outside: Vec<String> = serde_json::from_value(outside).unwrap();
-    assert!(outside.is_empty(), "{when}: outside the screen: {outside:#?}");
-}
-
 /// Waits until the alert log lists exactly `ids` (in any order).
 async fn wait_for_rows(browser: &Browser, ids: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -96,10 +75,7 @@ async fn a_person_searches_the_alert_log_and_sees_the_exact_slack_body_that_was_
         browser.wait_for_text("#log-total", "1 delivery matches").await;
         let hash = browser.client.execute("return location.hash", vec![]).await.unwrap();
         assert!(hash.as_str().unwrap().contains("q=O%27BRIEN") && hash.as_str().unwrap().contains("status=succeeded"), "{hash}");
-        if screen == DESKTOP {
-            browser.assert_fits(&format!("the alert log searched ({name})")).await;
-        }
-        assert_own_fit(&browser, &format!("the alert log searched ({name})")).await;
+        browser.assert_fits(&format!("the alert log searched ({name})")).await;
         browser.screenshot(&format!("alert-logs-search-{name}")).await;
         // The filters are in the address: the same link shows the same view.
         browser.client.refresh().await.unwrap();
@@ -117,10 +93,7 @@ async fn a_person_searches_the_alert_log_and_sees_the_exact_slack_body_that_was_
         assert!(copies.len() >= 4, "a Copy button for the request line, headers, body and answer");
         browser.client.find(Locator::Css("#sent [data-sent='body'] button.copy")).await.unwrap().click().await.unwrap();
         browser.wait_for_text("#sent [data-sent='body'] button.copy", "Copied").await;
-        if screen == DESKTOP {
-            browser.assert_fits(&format!("a Slack delivery's page ({name})")).await;
-        }
-        assert_own_fit(&browser, &format!("a Slack delivery's page ({name})")).await;
+        browser.assert_fits(&format!("a Slack delivery's page ({name})")).await;
         browser.assert_no_problems(&format!("the alert log and a delivery ({name})")).await;
         browser.client.execute("document.getElementById('sent').scrollIntoView()", vec![]).await.unwrap();
         browser.screenshot(&format!("delivery-{name}")).await;
