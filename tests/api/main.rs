@@ -32,6 +32,7 @@ mod noise;
 mod notifications;
 mod noise_views;
 mod openapi;
+mod overview;
 pub mod o365;
 pub mod o365_feed;
 mod outage;
