@@ -18,6 +18,7 @@ mod bad_input;
 mod binary;
 mod browser;
 mod browser_noise;
+mod browser_overview;
 pub mod channel_types;
 mod crud;
 mod delivery;
