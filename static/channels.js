@@ -166,9 +166,10 @@ function circuit(health) {
 function lastDelivery(last) {
   if (!last) return h('div.muted', { dataset: { lastDelivery: 'none' } }, 'No delivery attempted yet');
   const answer = last.status_code ? `HTTP ${last.status_code}` : (last.error_kind || '');
-  const outcome = { succeeded: '✓ delivered', failed: '✗ failed', pending: '… retrying' }[last.status] || last.status;
+  const words = { succeeded: `✓ delivered${answer ? ` (${answer})` : ''}`, failed: `✗ failed${answer ? ` (${answer})` : ''}`,
+    pending: `✗ ${answer || 'failed'}, to be retried` };
   return h('div.last-delivery', { dataset: { lastDelivery: last.status } }, 'Last: ',
-    h('a', { href: `#/logs/${encodeURIComponent(last.id)}` }, `${outcome}${answer ? ` (${answer})` : ''}`), ' ', h('span.muted', {}, when(last.at)));
+    h('a', { href: `#/logs/${encodeURIComponent(last.id)}` }, words[last.status] || last.status), ' ', h('span.muted', {}, when(last.at)));
 }
 
 /** Probe now: an open circuit's probe goes at once instead of at `open_until`. */
