@@ -163,11 +163,11 @@ function circuit(health) {
 }
 
 /** The channel's newest attempted delivery: when, and how it went (a link to it). */
-function lastDelivery(last) {
+function lastDelivery(last, enabled) {
   if (!last) return h('div.muted', { dataset: { lastDelivery: 'none' } }, 'No delivery attempted yet');
   const answer = last.status_code ? `HTTP ${last.status_code}` : (last.error_kind || '');
   const words = { succeeded: `✓ delivered${answer ? ` (${answer})` : ''}`, failed: `✗ failed${answer ? ` (${answer})` : ''}`,
-    pending: `✗ ${answer || 'failed'}, to be retried` };
+    pending: `✗ ${answer || 'failed'}, ${enabled ? 'to be retried' : 'waits until the channel is enabled'}` };
   return h('div.last-delivery', { dataset: { lastDelivery: last.status } }, 'Last: ',
     h('a', { href: `#/logs/${encodeURIComponent(last.id)}` }, words[last.status] || last.status), ' ', h('span.muted', {}, when(last.at)));
 }
@@ -229,7 +229,7 @@ export async function render(view) {
           // A red badge only when something failed.
           stats.failed_24h ? h('span.badge.s-failed', { title: 'failed in the last 24 hours' }, `${stats.failed_24h} failed`) : h('span.muted.no-failures', {}, 'none failed'),
           stats.pending ? [' ', h('span.badge.s-pending', { title: 'waiting for an attempt' }, `${stats.pending} waiting`)] : null),
-        lastDelivery(daily && daily.last_delivery)),
+        lastDelivery(daily && daily.last_delivery, channel.enabled)),
       h('td.optional', {}, stats.last_error ? [stats.last_error, h('div.muted', {}, when(stats.last_error_at))] : '—'),
       h('td', {}, h('div.actions', {},
         open ? probeButton(channel, reload) : null,
