@@ -65,10 +65,9 @@ export function hourlyChart(hourly) {
   const picture = svg('svg', { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': text, class: 'chart-bars' },
     svg('title', {}, text), svg('line', { x1: 0, y1: height, x2: width, y2: height, class: 'axis' }), bars);
   const ticks = hourly.filter((_, i) => i % 6 === 0 || i === hourly.length - 1);
-  const legend = SERIES.map((s) => {
-    const sum = hourly.reduce((n, b) => n + s.of(b), 0);
-    return h('li', { dataset: { series: s.key } }, h(`span.swatch.bar-${s.key}`, { 'aria-hidden': 'true' }), `${s.label}: ${sum}`);
-  });
+  // Cancelled (a channel deleted with deliveries waiting) only when there are some.
+  const legend = SERIES.map((s) => [s, hourly.reduce((n, b) => n + s.of(b), 0)]).filter(([s, sum]) => sum || s.key !== 'cancelled')
+    .map(([s, sum]) => h('li', { dataset: { series: s.key } }, h(`span.swatch.bar-${s.key}`, { 'aria-hidden': 'true' }), `${s.label}: ${sum}`));
   const rows = hourly.map((b) => h('tr', {}, h('td', {}, hourLabel(b.hour)), SERIES.map((s) => h('td.num', {}, String(s.of(b))))));
   return h('figure.chart', { dataset: { chart: 'hourly' } },
     h('div.chart-scale.muted', { 'aria-hidden': 'true' }, `${max} per hour`),

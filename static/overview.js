@@ -67,9 +67,11 @@ function build(channels, stats) {
 
   const failed = sum('failed_24h');
   // Never "nothing failed" while a circuit is open or deliveries wait.
-  const failedNote = failed ? null
-    : (needing.length ? `No delivery used up its retries in the last 24 hours, but ${plural(needing.length, 'channel needs', 'channels need')} attention (above).`
-      : (channels.length ? 'No channel failed in the last 24 hours.' : null));
+  let failedNote = null;
+  if (failed) failedNote = null;
+  else if (needing.length) failedNote = `No delivery used up its retries in the last 24 hours, but ${plural(needing.length, 'channel needs', 'channels need')} attention (above).`;
+  else if (waitingNow) failedNote = `No delivery used up its retries in the last 24 hours; ${plural(waitingNow, 'delivery waits for its', 'deliveries wait for their')} next attempt.`;
+  else if (channels.length) failedNote = 'No channel failed in the last 24 hours.';
   const timeRows = channels.map((c) => {
     const s = byId.get(c.id) || {};
     const ms = (v) => (v === null || v === undefined ? '—' : `${v} ms`);
