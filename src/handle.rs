@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix::Addr;
 use serde::Serialize;
 
-use crate::actors::messages::{Ingest, ManualAttempt, Reload, WakeChannels};
+use crate::actors::messages::{Ingest, ManualAttempt, ProbeNow, Reload, WakeChannels};
 use crate::actors::rule_matcher::RuleMatcher;
 use crate::domain::event::{EventInput, NewEvent};
 use crate::domain::limits::Limits;
@@ -157,6 +157,13 @@ impl RouterHandle {
     /// A person's attempt (Redeliver, Test) at a channel ended: it counts in the channel's health.
     pub fn manual_attempt(&self, channel_id: &str, succeeded: bool, started_at: i64) {
         self.matcher.do_send(ManualAttempt { channel_id: channel_id.to_string(), succeeded, started_at });
+    }
+
+    /// **Probe now**: the channel's open circuit goes half-open at once on this instance, and its
+    /// next due delivery is the probe. Answers whether an actor of this instance serves the
+    /// channel (it does whenever the channel is enabled).
+    pub async fn probe_now(&self, channel_id: &str) -> bool {
+        self.matcher.send(ProbeNow(channel_id.to_string())).await.unwrap_or(false)
     }
 
     /// Tells the channels' actors that deliveries of theirs are due now (after a bulk

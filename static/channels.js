@@ -2,6 +2,7 @@
 // Test with the outcome inline.
 
 import { del, get, patch, post } from './api.js';
+import { sparkline } from './chart.js';
 import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
 
 function headersText(headers) {
@@ -161,8 +162,32 @@ function circuit(health) {
     h('div.muted', {}, `${health.consecutive_failures} failed in a row; ${next}`));
 }
 
+/** The channel's newest attempted delivery: when, and how it went (a link to it). */
+function lastDelivery(last, enabled) {
+  if (!last) return h('div.muted', { dataset: { lastDelivery: 'none' } }, 'No delivery attempted yet');
+  const answer = last.status_code ? `HTTP ${last.status_code}` : (last.error_kind || '');
+  const words = { succeeded: `✓ delivered${answer ? ` (${answer})` : ''}`, failed: `✗ failed${answer ? ` (${answer})` : ''}`,
+    pending: `✗ ${answer || 'failed'}, ${enabled ? 'to be retried' : 'waits until the channel is enabled'}` };
+  return h('div.last-delivery', { dataset: { lastDelivery: last.status } }, 'Last: ',
+    h('a', { href: `#/logs/${encodeURIComponent(last.id)}` }, words[last.status] || last.status), ' ', h('span.muted', {}, when(last.at)));
+}
+
+/** Probe now: an open circuit's probe goes at once instead of at `open_until`. */
+function probeButton(channel, reload) {
+  const button = h('button', { type: 'button', 'aria-label': `Probe ${channel.name} now`, title: 'Send the next waiting delivery now as the probe: if it succeeds, the circuit closes and the backlog flows',
+    on: { click: safely(async () => {
+      button.disabled = true; button.textContent = 'Probing…';
+      const outcome = await post(`/channels/${channel.id}/probe`);
+      toast(outcome.probing ? `Probe sent to ${channel.name}: the next waiting delivery goes now` : `${channel.name}: the circuit is closed, nothing to probe`);
+      // The probe's outcome reaches the channel's health once its attempt is recorded.
+      setTimeout(reload, 1500);
+    }) } }, 'Probe now');
+  return button;
+}
+
 export async function render(view) {
-  const [{ items }] = await Promise.all([get('/channels'), loadTypes()]);
+  const [{ items }, stats] = await Promise.all([get('/channels'), get('/stats/deliveries?hours=24'), loadTypes()]);
+  const statsOf = new Map(stats.channels.map((s) => [s.channel_id, s]));
   const formSlot = h('div');
   const notice = h('div');
   const show = (form) => { clear(formSlot).append(form); form.querySelector('input').focus(); };
@@ -186,27 +211,35 @@ export async function render(view) {
       }
       resultRow.hidden = false; test.disabled = false; test.textContent = 'Test';
     } } }, 'Test');
+    test.setAttribute('aria-label', `Test ${channel.name}`);
     const stats = channel.stats || {};
+    const daily = statsOf.get(channel.id);
+    const open = channel.enabled && channel.health && channel.health.state === 'open';
     const row = h('tr', { dataset: { channelId: channel.id } },
-      h('td', {}, h('strong', {}, channel.name), h('div.muted', {}, (TYPES[channel.type] || { label: channel.type }).label)),
+      h('td', {}, h('a.channel-name', { href: `#/logs?${new URLSearchParams({ channel_id: channel.id })}`, title: `The alert log of ${channel.name}` }, h('strong', {}, channel.name)),
+        h('div.muted', {}, (TYPES[channel.type] || { label: channel.type }).label)),
       h('td.url.optional', {}, channel.url),
       h('td', {}, onOff(channel.enabled),
         channel.disabled_reason ? h('div.muted', { dataset: { disabledReason: '' } }, `by the router: ${channel.disabled_reason}`) : null,
         channel.type_error ? h('div.muted', { dataset: { typeError: '' } }, channel.type_error) : null,
         channel.enabled ? circuit(channel.health) : null,
         channel.rate_limit_per_second ? h('div.muted', {}, `at most ${channel.rate_limit_per_second}/s`) : null),
-      h('td', {}, h('span.badge.s-succeeded', { title: 'succeeded in the last 24 hours' }, `${stats.succeeded_24h || 0} ok`), ' ',
-        h('span.badge.s-failed', { title: 'failed in the last 24 hours' }, `${stats.failed_24h || 0} failed`),
-        stats.pending ? [' ', h('span.badge.s-pending', { title: 'waiting for an attempt' }, `${stats.pending} waiting`)] : null),
+      h('td.day', {}, daily ? sparkline(daily.hourly, channel.name) : null,
+        h('div', {}, h('span.badge.s-succeeded', { title: 'succeeded in the last 24 hours' }, `${stats.succeeded_24h || 0} ok`), ' ',
+          // A red badge only when something failed.
+          stats.failed_24h ? h('span.badge.s-failed', { title: 'failed in the last 24 hours' }, `${stats.failed_24h} failed`) : h('span.muted.no-failures', {}, 'none failed'),
+          stats.pending ? [' ', h('span.badge.s-pending', { title: 'waiting for an attempt' }, `${stats.pending} waiting`)] : null),
+        lastDelivery(daily && daily.last_delivery, channel.enabled)),
       h('td.optional', {}, stats.last_error ? [stats.last_error, h('div.muted', {}, when(stats.last_error_at))] : '—'),
       h('td', {}, h('div.actions', {},
+        open ? probeButton(channel, reload) : null,
         test,
-        h('button', { type: 'button', on: { click: () => show(channelForm(channel, (s) => closeForm(s, false))) } }, 'Edit'),
-        h('button', { type: 'button', on: { click: safely(async () => {
+        h('button', { type: 'button', 'aria-label': `Edit ${channel.name}`, on: { click: () => show(channelForm(channel, (s) => closeForm(s, false))) } }, 'Edit'),
+        h('button', { type: 'button', 'aria-label': `${channel.enabled ? 'Disable' : 'Enable'} ${channel.name}`, on: { click: safely(async () => {
           await patch(`/channels/${channel.id}`, { enabled: !channel.enabled });
           toast(`${channel.name} ${channel.enabled ? 'disabled' : 'enabled'}`); await reload();
         }) } }, channel.enabled ? 'Disable' : 'Enable'),
-        h('button.danger', { type: 'button', on: { click: safely(async () => {
+        h('button.danger', { type: 'button', 'aria-label': `Delete ${channel.name}`, on: { click: safely(async () => {
           if (!confirm(`Delete channel “${channel.name}”? Its pending deliveries are cancelled; its log stays.`)) return;
           await del(`/channels/${channel.id}`); toast(`Deleted ${channel.name}`); await reload();
         }) } }, 'Delete'))));

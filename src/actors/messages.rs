@@ -105,6 +105,13 @@ pub struct ManualAttempt {
     pub started_at: i64,
 }
 
+/// A person pressed **Probe now**: the channel's open circuit goes half-open at once, and its
+/// next due delivery is the probe (the path a cooldown's end takes). The RuleMatcher answers
+/// whether an actor of this instance serves the channel.
+#[derive(Message, Clone)]
+#[rtype(result = "bool")]
+pub struct ProbeNow(pub String);
+
 /// Deliveries of these channels are due now: wake their actors.
 #[derive(Message)]
 #[rtype(result = "()")]

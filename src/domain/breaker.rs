@@ -80,6 +80,16 @@ impl Health {
         }
     }
 
+    /// A person asked for the probe now (**Probe now**): an open circuit's cooldown ends at
+    /// `now`, so it is half-open and the next attempt is its probe. Closed or half-open already:
+    /// unchanged.
+    pub fn probe_now(&self, now: Millis) -> Health {
+        match self.state(now) {
+            CircuitState::Open => Health { open_until: Some(now), ..self.clone() },
+            _ => self.clone(),
+        }
+    }
+
     /// The health after an attempt that started at `started_at` and finished `now`.
     pub fn after(&self, policy: &BreakerPolicy, succeeded: bool, started_at: Millis, now: Millis) -> Health {
         if succeeded {
@@ -153,6 +163,23 @@ mod tests {
             now = h.open_until.unwrap();
         }
         assert_eq!(cooldowns, vec![120, 240, 480, 600, 600, 600]);
+    }
+
+    #[test]
+    fn probe_now_ends_the_cooldown_and_a_failed_probe_doubles_it_as_usual() {
+        let mut h = Health::default();
+        assert_eq!(h.probe_now(5), h, "a closed circuit has nothing to probe");
+        for i in 1..=3 {
+            h = fail(&h, i);
+        }
+        assert_eq!(h.state(10), CircuitState::Open);
+        let asked = h.probe_now(10);
+        assert_eq!((asked.state(10), asked.permit(10)), (CircuitState::HalfOpen, Permit::Probe));
+        assert_eq!(asked.consecutive_failures, 3, "its failures in a row stay");
+        assert_eq!(asked.probe_now(11), asked, "half-open already");
+        let failed = fail(&asked, 20);
+        assert_eq!((failed.open_until, failed.cooldown_ms), (Some(20 + 120_000), 120_000));
+        assert_eq!(asked.after(&POLICY, true, 10, 20), Health::default());
     }
 
     #[test]

@@ -15,6 +15,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("api.js", "text/javascript; charset=utf-8", include_str!("../../static/api.js")),
     ("ui.js", "text/javascript; charset=utf-8", include_str!("../../static/ui.js")),
     ("overview.js", "text/javascript; charset=utf-8", include_str!("../../static/overview.js")),
+    ("chart.js", "text/javascript; charset=utf-8", include_str!("../../static/chart.js")),
     ("channels.js", "text/javascript; charset=utf-8", include_str!("../../static/channels.js")),
     ("rules.js", "text/javascript; charset=utf-8", include_str!("../../static/rules.js")),
     ("conditions.js", "text/javascript; charset=utf-8", include_str!("../../static/conditions.js")),

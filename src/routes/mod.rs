@@ -21,6 +21,7 @@ pub mod rules;
 pub mod sent;
 pub mod silences;
 pub mod sources;
+pub mod stats;
 pub mod tenants;
 
 use actix_web::dev::ServiceResponse;
@@ -103,6 +104,7 @@ route_table! {
         "/channels/{id}" { get => channels::get, patch => channels::update, delete => channels::delete }
         "/channels/{id}/test" { post => channels::test }
         "/channels/{id}/rotate-secret" { post => channels::rotate_secret }
+        "/channels/{id}/probe" { post => channels::probe }
         "/rules" { get => rules::list, post => rules::create }
         // Before `/rules/{id}`, which would take `preview` for an id.
         "/rules/preview" { post => preview::try_event }
@@ -112,6 +114,7 @@ route_table! {
         "/deliveries/redeliver" { post => deliveries::redeliver_many }
         "/deliveries/{id}" { get => deliveries::get }
         "/deliveries/{id}/redeliver" { post => deliveries::redeliver }
+        "/stats/deliveries" { get => stats::deliveries }
         "/silences" { get => silences::list, post => silences::create }
         "/silences/{id}" { get => silences::get, delete => silences::delete }
         "/instances" { get => instances::list }

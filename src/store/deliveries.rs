@@ -356,3 +356,22 @@ fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<
         .select(diesel::dsl::min(deliveries::next_attempt_at))
         .first(conn)?)
 }
+
+/// Readies **Probe now** for a channel: unless one of its pending deliveries is due already, the
+/// one due first (that no other instance holds) is made due `now`, so the probe has something to
+/// carry. Answers how many of the channel's deliveries are pending.
+pub fn ready_probe(conn: &mut Conn, channel_id: &str, holder: &str, now: i64) -> Result<i64, StoreError> {
+    write(conn, |conn| {
+        let mine = || deliveries::lease_owner.is_null().or(deliveries::lease_owner.eq(holder));
+        let pending = || deliveries::table.filter(deliveries::channel_id.eq(channel_id)).filter(is_pending());
+        let due = pending().filter(mine()).filter(deliveries::next_attempt_at.le(now)).select(deliveries::id).first::<String>(conn).optional()?;
+        if due.is_none() {
+            let first: Option<String> =
+                pending().filter(mine()).order((deliveries::next_attempt_at.asc(), deliveries::id.asc())).select(deliveries::id).first(conn).optional()?;
+            if let Some(id) = first {
+                diesel::update(deliveries::table.find(&id).filter(is_pending())).set(deliveries::next_attempt_at.eq(now)).execute(conn)?;
+            }
+        }
+        Ok(pending().count().get_result(conn)?)
+    })
+}

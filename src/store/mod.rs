@@ -83,6 +83,7 @@ pub mod rules;
 pub mod retention;
 pub mod schema;
 pub mod silences;
+pub mod stats;
 mod sharing;
 pub mod sqlite;
 pub mod tenants;

@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn the_overview_statistics_read_only_their_window_and_what_waits() {
+        use crate::store::stats;
+        let hourly = plans_of(|c| drop(stats::deliveries_by_hour(c, 0).unwrap()));
+        assert!(hourly.iter().any(|p| p.starts_with("SEARCH deliveries USING") && p.contains("(id>?)")), "{hourly:#?}");
+        let times = plans_of(|c| drop(stats::attempt_times(c, 0).unwrap()));
+        assert!(times.iter().any(|p| p.starts_with("SEARCH a USING") && p.contains("(delivery_id>?)")), "{times:#?}");
+        assert!(!times.iter().any(|p| p == "SCAN a" || p == "SCAN d"), "a full scan: {times:#?}");
+        assert_reached_through(&plans_of(|c| drop(stats::waiting(c, 0).unwrap())), "deliveries_due");
+        assert_reached_through(&plans_of(|c| drop(stats::last_deliveries(c, &["ch_1".to_string()]).unwrap())), "deliveries_by_channel");
+    }
+
+    #[test]
     fn lookups_by_a_list_of_ids_are_prepared_once_per_connection_whatever_the_count() {
         use crate::domain::tenant::Tenant;
         use crate::store::tenants;

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{ChannelDisabled, Deliver, Envelope, ManualAttempt, Reconfigure, Retire, ScheduleWake, Wake};
+use super::messages::{ChannelDisabled, Deliver, Envelope, ManualAttempt, ProbeNow, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::channels::{Item, Target};
 use crate::domain::attempt::Verdict;
@@ -299,6 +299,25 @@ impl Handler<ManualAttempt> for DeliveryActor {
             self.recording.health_changed();
         }
         self.pump(ctx);
+    }
+}
+
+impl Handler<ProbeNow> for DeliveryActor {
+    type Result = bool;
+
+    /// Ends an open circuit's cooldown now: the health goes half-open (and is stored with the
+    /// next write), the cooldown timer is dropped, and the actor looks for due deliveries; the
+    /// first to go is the probe, as when the cooldown ends by itself.
+    fn handle(&mut self, _: ProbeNow, ctx: &mut Context<Self>) -> bool {
+        let health = self.pacing.health.probe_now(now_ms());
+        if health != self.pacing.health {
+            self.pacing.health = health;
+            self.recording.health_changed();
+            self.timers.cancel(Timer::Cooldown, ctx);
+        }
+        self.queue.look_again();
+        self.pump(ctx);
+        true
     }
 }
 

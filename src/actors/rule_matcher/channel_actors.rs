@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 
-use crate::actors::messages::{Deliver, Envelope, ForgetChannel, ManualAttempt, Reconfigure, Retire, ServeChannel, Wake};
+use crate::actors::messages::{Deliver, Envelope, ForgetChannel, ManualAttempt, ProbeNow, Reconfigure, Retire, ServeChannel, Wake};
 use crate::actors::retry_supervisor::RetrySupervisor;
 use crate::channels::Target;
 use crate::domain::breaker::Health;
@@ -25,21 +25,28 @@ pub struct ChannelActor {
     reconfigure: Recipient<Reconfigure>,
     retire: Recipient<Retire>,
     manual: Recipient<ManualAttempt>,
+    probe: Recipient<ProbeNow>,
 }
 
 impl ChannelActor {
     /// The actor at `addr`.
     pub fn of<A>(addr: Addr<A>) -> Self
     where
-        A: Actor + Handler<Deliver> + Handler<Wake> + Handler<Reconfigure> + Handler<Retire> + Handler<ManualAttempt>,
-        A::Context: ToEnvelope<A, Deliver> + ToEnvelope<A, Wake> + ToEnvelope<A, Reconfigure> + ToEnvelope<A, Retire> + ToEnvelope<A, ManualAttempt>,
+        A: Actor + Handler<Deliver> + Handler<Wake> + Handler<Reconfigure> + Handler<Retire> + Handler<ManualAttempt> + Handler<ProbeNow>,
+        A::Context: ToEnvelope<A, Deliver>
+            + ToEnvelope<A, Wake>
+            + ToEnvelope<A, Reconfigure>
+            + ToEnvelope<A, Retire>
+            + ToEnvelope<A, ManualAttempt>
+            + ToEnvelope<A, ProbeNow>,
     {
         ChannelActor {
             deliver: addr.clone().recipient(),
             wake: addr.clone().recipient(),
             reconfigure: addr.clone().recipient(),
             retire: addr.clone().recipient(),
-            manual: addr.recipient(),
+            manual: addr.clone().recipient(),
+            probe: addr.recipient(),
         }
     }
 
@@ -158,6 +165,13 @@ impl ChannelActors {
         }
     }
 
+    /// A person asked for the channel's probe now; answers whether an actor serves it here.
+    pub fn probe_now(&self, channel_id: &str) -> bool {
+        let Some(slot) = self.slots.get(channel_id) else { return false };
+        slot.actor.probe.do_send(ProbeNow(channel_id.to_string()));
+        true
+    }
+
     /// The router is stopping: every actor retires. Answers them all, the ones retired earlier
     /// and still finishing included, to wait for.
     pub fn retire_all(&mut self) -> Vec<ChannelActor> {
@@ -219,6 +233,14 @@ mod tests {
         type Result = ();
         fn handle(&mut self, msg: Reconfigure, _: &mut Context<Self>) {
             self.note(format!("reconfigure {}", msg.0.url));
+        }
+    }
+
+    impl Handler<ProbeNow> for Recorder {
+        type Result = bool;
+        fn handle(&mut self, _: ProbeNow, _: &mut Context<Self>) -> bool {
+            self.note("probe".into());
+            true
         }
     }
 

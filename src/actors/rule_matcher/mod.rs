@@ -19,7 +19,7 @@ use actix::prelude::*;
 use actix_web::web::Bytes;
 
 use super::delivery::{Claims, DeliveryActor, DeliveryPolicy};
-use super::messages::{ChannelDisabled, Envelope, Ingest, ManualAttempt, Reload, Shutdown, WakeChannels};
+use super::messages::{ChannelDisabled, Envelope, Ingest, ManualAttempt, ProbeNow, Reload, Shutdown, WakeChannels};
 use super::retry_supervisor::RetrySupervisor;
 use crate::domain::attempt::Trigger;
 use crate::channels::{ChannelKind, Unsendable};
@@ -380,6 +380,15 @@ impl Handler<ManualAttempt> for RuleMatcher {
     fn handle(&mut self, msg: ManualAttempt, _: &mut Context<Self>) {
         // A disabled channel has no actor: its health is read again when it is enabled.
         self.channels.manual_attempt(msg);
+    }
+}
+
+impl Handler<ProbeNow> for RuleMatcher {
+    /// Whether an actor of this instance serves the channel (it is enabled).
+    type Result = bool;
+
+    fn handle(&mut self, msg: ProbeNow, _: &mut Context<Self>) -> bool {
+        self.channels.probe_now(&msg.0)
     }
 }
 

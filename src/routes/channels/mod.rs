@@ -26,8 +26,11 @@ use crate::store::models::ChannelRow;
 use crate::store::StoreError;
 use crate::channels::MASK;
 
+mod probe;
 mod sample;
 mod shapes;
+
+pub use probe::{__path_probe, probe};
 
 pub use shapes::{ChannelInput, ChannelPatch, ChannelView};
 use sample::Sample;
