@@ -17,7 +17,9 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod binary;
 mod browser;
+mod browser_first_run;
 mod browser_noise;
+mod channel_preview;
 pub mod channel_types;
 mod crud;
 mod delivery;

@@ -1,0 +1,1 @@
+//! The first run in the admin page (placeholder, filled below).
