@@ -73,10 +73,11 @@ async fn a_new_user_walks_the_first_run_checklist_from_an_empty_router_to_a_deli
         assert!(connect.contains("Bearer $INGEST_TOKEN") && connect.contains("INGEST_TOKEN=spr_ingest_"), "{connect}");
         let page = run(&browser, "return document.body.innerText").await;
         assert!(!page.as_str().unwrap().contains(ADMIN_TOKEN), "the admin token is printed in the page");
+        browser.assert_fits(&format!("the first run on an empty router ({name})")).await;
+        run(&browser, "document.activeElement.blur(); window.scrollTo(0, 0); return null").await;
+        browser.screenshot(&format!("first-run-{name}")).await;
         click(&browser, "//section[@data-connect]//button[normalize-space()='Copy curl command']").await;
         browser.wait_for_text("#toast", "curl command").await;
-        browser.assert_fits(&format!("the first run on an empty router ({name})")).await;
-        browser.screenshot(&format!("first-run-{name}")).await;
 
         // 1. The tenant, in place.
         browser.click_button(&step("tenant"), "Add tenant").await;
