@@ -25,6 +25,7 @@ use crate::store::{events, tenants};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"event": crate::domain::event::example()}))]
 #[allow(dead_code)]
+#[schema(as = ChannelMessagePreviewInput)]
 pub struct ChannelPreviewInput {
     /// An event exactly as `POST /events` takes one; absent or `null`: the sample event **Test**
     /// sends (`"test": true`).
@@ -36,7 +37,7 @@ pub struct ChannelPreviewInput {
 
 /// The request body a channel of the type would send.
 #[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ChannelPreview)]
+#[schema(as = ChannelMessagePreview)]
 pub struct ChannelPreviewView {
     /// The channel type.
     #[serde(rename = "type")]
