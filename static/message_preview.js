@@ -53,7 +53,7 @@ function teams(body) {
   const items = (card.body || []).map((item) => {
     if (item.type === 'TextBlock') return h(`div.msg-title${item.color ? `.c-${item.color.toLowerCase()}` : ''}`, {}, teamsText(item.text));
     if (item.type === 'FactSet') {
-      return h('dl.msg-facts', {}, item.facts.map((f) => [h('dt', {}, teamsText(f.title)), h('dd', {}, teamsText(f.value))]));
+      return h('dl.msg-facts', {}, item.facts.flatMap((f) => [h('dt', {}, teamsText(f.title)), h('dd', {}, teamsText(f.value))]));
     }
     return null;
   });

@@ -152,6 +152,11 @@ async fn the_add_channel_form_marks_what_is_required_explains_errors_previews_sl
         browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
         browser.click_button("", "Add channel").await;
         let form = "//form[@aria-label='Add channel']";
+        // Teams too draws its card before saving: title, facts and the link button.
+        browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("teams").await.unwrap();
+        browser.wait_for_text("[data-preview='teams'] .msg-title", "HIGH: External share created (test)").await;
+        browser.wait_for_text("[data-preview='teams'] .msg-facts", "outsider@example.net").await;
+        browser.wait_for_text("[data-preview='teams'] .msg-button", "Open site on spscan-test.sharepoint.com").await;
         browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("slack").await.unwrap();
 
         // Required fields say so: the attribute, aria-required, and a visible mark by the label.
