@@ -80,6 +80,11 @@ export function connectPanel(state) {
   const url = `${location.origin}/api/v1/events`;
   const event = testEvent(state);
   delete event.data.note;
+  // No tenant registered yet: the event carries a whole tenant object, which registers it.
+  if (!state.tenants.length) {
+    delete event.tenant_id;
+    event.tenant = { id: 'contoso', display_name: 'Contoso Ltd', microsoft_tenant_id: 'b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd' };
+  }
   const curl = `curl -sS -X POST '${url}' \\\n  -H "Authorization: Bearer $INGEST_TOKEN" \\\n  -H 'Content-Type: application/json' \\\n  -d '${JSON.stringify(event).replace(/'/g, "'\\''")}'`;
   const pre = h('pre.curl', {}, curl);
   return h('section.card.connect', { 'aria-label': 'Connect SPScan', dataset: { connect: '' } },
@@ -214,7 +219,14 @@ export async function onOverview(slot) {
   const list = h('div');
   const connect = h('div');
   clear(slot).append(list, connect);
-  const state = await checklist(list);
+  let state;
+  try {
+    state = await checklist(list);
+  } catch (error) {
+    // The Overview itself still shows; only the checklist is missing.
+    clear(slot).append(h('p.error', { role: 'alert' }, `The Get started checklist could not be read: ${error.message}`));
+    return;
+  }
   if (allDone(state)) {
     clear(slot).append(h('p.muted.firstrun-link', {}, h('a', { href: '#/start' }, 'Get started and Connect SPScan'), ': the ingest URL, which token SPScan uses, and a curl to try.'));
   } else {

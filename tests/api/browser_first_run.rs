@@ -132,7 +132,17 @@ async fn a_new_user_walks_the_first_run_checklist_from_an_empty_router_to_a_deli
         assert!(browser.client.find(Locator::Css("[data-firstrun]")).await.is_err(), "the checklist stays on a router in use");
         browser.go(&app.base, "#/start").await;
         browser.wait_for("[data-firstrun='done']").await;
-        browser.wait_for("[data-connect]").await;
+        // The curl the panel offers, run as written with the ingest token: the event is taken.
+        let curl = browser.wait_for("[data-connect] pre.curl").await.text().await.unwrap();
+        // Off the test's thread: the router under test answers on it.
+        let script = format!("timeout 20 {curl}");
+        let ran = actix_web::rt::task::spawn_blocking(move || std::process::Command::new("bash").arg("-c").arg(script).env("INGEST_TOKEN", INGEST_TOKEN).output())
+            .await
+            .unwrap()
+            .expect("bash runs");
+        let answer: Value = serde_json::from_slice(&ran.stdout).unwrap_or_else(|_| panic!("{curl}: {}", String::from_utf8_lossy(&ran.stderr)));
+        assert_eq!((answer["duplicate"].as_bool(), answer["deliveries"].as_array().map(Vec::len)), (Some(false), Some(1)), "{curl}: {answer}");
+        receiver.wait_for(2, Some("/first-run"), Duration::from_secs(10)).await;
         browser.assert_no_problems(&format!("walking the first run ({name})")).await;
         browser.client.clone().close().await.unwrap();
     }
