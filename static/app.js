@@ -2,6 +2,7 @@
 
 import { get, setToken, token } from './api.js';
 import * as channels from './channels.js';
+import * as firstrun from './firstrun.js';
 import * as logs from './logs.js';
 import * as overview from './overview.js';
 import * as rules from './rules.js';
@@ -53,7 +54,15 @@ async function route() {
     else if (current === 'silences') done = await silences.render(container, params);
     else if (current === 'logs' && id) done = await logs.renderDelivery(container, id);
     else if (current === 'logs') done = await logs.renderList(container, params);
-    else done = await overview.render(container);
+    else if (current === 'start') done = await firstrun.render(container);
+    else {
+      // The first-run checklist sits above the Overview, in a slot of its own (firstrun.js).
+      const start = h('div', { dataset: { firstrunSlot: '' } });
+      const rest = h('div');
+      container.append(start, rest);
+      done = await overview.render(rest);
+      await firstrun.onOverview(start);
+    }
   } catch (error) {
     if (error.status === 401) return;
     clear(container).append(h('div.card', {}, h('p.error', { role: 'alert' }, error.message)));

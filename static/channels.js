@@ -3,7 +3,9 @@
 
 import { del, get, patch, post } from './api.js';
 import { sparkline } from './chart.js';
-import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
+import { offerRule } from './channel_rule_offer.js';
+import { PREVIEWED, previewMessage } from './message_preview.js';
+import { clear, clearErrors, enabledField, field, formError, h, markRequired, onOff, safely, saveOrCancel, showError, showErrorInWords, table, toast, when } from './ui.js';
 
 function headersText(headers) {
   return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
@@ -37,7 +39,7 @@ function testResult(outcome) {
  */
 let TYPES = {};
 
-async function loadTypes() {
+export async function loadTypes() {
   if (Object.keys(TYPES).length) return;
   const { items } = await get('/channel-types');
   TYPES = Object.fromEntries(items.map((t) => [t.type, {
@@ -49,7 +51,7 @@ async function loadTypes() {
   }]));
 }
 
-function channelForm(channel, done) {
+export function channelForm(channel, done) {
   const editing = Boolean(channel);
   const name = h('input', { type: 'text', name: 'name', required: true, value: channel ? channel.name : '' });
   const type = h('select', { name: 'type', disabled: editing },
@@ -61,6 +63,7 @@ function channelForm(channel, done) {
     value: channel && channel.rate_limit_per_second ? String(channel.rate_limit_per_second) : '' });
   const [enabledRow, enabled] = enabledField(channel ? channel.enabled : true);
   const urlField = field('URL', url, ' ');
+  const nameField = field('Name', name);
   const headersField = field('Custom headers', headers, 'Optional, one per line: Header-Name: value (for receivers that want their own auth header).');
   // Every type's own fields, built once; only the chosen type's are shown and sent.
   const settingFields = Object.entries(TYPES).flatMap(([typeName, t]) => t.settings.map((s) => {
@@ -93,19 +96,45 @@ function channelForm(channel, done) {
     }
     if (!rateTouched) rate.value = t.rate;
   };
-  type.addEventListener('change', showType);
+  // Slack and Teams: the sample event drawn as the channel will send it, before saving.
+  const preview = h('div', { dataset: { field: '_preview' }, 'aria-live': 'polite' });
+  let previewed = null;
+  const showPreview = async () => {
+    const chosen = type.value;
+    if (editing || previewed === chosen) return;
+    previewed = chosen;
+    clear(preview);
+    if (!PREVIEWED.includes(chosen)) return;
+    try {
+      const drawn = await previewMessage(chosen, kind().label);
+      if (previewed === chosen) clear(preview).append(drawn);
+    } catch (error) {
+      if (previewed === chosen) clear(preview).append(h('p.error', {}, `No preview: ${error.message}`));
+    }
+  };
+  // Required fields say so (`required`, `aria-required` and a * by the label).
+  const showRequired = () => {
+    markRequired(nameField, true);
+    markRequired(urlField, url.required);
+    for (const f of settingFields) if (!f.row.hidden) markRequired(f.row, f.input.required);
+  };
+  type.addEventListener('change', () => { showType(); showRequired(); showPreview(); });
   const form = h('form.card', { 'aria-label': editing ? 'Edit channel' : 'Add channel' },
     h('h2', {}, editing ? `Edit ${channel.name}` : 'Add channel'),
     field('Type', type, editing ? 'A channel keeps its type; add a new channel for another.' : 'How alerts are sent: a signed webhook, a message in Slack or Teams, or events in Splunk or Sentinel.'),
-    field('Name', name),
+    h('p.hint.required-note', {}, 'Fields marked * are required.'),
+    nameField,
     urlField,
     headersField,
     settingFields.map((f) => f.row),
     field('Rate limit', rate, 'At most this many requests per second to this receiver (empty: no limit). Slack takes about 1 per second, Teams about 4.'),
     enabledRow,
+    preview,
     formError(),
     saveOrCancel(done));
   showType();
+  showRequired();
+  showPreview();
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
@@ -129,13 +158,13 @@ function channelForm(channel, done) {
       const saved = editing ? await patch(`/channels/${channel.id}`, body) : await post('/channels', { ...body, type: type.value });
       done(saved);
     } catch (error) {
-      showError(form, error);
+      showErrorInWords(form, error);
     }
   });
   return form;
 }
 
-function secretBox(channel) {
+export function secretBox(channel) {
   const code = h('code', {}, channel.secret);
   const copy = h('button', { type: 'button', on: { click: async () => {
     try { await navigator.clipboard.writeText(channel.secret); toast('Secret copied'); } catch {
@@ -194,8 +223,10 @@ export async function render(view) {
   const reload = () => render(view);
   const closeForm = (saved, created) => {
     clear(formSlot);
-    if (saved && created && saved.secret) { reload().then(() => view.querySelector('#channel-notice').append(secretBox(saved))); }
-    else if (saved && created) { toast(`Added ${saved.name}: press Test to see a sample in ${(TYPES[saved.type] || { label: saved.type }).label}`); reload(); }
+    // A new channel: its secret (shown once), and the offer to send a rule's alerts to it.
+    const after = (saved) => reload().then(() => view.querySelector('#channel-notice').append(...(saved.secret ? [secretBox(saved)] : []), offerRule(saved)));
+    if (saved && created && saved.secret) { after(saved); }
+    else if (saved && created) { toast(`Added ${saved.name}: press Test to see a sample in ${(TYPES[saved.type] || { label: saved.type }).label}`); after(saved); }
     else if (saved) { toast(`Saved ${saved.name}`); reload(); }
   };
 

@@ -8,11 +8,17 @@ import { tryEventPanel } from './preview.js';
 import { clear, clearErrors, enabledField, field, formError, h, onOff, safely, saveOrCancel, severity, showError, table, toast } from './ui.js';
 
 export const KNOWN_TYPES = [
-  '*', 'permission.*', 'storage.*',
+  '*', 'permission.*', 'storage.*', 'router.*',
   'permission.external_share_created', 'permission.anonymous_link_created',
   'permission.site_admin_added', 'permission.broad_access_granted',
   'storage.threshold_exceeded', 'storage.quota_exceeded',
+  'router.channel_disabled',
 ];
+
+/** What the router's own events are, for the rule form. */
+const ROUTER_EVENTS_HELP = 'router.* are the router’s own events, about itself rather than a tenant: '
+  + 'router.channel_disabled when it disables a channel whose receiver is gone (410 Gone, or failing for DISABLE_AFTER), '
+  + 'so someone hears of it on another channel. They belong to no tenant: only rules for All tenants get them.';
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 
 /** Equal as JSON values, whatever the order of their keys. */
@@ -53,9 +59,13 @@ function showRuleError(form, error) {
   if (best.matches('input, select, textarea')) { best.setAttribute('aria-invalid', 'true'); best.focus(); }
 }
 
-function ruleForm(rule, channels, tenants, done) {
-  const name = h('input', { type: 'text', name: 'name', required: true, value: rule ? rule.name : '' });
-  const chosen = new Set(rule ? rule.event_types : []);
+/**
+ * The Add or Edit rule form. `preset` fills a new rule's name, event types, minimum severity and
+ * channels (the first run and "add the new channel to a rule" use it).
+ */
+export function ruleForm(rule, channels, tenants, done, preset = {}) {
+  const name = h('input', { type: 'text', name: 'name', required: true, value: rule ? rule.name : (preset.name || '') });
+  const chosen = new Set(rule ? rule.event_types : (preset.event_types || []));
   const typeBoxes = KNOWN_TYPES.map((t) => {
     const box = h('input', { type: 'checkbox', value: t });
     box.checked = chosen.has(t);
@@ -64,11 +74,11 @@ function ruleForm(rule, channels, tenants, done) {
   const other = h('input', { type: 'text', name: 'event_types_other', placeholder: 'e.g. sharing.*, storage.site_locked',
     value: rule ? rule.event_types.filter((t) => !KNOWN_TYPES.includes(t)).join(', ') : '' });
   const minimum = h('select', { name: 'min_severity' }, SEVERITIES.map((s) => h('option', { value: s }, s)));
-  minimum.value = rule ? rule.min_severity : 'medium';
+  minimum.value = rule ? rule.min_severity : (preset.min_severity || 'medium');
   const tenant = h('select', { name: 'tenant_id' }, h('option', { value: '' }, 'All tenants'),
     tenants.map((t) => h('option', { value: t.id }, `${t.display_name} (${t.id})`)));
   tenant.value = rule && rule.tenant_id ? rule.tenant_id : '';
-  const targets = new Set(rule ? rule.channel_ids : []);
+  const targets = new Set(rule ? rule.channel_ids : (preset.channel_ids || []));
   const channelBoxes = channels.map((c) => {
     const box = h('input', { type: 'checkbox', value: c.id });
     box.checked = targets.has(c.id);
@@ -94,6 +104,7 @@ function ruleForm(rule, channels, tenants, done) {
       h('label', { for: 'rule-other-types' }, 'Other types or patterns'),
       Object.assign(other, { id: 'rule-other-types' }),
       h('div.hint', {}, 'Exact types, prefix patterns such as permission.*, or * for everything; comma-separated.'),
+      h('div.hint', { dataset: { routerEvents: '' } }, ROUTER_EVENTS_HELP),
       h('p.error', { hidden: true, role: 'alert' })),
     h('div.grid2', {}, field('Minimum severity', minimum), field('Tenant', tenant)),
     h('fieldset.field', { dataset: { field: 'conditions', path: 'conditions', label: 'Conditions' } },

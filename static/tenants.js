@@ -3,7 +3,7 @@
 import { del, get, patch, post } from './api.js';
 import { clear, clearErrors, field, formError, h, safely, saveOrCancel, showError, table, toast, when } from './ui.js';
 
-function tenantForm(tenant, done) {
+export function tenantForm(tenant, done) {
   const id = h('input', { type: 'text', name: 'id', required: true, value: tenant ? tenant.id : '', disabled: Boolean(tenant) });
   const name = h('input', { type: 'text', name: 'display_name', required: true, value: tenant ? tenant.display_name : '' });
   const guid = h('input', { type: 'text', name: 'microsoft_tenant_id', required: true, placeholder: 'b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd',

@@ -144,3 +144,46 @@ export function table(headers, rows, empty) {
     h('thead', {}, h('tr', {}, heads)),
     h('tbody', {}, rows)));
 }
+
+/**
+ * Marks a field required, or not: `required` and `aria-required` on its control, and the row's
+ * `required` class, which puts a visible * after its label (style.css; the label's own text stays
+ * as it is).
+ */
+export function markRequired(row, on) {
+  const control = row.querySelector('input, select, textarea');
+  control.required = on;
+  control.setAttribute('aria-required', on ? 'true' : 'false');
+  row.classList.toggle('required', on);
+}
+
+/**
+ * A problem in words a person reads, for the field labelled `label`: "URL must start with
+ * https:// or http:// (it was “ftp://x”)" rather than "url: `ftp://x` must start with …".
+ */
+export function inWords(problem, label) {
+  const field = problem.field || '';
+  let message = problem.detail || problem.title || '';
+  if (!label) return message.replace(/`([^`]*)`/g, '“$1”');
+  if (field && message.startsWith(`${field}: `)) message = message.slice(field.length + 2);
+  let given = null;
+  const quoted = /^`([^`]*)`\s+/.exec(message);
+  if (quoted) { given = quoted[1]; message = message.slice(quoted[0].length); }
+  message = message.replace(/`([^`]*)`/g, '“$1”');
+  // A part inside the field (`headers.X-Key`) is named after the label.
+  const inside = field.replace(/^[^.[]+\.?/, '');
+  const subject = inside ? `${label} (${inside})` : label;
+  return `The ${subject} ${message}${given !== null ? ` (it was “${given}”)` : ''}`.replace(/\s*$/, '').replace(/([^.!?])$/, '$1.');
+}
+
+/**
+ * Shows an API error next to the field it concerns, in words (see [`inWords`]), naming the field
+ * by its label; at the form's foot when no shown field matches.
+ */
+export function showErrorInWords(form, error) {
+  const problem = error.problem || {};
+  const name = (problem.field || '').split(/[.[]/)[0];
+  const shown = name ? [...form.querySelectorAll(`[data-field="${CSS.escape(name)}"]`)].find((el) => !el.hidden) : null;
+  const label = shown && shown.querySelector(':scope > label, :scope > legend');
+  showError(form, { message: error.message, problem: { ...problem, detail: inWords({ ...problem, detail: problem.detail || error.message }, label ? label.textContent.trim() : null) } });
+}

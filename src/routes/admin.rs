@@ -26,6 +26,9 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("logs.js", "text/javascript; charset=utf-8", include_str!("../../static/logs.js")),
     ("silences.js", "text/javascript; charset=utf-8", include_str!("../../static/silences.js")),
     ("sent.js", "text/javascript; charset=utf-8", include_str!("../../static/sent.js")),
+    ("firstrun.js", "text/javascript; charset=utf-8", include_str!("../../static/firstrun.js")),
+    ("message_preview.js", "text/javascript; charset=utf-8", include_str!("../../static/message_preview.js")),
+    ("channel_rule_offer.js", "text/javascript; charset=utf-8", include_str!("../../static/channel_rule_offer.js")),
     ("favicon.svg", FAVICON_TYPE, FAVICON),
 ];
 

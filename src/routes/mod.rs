@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod channel_preview;
 pub mod channel_types;
 pub mod channels;
 pub mod deliveries;
@@ -100,6 +101,7 @@ route_table! {
         "/tenants" { get => tenants::list, post => tenants::create }
         "/tenants/{id}" { get => tenants::get, patch => tenants::update, delete => tenants::delete }
         "/channel-types" { get => channel_types::list }
+        "/channel-types/{type}/preview" { post => channel_preview::render }
         "/channels" { get => channels::list, post => channels::create }
         "/channels/{id}" { get => channels::get, patch => channels::update, delete => channels::delete }
         "/channels/{id}/test" { post => channels::test }

@@ -17,10 +17,12 @@ macro_rules! on_both_backends {
 mod bad_input;
 mod binary;
 mod browser;
+mod browser_first_run;
 mod browser_logs;
 mod browser_noise;
 mod browser_overview;
 mod browser_screens;
+mod channel_preview;
 pub mod channel_types;
 mod crud;
 mod delivery;

@@ -82,7 +82,7 @@ on_both_backends! {
                 Some("silences") => &silence_id,
                 _ => "app.js",
             };
-            let path = template.replace("{id}", id).replace("{name}", id);
+            let path = template.replace("{id}", id).replace("{name}", id).replace("{type}", "slack");
             // The document's example, made to fit this router's objects where it names one.
             let mut example = example_body(&doc, operation);
             match (method.as_str(), template.as_str()) {
@@ -151,7 +151,7 @@ on_both_backends! {
         let client = http_client();
         for (template, item) in doc["paths"].as_object().unwrap() {
             let documented: BTreeSet<String> = item.as_object().unwrap().keys().map(|m| m.to_uppercase()).collect();
-            let path = template.replace("{id}", "x1").replace("{name}", "app.js");
+            let path = template.replace("{id}", "x1").replace("{name}", "app.js").replace("{type}", "slack");
             let response = client
                 .request(awc::http::Method::PUT, format!("{}{path}", app.base))
                 .insert_header(("Authorization", format!("Bearer {ADMIN_TOKEN}")))
