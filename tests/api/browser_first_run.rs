@@ -32,24 +32,6 @@ async fn run(browser: &Browser, script: &str) -> Value {
     browser.client.execute(script, vec![]).await.expect("the page answers")
 }
 
-/// The part of `assert_fits` this file's views answer for: the page does not scroll sideways and
-/// every visible control inside `css` lies within the viewport's width. (Lists drawn by other
-/// views, such as the channels table, have a 390 px layout of their own.)
-async fn assert_fits_within(browser: &Browser, css: &str, when: &str) {
-    let script = format!(
-        "const width = document.documentElement.clientWidth;
-         const scope = [...document.querySelectorAll({css:?})];
-         if (!scope.length) return ['nothing matches the scope'];
-         const wide = document.scrollingElement.scrollWidth > width ? ['the page scrolls sideways: ' + document.scrollingElement.scrollWidth + ' > ' + width] : [];
-         return wide.concat(scope.flatMap(s => [...s.querySelectorAll('button, a[href], input, select, textarea, summary')])
-           .filter(e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden')
-           .filter(e => {{ const r = e.getBoundingClientRect(); return r.left < -1 || r.right > width + 1; }})
-           .map(e => e.tagName.toLowerCase() + ' `' + (e.innerText || e.value || '').trim().slice(0, 40) + '` spans ' + Math.round(e.getBoundingClientRect().left) + '..' + Math.round(e.getBoundingClientRect().right)));"
-    );
-    let outside = run(browser, &script).await;
-    assert_eq!(outside, json!([]), "{when}: not every action is reachable without scrolling sideways");
-}
-
 fn step(key: &str) -> String {
     format!("//li[@data-step='{key}']")
 }
@@ -189,7 +171,7 @@ async fn the_add_channel_form_marks_what_is_required_explains_errors_previews_sl
         let error = browser.wait_for_text("[data-field='url'] .error", "The Slack webhook URL must start with https://").await.text().await.unwrap();
         assert!(!error.contains("url:") && !error.contains('`'), "{error}");
         browser.only_refused(422, "/api/v1/channels").await;
-        assert_fits_within(&browser, "form[aria-label='Add channel']", &format!("the Add channel form with a preview and an error ({name})")).await;
+        browser.assert_fits(&format!("the Add channel form with a preview and an error ({name})")).await;
         if name == "desktop" {
             browser.screenshot("add-channel-slack-preview-desktop").await;
         }
@@ -207,7 +189,7 @@ async fn the_add_channel_form_marks_what_is_required_explains_errors_previews_sl
             browser.click_button(&rule_form, "Save").await;
             browser.wait_for_text("[data-rule-offer-done]", &format!("Rule “Alerts to {channel}” created")).await;
         } else {
-            assert_fits_within(&browser, "[data-rule-offer]", "the offer to add the channel to a rule (phone)").await;
+            browser.assert_fits("the offer to add the channel to a rule (phone)").await;
             browser.click_button(offer, "Add to rule").await;
             browser.wait_for_text("[data-rule-offer-done]", &format!("{channel} added to rule “Alerts to Slack #soc”")).await;
         }
@@ -242,7 +224,7 @@ async fn the_rule_form_offers_the_routers_own_events_with_what_they_are() {
         }
         let help = browser.wait_for("[data-router-events]").await.text().await.unwrap();
         assert!(help.contains("router.channel_disabled") && help.contains("All tenants"), "{help}");
-        assert_fits_within(&browser, "form[aria-label='Add rule']", &format!("the rule form ({name})")).await;
+        browser.assert_fits(&format!("the rule form ({name})")).await;
         if name == "desktop" {
             browser.fill(form, "Name", "Router").await;
             click(&browser, &format!("{form}//label[code='router.*']/input")).await;
