@@ -285,7 +285,10 @@ pub struct Captured {
 
 impl Captured {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("the payload is JSON")
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            // Says which request it was (a flaky run once saw an empty body here).
+            panic!("the payload is JSON: {err}; request to {} with headers {:?}, body {:?}", self.path, self.headers, String::from_utf8_lossy(&self.body))
+        })
     }
 }
 
