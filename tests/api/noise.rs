@@ -20,6 +20,20 @@ async fn ingest_batch(app: &TestApp, events: Vec<Value>) -> Vec<Value> {
     answer.body["results"].as_array().unwrap().iter().flat_map(|r| r["deliveries"].as_array().unwrap().clone()).collect()
 }
 
+/// Waits until the rules preview says the first rule's first channel would get `outcome` for
+/// `event` (a window or a silence ending is seen by the preview as by ingestion).
+async fn wait_for_outcome(app: &TestApp, event: Value, outcome: &str, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let preview = app.post("/api/v1/rules/preview", event.clone()).await;
+        if preview.body["rules"][0]["channels"][0]["outcome"] == outcome {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not `{outcome}` yet: {}", preview.body);
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 const SITE_A: &str = "https://contoso.sharepoint.com/sites/Finance";
 const SITE_B: &str = "https://contoso.sharepoint.com/sites/HR";
 
@@ -308,15 +322,7 @@ on_both_backends! {
         // A silenced event opened no suppression window: once the silence ends, the same
         // principal is not suppressed (by a delivery that was never sent).
         assert_eq!(app.delete(&format!("/api/v1/silences/{}", silence.body["id"].as_str().unwrap())).await.status, 200);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let window_left = app.post("/api/v1/rules/preview", share(SITE_A, "g0@gmail.com", "high")).await;
-            if window_left.body["rules"][0]["channels"][0]["outcome"] == "group" {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "still suppressed: {}", window_left.body);
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_outcome(&app, share(SITE_A, "g0@gmail.com", "high"), "group", Duration::from_secs(5)).await;
         let again = app.ingest(share(SITE_A, "g0@gmail.com", "high")).await;
         assert_eq!(again.body["deliveries"][0]["status"], "grouped");
     }
@@ -375,27 +381,11 @@ on_both_backends! {
         // Shortened to one second: the window opened under an hour ends a second after it opened.
         let rule_path = format!("/api/v1/rules/{}", rule["id"].as_str().unwrap());
         assert_eq!(app.patch(&rule_path, json!({"suppress": {"by": ["/data/principal"], "for": "1s"}})).await.status, 200);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let preview = app.post("/api/v1/rules/preview", share(SITE_A, "z@gmail.com", "high")).await;
-            if preview.body["rules"][0]["channels"][0]["outcome"] == "send" {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "still suppressed: {}", preview.body);
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_outcome(&app, share(SITE_A, "z@gmail.com", "high"), "send", Duration::from_secs(10)).await;
         assert_eq!(app.ingest(share(SITE_A, "z@gmail.com", "high")).await.body["deliveries"][0]["status"], "pending");
         // Lengthened: a window opened under one second lasts an hour.
         assert_eq!(app.patch(&rule_path, json!({"suppress": {"by": ["/data/principal"], "for": "1h"}})).await.status, 200);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let preview = app.post("/api/v1/rules/preview", share(SITE_A, "z@gmail.com", "high")).await;
-            if preview.body["rules"][0]["channels"][0]["outcome"] == "suppressed" {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "not suppressed: {}", preview.body);
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_outcome(&app, share(SITE_A, "z@gmail.com", "high"), "suppressed", Duration::from_secs(10)).await;
         actix_web::rt::time::sleep(Duration::from_millis(1_100)).await;
         assert_eq!(app.ingest(share(SITE_A, "z@gmail.com", "high")).await.body["deliveries"][0]["status"], "suppressed", "over a second after it opened");
     }
