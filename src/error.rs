@@ -20,6 +20,9 @@ pub enum ApiError {
     /// A field holds a value that is not accepted.
     #[error(transparent)]
     Invalid(#[from] Invalid),
+    /// The body or query string does not have the expected shape; names the value at fault.
+    #[error("{}", .0.message)]
+    Malformed(Invalid),
     /// No token, or a token that is not the admin's or the ingest token.
     #[error("{0}")]
     Unauthorized(String),
@@ -61,7 +64,8 @@ pub struct Problem<'a> {
     status: u16,
     /// What went wrong and what to fix.
     detail: String,
-    /// The field at fault (`invalid-field`), e.g. `events[2].severity`.
+    /// The field at fault (`invalid-field`, and `malformed-request` where one value has the wrong
+    /// shape), e.g. `events[2].severity`, `hours`.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }
@@ -69,7 +73,7 @@ pub struct Problem<'a> {
 impl ApiError {
     fn slug(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "malformed-request",
+            ApiError::BadRequest(_) | ApiError::Malformed(_) => "malformed-request",
             ApiError::Invalid(_) => "invalid-field",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
@@ -88,7 +92,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -107,6 +111,7 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let (detail, field) = match self {
             ApiError::Invalid(invalid) => (invalid.to_string(), Some(invalid.field.as_str())),
+            ApiError::Malformed(invalid) => (invalid.message.clone(), Some(invalid.field.as_str())),
             ApiError::Internal(detail) => {
                 log::error!("internal error: {detail}");
                 ("the router failed unexpectedly; the cause is in its log".to_string(), None)

@@ -118,7 +118,8 @@ export function channelForm(channel, done) {
     markRequired(urlField, url.required);
     for (const f of settingFields) if (!f.row.hidden) markRequired(f.row, f.input.required);
   };
-  type.addEventListener('change', () => { showType(); showRequired(); showPreview(); });
+  // Another type: the errors said of the last one's fields no longer hold.
+  type.addEventListener('change', () => { clearErrors(form); showType(); showRequired(); showPreview(); });
   const form = h('form.card', { 'aria-label': editing ? 'Edit channel' : 'Add channel' },
     h('h2', {}, editing ? `Edit ${channel.name}` : 'Add channel'),
     field('Type', type, editing ? 'A channel keeps its type; add a new channel for another.' : 'How alerts are sent: a signed webhook, a message in Slack or Teams, or events in Splunk or Sentinel.'),

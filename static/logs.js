@@ -86,6 +86,9 @@ export async function renderList(view, params) {
       // A link with a filter the router refuses (a malformed date) says why instead of a blank log.
       clear(totalSlot).append(h('span.notice.bad', { dataset: { logError: '' } }, error.message));
       clear(tableSlot);
+      // No page, so nothing to page through.
+      older.hidden = true;
+      newer.hidden = true;
       return;
     }
     totalSlot.textContent = `${page.total}${page.total_capped ? '+' : ''} ${page.total === 1 && !page.total_capped ? 'delivery matches' : 'deliveries match'}`;
@@ -252,16 +255,28 @@ export async function renderDelivery(view, id) {
     // A notification (a group's message) lists the grouped deliveries it carried.
     const notification = d.group_id && d.status !== 'grouped';
     const members = notification ? await get(`/deliveries?${query({ notification_id: d.id, limit: 100 })}`) : null;
-    const redeliver = h('button.primary', { type: 'button', disabled: d.status === 'cancelled' || d.status === 'grouped',
-      title: d.status === 'grouped' ? 'It went out in its notification: redeliver that one' : null, on: { click: async () => {
-      redeliver.disabled = true; redeliver.textContent = 'Redelivering…';
-      try {
-        const after = await post(`/deliveries/${encodeURIComponent(id)}/redeliver`);
-        const last = after.attempts[after.attempts.length - 1];
-        toast(last && !last.error_kind ? `Redelivered: HTTP ${last.status_code}` : `Redelivery failed: ${last ? last.error : ''}`);
-      } catch (error) { toast(error.message); }
-      await load();
-    } } }, 'Redeliver');
+    // Redeliver only where the router takes it: never for a cancelled delivery or one whose
+    // channel was deleted (the API answers 409), nor a grouped one (its notification went out).
+    const channelGone = !channelName.has(d.channel_id);
+    let redeliver;
+    if (d.status === 'cancelled' || channelGone) {
+      redeliver = h('p.muted', { dataset: { noRedeliver: 'channel' } }, 'Cannot be redelivered: ', d.status === 'cancelled'
+        ? 'it was cancelled when its channel was deleted.' : 'its channel was deleted.');
+    } else if (d.status === 'grouped') {
+      redeliver = h('p.muted', { dataset: { noRedeliver: 'grouped' } }, d.notification_id
+        ? ['It went out in ', h('a', { href: `#/logs/${encodeURIComponent(d.notification_id)}` }, 'its notification'), '; redeliver that one.']
+        : 'It waits in its group and is sent with the group\'s notification.');
+    } else {
+      redeliver = h('button.primary', { type: 'button', on: { click: async () => {
+        redeliver.disabled = true; redeliver.textContent = 'Redelivering…';
+        try {
+          const after = await post(`/deliveries/${encodeURIComponent(id)}/redeliver`);
+          const last = after.attempts[after.attempts.length - 1];
+          toast(last && !last.error_kind ? `Redelivered: HTTP ${last.status_code}` : `Redelivery failed: ${last ? last.error : ''}`);
+        } catch (error) { toast(error.message); }
+        await load();
+      } } }, 'Redeliver');
+    }
     const attempts = d.attempts.map((a) => h('tr', { dataset: { attempt: a.number } },
       h('td.num', {}, String(a.number)),
       h('td', {}, when(a.started_at)),

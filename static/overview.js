@@ -52,12 +52,15 @@ function build(channels, stats) {
   const byId = new Map(stats.channels.map((s) => [s.channel_id, s]));
   const thresholdMin = Math.round(stats.pending_threshold_s / 60);
   const needing = channels.map((c) => [c, byId.get(c.id), attention(c, byId.get(c.id), thresholdMin)]).filter(([, , r]) => r);
-  const sum = (key) => channels.reduce((n, c) => n + ((c.stats && c.stats[key]) || 0), 0);
+  // Counted from the same hourly buckets the chart draws, deleted channels' deliveries included,
+  // so a tile never says less than the chart and the alert log show.
+  const total = (buckets, key) => (buckets || []).reduce((n, b) => n + (b[key] || 0), 0);
+  const sum = (key) => total(stats.hourly, key);
   const waitingNow = stats.channels.reduce((n, s) => n + s.pending, 0);
   const tile = (label, n, kind) => h(`div.tile${kind ? `.${kind}` : ''}`, {}, h('div.n', {}, String(n)), h('div.muted', {}, label));
   // Grouped, suppressed and silenced: each a link to those deliveries in the alert log.
   const held = (status, label) => h('a.tile.held', { href: `#/logs?status=${status}`, dataset: { held: status } },
-    h('div.n', {}, String(sum(`${status}_24h`))), h('div.muted', {}, label));
+    h('div.n', {}, String(sum(status))), h('div.muted', {}, label));
 
   const attentionList = needing.length
     ? h('ul.attention', { 'aria-label': 'Channels that need attention' }, needing.map(([c, s, r]) => attentionItem(c, s, r)))
@@ -65,7 +68,7 @@ function build(channels, stats) {
       ? `Nothing needs attention: every circuit is closed, every channel is enabled, and no delivery has waited longer than ${thresholdMin} minutes.`
       : 'Nothing needs attention yet: there are no channels. Add one under Channels.');
 
-  const failed = sum('failed_24h');
+  const failed = sum('failed');
   // Never "nothing failed" while a circuit is open or deliveries wait.
   let failedNote = null;
   if (failed) failedNote = null;
@@ -77,8 +80,8 @@ function build(channels, stats) {
     const ms = (v) => (v === null || v === undefined ? '—' : `${v} ms`);
     return h('tr', { dataset: { timesOf: c.id } },
       h('td', {}, h('a', { href: logOf(c) }, c.name)),
-      h('td.num', {}, String((c.stats && c.stats.succeeded_24h) || 0)),
-      h('td.num', {}, String((c.stats && c.stats.failed_24h) || 0)),
+      h('td.num', {}, String(total(s.hourly, 'succeeded'))),
+      h('td.num', {}, String(total(s.hourly, 'failed'))),
       h('td.num', {}, String(s.pending || 0)),
       h('td.num.optional', {}, String(s.attempts || 0)),
       h('td.num', {}, ms(s.p50_ms)),
@@ -90,9 +93,9 @@ function build(channels, stats) {
       h('h2#needs-attention', {}, needing.length ? `Needs attention (${needing.length})` : 'Needs attention'),
       attentionList),
     h('div.tiles', {},
-      tile('Succeeded, last 24 h', sum('succeeded_24h')),
+      tile('Succeeded, last 24 h', sum('succeeded')),
       tile('Failed, last 24 h', failed, failed ? 'bad' : ''),
-      tile('Pending, last 24 h', sum('pending_24h')),
+      tile('Pending, last 24 h', sum('pending')),
       tile('Waiting now (any age)', waitingNow, needing.length && waitingNow ? 'bad' : '')),
     failedNote ? h('p.muted', {}, failedNote) : null,
     h('h2', {}, 'Deliveries per hour, last 24 hours'),

@@ -71,23 +71,26 @@ impl Http {
     /// POSTs a built request once: the answer's status line and excerpt, or why none came (a
     /// redirect is a failure).
     pub async fn post(&self, target: &Target, built: &HttpPost, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
-        let mut request = self
-            .client
-            .post(built.url.as_deref().unwrap_or(&target.url))
-            .insert_header((CONTENT_TYPE, "application/json"))
-            .insert_header((USER_AGENT, USER_AGENT_VALUE));
-        for (name, value) in &built.headers {
-            request = request.insert_header((*name, value.as_str()));
-        }
-        if let Some(token) = bearer {
-            request = request.insert_header(("authorization", format!("Bearer {token}")));
-        }
-        for (name, value) in target.headers.iter() {
-            request = request.insert_header((name.as_str(), value.as_str()));
-        }
+        let request = || {
+            let mut request = self
+                .client
+                .post(built.url.as_deref().unwrap_or(&target.url))
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .insert_header((USER_AGENT, USER_AGENT_VALUE));
+            for (name, value) in &built.headers {
+                request = request.insert_header((*name, value.as_str()));
+            }
+            if let Some(token) = bearer {
+                request = request.insert_header(("authorization", format!("Bearer {token}")));
+            }
+            for (name, value) in target.headers.iter() {
+                request = request.insert_header((name.as_str(), value.as_str()));
+            }
+            request.send_body(built.body.clone())
+        };
         // The status line must arrive within the timeout; the body then gets what is left of it. A
         // body that is slow or cut short never turns an answer that arrived into a failure.
-        let mut response = match actix_web::rt::time::timeout(left(deadline), request.send_body(built.body.clone())).await {
+        let mut response = match send(deadline, request).await {
             Err(_) => return Err(failure(ErrorKind::Timeout, format!("no answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
@@ -154,13 +157,8 @@ impl Http {
         if let Some((ip, reason)) = literal_ip(url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
             return Err(format!("{ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0));
         }
-        let request = self
-            .client
-            .get(url)
-            .insert_header((USER_AGENT, USER_AGENT_VALUE))
-            .insert_header(("authorization", format!("Bearer {bearer}")))
-            .send();
-        let mut response = match actix_web::rt::time::timeout(left(deadline), request).await {
+        let request = || self.client.get(url).insert_header((USER_AGENT, USER_AGENT_VALUE)).insert_header(("authorization", format!("Bearer {bearer}"))).send();
+        let mut response = match send(deadline, request).await {
             Err(_) => return Err(format!("no answer within {}", humantime::format_duration(self.timeout))),
             Ok(Err(err)) => return Err(classify(&err).1),
             Ok(Ok(response)) => response,
@@ -181,12 +179,9 @@ impl Http {
         if let Some((ip, reason)) = literal_ip(&credentials.token_url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
             return Err(failure(ErrorKind::BlockedTarget, format!("the token endpoint {ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0)));
         }
-        let request = self
-            .client
-            .post(&credentials.token_url)
-            .insert_header((USER_AGENT, USER_AGENT_VALUE))
-            .send_form(&token::form(credentials));
-        let mut response = match actix_web::rt::time::timeout(left(deadline), request).await {
+        let form = token::form(credentials);
+        let request = || self.client.post(&credentials.token_url).insert_header((USER_AGENT, USER_AGENT_VALUE)).send_form(&form);
+        let mut response = match send(deadline, request).await {
             Err(_) => return Err(no_token(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
@@ -198,6 +193,42 @@ impl Http {
         let mut body = Vec::new();
         let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
         token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)
+    }
+}
+
+/// Sends what `request` starts before `deadline` (`Err`: no answer in time), and starts it once
+/// more if the server closed a kept-alive connection before answering. A server that closes
+/// after each answer without saying so (Python's `http.server`, any HTTP/1.0 server answering
+/// with a `Content-Length`) leaves awc a pooled connection that looks alive until the next
+/// request is written into it: without this, the request after a token fetch, or the second of
+/// two deliveries in a row, failed with "connector has been disconnected" and waited for its
+/// retry. Sending again is what that retry would do, at once; delivery is at least once either way.
+async fn send<F, Fut>(deadline: Instant, request: F) -> Result<Result<awc::ClientResponse, SendRequestError>, tokio::time::error::Elapsed>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<awc::ClientResponse, SendRequestError>>,
+{
+    actix_web::rt::time::timeout(left(deadline), async {
+        match request().await {
+            Err(err) if closed_before_answer(&err) => {
+                log::debug!("the server closed a kept-alive connection before answering ({err}); sending again on a new one");
+                request().await
+            }
+            other => other,
+        }
+    })
+    .await
+}
+
+/// Whether the connection was closed or reset by the server before any answer arrived.
+fn closed_before_answer(err: &SendRequestError) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match err {
+        SendRequestError::Connect(ConnectError::Disconnected) => true,
+        SendRequestError::Send(io) | SendRequestError::Response(actix_web::error::ParseError::Io(io)) => {
+            matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof)
+        }
+        _ => false,
     }
 }
 

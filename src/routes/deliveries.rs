@@ -181,7 +181,8 @@ pub struct LogQuery {
     /// themselves). At most 200 characters.
     #[param(max_length = 200)]
     q: Option<String>,
-    /// `low`, `medium`, `high` or `critical`; several separated by commas.
+    /// `low`, `medium`, `high` or `critical`; several separated by commas (an empty item, as in
+    /// `high,,low`, is refused).
     severity: Option<String>,
     /// Created at or after (RFC 3339).
     since: Option<String>,
@@ -193,7 +194,7 @@ pub struct LogQuery {
 
 /// The alert log.
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(LogQuery), responses((status = 200, description = "A page of deliveries", body = Page)))]
-pub async fn list(router: web::Data<RouterHandle>, query: web::Query<LogQuery>) -> ApiResult<HttpResponse> {
+pub async fn list(router: web::Data<RouterHandle>, query: super::extract::Query<LogQuery>) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let status = nonempty(query.status);
@@ -354,7 +355,7 @@ pub struct RedeliverCount {
         (status = 200, description = "`dry_run`: only counted", body = RedeliverCount),
     ),
 )]
-pub async fn redeliver_many(router: web::Data<RouterHandle>, body: web::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
+pub async fn redeliver_many(router: web::Data<RouterHandle>, body: super::extract::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
     let request = body.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let silence_id = nonempty(request.silence_id);

@@ -105,19 +105,13 @@ pub(super) fn event_input(value: Value, at: &str) -> Result<EventInput, ApiError
     }
     // The path of the value at fault (`tenant.microsoft_tenant_id`), not only the event's.
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        // A missing field is named by serde inside the object the path points to (an unknown
-        // one is in the path already).
-        let named = message.split('`').nth(1).filter(|_| message.starts_with("missing field"));
-        let inner = [Some(path.as_str()).filter(|p| *p != "."), named].into_iter().flatten().collect::<Vec<_>>().join(".");
-        let field = match (at.is_empty(), inner.is_empty()) {
-            (true, true) => "event".to_string(),
-            (true, false) => inner,
-            (false, true) => at.to_string(),
-            (false, false) => format!("{at}.{inner}"),
+        let field = match (at.is_empty(), super::extract::field_of(&e)) {
+            (true, None) => "event".to_string(),
+            (true, Some(inner)) => inner,
+            (false, None) => at.to_string(),
+            (false, Some(inner)) => format!("{at}.{inner}"),
         };
-        Invalid::new(field, message).into()
+        Invalid::new(field, e.inner().to_string()).into()
     })
 }
 

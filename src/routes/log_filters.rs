@@ -21,9 +21,20 @@ pub fn search(q: Option<String>) -> Result<Option<String>, Invalid> {
     Ok(Some(q))
 }
 
-/// The severities of `severity=high,critical` (none: any).
+/// The severities of `severity=high,critical` (absent or empty: any). An empty item
+/// (`high,,low`, a trailing comma) is refused: it is a list that lost a value.
 pub fn severities(value: Option<String>) -> Result<Vec<String>, Invalid> {
-    value.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(|s| Ok(Severity::parse("severity", s)?.as_str().to_string())).collect()
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else { return Ok(Vec::new()) };
+    value
+        .split(',')
+        .map(str::trim)
+        .map(|s| {
+            if s.is_empty() {
+                return Err(Invalid::new("severity", format!("`{value}` has an empty item; list severities separated by commas, e.g. high,critical")));
+            }
+            Ok(Severity::parse("severity", s)?.as_str().to_string())
+        })
+        .collect()
 }
 
 /// `since` and `until` (RFC 3339) as Unix ms; `until` must be later than `since`.

@@ -12,6 +12,7 @@ pub mod channel_types;
 pub mod channels;
 pub mod deliveries;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod instances;
 pub mod log_filters;

@@ -201,7 +201,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     request_body = RuleInput,
     responses((status = 201, description = "Created", body = RuleView, headers(("Location" = String, description = "The rule's address")))),
 )]
-pub async fn create(router: web::Data<RouterHandle>, body: web::Json<RuleInput>) -> ApiResult<HttpResponse> {
+pub async fn create(router: web::Data<RouterHandle>, body: super::extract::Json<RuleInput>) -> ApiResult<HttpResponse> {
     let spec = spec_of(body.into_inner(), router.limits())?;
     let id = ids::new_id(ids::RULE);
     let rule = router.change(move |conn| rules::create(conn, &id, &spec, now_ms())).await?;
@@ -226,7 +226,7 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
     request_body = RulePatch,
     responses((status = 200, description = "Changed", body = RuleView)),
 )]
-pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<RulePatch>) -> ApiResult<HttpResponse> {
+pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: super::extract::Json<RulePatch>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let patch = body.into_inner();
     let (name, event_types, min_severity, channel_ids, enabled) = (

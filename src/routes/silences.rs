@@ -119,7 +119,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     request_body = SilenceInput,
     responses((status = 201, description = "Created", body = SilenceView, headers(("Location" = String, description = "The silence's address")))),
 )]
-pub async fn create(router: web::Data<RouterHandle>, body: web::Json<Map<String, Value>>) -> ApiResult<HttpResponse> {
+pub async fn create(router: web::Data<RouterHandle>, body: super::extract::Json<Map<String, Value>>) -> ApiResult<HttpResponse> {
     let now = now_ms();
     let new = NewSilence::parse(&Value::Object(body.into_inner()), now, router.limits())?;
     let id = ids::new_id(ids::SILENCE);

@@ -263,7 +263,7 @@ struct Contents {
 /// The Management Activity API content blobs notified or listed, newest first, and what became
 /// of each.
 #[utoipa::path(get, path = "/api/v1/sources/o365/contents", tag = "office 365", params(ContentQuery), responses((status = 200, description = "The blobs", body = Contents)))]
-pub async fn o365_contents(router: web::Data<RouterHandle>, query: web::Query<ContentQuery>) -> ApiResult<HttpResponse> {
+pub async fn o365_contents(router: web::Data<RouterHandle>, query: super::extract::Query<ContentQuery>) -> ApiResult<HttpResponse> {
     let ContentQuery { status, microsoft_tenant_id, limit } = query.into_inner();
     if let Some(status) = status.as_deref().filter(|s| ![o365::PENDING, o365::DONE, o365::EXPIRED].contains(s)) {
         return Err(Invalid::new("status", format!("`{status}` is not one of pending, done, expired")).into());

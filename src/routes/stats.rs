@@ -123,7 +123,7 @@ pub struct DeliveryStats {
 /// channel, with each channel's p50/p95 attempt time, pending deliveries and last attempted
 /// delivery.
 #[utoipa::path(get, path = "/api/v1/stats/deliveries", tag = "deliveries", params(StatsQuery), responses((status = 200, description = "The statistics", body = DeliveryStats)))]
-pub async fn deliveries(router: web::Data<RouterHandle>, query: web::Query<StatsQuery>) -> ApiResult<HttpResponse> {
+pub async fn deliveries(router: web::Data<RouterHandle>, query: super::extract::Query<StatsQuery>) -> ApiResult<HttpResponse> {
     let hours = query.into_inner().hours.unwrap_or(24);
     if !(1..=MAX_HOURS).contains(&hours) {
         return Err(Invalid::new("hours", format!("must be a whole number of hours from 1 to {MAX_HOURS}")).into());

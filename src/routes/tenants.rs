@@ -130,7 +130,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
         (status = 409, description = "A tenant has this id: change it with PATCH"),
     ),
 )]
-pub async fn create(router: web::Data<RouterHandle>, body: web::Json<TenantInput>) -> ApiResult<HttpResponse> {
+pub async fn create(router: web::Data<RouterHandle>, body: super::extract::Json<TenantInput>) -> ApiResult<HttpResponse> {
     let tenant = Tenant::parse(body.into_inner(), router.limits())?;
     // Through `change`: the rule matcher (every instance's) knows the tenant for conditions on
     // `/tenant/…`.
@@ -156,7 +156,7 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
     request_body = TenantPatch,
     responses((status = 200, description = "Changed", body = TenantView)),
 )]
-pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: web::Json<TenantPatch>) -> ApiResult<HttpResponse> {
+pub async fn update(router: web::Data<RouterHandle>, id: web::Path<String>, body: super::extract::Json<TenantPatch>) -> ApiResult<HttpResponse> {
     let patch = body.into_inner();
     let id = id.into_inner();
     let (new_id, display_name, microsoft_tenant_id) =

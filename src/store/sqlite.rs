@@ -80,6 +80,11 @@ pub(super) fn open(path: &str, pool_size: u32, connector: Connector, commits: su
         .run_pending_migrations(MIGRATIONS)
         .map_err(|e| anyhow::anyhow!("running database migrations on {path}: {e}"))?;
     writer_conn.batch_execute(WRITER_PRAGMAS).with_context(|| format!("setting up the writer of {path}"))?;
+    // SQLite opens a file it may not write read-only without a word; the first write would then
+    // fail later, far from the cause. A write (a table made and rolled back) asks now.
+    let write_check = writer_conn.batch_execute("BEGIN IMMEDIATE; CREATE TABLE spscan_write_check (x INTEGER);");
+    let _ = writer_conn.batch_execute("ROLLBACK;");
+    write_check.with_context(|| format!("writing to {path}"))?;
     let checkpoint_conn = connect(path).with_context(|| format!("opening the SQLite database {path}"))?;
     let pool = r2d2::Pool::builder()
         .max_size(pool_size)

@@ -17,6 +17,11 @@ fn case(what: &'static str, method: &'static str, path: &str, body: Value, statu
     Case { what, method, path: path.to_string(), body: Some(serde_json::to_vec(&body).unwrap()), status, field }
 }
 
+/// A GET whose query string is at fault, answered naming `field`.
+fn query(what: &'static str, path: &str, status: u16, field: &'static str) -> Case {
+    Case { what, method: "GET", path: path.to_string(), body: None, status, field: Some(field) }
+}
+
 fn raw(what: &'static str, method: &'static str, path: &str, body: Option<Vec<u8>>, status: u16) -> Case {
     Case { what, method, path: path.to_string(), body, status, field: None }
 }
@@ -75,7 +80,10 @@ on_both_backends! {
             case("unknown channel type", "POST", "/api/v1/channels", json!({"name": "X", "type": "pagerduty", "url": "https://x.example.com"}), 422, Some("type")),
             case("channel overriding Host", "POST", "/api/v1/channels", json!({"name": "X", "url": "https://x.example.com", "headers": {"Host": "evil"}}), 422, Some("headers.Host")),
             case("channel with a blank name", "POST", "/api/v1/channels", json!({"name": "  ", "url": "https://x.example.com"}), 422, Some("name")),
-            case("channel without a name", "POST", "/api/v1/channels", json!({"url": "https://x.example.com"}), 400, None),
+            case("channel without a name", "POST", "/api/v1/channels", json!({"url": "https://x.example.com"}), 400, Some("name")),
+            case("channel name as a number", "POST", "/api/v1/channels", json!({"name": 7, "url": "https://x.example.com"}), 400, Some("name")),
+            case("tenant created with a null GUID", "POST", "/api/v1/tenants", json!({"id": "t3", "display_name": "T", "microsoft_tenant_id": null}), 400, Some("microsoft_tenant_id")),
+            case("rule with its channels as one string", "POST", "/api/v1/rules", json!({"name": "R", "event_types": ["*"], "channel_ids": ch}), 400, Some("channel_ids")),
             case("channel type change", "PATCH", &format!("/api/v1/channels/{ch}"), json!({"type": "teams"}), 422, Some("type")),
             case("bulk redelivery of pending deliveries", "POST", "/api/v1/deliveries/redeliver", json!({"status": "pending"}), 422, Some("status")),
             case("bulk redelivery since a bad time", "POST", "/api/v1/deliveries/redeliver", json!({"since": "yesterday"}), 422, Some("since")),
@@ -107,6 +115,11 @@ on_both_backends! {
             raw("log with an unknown status", "GET", "/api/v1/deliveries?status=lost", None, 422),
             raw("log with a zero limit", "GET", "/api/v1/deliveries?limit=0", None, 422),
             raw("log with an unknown filter", "GET", "/api/v1/deliveries?colour=red", None, 400),
+            query("log with a limit in words", "/api/v1/deliveries?limit=ten", 400, "limit"),
+            query("log with an empty severity in a list", "/api/v1/deliveries?severity=high,,low", 422, "severity"),
+            query("log with a trailing comma in severities", "/api/v1/deliveries?severity=high,", 422, "severity"),
+            query("statistics over hours in words", "/api/v1/stats/deliveries?hours=abc", 400, "hours"),
+            query("statistics over too many hours", "/api/v1/stats/deliveries?hours=1000", 422, "hours"),
             raw("log with a forged cursor", "GET", "/api/v1/deliveries?cursor=abc", None, 422),
             raw("unknown channel", "GET", "/api/v1/channels/ch_nope", None, 404),
             raw("unknown delivery", "GET", "/api/v1/deliveries/dlv_nope", None, 404),

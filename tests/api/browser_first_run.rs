@@ -175,6 +175,11 @@ async fn the_add_channel_form_marks_what_is_required_explains_errors_previews_sl
         if name == "desktop" {
             browser.screenshot("add-channel-slack-preview-desktop").await;
         }
+        // Another type: the error said of the Slack URL goes with it.
+        browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("teams").await.unwrap();
+        let errors = run(&browser, "return [...document.querySelectorAll(\"form[aria-label='Add channel'] .error\")].filter(e => !e.hidden && e.textContent.trim()).map(e => e.textContent)").await;
+        assert_eq!(errors, json!([]), "{name}: an error of the last type stayed after switching to Teams");
+        browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("slack").await.unwrap();
 
         browser.fill(form, "Slack webhook URL", &slack.url(path)).await;
         browser.click_button(form, "Save").await;

@@ -99,3 +99,37 @@ async fn a_person_searches_the_alert_log_and_sees_the_exact_slack_body_that_was_
         browser.screenshot(&format!("delivery-{name}")).await;
     }
 }
+
+#[actix_web::test]
+async fn the_log_offers_no_action_the_router_would_refuse() {
+    let refusing = Receiver::start().await;
+    refusing.reply_with(Reply::Status(400));
+    let app = spawn_app().await;
+    let channel = app.soc_channel_for_contoso(&refusing).await["id"].as_str().unwrap().to_string();
+    let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&id, "failed", Duration::from_secs(10)).await;
+    assert_eq!(app.delete(&format!("/api/v1/channels/{channel}")).await.status, 204);
+    assert_eq!(app.post(&format!("/api/v1/deliveries/{id}/redeliver"), json!({})).await.status, 409, "the API refuses it");
+
+    let browser = browser().await;
+    browser.screen(DESKTOP).await;
+    browser.sign_in(&app.base).await;
+    // The delivery of a deleted channel: no Redeliver button, and why.
+    browser.go(&app.base, &format!("#/logs/{id}")).await;
+    browser.wait_for_text("[data-no-redeliver='channel']", "Cannot be redelivered: its channel was deleted").await;
+    let buttons = browser.client.execute("return [...document.querySelectorAll('#view button')].map(b => b.textContent)", vec![]).await.unwrap();
+    assert!(!buttons.as_array().unwrap().iter().any(|b| b == "Redeliver"), "{buttons}");
+    browser.assert_no_problems("the page of a deleted channel's delivery").await;
+
+    // A query the router refuses: its reason, and no page to page through.
+    browser.go(&app.base, "#/logs?since=yesterday").await;
+    browser.wait_for_text("[data-log-error]", "since").await;
+    let paging = browser
+        .client
+        .execute("return [...document.querySelectorAll('#view button')].filter(b => ['Older', 'Newer'].includes(b.textContent) && b.offsetParent !== null).map(b => b.textContent)", vec![])
+        .await
+        .unwrap();
+    assert_eq!(paging, json!([]), "Older or Newer shown under a refused query");
+    browser.client.clone().close().await.unwrap();
+}

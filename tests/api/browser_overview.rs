@@ -15,7 +15,7 @@ use crate::helpers::*;
 
 /// The page's whole visible text.
 async fn page_text(browser: &Browser) -> String {
-    browser.client.find(Locator::Css("#view")).await.unwrap().text().await.unwrap()
+    inner_text(browser, "#view").await
 }
 
 /// The `aria-label`s of the buttons in the channel's row.
@@ -26,6 +26,12 @@ async fn button_labels(browser: &Browser, channel_id: &str) -> Vec<String> {
         labels.push(button.attr("aria-label").await.unwrap().unwrap_or_default());
     }
     labels
+}
+
+/// The rendered text of the first element matching `css`, read in one step.
+async fn inner_text(browser: &Browser, css: &str) -> String {
+    let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';";
+    browser.client.execute(script, vec![json!(css)]).await.unwrap().as_str().unwrap_or_default().to_string()
 }
 
 async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -73,10 +79,13 @@ async fn the_overview_lists_an_open_circuit_and_a_disabled_channel_draws_the_day
     for (size, name) in [(DESKTOP, "overview-desktop"), (PHONE, "overview-phone")] {
         browser.screen(size).await;
         browser.go(&app.base, "#/overview").await;
-        let soc_item = browser.wait_for_text(&format!("[data-attention='{soc}']"), "circuit open").await.text().await.unwrap();
+        // Read through a script: the self-refresh may replace an element between finding and reading it.
+        browser.wait_for_text(&format!("[data-attention='{soc}']"), "circuit open").await;
+        let soc_item = inner_text(&browser, &format!("[data-attention='{soc}']")).await;
         assert!(soc_item.contains("Failures in a row\n3") || soc_item.contains("Failures in a row 3"), "{soc_item}");
         assert!(soc_item.contains("6 deliveries") && soc_item.contains("Next probe"), "{soc_item}");
-        let old_item = browser.wait_for_text(&format!("[data-attention='{old}'] [data-disabled-channel]"), "Old ticketing was disabled by the router").await.text().await.unwrap();
+        browser.wait_for_text(&format!("[data-attention='{old}'] [data-disabled-channel]"), "Old ticketing was disabled by the router").await;
+        let old_item = inner_text(&browser, &format!("[data-attention='{old}'] [data-disabled-channel]")).await;
         assert!(old_item.contains("410"), "{old_item}");
         let link = browser.client.find(Locator::Css(&format!("[data-attention='{soc}'] a.attention-name"))).await.unwrap();
         assert_eq!(link.attr("href").await.unwrap().unwrap(), format!("#/logs?channel_id={soc}"));
@@ -93,7 +102,8 @@ async fn the_overview_lists_an_open_circuit_and_a_disabled_channel_draws_the_day
         assert!(!browser.client.find_all(Locator::Css("figure[data-chart='hourly'] rect.bar-succeeded")).await.unwrap().is_empty());
         assert!(!browser.client.find_all(Locator::Css("figure[data-chart='hourly'] rect.bar-pending")).await.unwrap().is_empty());
         // p50 and p95 of Archive's six attempts.
-        let times = browser.wait_for(&format!("tr[data-times-of='{ok}']")).await.text().await.unwrap();
+        browser.wait_for(&format!("tr[data-times-of='{ok}']")).await;
+        let times = inner_text(&browser, &format!("tr[data-times-of='{ok}']")).await;
         assert!(times.matches(" ms").count() == 2, "{times}");
         browser.assert_fits(&format!("the Overview at {size:?}")).await;
         browser.screenshot(name).await;
@@ -164,5 +174,33 @@ async fn with_nothing_to_attend_to_the_overview_says_so_plainly() {
     let label = browser.wait_for("figure[data-chart='hourly'] svg[role='img']").await.attr("aria-label").await.unwrap().unwrap();
     assert!(label.starts_with("1 delivery in the last 24 hours: 1 succeeded"), "{label}");
     browser.assert_no_problems("an Overview with nothing to attend to").await;
+    browser.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_deleted_channels_failure_still_counts_on_the_overview() {
+    let refusing = Receiver::start().await;
+    refusing.reply_with(Reply::Status(400));
+    let app = spawn_app().await;
+    let channel = app.soc_channel_for_contoso(&refusing).await["id"].as_str().unwrap().to_string();
+    let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), "failed", Duration::from_secs(10)).await;
+    assert_eq!(app.delete(&format!("/api/v1/channels/{channel}")).await.status, 204);
+    let stats = app.get("/api/v1/stats/deliveries?hours=24").await.body;
+    let failed: i64 = stats["hourly"].as_array().unwrap().iter().map(|b| b["failed"].as_i64().unwrap()).sum();
+    assert_eq!(failed, 1, "the statistics count the deleted channel's failure: {stats}");
+
+    let browser = browser().await;
+    browser.screen(DESKTOP).await;
+    browser.sign_in(&app.base).await;
+    browser.go(&app.base, "#/overview").await;
+    browser.wait_for("div.tile.bad").await;
+    let tile = inner_text(&browser, "div.tile.bad").await;
+    assert!(tile.contains('1') && tile.contains("Failed, last 24 h"), "the Failed tile: {tile}");
+    let text = page_text(&browser).await;
+    for never in ["No channel failed", "No delivery used up its retries"] {
+        assert!(!text.contains(never), "the Overview says {never:?} while the log holds a failure: {text}");
+    }
+    browser.assert_no_problems("an Overview after a failing channel was deleted").await;
     browser.client.clone().close().await.unwrap();
 }

@@ -301,3 +301,22 @@ on_both_backends! {
     }
 
 }
+
+#[actix_web::test]
+async fn a_receiver_that_closes_each_connection_without_saying_so_gets_every_delivery_at_the_first_attempt() {
+    let (base, answered) = closing_http10_receiver(|_| (200, "ok".into()));
+    let url = format!("{base}/hook");
+    let app = spawn_app_with(|s| s.delivery_concurrency = 1).await;
+    let channel = app.create_channel("Python receiver", &url).await;
+    app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+    app.create_tenant("contoso").await;
+    let events: Vec<_> = (0..3).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
+    let answer = app.ingest(json!({ "events": events })).await;
+    assert_eq!(answer.status, 202);
+    let ids: Vec<String> = answer.body["results"].as_array().unwrap().iter().map(|r| r["deliveries"][0]["id"].as_str().unwrap().to_string()).collect();
+    for id in &ids {
+        let delivery = app.wait_for_status(id, "succeeded", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempts"].as_array().unwrap().len(), 1, "one attempt, not a failure and a retry: {delivery}");
+    }
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

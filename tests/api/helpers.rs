@@ -683,3 +683,51 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// A receiver that speaks HTTP/1.0 as Python's `http.server` does: it answers `200` with a
+/// `Content-Length`, says nothing about the connection, and closes it a moment later without
+/// reading anything more. `answer` gives the status and body for a request line (`POST /path
+/// HTTP/1.1`). Each connection gets a thread. Returns the base URL and the requests answered.
+pub fn closing_http10_receiver(answer: fn(&str) -> (u16, String)) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answered = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = answered.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut read = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then as many body bytes as Content-Length says.
+                loop {
+                    let Ok(n) = stream.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    read.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&read).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .unwrap_or(0);
+                        if read.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let text = String::from_utf8_lossy(&read).to_string();
+                let (status, body) = answer(text.lines().next().unwrap_or_default());
+                let _ = stream.write_all(format!("HTTP/1.0 {status} Answered\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+                counter.fetch_add(1, Ordering::SeqCst);
+                // Long enough that the router takes the connection for its next request first.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            });
+        }
+    });
+    (url, answered)
+}

@@ -151,7 +151,7 @@ on_both_backends! {
         let asked = Instant::now();
         let probe = app.post(&format!("/api/v1/channels/{channel_id}/probe"), json!({})).await;
         assert_eq!(probe.status, 202, "{}", probe.body);
-        assert_eq!((&probe.body["state"], &probe.body["probing"], &probe.body["pending"]), (&json!("open"), &json!(true), &json!(10)));
+        assert_eq!((&probe.body["state"], &probe.body["probing"], &probe.body["pending"]), (&json!("half_open"), &json!(true), &json!(10)));
         // Delivered, all ten, and the circuit closed: long before its ten minutes.
         let ids: Vec<String> = answer.body["results"].as_array().unwrap().iter().map(|r| r["deliveries"][0]["id"].as_str().unwrap().to_string()).collect();
         for id in &ids {

@@ -517,3 +517,25 @@ async fn the_readme_shows_exactly_what_splunk_and_sentinel_get() {
         );
     }
 }
+
+#[actix_web::test]
+async fn sentinel_behind_a_server_that_closes_each_connection_sends_right_after_its_token() {
+    let (base, answered) = closing_http10_receiver(|line| {
+        if line.contains("/oauth2/v2.0/token") {
+            (200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"a-token"}"#.into())
+        } else {
+            (204, String::new())
+        }
+    });
+    let app = spawn_app().await;
+    let input = json!({"name": "Sentinel", "type": "sentinel", "endpoint": base, "dcr_immutable_id": DCR, "stream_name": STREAM,
+        "directory_id": DIRECTORY, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "authority": base, "batch_size": 1});
+    let channel = app.post("/api/v1/channels", input).await;
+    assert_eq!(channel.status, 201, "{}", channel.body);
+    app.route_everything_to(&[channel.body["id"].as_str().unwrap()]).await;
+    app.create_tenant("contoso").await;
+    let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+    let delivery = app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), 1, "the request after the token went at once, not after a failure: {delivery}");
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 2, "one token, one ingestion");
+}

@@ -13,7 +13,10 @@ use crate::helpers::*;
 
 /// Runs the binary to its end (at most 30 s) with `env` and `args`; the tokens unset unless given.
 fn run_to_exit(env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spscan-router"));
+    run_command_to_exit(Command::new(env!("CARGO_BIN_EXE_spscan-router")), env, args)
+}
+
+fn run_command_to_exit(mut command: Command, env: &[(&str, &str)], args: &[&str]) -> Output {
     command.env_remove("ADMIN_TOKEN").env_remove("INGEST_TOKEN").env("RUST_LOG", "info").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, v) in env {
         command.env(k, v);
@@ -278,6 +281,57 @@ fn a_database_that_cannot_be_opened_says_why_in_one_line() {
         assert_no_panic(&url, &stderr);
     }
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// A database file, or its directory, that the router's user may not write is named at start,
+/// in one line, before anything else happens. Run as `nobody` where the tests run as root (root
+/// may write anything), from a copy of the binary that user can reach.
+#[test]
+fn a_database_this_user_cannot_write_is_named_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let root = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim() == "0";
+    let dir = tempfile::tempdir().unwrap();
+    mode(dir.path(), 0o755);
+    let binary = dir.path().join("spscan-router");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_spscan-router"), &binary).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_spscan-router"), &binary).unwrap();
+    }
+    // A migrated database, left by a router that started and stopped.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let database = data.join("router.db");
+    drop(start_router_with(database.to_str().unwrap(), &[]));
+    assert!(database.exists());
+    let command = || {
+        let mut command = Command::new(if root { "runuser" } else { binary.to_str().unwrap() });
+        if root {
+            command.args(["-u", "nobody", "--", binary.to_str().unwrap()]);
+        }
+        command
+    };
+    // The file (and the WAL beside it, if any) read-only; then the directory instead.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        mode(&entry.unwrap().path(), 0o444);
+    }
+    mode(&data, 0o755);
+    let read_only_file = (format!("permission denied: {} cannot be written by this user", database.display()), database.clone());
+    let locked = data.join("new.db");
+    let read_only_dir = (format!("permission denied: this user cannot create files in {}", data.display()), locked);
+    for (i, (cause, url)) in [read_only_file, read_only_dir].into_iter().enumerate() {
+        if i == 1 {
+            mode(&data, 0o555);
+        }
+        let output = run_command_to_exit(command(), &[("DATABASE_URL", url.to_str().unwrap()), ("BIND_ADDR", "127.0.0.1:0")], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{cause}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line:\n{stderr}");
+        assert!(stderr.starts_with("spscan-router: DATABASE_URL: "), "{stderr}");
+        assert!(stderr.contains(&cause), "expected `{cause}` in:\n{stderr}");
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("TOKEN="), "no token printed");
+        assert_no_panic(&cause, &stderr);
+    }
+    mode(&data, 0o755);
 }
 
 /// The README opens with a quick start of at most 20 lines (its first command is what CI runs),

@@ -85,7 +85,7 @@ pub async fn list(router: web::Data<RouterHandle>) -> ApiResult<HttpResponse> {
     request_body = ChannelInput,
     responses((status = 201, description = "Created", body = ChannelView, headers(("Location" = String, description = "The channel's address")))),
 )]
-pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: web::Json<ChannelInput>) -> ApiResult<HttpResponse> {
+pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, body: crate::routes::extract::Json<ChannelInput>) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
     let limits = router.limits();
     let kind = ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?;
@@ -147,7 +147,7 @@ pub async fn update(
     router: web::Data<RouterHandle>,
     api: web::Data<ApiConfig>,
     id: web::Path<String>,
-    body: web::Json<ChannelPatch>,
+    body: crate::routes::extract::Json<ChannelPatch>,
 ) -> ApiResult<HttpResponse> {
     let mut patch = body.into_inner();
     let (name, kind, url, enabled) = (super::given("name", patch.name)?, super::given("type", patch.kind)?, super::given("url", patch.url.take())?, super::given("enabled", patch.enabled)?);

@@ -25,8 +25,9 @@ use crate::store::{channels, deliveries};
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProbeOutcome {
     channel_id: String,
-    /// The circuit's state when asked: `open` or `half_open` (a probe goes now), or `closed`
-    /// (nothing to probe: deliveries go as usual).
+    /// The circuit's state now: `half_open` (the probe goes now), or `closed` (nothing to
+    /// probe: deliveries go as usual). `open` only when no actor on this instance could take the
+    /// probe (`probing: false`): it goes at the end of the cooldown.
     state: CircuitState,
     /// A probe was asked for; follow its outcome in the channel's `health` and the alert log.
     probing: bool,
@@ -74,5 +75,6 @@ pub async fn probe(router: web::Data<RouterHandle>, id: web::Path<String>) -> Ap
     let (channel_id, holder) = (row.id.clone(), router.instance().id.clone());
     let pending = router.store().write(move |conn| deliveries::ready_probe(conn, &channel_id, &holder, now_ms())).await?;
     let probing = router.probe_now(&row.id).await;
+    let state = if probing { CircuitState::HalfOpen } else { state };
     Ok(HttpResponse::Accepted().json(ProbeOutcome { channel_id: row.id, state, probing, pending }))
 }
