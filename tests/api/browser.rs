@@ -4,6 +4,7 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,8 +23,13 @@ pub(crate) struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// Stops chromedriver and every Chromium process it started: they share chromedriver's own
+/// process group, killed as one (a test that failed or forgot to close its session leaves no
+/// browser behind).
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -43,6 +49,8 @@ pub(crate) async fn browser() -> Browser {
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = Command::new(chromedriver)
+        // Its own process group, which the Chromium it starts joins: see `Drop`.
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
