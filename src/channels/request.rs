@@ -9,11 +9,21 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use serde_json::Value;
 
-/// One delivery going out: its message id (the event id) and its payload as stored.
+/// One delivery going out: its message id (the event id), the delivery's own id, its payload
+/// as stored, and for the types that keep incidents (SPEC section 17) the incident it belongs to.
 #[derive(Debug, Clone, Copy)]
 pub struct Item<'a> {
     pub msg_id: &'a str,
+    pub delivery_id: &'a str,
     pub payload: &'a Bytes,
+    pub incident: Option<&'a crate::domain::incident::IncidentView>,
+}
+
+impl<'a> Item<'a> {
+    /// A delivery outside any incident.
+    pub fn new(msg_id: &'a str, delivery_id: &'a str, payload: &'a Bytes) -> Self {
+        Self { msg_id, delivery_id, payload, incident: None }
+    }
 }
 
 /// When and from where a request is sent.

@@ -179,7 +179,7 @@ mod tests {
         let channel = SplunkChannel::parse(&config).unwrap();
         let target = Target::new("ch_1".into(), crate::channels::ChannelKind::parse("type", "splunk").unwrap(), "https://hec.example:8088".into(), Default::default(), Vec::new(), config).unwrap();
         let payload = actix_web::web::Bytes::from(crate::domain::payload::render_test("evt_1"));
-        let items = [Item { msg_id: "evt_1", payload: &payload }, Item { msg_id: "evt_2", payload: &payload }];
+        let items = [Item::new("evt_1", "dlv_1", &payload), Item::new("evt_2", "dlv_2", &payload)];
         let request = channel.request(&target, &items, Sending { now: 0, host: "router-1" });
         assert_eq!(request.carries, 2);
         let crate::channels::Transport::Http(post) = request.transport;
@@ -196,7 +196,7 @@ mod tests {
         let channel = SplunkChannel::parse(&config).unwrap();
         let target = Target::new("ch_1".into(), crate::channels::ChannelKind::parse("type", "splunk").unwrap(), "https://hec.example:8088".into(), Default::default(), Vec::new(), config).unwrap();
         let payload = actix_web::web::Bytes::from(crate::domain::notification::render_test("grp_1", 1_000));
-        let request = channel.request(&target, &[Item { msg_id: "grp_1", payload: &payload }], Sending { now: 0, host: "router-1" });
+        let request = channel.request(&target, &[Item::new("grp_1", "dlv_1", &payload)], Sending { now: 0, host: "router-1" });
         let crate::channels::Transport::Http(post) = request.transport;
         let envelope: Value = serde_json::from_slice(&post.body).unwrap();
         assert_eq!(envelope["event"], serde_json::from_slice::<Value>(&payload).unwrap());

@@ -36,7 +36,7 @@ impl ChannelType for Webhook {
 impl Prepared for Webhook {
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
         let now = sending.now;
-        let Item { msg_id, payload } = items[0];
+        let Item { msg_id, payload, .. } = items[0];
         let timestamp = now / 1000;
         let signature = signature::sign(&target.signing_secrets(now), msg_id, timestamp, payload);
         single(

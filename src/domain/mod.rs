@@ -11,6 +11,7 @@ pub mod content;
 pub mod delivery;
 pub mod event;
 pub mod ids;
+pub mod incident;
 pub mod limits;
 pub mod noise;
 pub mod notification;

@@ -101,7 +101,7 @@ pub async fn render(router: web::Data<RouterHandle>, kind: web::Path<String>, bo
     )
     .map_err(|e| Invalid::new(format!("settings.{}", e.field), e.message))?;
     let payload = Bytes::from(payload);
-    let request = target.request(&[Item { msg_id: &event_id, payload: &payload }], Sending { now: now_ms(), host: &router.instance().id });
+    let request = target.request(&[Item::new(&event_id, "dlv_preview", &payload)], Sending { now: now_ms(), host: &router.instance().id });
     let Transport::Http(post) = request.transport;
     let body_text = String::from_utf8_lossy(&post.body).into_owned();
     let body = serde_json::from_slice(&post.body).unwrap_or_else(|_| Value::String(body_text.clone()));

@@ -191,7 +191,7 @@ impl DeliveryActor {
         self.in_flight += 1;
         let (outbound, target) = (self.outbound.clone(), Rc::clone(&self.target));
         let exchange = async move {
-            let items: Vec<Item<'_>> = batch.iter().map(|e| Item { msg_id: &e.event_id, payload: &e.payload }).collect();
+            let items: Vec<Item<'_>> = batch.iter().map(|e| Item::new(&e.event_id, &e.delivery_id, &e.payload)).collect();
             let sent = crate::dispatch::deliver_once(&outbound, &target, &items).await;
             (batch, target, sent)
         };

@@ -299,7 +299,9 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
     let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
     let (event_id, body) = sample.render();
     let target = target_of(&row).map_err(|unknown| crate::error::ApiError::Conflict(unknown.to_string()))?;
-    let outcome = dispatch::deliver_once(&outbound, &target, &[Item { msg_id: &event_id, payload: &body }]).await.outcome;
+    // A Test is no delivery of the log, but has an id of its own (an email's Message-ID is made of it).
+    let test_id = crate::domain::ids::new_id("dlv_test");
+    let outcome = dispatch::deliver_once(&outbound, &target, &[Item::new(&event_id, &test_id, &body)]).await.outcome;
     // A person's attempt counts in the channel's health: a Test that succeeds closes its circuit.
     router.manual_attempt(&row.id, outcome.succeeded(), outcome.started_at);
     Ok(HttpResponse::Ok().json(TestOutcome {
