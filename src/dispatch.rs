@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use crate::channels::{Item, Target};
+use crate::domain::attempt::AttemptOutcome;
 use crate::domain::breaker::Health;
+use crate::domain::incident::IncidentKey;
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::now_ms;
 use crate::metrics::ChannelMetrics;
@@ -23,8 +25,39 @@ use crate::store::{Store, StoreError};
 
 /// Sends one request carrying `items` (as many of them as the channel's type puts in one, from
 /// the first) and says what happened: the outcome, and how many items the request carried.
+/// Outside any incident: what a Test sends.
 pub async fn deliver_once(outbound: &Outbound, target: &Target, items: &[Item<'_>]) -> Sent {
     outbound.send_batch(target, items).await
+}
+
+/// Delivers as [`deliver_once`] does; for a channel whose type keeps incidents (SPEC section 17)
+/// the first item's incident is opened (or found) first, so its marker is stored before anything
+/// is sent, and the type builds the request knowing it. If the incident cannot be opened nothing
+/// is sent: the attempt fails with error kind `incident` and is retried.
+pub async fn deliver(store: &Store, outbound: &Outbound, target: &Target, items: &[Item<'_>]) -> Sent {
+    let Some(settings) = target.incidents() else { return deliver_once(outbound, target, items).await };
+    let first = items[0];
+    let key = incident_key(first.payload, &settings.by);
+    let (channel_id, window, now) = (target.channel_id.clone(), settings.reopen_window_ms, now_ms());
+    match store.write(move |conn| crate::store::incidents::open(conn, &channel_id, &key, now, window)).await {
+        Ok(incident) => deliver_once(outbound, target, &[Item { incident: Some(&incident), ..first }]).await,
+        Err(err) => {
+            log::warn!("channel {}: the incident of delivery {} could not be opened: {err}", target.channel_id, first.delivery_id);
+            let why = format!("the delivery's incident could not be opened in the router's database ({err}); nothing was sent");
+            let outcome = crate::outbound::failure(crate::domain::retry::ErrorKind::Incident, why);
+            Sent { outcome: AttemptOutcome { started_at: now, ..outcome }, carried: 1, request: None, incident: None }
+        }
+    }
+}
+
+/// The incident key of a stored payload: a grouped notification's is its group's key (SPEC
+/// section 16: a rule that groups sends only notifications), an event's the values at `by`.
+pub fn incident_key(payload: &[u8], by: &[String]) -> IncidentKey {
+    let value: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    match value.pointer("/group/key") {
+        Some(key) if value["event"] == crate::domain::notification::NOTIFICATION_EVENT => IncidentKey::from_value(key),
+        _ => IncidentKey::of(&value, by),
+    }
 }
 
 /// What one recording write stores.

@@ -44,7 +44,7 @@ export async function loadTypes() {
   const { items } = await get('/channel-types');
   TYPES = Object.fromEntries(items.map((t) => [t.type, {
     label: t.label, help: t.help, urlLabel: t.url.label, urlKey: t.url.field === 'url' ? undefined : t.url.field,
-    secretUrl: t.url.secret, placeholder: t.url.placeholder, headers: t.headers_in_form,
+    secretUrl: t.url.secret, placeholder: t.url.placeholder, defaultUrl: t.url.default || null, headers: t.headers_in_form,
     rate: t.rate_limit_per_second ? String(t.rate_limit_per_second) : '',
     settings: t.settings.map((s) => ({ name: s.name, label: s.label, help: s.help, placeholder: s.placeholder,
       secret: s.secret, required: s.required, type: s.type === 'number' ? 'number' : undefined })),
@@ -87,7 +87,8 @@ export function channelForm(channel, done) {
     urlField.querySelector('.hint').textContent = editing && t.secretUrl
       ? `Now ${channel.url}. Leave empty to keep it; paste a whole new URL to replace it.` : t.help;
     url.placeholder = editing && t.secretUrl ? channel.url : (t.placeholder || 'https://…');
-    url.required = !(editing && t.secretUrl);
+    // A type with a default URL (PagerDuty's Events API) takes it when the field is left empty.
+    url.required = !(editing && t.secretUrl) && !t.defaultUrl;
     if (!url.value && editing && !t.secretUrl) url.value = channel.url;
     headersField.hidden = !t.headers;
     for (const f of settingFields) {

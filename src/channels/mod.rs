@@ -36,6 +36,7 @@ pub use target::{Target, Unsendable};
 
 mod registry;
 mod request;
+pub mod pagerduty;
 pub mod sentinel;
 pub mod settings;
 pub mod slack;
@@ -112,6 +113,12 @@ pub trait ChannelType: Sync {
         "url"
     }
 
+    /// The URL a new channel gets when none is given (PagerDuty's Events API); `None`: it
+    /// must be given.
+    fn default_url(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Parses a channel's whole settings (a change merged into the stored ones, or the stored
     /// ones) into what its requests are built from: once, when the channel is saved or loaded.
     /// `Err` names the field and what to fix.
@@ -144,10 +151,53 @@ pub trait Prepared: Send + Sync {
         None
     }
 
+    /// For the types that keep incidents (SPEC section 17: tickets, pages, mail threads): where
+    /// an event's incident key is read and how long a quiet incident stays open. `None`: every
+    /// delivery stands alone.
+    fn incidents(&self) -> Option<IncidentSettings> {
+        None
+    }
+
+    /// What a delivered request wrote to its item's incident (the page's `dedup_key`, the first
+    /// message of a mail thread), recorded with the attempt. By default: that it was written to.
+    fn wrote(&self, item: &Item<'_>, transport: &Transport) -> Wrote {
+        let _ = (item, transport);
+        Wrote::default()
+    }
+
     /// What parsing filled in or put in its normal form (defaults, Sentinel's `authority`
     /// without its trailing `/`), stored over the settings given; by default nothing.
     fn filled_in(&self) -> Config {
         Config::new()
+    }
+}
+
+/// How a channel keeps incidents (SPEC section 17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentSettings {
+    /// JSON pointers into an event's payload whose values make its incident key (a grouped
+    /// notification's key is its group's).
+    pub by: Vec<String>,
+    /// An incident not written to for this long is over: the next event opens a new one.
+    pub reopen_window_ms: i64,
+}
+
+/// What a delivered request wrote to its incident.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wrote {
+    pub ticket: Option<crate::domain::incident::Ticket>,
+    pub thread: Option<crate::domain::incident::MailThread>,
+}
+
+impl Wrote {
+    /// As recorded for `item`'s incident (`None`: the item has none).
+    pub fn for_item(self, channel_id: &str, item: &Item<'_>) -> Option<crate::domain::incident::IncidentWrite> {
+        item.incident.map(|incident| crate::domain::incident::IncidentWrite {
+            channel_id: channel_id.to_string(),
+            key_hash: incident.key.hash.clone(),
+            ticket: self.ticket,
+            thread: self.thread,
+        })
     }
 }
 

@@ -170,6 +170,56 @@ pub fn batching(config: &Config) -> Result<Batching, Invalid> {
     Ok(Batching { size: size as usize, wait })
 }
 
+/// The settings of the types that keep incidents (SPEC section 17), read by [`incidents`].
+pub const INCIDENT_SETTINGS: [Setting; 2] = [
+    Setting::text("incident_by", "Incident by")
+        .placeholder("/tenant/id, /event, /data/site_url")
+        .help("Events with the same values at these paths are one incident (JSON pointers, comma-separated). A rule that groups uses its group instead."),
+    Setting::text("reopen_window", "Reopen window")
+        .placeholder("24h")
+        .help("An incident nobody wrote to for this long is over; the next event opens a new one (1m to 30d)."),
+];
+/// Longest `reopen_window`.
+pub const MAX_REOPEN_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default `reopen_window`.
+pub const DEFAULT_REOPEN_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Most `incident_by` paths.
+pub const MAX_INCIDENT_PATHS: usize = 10;
+
+/// `incident_by` (a list of JSON pointers, as a JSON array or one comma-separated text) and
+/// `reopen_window` ([`INCIDENT_SETTINGS`]), or their defaults.
+pub fn incidents(config: &Config) -> Result<super::IncidentSettings, Invalid> {
+    let bad_paths = || Invalid::new("incident_by", format!("must be 1 to {MAX_INCIDENT_PATHS} JSON pointers such as /tenant/id, /event, /data/site_url"));
+    let by: Vec<String> = match config.get("incident_by") {
+        None => crate::domain::incident::DEFAULT_INCIDENT_BY.iter().map(|p| p.to_string()).collect(),
+        Some(Value::String(text)) => text.split(',').map(|p| p.trim().to_string()).collect(),
+        Some(Value::Array(items)) => items.iter().map(|p| p.as_str().map(str::to_string).ok_or_else(bad_paths)).collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad_paths()),
+    };
+    let well_formed = |p: &String| p.starts_with('/') && p.len() <= 200 && !p.chars().any(char::is_control);
+    if by.is_empty() || by.len() > MAX_INCIDENT_PATHS || !by.iter().all(well_formed) {
+        return Err(bad_paths());
+    }
+    let window = match config.get("reopen_window") {
+        None => DEFAULT_REOPEN_WINDOW,
+        Some(v) => v
+            .as_str()
+            .and_then(|s| humantime::parse_duration(s).ok())
+            .filter(|d| *d >= Duration::from_secs(60) && *d <= MAX_REOPEN_WINDOW)
+            .ok_or_else(|| Invalid::new("reopen_window", format!("must be a duration from 1m to 30d, such as `24h`; got {v}")))?,
+    };
+    Ok(super::IncidentSettings { by, reopen_window_ms: window.as_millis() as i64 })
+}
+
+/// `incident_by` and `reopen_window` as they are stored (a list, `"24h"`).
+pub fn incidents_stored(incidents: &super::IncidentSettings) -> Config {
+    let mut stored = Config::new();
+    stored.insert("incident_by".into(), Value::from(incidents.by.clone()));
+    let window = Duration::from_millis(incidents.reopen_window_ms as u64);
+    stored.insert("reopen_window".into(), Value::from(humantime::format_duration(window).to_string()));
+    stored
+}
+
 /// `batch_size` and `batch_wait` as they are stored (`100`, `"200ms"`).
 pub fn batching_stored(batching: Batching) -> Config {
     let mut stored = Config::new();

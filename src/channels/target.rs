@@ -96,6 +96,16 @@ impl Target {
         self.prepared.request(self, items, sending)
     }
 
+    /// How the channel keeps incidents, if its type does.
+    pub fn incidents(&self) -> Option<super::IncidentSettings> {
+        self.prepared.incidents()
+    }
+
+    /// What a delivered request wrote to its item's incident.
+    pub fn wrote(&self, item: &Item<'_>, transport: &super::Transport) -> super::Wrote {
+        self.prepared.wrote(item, transport)
+    }
+
     /// The secrets that sign a request made at `now`: the current one, and a previous one
     /// until its expiry.
     pub fn signing_secrets(&self, now: i64) -> Vec<&SigningSecret> {

@@ -83,6 +83,16 @@ pub struct MailThread {
     pub subject: String,
 }
 
+/// What a delivered attempt wrote to its incident, recorded with the attempt: the ticket (or
+/// page) it wrote to, and the first message of a mail thread when it started one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentWrite {
+    pub channel_id: String,
+    pub key_hash: String,
+    pub ticket: Option<Ticket>,
+    pub thread: Option<MailThread>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     BlockedTarget,
     /// No access token: the token endpoint refused the credentials or could not be reached.
     Token,
+    /// The delivery's incident (SPEC section 17) could not be opened in the router's database:
+    /// nothing was sent.
+    Incident,
 }
 
 impl ErrorKind {
@@ -43,6 +46,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::BlockedTarget => "blocked_target",
             ErrorKind::Token => "token",
+            ErrorKind::Incident => "incident",
         }
     }
 }

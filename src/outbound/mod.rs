@@ -49,6 +49,8 @@ pub struct Sent {
     pub outcome: AttemptOutcome,
     pub carried: usize,
     pub request: Option<Arc<SentRequest>>,
+    /// What a delivered request wrote to its delivery's incident (types that keep incidents).
+    pub incident: Option<crate::domain::incident::IncidentWrite>,
 }
 
 impl Outbound {
@@ -70,6 +72,7 @@ impl Outbound {
             outcome: AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome },
             carried,
             request: None,
+            incident: None,
         };
         // What the delivery page shows: the request as sent (a lone delivery's payload sent as it
         // is, a webhook's, is not kept twice) and the answer's headers.
@@ -113,8 +116,9 @@ impl Outbound {
                 other => other,
             };
         }
-        let request = shown(&request.transport, target.credentials.is_some(), Some(&answer));
-        Sent { request, ..done(answer.outcome(verdict)) }
+        let incident = (verdict == Verdict::Delivered).then(|| target.wrote(&items[0], &request.transport).for_item(&target.channel_id, &items[0])).flatten();
+        let shown = shown(&request.transport, target.credentials.is_some(), Some(&answer));
+        Sent { request: shown, incident, ..done(answer.outcome(verdict)) }
     }
 
     /// Sends a built request once, by its transport: the receiver's answer, or why none came.
@@ -185,7 +189,7 @@ fn left(deadline: Instant) -> Duration {
 
 /// A failed attempt of this kind that got no answer to judge, for people: `why`. Start and
 /// duration are set by the caller.
-fn failure(kind: ErrorKind, why: String) -> AttemptOutcome {
+pub fn failure(kind: ErrorKind, why: String) -> AttemptOutcome {
     AttemptOutcome {
         started_at: 0,
         duration_ms: 0,

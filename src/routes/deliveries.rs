@@ -62,6 +62,19 @@ pub struct DeliveryView {
     last_error: Option<String>,
     created_at: String,
     updated_at: String,
+    /// The ticket, page or mail thread it wrote to (PagerDuty, ticketing and email channels;
+    /// SPEC section 17): the system's id (a page's `dedup_key`), its key and URL where it has
+    /// them. `null` for every other delivery, and until one was written.
+    ticket: Option<TicketView>,
+}
+
+/// A ticket, page or message in the system a channel writes to.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeliveryTicket)]
+pub struct TicketView {
+    id: String,
+    key: Option<String>,
+    url: Option<String>,
 }
 
 impl From<DeliveryRow> for DeliveryView {
@@ -86,6 +99,7 @@ impl From<DeliveryRow> for DeliveryView {
             last_error: row.last_error,
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
+            ticket: row.ticket.as_deref().and_then(|t| serde_json::from_str(t).ok()),
         }
     }
 }
@@ -300,9 +314,9 @@ pub async fn redeliver(
     detached(async move {
         let target = target_of(&channel).map_err(|unknown| crate::store::StoreError::Conflict(unknown.to_string()))?;
         let payload = Bytes::from(payload);
-        let sent = dispatch::deliver_once(&outbound, &target, &[Item::new(&row.event_id, &delivery_id, &payload)]).await;
+        let sent = dispatch::deliver(&store, &outbound, &target, &[Item::new(&row.event_id, &delivery_id, &payload)]).await;
         handle.manual_attempt(&channel.id, sent.outcome.succeeded(), sent.outcome.started_at);
-        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome: sent.outcome, request: None, sent: sent.request };
+        let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome: sent.outcome, request: None, sent: sent.request, incident: sent.incident };
         let write = dispatch::Write { records: vec![record], ..Default::default() };
         let written = dispatch::record(&store, &channel.id, &write, retry).await?;
         dispatch::count(&mut metrics.channel(&channel.id), &write.records, &written.recorded);

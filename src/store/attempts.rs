@@ -27,6 +27,8 @@ pub struct AttemptRecord {
     pub request: Option<SharedRequest>,
     /// The request as sent, credentials masked (`None`: nothing was sent).
     pub sent: Option<std::sync::Arc<crate::outbound::SentRequest>>,
+    /// What a delivered attempt wrote to its incident (SPEC section 17), kept with the attempt.
+    pub incident: Option<crate::domain::incident::IncidentWrite>,
 }
 
 /// The `sent_requests` id of an attempt's request: the shared request's id, or
@@ -234,6 +236,11 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         }
         insert_rows!(attempt_rows, |head| each_backend!(conn, c => diesel::insert_into(attempts::table).values(head).execute(c))?);
         insert_rows!(sent_rows, |head| each_backend!(conn, c => diesel::insert_into(sent_requests::table).values(head).execute(c))?);
+        for record in records.iter().filter(|r| r.outcome.succeeded()) {
+            if let Some(incident) = &record.incident {
+                super::incidents::written(conn, &record.delivery_id, incident, now)?;
+            }
+        }
         Ok(recorded)
     })
 }

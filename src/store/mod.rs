@@ -72,6 +72,7 @@ pub mod channels;
 pub mod deliveries;
 pub mod events;
 pub mod groups;
+pub mod incidents;
 mod id_in;
 pub mod log_search;
 pub mod instances;

@@ -109,6 +109,8 @@ pub struct DeliveryRow {
     pub suppressed_by: Option<String>,
     /// `silenced`: the silence.
     pub silence_id: Option<String>,
+    /// The ticket, page or message it wrote to (SPEC section 17), as JSON `{"id","key","url"}`.
+    pub ticket: Option<String>,
 }
 
 impl DeliveryRow {
@@ -139,6 +141,7 @@ impl DeliveryRow {
             notification_id: None,
             suppressed_by: None,
             silence_id: None,
+            ticket: None,
         }
     }
 }

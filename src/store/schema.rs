@@ -103,6 +103,7 @@ diesel::table! {
         notification_id -> Nullable<Text>,
         suppressed_by -> Nullable<Text>,
         silence_id -> Nullable<Text>,
+        ticket -> Nullable<Text>,
     }
 }
 
@@ -196,6 +197,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incidents (channel_id, key_hash) {
+        channel_id -> Text,
+        key_hash -> Text,
+        key_text -> Text,
+        marker -> Text,
+        opened_at -> BigInt,
+        written_at -> BigInt,
+        ticket_id -> Nullable<Text>,
+        ticket_key -> Nullable<Text>,
+        ticket_url -> Nullable<Text>,
+        thread_message_id -> Nullable<Text>,
+        thread_subject -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(rule_channels -> rules (rule_id));
 diesel::joinable!(rule_channels -> channels (channel_id));
@@ -258,4 +275,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version, alert_groups, suppression_windows, silences, sent_requests);
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, tenants, channels, channel_health, rules, rule_channels, events, deliveries, attempts, instances, routing_version, alert_groups, suppression_windows, silences, sent_requests, incidents);

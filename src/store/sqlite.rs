@@ -33,7 +33,7 @@ use super::models::EventRow;
 use super::schema::events;
 use super::{guarded, AnyConnection, Connector, Pool, StoreError, WriteJob, CONNECTION_WAIT};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub(super) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Most writes committed together in one transaction.
 const MAX_GROUP: usize = 512;

@@ -45,6 +45,7 @@ mod outage;
 mod preview;
 mod retention;
 mod retries;
+mod pagerduty;
 mod security;
 pub mod siem;
 mod silences;

@@ -189,10 +189,10 @@ impl DeliveryActor {
     /// dispatch path, and takes in its outcome.
     fn attempt(&mut self, batch: Vec<Envelope>, ctx: &mut Context<Self>) {
         self.in_flight += 1;
-        let (outbound, target) = (self.outbound.clone(), Rc::clone(&self.target));
+        let (outbound, target, store) = (self.outbound.clone(), Rc::clone(&self.target), self.store.clone());
         let exchange = async move {
             let items: Vec<Item<'_>> = batch.iter().map(|e| Item::new(&e.event_id, &e.delivery_id, &e.payload)).collect();
-            let sent = crate::dispatch::deliver_once(&outbound, &target, &items).await;
+            let sent = crate::dispatch::deliver(&store, &outbound, &target, &items).await;
             (batch, target, sent)
         };
         ctx.spawn(exchange.into_actor(self).map(move |(batch, attempted, sent), act, ctx| {
@@ -208,7 +208,7 @@ impl DeliveryActor {
     /// it, the channel may be given up, and the attempts go to be recorded.
     fn finished(&mut self, mut batch: Vec<Envelope>, attempted: &Rc<Target>, sent: crate::outbound::Sent) {
         self.queue.put_back(batch.split_off(sent.carried.min(batch.len())));
-        let (outcome, sent) = (sent.outcome, sent.request);
+        let (outcome, incident, sent) = (sent.outcome, sent.incident, sent.request);
         if outcome.verdict == Verdict::TooLarge && batch.len() > 1 {
             if self.phase.is_retiring() {
                 // Left pending as they are, for whoever serves the channel next.
@@ -236,7 +236,7 @@ impl DeliveryActor {
         }
         let request = (batch.len() > 1).then(|| SharedRequest { id: Arc::from(ids::new_id(ids::REQUEST)), size: batch.len() });
         for envelope in batch {
-            self.recording.add(AttemptRecord { delivery_id: envelope.delivery_id, trigger: envelope.trigger, outcome: outcome.clone(), request: request.clone(), sent: sent.clone() });
+            self.recording.add(AttemptRecord { delivery_id: envelope.delivery_id, trigger: envelope.trigger, outcome: outcome.clone(), request: request.clone(), sent: sent.clone(), incident: incident.clone() });
         }
     }
 

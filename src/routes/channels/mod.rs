@@ -91,6 +91,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
     let kind = ChannelKind::parse("type", input.kind.as_deref().unwrap_or("webhook"))?;
     let url_field = kind.channel_type().url_field();
     let url = url_given(kind, input.url.take(), &mut input.settings)?
+        .or_else(|| kind.channel_type().default_url().map(str::to_string))
         .ok_or_else(|| Invalid::new(url_field, format!("is required for {} channels", kind.as_str())))?;
     let url = ChannelUrl::parse(&url, limits).map_err(|e| Invalid::new(url_field, e.message))?;
     url.check_target(&api.targets).map_err(|e| Invalid::new(url_field, e.message))?;

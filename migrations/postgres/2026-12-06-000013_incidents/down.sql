@@ -1,0 +1,2 @@
+ALTER TABLE deliveries DROP COLUMN ticket;
+DROP TABLE incidents;

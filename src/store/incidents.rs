@@ -1,0 +1,143 @@
+//! Queries on `incidents` (SPEC section 17): per (channel, incident key) the marker, the ticket
+//! the router opened and the first message of a mail thread, shared by every instance. An
+//! attempt opens (or finds) its incident before anything is sent, so the marker is stored before
+//! the first create; a delivered attempt records what it wrote in the same transaction as the
+//! attempt itself (`attempts::record`).
+
+use diesel::prelude::*;
+
+use super::schema::{deliveries, incidents};
+use super::{write, Conn, StoreError};
+use crate::domain::incident::{marker, IncidentKey, IncidentView, IncidentWrite, MailThread, Ticket};
+
+type Row = (String, String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// The channel's incident of `key` as of `now`: the one it has if the router wrote to it less
+/// than `reopen_window_ms` ago, else a new one (a new marker, no ticket, no thread) in its place.
+/// Two instances opening the same key at once get the same row.
+pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reopen_window_ms: i64) -> Result<IncidentView, StoreError> {
+    write(conn, |conn| {
+        let fresh_marker = marker(channel_id, key, now);
+        each_backend!(conn, c => diesel::insert_into(incidents::table)
+            .values((
+                incidents::channel_id.eq(channel_id),
+                incidents::key_hash.eq(&key.hash),
+                incidents::key_text.eq(&key.text),
+                incidents::marker.eq(&fresh_marker),
+                incidents::opened_at.eq(now),
+                incidents::written_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c))?;
+        let this = || incidents::table.filter(incidents::channel_id.eq(channel_id)).filter(incidents::key_hash.eq(&key.hash));
+        let row: Row = this()
+            .select((
+                incidents::marker,
+                incidents::key_text,
+                incidents::opened_at,
+                incidents::written_at,
+                incidents::ticket_id,
+                incidents::ticket_key,
+                incidents::ticket_url,
+                incidents::thread_message_id,
+                incidents::thread_subject,
+            ))
+            .first(conn)?;
+        let (stored_marker, _, opened_at, written_at, ticket_id, ticket_key, ticket_url, thread_id, thread_subject) = row;
+        if written_at + reopen_window_ms <= now {
+            // Quiet for the whole window: the next event opens a new incident. Only the first
+            // of two instances replaces it (the marker it read is the one it replaces).
+            let replaced = diesel::update(this().filter(incidents::marker.eq(&stored_marker)))
+                .set((
+                    incidents::marker.eq(&fresh_marker),
+                    incidents::opened_at.eq(now),
+                    incidents::written_at.eq(now),
+                    incidents::ticket_id.eq(None::<String>),
+                    incidents::ticket_key.eq(None::<String>),
+                    incidents::ticket_url.eq(None::<String>),
+                    incidents::thread_message_id.eq(None::<String>),
+                    incidents::thread_subject.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            if replaced == 1 {
+                return Ok(IncidentView { key: key.clone(), marker: fresh_marker, opened_at: now, ticket: None, thread: None });
+            }
+            return open(conn, channel_id, key, now, reopen_window_ms);
+        }
+        Ok(IncidentView {
+            key: key.clone(),
+            marker: stored_marker,
+            opened_at,
+            ticket: ticket_id.map(|id| Ticket { id, key: ticket_key, url: ticket_url }),
+            thread: match (thread_id, thread_subject) {
+                (Some(message_id), Some(subject)) => Some(MailThread { message_id, subject }),
+                _ => None,
+            },
+        })
+    })
+}
+
+/// Records what a delivered attempt of `delivery_id` wrote: the incident was written to `now`
+/// (which slides its reopen window), keeps the ticket and a thread's first message (a thread is
+/// never replaced once started), and the delivery names the ticket.
+pub fn written(conn: &mut Conn, delivery_id: &str, write: &IncidentWrite, now: i64) -> Result<(), StoreError> {
+    let this = incidents::table.filter(incidents::channel_id.eq(&write.channel_id)).filter(incidents::key_hash.eq(&write.key_hash));
+    diesel::update(this).set(incidents::written_at.eq(now)).execute(conn)?;
+    if let Some(ticket) = &write.ticket {
+        diesel::update(this)
+            .set((incidents::ticket_id.eq(&ticket.id), incidents::ticket_key.eq(&ticket.key), incidents::ticket_url.eq(&ticket.url)))
+            .execute(conn)?;
+        let shown = serde_json::to_string(ticket).expect("a ticket serialises");
+        diesel::update(deliveries::table.find(delivery_id)).set(deliveries::ticket.eq(shown)).execute(conn)?;
+    }
+    if let Some(thread) = &write.thread {
+        diesel::update(this.filter(incidents::thread_message_id.is_null()))
+            .set((incidents::thread_message_id.eq(&thread.message_id), incidents::thread_subject.eq(&thread.subject)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Purges incidents not written to since `before` (older than both the reopen window and the
+/// retention, as the caller decides); answers how many.
+pub fn purge_unwritten_since(conn: &mut Conn, channel_id: &str, before: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(incidents::table.filter(incidents::channel_id.eq(channel_id)).filter(incidents::written_at.lt(before))).execute(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    use serde_json::json;
+
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn an_incident_keeps_its_marker_while_written_to_and_a_quiet_one_opens_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sqlite = super::super::sqlite::connect(dir.path().join("t.db").to_str().unwrap()).unwrap();
+        sqlite.run_pending_migrations(super::super::sqlite::MIGRATIONS).unwrap();
+        let mut conn = super::super::AnyConnection::Sqlite(sqlite);
+        let key = IncidentKey::from_value(&json!({"/tenant/id": "contoso", "/event": "permission.x"}));
+        let other = IncidentKey::from_value(&json!({"/tenant/id": "fabrikam", "/event": "permission.x"}));
+        let window = 24 * HOUR;
+        let first = open(&mut conn, "ch_1", &key, 0, window).unwrap();
+        assert_eq!(first.marker, marker("ch_1", &key, 0));
+        // Written to at 20 h: the window slides; still the same incident at 43 h.
+        let page = Ticket { id: first.marker.clone(), key: None, url: None };
+        let write = IncidentWrite { channel_id: "ch_1".into(), key_hash: key.hash.clone(), ticket: Some(page.clone()), thread: Some(MailThread { message_id: "<a@x>".into(), subject: "S".into() }) };
+        written(&mut conn, "dlv_1", &write, 20 * HOUR).unwrap();
+        let later = open(&mut conn, "ch_1", &key, 43 * HOUR, window).unwrap();
+        assert_eq!((&later.marker, later.opened_at, &later.ticket), (&first.marker, 0, &Some(page)));
+        assert_eq!(later.thread.unwrap().message_id, "<a@x>");
+        // Another key, another channel: incidents of their own.
+        assert_ne!(open(&mut conn, "ch_1", &other, 43 * HOUR, window).unwrap().marker, first.marker);
+        assert_ne!(open(&mut conn, "ch_2", &key, 43 * HOUR, window).unwrap().marker, first.marker);
+        // Quiet from 20 h to 44 h: a new incident, nothing of the old one kept.
+        let anew = open(&mut conn, "ch_1", &key, 44 * HOUR, window).unwrap();
+        assert_eq!((anew.marker.clone(), anew.opened_at, anew.ticket, anew.thread), (marker("ch_1", &key, 44 * HOUR), 44 * HOUR, None, None));
+        assert_eq!(purge_unwritten_since(&mut conn, "ch_1", 44 * HOUR).unwrap(), 1, "the other key, quiet since 43 h");
+    }
+}

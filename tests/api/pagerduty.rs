@@ -1,0 +1,117 @@
+//! PagerDuty (SPEC section 17) against a local receiver that answers as the Events API v2 does:
+//! one alert per incident (a stable `dedup_key`, the incident's marker), another for another key,
+//! severities mapped, the summary cut at 1,024 characters, `429` retried, `400` final with
+//! PagerDuty's words, the page recorded on the delivery, and Test sending an `info` event.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const ROUTING_KEY: &str = "R0123456789abcdef0123456789abcde";
+const ACCEPTED: &str = r#"{"status":"success","message":"Event processed","dedup_key":"from-pagerduty"}"#;
+
+async fn pagerduty_channel(app: &TestApp, receiver: &Receiver, extra: Value) -> String {
+    let given = extra.clone();
+    let mut input = json!({"name": "On call", "type": "pagerduty", "url": receiver.url("/v2/enqueue"), "routing_key": ROUTING_KEY});
+    input.as_object_mut().unwrap().extend(given.as_object().unwrap().clone());
+    let answer = app.post("/api/v1/channels", input).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.body["routing_key"], "••••bcde", "write-only: {}", answer.body);
+    let window = extra.get("reopen_window").cloned().unwrap_or(json!("1day"));
+    assert_eq!(answer.body["reopen_window"], window, "the default filled in: {}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_string();
+    app.route_everything_to(&[&id]).await;
+    app.create_tenant("contoso").await;
+    id
+}
+
+fn at_site(severity: &str, site: &str) -> Value {
+    let mut event = permission_event("contoso", "permission.external_share_created", severity);
+    event["data"]["site_url"] = json!(site);
+    event
+}
+
+on_both_backends! {
+    #[actix_web::test]
+    async fn each_incident_is_one_pagerduty_alert_and_a_throttled_event_is_retried() {
+        let receiver = Receiver::start().await;
+        receiver.script(&[Reply::Said(202, ACCEPTED), Reply::RetryAfter(429, "1"), Reply::Said(202, ACCEPTED)]);
+        let app = spawn_app_with(|s| s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s").unwrap()).await;
+        pagerduty_channel(&app, &receiver, json!({})).await;
+        let finance = "https://contoso.sharepoint.com/sites/Finance";
+        let mut ids = Vec::new();
+        // Two events of one incident (tenant, type, site), one of another site; one after the other.
+        for event in [at_site("high", finance), at_site("critical", finance), at_site("low", "https://contoso.sharepoint.com/sites/HR")] {
+            let answer = app.ingest(event).await;
+            let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+            app.wait_for_status(&id, "succeeded", Duration::from_secs(15)).await;
+            ids.push(id);
+        }
+        let got = receiver.received();
+        assert_eq!(got.len(), 4, "three events, one of them throttled once and sent again");
+        let bodies: Vec<Value> = got.iter().map(|c| c.json()).collect();
+        for body in &bodies {
+            assert_eq!((&body["routing_key"], &body["event_action"]), (&json!(ROUTING_KEY), &json!("trigger")), "{body}");
+        }
+        let key = |b: &Value| b["dedup_key"].as_str().unwrap().to_string();
+        assert!(key(&bodies[0]).starts_with("spscan-") && key(&bodies[0]).len() == 27, "{}", key(&bodies[0]));
+        assert_eq!(key(&bodies[0]), key(&bodies[1]), "one incident, one alert");
+        assert_eq!(key(&bodies[1]), key(&bodies[2]), "the retry keeps its dedup_key");
+        assert_ne!(key(&bodies[0]), key(&bodies[3]), "another site is another incident");
+        let severities: Vec<&Value> = [0, 2, 3].iter().map(|i| &bodies[*i]["payload"]["severity"]).collect();
+        assert_eq!(severities, [&json!("error"), &json!("critical"), &json!("info")]);
+        assert_eq!(bodies[0]["payload"]["source"], finance);
+        assert_eq!(bodies[0]["payload"]["custom_details"]["data"]["site_url"], finance);
+        // Each delivery names its page.
+        for (id, body) in ids.iter().zip([&bodies[0], &bodies[2], &bodies[3]]) {
+            let delivery = app.delivery(id).await;
+            assert_eq!(delivery["ticket"]["id"], body["dedup_key"], "{delivery}");
+        }
+        assert_eq!(app.delivery(&ids[1]).await["attempt_count"], 2);
+    }
+
+    #[actix_web::test]
+    async fn pagerduty_refusing_an_event_is_final_and_says_why() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Said(400, r#"{"status":"invalid event","message":"Event object is invalid","errors":["'payload.source' is missing or blank"]}"#));
+        let app = spawn_app().await;
+        pagerduty_channel(&app, &receiver, json!({"incident_by": "/tenant/id", "reopen_window": "2h"})).await;
+        let mut event = at_site("medium", "https://contoso.sharepoint.com/sites/Finance");
+        event["data"]["principal"] = json!(format!("<b>{}</b>", "y".repeat(2000)));
+        let answer = app.ingest(event).await;
+        let delivery = app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), "failed", Duration::from_secs(10)).await;
+        assert_eq!(delivery["attempt_count"], 1, "not retried: {delivery}");
+        let error = delivery["last_error"].as_str().unwrap();
+        assert!(error.contains("Event object is invalid: 'payload.source' is missing or blank"), "{error}");
+        assert_eq!(delivery["ticket"], Value::Null, "nothing was opened");
+        let body = receiver.received()[0].json();
+        assert_eq!(body["payload"]["severity"], "warning");
+        let summary = body["payload"]["summary"].as_str().unwrap();
+        assert_eq!(summary.chars().count(), 1024, "cut to PagerDuty's limit");
+        assert!(summary.contains("<b>yyy"), "event data is sent as text, as it is");
+    }
+}
+
+#[actix_web::test]
+async fn the_pagerduty_test_button_sends_an_info_event_outside_any_incident() {
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Said(202, ACCEPTED));
+    let app = spawn_app().await;
+    let channel = pagerduty_channel(&app, &receiver, json!({})).await;
+    for _ in 0..2 {
+        let answer = app.post(&format!("/api/v1/channels/{channel}/test"), json!({})).await;
+        assert_eq!((answer.status, &answer.body["ok"]), (200, &json!(true)), "{}", answer.body);
+    }
+    let bodies: Vec<Value> = receiver.received().iter().map(|c| c.json()).collect();
+    assert_eq!(bodies[0]["payload"]["severity"], "info");
+    assert!(bodies[0]["payload"]["summary"].as_str().unwrap().contains("(test)"));
+    assert!(bodies[0]["dedup_key"].as_str().unwrap().starts_with("spscan-test-"));
+    assert_ne!(bodies[0]["dedup_key"], bodies[1]["dedup_key"], "each Test pages anew");
+    // A channel without a URL gets the Events API's.
+    let answer = app.post("/api/v1/channels", json!({"name": "Default URL", "type": "pagerduty", "routing_key": ROUTING_KEY})).await;
+    assert_eq!((answer.status, &answer.body["url"]), (201, &json!("https://events.pagerduty.com/v2/enqueue")), "{}", answer.body);
+    let refused = app.post("/api/v1/channels", json!({"name": "Bad", "type": "pagerduty", "routing_key": "short"})).await;
+    assert_eq!((refused.status, &refused.body["field"]), (422, &json!("routing_key")), "{}", refused.body);
+}
