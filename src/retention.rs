@@ -2,7 +2,8 @@
 //! than `RETENTION` (succeeded and cancelled deliveries with their attempts, events no delivery
 //! uses) and `FAILED_RETENTION` (failed deliveries), and what the Office 365 source keeps
 //! (hourly arrival counts after `RETENTION`; blobs fetched or expired, and actions remembered
-//! for folding, once older than both `RETENTION` and eight days). It deletes in batches of
+//! for folding, once older than both `RETENTION` and eight days), and incidents not written to
+//! for longer than both `RETENTION` and the longest reopen window (30 days). It deletes in batches of
 //! [`BATCH`] rows, one short transaction each, so ingestion and recording never wait long behind
 //! it. Every instance sharing a database purges; deleting what another already deleted is a
 //! no-op. The queries are `store::retention`'s.
@@ -98,6 +99,10 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
             break;
         }
     }
+    // Incidents (SPEC section 17) quiet for longer than RETENTION and the longest reopen window:
+    // older than both, whatever their channel's window. Few rows (one per ticket): one statement.
+    let cut = cutoff(retention.keep.max(crate::channels::settings::MAX_REOPEN_WINDOW));
+    store.write(move |conn| crate::store::incidents::purge_quiet_since(conn, cut)).await?;
     loop {
         let (cut, kept_cut) = (cutoff(retention.keep), cutoff(retention.keep.max(CONTENTS_KEPT)));
         let purged = store.write(move |conn| retention::purge_o365(conn, cut, kept_cut, BATCH)).await?;

@@ -98,15 +98,13 @@ pub fn written(conn: &mut Conn, delivery_id: &str, write: &IncidentWrite, now: i
     Ok(())
 }
 
-/// Purges incidents not written to since `before` (older than both the reopen window and the
-/// retention, as the caller decides); answers how many.
-pub fn purge_unwritten_since(conn: &mut Conn, channel_id: &str, before: i64) -> Result<usize, StoreError> {
-    Ok(diesel::delete(incidents::table.filter(incidents::channel_id.eq(channel_id)).filter(incidents::written_at.lt(before))).execute(conn)?)
+/// Purges every incident not written to since `before` (retention); answers how many.
+pub fn purge_quiet_since(conn: &mut Conn, before: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(incidents::table.filter(incidents::written_at.lt(before))).execute(conn)?)
 }
 
 #[cfg(test)]
 mod tests {
-    use diesel::prelude::*;
     use diesel_migrations::MigrationHarness;
     use serde_json::json;
 
@@ -138,6 +136,7 @@ mod tests {
         // Quiet from 20 h to 44 h: a new incident, nothing of the old one kept.
         let anew = open(&mut conn, "ch_1", &key, 44 * HOUR, window).unwrap();
         assert_eq!((anew.marker.clone(), anew.opened_at, anew.ticket, anew.thread), (marker("ch_1", &key, 44 * HOUR), 44 * HOUR, None, None));
-        assert_eq!(purge_unwritten_since(&mut conn, "ch_1", 44 * HOUR).unwrap(), 1, "the other key, quiet since 43 h");
+        assert_eq!(purge_quiet_since(&mut conn, 44 * HOUR).unwrap(), 2, "the other key and the other channel's, quiet since 43 h");
+        assert_eq!(open(&mut conn, "ch_1", &key, 44 * HOUR, window).unwrap().marker, anew.marker, "the one written to at 44 h stays");
     }
 }

@@ -77,7 +77,7 @@ on_both_backends! {
             raw("a body over the limit", "POST", "/api/v1/events", Some(vec![b' '; 70 * 1024]), 413),
             case("channel without a scheme", "POST", "/api/v1/channels", json!({"name": "X", "url": "hooks.example.com"}), 422, Some("url")),
             case("channel with an ftp url", "POST", "/api/v1/channels", json!({"name": "X", "url": "ftp://x.example.com"}), 422, Some("url")),
-            case("unknown channel type", "POST", "/api/v1/channels", json!({"name": "X", "type": "pagerduty", "url": "https://x.example.com"}), 422, Some("type")),
+            case("unknown channel type", "POST", "/api/v1/channels", json!({"name": "X", "type": "carrier-pigeon", "url": "https://x.example.com"}), 422, Some("type")),
             case("channel overriding Host", "POST", "/api/v1/channels", json!({"name": "X", "url": "https://x.example.com", "headers": {"Host": "evil"}}), 422, Some("headers.Host")),
             case("channel with a blank name", "POST", "/api/v1/channels", json!({"name": "  ", "url": "https://x.example.com"}), 422, Some("name")),
             case("channel without a name", "POST", "/api/v1/channels", json!({"url": "https://x.example.com"}), 400, Some("name")),
