@@ -37,7 +37,7 @@ pub async fn deliver_once(outbound: &Outbound, target: &Target, items: &[Item<'_
 pub async fn deliver(store: &Store, outbound: &Outbound, target: &Target, items: &[Item<'_>]) -> Sent {
     let Some(settings) = target.incidents() else { return deliver_once(outbound, target, items).await };
     let first = items[0];
-    let key = incident_key(first.payload, &settings.by);
+    let key = IncidentKey::of_payload(&serde_json::from_slice(first.payload).unwrap_or_default(), &settings.by);
     let (channel_id, window, now) = (target.channel_id.clone(), settings.reopen_window_ms, now_ms());
     match store.write(move |conn| crate::store::incidents::open(conn, &channel_id, &key, now, window)).await {
         Ok(incident) => deliver_once(outbound, target, &[Item { incident: Some(&incident), ..first }]).await,
@@ -47,16 +47,6 @@ pub async fn deliver(store: &Store, outbound: &Outbound, target: &Target, items:
             let outcome = crate::outbound::failure(crate::domain::retry::ErrorKind::Incident, why);
             Sent { outcome: AttemptOutcome { started_at: now, ..outcome }, carried: 1, request: None, incident: None }
         }
-    }
-}
-
-/// The incident key of a stored payload: a grouped notification's is its group's key (SPEC
-/// section 16: a rule that groups sends only notifications), an event's the values at `by`.
-pub fn incident_key(payload: &[u8], by: &[String]) -> IncidentKey {
-    let value: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
-    match value.pointer("/group/key") {
-        Some(key) if value["event"] == crate::domain::notification::NOTIFICATION_EVENT => IncidentKey::from_value(key),
-        _ => IncidentKey::of(&value, by),
     }
 }
 

@@ -108,6 +108,14 @@ pub trait ChannelType: Sync {
         &[]
     }
 
+    /// Its channels keep incidents (SPEC section 17): their deliveries carry an incident key,
+    /// made when they are, and those of one incident are attempted one at a time, oldest first.
+    /// Such a type's settings hold [`settings::INCIDENT_SETTINGS`] and its prepared form answers
+    /// [`Prepared::incidents`].
+    fn keeps_incidents(&self) -> bool {
+        false
+    }
+
     /// What the API calls the channel's URL (`endpoint` for Sentinel).
     fn url_field(&self) -> &'static str {
         "url"

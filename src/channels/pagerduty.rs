@@ -57,6 +57,10 @@ impl ChannelType for PagerDuty {
         SETTINGS
     }
 
+    fn keeps_incidents(&self) -> bool {
+        true
+    }
+
     fn default_url(&self) -> Option<&'static str> {
         Some(EVENTS_URL)
     }

@@ -97,6 +97,10 @@ impl ChannelKind {
         Self::parse("type", value).map_err(|_| UnknownType(value.to_string()))
     }
 
+    pub fn keeps_incidents(self) -> bool {
+        self.0.keeps_incidents()
+    }
+
     pub fn is_signed(self) -> bool {
         self.0.signs()
     }

@@ -28,6 +28,15 @@ impl IncidentKey {
         Self::from_value(&Value::Object(values))
     }
 
+    /// The incident key of a stored payload: a grouped notification's is its group's key (SPEC
+    /// section 16: a rule that groups sends only notifications), an event's the values at `by`.
+    pub fn of_payload(payload: &Value, by: &[String]) -> Self {
+        match payload.pointer("/group/key") {
+            Some(key) if payload["event"] == super::notification::NOTIFICATION_EVENT => Self::from_value(key),
+            _ => Self::of(payload, by),
+        }
+    }
+
     /// A key given as a value already (a rule's group key).
     pub fn from_value(value: &Value) -> Self {
         let text = canonical(value).to_string();

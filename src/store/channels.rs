@@ -119,12 +119,33 @@ pub fn existing(conn: &mut Conn, ids: &[String]) -> Result<Vec<String>, StoreErr
 
 /// The ids among `ids` that name live, enabled channels.
 pub fn deliverable(conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, StoreError> {
-    Ok(channels::table
+    Ok(deliverable_kinds(conn, ids)?.into_keys().collect())
+}
+
+/// Of the channels `ids`, those deliveries are made for (enabled, not deleted), each with the
+/// `incident_by` paths of a type that keeps incidents (`None` for the others).
+pub fn deliverable_kinds(conn: &mut Conn, ids: &[&str]) -> Result<HashMap<String, Option<Vec<String>>>, StoreError> {
+    let rows: Vec<(String, String)> = channels::table
         .filter(super::id_in("id", ids))
         .filter(channels::deleted_at.is_null())
         .filter(channels::enabled.eq(true))
-        .select(channels::id)
-        .load(conn)?)
+        .select((channels::id, channels::kind))
+        .load(conn)?;
+    let keeping: Vec<&str> = rows.iter().filter(|(_, kind)| ChannelKind::from_stored(kind).is_ok_and(ChannelKind::keeps_incidents)).map(|(id, _)| id.as_str()).collect();
+    let mut paths: HashMap<String, Vec<String>> = HashMap::new();
+    if !keeping.is_empty() {
+        let settings: Vec<(String, String)> = channels::table.filter(super::id_in("id", &keeping)).select((channels::id, channels::config)).load(conn)?;
+        for (id, stored) in settings {
+            let config: crate::channels::Config = serde_json::from_str(&stored).unwrap_or_default();
+            // Stored settings parsed when saved; should they no longer, the defaults hold.
+            let by = crate::channels::settings::incidents(&config).map(|s| s.by).unwrap_or_else(|_| crate::domain::incident::DEFAULT_INCIDENT_BY.iter().map(|p| p.to_string()).collect());
+            paths.insert(id, by);
+        }
+    }
+    Ok(rows.into_iter().map(|(id, _)| {
+        let by = paths.remove(&id);
+        (id, by)
+    }).collect())
 }
 
 pub fn update(conn: &mut Conn, id: &str, change: ChannelChange, now: i64) -> Result<ChannelRow, StoreError> {

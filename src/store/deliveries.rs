@@ -302,10 +302,42 @@ pub fn for_redelivery(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, String,
 /// `postgres::fetch_leased`): up to `limit` pending deliveries of the channel due by `now`,
 /// oldest first, leaving out those it already `holds` (it has them in memory), and the time the
 /// next one after those falls due (for its wake-up timer).
-pub fn fetch_due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, holds: &HashSet<String>) -> Result<Fetched, StoreError> {
-    let due = due_ids(conn, channel_id, now, limit)?;
+pub fn fetch_due(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, holds: &HashSet<String>, serial: bool) -> Result<Fetched, StoreError> {
+    let due = due_ids(conn, channel_id, now, limit, serial)?;
     let next = next_due_after(conn, channel_id, now)?;
+    let next = if serial { poll_if_blocked(conn, channel_id, now, next)? } else { next };
     with_payloads(conn, due, next, limit, holds)
+}
+
+/// A pending delivery is the first of its incident (SPEC section 17): none older of the same
+/// channel and incident is pending. Only a channel that keeps incidents asks (`serial`).
+pub fn first_of_its_incident() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(FIRST_OF_ITS_INCIDENT)
+}
+
+/// [`first_of_its_incident`] as SQL, for the statements written out (PostgreSQL's lease).
+pub const FIRST_OF_ITS_INCIDENT: &str = "(deliveries.incident_hash IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries AS older \
+     WHERE older.channel_id = deliveries.channel_id AND older.incident_hash = deliveries.incident_hash \
+     AND older.status = 'pending' AND older.id < deliveries.id))";
+
+/// How often a channel that keeps incidents looks again while a due delivery waits behind an
+/// older one of its incident that another instance (or a retry) holds.
+pub const BLOCKED_POLL_MS: i64 = 1000;
+
+/// `next`, or sooner ([`BLOCKED_POLL_MS`]) when a due delivery of the channel waits behind an
+/// older one of its incident: nothing else would wake its actor when that one is done elsewhere.
+pub fn poll_if_blocked(conn: &mut Conn, channel_id: &str, now: i64, next: Option<i64>) -> Result<Option<i64>, StoreError> {
+    let blocked: Option<String> = deliveries::table
+        .filter(deliveries::channel_id.eq(channel_id))
+        .filter(is_pending())
+        .filter(deliveries::next_attempt_at.le(now))
+        .filter(deliveries::incident_hash.is_not_null())
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!("NOT {FIRST_OF_ITS_INCIDENT}")))
+        .select(deliveries::id)
+        .first(conn)
+        .optional()?;
+    let poll = now + BLOCKED_POLL_MS;
+    Ok(if blocked.is_some() { Some(next.map_or(poll, |n| n.min(poll))) } else { next })
 }
 
 /// The fetch of `due` (found with at most `limit`), `next` and the payloads of what is new to
@@ -335,16 +367,17 @@ pub(super) fn with_payloads(conn: &mut Conn, due: Vec<DueRef>, next: Option<i64>
 /// only while one waits).
 pub type DueRef = (String, String, Option<String>);
 
-/// Up to `limit` pending deliveries of a channel due by `now`, oldest first.
-pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64) -> Result<Vec<DueRef>, StoreError> {
-    Ok(deliveries::table
+/// Up to `limit` pending deliveries of a channel due by `now`, oldest first; `serial`: only the
+/// first of each incident ([`first_of_its_incident`]).
+pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, serial: bool) -> Result<Vec<DueRef>, StoreError> {
+    let due = deliveries::table
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(is_pending())
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
-        .select((deliveries::id, deliveries::event_id, deliveries::redeliver_from))
-        .load(conn)?)
+        .select((deliveries::id, deliveries::event_id, deliveries::redeliver_from));
+    Ok(if serial { due.filter(first_of_its_incident()).load(conn)? } else { due.load(conn)? })
 }
 
 /// When the channel's next pending delivery after `now` falls due.

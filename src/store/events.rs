@@ -59,7 +59,8 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
             all.dedup();
             all
         };
-        let live: HashSet<String> = super::channels::deliverable(conn, &wanted)?.into_iter().collect();
+        // The channels deliveries are made for, with the `incident_by` of those keeping incidents.
+        let live: HashMap<String, Option<Vec<String>>> = super::channels::deliverable_kinds(conn, &wanted)?;
 
         // The events not stored yet (nor repeated earlier in the batch), with their payloads.
         let mut fresh: Vec<usize> = Vec::new();
@@ -85,7 +86,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
             fresh.into_iter().zip(event_rows).filter(|(_, row)| inserted.contains(&row.id)).map(|(i, row)| (i, row.payload)).collect();
         // Suppression windows and groups the fresh events' pairs touch, locked in key order.
         let noisy = batch.iter().enumerate().filter(|(i, _)| payloads.contains_key(i)).flat_map(|(_, m)| {
-            m.routes.iter().filter(|r| live.contains(&r.channel_id)).filter_map(|r| match &r.fate {
+            m.routes.iter().filter(|r| live.contains_key(&r.channel_id)).filter_map(|r| match &r.fate {
                 Fate::Send { suppress, group } if suppress.is_some() || group.is_some() => {
                     Some((r.rule_id.as_str(), r.channel_id.as_str(), suppress.as_ref(), group.as_ref()))
                 }
@@ -110,7 +111,9 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
             };
             let mut created = Vec::new();
             let mut decided = Vec::new();
-            for route in matched.routes.iter().filter(|r| live.contains(&r.channel_id)) {
+            // Parsed only for a channel that keeps incidents, once per event.
+            let mut parsed: Option<serde_json::Value> = None;
+            for route in matched.routes.iter().filter(|r| live.contains_key(&r.channel_id)) {
                 let id = ids::new_id(ids::DELIVERY);
                 let mut row = DeliveryRow::pending(
                     id.clone(),
@@ -151,6 +154,10 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
                     }
                 };
                 if status == DeliveryStatus::Pending {
+                    if let Some(Some(by)) = live.get(&route.channel_id) {
+                        let payload = parsed.get_or_insert_with(|| serde_json::from_str(&body).unwrap_or_default());
+                        row.incident_hash = Some(crate::domain::incident::IncidentKey::of_payload(payload, by).hash);
+                    }
                     created.push((id, route.channel_id.clone()));
                     new_deliveries.push(row);
                 } else {

@@ -111,6 +111,8 @@ pub struct DeliveryRow {
     pub silence_id: Option<String>,
     /// The ticket, page or message it wrote to (SPEC section 17), as JSON `{"id","key","url"}`.
     pub ticket: Option<String>,
+    /// The incident it belongs to, for a channel that keeps incidents: its key's hash.
+    pub incident_hash: Option<String>,
 }
 
 impl DeliveryRow {
@@ -142,6 +144,7 @@ impl DeliveryRow {
             suppressed_by: None,
             silence_id: None,
             ticket: None,
+            incident_hash: None,
         }
     }
 }

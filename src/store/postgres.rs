@@ -99,9 +99,11 @@ pub(super) fn fetch_leased(
     now: i64,
     limit: i64,
     holds: &HashSet<String>,
+    serial: bool,
 ) -> Result<Fetched, StoreError> {
-    let claim = claim_due(connection(conn), channel_id, lease, now, limit)?;
-    super::deliveries::with_payloads(conn, claim.due, claim.next, limit, holds)
+    let claim = claim_due(connection(conn), channel_id, lease, now, limit, serial)?;
+    let next = if serial { super::deliveries::poll_if_blocked(conn, channel_id, now, claim.next)? } else { claim.next };
+    super::deliveries::with_payloads(conn, claim.due, next, limit, holds)
 }
 
 /// Up to `limit` due pending deliveries of a channel for `lease.owner`, oldest first: those it
@@ -110,7 +112,7 @@ pub(super) fn fetch_leased(
 /// first released, so they are among those nobody holds. Rows another transaction is taking
 /// right now are skipped, not waited for. Each step is a range of `deliveries_due_by_holder`,
 /// never a walk past what live instances hold. Answers `(id, event id, redeliver_from)` of each.
-fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64) -> Result<Claim, StoreError> {
+fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64, limit: i64, serial: bool) -> Result<Claim, StoreError> {
     use diesel::sql_types::{BigInt, Nullable, Text};
 
     #[derive(QueryableByName)]
@@ -129,24 +131,26 @@ fn claim_due(conn: &mut PgConnection, channel_id: &str, lease: &Lease, now: i64,
     }
 
     release_dead(conn, lease)?;
-    let mut due: Vec<DueRef> = deliveries::table
+    let mine = deliveries::table
         .filter(deliveries::lease_owner.eq(&lease.owner))
         .filter(deliveries::channel_id.eq(channel_id))
         .filter(super::deliveries::is_pending())
         .filter(deliveries::next_attempt_at.le(now))
         .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
         .limit(limit)
-        .select((deliveries::id, deliveries::event_id, deliveries::redeliver_from))
-        .load(conn)?;
+        .select((deliveries::id, deliveries::event_id, deliveries::redeliver_from));
+    // A channel that keeps incidents takes only the first of each incident (`serial`).
+    let mut due: Vec<DueRef> = if serial { mine.filter(super::deliveries::first_of_its_incident()).load(conn)? } else { mine.load(conn)? };
     let room = limit - due.len() as i64;
     if room > 0 {
-        let taken: Vec<Claimed> = diesel::sql_query(
+        let first_only = if serial { format!("AND {} ", super::deliveries::FIRST_OF_ITS_INCIDENT) } else { String::new() };
+        let taken: Vec<Claimed> = diesel::sql_query(format!(
             "UPDATE deliveries SET lease_owner = $1 WHERE id IN (\
                SELECT id FROM deliveries \
-               WHERE lease_owner IS NULL AND channel_id = $2 AND status = 'pending' AND next_attempt_at <= $3 \
+               WHERE lease_owner IS NULL AND channel_id = $2 AND status = 'pending' AND next_attempt_at <= $3 {first_only}\
                ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
              RETURNING id, event_id, redeliver_from",
-        )
+        ))
         .bind::<Text, _>(&lease.owner)
         .bind::<Text, _>(channel_id)
         .bind::<BigInt, _>(now)

@@ -104,6 +104,7 @@ diesel::table! {
         suppressed_by -> Nullable<Text>,
         silence_id -> Nullable<Text>,
         ticket -> Nullable<Text>,
+        incident_hash -> Nullable<Text>,
     }
 }
 

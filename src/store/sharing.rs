@@ -165,12 +165,12 @@ impl Store {
     /// first, leaving out those it `holds`, and when the next falls due (`deliveries::Fetched`).
     /// Shared, they are leased to this instance (a write, which also takes over what instances
     /// without a heartbeat held); single, read.
-    pub async fn fetch_due(&self, channel_id: String, limit: i64, holds: HashSet<String>) -> Result<Fetched, StoreError> {
+    pub async fn fetch_due(&self, channel_id: String, limit: i64, holds: HashSet<String>, serial: bool) -> Result<Fetched, StoreError> {
         match &self.mode {
-            Mode::Single { .. } => self.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, &holds)).await,
+            Mode::Single { .. } => self.read(move |conn| deliveries::fetch_due(conn, &channel_id, now_ms(), limit, &holds, serial)).await,
             Mode::Shared { holder } => {
                 let lease = holder.lease();
-                self.write(move |conn| postgres::fetch_leased(conn, &channel_id, &lease, now_ms(), limit, &holds)).await
+                self.write(move |conn| postgres::fetch_leased(conn, &channel_id, &lease, now_ms(), limit, &holds, serial)).await
             }
         }
     }

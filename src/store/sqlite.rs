@@ -276,7 +276,7 @@ mod tests {
         let by_channel = LogFilter { channel_id: Some("ch_1".into()), ..LogFilter::default() };
         assert_reached_through(&plans_of(|c| drop(deliveries::list(c, &by_channel, 50).unwrap())), "deliveries_by_channel");
         assert_reached_through(
-            &plans_of(|c| drop(deliveries::fetch_due(c, "ch_1", 0, 100, &HashSet::new()).unwrap())),
+            &plans_of(|c| drop(deliveries::fetch_due(c, "ch_1", 0, 100, &HashSet::new(), false).unwrap())),
             "deliveries_due",
         );
         let stats = plans_of(|c| drop(channels::stats(c, &["ch_1".to_string()], 0).unwrap()));

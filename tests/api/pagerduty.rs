@@ -92,6 +92,35 @@ on_both_backends! {
         assert_eq!(summary.chars().count(), 1024, "cut to PagerDuty's limit");
         assert!(summary.contains("<b>yyy"), "event data is sent as text, as it is");
     }
+
+    #[actix_web::test]
+    async fn deliveries_of_one_incident_go_one_at_a_time_in_ingestion_order_and_incidents_in_parallel() {
+        let receiver = Receiver::start().await;
+        receiver.reply_with(Reply::Slow(250, 202));
+        let app = spawn_app().await;
+        pagerduty_channel(&app, &receiver, json!({"incident_by": "/tenant/id, /data/site_url", "rate_limit_per_second": 100})).await;
+        let sites = ["https://contoso.sharepoint.com/sites/A", "https://contoso.sharepoint.com/sites/B"];
+        // Eight events, alternating between two incidents, in one batch, then two more alone.
+        let mut events: Vec<Value> = (0..8).map(|i| at_site("high", sites[i % 2])).collect();
+        for (i, event) in events.iter_mut().enumerate() {
+            event["event_id"] = json!(format!("evt-{i:02}"));
+        }
+        let order: Vec<String> = (0..10).map(|i| format!("evt-{i:02}")).collect();
+        let started = std::time::Instant::now();
+        assert_eq!(app.ingest(json!({ "events": events })).await.status, 202);
+        for i in 8..10 {
+            let mut event = at_site("high", sites[i % 2]);
+            event["event_id"] = json!(order[i]);
+            assert_eq!(app.ingest(event).await.status, 202);
+        }
+        receiver.wait_for(10, None, Duration::from_secs(20)).await;
+        assert_one_at_a_time_in_order(&receiver, &order, 250);
+        let incidents = by_incident(&receiver);
+        assert_eq!(incidents.len(), 2);
+        assert!(incidents.values().all(|a| a.len() == 5));
+        // The two incidents went side by side: five slow answers each, not ten in a row.
+        assert!(started.elapsed() < Duration::from_millis(9 * 250), "{:?}", started.elapsed());
+    }
 }
 
 #[actix_web::test]
@@ -114,4 +143,79 @@ async fn the_pagerduty_test_button_sends_an_info_event_outside_any_incident() {
     assert_eq!((answer.status, &answer.body["url"]), (201, &json!("https://events.pagerduty.com/v2/enqueue")), "{}", answer.body);
     let refused = app.post("/api/v1/channels", json!({"name": "Bad", "type": "pagerduty", "routing_key": "short"})).await;
     assert_eq!((refused.status, &refused.body["field"]), (422, &json!("routing_key")), "{}", refused.body);
+}
+
+/// The requests of each `dedup_key`, in arrival order: (event id, arrival).
+fn by_incident(receiver: &Receiver) -> std::collections::HashMap<String, Vec<(String, std::time::Instant)>> {
+    let mut incidents: std::collections::HashMap<String, Vec<(String, std::time::Instant)>> = std::collections::HashMap::new();
+    for request in receiver.received() {
+        let body = request.json();
+        incidents.entry(body["dedup_key"].as_str().unwrap().to_string()).or_default().push((body["payload"]["custom_details"]["event_id"].as_str().unwrap().to_string(), request.at));
+    }
+    incidents
+}
+
+/// Each incident's events arrived one at a time (each after the previous one's slow answer) and
+/// in the order they were ingested (`order`: event ids, oldest first).
+fn assert_one_at_a_time_in_order(receiver: &Receiver, order: &[String], answer_ms: u64) {
+    for (key, arrivals) in by_incident(receiver) {
+        let ids: Vec<&String> = arrivals.iter().map(|(id, _)| id).collect();
+        let mut expected = ids.clone();
+        expected.sort_by_key(|id| order.iter().position(|o| o == *id));
+        assert_eq!(ids, expected, "incident {key}: sent out of ingestion order");
+        for pair in arrivals.windows(2) {
+            let gap = pair[1].1.duration_since(pair[0].1);
+            assert!(gap >= Duration::from_millis(answer_ms - 20), "incident {key}: {} arrived {gap:?} after {}, before its answer", pair[1].0, pair[0].0);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_send_one_incidents_events_one_at_a_time_in_order() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let receiver = Receiver::start().await;
+            receiver.reply_with(Reply::Slow(200, 202));
+            let start = |id: &str| {
+                start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id), ("RUST_LOG", "info")]).0
+            };
+            let (a, b) = (start("instance-a"), start("instance-b"));
+            a.api.create_tenant("contoso").await;
+            let channel = a.api.post("/api/v1/channels", json!({"name": "On call", "type": "pagerduty", "url": receiver.url("/v2/enqueue"), "routing_key": ROUTING_KEY, "rate_limit_per_second": 100})).await;
+            assert_eq!(channel.status, 201, "{}", channel.body);
+            a.api.route_everything_to(&[channel.body["id"].as_str().unwrap()]).await;
+            // Both instances route to it before the events go: a probe event of a site of its own
+            // (another incident) through each, until each makes a delivery.
+            for instance in [&a, &b] {
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                loop {
+                    let mut probe = at_site("low", "https://contoso.sharepoint.com/sites/Probe");
+                    probe["event_id"] = json!(format!("probe-{}", ulid::Ulid::new()));
+                    if !instance.api.ingest(probe).await.body["deliveries"].as_array().unwrap().is_empty() {
+                        break;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "an instance did not pick up the rule");
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            // One incident; its events ingested through both instances in turn.
+            let order: Vec<String> = (0..8).map(|i| format!("evt-two-{i:02}")).collect();
+            for (i, id) in order.iter().enumerate() {
+                let mut event = at_site("high", "https://contoso.sharepoint.com/sites/Finance");
+                event["event_id"] = json!(id);
+                let via = if i % 2 == 0 { &a } else { &b };
+                let answer = via.api.ingest(event).await;
+                assert_eq!((answer.status, answer.body["deliveries"].as_array().map(Vec::len)), (202, Some(1)), "{}", answer.body);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while by_incident(&receiver).values().flatten().filter(|(id, _)| id.starts_with("evt-two")).count() < 8 {
+                assert!(std::time::Instant::now() < deadline, "not every event arrived: {:?}", by_incident(&receiver));
+                actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_one_at_a_time_in_order(&receiver, &order, 200);
+            let finance: Vec<_> = by_incident(&receiver).into_values().filter(|a| a.iter().any(|(id, _)| id.starts_with("evt-two"))).collect();
+            assert_eq!((finance.len(), finance[0].len()), (1, 8), "one alert, every event once");
+        })
+        .await;
 }

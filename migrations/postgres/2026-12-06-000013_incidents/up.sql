@@ -20,3 +20,8 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_by_written_at ON incidents (written_at);
 -- The ticket, page or message a delivery wrote to: {"id","key","url"} as JSON.
 ALTER TABLE deliveries ADD COLUMN ticket TEXT;
+-- The incident a pending delivery belongs to (its key's hash), set when it is made for a channel
+-- that keeps incidents: deliveries of one incident are attempted one at a time, oldest first
+-- (a delivery is due only when no older one of its incident is pending).
+ALTER TABLE deliveries ADD COLUMN incident_hash TEXT COLLATE "C";
+CREATE INDEX deliveries_by_incident ON deliveries (channel_id, incident_hash, id) WHERE status = 'pending' AND incident_hash IS NOT NULL;

@@ -273,8 +273,14 @@ impl Handler<Deliver> for DeliveryActor {
         if self.phase.is_retiring() {
             return;
         }
-        for envelope in msg.0 {
-            self.queue.offer(envelope);
+        if self.target.kind.keeps_incidents() {
+            // One at a time per incident, oldest first: what is due is found by the fetch, which
+            // leaves out what waits behind an older delivery of its incident.
+            self.queue.look_again();
+        } else {
+            for envelope in msg.0 {
+                self.queue.offer(envelope);
+            }
         }
         self.pump(ctx);
     }

@@ -244,7 +244,8 @@ impl DeliveryActor {
         let store = self.store.clone();
         let channel_id = self.target.channel_id.clone();
         // The store reads what is due (one instance) or leases it (several).
-        let fetch = async move { store.fetch_due(channel_id, limit, holds).await };
+        let serial = self.target.kind.keeps_incidents();
+        let fetch = async move { store.fetch_due(channel_id, limit, holds, serial).await };
         ctx.spawn(fetch.into_actor(self).map(move |result, act, ctx| match result {
             Ok(fetched) => {
                 let next = fetched.next;

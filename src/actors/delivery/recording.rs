@@ -146,5 +146,9 @@ impl DeliveryActor {
         if let Some(at) = written.recorded.iter().filter_map(|r| r.next_attempt_at).min() {
             self.schedule_wake(at);
         }
+        if self.target.kind.keeps_incidents() {
+            // The next delivery of an incident may be due now that this one is done.
+            self.queue.look_again();
+        }
     }
 }
