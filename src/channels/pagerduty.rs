@@ -159,8 +159,12 @@ impl PagerDutyChannel {
 }
 
 impl Prepared for PagerDutyChannel {
+    /// The delivery page shows the body with the integration key masked.
     fn request(&self, _target: &Target, items: &[Item<'_>], _sending: Sending<'_>) -> Request {
-        single(json_body(&self.event(&items[0])), Vec::new())
+        let mut event = self.event(&items[0]);
+        let body = json_body(&event);
+        event["routing_key"] = Value::String(crate::channels::masked(&self.routing_key));
+        single(body, Vec::new()).shown_as(json_body(&event))
     }
 
     fn incidents(&self) -> Option<IncidentSettings> {

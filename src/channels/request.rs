@@ -60,6 +60,25 @@ pub struct HttpPost {
     pub body: Bytes,
     /// Headers of this type (for webhooks: the Standard Webhooks id, timestamp and signature).
     pub headers: Vec<(&'static str, String)>,
+    /// The body as the delivery page may show it, when the body itself holds a credential
+    /// (PagerDuty's `routing_key`): the same body with the credential masked. `None`: the body
+    /// holds none and is shown as sent.
+    pub shown_body: Option<Bytes>,
+}
+
+impl HttpPost {
+    /// The same request, shown with `shown_body` instead of its body.
+    pub fn shown_as(self, shown_body: Bytes) -> Self {
+        Self { shown_body: Some(shown_body), ..self }
+    }
+}
+
+impl Request {
+    /// The same request, its body shown as `shown_body` (see [`HttpPost::shown_body`]).
+    pub fn shown_as(self, shown_body: Bytes) -> Self {
+        let Transport::Http(post) = self.transport;
+        Self { transport: Transport::Http(post.shown_as(shown_body)), ..self }
+    }
 }
 
 /// How many deliveries one request may carry, and how long the actor waits to fill one.
@@ -108,7 +127,7 @@ pub fn pack(items: &[Item<'_>], max: usize, (open, separator, close): (&[u8], &[
 
 /// An HTTP POST to the channel's URL carrying `carries` items.
 pub fn post(url: Option<String>, body: Bytes, headers: Vec<(&'static str, String)>, carries: usize) -> Request {
-    Request { transport: Transport::Http(HttpPost { url, body, headers }), carries }
+    Request { transport: Transport::Http(HttpPost { url, body, headers, shown_body: None }), carries }
 }
 
 /// An HTTP POST to the channel's URL for the first item alone, for the types that send one

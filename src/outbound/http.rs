@@ -144,7 +144,7 @@ impl Http {
             method: "POST",
             url: shown::shown_url(url, target.kind.url_is_secret()),
             headers,
-            body: shown::kept_body(&built.body, payload),
+            body: shown::kept_body(built.shown_body.as_ref().unwrap_or(&built.body), payload),
             body_bytes: built.body.len(),
             answer_headers: None,
         }

@@ -103,7 +103,7 @@ pub async fn render(router: web::Data<RouterHandle>, kind: web::Path<String>, bo
     let payload = Bytes::from(payload);
     let request = target.request(&[Item::new(&event_id, "dlv_preview", &payload)], Sending { now: now_ms(), host: &router.instance().id });
     let Transport::Http(post) = request.transport;
-    let body_text = String::from_utf8_lossy(&post.body).into_owned();
+    let body_text = String::from_utf8_lossy(post.shown_body.as_ref().unwrap_or(&post.body)).into_owned();
     let body = serde_json::from_slice(&post.body).unwrap_or_else(|_| Value::String(body_text.clone()));
     Ok(HttpResponse::Ok().json(ChannelPreviewView { kind: kind.as_str(), event_id, content_type: "application/json", body, body_text }))
 }

@@ -70,6 +70,11 @@ on_both_backends! {
             assert_eq!(delivery["ticket"]["id"], body["dedup_key"], "{delivery}");
         }
         assert_eq!(app.delivery(&ids[1]).await["attempt_count"], 2);
+        // What was sent, as the delivery page shows it: the integration key masked in the body.
+        let shown = app.delivery(&ids[0]).await["attempts"][0]["request"].clone();
+        let body: Value = serde_json::from_str(shown["body"].as_str().unwrap()).unwrap();
+        assert_eq!((&body["routing_key"], &body["dedup_key"]), (&json!("••••bcde"), &bodies[0]["dedup_key"]), "{shown}");
+        assert!(!shown.to_string().contains(ROUTING_KEY), "the integration key leaked: {shown}");
     }
 
     #[actix_web::test]
