@@ -232,6 +232,16 @@ function groupedList(d, page, channelName) {
     page.next_cursor ? h('p', {}, h('a', { href: `#/logs?${query({ notification_id: d.id })}` }, 'All of them in the alert log')) : null);
 }
 
+/**
+ * The ticket, page or message a delivery wrote to (PagerDuty, ticketing, email): a link when
+ * the system gave a URL (only an http(s) one), else its key or id as code.
+ */
+function ticketLink(ticket) {
+  const label = ticket.key || ticket.id;
+  const safe = typeof ticket.url === 'string' && /^https?:\/\//i.test(ticket.url);
+  return safe ? h('a', { href: ticket.url, target: '_blank', rel: 'noopener noreferrer' }, label) : h('code', {}, label);
+}
+
 export async function renderDelivery(view, id) {
   const [channels, rules] = await Promise.all([get('/channels'), get('/rules')]);
   const ruleName = new Map(rules.items.map((r) => [r.id, r.name]));
@@ -297,6 +307,7 @@ export async function renderDelivery(view, id) {
         h('dt', {}, 'Event'), h('dd', {}, h('code', {}, d.event), ' ', severity(d.severity), ' ', h('span.muted', {}, d.event_id)),
         h('dt', {}, 'Tenant'), h('dd', {}, d.tenant_id || '— (the router itself)'),
         h('dt', {}, 'Channel'), h('dd', {}, channelName.get(d.channel_id) || `${d.channel_id} (deleted)`),
+        d.ticket ? [h('dt', {}, 'Wrote to'), h('dd', { dataset: { ticket: d.ticket.id } }, ticketLink(d.ticket))] : null,
         h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempt_count)),
         h('dt', {}, 'Next attempt'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : '—'),
         h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)))),

@@ -224,3 +224,46 @@ async fn two_instances_send_one_incidents_events_one_at_a_time_in_order() {
         })
         .await;
 }
+
+/// In the admin page: a PagerDuty channel added from the form with its URL left empty gets the
+/// Events API's, and a delivery's page says which page (dedup_key) it wrote to.
+#[actix_web::test]
+async fn a_pagerduty_channel_added_from_the_form_and_its_page_on_the_delivery() {
+    use crate::browser::{browser, DESKTOP};
+    let receiver = Receiver::start().await;
+    receiver.reply_with(Reply::Said(202, ACCEPTED));
+    let app = spawn_app().await;
+    app.create_tenant("contoso").await;
+    let browser = browser().await;
+    browser.screen(DESKTOP).await;
+    browser.sign_in(&app.base).await;
+    browser.go(&app.base, "#/channels").await;
+    browser.click_button("", "Add channel").await;
+    let form = "//form[@aria-label='Add channel']";
+    browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("pagerduty").await.unwrap();
+    browser.fill(form, "Name", "On call").await;
+    browser.fill(form, "Integration key", ROUTING_KEY).await;
+    browser.click_button(form, "Save").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let channel = loop {
+        let items = app.get("/api/v1/channels").await.body["items"].clone();
+        if let Some(c) = items.as_array().unwrap().iter().find(|c| c["name"] == "On call") {
+            break c.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the form did not create the channel");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((&channel["type"], &channel["url"], &channel["routing_key"]), (&json!("pagerduty"), &json!("https://events.pagerduty.com/v2/enqueue"), &json!("••••bcde")));
+    // Pointed at the local receiver, then one event.
+    let id = channel["id"].as_str().unwrap();
+    assert_eq!(app.patch(&format!("/api/v1/channels/{id}"), json!({"url": receiver.url("/v2/enqueue"), "routing_key": ROUTING_KEY})).await.status, 200);
+    app.route_everything_to(&[id]).await;
+    let answer = app.ingest(at_site("critical", "https://contoso.sharepoint.com/sites/Finance")).await;
+    let delivery_id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let delivery = app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(10)).await;
+    let page = delivery["ticket"]["id"].as_str().unwrap().to_string();
+    browser.go(&app.base, &format!("#/logs/{delivery_id}")).await;
+    browser.wait_for_text(&format!("[data-ticket='{page}'] code"), &page).await;
+    browser.assert_no_problems("a PagerDuty channel from the form and its delivery").await;
+    browser.client.clone().close().await.unwrap();
+}
