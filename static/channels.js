@@ -44,7 +44,7 @@ export async function loadTypes() {
   const { items } = await get('/channel-types');
   TYPES = Object.fromEntries(items.map((t) => [t.type, {
     label: t.label, help: t.help, urlLabel: t.url.label, urlKey: t.url.field === 'url' ? undefined : t.url.field,
-    secretUrl: t.url.secret, placeholder: t.url.placeholder, headers: t.headers_in_form,
+    secretUrl: t.url.secret, hostOnly: Boolean(t.url.host), placeholder: t.url.placeholder, headers: t.headers_in_form,
     rate: t.rate_limit_per_second ? String(t.rate_limit_per_second) : '',
     settings: t.settings.map((s) => ({ name: s.name, label: s.label, help: s.help, placeholder: s.placeholder,
       secret: s.secret, required: s.required, type: s.type === 'number' ? 'number' : undefined })),
@@ -83,6 +83,8 @@ export function channelForm(channel, done) {
     const t = kind();
     urlField.querySelector('label').textContent = t.urlLabel;
     url.name = t.urlKey || 'url';
+    // Email's address is its SMTP server's host name, which a URL field would refuse.
+    url.type = t.hostOnly ? 'text' : 'url';
     urlField.dataset.field = url.name;
     urlField.querySelector('.hint').textContent = editing && t.secretUrl
       ? `Now ${channel.url}. Leave empty to keep it; paste a whole new URL to replace it.` : t.help;

@@ -29,6 +29,8 @@ pub enum ErrorKind {
     BlockedTarget,
     /// No access token: the token endpoint refused the credentials or could not be reached.
     Token,
+    /// The mail server replied with a refusal (SMTP 4xx or 5xx).
+    SmtpReply,
 }
 
 impl ErrorKind {
@@ -43,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::BlockedTarget => "blocked_target",
             ErrorKind::Token => "token",
+            ErrorKind::SmtpReply => "smtp_reply",
         }
     }
 }

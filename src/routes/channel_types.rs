@@ -36,6 +36,8 @@ struct UrlView {
     label: &'static str,
     placeholder: &'static str,
     secret: bool,
+    /// The address is a server's host name (or IP address), not a URL: email's SMTP `host`.
+    host: bool,
 }
 
 /// One setting of a type.
@@ -81,7 +83,7 @@ impl ChannelTypeView {
             kind: shown.name,
             label: shown.label,
             help: shown.help,
-            url: UrlView { field: channel_type.url_field(), label: shown.url_label, placeholder: shown.url_placeholder, secret: channel_type.url_is_secret() },
+            url: UrlView { field: channel_type.url_field(), label: shown.url_label, placeholder: shown.url_placeholder, secret: channel_type.url_is_secret(), host: channel_type.address_is_host() },
             signed: channel_type.signs(),
             headers_in_form: shown.headers_in_form,
             rate_limit_per_second: channel_type.default_rate_limit(),
