@@ -75,7 +75,7 @@ on_both_backends! {
         event["data"]["resource_path"] = json!("[click](http://evil.example)");
         let answer = app.ingest(event).await;
         let delivery_id = delivery_of(&app, &answer).await;
-        let delivery = app.wait_for_status(&delivery_id, "delivered", WITHIN).await;
+        let delivery = app.wait_for_status(&delivery_id, "succeeded", WITHIN).await;
         let mails = server.wait_for(1, WITHIN).await;
         assert_eq!(mails.len(), 1);
         let mail = &mails[0];
@@ -129,7 +129,7 @@ on_both_backends! {
         server.script_data(&["451 4.7.1 Greylisted, try again later"]);
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let delivery_id = delivery_of(&app, &answer).await;
-        let delivery = app.wait_for_status(&delivery_id, "delivered", WITHIN).await;
+        let delivery = app.wait_for_status(&delivery_id, "succeeded", WITHIN).await;
         let attempts = delivery["attempts"].as_array().unwrap();
         assert_eq!(attempts.len(), 2, "{delivery:#}");
         assert_eq!((&attempts[0]["status_code"], &attempts[0]["error_kind"]), (&json!(451), &json!("smtp_reply")));
@@ -146,7 +146,7 @@ on_both_backends! {
         server.refuse_recipient("oncall@contoso.com", "550 5.1.1 User unknown");
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let partly = delivery_of(&app, &answer).await;
-        app.wait_for_status(&partly, "delivered", WITHIN).await;
+        app.wait_for_status(&partly, "succeeded", WITHIN).await;
         assert_eq!(server.wait_for(1, WITHIN).await[0].to, ["soc@contoso.com"]);
         server.refuse_recipient("soc@contoso.com", "550 5.1.1 User unknown");
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "critical")).await;
@@ -186,7 +186,7 @@ on_both_backends! {
             "client_id": "00000000-0000-0000-0000-000000000001", "client_secret": "app-secret", "authority": entra.url("/").trim_end_matches('/')})).await;
         let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         let delivery_id = delivery_of(&app, &answer).await;
-        app.wait_for_status(&delivery_id, "delivered", WITHIN).await;
+        app.wait_for_status(&delivery_id, "succeeded", WITHIN).await;
         let mails = server.wait_for(1, WITHIN).await;
         assert_eq!(mails[0].auth.clone().unwrap(), ("XOAUTH2".to_string(), "spscan-alerts@contoso.com".to_string(), "eyJ0.exchange-token".to_string()));
         let grant = &entra.received()[0];

@@ -29,13 +29,13 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
-    /// The value of a top-level header (unfolded).
+    /// The value of a top-level header (unfolded, RFC 2047 encoded words decoded).
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
         let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
         unfolded.lines().find_map(|line| {
             let (n, v) = line.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            n.eq_ignore_ascii_case(name).then(|| decode_words(v.trim()))
         })
     }
 
@@ -64,6 +64,29 @@ impl ReceivedMail {
     pub fn part(&self, kind: &str) -> String {
         self.parts().into_iter().find(|(k, _)| k == kind).map(|(_, t)| t).unwrap_or_else(|| panic!("no {kind} part in {}", self.data))
     }
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?w5c=?=`); the space between two of them is dropped.
+fn decode_words(value: &str) -> String {
+    let mut out = String::new();
+    let mut previous_encoded = false;
+    for (i, token) in value.split(' ').enumerate() {
+        let decoded = token.strip_prefix("=?").and_then(|t| t.strip_suffix("?=")).and_then(|inner| {
+            let mut parts = inner.splitn(3, '?');
+            let (_charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
+            match encoding.to_ascii_lowercase().as_str() {
+                "b" => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(text).ok()?).ok(),
+                "q" => Some(quoted_printable(&text.replace('_', " "))),
+                _ => None,
+            }
+        });
+        if i > 0 && !(previous_encoded && decoded.is_some()) {
+            out.push(' ');
+        }
+        previous_encoded = decoded.is_some();
+        out.push_str(&decoded.unwrap_or_else(|| token.to_string()));
+    }
+    out
 }
 
 fn quoted_printable(text: &str) -> String {
