@@ -21,10 +21,11 @@ function parseHeaders(text) {
   return { headers };
 }
 
-function testResult(outcome) {
+// `protocol`: what the status code is a code of (`SMTP` for email, whose address is a mail server).
+function testResult(outcome, protocol = 'HTTP') {
   const parts = [];
-  if (outcome.ok) parts.push(`✓ Delivered: HTTP ${outcome.status_code} in ${outcome.duration_ms} ms`);
-  else if (outcome.status_code) parts.push(`✗ Failed: ${outcome.error || `HTTP ${outcome.status_code}`} (${outcome.error_kind}) in ${outcome.duration_ms} ms`);
+  if (outcome.ok) parts.push(`✓ Delivered: ${protocol} ${outcome.status_code} in ${outcome.duration_ms} ms`);
+  else if (outcome.status_code) parts.push(`✗ Failed: ${outcome.error || `${protocol} ${outcome.status_code}`} (${outcome.error_kind}) in ${outcome.duration_ms} ms`);
   else parts.push(`✗ Failed: ${outcome.error} (${outcome.error_kind}) after ${outcome.duration_ms} ms`);
   if (outcome.response_excerpt) parts.push(`Receiver answered: ${outcome.response_excerpt}`);
   return h(`div.result.${outcome.ok ? 'ok' : 'bad'}`, { dataset: { testResult: outcome.ok ? 'ok' : 'failed' } },
@@ -239,7 +240,7 @@ export async function render(view) {
       test.disabled = true; test.textContent = 'Testing…';
       try {
         const outcome = await post(`/channels/${channel.id}/test`);
-        clear(resultRow.firstChild).append(testResult(outcome));
+        clear(resultRow.firstChild).append(testResult(outcome, (TYPES[channel.type] || {}).hostOnly ? 'SMTP' : 'HTTP'));
       } catch (error) {
         clear(resultRow.firstChild).append(h('div.result.bad', {}, error.message));
       }

@@ -241,3 +241,51 @@ on_both_backends! {
         assert_eq!(answer.body["host"], SMTP_HOST, "{}", answer.body);
     }
 }
+
+/// The admin page's Add channel form (built from the registry) takes an email channel, its
+/// recipients as one comma-separated text, shows a bad address by its field, and Test sends the
+/// marked message.
+#[actix_web::test]
+async fn an_email_channel_is_added_from_the_form_and_tested_in_the_browser() {
+    use crate::browser::browser;
+    use crate::helpers::{start_router_with, Backend, TestDatabase, ADMIN_TOKEN, INGEST_TOKEN};
+    use fantoccini::Locator;
+    let server = SmtpServer::start();
+    let database = TestDatabase::on(Backend::Sqlite);
+    let router = start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN)]).0;
+    let browser = browser().await;
+    browser.sign_in(&router.api.base).await;
+    browser.client.find(Locator::LinkText("Channels")).await.unwrap().click().await.unwrap();
+    let form = "//form[@aria-label='Add channel']";
+    browser.click_button("", "Add channel").await;
+    browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("email").await.unwrap();
+    browser.wait_for_text("form[aria-label='Add channel'] label", "SMTP server").await;
+    // The relay on 127.0.0.1 is in ALLOWED_TARGET_NETWORKS, so it may go without TLS.
+    let port = server.port.to_string();
+    for (label, value) in [
+        ("Name", "SOC mailbox"),
+        ("SMTP server", "127.0.0.1"),
+        ("Port", port.as_str()),
+        ("Encryption", "none"),
+        ("From", "spscan-alerts@contoso.com"),
+        ("To", "soc@contoso.com, not-an-address"),
+    ] {
+        browser.fill(form, label, value).await;
+    }
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("[data-field='to'] .error", "not-an-address").await;
+    browser.only_refused(422, "/api/v1/channels").await;
+    browser.fill(form, "To", "soc@contoso.com, oncall@contoso.com").await;
+    browser.click_button(form, "Save").await;
+    browser.wait_for_text("tbody tr", "SOC mailbox").await;
+    browser.click_button("//tr[td//strong[normalize-space()='SOC mailbox']]", "Test").await;
+    browser.wait_for_text("[data-test-result='ok']", "SMTP 250").await;
+    let mails = server.wait_for(1, WITHIN).await;
+    assert_eq!(mails[0].to, ["soc@contoso.com", "oncall@contoso.com"]);
+    assert!(mails[0].header("Subject").unwrap().starts_with("[SPScan TEST] "));
+    let channels = router.api.get("/api/v1/channels").await.body;
+    assert_eq!(channels["items"][0]["to"], json!(["soc@contoso.com", "oncall@contoso.com"]));
+    browser.screenshot("channels-email").await;
+    browser.assert_no_problems("adding an email channel").await;
+    browser.client.clone().close().await.unwrap();
+}
