@@ -352,27 +352,35 @@ fn reply_answer(code: u16, said: String) -> Answer {
     Answer { code, status: format!("SMTP {code}"), refused: ErrorKind::SmtpReply, retry_after: None, excerpt: Some(excerpt_of(said.as_bytes())), headers: Vec::new() }
 }
 
+/// The TLS error somewhere in `e`'s chain of causes (lettre reports a refused certificate as a
+/// connection error wrapping it).
+fn tls_error(e: &SmtpError) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(tls) = inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Some(tls.to_string());
+        }
+        source = inner.source();
+    }
+    None
+}
+
 /// A failure to connect, encrypt or greet.
 fn connect_failure(host: &str, port: u16, e: SmtpError) -> Stop {
     if e.status().is_some() {
         return refused_or_failed("greeting", e);
     }
-    let kind = if e.is_tls() {
-        ErrorKind::Tls
-    } else if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Connect
-    };
-    let mut why = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(inner) = source {
-        let said = inner.to_string();
-        if !why.contains(&said) {
-            why.push_str(&format!(": {said}"));
-        }
-        source = inner.source();
+    if let Some(tls) = tls_error(&e) {
+        return Stop::Failed(failure(ErrorKind::Tls, format!("{host}:{port}: TLS failed ({tls}); the server's certificate must be valid for {host}")));
     }
+    if e.is_tls() {
+        return Stop::Failed(failure(ErrorKind::Tls, format!("{host}:{port}: {e}")));
+    }
+    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
+    let why = e.to_string();
     Stop::Failed(failure(kind, format!("{host}:{port}: {why}")))
 }
 

@@ -1,7 +1,9 @@
 //! The `email` channel type against a real SMTP server on 127.0.0.1 (`smtp_server`): a message
 //! per event with both parts and hostile data escaped, a grouped notification as one message,
 //! STARTTLS with a test certificate, a `451` retried, a `550` final, refused credentials final
-//! with a clear message, XOAUTH2 with a client-credentials token, and the Test button.
+//! with a clear message, XOAUTH2 with a client-credentials token, the Test button, a server
+//! whose certificate is not trusted, mail without TLS only to listed networks, and the admin
+//! page's form.
 
 use std::collections::HashMap;
 use std::sync::Once;
@@ -210,6 +212,49 @@ on_both_backends! {
         let mails = server.wait_for(2, WITHIN).await;
         assert!(mails[1].header("Subject").unwrap().contains(" × "), "{:?}", mails[1].header("Subject"));
         assert_eq!(app.get("/api/v1/deliveries").await.body["items"], json!([]), "Tests leave no delivery");
+    }
+
+    #[actix_web::test]
+    async fn a_server_whose_certificate_is_not_trusted_gets_nothing() {
+        // Its CA is not given to the router: STARTTLS must fail, and no password is sent.
+        let server = SmtpServer::start();
+        let app = spawn_app_with(|settings| {
+            let table = HashMap::from([(SMTP_HOST.to_string(), vec!["127.0.0.1".parse().unwrap()])]);
+            settings.names = Names(std::sync::Arc::new(FixedNames(table)));
+        })
+        .await;
+        email_channel(&app, &server, json!({})).await;
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        let delivery_id = delivery_of(&app, &answer).await;
+        let delivery = app.wait_for_attempts(&delivery_id, 1, WITHIN).await;
+        let attempt = &delivery["attempts"][0];
+        assert_eq!(attempt["error_kind"], "tls", "{attempt}");
+        assert!(attempt["error"].as_str().unwrap().contains("certificate"), "{attempt}");
+        assert!(server.received().is_empty());
+        assert!(server.signed_in().is_empty(), "no credential went out");
+    }
+
+    #[actix_web::test]
+    async fn mail_without_tls_only_goes_to_networks_the_allowlist_names() {
+        let app = spawn_app_with(|settings| {
+            // A public address: the guard lets TLS mail go there, but not mail in the clear.
+            let table = HashMap::from([("relay.example".to_string(), vec!["93.184.216.34".parse().unwrap()])]);
+            settings.names = Names(std::sync::Arc::new(FixedNames(table)));
+        })
+        .await;
+        let created = app.post("/api/v1/channels", json!({"name": "Relay", "type": "email", "host": "relay.example", "tls": "none",
+            "from": "spscan-alerts@contoso.com", "to": ["soc@contoso.com"]})).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["port"], 25);
+        app.route_everything_to(&[created.body["id"].as_str().unwrap()]).await;
+        app.create_tenant("contoso").await;
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        let delivery_id = delivery_of(&app, &answer).await;
+        let delivery = app.wait_for_status(&delivery_id, "failed", WITHIN).await;
+        let attempt = &delivery["attempts"][0];
+        assert_eq!(attempt["error_kind"], "blocked_target", "{attempt}");
+        assert!(attempt["error"].as_str().unwrap().contains("tls: none"), "{attempt}");
+        assert_eq!(delivery["attempts"].as_array().unwrap().len(), 1, "not retried");
     }
 
     #[actix_web::test]

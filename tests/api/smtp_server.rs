@@ -117,6 +117,8 @@ struct State {
     refused: HashMap<String, String>,
     /// The reply to every sign-in (`None`: `235`).
     auth_reply: Option<String>,
+    /// Every sign-in tried: (mechanism, user).
+    sign_ins: Vec<(String, String)>,
     connections: usize,
 }
 
@@ -187,6 +189,11 @@ impl SmtpServer {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// Every sign-in tried: (mechanism, user).
+    pub fn signed_in(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().sign_ins.clone()
+    }
+
     pub fn connections(&self) -> usize {
         self.state.lock().unwrap().connections
     }
@@ -244,6 +251,9 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>, acceptor
             } else {
                 None
             };
+            if let Some((mechanism, user, _)) = &signed_in {
+                state.lock().unwrap().sign_ins.push((mechanism.clone(), user.clone()));
+            }
             match (signed_in, state.lock().unwrap().auth_reply.clone()) {
                 (None, _) => "504 5.5.4 Unrecognized authentication type\r\n".to_string(),
                 (Some(_), Some(refusal)) => format!("{refusal}\r\n"),
