@@ -258,6 +258,29 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn moving_a_channel_to_another_server_takes_its_password_again() {
+        let server = SmtpServer::start();
+        let app = app_for(&server).await;
+        let channel = email_channel(&app, &server, json!({})).await;
+        let path = format!("/api/v1/channels/{}", channel["id"].as_str().unwrap());
+        let moved = app.patch(&path, json!({"host": "smtp.other.example"})).await;
+        assert_eq!(moved.status, 422, "{}", moved.body);
+        assert!(moved.body.to_string().contains("password"), "{}", moved.body);
+        let moved = app.patch(&path, json!({"host": "smtp.other.example", "password": "another-one"})).await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
+        assert_eq!(moved.body["host"], "smtp.other.example");
+        assert!(!moved.body.to_string().contains("another-one"), "write-only: {}", moved.body);
+        let refused = app.patch(&path, json!({"host": "https://smtp.other.example/"})).await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body.to_string().contains("\"host\""), "{}", refused.body);
+        // The preview shows the message as it would go out.
+        let preview = app.post("/api/v1/channel-types/email/preview", json!({"settings": {"from": "alerts@contoso.com", "to": ["soc@contoso.com"]}})).await;
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        assert_eq!(preview.body["content_type"], "message/rfc822");
+        assert!(preview.body["body_text"].as_str().unwrap().contains("Subject: [SPScan TEST] HIGH: External share created"), "{}", preview.body);
+    }
+
+    #[actix_web::test]
     async fn bad_settings_are_refused_naming_the_field() {
         let server = SmtpServer::start();
         let app = app_for(&server).await;

@@ -234,7 +234,9 @@ pub async fn update(
             if moved {
                 let type_settings = current_kind.channel_type().settings();
                 let places: String = type_settings.iter().filter(|s| s.moves_credentials).map(|s| format!(", `{}`", s.name)).collect();
-                for secret in type_settings.iter().filter(|s| s.secret) {
+                // Only the credentials the channel holds (an email channel signing in with a
+                // password has no `client_secret` to send again).
+                for secret in type_settings.iter().filter(|s| s.secret && stored.contains_key(s.name)) {
                     let given = settings.get(secret.name).and_then(|v| v.as_str()).is_some_and(|v| !v.contains(MASK));
                     if !given {
                         return Err(Invalid::new(
