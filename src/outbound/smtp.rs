@@ -42,6 +42,14 @@ pub const IDLE_MAX: usize = 2;
 /// How long an idle connection is kept.
 pub const IDLE_FOR: Duration = Duration::from_secs(60);
 
+/// How long closing a connection (`QUIT`) or checking an idle one (`NOOP`) may take.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Ends a connection politely (`QUIT`), without waiting long for a server that stopped answering.
+async fn close(mut connection: AsyncSmtpConnection) {
+    let _ = actix_web::rt::time::timeout(CLOSE_WITHIN, connection.abort()).await;
+}
+
 /// Roots trusted besides the public ones (PEM), for every SMTP connection of this process.
 static EXTRA_ROOTS: RwLock<Vec<Vec<u8>>> = RwLock::new(Vec::new());
 
@@ -74,7 +82,7 @@ impl Smtp {
     pub async fn send(&self, mail: &Mail, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
         let message = build(mail).map_err(|why| failure(ErrorKind::Protocol, format!("the message could not be built: {why}")))?;
         let key = pool_key(mail, bearer);
-        let mut connection = match self.take_idle(&key).await {
+        let mut connection = match self.take_idle(&key, deadline).await {
             Some(connection) => connection,
             None => match actix_web::rt::time::timeout(left(deadline), self.connect(mail, bearer)).await {
                 Err(_) => return Err(self.timed_out()),
@@ -86,7 +94,7 @@ impl Smtp {
         let sent = actix_web::rt::time::timeout(left(deadline), transaction(&mut connection, &message)).await;
         match sent {
             Err(_) => {
-                connection.abort().await;
+                close(connection).await;
                 Err(self.timed_out())
             }
             Ok(Ok(answer)) => {
@@ -95,11 +103,11 @@ impl Smtp {
             }
             Ok(Err(Stop::Replied(answer))) => {
                 // The transaction ended in a refusal: start the next one clean.
-                connection.abort().await;
+                close(connection).await;
                 Ok(answer)
             }
             Ok(Err(Stop::Failed(failed))) => {
-                connection.abort().await;
+                close(connection).await;
                 Err(failed)
             }
         }
@@ -110,13 +118,14 @@ impl Smtp {
     }
 
     /// An idle connection to the same server as the same user that still answers `NOOP`.
-    async fn take_idle(&self, key: &str) -> Option<AsyncSmtpConnection> {
+    async fn take_idle(&self, key: &str, deadline: Instant) -> Option<AsyncSmtpConnection> {
         loop {
             let (since, mut connection) = self.idle.borrow_mut().get_mut(key)?.pop()?;
-            if since.elapsed() < IDLE_FOR && !connection.has_broken() && connection.test_connected().await {
+            let fresh = since.elapsed() < IDLE_FOR && !connection.has_broken();
+            if fresh && actix_web::rt::time::timeout(left(deadline).min(CLOSE_WITHIN), connection.test_connected()).await.unwrap_or(false) {
                 return Some(connection);
             }
-            connection.abort().await;
+            close(connection).await;
         }
     }
 
@@ -169,7 +178,7 @@ impl Smtp {
             .map_err(|e| connect_failure(&server.host, server.port, e))?;
         if server.tls == MailTls::StartTls {
             if !connection.can_starttls() {
-                connection.abort().await;
+                close(connection).await;
                 return Err(Stop::Failed(failure(
                     ErrorKind::Tls,
                     format!("{} does not offer STARTTLS; set `tls` to `implicit` (port 465) if it takes TLS from the start", server.host),
@@ -185,7 +194,7 @@ impl Smtp {
         match connection.auth(&mechanisms, &credentials).await {
             Ok(_) => Ok(connection),
             Err(e) => {
-                connection.abort().await;
+                close(connection).await;
                 Err(match refused(said, e) {
                     Ok(stop) | Err(stop) => stop,
                 })
