@@ -215,6 +215,18 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn implicit_tls_speaks_tls_from_the_first_byte() {
+        let server = SmtpServer::start_implicit();
+        let app = app_for(&server).await;
+        email_channel(&app, &server, json!({"tls": "implicit"})).await;
+        let answer = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
+        let delivery_id = delivery_of(&app, &answer).await;
+        let delivery = app.wait_for_status(&delivery_id, "succeeded", WITHIN).await;
+        assert!(server.wait_for(1, WITHIN).await[0].tls);
+        assert_eq!(delivery["attempts"][0]["request"]["url"], format!("smtps://{SMTP_HOST}:{}", server.port));
+    }
+
+    #[actix_web::test]
     async fn a_server_whose_certificate_is_not_trusted_gets_nothing() {
         // Its CA is not given to the router: STARTTLS must fail, and no password is sent.
         let server = SmtpServer::start();

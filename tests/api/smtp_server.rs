@@ -1,5 +1,5 @@
 //! A real SMTP server on 127.0.0.1 for the email tests (RFC 5321 as far as the router uses it):
-//! `EHLO`, `STARTTLS` with a certificate of a test CA made at start (`rcgen`), `AUTH PLAIN`,
+//! `EHLO`, `STARTTLS` (or TLS from the first byte) with a certificate of a test CA made at start (`rcgen`), `AUTH PLAIN`,
 //! `LOGIN` and `XOAUTH2`, `MAIL`, `RCPT`, `DATA`, `RSET`, `NOOP` and `QUIT`. It keeps every
 //! message it accepted, with its envelope, whether it came over TLS and who signed in; its
 //! replies can be scripted (the end of `DATA`, a recipient, the sign-in), like the capture
@@ -134,6 +134,15 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts a server offering `STARTTLS` with a certificate for [`SMTP_HOST`].
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that speaks TLS from the first byte (as on port 465).
+    pub fn start_implicit() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(implicit: bool) -> Self {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -162,7 +171,7 @@ impl SmtpServer {
                     shared.lock().unwrap().connections += 1;
                     let (state, acceptor) = (Arc::clone(&shared), acceptor.clone());
                     tokio::spawn(async move {
-                        let _ = serve(socket, state, acceptor).await;
+                        let _ = serve(socket, state, acceptor, implicit).await;
                     });
                 }
             });
@@ -216,9 +225,10 @@ trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// One session, from the greeting to `QUIT`.
-async fn serve(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>, acceptor: tokio_rustls::TlsAcceptor) -> std::io::Result<()> {
-    let mut stream: BufReader<Box<dyn Stream>> = BufReader::new(Box::new(socket));
-    let mut tls = false;
+async fn serve(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>, acceptor: tokio_rustls::TlsAcceptor, implicit: bool) -> std::io::Result<()> {
+    let mut stream: BufReader<Box<dyn Stream>> =
+        if implicit { BufReader::new(Box::new(acceptor.accept(socket).await?)) } else { BufReader::new(Box::new(socket)) };
+    let mut tls = implicit;
     stream.get_mut().write_all(b"220 smtp.test ESMTP ready\r\n").await?;
     let (mut from, mut to, mut auth) = (String::new(), Vec::<String>::new(), None);
     loop {
