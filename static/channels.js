@@ -21,10 +21,11 @@ function parseHeaders(text) {
   return { headers };
 }
 
-function testResult(outcome) {
+// `protocol`: what the status code is a code of (`SMTP` for email, whose address is a mail server).
+function testResult(outcome, protocol = 'HTTP') {
   const parts = [];
-  if (outcome.ok) parts.push(`✓ Delivered: HTTP ${outcome.status_code} in ${outcome.duration_ms} ms`);
-  else if (outcome.status_code) parts.push(`✗ Failed: ${outcome.error || `HTTP ${outcome.status_code}`} (${outcome.error_kind}) in ${outcome.duration_ms} ms`);
+  if (outcome.ok) parts.push(`✓ Delivered: ${protocol} ${outcome.status_code} in ${outcome.duration_ms} ms`);
+  else if (outcome.status_code) parts.push(`✗ Failed: ${outcome.error || `${protocol} ${outcome.status_code}`} (${outcome.error_kind}) in ${outcome.duration_ms} ms`);
   else parts.push(`✗ Failed: ${outcome.error} (${outcome.error_kind}) after ${outcome.duration_ms} ms`);
   if (outcome.response_excerpt) parts.push(`Receiver answered: ${outcome.response_excerpt}`);
   return h(`div.result.${outcome.ok ? 'ok' : 'bad'}`, { dataset: { testResult: outcome.ok ? 'ok' : 'failed' } },
@@ -44,7 +45,7 @@ export async function loadTypes() {
   const { items } = await get('/channel-types');
   TYPES = Object.fromEntries(items.map((t) => [t.type, {
     label: t.label, help: t.help, urlLabel: t.url.label, urlKey: t.url.field === 'url' ? undefined : t.url.field,
-    secretUrl: t.url.secret, placeholder: t.url.placeholder, defaultUrl: t.url.default || null, headers: t.headers_in_form,
+    secretUrl: t.url.secret, placeholder: t.url.placeholder, defaultUrl: t.url.default || null, hostOnly: Boolean(t.url.host), headers: t.headers_in_form,
     rate: t.rate_limit_per_second ? String(t.rate_limit_per_second) : '',
     settings: t.settings.map((s) => ({ name: s.name, label: s.label, help: s.help, placeholder: s.placeholder,
       secret: s.secret, required: s.required, type: s.type === 'number' ? 'number' : undefined })),
@@ -83,6 +84,8 @@ export function channelForm(channel, done) {
     const t = kind();
     urlField.querySelector('label').textContent = t.urlLabel;
     url.name = t.urlKey || 'url';
+    // Email's address is its SMTP server's host name, which a URL field would refuse.
+    url.type = t.hostOnly ? 'text' : 'url';
     urlField.dataset.field = url.name;
     urlField.querySelector('.hint').textContent = editing && t.secretUrl
       ? `Now ${channel.url}. Leave empty to keep it; paste a whole new URL to replace it.` : t.help;
@@ -238,7 +241,7 @@ export async function render(view) {
       test.disabled = true; test.textContent = 'Testing…';
       try {
         const outcome = await post(`/channels/${channel.id}/test`);
-        clear(resultRow.firstChild).append(testResult(outcome));
+        clear(resultRow.firstChild).append(testResult(outcome, (TYPES[channel.type] || {}).hostOnly ? 'SMTP' : 'HTTP'));
       } catch (error) {
         clear(resultRow.firstChild).append(h('div.result.bad', {}, error.message));
       }

@@ -30,10 +30,11 @@ pub use crate::domain::attempt::Verdict;
 pub use crate::domain::channel::{masked, MASK};
 use crate::domain::Invalid;
 pub use registry::{register, ChannelKind, UnknownType, REGISTRY};
-pub use request::{json_body, pack, parse_payload, post, single, Batching, HttpPost, Item, Request, Sending, Transport};
+pub use request::{json_body, pack, parse_payload, post, single, Batching, HttpPost, Item, Mail, MailAuth, MailServer, MailTls, Request, Sending, Transport};
 pub use settings::{configure, shown, Config, Setting, BATCH_SETTINGS};
 pub use target::{Target, Unsendable};
 
+pub mod email;
 mod registry;
 mod request;
 pub mod pagerduty;
@@ -125,6 +126,12 @@ pub trait ChannelType: Sync {
     /// must be given.
     fn default_url(&self) -> Option<&'static str> {
         None
+    }
+
+    /// The channel's address is a server's host name (or IP address) rather than a URL: email's
+    /// SMTP `host`. It is stored and guarded like a URL's host.
+    fn address_is_host(&self) -> bool {
+        false
     }
 
     /// Parses a channel's whole settings (a change merged into the stored ones, or the stored

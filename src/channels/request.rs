@@ -49,6 +49,81 @@ pub struct Request {
 pub enum Transport {
     /// An HTTP POST (`crate::outbound`'s `http`).
     Http(HttpPost),
+    /// One mail message over SMTP (`crate::outbound`'s `smtp`).
+    Email(Mail),
+}
+
+/// One mail message and the SMTP server it is handed to (the `email` type). The exchange
+/// resolves the server under the outbound guard, connects to the address it checked, and turns
+/// this into a multipart/alternative message (plain text and HTML).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub server: MailServer,
+    /// `<{delivery id}@{from domain}>`, with the angle brackets: the same for every attempt of a
+    /// delivery, so a retried message is the same message.
+    pub message_id: String,
+    /// As sent (`Re: ` and the thread's subject for a reply).
+    pub subject: String,
+    pub from: String,
+    pub to: Vec<String>,
+    /// The first message of the incident's thread, when this one replies to it (`In-Reply-To`
+    /// and `References`).
+    pub in_reply_to: Option<String>,
+    /// Its `Date` (Unix ms): when the attempt was built.
+    pub date_ms: i64,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part: every piece of event data escaped, no remote image, no link.
+    pub html: String,
+}
+
+/// How a message reaches its SMTP server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailServer {
+    /// A host name or an IP address.
+    pub host: String,
+    pub port: u16,
+    pub tls: MailTls,
+    pub auth: MailAuth,
+}
+
+impl std::fmt::Debug for MailServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MailServer({}:{}, {:?}, {:?})", self.host, self.port, self.tls, self.auth)
+    }
+}
+
+/// How the SMTP connection is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailTls {
+    /// Plain connection upgraded by `STARTTLS` (port 587); a server that does not offer it is
+    /// not sent to.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No encryption: only to hosts `ALLOWED_TARGET_NETWORKS` allows.
+    None,
+}
+
+/// How the router signs in to the SMTP server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MailAuth {
+    /// No sign-in (a relay that trusts the sender's address).
+    None,
+    /// `AUTH PLAIN` (or `LOGIN` where the server offers only that).
+    Password { username: String, password: String },
+    /// `AUTH XOAUTH2` as `username`, with the access token of the channel's client credentials.
+    XOAuth2 { username: String },
+}
+
+impl std::fmt::Debug for MailAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailAuth::None => f.write_str("no auth"),
+            MailAuth::Password { username, password } => write!(f, "{username} with password {}", crate::domain::channel::masked(password)),
+            MailAuth::XOAuth2 { username } => write!(f, "{username} with XOAUTH2"),
+        }
+    }
 }
 
 /// An HTTP POST: `Content-Type: application/json`, the router's `User-Agent`, the channel's
@@ -76,8 +151,10 @@ impl HttpPost {
 impl Request {
     /// The same request, its body shown as `shown_body` (see [`HttpPost::shown_body`]).
     pub fn shown_as(self, shown_body: Bytes) -> Self {
-        let Transport::Http(post) = self.transport;
-        Self { transport: Transport::Http(post.shown_as(shown_body)), ..self }
+        match self.transport {
+            Transport::Http(post) => Self { transport: Transport::Http(post.shown_as(shown_body)), ..self },
+            other => Self { transport: other, ..self },
+        }
     }
 }
 

@@ -13,14 +13,12 @@ use serde_json::{json, Value};
 
 use super::settings::{self, BATCH_SETTINGS};
 use super::{pack, parse_payload, post, Batching, ChannelType, ClientCredentials, Config, Item, Prepared, Presentation, Request, Sending, Setting, Target, Verdict};
-use crate::domain::channel::ChannelUrl;
-use crate::domain::limits::Limits;
 use crate::domain::Invalid;
 
 /// The Logs Ingestion API takes at most 1 MB per call.
 pub const BODY_MAX: usize = 1_000_000;
 pub const API_VERSION: &str = "2023-01-01";
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+pub use super::settings::DEFAULT_AUTHORITY;
 /// The scope of a Logs Ingestion token.
 pub const SCOPE: &str = "https://monitor.azure.com/.default";
 
@@ -40,13 +38,6 @@ const SETTINGS: &[Setting] = &[
     BATCH_SETTINGS[0],
     BATCH_SETTINGS[1],
 ];
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
-fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
-}
 
 /// The ingestion URL of a data collection rule's stream.
 pub fn ingestion_url(endpoint: &str, dcr_immutable_id: &str, stream_name: &str) -> String {
@@ -147,27 +138,7 @@ impl SentinelChannel {
         {
             return Err(Invalid::new("stream_name", "must be the rule's stream, such as `Custom-SPScanAlerts_CL`"));
         }
-        let directory = settings::text(config, "directory_id", 200)?.unwrap_or_default();
-        if !directory.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
-            return Err(Invalid::new("directory_id", "must be the Entra tenant of the app registration: its GUID (or its domain name)"));
-        }
-        let client_id = settings::text(config, "client_id", 36)?.unwrap_or_default();
-        if !is_guid(&client_id) {
-            return Err(Invalid::new("client_id", "must be the app registration's application (client) id, a GUID"));
-        }
-        let client_secret = settings::text(config, "client_secret", 1024)?.unwrap_or_default();
-        let authority = settings::text(config, "authority", 2048)?.unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
-        let url = ChannelUrl::parse(&authority, &Limits::default()).map_err(|e| Invalid::new("authority", e.message))?;
-        if !url.as_str().starts_with("https://") && !url.as_str().starts_with("http://") {
-            return Err(Invalid::new("authority", "must be an https URL such as https://login.microsoftonline.com"));
-        }
-        let authority = authority.trim_end_matches('/').to_string();
-        let credentials = ClientCredentials {
-            token_url: format!("{authority}/{directory}/oauth2/v2.0/token"),
-            client_id,
-            client_secret,
-            scope: SCOPE.to_string(),
-        };
+        let (credentials, authority) = settings::client_credentials(config, SCOPE)?;
         Ok(Self { dcr_immutable_id, stream_name, authority, credentials, batching: settings::batching(config)? })
     }
 }

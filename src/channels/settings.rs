@@ -220,6 +220,44 @@ pub fn incidents_stored(incidents: &super::IncidentSettings) -> Config {
     stored
 }
 
+/// Where Entra ID issues tokens, unless a channel names a sovereign cloud's authority.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
+pub fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// An Entra ID app registration's client-credentials grant for `scope`, from the settings
+/// `directory_id`, `client_id`, `client_secret` and `authority` (Sentinel's, and email's with
+/// XOAUTH2), and the authority as stored (without a trailing `/`).
+pub fn client_credentials(config: &Config, scope: &str) -> Result<(super::ClientCredentials, String), Invalid> {
+    let required = |name: &'static str| Invalid::new(name, "is required to get an access token from the app registration");
+    let directory = text(config, "directory_id", 200)?.ok_or_else(|| required("directory_id"))?;
+    if !directory.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        return Err(Invalid::new("directory_id", "must be the Entra tenant of the app registration: its GUID (or its domain name)"));
+    }
+    let client_id = text(config, "client_id", 36)?.unwrap_or_default();
+    if !is_guid(&client_id) {
+        return Err(Invalid::new("client_id", "must be the app registration's application (client) id, a GUID"));
+    }
+    let client_secret = text(config, "client_secret", 1024)?.ok_or_else(|| required("client_secret"))?;
+    let authority = text(config, "authority", 2048)?.unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+    let url = crate::domain::channel::ChannelUrl::parse(&authority, &crate::domain::limits::Limits::default()).map_err(|e| Invalid::new("authority", e.message))?;
+    if !url.as_str().starts_with("https://") && !url.as_str().starts_with("http://") {
+        return Err(Invalid::new("authority", "must be an https URL such as https://login.microsoftonline.com"));
+    }
+    let authority = authority.trim_end_matches('/').to_string();
+    let credentials = super::ClientCredentials {
+        token_url: format!("{authority}/{directory}/oauth2/v2.0/token"),
+        client_id,
+        client_secret,
+        scope: scope.to_string(),
+    };
+    Ok((credentials, authority))
+}
+
 /// `batch_size` and `batch_wait` as they are stored (`100`, `"200ms"`).
 pub fn batching_stored(batching: Batching) -> Config {
     let mut stored = Config::new();

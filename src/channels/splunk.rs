@@ -182,7 +182,7 @@ mod tests {
         let items = [Item::new("evt_1", "dlv_1", &payload), Item::new("evt_2", "dlv_2", &payload)];
         let request = channel.request(&target, &items, Sending { now: 0, host: "router-1" });
         assert_eq!(request.carries, 2);
-        let crate::channels::Transport::Http(post) = request.transport;
+        let crate::channels::Transport::Http(post) = request.transport else { panic!("an HTTP POST") };
         assert_eq!(post.url.as_deref(), Some("https://hec.example:8088/services/collector/event"));
         assert_eq!(post.headers, [("authorization", "Splunk 1a2b-3c4d".to_string())]);
         let first: Value = serde_json::Deserializer::from_slice(&post.body).into_iter().next().unwrap().unwrap();
@@ -197,7 +197,7 @@ mod tests {
         let target = Target::new("ch_1".into(), crate::channels::ChannelKind::parse("type", "splunk").unwrap(), "https://hec.example:8088".into(), Default::default(), Vec::new(), config).unwrap();
         let payload = actix_web::web::Bytes::from(crate::domain::notification::render_test("grp_1", 1_000));
         let request = channel.request(&target, &[Item::new("grp_1", "dlv_1", &payload)], Sending { now: 0, host: "router-1" });
-        let crate::channels::Transport::Http(post) = request.transport;
+        let crate::channels::Transport::Http(post) = request.transport else { panic!("an HTTP POST") };
         let envelope: Value = serde_json::from_slice(&post.body).unwrap();
         assert_eq!(envelope["event"], serde_json::from_slice::<Value>(&payload).unwrap());
         assert_eq!(envelope["time"], 1);

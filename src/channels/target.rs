@@ -76,11 +76,12 @@ impl Target {
         secrets: Vec<(SigningSecret, Option<i64>)>,
         config: Config,
     ) -> Result<Self, Invalid> {
-        let host_ip = url::Url::parse(&url).ok().and_then(|u| match u.host() {
+        // A URL's host, or the host itself for the types whose address is one (email).
+        let host_ip = url.parse::<IpAddr>().ok().or_else(|| url::Url::parse(&url).ok().and_then(|u| match u.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
-        });
+        }));
         let prepared = kind.channel_type().prepare(&config)?;
         let (batching, credentials) = (prepared.batching(), prepared.credentials());
         Ok(Self { channel_id, kind, url, host_ip, headers, secrets, rate_limit: None, batching, credentials, config, prepared })

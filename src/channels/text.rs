@@ -6,7 +6,7 @@
 //! text, never markup. Each format escapes them at its edge with its own module here, which any
 //! renderer of that format uses, the summaries of grouped notifications ([`group`]) included:
 //! Slack `mrkdwn` with [`slack_escape`], [`slack_escape_cut`] and [`slack_link`]; Teams Adaptive
-//! Card Markdown with [`teams_escape`]. A site is offered as a link only when [`link_target`]
+//! Card Markdown with [`teams_escape`]; HTML mail with [`html_escape`]. A site is offered as a link only when [`link_target`]
 //! accepts it.
 
 use serde_json::Value;
@@ -14,9 +14,11 @@ use serde_json::Value;
 pub mod group;
 #[cfg(test)]
 pub mod hostile;
+mod html_mail;
 mod slack_mrkdwn;
 mod teams_markdown;
 
+pub use html_mail::html_escape;
 pub use slack_mrkdwn::{slack_escape, slack_escape_cut, slack_link};
 pub use teams_markdown::teams_escape;
 

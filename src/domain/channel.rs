@@ -122,6 +122,27 @@ impl ChannelUrl {
         Ok(Self(text))
     }
 
+    /// A server's host name or IP address (email's SMTP `host`), kept as given in lower case:
+    /// a name of letters, digits, `-` and `.`, or an IP address (IPv6 in brackets or not).
+    pub fn host(value: &str) -> Result<Self, Invalid> {
+        let bad = |why: &str| Invalid::new("host", format!("`{}` {why}", clip(value)));
+        let text = value.trim().to_ascii_lowercase();
+        if text.is_empty() || text.len() > 253 {
+            return Err(bad("must be a host name such as smtp.office365.com (at most 253 characters)"));
+        }
+        let bare = text.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<IpAddr>().is_ok() {
+            return Ok(Self(bare.to_string()));
+        }
+        let name_ok = text.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-') && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if !name_ok {
+            return Err(bad("is not a host name: give the mail server's name alone, such as smtp.office365.com, without scheme or port"));
+        }
+        Ok(Self(text))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -129,6 +150,9 @@ impl ChannelUrl {
     /// The host, when it is an IP address (in any spelling the URL standard accepts: decimal,
     /// hex or octal IPv4, IPv4-mapped IPv6 — all normalised by the parser).
     pub fn literal_ip(&self) -> Option<IpAddr> {
+        if let Ok(ip) = self.0.parse::<IpAddr>() {
+            return Some(ip);
+        }
         match url::Url::parse(&self.0).ok()?.host()? {
             url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
             url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),

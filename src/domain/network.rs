@@ -43,6 +43,12 @@ impl TargetPolicy {
         Self { allowed }
     }
 
+    /// Whether `ip` is in a network the allowlist names (not merely a public address): where
+    /// mail may go without TLS.
+    pub fn lists(&self, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|net| net.contains(&ip)) || embedded_v4(ip).is_some_and(|v4| self.allowed.iter().any(|n| n.contains(&IpAddr::V4(v4))))
+    }
+
     /// `Ok` if the router may connect to `ip`.
     pub fn check(&self, ip: IpAddr) -> Result<(), Refusal> {
         if self.allowed.iter().any(|net| net.contains(&ip)) {

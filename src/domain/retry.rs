@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// The delivery's incident (SPEC section 17) could not be opened in the router's database:
     /// nothing was sent.
     Incident,
+    /// The mail server replied with a refusal (SMTP 4xx or 5xx).
+    SmtpReply,
 }
 
 impl ErrorKind {
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::BlockedTarget => "blocked_target",
             ErrorKind::Token => "token",
             ErrorKind::Incident => "incident",
+            ErrorKind::SmtpReply => "smtp_reply",
         }
     }
 }

@@ -6,10 +6,11 @@
 //! when it is refused), and one deadline, the delivery timeout, over the whole attempt, token and
 //! all.
 //!
-//! Each transport is one file: `http` (awc) today. A new one (email) is one more file, one more
-//! variant of `channels::Transport` and one more arm in `Outbound::exchange`, answering with the
-//! same `Answer`. Host names are resolved under the guard (`names`); tokens are fetched and
-//! cached per grant (`token`).
+//! Each transport is one file: `http` (awc) and `smtp` (lettre, the `email` type). A new one is
+//! one more file, one more variant of `channels::Transport` and one more arm in
+//! `Outbound::exchange`, answering with the same `Answer`. Host names are resolved under the
+//! guard (`names`); tokens are fetched and cached per grant (`token`; an XOAUTH2 sign-in uses
+//! one as its password).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +24,12 @@ use crate::domain::time::now_ms;
 pub use http::{install_crypto_provider, Fetched, USER_AGENT_VALUE};
 pub use names::{guard, BlockedTarget, FixedNames, NameLookup, Names, SystemNames};
 pub use shown::SentRequest;
+pub use smtp::{formatted as formatted_mail, trust_root as trust_mail_root};
 
 mod http;
 mod names;
 pub mod shown;
+mod smtp;
 mod token;
 
 /// Sends deliveries: one client per transport (HTTP's keeps up to `connections` connections
@@ -34,6 +37,7 @@ mod token;
 #[derive(Clone)]
 pub struct Outbound {
     http: http::Http,
+    smtp: smtp::Smtp,
     targets: Arc<TargetPolicy>,
     timeout: Duration,
     /// This router instance's id (Splunk's `host`).
@@ -55,8 +59,9 @@ pub struct Sent {
 
 impl Outbound {
     pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names, host: &str) -> Self {
-        let http = http::Http::new(timeout, connections, Arc::clone(&targets), names);
-        Self { http, targets, timeout, host: Arc::from(host), tokens: token::TokenCache::default() }
+        let http = http::Http::new(timeout, connections, Arc::clone(&targets), names.clone());
+        let smtp = smtp::Smtp::new(timeout, Arc::clone(&targets), names);
+        Self { http, smtp, targets, timeout, host: Arc::from(host), tokens: token::TokenCache::default() }
     }
 
     /// Delivers as many of `items` as the target's type puts in one request (at least the first)
@@ -78,8 +83,10 @@ impl Outbound {
         // is, a webhook's, is not kept twice) and the answer's headers.
         let payload = (carried == 1).then_some(items[0].payload);
         let shown = |transport: &Transport, bearer: bool, answer: Option<&Answer>| {
-            let Transport::Http(post) = transport;
-            let mut request = http::Http::shown(target, post, bearer, payload);
+            let mut request = match transport {
+                Transport::Http(post) => http::Http::shown(target, post, bearer, payload),
+                Transport::Email(mail) => smtp::Smtp::shown(mail),
+            };
             request.answer_headers = answer.map(|a| a.headers.clone());
             Some(Arc::new(request))
         };
@@ -125,6 +132,7 @@ impl Outbound {
     async fn exchange(&self, target: &Target, transport: &Transport, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
         match transport {
             Transport::Http(post) => self.http.post(target, post, bearer, deadline).await,
+            Transport::Email(mail) => self.smtp.send(mail, bearer, deadline).await,
         }
     }
 
@@ -143,7 +151,8 @@ struct Answer {
     code: u16,
     /// The status as people read it in an error: `HTTP 503 Service Unavailable`.
     status: String,
-    /// The error class of an answer that did not deliver (`http_status` for HTTP).
+    /// The error class of an answer that did not deliver (`http_status` for HTTP, `smtp_reply`
+    /// for SMTP).
     refused: ErrorKind,
     /// How long the receiver asked the router to wait.
     retry_after: Option<Duration>,

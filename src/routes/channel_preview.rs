@@ -102,10 +102,14 @@ pub async fn render(router: web::Data<RouterHandle>, kind: web::Path<String>, bo
     .map_err(|e| Invalid::new(format!("settings.{}", e.field), e.message))?;
     let payload = Bytes::from(payload);
     let request = target.request(&[Item::new(&event_id, "dlv_preview", &payload)], Sending { now: now_ms(), host: &router.instance().id });
-    let Transport::Http(post) = request.transport;
-    let body_text = String::from_utf8_lossy(post.shown_body.as_ref().unwrap_or(&post.body)).into_owned();
-    let body = serde_json::from_slice(&post.body).unwrap_or_else(|_| Value::String(body_text.clone()));
-    Ok(HttpResponse::Ok().json(ChannelPreviewView { kind: kind.as_str(), event_id, content_type: "application/json", body, body_text }))
+    let (content_type, sent) = match request.transport {
+        Transport::Http(post) => ("application/json", post.shown_body.as_ref().unwrap_or(&post.body).to_vec()),
+        // The message as it would go out, headers and both parts.
+        Transport::Email(mail) => ("message/rfc822", crate::outbound::formatted_mail(&mail)),
+    };
+    let body_text = String::from_utf8_lossy(&sent).into_owned();
+    let body = serde_json::from_slice(&sent).unwrap_or_else(|_| Value::String(body_text.clone()));
+    Ok(HttpResponse::Ok().json(ChannelPreviewView { kind: kind.as_str(), event_id, content_type, body, body_text }))
 }
 
 /// The event (if one is given) and the settings, each refused naming its field.

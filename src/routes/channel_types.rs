@@ -38,6 +38,8 @@ struct UrlView {
     secret: bool,
     /// What a new channel's URL is when none is given; `null`: it must be given.
     default: Option<&'static str>,
+    /// The address is a server's host name (or IP address), not a URL: email's SMTP `host`.
+    host: bool,
 }
 
 /// One setting of a type.
@@ -83,7 +85,7 @@ impl ChannelTypeView {
             kind: shown.name,
             label: shown.label,
             help: shown.help,
-            url: UrlView { field: channel_type.url_field(), label: shown.url_label, placeholder: shown.url_placeholder, secret: channel_type.url_is_secret(), default: channel_type.default_url() },
+            url: UrlView { field: channel_type.url_field(), label: shown.url_label, placeholder: shown.url_placeholder, secret: channel_type.url_is_secret(), default: channel_type.default_url(), host: channel_type.address_is_host() },
             signed: channel_type.signs(),
             headers_in_form: shown.headers_in_form,
             rate_limit_per_second: channel_type.default_rate_limit(),

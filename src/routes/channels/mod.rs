@@ -93,7 +93,7 @@ pub async fn create(router: web::Data<RouterHandle>, api: web::Data<ApiConfig>, 
     let url = url_given(kind, input.url.take(), &mut input.settings)?
         .or_else(|| kind.channel_type().default_url().map(str::to_string))
         .ok_or_else(|| Invalid::new(url_field, format!("is required for {} channels", kind.as_str())))?;
-    let url = ChannelUrl::parse(&url, limits).map_err(|e| Invalid::new(url_field, e.message))?;
+    let url = channel_address(kind.channel_type().address_is_host(), &url, limits).map_err(|e| Invalid::new(url_field, e.message))?;
     url.check_target(&api.targets).map_err(|e| Invalid::new(url_field, e.message))?;
     let config = crate::channels::configure(kind, input.settings, None)?;
     check_token_endpoint(kind, &config, &api)?;
@@ -156,21 +156,26 @@ pub async fn update(
         ChannelKind::parse("type", kind)?;
     }
     // Sentinel calls its URL `endpoint`; which name fits is checked against the channel below.
-    let endpoint = match patch.settings.remove("endpoint") {
-        None => None,
-        Some(serde_json::Value::String(text)) => Some(text),
-        Some(_) => return Err(Invalid::new("endpoint", "must be a URL, as text").into()),
-    };
-    let (url_field, url_text) = match (url, endpoint) {
-        (Some(_), Some(_)) => return Err(Invalid::new("url", "send the channel's URL once, as `url` (or `endpoint` for Sentinel)").into()),
+    // Email's address is its SMTP server's `host`.
+    let mut addresses = Vec::new();
+    for field in ["endpoint", "host"] {
+        match patch.settings.remove(field) {
+            None => {}
+            Some(serde_json::Value::String(text)) => addresses.push((field, text)),
+            Some(_) => return Err(Invalid::new(field, if field == "host" { "must be a host name, as text" } else { "must be a URL, as text" }).into()),
+        }
+    }
+    let (url_field, url_text) = match (url, addresses.pop()) {
+        (Some(_), Some(_)) => return Err(Invalid::new("url", "send the channel's URL once, as `url` (or `endpoint` for Sentinel, `host` for email)").into()),
+        (None, Some(_)) if !addresses.is_empty() => return Err(Invalid::new("host", "send the channel's address once").into()),
         (Some(url), None) => ("url", Some(url)),
-        (None, Some(endpoint)) => ("endpoint", Some(endpoint)),
+        (None, Some((field, text))) => (field, Some(text)),
         (None, None) => ("url", None),
     };
     let url = url_text
         .as_deref()
         .filter(|u| !u.contains(MASK))
-        .map(|u| ChannelUrl::parse(u, router.limits()).and_then(|url| url.check_target(&api.targets).map(|()| url)))
+        .map(|u| channel_address(url_field == "host", u, router.limits()).and_then(|url| url.check_target(&api.targets).map(|()| url)))
         .transpose()
         .map_err(|e| Invalid::new(url_field, e.message))?;
     let settings = std::mem::take(&mut patch.settings);
@@ -230,7 +235,9 @@ pub async fn update(
             if moved {
                 let type_settings = current_kind.channel_type().settings();
                 let places: String = type_settings.iter().filter(|s| s.moves_credentials).map(|s| format!(", `{}`", s.name)).collect();
-                for secret in type_settings.iter().filter(|s| s.secret) {
+                // Only the credentials the channel holds (an email channel signing in with a
+                // password has no `client_secret` to send again).
+                for secret in type_settings.iter().filter(|s| s.secret && stored.contains_key(s.name)) {
                     let given = settings.get(secret.name).and_then(|v| v.as_str()).is_some_and(|v| !v.contains(MASK));
                     if !given {
                         return Err(Invalid::new(
@@ -273,7 +280,7 @@ pub struct TestOutcome {
     status_code: Option<u16>,
     duration_ms: i64,
     /// `timeout`, `connect`, `dns`, `tls`, `http_status`, `redirect`, `protocol`,
-    /// `blocked_target` or `token`; `null` on success.
+    /// `blocked_target`, `token` or `smtp_reply`; `null` on success.
     error_kind: Option<&'static str>,
     error: Option<String>,
     /// The start of the receiver's answer.
@@ -318,6 +325,16 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
 
 /// Refuses settings whose token endpoint (Sentinel's `authority`) is an address the outbound
 /// guard refuses, as a channel URL would be.
+/// A channel's address as given: a URL, or for the types whose address is a server's host
+/// (email) a host name or IP address.
+fn channel_address(is_host: bool, text: &str, limits: &crate::domain::limits::Limits) -> Result<ChannelUrl, Invalid> {
+    if is_host {
+        ChannelUrl::host(text)
+    } else {
+        ChannelUrl::parse(text, limits)
+    }
+}
+
 fn check_token_endpoint(kind: ChannelKind, config: &crate::channels::Config, api: &ApiConfig) -> Result<(), Invalid> {
     let Some(credentials) = kind.channel_type().prepare(config)?.credentials() else { return Ok(()) };
     ChannelUrl::parse(&credentials.token_url, &crate::domain::limits::Limits::default())

@@ -21,7 +21,7 @@ use crate::store::models::ChannelRow;
 pub struct ChannelView {
     id: String,
     name: String,
-    /// `webhook`, `slack`, `teams`, `splunk` or `sentinel`.
+    /// `webhook`, `slack`, `teams`, `splunk`, `sentinel` or `email`.
     #[serde(rename = "type")]
     kind: String,
     /// Where deliveries go; Slack's and Teams' URLs (their credential) masked.
@@ -158,7 +158,7 @@ impl ChannelView {
 #[schema(example = json!({"name": "SOC", "type": "webhook", "url": "https://soc.example.com/spscan", "headers": {"X-Api-Key": "k-123"}}))]
 pub struct ChannelInput {
     pub(super) name: String,
-    /// `webhook` (the default), `slack`, `teams`, `splunk` or `sentinel`.
+    /// `webhook` (the default), `slack`, `teams`, `splunk`, `sentinel` or `email`.
     #[serde(rename = "type", default)]
     pub(super) kind: Option<String>,
     /// Where deliveries go (Sentinel: `endpoint`). Refused if it resolves to an address the
