@@ -122,7 +122,8 @@ export async function renderList(view, params) {
       toast('Redeliver all takes failed, succeeded, suppressed or silenced deliveries: choose one of those statuses.');
       return;
     }
-    const body = { ...filters, status };
+    // Only the filters set: the API refuses an empty one rather than read it as "any".
+    const body = Object.fromEntries(Object.entries({ ...filters, status }).filter(([, v]) => v !== ''));
     delete body.request_id;
     delete body.notification_id;
     delete body.q;

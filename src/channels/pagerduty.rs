@@ -71,9 +71,14 @@ impl ChannelType for PagerDuty {
     }
 
     fn prepare(&self, config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
-        let routing_key = settings::text(config, "routing_key", 64)?.unwrap_or_default();
+        let key_needed = "must be the 32-character integration key of an Events API v2 integration (letters and digits)";
+        let routing_key = match config.get("routing_key") {
+            Some(Value::String(key)) if key.trim() != key => return Err(Invalid::new("routing_key", format!("{key_needed}, without spaces around it"))),
+            Some(Value::String(key)) => key.clone(),
+            _ => return Err(Invalid::new("routing_key", key_needed)),
+        };
         if routing_key.len() != 32 || !routing_key.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Invalid::new("routing_key", "must be the 32-character integration key of an Events API v2 integration"));
+            return Err(Invalid::new("routing_key", key_needed));
         }
         Ok(Arc::new(PagerDutyChannel { routing_key, incidents: settings::incidents(config)? }))
     }
@@ -91,7 +96,7 @@ impl ChannelType for PagerDuty {
             200..=299 => Verdict::Delivered,
             400 => Verdict::Final(format!("{said}; the event was refused as invalid, not retried").trim_start_matches("; ").to_string()),
             401 | 403 => Verdict::Final("PagerDuty refused the integration key: check `routing_key` (an Events API v2 integration of the service), not retried".into()),
-            404 => Verdict::Final("no Events API at this URL: check `url` (https://events.pagerduty.com/v2/enqueue), not retried".into()),
+            404 => Verdict::Final("the channel's `url` answered 404: it is not PagerDuty's Events API (…/v2/enqueue on events.pagerduty.com, or events.eu.pagerduty.com for an EU account), not retried".into()),
             _ => Verdict::Retry(said),
         }
     }
@@ -114,7 +119,8 @@ pub fn severity(ours: &str) -> &'static str {
     }
 }
 
-/// The one line PagerDuty shows: a notification's headline, or an event's summary.
+/// The one line PagerDuty shows: a notification's headline, or an event's summary, without
+/// control or bidirectional-override characters (event data could reorder or hide what is shown).
 fn summary_of(payload: &Value) -> String {
     let line = if is_notification(payload) {
         let group = group_summary(payload);
@@ -123,7 +129,8 @@ fn summary_of(payload: &Value) -> String {
     } else {
         summary(payload)
     };
-    cut(&line, SUMMARY_MAX)
+    let shown: String = line.chars().map(|c| if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') { ' ' } else { c }).collect();
+    cut(&shown, SUMMARY_MAX)
 }
 
 impl PagerDutyChannel {
@@ -137,6 +144,11 @@ impl PagerDutyChannel {
             None => format!("spscan-test-{}", item.delivery_id),
         };
         let severity = if is_test { "info" } else { severity(payload["severity"].as_str().unwrap_or("low")) };
+        // A Test's summary says the severity PagerDuty gets.
+        let mut payload = payload;
+        if is_test {
+            payload["severity"] = Value::from("info");
+        }
         let tenant = &payload["tenant"];
         let source = payload["data"]["site_url"].as_str().or(tenant["display_name"].as_str()).or(tenant["id"].as_str()).unwrap_or("SPScan");
         json!({
@@ -202,14 +214,16 @@ mod tests {
         let mut payload: Value = serde_json::from_str(&crate::domain::payload::render_test("evt_1")).unwrap();
         payload.as_object_mut().unwrap().remove("test");
         payload["severity"] = json!("high");
-        payload["data"]["principal"] = json!("x".repeat(3000));
+        payload["data"]["principal"] = json!(format!("Ev\u{202e}il\u{0007}\u{0000}{}", "x".repeat(3000)));
         let bytes = Bytes::from(payload.to_string());
         let incident = IncidentView { key: IncidentKey::from_value(&json!({"k": 1})), marker: "spscan-0123456789abcdef0123".into(), opened_at: 0, ticket: None, thread: None };
         let item = Item { incident: Some(&incident), ..Item::new("evt_1", "dlv_1", &bytes) };
         let event = channel().event(&item);
         assert_eq!((&event["event_action"], &event["dedup_key"]), (&json!("trigger"), &json!("spscan-0123456789abcdef0123")));
         assert_eq!(event["payload"]["severity"], "error");
-        assert_eq!(event["payload"]["summary"].as_str().unwrap().chars().count(), SUMMARY_MAX, "cut to PagerDuty's limit");
+        let summary = event["payload"]["summary"].as_str().unwrap();
+        assert_eq!(summary.chars().count(), SUMMARY_MAX, "cut to PagerDuty's limit");
+        assert!(summary.contains("Ev il") && !summary.chars().any(|c| c.is_control() || c == '\u{202e}'), "{summary}");
         assert_eq!(event["payload"]["custom_details"], payload);
         assert_eq!(event["payload"]["source"], payload["data"]["site_url"]);
     }
@@ -222,6 +236,7 @@ mod tests {
         let bytes = Bytes::from(payload.to_string());
         let event = channel().event(&Item::new("evt_t", "dlv_test_1", &bytes));
         assert_eq!((&event["payload"]["severity"], &event["dedup_key"]), (&json!("info"), &json!("spscan-test-dlv_test_1")));
+        assert!(event["payload"]["summary"].as_str().unwrap().starts_with("INFO: "), "{}", event["payload"]["summary"]);
     }
 
     #[test]

@@ -32,9 +32,17 @@ impl IncidentKey {
     /// section 16: a rule that groups sends only notifications), an event's the values at `by`.
     pub fn of_payload(payload: &Value, by: &[String]) -> Self {
         match payload.pointer("/group/key") {
-            Some(key) if payload["event"] == super::notification::NOTIFICATION_EVENT => Self::from_value(key),
+            Some(key) if payload["event"] == super::notification::NOTIFICATION_EVENT => {
+                Self::of_group(payload.pointer("/rule/id").and_then(Value::as_str).unwrap_or_default(), key)
+            }
             _ => Self::of(payload, by),
         }
+    }
+
+    /// A grouping rule's group as an incident: the rule and the group's key (a group is per rule
+    /// and channel, so two rules grouping by the same paths are two incidents).
+    pub fn of_group(rule_id: &str, key: &Value) -> Self {
+        Self::from_value(&serde_json::json!({ "rule": rule_id, "group": key }))
     }
 
     /// A key given as a value already (a rule's group key).
@@ -117,6 +125,15 @@ mod tests {
         let missing = IncidentKey::of(&json!({"tenant": {"id": "contoso"}, "event": "permission.x"}), &paths);
         assert!(missing.text.contains(r#""/data/site_url":null"#));
         assert_ne!(missing.hash, a.hash);
+    }
+
+    #[test]
+    fn a_notifications_key_is_its_rule_and_group() {
+        let notification = |rule: &str| json!({"event": "alert.group", "rule": {"id": rule, "name": "R"}, "group": {"id": "agrp_1", "key": {"/data/site_url": "https://s"}}});
+        let by: Vec<String> = vec!["/event".into()];
+        let a = IncidentKey::of_payload(&notification("rule_a"), &by);
+        assert_eq!(a, IncidentKey::of_group("rule_a", &json!({"/data/site_url": "https://s"})));
+        assert_ne!(a, IncidentKey::of_payload(&notification("rule_b"), &by), "another rule grouping by the same site is another incident");
     }
 
     #[test]

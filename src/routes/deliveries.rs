@@ -326,7 +326,9 @@ pub async fn redeliver(
     Ok(HttpResponse::Ok().json(detail(&router, id).await?))
 }
 
-/// Which finished deliveries to send again; empty values are ignored.
+/// Which finished deliveries to send again. A filter left out takes any; an empty one
+/// (`"channel_id":""`) is refused rather than read as "any", so an unset variable in a script
+/// never turns a narrow redelivery into one of every failed delivery.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverRequest {
@@ -372,7 +374,14 @@ pub struct RedeliverCount {
 pub async fn redeliver_many(router: web::Data<RouterHandle>, body: super::extract::Json<RedeliverRequest>) -> ApiResult<HttpResponse> {
     let request = body.into_inner();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let silence_id = nonempty(request.silence_id);
+    let given = |field: &'static str, v: Option<String>| -> Result<Option<String>, Invalid> {
+        match v {
+            Some(s) if s.trim().is_empty() => Err(Invalid::new(field, "is empty: give an id (or a type), or leave it out for any")),
+            other => Ok(other),
+        }
+    };
+    let silence_id = given("silence_id", request.silence_id)?;
+    let (channel_id, tenant_id, event_type) = (given("channel_id", request.channel_id)?, given("tenant_id", request.tenant_id)?, given("event_type", request.event_type)?);
     let default = if silence_id.is_some() { DeliveryStatus::Silenced } else { DeliveryStatus::Failed };
     let status = nonempty(request.status).unwrap_or_else(|| default.as_str().into());
     let takes = [DeliveryStatus::Failed, DeliveryStatus::Succeeded, DeliveryStatus::Suppressed, DeliveryStatus::Silenced];
@@ -388,9 +397,9 @@ pub async fn redeliver_many(router: web::Data<RouterHandle>, body: super::extrac
     let filter = deliveries::RedeliverFilter {
         status,
         silence_id,
-        channel_id: nonempty(request.channel_id),
-        tenant_id: nonempty(request.tenant_id),
-        event_type: nonempty(request.event_type),
+        channel_id,
+        tenant_id,
+        event_type,
         since,
         until,
         channel_types: crate::channels::ChannelKind::all().into_iter().map(crate::channels::ChannelKind::as_str).collect(),

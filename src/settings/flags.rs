@@ -11,7 +11,7 @@ use clap::Parser;
 #[command(
     name = "spscan-router",
     version,
-    about = "SPScan Alert Router: routes Microsoft 365 change events to webhooks, Slack, Teams, Splunk and Sentinel.",
+    about = "SPScan Alert Router: routes Microsoft 365 change events to webhooks, Slack, Teams, Splunk, Sentinel, PagerDuty and email.",
     after_help = "Every option also reads the environment variable named beside it (the option wins).\n\
                   RUST_LOG sets the log level (env_logger syntax; default info).\n\
                   The admin page is served at the root of BIND_ADDR: http://127.0.0.1:8080/ by default."

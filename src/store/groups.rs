@@ -426,9 +426,9 @@ fn notify(conn: &mut Conn, group: &GroupRow, sent: &[Member], now: i64, owner: O
         owner,
     );
     delivery.group_id = Some(group.id.clone());
-    // A notification's incident is its group's key, whatever the channel: only a channel that
+    // A notification's incident is its rule and group key, whatever the channel: only a channel that
     // keeps incidents reads it (`IncidentKey::of_payload` says the same of the payload).
-    delivery.incident_hash = Some(crate::domain::incident::IncidentKey::from_value(&serde_json::Value::Object(key.clone())).hash);
+    delivery.incident_hash = Some(crate::domain::incident::IncidentKey::of_group(&group.rule_id, &serde_json::Value::Object(key.clone())).hash);
     each_backend!(conn, c => diesel::insert_into(deliveries::table).values(&delivery).execute(c))?;
     let ids: Vec<&str> = sent.iter().map(|m| m.id.as_str()).collect();
     for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {

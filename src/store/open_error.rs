@@ -78,11 +78,14 @@ fn write_problem(file: &Path) -> Option<String> {
     }
 }
 
+/// The directory a database file is in, absolute when it can be made so (a message that says
+/// "cannot create files in ." leaves the reader to guess where the router ran).
 fn directory_of(file: &Path) -> PathBuf {
-    match file.parent() {
+    let dir = match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
-    }
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// Why PostgreSQL could not be reached, from libpq's message, on one line.

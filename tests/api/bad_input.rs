@@ -88,6 +88,8 @@ on_both_backends! {
             case("bulk redelivery of pending deliveries", "POST", "/api/v1/deliveries/redeliver", json!({"status": "pending"}), 422, Some("status")),
             case("bulk redelivery since a bad time", "POST", "/api/v1/deliveries/redeliver", json!({"since": "yesterday"}), 422, Some("since")),
             case("bulk redelivery until before since", "POST", "/api/v1/deliveries/redeliver", json!({"since": "2026-11-28T00:00:00Z", "until": "2026-11-27T00:00:00Z"}), 422, Some("until")),
+            case("bulk redelivery of an empty channel id", "POST", "/api/v1/deliveries/redeliver", json!({"channel_id": ""}), 422, Some("channel_id")),
+            case("bulk redelivery of an empty silence id", "POST", "/api/v1/deliveries/redeliver", json!({"silence_id": "", "dry_run": true}), 422, Some("silence_id")),
             case("bulk redelivery with an unknown filter", "POST", "/api/v1/deliveries/redeliver", json!({"colour": "red"}), 400, None),
             case("channel with a rate limit of 0", "POST", "/api/v1/channels", json!({"name": "X", "url": "https://x.example.com", "rate_limit_per_second": 0}), 422, Some("rate_limit_per_second")),
             case("channel with a fractional rate limit", "POST", "/api/v1/channels", json!({"name": "X", "url": "https://x.example.com", "rate_limit_per_second": 2.5}), 422, Some("rate_limit_per_second")),
