@@ -310,7 +310,10 @@ export async function renderDelivery(view, id) {
         h('dt', {}, 'Channel'), h('dd', {}, channelName.get(d.channel_id) || `${d.channel_id} (deleted)`),
         d.ticket ? [h('dt', {}, 'Wrote to'), h('dd', { dataset: { ticket: d.ticket.id } }, ticketLink(d.ticket))] : null,
         h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempt_count)),
-        h('dt', {}, 'Next attempt'), h('dd', {}, d.next_attempt_at ? when(d.next_attempt_at) : '—'),
+        h('dt', {}, 'Next attempt'), h('dd', {}, d.waiting_for
+          ? h('span', { dataset: { waitingFor: d.waiting_for } }, 'after ', h('a', { href: `#/logs/${encodeURIComponent(d.waiting_for)}` }, 'an earlier delivery of its incident'),
+            ' (one at a time, oldest first)')
+          : (d.next_attempt_at ? when(d.next_attempt_at) : '—')),
         h('dt', {}, 'Created'), h('dd', {}, when(d.created_at)))),
       members ? groupedList(d, members, channelName) : null,
       h('h2', {}, 'Attempts'),

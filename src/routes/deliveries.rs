@@ -154,6 +154,9 @@ struct DetailView {
     #[schema(value_type = Value)]
     payload: Value,
     attempts: Vec<AttemptView>,
+    /// A pending delivery of an incident (PagerDuty, email: SPEC section 17) waits until the
+    /// older deliveries of its incident are done: the one it waits behind. `null` otherwise.
+    waiting_for: Option<String>,
 }
 
 /// A page of the log, newest first.
@@ -256,7 +259,14 @@ pub async fn get(router: web::Data<RouterHandle>, id: web::Path<String>) -> ApiR
 }
 
 async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
-    let (row, attempts, payload, sent) = router.store().read(move |conn| deliveries::detail(conn, &id)).await?;
+    let ((row, attempts, payload, sent), waiting_for) = router
+        .store()
+        .read(move |conn| {
+            let detail = deliveries::detail(conn, &id)?;
+            let waiting_for = deliveries::waiting_for(conn, &detail.0)?;
+            Ok((detail, waiting_for))
+        })
+        .await?;
     let attempts = attempts
         .into_iter()
         .map(|attempt| {
@@ -270,6 +280,7 @@ async fn detail(router: &RouterHandle, id: String) -> ApiResult<DetailView> {
         delivery: DeliveryView::from(row),
         payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
         attempts,
+        waiting_for,
     })
 }
 

@@ -290,6 +290,23 @@ pub fn detail(conn: &mut Conn, id: &str) -> Result<Detail, StoreError> {
     Ok((row, attempts, payload, sent))
 }
 
+/// The delivery a pending one of an incident waits behind (SPEC section 17: one at a time,
+/// oldest first): the oldest older pending delivery of its channel and incident, if any.
+pub fn waiting_for(conn: &mut Conn, row: &DeliveryRow) -> Result<Option<String>, StoreError> {
+    let Some(incident) = row.incident_hash.as_deref().filter(|_| row.status == crate::domain::delivery::DeliveryStatus::Pending.as_str()) else {
+        return Ok(None);
+    };
+    Ok(deliveries::table
+        .filter(deliveries::channel_id.eq(&row.channel_id))
+        .filter(deliveries::incident_hash.eq(incident))
+        .filter(is_pending())
+        .filter(deliveries::id.lt(&row.id))
+        .order(deliveries::id.asc())
+        .select(deliveries::id)
+        .first(conn)
+        .optional()?)
+}
+
 /// What a manual redelivery needs: the delivery, its payload and its channel (deleted or not).
 pub fn for_redelivery(conn: &mut Conn, id: &str) -> Result<(DeliveryRow, String, ChannelRow), StoreError> {
     let row = get(conn, id)?;

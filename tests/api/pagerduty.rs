@@ -129,6 +129,26 @@ on_both_backends! {
 }
 
 #[actix_web::test]
+async fn a_delivery_waiting_behind_an_earlier_one_of_its_incident_says_which() {
+    let receiver = Receiver::start().await;
+    // The first is refused for now and waits for its retry (30 s by default); the second waits behind it.
+    receiver.script(&[Reply::Status(503)]);
+    receiver.reply_with(Reply::Said(202, ACCEPTED));
+    let app = spawn_app().await;
+    pagerduty_channel(&app, &receiver, json!({})).await;
+    let finance = "https://contoso.sharepoint.com/sites/Finance";
+    let first = app.ingest(at_site("high", finance)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    receiver.wait_for(1, None, Duration::from_secs(10)).await;
+    let second = app.ingest(at_site("high", finance)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let other = app.ingest(at_site("high", "https://contoso.sharepoint.com/sites/HR")).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    app.wait_for_status(&other, "succeeded", Duration::from_secs(10)).await;
+    let waiting = app.delivery(&second).await;
+    assert_eq!((&waiting["status"], &waiting["attempt_count"], &waiting["waiting_for"]), (&json!("pending"), &json!(0), &json!(first)), "{waiting}");
+    assert_eq!(app.delivery(&first).await["waiting_for"], Value::Null);
+    assert_eq!(receiver.received().len(), 2, "the first once, the other incident's; the second waits");
+}
+
+#[actix_web::test]
 async fn the_pagerduty_test_button_sends_an_info_event_outside_any_incident() {
     let receiver = Receiver::start().await;
     receiver.reply_with(Reply::Said(202, ACCEPTED));
