@@ -86,3 +86,26 @@ pub fn field_of<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> Op
     let joined = [Some(path.as_str()).filter(|p| *p != "."), named].into_iter().flatten().collect::<Vec<_>>().join(".");
     (!joined.is_empty()).then_some(joined)
 }
+
+/// The API routes that read a query string (each through [`Query`], which names an unknown
+/// parameter); every other route takes none.
+pub const ROUTES_WITH_QUERY: [&str; 3] = ["/api/v1/deliveries", "/api/v1/stats/deliveries", "/api/v1/sources/o365/contents"];
+
+/// Refuses a query string on an API route that reads none (400 naming the first parameter),
+/// rather than answering as if it had not been sent: `GET /api/v1/channels?tenant_id=x` would
+/// otherwise list every channel.
+pub async fn refuse_unread_query<B: actix_web::body::MessageBody>(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    let query = req.query_string();
+    // Microsoft's webhook (its address may carry a query its owner chose) and the open
+    // OpenAPI document are left as they are.
+    let exempt = super::auth::OWN_AUTH_ROUTES.contains(&req.path()) || super::auth::OPEN_ROUTES.contains(&req.path());
+    if query.is_empty() || exempt || ROUTES_WITH_QUERY.contains(&req.path()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let first = form_urlencoded::parse(query.as_bytes()).next().map(|(name, _)| name.into_owned()).unwrap_or_default();
+    let error = ApiError::Malformed(Invalid::new(first.clone(), format!("`{first}`: {} {} takes no query parameters", req.method(), req.path())));
+    Ok(req.into_response(actix_web::ResponseError::error_response(&error)).map_into_right_body())
+}

@@ -138,6 +138,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .service(
         web::scope("/api/v1")
             .wrap(ErrorHandlers::new().default_handler_client(problem_for_bare_errors))
+            .wrap(actix_web::middleware::from_fn(extract::refuse_unread_query))
             .wrap(actix_web::middleware::from_fn(auth::require_token))
             .configure(api_routes)
             .default_service(web::to(unknown_route)),

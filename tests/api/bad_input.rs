@@ -19,6 +19,7 @@ fn case(what: &'static str, method: &'static str, path: &str, body: Value, statu
 
 /// A GET whose query string is at fault, answered naming `field`.
 fn query(what: &'static str, path: &str, status: u16, field: &'static str) -> Case {
+    // (`path` may be built with the ids of the objects the test made.)
     Case { what, method: "GET", path: path.to_string(), body: None, status, field: Some(field) }
 }
 
@@ -117,6 +118,8 @@ on_both_backends! {
             raw("log with an unknown status", "GET", "/api/v1/deliveries?status=lost", None, 422),
             raw("log with a zero limit", "GET", "/api/v1/deliveries?limit=0", None, 422),
             raw("log with an unknown filter", "GET", "/api/v1/deliveries?colour=red", None, 400),
+            query("a query on a route that reads none", "/api/v1/channels?tenant_id=contoso", 400, "tenant_id"),
+            query("a query on one channel", &format!("/api/v1/channels/{ch}?verbose=1"), 400, "verbose"),
             query("log with a limit in words", "/api/v1/deliveries?limit=ten", 400, "limit"),
             query("log with an empty severity in a list", "/api/v1/deliveries?severity=high,,low", 422, "severity"),
             query("log with a trailing comma in severities", "/api/v1/deliveries?severity=high,", 422, "severity"),
