@@ -256,6 +256,11 @@ mod tests {
         assert_eq!(PagerDuty.prepare(&bad).err().unwrap().field, "reopen_window");
         let bad: Config = serde_json::from_value(json!({"routing_key": "R0123456789abcdef0123456789abcde", "incident_by": "tenant"})).unwrap();
         assert_eq!(PagerDuty.prepare(&bad).err().unwrap().field, "incident_by");
+        for (given, says) in [("/a,,/b", "item 2 (is empty)"), ("/a, /b, /a", "item 3 (`/a`) is given twice"), ("/data/x~2", "item 1 (`/data/x~2`) is not a JSON pointer")] {
+            let bad: Config = serde_json::from_value(json!({"routing_key": "R0123456789abcdef0123456789abcde", "incident_by": given})).unwrap();
+            let refused = PagerDuty.prepare(&bad).err().unwrap();
+            assert!(refused.field == "incident_by" && refused.message.contains(says), "{given}: {refused:?}");
+        }
         let filled = channel().filled_in();
         assert_eq!((&filled["incident_by"], &filled["reopen_window"]), (&json!(["/tenant/id", "/event", "/data/site_url"]), &json!("1day")));
     }

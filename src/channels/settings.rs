@@ -189,16 +189,29 @@ pub const MAX_INCIDENT_PATHS: usize = 10;
 /// `incident_by` (a list of JSON pointers, as a JSON array or one comma-separated text) and
 /// `reopen_window` ([`INCIDENT_SETTINGS`]), or their defaults.
 pub fn incidents(config: &Config) -> Result<super::IncidentSettings, Invalid> {
-    let bad_paths = || Invalid::new("incident_by", format!("must be 1 to {MAX_INCIDENT_PATHS} JSON pointers such as /tenant/id, /event, /data/site_url"));
+    let example = "JSON pointers such as /tenant/id, /event, /data/site_url";
     let by: Vec<String> = match config.get("incident_by") {
         None => crate::domain::incident::DEFAULT_INCIDENT_BY.iter().map(|p| p.to_string()).collect(),
         Some(Value::String(text)) => text.split(',').map(|p| p.trim().to_string()).collect(),
-        Some(Value::Array(items)) => items.iter().map(|p| p.as_str().map(str::to_string).ok_or_else(bad_paths)).collect::<Result<_, _>>()?,
-        Some(_) => return Err(bad_paths()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.as_str().map(str::to_string).ok_or_else(|| Invalid::new("incident_by", format!("item {} is not a text: give {example}", i + 1))))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(Invalid::new("incident_by", format!("must be a list (or one comma-separated text) of {example}"))),
     };
-    let well_formed = |p: &String| p.starts_with('/') && p.len() <= 200 && !p.chars().any(char::is_control);
-    if by.is_empty() || by.len() > MAX_INCIDENT_PATHS || !by.iter().all(well_formed) {
-        return Err(bad_paths());
+    if by.is_empty() || by.len() > MAX_INCIDENT_PATHS {
+        return Err(Invalid::new("incident_by", format!("must hold 1 to {MAX_INCIDENT_PATHS} {example}")));
+    }
+    for (i, path) in by.iter().enumerate() {
+        let what = if path.is_empty() { "is empty".to_string() } else { format!("`{}`", crate::domain::tenant::clip(path)) };
+        let bad = !path.starts_with('/') || path.len() > 200 || path.chars().any(char::is_control) || path.split('~').skip(1).any(|rest| !rest.starts_with(['0', '1']));
+        if bad {
+            return Err(Invalid::new("incident_by", format!("item {} ({what}) is not a JSON pointer: give {example}", i + 1)));
+        }
+        if by[..i].contains(path) {
+            return Err(Invalid::new("incident_by", format!("item {} ({what}) is given twice", i + 1)));
+        }
     }
     let window = match config.get("reopen_window") {
         None => DEFAULT_REOPEN_WINDOW,
