@@ -71,16 +71,7 @@ impl ChannelType for PagerDuty {
     }
 
     fn prepare(&self, config: &Config) -> Result<Arc<dyn Prepared>, Invalid> {
-        let key_needed = "must be the 32-character integration key of an Events API v2 integration (letters and digits)";
-        let routing_key = match config.get("routing_key") {
-            Some(Value::String(key)) if key.trim() != key => return Err(Invalid::new("routing_key", format!("{key_needed}, without spaces around it"))),
-            Some(Value::String(key)) => key.clone(),
-            _ => return Err(Invalid::new("routing_key", key_needed)),
-        };
-        if routing_key.len() != 32 || !routing_key.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Invalid::new("routing_key", key_needed));
-        }
-        Ok(Arc::new(PagerDutyChannel { routing_key, incidents: settings::incidents(config)? }))
+        Ok(Arc::new(PagerDutyChannel::parse(config)?))
     }
 
     fn judge(&self, status: u16, body: &str) -> Verdict {
@@ -134,6 +125,20 @@ fn summary_of(payload: &Value) -> String {
 }
 
 impl PagerDutyChannel {
+    /// Parses the settings, the defaults filled in; `Err` names the one to fix.
+    pub fn parse(config: &Config) -> Result<Self, Invalid> {
+        let key_needed = "must be the 32-character integration key of an Events API v2 integration (letters and digits)";
+        let routing_key = match config.get("routing_key") {
+            Some(Value::String(key)) if key.trim() != key => return Err(Invalid::new("routing_key", format!("{key_needed}, without spaces around it"))),
+            Some(Value::String(key)) => key.clone(),
+            _ => return Err(Invalid::new("routing_key", key_needed)),
+        };
+        if routing_key.len() != 32 || !routing_key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Invalid::new("routing_key", key_needed));
+        }
+        Ok(Self { routing_key, incidents: settings::incidents(config)? })
+    }
+
     /// The Events API body for one stored payload; `dedup_key` is the incident's marker (a Test,
     /// outside any incident, gets a key of its own).
     pub fn event(&self, item: &Item<'_>) -> Value {
@@ -203,10 +208,7 @@ mod tests {
 
     fn channel() -> PagerDutyChannel {
         let config: Config = serde_json::from_value(json!({"routing_key": "R0123456789abcdef0123456789abcde"})).unwrap();
-        match PagerDuty.prepare(&config) {
-            Ok(_) => PagerDutyChannel { routing_key: "R0123456789abcdef0123456789abcde".into(), incidents: settings::incidents(&config).unwrap() },
-            Err(e) => panic!("{e}"),
-        }
+        PagerDutyChannel::parse(&config).unwrap()
     }
 
     #[test]

@@ -141,18 +141,11 @@ pub struct HttpPost {
     pub shown_body: Option<Bytes>,
 }
 
-impl HttpPost {
-    /// The same request, shown with `shown_body` instead of its body.
-    pub fn shown_as(self, shown_body: Bytes) -> Self {
-        Self { shown_body: Some(shown_body), ..self }
-    }
-}
-
 impl Request {
     /// The same request, its body shown as `shown_body` (see [`HttpPost::shown_body`]).
     pub fn shown_as(self, shown_body: Bytes) -> Self {
         match self.transport {
-            Transport::Http(post) => Self { transport: Transport::Http(post.shown_as(shown_body)), ..self },
+            Transport::Http(post) => Self { transport: Transport::Http(HttpPost { shown_body: Some(shown_body), ..post }), ..self },
             other => Self { transport: other, ..self },
         }
     }

@@ -117,11 +117,6 @@ pub fn existing(conn: &mut Conn, ids: &[String]) -> Result<Vec<String>, StoreErr
         .load(conn)?)
 }
 
-/// The ids among `ids` that name live, enabled channels.
-pub fn deliverable(conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, StoreError> {
-    Ok(deliverable_kinds(conn, ids)?.into_keys().collect())
-}
-
 /// Of the channels `ids`, those deliveries are made for (enabled, not deleted), each with the
 /// `incident_by` paths of a type that keeps incidents (`None` for the others).
 pub fn deliverable_kinds(conn: &mut Conn, ids: &[&str]) -> Result<HashMap<String, Option<Vec<String>>>, StoreError> {
