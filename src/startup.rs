@@ -84,6 +84,7 @@ impl Application {
         let policy = DeliveryPolicy {
             retry: Arc::clone(&retry),
             timeout: settings.delivery_timeout,
+            create_settle: settings.create_settle,
             max_in_flight: settings.delivery_concurrency,
             queue_capacity: settings.channel_queue,
             targets: Arc::clone(&targets),
@@ -118,11 +119,11 @@ impl Application {
         let api = ApiConfig { retry, targets, names: settings.names.clone() };
         let max_body = settings.limits.max_body_bytes;
         let metrics_token = web::Data::new(routes::metrics::MetricsToken(settings.metrics_token.as_deref().map(crate::domain::token::TokenHash::of)));
-        let timeout = settings.delivery_timeout;
+        let (timeout, create_settle) = (settings.delivery_timeout, settings.create_settle);
         let state = web::Data::new(handle.clone());
         let app = move || {
             // Per worker: the HTTP client is tied to its thread.
-            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets), api.names.clone(), &host);
+            let outbound = Outbound::new(timeout, MANUAL_CONNECTIONS, Arc::clone(&api.targets), api.names.clone(), &host).with_create_settle(create_settle);
             App::new()
                 .wrap(security_headers())
                 .app_data(state.clone())

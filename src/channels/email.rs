@@ -129,15 +129,8 @@ fn address(field: &str, text: &str) -> Result<lettre::Address, Invalid> {
 /// `to` as given: a JSON array of addresses, or one text of addresses separated by commas or
 /// semicolons (what the admin page's form sends).
 fn recipients(config: &Config) -> Result<Vec<String>, Invalid> {
-    let given: Vec<String> = match config.get("to") {
-        Some(Value::String(text)) => text.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| Invalid::new(format!("to[{i}]"), "must be an email address, as text")))
-            .collect::<Result<_, _>>()?,
-        _ => return Err(Invalid::new("to", "must be a list of email addresses (or one text of addresses separated by commas)")),
-    };
+    let given = settings::list(config, "to")?
+        .ok_or_else(|| Invalid::new("to", "must be a list of email addresses (or one text of addresses separated by commas)"))?;
     if given.is_empty() || given.len() > MAX_RECIPIENTS {
         return Err(Invalid::new("to", format!("must hold 1 to {MAX_RECIPIENTS} email addresses")));
     }
@@ -323,11 +316,8 @@ mod tests {
     fn a_later_message_of_an_incident_replies_to_its_first() {
         let target = target(json!({"from": "alerts@contoso.com", "to": ["soc@contoso.com"]}));
         let incident = IncidentView {
-            key: IncidentKey::from_value(&json!({"/tenant/id": "contoso"})),
-            marker: "spscan-0123456789abcdef0123".into(),
-            opened_at: 0,
-            ticket: None,
             thread: Some(MailThread { message_id: "<dlv_first@contoso.com>".into(), subject: "[SPScan] MEDIUM: External share created (Contoso)".into() }),
+            ..IncidentView::new(IncidentKey::from_value(&json!({"/tenant/id": "contoso"})), "spscan-0123456789abcdef0123".into(), 0)
         };
         let mail = mail(&target, &crate::domain::payload::render_test("evt_2"), Some(&incident));
         assert_eq!(mail.in_reply_to.as_deref(), Some("<dlv_first@contoso.com>"));

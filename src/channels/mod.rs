@@ -30,11 +30,12 @@ pub use crate::domain::attempt::Verdict;
 pub use crate::domain::channel::{masked, MASK};
 use crate::domain::Invalid;
 pub use registry::{register, ChannelKind, UnknownType, REGISTRY};
-pub use request::{json_body, pack, parse_payload, post, single, Batching, HttpPost, Item, Mail, MailAuth, MailServer, MailTls, Request, Sending, Transport};
+pub use request::{json_body, pack, parse_payload, post, single, Batching, HttpPost, Item, Mail, MailAuth, MailServer, MailTls, Method, Request, Sending, Transport, ANSWER_BYTES};
 pub use settings::{configure, shown, Config, Setting, BATCH_SETTINGS};
 pub use target::{Target, Unsendable};
 
 pub mod email;
+pub mod jira;
 mod registry;
 mod request;
 pub mod pagerduty;
@@ -45,6 +46,7 @@ pub mod splunk;
 mod target;
 pub mod teams;
 pub mod text;
+pub mod ticket;
 pub mod webhook;
 
 /// How a type is presented: its name in the API, and what the admin page's form says.
@@ -180,6 +182,12 @@ pub trait Prepared: Send + Sync {
         Wrote::default()
     }
 
+    /// For the ticketing types (SPEC section 17): the system an attempt holds a conversation
+    /// with (read, note, create, search) instead of sending one request.
+    fn tickets(&self) -> Option<&dyn ticket::TicketSystem> {
+        None
+    }
+
     /// What parsing filled in or put in its normal form (defaults, Sentinel's `authority`
     /// without its trailing `/`), stored over the settings given; by default nothing.
     fn filled_in(&self) -> Config {
@@ -212,6 +220,7 @@ impl Wrote {
             key_hash: incident.key.hash.clone(),
             ticket: self.ticket,
             thread: self.thread,
+            settles_create: false,
         })
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::settings::{self, INCIDENT_SETTINGS};
 use super::text::group::{group_summary, is_notification};
-use super::text::{cut, summary};
+use super::text::{cut, printable, summary};
 use super::{json_body, parse_payload, single, ChannelType, Config, IncidentSettings, Item, Prepared, Presentation, Request, Sending, Setting, Target, Transport, Verdict, Wrote};
 use crate::domain::incident::Ticket;
 use crate::domain::Invalid;
@@ -120,8 +120,7 @@ fn summary_of(payload: &Value) -> String {
     } else {
         summary(payload)
     };
-    let shown: String = line.chars().map(|c| if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') { ' ' } else { c }).collect();
-    cut(&shown, SUMMARY_MAX)
+    cut(&printable(&line), SUMMARY_MAX)
 }
 
 impl PagerDutyChannel {
@@ -190,7 +189,7 @@ impl Prepared for PagerDutyChannel {
 
     /// The page is known by its `dedup_key`.
     fn wrote(&self, item: &Item<'_>, _transport: &Transport) -> Wrote {
-        let ticket = item.incident.map(|incident| Ticket { id: incident.marker.clone(), key: Some(incident.marker.clone()), url: None });
+        let ticket = item.incident.map(|incident| Ticket::new(incident.marker.clone(), Some(incident.marker.clone()), None));
         Wrote { ticket, thread: None }
     }
 
@@ -218,7 +217,7 @@ mod tests {
         payload["severity"] = json!("high");
         payload["data"]["principal"] = json!(format!("Ev\u{202e}il\u{0007}\u{0000}{}", "x".repeat(3000)));
         let bytes = Bytes::from(payload.to_string());
-        let incident = IncidentView { key: IncidentKey::from_value(&json!({"k": 1})), marker: "spscan-0123456789abcdef0123".into(), opened_at: 0, ticket: None, thread: None };
+        let incident = IncidentView::new(IncidentKey::from_value(&json!({"k": 1})), "spscan-0123456789abcdef0123".into(), 0);
         let item = Item { incident: Some(&incident), ..Item::new("evt_1", "dlv_1", &bytes) };
         let event = channel().event(&item);
         assert_eq!((&event["event_action"], &event["dedup_key"]), (&json!("trigger"), &json!("spscan-0123456789abcdef0123")));

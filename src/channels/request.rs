@@ -126,10 +126,12 @@ impl std::fmt::Debug for MailAuth {
     }
 }
 
-/// An HTTP POST: `Content-Type: application/json`, the router's `User-Agent`, the channel's
-/// custom headers and any access token are added to it by the exchange.
+/// An HTTP request, a POST unless a ticketing conversation says otherwise:
+/// `Content-Type: application/json` (when it has a body), the router's `User-Agent`, the
+/// channel's custom headers and any access token are added to it by the exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpPost {
+    pub method: Method,
     /// Where it goes; `None`: the channel's URL as it is.
     pub url: Option<String>,
     pub body: Bytes,
@@ -139,6 +141,40 @@ pub struct HttpPost {
     /// (PagerDuty's `routing_key`): the same body with the credential masked. `None`: the body
     /// holds none and is shown as sent.
     pub shown_body: Option<Bytes>,
+    /// The answer is read by the type (a ticket's id, its state, a search's results): up to
+    /// [`ANSWER_BYTES`] of it are kept, not only the excerpt.
+    pub reads_answer: bool,
+}
+
+/// Most bytes of an answer a type reads ([`HttpPost::reads_answer`]).
+pub const ANSWER_BYTES: usize = 256 * 1024;
+
+/// The HTTP method of a request: a delivery is a POST; a ticketing conversation also reads a
+/// ticket (GET) and updates one (PATCH, ServiceNow's work notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    #[default]
+    Post,
+    Get,
+    Patch,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Get => "GET",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+impl HttpPost {
+    /// A request the channel's type reads the answer of: `method` to `url`, with a JSON body
+    /// unless it has none (`Bytes::new()`).
+    pub fn call(method: Method, url: String, body: Bytes, headers: Vec<(&'static str, String)>) -> Self {
+        Self { method, url: Some(url), body, headers, shown_body: None, reads_answer: true }
+    }
 }
 
 impl Request {
@@ -197,7 +233,7 @@ pub fn pack(items: &[Item<'_>], max: usize, (open, separator, close): (&[u8], &[
 
 /// An HTTP POST to the channel's URL carrying `carries` items.
 pub fn post(url: Option<String>, body: Bytes, headers: Vec<(&'static str, String)>, carries: usize) -> Request {
-    Request { transport: Transport::Http(HttpPost { url, body, headers, shown_body: None }), carries }
+    Request { transport: Transport::Http(HttpPost { method: Method::Post, url, body, headers, shown_body: None, reads_answer: false }), carries }
 }
 
 /// An HTTP POST to the channel's URL for the first item alone, for the types that send one

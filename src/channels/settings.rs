@@ -151,6 +151,22 @@ pub fn text(config: &Config, name: &str, max: usize) -> Result<Option<String>, I
     }
 }
 
+/// A list setting as given: a JSON array of texts, or one text of items separated by commas or
+/// semicolons (what the admin page's form sends); empty items are dropped. `None`: not given.
+pub fn list(config: &Config, name: &str) -> Result<Option<Vec<String>>, Invalid> {
+    match config.get(name) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_str().map(str::to_string).ok_or_else(|| Invalid::new(format!("{name}[{i}]"), "must be a text")))
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(_) => Err(Invalid::new(name, "must be a list of texts (or one text of items separated by commas)")),
+    }
+}
+
 /// `batch_size` and `batch_wait` ([`BATCH_SETTINGS`]), or their defaults.
 pub fn batching(config: &Config) -> Result<Batching, Invalid> {
     let size = match config.get("batch_size") {

@@ -102,6 +102,11 @@ impl Target {
         self.prepared.incidents()
     }
 
+    /// The ticketing system the channel's attempts converse with, if its type is one.
+    pub fn tickets(&self) -> Option<&dyn super::ticket::TicketSystem> {
+        self.prepared.tickets()
+    }
+
     /// What a delivered request wrote to its item's incident.
     pub fn wrote(&self, item: &Item<'_>, transport: &super::Transport) -> super::Wrote {
         self.prepared.wrote(item, transport)

@@ -33,6 +33,13 @@ pub fn cut(text: &str, max: usize) -> String {
     out
 }
 
+/// `text` without control or bidirectional-override characters (each becomes a space): event
+/// data could otherwise reorder or hide what a system that shows plain text shows (PagerDuty's
+/// summary, a ticket's title and description).
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') { ' ' } else { c }).collect()
+}
+
 /// `permission.external_share_created` → `External share created`; an unknown shape is shown as
 /// it is.
 pub fn title(event_type: &str) -> String {

@@ -79,16 +79,57 @@ pub struct IncidentView {
     pub ticket: Option<Ticket>,
     /// The first message of its mail thread, if one was sent.
     pub thread: Option<MailThread>,
+    /// A create that may have gone through without the router learning its ticket (a
+    /// ticketing type's timeout, 5xx or crash): the next attempt searches for the marker first.
+    pub create: Option<PendingCreate>,
+    /// The closed or deleted ticket of this incident that its next ticket links to.
+    pub previous: Option<Ticket>,
+}
+
+impl IncidentView {
+    /// A new incident: nothing opened for it yet.
+    pub fn new(key: IncidentKey, marker: String, opened_at: i64) -> Self {
+        Self { key, marker, opened_at, ticket: None, thread: None, create: None, previous: None }
+    }
+}
+
+/// A create request that went out for an incident and whose outcome is not known yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCreate {
+    /// When it was about to be sent (Unix ms): a search waits `CREATE_SETTLE` from then.
+    pub started_at: i64,
+    /// The delivery whose attempt sent it: if the search finds the ticket, that delivery is in it.
+    pub delivery_id: String,
 }
 
 /// A ticket in the system a channel writes to.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ticket {
     /// The system's immutable id (Jira issue id, ServiceNow `sys_id`, …).
     pub id: String,
     /// The key people use (`SOC-42`, `INC0010001`), if the system has one.
     pub key: Option<String>,
     pub url: Option<String>,
+    /// The company (ConnectWise, Autotask) the delivery was filed under; kept with the
+    /// delivery, not the incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<Company>,
+}
+
+impl Ticket {
+    /// A ticket known by its id, key and URL.
+    pub fn new(id: impl Into<String>, key: Option<String>, url: Option<String>) -> Self {
+        Self { id: id.into(), key, url, company: None }
+    }
+}
+
+/// The company of a PSA (ConnectWise, Autotask) a delivery was filed under, and where it came
+/// from: the channel's `companies` map for the delivery's tenant, or its `default`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Company {
+    pub id: String,
+    /// `map` or `default`.
+    pub source: String,
 }
 
 /// The first message of an incident's mail thread: later messages reply to it.
@@ -108,6 +149,9 @@ pub struct IncidentWrite {
     pub key_hash: String,
     pub ticket: Option<Ticket>,
     pub thread: Option<MailThread>,
+    /// The attempt settled a pending create: a ticket came back or was found, or the system
+    /// refused the create (nothing was made). Recorded whether or not the attempt delivered.
+    pub settles_create: bool,
 }
 
 #[cfg(test)]

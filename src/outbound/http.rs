@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::web::Bytes;
 use actix_web::HttpMessage;
 use awc::error::{ConnectError, SendRequestError};
-use awc::http::header::{CONTENT_TYPE, USER_AGENT};
+use awc::http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use awc::http::StatusCode;
 use futures_util::StreamExt;
 
@@ -23,7 +23,7 @@ use super::names::{literal_ip, BlockedTarget, GuardedResolver, Names};
 use super::token;
 use super::shown::{self, SentRequest};
 use super::{failure, left, Answer};
-use crate::channels::{ClientCredentials, HttpPost, Target};
+use crate::channels::{ClientCredentials, HttpPost, Method, Target, ANSWER_BYTES};
 use crate::domain::attempt::{excerpt_of, AttemptOutcome, EXCERPT_BYTES};
 use crate::domain::network::TargetPolicy;
 use crate::domain::retry::{parse_retry_after, ErrorKind};
@@ -72,11 +72,19 @@ impl Http {
     /// redirect is a failure).
     pub async fn post(&self, target: &Target, built: &HttpPost, bearer: Option<&str>, deadline: Instant) -> Result<Answer, AttemptOutcome> {
         let request = || {
-            let mut request = self
-                .client
-                .post(built.url.as_deref().unwrap_or(&target.url))
-                .insert_header((CONTENT_TYPE, "application/json"))
-                .insert_header((USER_AGENT, USER_AGENT_VALUE));
+            let url = built.url.as_deref().unwrap_or(&target.url);
+            let mut request = match built.method {
+                Method::Post => self.client.post(url),
+                Method::Get => self.client.get(url),
+                Method::Patch => self.client.patch(url),
+            };
+            if !built.body.is_empty() || built.method != Method::Get {
+                request = request.insert_header((CONTENT_TYPE, "application/json"));
+            }
+            request = request.insert_header((USER_AGENT, USER_AGENT_VALUE));
+            if built.reads_answer {
+                request = request.insert_header((ACCEPT, "application/json"));
+            }
             for (name, value) in &built.headers {
                 request = request.insert_header((*name, value.as_str()));
             }
@@ -86,7 +94,11 @@ impl Http {
             for (name, value) in target.headers.iter() {
                 request = request.insert_header((name.as_str(), value.as_str()));
             }
-            request.send_body(built.body.clone())
+            if built.method == Method::Get && built.body.is_empty() {
+                request.send()
+            } else {
+                request.send_body(built.body.clone())
+            }
         };
         // The status line must arrive within the timeout; the body then gets what is left of it. A
         // body that is slow or cut short never turns an answer that arrived into a failure.
@@ -107,8 +119,10 @@ impl Http {
             .flatten()
             .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let mut read = Vec::new();
-        let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut read, EXCERPT_BYTES)).await;
+        let keep = if built.reads_answer { ANSWER_BYTES } else { EXCERPT_BYTES };
+        let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut read, keep)).await;
         let excerpt = (!read.is_empty()).then(|| excerpt_of(&read));
+        let body = built.reads_answer.then(|| Bytes::from(read));
         if status.is_redirection() {
             let to = location.map(|l| format!(" to {l}")).unwrap_or_default();
             return Err(AttemptOutcome {
@@ -118,7 +132,7 @@ impl Http {
             });
         }
         let headers = super::shown::answer_headers(response.headers());
-        Ok(Answer { code: status.as_u16(), status: format!("HTTP {status}"), refused: ErrorKind::HttpStatus, retry_after, excerpt, headers })
+        Ok(Answer { code: status.as_u16(), status: format!("HTTP {status}"), refused: ErrorKind::HttpStatus, retry_after, excerpt, headers, body })
     }
 
     /// The request [`Http::post`] sends for `built`, as the delivery page shows it: the headers
@@ -128,10 +142,21 @@ impl Http {
     pub fn shown(target: &Target, built: &HttpPost, bearer: bool, payload: Option<&Bytes>) -> SentRequest {
         let url = built.url.as_deref().unwrap_or(&target.url);
         let mut headers = Vec::with_capacity(8);
-        shown::put(&mut headers, CONTENT_TYPE.as_str(), "application/json".into());
+        if !built.body.is_empty() || built.method != Method::Get {
+            shown::put(&mut headers, CONTENT_TYPE.as_str(), "application/json".into());
+        }
         shown::put(&mut headers, USER_AGENT.as_str(), USER_AGENT_VALUE.into());
+        if built.reads_answer {
+            shown::put(&mut headers, ACCEPT.as_str(), "application/json".into());
+        }
         for (name, value) in &built.headers {
-            let value = if name.eq_ignore_ascii_case("authorization") { shown::shown_authorization(value) } else { value.clone() };
+            let value = if name.eq_ignore_ascii_case("authorization") {
+                shown::shown_authorization(value)
+            } else if shown::is_credential_name(name) {
+                crate::channels::masked(value)
+            } else {
+                value.clone()
+            };
             shown::put(&mut headers, name, value);
         }
         if bearer {
@@ -141,7 +166,7 @@ impl Http {
             shown::put(&mut headers, name, crate::channels::masked(value));
         }
         SentRequest {
-            method: "POST",
+            method: built.method.as_str(),
             url: shown::shown_url(url, target.kind.url_is_secret()),
             headers,
             body: shown::kept_body(built.shown_body.as_ref().unwrap_or(&built.body), payload),

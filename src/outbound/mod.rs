@@ -43,7 +43,13 @@ pub struct Outbound {
     /// This router instance's id (Splunk's `host`).
     host: Arc<str>,
     tokens: token::TokenCache,
+    /// `CREATE_SETTLE` (SPEC section 17).
+    create_settle: Duration,
 }
+
+/// `CREATE_SETTLE` unless set: how long after a create of unknown outcome a ticketing system's
+/// search is trusted to show the ticket.
+pub const DEFAULT_CREATE_SETTLE: Duration = Duration::from_secs(120);
 
 /// What one request did: its outcome, how many of the deliveries offered it carried, and the
 /// request as sent, credentials masked (`None`: nothing was sent, the guard or the token
@@ -61,7 +67,21 @@ impl Outbound {
     pub fn new(timeout: Duration, connections: usize, targets: Arc<TargetPolicy>, names: Names, host: &str) -> Self {
         let http = http::Http::new(timeout, connections, Arc::clone(&targets), names.clone());
         let smtp = smtp::Smtp::new(timeout, Arc::clone(&targets), names);
-        Self { http, smtp, targets, timeout, host: Arc::from(host), tokens: token::TokenCache::default() }
+        Self { http, smtp, targets, timeout, host: Arc::from(host), tokens: token::TokenCache::default(), create_settle: DEFAULT_CREATE_SETTLE }
+    }
+
+    /// The same exchange, with `CREATE_SETTLE` set.
+    pub fn with_create_settle(self, create_settle: Duration) -> Self {
+        Self { create_settle, ..self }
+    }
+
+    pub fn create_settle(&self) -> Duration {
+        self.create_settle
+    }
+
+    /// When and from where a request built now is sent.
+    pub fn sending(&self, now: i64) -> Sending<'_> {
+        Sending { now, host: &self.host }
     }
 
     /// Delivers as many of `items` as the target's type puts in one request (at least the first)
@@ -136,11 +156,85 @@ impl Outbound {
         }
     }
 
+    /// When an attempt starting now must be over: the delivery timeout from now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// One request of a ticketing conversation (`channels::ticket`), before `deadline` (one
+    /// delivery timeout for the whole conversation, so an attempt never outlives its lease):
+    /// the guard on its URL (a zone's URL may have a host of its own), the channel's access
+    /// token if it has one (a new one and one more try if it is refused), and the answer, read
+    /// whole up to `channels::ANSWER_BYTES`; with the request as the delivery page shows it.
+    pub async fn call(&self, target: &Target, post: &crate::channels::HttpPost, deadline: Instant) -> Called {
+        let started_at = now_ms();
+        let clock = Instant::now();
+        let timed = |outcome: AttemptOutcome| AttemptOutcome { started_at, duration_ms: clock.elapsed().as_millis() as i64, ..outcome };
+        let shown = |bearer: bool, answer: Option<&Answer>| {
+            let mut request = http::Http::shown(target, post, bearer, None);
+            request.answer_headers = answer.map(|a| a.headers.clone());
+            Arc::new(request)
+        };
+        let url = post.url.as_deref().unwrap_or(&target.url);
+        if let Some((ip, reason)) = names::literal_ip(url).and_then(|ip| self.targets.check(ip).err().map(|r| (ip, r))) {
+            let why = format!("{ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0);
+            return Called { answer: Err(timed(failure(ErrorKind::BlockedTarget, why))), shown: None };
+        }
+        let mut bearer = None;
+        if let Some(credentials) = &target.credentials {
+            match self.token(credentials, None, deadline).await {
+                Ok(token) => bearer = Some(token),
+                Err(failed) => return Called { answer: Err(timed(failed)), shown: None },
+            }
+        }
+        let mut answer = self.http.post(target, post, bearer.as_deref(), deadline).await;
+        if let (Ok(Answer { code: 401, .. }), Some(credentials)) = (&answer, &target.credentials) {
+            match self.token(credentials, bearer.as_deref(), deadline).await {
+                Ok(token) => answer = self.http.post(target, post, Some(&token), deadline).await,
+                Err(failed) => return Called { answer: Err(timed(failed)), shown: None },
+            }
+        }
+        let shown = Some(shown(bearer.is_some(), answer.as_ref().ok()));
+        Called { answer: answer.map(|answer| Reply { answer, started_at, duration_ms: clock.elapsed().as_millis() as i64 }).map_err(timed), shown }
+    }
+
     /// One guarded GET with a bearer token, within the timeout, for requests the router makes on
     /// its own behalf (the Office 365 content fetcher): the answer's status, its `NextPageUri`
     /// header and up to `max_bytes` of its body (more is an error).
     pub async fn get(&self, url: &str, bearer: &str, max_bytes: usize) -> Result<Fetched, String> {
         self.http.get(url, bearer, max_bytes).await
+    }
+}
+
+/// What one request of a ticketing conversation did.
+pub struct Called {
+    /// The answer, or the failed attempt's outcome when none came.
+    pub answer: Result<Reply, AttemptOutcome>,
+    /// The request as sent, credentials masked (`None`: nothing was sent).
+    pub shown: Option<Arc<SentRequest>>,
+}
+
+/// An answer to one request of a ticketing conversation.
+pub struct Reply {
+    answer: Answer,
+    started_at: i64,
+    duration_ms: i64,
+}
+
+impl Reply {
+    pub fn status(&self) -> u16 {
+        self.answer.code
+    }
+
+    /// The body as read (up to `channels::ANSWER_BYTES`).
+    pub fn body(&self) -> &[u8] {
+        self.answer.body.as_deref().unwrap_or_default()
+    }
+
+    /// The attempt's outcome, if this answer ends it so.
+    pub fn outcome(self, verdict: Verdict) -> AttemptOutcome {
+        let (started_at, duration_ms) = (self.started_at, self.duration_ms);
+        AttemptOutcome { started_at, duration_ms, ..self.answer.outcome(verdict) }
     }
 }
 
@@ -160,6 +254,8 @@ struct Answer {
     excerpt: Option<String>,
     /// Its headers as kept (`shown::answer_headers`).
     headers: Vec<(String, String)>,
+    /// The body, up to `channels::ANSWER_BYTES`, when the type reads it (`HttpPost::reads_answer`).
+    body: Option<actix_web::web::Bytes>,
 }
 
 impl Answer {

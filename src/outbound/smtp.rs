@@ -358,7 +358,7 @@ fn refused(command: &str, e: SmtpError) -> Result<Stop, Stop> {
 
 /// A server's reply as an answer: `SMTP 550`, and what it said after the command it answered.
 fn reply_answer(code: u16, said: String) -> Answer {
-    Answer { code, status: format!("SMTP {code}"), refused: ErrorKind::SmtpReply, retry_after: None, excerpt: Some(excerpt_of(said.as_bytes())), headers: Vec::new() }
+    Answer { code, status: format!("SMTP {code}"), refused: ErrorKind::SmtpReply, retry_after: None, excerpt: Some(excerpt_of(said.as_bytes())), headers: Vec::new(), body: None }
 }
 
 /// The TLS error somewhere in `e`'s chain of causes (lettre reports a refused certificate as a

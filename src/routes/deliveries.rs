@@ -66,6 +66,9 @@ pub struct DeliveryView {
     /// SPEC section 17): the system's id (a page's `dedup_key`), its key and URL where it has
     /// them. `null` for every other delivery, and until one was written.
     ticket: Option<TicketView>,
+    /// The company a ConnectWise or Autotask delivery was filed under, and whether it came from
+    /// the channel's `companies` map or its `default` (SPEC section 17). `null` for other types.
+    company: Option<CompanyView>,
 }
 
 /// A ticket, page or message in the system a channel writes to.
@@ -75,10 +78,22 @@ pub struct TicketView {
     id: String,
     key: Option<String>,
     url: Option<String>,
+    #[serde(default, skip_serializing)]
+    company: Option<CompanyView>,
+}
+
+/// A PSA company a delivery was filed under.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = DeliveryCompany)]
+pub struct CompanyView {
+    id: String,
+    /// `map` or `default`.
+    source: String,
 }
 
 impl From<DeliveryRow> for DeliveryView {
     fn from(row: DeliveryRow) -> Self {
+        let ticket: Option<TicketView> = row.ticket.as_deref().and_then(|t| serde_json::from_str(t).ok());
         Self {
             id: row.id,
             event_id: row.event_id,
@@ -99,7 +114,8 @@ impl From<DeliveryRow> for DeliveryView {
             last_error: row.last_error,
             created_at: at(row.created_at),
             updated_at: at(row.updated_at),
-            ticket: row.ticket.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+            company: ticket.as_ref().and_then(|t: &TicketView| t.company.clone()),
+            ticket,
         }
     }
 }

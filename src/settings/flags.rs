@@ -60,6 +60,9 @@ pub struct Cli {
     /// Longest one delivery attempt may take, connect to last byte.
     #[arg(help_heading = "Delivery", long, env = "DELIVERY_TIMEOUT", default_value = "30s")]
     pub delivery_timeout: String,
+    /// How long after a ticket create of unknown outcome (timeout, 5xx, crash) the next attempt waits before searching the ticketing system for its marker (units s, m, h; 1s to 1h).
+    #[arg(help_heading = "Delivery", long, env = "CREATE_SETTLE", default_value = "2m")]
+    pub create_settle: String,
     /// Most requests open at once to one channel.
     #[arg(help_heading = "Delivery", long, env = "DELIVERY_CONCURRENCY", default_value = "16")]
     pub delivery_concurrency: String,

@@ -50,6 +50,8 @@ pub struct Settings {
     /// Continuous failure after which a channel is disabled (`DISABLE_AFTER`).
     pub disable_after: Duration,
     pub delivery_timeout: Duration,
+    /// How long a ticketing system's search may lag behind a create (`CREATE_SETTLE`).
+    pub create_settle: Duration,
     pub delivery_concurrency: usize,
     pub channel_queue: usize,
     /// Size limits on what clients send.
@@ -106,6 +108,7 @@ impl Settings {
             breaker: BreakerPolicy::default(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             delivery_timeout: Duration::from_secs(30),
+            create_settle: crate::outbound::DEFAULT_CREATE_SETTLE,
             delivery_concurrency: 16,
             channel_queue: 1024,
             limits: Limits::default(),
@@ -168,6 +171,11 @@ impl Settings {
             Duration::from_millis(1)..=Duration::from_secs(300),
             "is not a duration between 1ms and 5m, such as 30s",
         )?;
+        let create_settle = parse::duration(
+            "CREATE_SETTLE", "create-settle", &cli.create_settle,
+            Duration::from_secs(1)..=Duration::from_secs(3600),
+            "is not a duration between 1s and 1h, such as 2m",
+        )?;
         let admin_token = parse::token("ADMIN_TOKEN", "admin-token", &cli.admin_token)?;
         let ingest_token = parse::token("INGEST_TOKEN", "ingest-token", &cli.ingest_token)?;
         let metrics_token = parse::token("METRICS_TOKEN", "metrics-token", &cli.metrics_token)?;
@@ -217,6 +225,7 @@ impl Settings {
             },
             disable_after,
             delivery_timeout,
+            create_settle,
             delivery_concurrency: parse::count("DELIVERY_CONCURRENCY", "delivery-concurrency", &cli.delivery_concurrency, 1, 1024)?,
             channel_queue: parse::count("CHANNEL_QUEUE", "channel-queue", &cli.channel_queue, 2, 1_000_000)?,
             limits: Limits {

@@ -236,9 +236,9 @@ pub fn record(conn: &mut Conn, records: &[AttemptRecord], policy: &RetryPolicy, 
         }
         insert_rows!(attempt_rows, |head| each_backend!(conn, c => diesel::insert_into(attempts::table).values(head).execute(c))?);
         insert_rows!(sent_rows, |head| each_backend!(conn, c => diesel::insert_into(sent_requests::table).values(head).execute(c))?);
-        for record in records.iter().filter(|r| r.outcome.succeeded()) {
+        for record in records {
             if let Some(incident) = &record.incident {
-                super::incidents::written(conn, &record.delivery_id, incident, now)?;
+                super::incidents::written(conn, &record.delivery_id, incident, record.outcome.succeeded(), now)?;
             }
         }
         Ok(recorded)

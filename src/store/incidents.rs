@@ -8,13 +8,21 @@ use diesel::prelude::*;
 
 use super::schema::{deliveries, incidents};
 use super::{write, Conn, StoreError};
-use crate::domain::incident::{marker, IncidentKey, IncidentView, IncidentWrite, MailThread, Ticket};
+use crate::domain::incident::{marker, IncidentKey, IncidentView, IncidentWrite, MailThread, PendingCreate, Ticket};
 
-type Row = (String, String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+/// The columns an [`IncidentView`] is read from.
+/// The row of the channel's incident of a key hash.
+macro_rules! this {
+    ($channel_id:expr, $key_hash:expr) => {
+        incidents::table.filter(incidents::channel_id.eq($channel_id)).filter(incidents::key_hash.eq($key_hash))
+    };
+}
+
+type Row = (String, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>, Option<String>);
 
 /// The channel's incident of `key` as of `now`: the one it has if the router wrote to it less
-/// than `reopen_window_ms` ago, else a new one (a new marker, no ticket, no thread) in its place.
-/// Two instances opening the same key at once get the same row.
+/// than `reopen_window_ms` ago (or a create of it is pending), else a new one (a new marker, no
+/// ticket, no thread) in its place. Two instances opening the same key at once get the same row.
 pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reopen_window_ms: i64) -> Result<IncidentView, StoreError> {
     write(conn, |conn| {
         let fresh_marker = marker(channel_id, key, now);
@@ -29,25 +37,12 @@ pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reop
             ))
             .on_conflict_do_nothing()
             .execute(c))?;
-        let this = || incidents::table.filter(incidents::channel_id.eq(channel_id)).filter(incidents::key_hash.eq(&key.hash));
-        let row: Row = this()
-            .select((
-                incidents::marker,
-                incidents::key_text,
-                incidents::opened_at,
-                incidents::written_at,
-                incidents::ticket_id,
-                incidents::ticket_key,
-                incidents::ticket_url,
-                incidents::thread_message_id,
-                incidents::thread_subject,
-            ))
-            .first(conn)?;
-        let (stored_marker, _, opened_at, written_at, ticket_id, ticket_key, ticket_url, thread_id, thread_subject) = row;
-        if written_at + reopen_window_ms <= now {
+        let stored = read(conn, channel_id, key)?;
+        let written_at: i64 = this!(channel_id, &key.hash).select(incidents::written_at).first(conn)?;
+        if written_at + reopen_window_ms <= now && stored.create.is_none() {
             // Quiet for the whole window: the next event opens a new incident. Only the first
             // of two instances replaces it (the marker it read is the one it replaces).
-            let replaced = diesel::update(this().filter(incidents::marker.eq(&stored_marker)))
+            let replaced = diesel::update(this!(channel_id, &key.hash).filter(incidents::marker.eq(&stored.marker)))
                 .set((
                     incidents::marker.eq(&fresh_marker),
                     incidents::opened_at.eq(now),
@@ -57,41 +52,109 @@ pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reop
                     incidents::ticket_url.eq(None::<String>),
                     incidents::thread_message_id.eq(None::<String>),
                     incidents::thread_subject.eq(None::<String>),
+                    incidents::previous_ticket.eq(None::<String>),
                 ))
                 .execute(conn)?;
             if replaced == 1 {
-                return Ok(IncidentView { key: key.clone(), marker: fresh_marker, opened_at: now, ticket: None, thread: None });
+                return Ok(IncidentView::new(key.clone(), fresh_marker, now));
             }
             return open(conn, channel_id, key, now, reopen_window_ms);
         }
-        Ok(IncidentView {
-            key: key.clone(),
-            marker: stored_marker,
-            opened_at,
-            ticket: ticket_id.map(|id| Ticket { id, key: ticket_key, url: ticket_url }),
-            thread: match (thread_id, thread_subject) {
-                (Some(message_id), Some(subject)) => Some(MailThread { message_id, subject }),
-                _ => None,
-            },
-        })
+        Ok(stored)
     })
 }
 
-/// Records what a delivered attempt of `delivery_id` wrote: the incident was written to `now`
-/// (which slides its reopen window), keeps the ticket and a thread's first message (a thread is
-/// never replaced once started), and the delivery names the ticket.
-pub fn written(conn: &mut Conn, delivery_id: &str, write: &IncidentWrite, now: i64) -> Result<(), StoreError> {
-    let this = incidents::table.filter(incidents::channel_id.eq(&write.channel_id)).filter(incidents::key_hash.eq(&write.key_hash));
-    diesel::update(this).set(incidents::written_at.eq(now)).execute(conn)?;
+
+/// The channel's incident of `key` as stored.
+fn read(conn: &mut Conn, channel_id: &str, key: &IncidentKey) -> Result<IncidentView, StoreError> {
+    let row: Row = this!(channel_id, &key.hash)
+        .select((
+            incidents::marker,
+            incidents::opened_at,
+            incidents::written_at,
+            incidents::ticket_id,
+            incidents::ticket_key,
+            incidents::ticket_url,
+            incidents::thread_message_id,
+            incidents::thread_subject,
+            incidents::create_started_at,
+            incidents::create_delivery_id,
+            incidents::previous_ticket,
+        ))
+        .first(conn)?;
+    let (marker, opened_at, _, ticket_id, ticket_key, ticket_url, thread_id, thread_subject, create_at, create_by, previous) = row;
+    Ok(IncidentView {
+        key: key.clone(),
+        marker,
+        opened_at,
+        ticket: ticket_id.map(|id| Ticket::new(id, ticket_key, ticket_url)),
+        thread: match (thread_id, thread_subject) {
+            (Some(message_id), Some(subject)) => Some(MailThread { message_id, subject }),
+            _ => None,
+        },
+        create: match (create_at, create_by) {
+            (Some(started_at), Some(delivery_id)) => Some(PendingCreate { started_at, delivery_id }),
+            _ => None,
+        },
+        previous: previous.and_then(|text| serde_json::from_str(&text).ok()),
+    })
+}
+
+/// Marks that a create of the incident is about to be sent by `delivery_id`'s attempt, as of
+/// `now`, if the incident still has `marker` (else another attempt moved it on: `Ok(false)`,
+/// nothing is sent). Committed before the request goes, so a crash after it leaves the create
+/// pending and the next attempt searches for the marker first.
+pub fn create_starting(conn: &mut Conn, channel_id: &str, key_hash: &str, marker: &str, delivery_id: &str, now: i64) -> Result<bool, StoreError> {
+    let marked = diesel::update(this!(channel_id, key_hash).filter(incidents::marker.eq(marker)))
+        .set((incidents::create_started_at.eq(now), incidents::create_delivery_id.eq(delivery_id)))
+        .execute(conn)?;
+    Ok(marked == 1)
+}
+
+/// The incident's ticket was closed or deleted: a new ticket is to be opened, with a new marker
+/// (as of `now`), linking the old one. Only the first of two attempts replaces it (guarded by
+/// the marker it read); either way the incident as it now stands is answered.
+pub fn ticket_closed(conn: &mut Conn, channel_id: &str, key: &IncidentKey, old: &IncidentView, now: i64) -> Result<IncidentView, StoreError> {
+    write(conn, |conn| {
+        let previous = old.ticket.as_ref().map(|t| serde_json::to_string(t).expect("a ticket serialises"));
+        diesel::update(this!(channel_id, &key.hash).filter(incidents::marker.eq(&old.marker)))
+            .set((
+                incidents::marker.eq(marker(channel_id, key, now)),
+                incidents::opened_at.eq(now),
+                incidents::ticket_id.eq(None::<String>),
+                incidents::ticket_key.eq(None::<String>),
+                incidents::ticket_url.eq(None::<String>),
+                incidents::create_started_at.eq(None::<i64>),
+                incidents::create_delivery_id.eq(None::<String>),
+                incidents::previous_ticket.eq(previous),
+            ))
+            .execute(conn)?;
+        read(conn, channel_id, key)
+    })
+}
+
+/// Records what an attempt of `delivery_id` wrote: if it `delivered`, the incident was written
+/// to `now` (which slides its reopen window), keeps the ticket and a thread's first message (a
+/// thread is never replaced once started), and the delivery names the ticket; whether or not it
+/// delivered, a create it settled is no longer pending.
+pub fn written(conn: &mut Conn, delivery_id: &str, write: &IncidentWrite, delivered: bool, now: i64) -> Result<(), StoreError> {
+    let this = || this!(&write.channel_id, &write.key_hash);
+    if write.settles_create {
+        diesel::update(this()).set((incidents::create_started_at.eq(None::<i64>), incidents::create_delivery_id.eq(None::<String>))).execute(conn)?;
+    }
+    if !delivered {
+        return Ok(());
+    }
+    diesel::update(this()).set(incidents::written_at.eq(now)).execute(conn)?;
     if let Some(ticket) = &write.ticket {
-        diesel::update(this)
+        diesel::update(this())
             .set((incidents::ticket_id.eq(&ticket.id), incidents::ticket_key.eq(&ticket.key), incidents::ticket_url.eq(&ticket.url)))
             .execute(conn)?;
         let shown = serde_json::to_string(ticket).expect("a ticket serialises");
         diesel::update(deliveries::table.find(delivery_id)).set(deliveries::ticket.eq(shown)).execute(conn)?;
     }
     if let Some(thread) = &write.thread {
-        diesel::update(this.filter(incidents::thread_message_id.is_null()))
+        diesel::update(this().filter(incidents::thread_message_id.is_null()))
             .set((incidents::thread_message_id.eq(&thread.message_id), incidents::thread_subject.eq(&thread.subject)))
             .execute(conn)?;
     }
@@ -124,9 +187,9 @@ mod tests {
         let first = open(&mut conn, "ch_1", &key, 0, window).unwrap();
         assert_eq!(first.marker, marker("ch_1", &key, 0));
         // Written to at 20 h: the window slides; still the same incident at 43 h.
-        let page = Ticket { id: first.marker.clone(), key: None, url: None };
-        let write = IncidentWrite { channel_id: "ch_1".into(), key_hash: key.hash.clone(), ticket: Some(page.clone()), thread: Some(MailThread { message_id: "<a@x>".into(), subject: "S".into() }) };
-        written(&mut conn, "dlv_1", &write, 20 * HOUR).unwrap();
+        let page = Ticket::new(first.marker.clone(), None, None);
+        let write = IncidentWrite { channel_id: "ch_1".into(), key_hash: key.hash.clone(), ticket: Some(page.clone()), thread: Some(MailThread { message_id: "<a@x>".into(), subject: "S".into() }), settles_create: false };
+        written(&mut conn, "dlv_1", &write, true, 20 * HOUR).unwrap();
         let later = open(&mut conn, "ch_1", &key, 43 * HOUR, window).unwrap();
         assert_eq!((&later.marker, later.opened_at, &later.ticket), (&first.marker, 0, &Some(page)));
         assert_eq!(later.thread.unwrap().message_id, "<a@x>");

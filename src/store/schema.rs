@@ -211,6 +211,9 @@ diesel::table! {
         ticket_url -> Nullable<Text>,
         thread_message_id -> Nullable<Text>,
         thread_subject -> Nullable<Text>,
+        create_started_at -> Nullable<BigInt>,
+        create_delivery_id -> Nullable<Text>,
+        previous_ticket -> Nullable<Text>,
     }
 }
 

@@ -54,6 +54,8 @@ use timers::{HasTimers, Timers};
 pub struct DeliveryPolicy {
     pub retry: Arc<RetryPolicy>,
     pub timeout: Duration,
+    /// `CREATE_SETTLE` (ticketing types).
+    pub create_settle: Duration,
     pub max_in_flight: usize,
     pub queue_capacity: usize,
     pub targets: Arc<TargetPolicy>,
@@ -142,7 +144,7 @@ impl DeliveryActor {
         health: Health,
         matcher: Recipient<ChannelDisabled>,
     ) -> Self {
-        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone(), &policy.instance.id);
+        let outbound = Outbound::new(policy.timeout, policy.max_in_flight, Arc::clone(&policy.targets), policy.names.clone(), &policy.instance.id).with_create_settle(policy.create_settle);
         Self {
             metrics: policy.metrics.channel(&target.channel_id),
             target: Rc::new(target),

@@ -287,6 +287,14 @@ pub struct TestOutcome {
     response_excerpt: Option<String>,
     /// The sample's id: the event's (`evt_…`), or the notification's (`grp_…`).
     event_id: String,
+    /// Ticketing channels: what was checked and passed, in order ("the credentials",
+    /// "project SOC", …). Absent for other types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checked: Option<Vec<String>>,
+    /// Ticketing channels, with `"create": true`: the `[SPScan TEST]` ticket opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::routes::deliveries::TicketView>)]
+    ticket: Option<crate::domain::incident::Ticket>,
 }
 
 /// Sends the sample payload now, once, even to a disabled channel (so it can be checked before
@@ -302,14 +310,22 @@ pub struct TestOutcome {
     responses((status = 200, description = "Sent (or tried): `ok` says whether the receiver took it", body = TestOutcome)),
 )]
 pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>, id: web::Path<String>, body: Bytes) -> ApiResult<HttpResponse> {
-    let sample = Sample::parse(&body)?;
+    let (sample, create) = Sample::asked(&body)?;
     let id = id.into_inner();
     let row = router.store().read(move |conn| channels::get(conn, &id)).await?;
     let (event_id, body) = sample.render();
     let target = target_of(&row).map_err(|unknown| crate::error::ApiError::Conflict(unknown.to_string()))?;
     // A Test is no delivery of the log, but has an id of its own (an email's Message-ID is made of it).
     let test_id = crate::domain::ids::new_id("dlv_test");
-    let outcome = dispatch::deliver_once(&outbound, &target, &[Item::new(&event_id, &test_id, &body)]).await.outcome;
+    let item = Item::new(&event_id, &test_id, &body);
+    let (outcome, checked, ticket) = match target.tickets() {
+        Some(system) => {
+            let tested = dispatch::test_tickets(&outbound, &target, system, item, create).await;
+            (tested.outcome, Some(tested.checked), tested.ticket)
+        }
+        None if create => return Err(Invalid::new("create", "only a ticketing channel's Test creates a ticket").into()),
+        None => (dispatch::deliver_once(&outbound, &target, &[item]).await.outcome, None, None),
+    };
     // A person's attempt counts in the channel's health: a Test that succeeds closes its circuit.
     router.manual_attempt(&row.id, outcome.succeeded(), outcome.started_at);
     Ok(HttpResponse::Ok().json(TestOutcome {
@@ -320,6 +336,8 @@ pub async fn test(router: web::Data<RouterHandle>, outbound: web::Data<Outbound>
         error: outcome.error,
         response_excerpt: outcome.response_excerpt,
         event_id,
+        checked,
+        ticket,
     }))
 }
 

@@ -20,6 +20,11 @@ pub struct TestInput {
     /// (the `alert.group` body for a webhook, the summary message for Slack and Teams).
     #[allow(dead_code)]
     sample: Option<String>,
+    /// Ticketing channels (SPEC section 17): `true` creates a `[SPScan TEST]` ticket outside the
+    /// incident map; without it, Test only checks the credentials, the project, table, board or
+    /// queue and every mapped company, creating nothing.
+    #[allow(dead_code)]
+    create: Option<bool>,
 }
 
 /// The sample a Test sends.
@@ -30,21 +35,27 @@ pub enum Sample {
 }
 
 impl Sample {
-    /// The sample asked for in a Test's body (empty: the event).
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    /// The sample asked for in a Test's body, and whether a ticketing channel's Test is to
+    /// create a ticket (`"create": true`).
+    pub fn asked(body: &[u8]) -> Result<(Self, bool), ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Sample::Event);
+            return Ok((Sample::Event, false));
         }
         let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
         let Value::Object(fields) = value else {
             return Err(ApiError::BadRequest("the body must be a JSON object such as {\"sample\":\"group\"}, or empty".into()));
         };
-        Ok(Self::of(&fields)?)
+        let create = match fields.get("create") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(create)) => *create,
+            Some(_) => return Err(Invalid::new("create", "must be true or false").into()),
+        };
+        Ok((Self::of(&fields)?, create))
     }
 
     fn of(fields: &Map<String, Value>) -> Result<Self, Invalid> {
-        if let Some(unknown) = fields.keys().find(|k| *k != "sample") {
-            return Err(Invalid::new(crate::domain::tenant::clip(unknown), "is not a field of a Test; it takes `sample` (\"event\" or \"group\")"));
+        if let Some(unknown) = fields.keys().find(|k| *k != "sample" && *k != "create") {
+            return Err(Invalid::new(crate::domain::tenant::clip(unknown), "is not a field of a Test; it takes `sample` (\"event\" or \"group\") and, for a ticketing channel, `create`"));
         }
         match fields.get("sample") {
             None | Some(Value::Null) => Ok(Sample::Event),
@@ -79,17 +90,18 @@ mod tests {
     #[test]
     fn a_test_asks_for_the_event_by_default_and_for_a_group_by_name() {
         for body in ["", " \n", "{}", r#"{"sample":null}"#, r#"{"sample":"event"}"#] {
-            assert_eq!(Sample::parse(body.as_bytes()).unwrap(), Sample::Event, "{body:?}");
+            assert_eq!(Sample::asked(body.as_bytes()).unwrap(), (Sample::Event, false), "{body:?}");
         }
-        assert_eq!(Sample::parse(br#"{"sample":"group"}"#).unwrap(), Sample::Group);
+        assert_eq!(Sample::asked(br#"{"sample":"group"}"#).unwrap(), (Sample::Group, false));
+        assert_eq!(Sample::asked(br#"{"create":true}"#).unwrap(), (Sample::Event, true));
         for (body, field) in [(r#"{"sample":"groups"}"#, "sample"), (r#"{"sample":2}"#, "sample"), (r#"{"sampel":"group"}"#, "sampel")] {
-            match Sample::parse(body.as_bytes()) {
+            match Sample::asked(body.as_bytes()) {
                 Err(ApiError::Invalid(invalid)) => assert_eq!(invalid.field, field, "{body}"),
                 _ => panic!("{body} must be refused naming {field}"),
             }
         }
-        assert!(matches!(Sample::parse(b"[1]"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(Sample::parse(b"{"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(Sample::asked(b"[1]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(Sample::asked(b"{"), Err(ApiError::BadRequest(_))));
         let (id, body) = Sample::Group.render();
         assert!(id.starts_with("grp_"));
         assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["event_id"], id.as_str());

@@ -12,6 +12,9 @@
 
 use std::sync::Arc;
 
+mod tickets;
+pub use tickets::{test as test_tickets, TicketTest};
+
 use crate::channels::{Item, Target};
 use crate::domain::attempt::AttemptOutcome;
 use crate::domain::breaker::Health;
@@ -40,7 +43,10 @@ pub async fn deliver(store: &Store, outbound: &Outbound, target: &Target, items:
     let key = IncidentKey::of_payload(&serde_json::from_slice(first.payload).unwrap_or_default(), &settings.by);
     let (channel_id, window, now) = (target.channel_id.clone(), settings.reopen_window_ms, now_ms());
     match store.write(move |conn| crate::store::incidents::open(conn, &channel_id, &key, now, window)).await {
-        Ok(incident) => deliver_once(outbound, target, &[Item { incident: Some(&incident), ..first }]).await,
+        Ok(incident) => match target.tickets() {
+            Some(system) => tickets::converse(store, outbound, target, system, Item { incident: Some(&incident), ..first }, incident.clone()).await,
+            None => deliver_once(outbound, target, &[Item { incident: Some(&incident), ..first }]).await,
+        },
         Err(err) => {
             log::warn!("channel {}: the incident of delivery {} could not be opened: {err}", target.channel_id, first.delivery_id);
             let why = format!("the delivery's incident could not be opened in the router's database ({err}); nothing was sent");
