@@ -60,6 +60,7 @@ fn actor(url: &str, health: Health, dir: &std::path::Path) -> DeliveryActor {
     let policy = DeliveryPolicy {
         retry: Arc::new(RetryPolicy::default()),
         timeout: Duration::from_secs(10),
+        create_settle: Duration::from_secs(120),
         max_in_flight: 4,
         queue_capacity: 100,
         targets: Arc::new(TargetPolicy::parse("127.0.0.1/32").unwrap()),
