@@ -119,6 +119,13 @@ pub trait ChannelType: Sync {
         false
     }
 
+    /// Each incident of its channels belongs to one tenant (ConnectWise, Autotask: one customer
+    /// per ticket): its key always holds `/tenant/id`, and a rule that groups across tenants
+    /// (its `group.by` without `/tenant/id`) is refused with 422 when it names such a channel.
+    fn one_tenant_per_incident(&self) -> bool {
+        false
+    }
+
     /// What the API calls the channel's URL (`endpoint` for Sentinel).
     fn url_field(&self) -> &'static str {
         "url"

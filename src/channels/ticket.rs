@@ -23,6 +23,7 @@ use super::text::group::{group_summary, is_notification};
 use super::text::{cut, facts, plain, printable, summary};
 use super::{HttpPost, Item, Sending, Target, Verdict};
 use crate::domain::incident::{Company, IncidentKey, IncidentView, Ticket};
+use crate::domain::retry::ErrorKind;
 
 /// A ticketing system, as its channel type speaks to it. Requests are built from the channel's
 /// parsed settings; answers are read as JSON (at most `ANSWER_BYTES` of them).
@@ -53,6 +54,27 @@ pub trait TicketSystem: Send + Sync {
 
     /// What a Test checks, creating nothing: each request with what it checks (a 2xx passes).
     fn checks(&self, target: &Target) -> Vec<Check>;
+
+    /// A request to make before any other, when the system's address must be discovered first
+    /// (Autotask's zone); `None`: nothing to discover (or it is known already).
+    fn discovery(&self, target: &Target) -> Option<HttpPost> {
+        let _ = target;
+        None
+    }
+
+    /// Reads a discovery's 2xx answer and keeps what it found for the next requests; `Err` says
+    /// what is wrong with the answer.
+    fn discovered(&self, answer: &Value) -> Result<(), String> {
+        let _ = answer;
+        Ok(())
+    }
+
+    /// The error class of a refusal when it is not `http_status`: a create refused for an
+    /// unknown company is `mapping` (ConnectWise, Autotask).
+    fn refusal_kind(&self, step: &Step, status: u16, body: &str) -> Option<ErrorKind> {
+        let _ = (step, status, body);
+        None
+    }
 
     /// The company `item` is filed under (ConnectWise, Autotask), recorded with the delivery.
     fn company(&self, item: &Item<'_>) -> Option<Company> {

@@ -53,6 +53,9 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
             return ended(outcome, None, None);
         }
     };
+    if let Err(failed) = discover(outbound, target, system, deadline).await {
+        return ended(failed.0, failed.1, None);
+    }
     let mut this_delivery = incident.create.as_ref().is_some_and(|c| c.delivery_id == item.delivery_id);
     for _ in 0..MOST_REQUESTS {
         let request = match &step {
@@ -88,6 +91,7 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                 return ended(outcome, called.shown, Some(write(None, settles)));
             }
         };
+        let refused = system.refusal_kind(&step, reply.status(), &String::from_utf8_lossy(reply.body()));
         match next(system, target, &step, reply.status(), reply.body(), this_delivery) {
             Next::Go(then) => step = then,
             Next::Reopen => {
@@ -109,6 +113,9 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                 // A create answered with a 5xx (or a 2xx naming no ticket) may have made one.
                 let ambiguous = step == Step::Create && !settles;
                 let mut outcome = reply.outcome(verdict);
+                if outcome.error_kind.is_some() && refused.is_some() {
+                    outcome.error_kind = refused;
+                }
                 if ambiguous && matches!(outcome.verdict, Verdict::Retry(_)) {
                     outcome.retry_after = Some(outcome.retry_after.unwrap_or_default().max(settle));
                 }
@@ -117,6 +124,24 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
         }
     }
     ended(failure(ErrorKind::Incident, format!("the ticketing system kept sending the attempt on after {MOST_REQUESTS} requests; tried again")), None, None)
+}
+
+/// Makes the system's discovery request if it has one (Autotask's zone), before `deadline`:
+/// `Err` is the failed attempt's outcome and the request as shown.
+async fn discover(outbound: &Outbound, target: &Target, system: &dyn TicketSystem, deadline: std::time::Instant) -> Result<(), (AttemptOutcome, Option<std::sync::Arc<crate::outbound::SentRequest>>)> {
+    let Some(request) = system.discovery(target) else { return Ok(()) };
+    let called = outbound.call(target, &request, deadline).await;
+    let reply = called.answer.map_err(|failed| (failed, called.shown.clone()))?;
+    let status = reply.status();
+    let answer: Value = serde_json::from_slice(reply.body()).unwrap_or_default();
+    let verdict = match status {
+        200..=299 => match system.discovered(&answer) {
+            Ok(()) => return Ok(()),
+            Err(why) => Verdict::Retry(why),
+        },
+        _ => crate::channels::ticket::verdict(system, &Step::Read(Default::default()), status, &String::from_utf8_lossy(reply.body())),
+    };
+    Err((reply.outcome(verdict), called.shown))
 }
 
 /// What a Test of a ticketing channel did.
@@ -136,6 +161,9 @@ pub async fn test(outbound: &Outbound, target: &Target, system: &dyn TicketSyste
     let started_at = now_ms();
     let mut checked = Vec::new();
     let mut last = None;
+    if let Err((outcome, _)) = discover(outbound, target, system, deadline).await {
+        return TicketTest { outcome: AttemptOutcome { error: outcome.error.map(|e| format!("discovering where the system is: {e}")), ..outcome }, checked, ticket: None };
+    }
     for check in system.checks(target) {
         let called = outbound.call(target, &check.request, deadline).await;
         let reply = match called.answer {

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Incident,
     /// The mail server replied with a refusal (SMTP 4xx or 5xx).
     SmtpReply,
+    /// A PSA refused the company the delivery's tenant maps to (ConnectWise, Autotask): the
+    /// channel's `companies` map (or its `default`) names one the system does not have.
+    Mapping,
 }
 
 impl ErrorKind {
@@ -50,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Token => "token",
             ErrorKind::Incident => "incident",
             ErrorKind::SmtpReply => "smtp_reply",
+            ErrorKind::Mapping => "mapping",
         }
     }
 }

@@ -73,7 +73,8 @@ pub struct Tickets {
 }
 
 impl Tickets {
-    fn start(routes: fn(&mut web::ServiceConfig)) -> Self {
+    /// A system serving `routes` (which reach the [`State`] as `web::Data<Mutex<State>>`).
+    pub fn start(routes: fn(&mut web::ServiceConfig)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
@@ -133,7 +134,7 @@ impl Tickets {
 }
 
 /// How one request goes: its fault (if one is due for `op`) taken off the list, the request kept.
-fn arrive(state: &web::Data<Mutex<State>>, req: &HttpRequest, body: &[u8], op: Op) -> Option<Fault> {
+pub fn arrive(state: &web::Data<Mutex<State>>, req: &HttpRequest, body: &[u8], op: Op) -> Option<Fault> {
     let mut state = state.lock().unwrap();
     let parsed = serde_json::from_slice(body).unwrap_or(Value::Null);
     state.requests.push((req.method().to_string(), req.uri().to_string(), parsed));
@@ -142,7 +143,7 @@ fn arrive(state: &web::Data<Mutex<State>>, req: &HttpRequest, body: &[u8], op: O
 }
 
 /// A fault's answer, when it is one that answers at once without making anything.
-fn answered(fault: &Fault) -> Option<HttpResponse> {
+pub fn answered(fault: &Fault) -> Option<HttpResponse> {
     match fault {
         Fault::Status(code, body) => Some(HttpResponse::build(awc::http::StatusCode::from_u16(*code).unwrap()).content_type("application/json").body(*body)),
         Fault::RetryAfter(code, wait) => Some(HttpResponse::build(awc::http::StatusCode::from_u16(*code).unwrap()).insert_header(("Retry-After", *wait)).body("{}")),
@@ -151,7 +152,7 @@ fn answered(fault: &Fault) -> Option<HttpResponse> {
 }
 
 /// Makes a ticket (applying a create fault) and answers with `answer` of it.
-async fn create(state: web::Data<Mutex<State>>, fault: Option<Fault>, created: Value, marker: String, key_prefix: &str, answer: impl Fn(&Ticket) -> HttpResponse) -> HttpResponse {
+pub async fn create(state: web::Data<Mutex<State>>, fault: Option<Fault>, created: Value, marker: String, key_prefix: &str, answer: impl Fn(&Ticket) -> HttpResponse) -> HttpResponse {
     if let Some(response) = fault.as_ref().and_then(answered) {
         return response;
     }
@@ -173,18 +174,18 @@ async fn create(state: web::Data<Mutex<State>>, fault: Option<Fault>, created: V
 }
 
 /// The tickets a search for `marker` finds: not deleted, and older than the index's lag.
-fn search(state: &web::Data<Mutex<State>>, marker: &str) -> Vec<Ticket> {
+pub fn search(state: &web::Data<Mutex<State>>, marker: &str) -> Vec<Ticket> {
     let state = state.lock().unwrap();
     state.tickets.iter().filter(|t| !t.deleted && t.marker == marker && t.at.elapsed() >= state.search_lag).cloned().collect()
 }
 
 /// The ticket `id` unless deleted.
-fn ticket(state: &web::Data<Mutex<State>>, id: &str) -> Option<Ticket> {
+pub fn ticket(state: &web::Data<Mutex<State>>, id: &str) -> Option<Ticket> {
     state.lock().unwrap().tickets.iter().find(|t| t.id == id && !t.deleted).cloned()
 }
 
 /// Adds a note to the ticket `id`, if it is there.
-fn note(state: &web::Data<Mutex<State>>, id: &str, body: Value) -> bool {
+pub fn note(state: &web::Data<Mutex<State>>, id: &str, body: Value) -> bool {
     let mut state = state.lock().unwrap();
     match state.tickets.iter_mut().find(|t| t.id == id && !t.deleted) {
         Some(ticket) => {

@@ -280,7 +280,7 @@ pub struct TestOutcome {
     status_code: Option<u16>,
     duration_ms: i64,
     /// `timeout`, `connect`, `dns`, `tls`, `http_status`, `redirect`, `protocol`,
-    /// `blocked_target`, `token` or `smtp_reply`; `null` on success.
+    /// `blocked_target`, `token`, `smtp_reply` or `mapping`; `null` on success.
     error_kind: Option<&'static str>,
     error: Option<String>,
     /// The start of the receiver's answer.
