@@ -225,6 +225,81 @@ pub fn with_marker(text: &str, marker: Option<&str>, max: usize) -> String {
     }
 }
 
+/// A PSA channel's `companies` setting (ConnectWise, Autotask): SPScan tenant id → the system's
+/// company, and the `default` for every other tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Companies {
+    pub map: std::collections::BTreeMap<String, String>,
+    pub default: String,
+}
+
+/// Most tenants a `companies` map names.
+pub const MAX_COMPANIES: usize = 1000;
+
+impl Companies {
+    /// Parses `companies`: a JSON object of tenant id → company (a text, or a whole number for
+    /// the systems whose ids are numbers), with a `default` entry. `valid` says whether a
+    /// company is one the system could have (`Err`: what it must be).
+    pub fn parse(config: &super::Config, valid: impl Fn(&str) -> Result<(), String>) -> Result<Self, crate::domain::Invalid> {
+        use crate::domain::Invalid;
+        let example = r#"an object of SPScan tenant id → company, with a "default": {"contoso": "ContosoLtd", "default": "MSP-Internal"}"#;
+        let Some(serde_json::Value::Object(given)) = config.get("companies") else {
+            return Err(Invalid::new("companies", format!("must be {example}")));
+        };
+        if given.len() > MAX_COMPANIES + 1 {
+            return Err(Invalid::new("companies", format!("names at most {MAX_COMPANIES} tenants")));
+        }
+        let mut map = std::collections::BTreeMap::new();
+        for (tenant, company) in given {
+            let company = match company {
+                serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
+                serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
+                _ => return Err(Invalid::new(format!("companies.{}", crate::domain::tenant::clip(tenant)), "must be the company's identifier (a text, or a number)")),
+            };
+            valid(&company).map_err(|why| Invalid::new(format!("companies.{}", crate::domain::tenant::clip(tenant)), why))?;
+            map.insert(tenant.clone(), company);
+        }
+        let default = map.remove("default").ok_or_else(|| Invalid::new("companies", format!("needs a \"default\" for the tenants it does not name: {example}")))?;
+        Ok(Self { map, default })
+    }
+
+    /// The company of the delivery's tenant, and where it came from.
+    pub fn of(&self, payload: &Value) -> Company {
+        let tenant = payload["tenant"]["id"].as_str().unwrap_or_default();
+        match self.map.get(tenant) {
+            Some(id) => Company { id: id.clone(), source: "map".into() },
+            None => Company { id: self.default.clone(), source: "default".into() },
+        }
+    }
+
+    /// Every company it names, the default first (a Test checks each).
+    pub fn all(&self) -> Vec<&str> {
+        let mut all = vec![self.default.as_str()];
+        for company in self.map.values() {
+            if !all.contains(&company.as_str()) {
+                all.push(company);
+            }
+        }
+        all
+    }
+
+    /// As stored (the `default` among the tenants).
+    pub fn stored(&self) -> Value {
+        let mut stored: serde_json::Map<String, Value> = self.map.iter().map(|(t, c)| (t.clone(), Value::from(c.clone()))).collect();
+        stored.insert("default".into(), Value::from(self.default.clone()));
+        Value::Object(stored)
+    }
+}
+
+/// The incident settings of a PSA channel: `incident_by` always holds `/tenant/id` (one
+/// customer per ticket), added first when it was left out.
+pub fn one_tenant(mut settings: super::IncidentSettings) -> super::IncidentSettings {
+    if !settings.by.iter().any(|p| p == "/tenant/id") {
+        settings.by.insert(0, "/tenant/id".into());
+    }
+    settings
+}
+
 /// What a ticket or a note says of a delivery, as plain text: a title (an event's one-line
 /// summary, a notification's headline) and lines (an event's facts and identity, a
 /// notification's events). Event data is made [`safe`] for systems that show plain text.
