@@ -109,6 +109,10 @@ impl ChannelKind {
         self.0.url_is_secret()
     }
 
+    pub fn one_tenant_per_incident(self) -> bool {
+        self.0.one_tenant_per_incident()
+    }
+
     pub fn is_siem(self) -> bool {
         self.0.is_siem()
     }

@@ -229,6 +229,22 @@ fn check_references(conn: &mut Conn, spec: &RuleSpec) -> Result<(), StoreError> 
     if let Some(missing) = spec.channel_ids.iter().find(|id| !existing.contains(id)) {
         return Err(Invalid::new("channel_ids", format!("no channel `{missing}`")).into());
     }
+    // A PSA files each ticket under one customer (SPEC section 17): a rule of every tenant that
+    // groups without `/tenant/id` would put two customers' events in one ticket.
+    let group_by = spec.noise.group.as_deref().and_then(|g| serde_json::from_str::<serde_json::Value>(g).ok()).and_then(|g| crate::domain::noise::GroupSpec::parse(&g, "group").ok()).map(|g| g.by);
+    if let (None, Some(by)) = (&spec.tenant_id, group_by) {
+        if !by.iter().any(|p| p == "/tenant/id") {
+            let kinds: Vec<(String, String, String)> = channels::table.filter(channels::id.eq_any(&spec.channel_ids)).select((channels::id, channels::name, channels::kind)).load(conn)?;
+            let psa = kinds.iter().find(|(_, _, kind)| crate::channels::ChannelKind::from_stored(kind).is_ok_and(crate::channels::ChannelKind::one_tenant_per_incident));
+            if let Some((id, name, kind)) = psa {
+                return Err(Invalid::new(
+                    "group.by",
+                    format!("must hold /tenant/id: channel `{id}` ({name}) is {kind}, which files each ticket under one customer, and this rule groups events of every tenant together; add /tenant/id to group.by, or set tenant_id"),
+                )
+                .into());
+            }
+        }
+    }
     Ok(())
 }
 

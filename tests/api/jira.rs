@@ -25,7 +25,7 @@ async fn app(settle: Duration) -> TestApp {
 }
 
 /// A Jira channel to `jira` (project SOC) with a rule sending every event of `contoso` to it.
-pub async fn jira_channel(app: &TestApp, jira: &Tickets, extra: Value) -> String {
+pub async fn jira_channel(app: &Api, jira: &Tickets, extra: Value) -> String {
     let mut input = json!({"name": "SOC Jira", "type": "jira", "url": jira.base, "email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "project_key": "SOC", "rate_limit_per_second": 50});
     input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let answer = app.post("/api/v1/channels", input).await;
@@ -244,4 +244,79 @@ async fn a_search_index_lagging_30_seconds_behind_creates_still_ends_with_one_is
     assert_eq!(delivered["ticket"]["key"], json!(tickets[0].key));
     let searches = jira.requests().iter().filter(|(_, p, _)| p.ends_with("/search/jql")).count();
     assert_eq!(searches, 1, "one search, once the index shows the issue");
+}
+
+/// `kill -9` after Jira made the issue and before the router learnt of it: the restarted router
+/// finds the issue by its marker (after CREATE_SETTLE) instead of making a second one, on both
+/// backends.
+#[actix_web::test]
+async fn a_router_killed_between_jiras_create_and_its_record_ends_with_one_issue() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        backend
+            .run(async {
+                let database = TestDatabase::new();
+                let jira = start_jira();
+                jira.fault(Op::Create, Fault::MadeThenHang);
+                let env = [("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("CREATE_SETTLE", "2s"), ("RUST_LOG", "info")];
+                let (mut first, _, _) = start_router_with(&database.url, &env);
+                jira_channel(&first.api, &jira, json!({})).await;
+                let answer = first.api.ingest(at_site("high", FINANCE)).await;
+                assert_eq!(answer.status, 202, "{}", answer.body);
+                let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+                // The issue is made; its answer never comes; the router dies.
+                jira.wait_for(1, 0, WITHIN).await;
+                first.child.kill().expect("SIGKILL");
+                first.child.wait().unwrap();
+                let (mut second, _, _) = start_router_with(&database.url, &env);
+                let later = second.api.ingest(at_site("critical", FINANCE)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+                let delivered = second.api.wait_for_status(&id, "succeeded", Duration::from_secs(30)).await;
+                second.api.wait_for_status(&later, "succeeded", Duration::from_secs(30)).await;
+                let tickets = jira.tickets();
+                assert_eq!(tickets.len(), 1, "one issue after the crash: {:?}", jira.requests());
+                assert_eq!(tickets[0].notes.len(), 1, "the later event is its comment");
+                assert_eq!(delivered["ticket"]["key"], json!(tickets[0].key), "{delivered}");
+                let searched = delivered["attempts"].as_array().unwrap().iter().any(|a| a["request"]["url"].as_str().is_some_and(|u| u.ends_with("/search/jql")));
+                assert!(searched, "found by its marker: {delivered}");
+                second.stop();
+            })
+            .await;
+    }
+}
+
+/// Two instances on one PostgreSQL database taking events of one incident at once make one
+/// issue, and comment the rest on it, each event once.
+#[actix_web::test]
+async fn two_instances_taking_one_incidents_events_at_once_make_one_issue() {
+    Backend::Postgres
+        .run(async {
+            let database = TestDatabase::new();
+            let jira = start_jira();
+            let start = |id: &str| start_router_with(&database.url, &[("ADMIN_TOKEN", ADMIN_TOKEN), ("INGEST_TOKEN", INGEST_TOKEN), ("INSTANCE_ID", id), ("RUST_LOG", "info")]).0;
+            let (a, b) = (start("instance-a"), start("instance-b"));
+            let channel = jira_channel(&a.api, &jira, json!({})).await;
+            // Both instances route to the channel before the events go (a probe of another site each).
+            for instance in [&a, &b] {
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                while instance.api.ingest(at_site("low", &format!("https://contoso.sharepoint.com/sites/Probe-{}", ulid::Ulid::new()))).await.body["deliveries"].as_array().unwrap().is_empty() {
+                    assert!(std::time::Instant::now() < deadline, "an instance did not pick up the rule");
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            let probes = jira.wait_for(2, 0, WITHIN).await.len();
+            // Eight events of one incident, through both instances at once.
+            let sends = (0..8).map(|i| {
+                let via = if i % 2 == 0 { &a.api } else { &b.api };
+                let mut event = at_site("high", FINANCE);
+                event["event_id"] = json!(format!("evt-both-{i}"));
+                async move { via.ingest(event).await }
+            });
+            let answers = futures_util::future::join_all(sends).await;
+            assert!(answers.iter().all(|a| a.status == 202), "{:?}", answers.iter().map(|a| &a.body).collect::<Vec<_>>());
+            let held = jira.wait_for(probes + 1, 7, Duration::from_secs(30)).await;
+            let finance: Vec<_> = held.iter().filter(|t| t.created["fields"]["summary"].as_str().unwrap().contains("Q3 forecast") && !t.created.to_string().contains("Probe-")).collect();
+            assert_eq!(finance.len(), 1, "one issue for the incident: {:?}", jira.requests());
+            assert_eq!(finance[0].notes.len(), 7, "every other event is one comment");
+            let _ = channel;
+        })
+        .await;
 }
