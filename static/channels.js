@@ -5,7 +5,7 @@ import { del, get, patch, post } from './api.js';
 import { sparkline } from './chart.js';
 import { offerRule } from './channel_rule_offer.js';
 import { PREVIEWED, previewMessage } from './message_preview.js';
-import { clear, clearErrors, enabledField, field, formError, h, markRequired, onOff, safely, saveOrCancel, showError, showErrorInWords, table, toast, when } from './ui.js';
+import { clear, clearErrors, enabledField, field, formError, h, markRequired, onOff, safely, saveOrCancel, showError, showErrorInWords, table, ticketLink, toast, when } from './ui.js';
 
 function headersText(headers) {
   return Object.entries(headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
@@ -24,7 +24,11 @@ function parseHeaders(text) {
 // `protocol`: what the status code is a code of (`SMTP` for email, whose address is a mail server).
 function testResult(outcome, protocol = 'HTTP') {
   const parts = [];
-  if (outcome.ok) parts.push(`✓ Delivered: ${protocol} ${outcome.status_code} in ${outcome.duration_ms} ms`);
+  // A ticketing channel's Test: what it checked, and the test ticket it opened.
+  if (outcome.checked && outcome.checked.length) parts.push(`✓ Checked ${outcome.checked.join(', ')}`);
+  if (outcome.ticket) parts.push(h('span', { dataset: { testTicket: outcome.ticket.id } }, '✓ Opened test ticket ', ticketLink(outcome.ticket)));
+  if (outcome.ok && outcome.checked && !outcome.ticket) parts.push(`✓ Nothing was created (${protocol} ${outcome.status_code} in ${outcome.duration_ms} ms)`);
+  else if (outcome.ok) parts.push(`✓ Delivered: ${protocol} ${outcome.status_code} in ${outcome.duration_ms} ms`);
   else if (outcome.status_code) parts.push(`✗ Failed: ${outcome.error || `${protocol} ${outcome.status_code}`} (${outcome.error_kind}) in ${outcome.duration_ms} ms`);
   else parts.push(`✗ Failed: ${outcome.error} (${outcome.error_kind}) after ${outcome.duration_ms} ms`);
   if (outcome.response_excerpt) parts.push(`Receiver answered: ${outcome.response_excerpt}`);
@@ -46,7 +50,7 @@ export async function loadTypes() {
   TYPES = Object.fromEntries(items.map((t) => [t.type, {
     label: t.label, help: t.help, urlLabel: t.url.label, urlKey: t.url.field === 'url' ? undefined : t.url.field,
     secretUrl: t.url.secret, placeholder: t.url.placeholder, defaultUrl: t.url.default || null, hostOnly: Boolean(t.url.host), headers: t.headers_in_form,
-    rate: t.rate_limit_per_second ? String(t.rate_limit_per_second) : '',
+    rate: t.rate_limit_per_second ? String(t.rate_limit_per_second) : '', tickets: Boolean(t.tickets),
     settings: t.settings.map((s) => ({ name: s.name, label: s.label, help: s.help, placeholder: s.placeholder,
       secret: s.secret, required: s.required, type: s.type === 'number' ? 'number' : undefined })),
   }]));
@@ -237,17 +241,23 @@ export async function render(view) {
 
   const rows = items.map((channel) => {
     const resultRow = h('tr.test-row', { hidden: true }, h('td', { colspan: 6 }));
-    const test = h('button', { type: 'button', on: { click: async () => {
-      test.disabled = true; test.textContent = 'Testing…';
-      try {
-        const outcome = await post(`/channels/${channel.id}/test`);
-        clear(resultRow.firstChild).append(testResult(outcome, (TYPES[channel.type] || {}).hostOnly ? 'SMTP' : 'HTTP'));
-      } catch (error) {
-        clear(resultRow.firstChild).append(h('div.result.bad', {}, error.message));
-      }
-      resultRow.hidden = false; test.disabled = false; test.textContent = 'Test';
-    } } }, 'Test');
-    test.setAttribute('aria-label', `Test ${channel.name}`);
+    // A ticketing channel's Test checks without creating; "Test ticket" opens a marked one.
+    const testButton = (label, body, aria) => {
+      const button = h('button', { type: 'button', title: body ? 'Opens a [SPScan TEST] ticket outside any incident' : '', on: { click: async () => {
+        button.disabled = true; button.textContent = 'Testing…';
+        try {
+          const outcome = await post(`/channels/${channel.id}/test`, body);
+          clear(resultRow.firstChild).append(testResult(outcome, (TYPES[channel.type] || {}).hostOnly ? 'SMTP' : 'HTTP'));
+        } catch (error) {
+          clear(resultRow.firstChild).append(h('div.result.bad', {}, error.message));
+        }
+        resultRow.hidden = false; button.disabled = false; button.textContent = label;
+      } } }, label);
+      button.setAttribute('aria-label', aria);
+      return button;
+    };
+    const test = testButton('Test', undefined, `Test ${channel.name}`);
+    const testTicket = (TYPES[channel.type] || {}).tickets ? testButton('Test ticket', { create: true }, `Open a test ticket in ${channel.name}`) : null;
     const stats = channel.stats || {};
     const daily = statsOf.get(channel.id);
     const open = channel.enabled && channel.health && channel.health.state === 'open';
@@ -270,6 +280,7 @@ export async function render(view) {
       h('td', {}, h('div.actions', {},
         open ? probeButton(channel, reload) : null,
         test,
+        testTicket,
         h('button', { type: 'button', 'aria-label': `Edit ${channel.name}`, on: { click: () => show(channelForm(channel, (s) => closeForm(s, false))) } }, 'Edit'),
         h('button', { type: 'button', 'aria-label': `${channel.enabled ? 'Disable' : 'Enable'} ${channel.name}`, on: { click: safely(async () => {
           await patch(`/channels/${channel.id}`, { enabled: !channel.enabled });

@@ -2,7 +2,7 @@
 // "Silence similar"; one delivery with every attempt and its payload, and Redeliver.
 
 import { get, post } from './api.js';
-import { badge, clear, h, severity, table, toast, when } from './ui.js';
+import { badge, clear, h, severity, table, ticketLink, toast, when } from './ui.js';
 import { KNOWN_TYPES } from './rules.js';
 import { sentRequest } from './sent.js';
 
@@ -233,15 +233,6 @@ function groupedList(d, page, channelName) {
     page.next_cursor ? h('p', {}, h('a', { href: `#/logs?${query({ notification_id: d.id })}` }, 'All of them in the alert log')) : null);
 }
 
-/**
- * The ticket, page or message a delivery wrote to (PagerDuty, ticketing, email): a link when
- * the system gave a URL (only an http(s) one), else its key or id as code.
- */
-function ticketLink(ticket) {
-  const label = ticket.key || ticket.id;
-  const safe = typeof ticket.url === 'string' && /^https?:\/\//i.test(ticket.url);
-  return safe ? h('a', { href: ticket.url, target: '_blank', rel: 'noopener noreferrer' }, label) : h('code', {}, label);
-}
 
 export async function renderDelivery(view, id) {
   const [channels, rules] = await Promise.all([get('/channels'), get('/rules')]);

@@ -187,3 +187,13 @@ export function showErrorInWords(form, error) {
   const label = shown && shown.querySelector(':scope > label, :scope > legend');
   showError(form, { message: error.message, problem: { ...problem, detail: inWords({ ...problem, detail: problem.detail || error.message }, label ? label.textContent.trim() : null) } });
 }
+
+/**
+ * The ticket, page or message a delivery wrote to (PagerDuty, ticketing, email): a link when
+ * the system gave a URL (only an http(s) one), else its key or id as code.
+ */
+export function ticketLink(ticket) {
+  const label = ticket.key || ticket.id;
+  const safe = typeof ticket.url === 'string' && /^https?:\/\//i.test(ticket.url);
+  return safe ? h('a', { href: ticket.url, target: '_blank', rel: 'noopener noreferrer' }, label) : h('code', {}, label);
+}

@@ -64,6 +64,10 @@ impl ChannelType for Jira {
         true
     }
 
+    fn opens_tickets(&self) -> bool {
+        true
+    }
+
     /// Its limits are shared with the MSP's other tools.
     fn default_rate_limit(&self) -> Option<u32> {
         Some(1)

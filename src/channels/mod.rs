@@ -126,6 +126,12 @@ pub trait ChannelType: Sync {
         false
     }
 
+    /// A ticketing system (Jira, ServiceNow, ConnectWise, Autotask): its prepared form answers
+    /// [`Prepared::tickets`], and its Test checks (or, asked to, opens a test ticket).
+    fn opens_tickets(&self) -> bool {
+        false
+    }
+
     /// What the API calls the channel's URL (`endpoint` for Sentinel).
     fn url_field(&self) -> &'static str {
         "url"

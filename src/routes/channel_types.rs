@@ -25,6 +25,9 @@ pub struct ChannelTypeView {
     headers_in_form: bool,
     /// The rate limit a new channel gets when none is given; `null`: none.
     rate_limit_per_second: Option<u32>,
+    /// A ticketing system (SPEC section 17): Test checks the credentials and the project,
+    /// table, board or queue, creating nothing; `{"create":true}` opens a test ticket.
+    tickets: bool,
     /// The type's own settings, beside `url`, `headers` and `rate_limit_per_second`.
     settings: Vec<SettingView>,
 }
@@ -89,6 +92,7 @@ impl ChannelTypeView {
             signed: channel_type.signs(),
             headers_in_form: shown.headers_in_form,
             rate_limit_per_second: channel_type.default_rate_limit(),
+            tickets: channel_type.opens_tickets(),
             settings: channel_type.settings().iter().map(setting).collect(),
         }
     }

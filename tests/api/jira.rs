@@ -320,3 +320,47 @@ async fn two_instances_taking_one_incidents_events_at_once_make_one_issue() {
         })
         .await;
 }
+
+/// In the admin page: a Jira channel added from the form the registry generates; Test checks
+/// without creating, Test ticket opens a marked issue and links it, and a delivery's page links
+/// the issue it wrote to.
+#[actix_web::test]
+async fn a_jira_channel_added_from_the_form_is_tested_and_its_issue_linked() {
+    use crate::browser::{browser, DESKTOP};
+    let jira = start_jira();
+    let app = app(Duration::from_secs(120)).await;
+    app.create_tenant("contoso").await;
+    let browser = browser().await;
+    browser.screen(DESKTOP).await;
+    browser.sign_in(&app.base).await;
+    browser.go(&app.base, "#/channels").await;
+    browser.click_button("", "Add channel").await;
+    let form = "//form[@aria-label='Add channel']";
+    browser.wait_for("form[aria-label='Add channel'] select[name='type']").await.select_by_value("jira").await.unwrap();
+    browser.wait_for_text("form[aria-label='Add channel'] label", "Jira site URL").await;
+    browser.fill(form, "Name", "SOC Jira").await;
+    browser.fill(form, "Jira site URL", &jira.base).await;
+    browser.fill(form, "Account email", JIRA_EMAIL).await;
+    browser.fill(form, "API token", JIRA_TOKEN).await;
+    browser.fill(form, "Project key", "SOC").await;
+    browser.click_button(form, "Save").await;
+    let row = "//tr[td//strong[normalize-space()='SOC Jira']]";
+    browser.click_button(row, "Test").await;
+    browser.wait_for_text("[data-test-result='ok']", "Checked the credentials, project SOC, issue type Task in SOC").await;
+    browser.wait_for_text("[data-test-result='ok']", "Nothing was created").await;
+    assert!(jira.tickets().is_empty(), "Test created nothing");
+    browser.click_button(row, "Test ticket").await;
+    let link = browser.wait_for_text("[data-test-result='ok'] [data-test-ticket] a", "SOC-1").await;
+    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some(format!("{}/browse/SOC-1", jira.base).as_str()));
+    assert_eq!(jira.tickets().len(), 1);
+    // An event: the delivery's page links its issue.
+    let channel = app.get("/api/v1/channels").await.body["items"][0]["id"].as_str().unwrap().to_string();
+    app.route_everything_to(&[&channel]).await;
+    let delivery = deliver(&app, at_site("high", FINANCE), "succeeded").await;
+    let id = delivery["id"].as_str().unwrap();
+    browser.go(&app.base, &format!("#/logs/{id}")).await;
+    let issue = browser.wait_for_text("[data-ticket] a", "SOC-2").await;
+    assert_eq!(issue.attr("href").await.unwrap().as_deref(), Some(format!("{}/browse/SOC-2", jira.base).as_str()));
+    browser.assert_no_problems("a Jira channel from the form, tested, and its issue on a delivery").await;
+    browser.client.clone().close().await.unwrap();
+}
