@@ -66,10 +66,16 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                 // Committed before the create goes: should the router stop before its answer, the
                 // next attempt searches for the marker instead of opening a second ticket.
                 let (channel_id, key_hash, marker, delivery_id) = (target.channel_id.clone(), incident.key.hash.clone(), incident.marker.clone(), item.delivery_id.to_string());
-                let now = now_ms();
-                match store.write(move |conn| crate::store::incidents::create_starting(conn, &channel_id, &key_hash, &marker, &delivery_id, now)).await {
-                    Ok(true) => this_delivery = true,
-                    Ok(false) => return ended(failure(ErrorKind::Incident, "the incident moved on while this attempt ran (another attempt opened a new ticket); tried again".into()), None, None),
+                let (seen, now) = (incident.create.as_ref().map(|c| c.started_at), now_ms());
+                match store.write(move |conn| crate::store::incidents::create_starting(conn, &channel_id, &key_hash, &marker, seen, &delivery_id, now)).await {
+                    Ok(true) => {
+                        this_delivery = true;
+                        incident.create = Some(crate::domain::incident::PendingCreate { started_at: now, delivery_id: item.delivery_id.to_string() });
+                    }
+                    Ok(false) => {
+                        let why = "another attempt of this incident is opening its ticket (or opened a new one) while this one ran; nothing was sent, tried again";
+                        return ended(failure(ErrorKind::Incident, why.into()), None, None);
+                    }
                     Err(err) => return ended(failure(ErrorKind::Incident, format!("the create could not be marked in the router's database ({err}); nothing was sent")), None, None),
                 }
                 system.create(target, &item, &incident, sending)

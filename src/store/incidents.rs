@@ -101,13 +101,18 @@ fn read(conn: &mut Conn, channel_id: &str, key: &IncidentKey) -> Result<Incident
 }
 
 /// Marks that a create of the incident is about to be sent by `delivery_id`'s attempt, as of
-/// `now`, if the incident still has `marker` (else another attempt moved it on: `Ok(false)`,
-/// nothing is sent). Committed before the request goes, so a crash after it leaves the create
-/// pending and the next attempt searches for the marker first.
-pub fn create_starting(conn: &mut Conn, channel_id: &str, key_hash: &str, marker: &str, delivery_id: &str, now: i64) -> Result<bool, StoreError> {
-    let marked = diesel::update(this!(channel_id, key_hash).filter(incidents::marker.eq(marker)))
-        .set((incidents::create_started_at.eq(now), incidents::create_delivery_id.eq(delivery_id)))
-        .execute(conn)?;
+/// `now`, if the incident still has `marker` and the pending create the attempt saw (`seen`:
+/// when it started, `None` for none) — else another attempt moved it on or is opening the
+/// ticket right now (a person's Redeliver beside a scheduled attempt): `Ok(false)`, nothing is
+/// sent. Committed before the request goes, so a crash after it leaves the create pending and
+/// the next attempt searches for the marker first.
+pub fn create_starting(conn: &mut Conn, channel_id: &str, key_hash: &str, marker: &str, seen: Option<i64>, delivery_id: &str, now: i64) -> Result<bool, StoreError> {
+    let incident = this!(channel_id, key_hash).filter(incidents::marker.eq(marker));
+    let set = (incidents::create_started_at.eq(now), incidents::create_delivery_id.eq(delivery_id));
+    let marked = match seen {
+        None => diesel::update(incident.filter(incidents::create_started_at.is_null())).set(set).execute(conn)?,
+        Some(at) => diesel::update(incident.filter(incidents::create_started_at.eq(at))).set(set).execute(conn)?,
+    };
     Ok(marked == 1)
 }
 

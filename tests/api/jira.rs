@@ -202,6 +202,34 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_persons_redeliver_while_the_incidents_issue_is_being_made_makes_no_second_issue() {
+        let jira = start_jira();
+        let app = app(Duration::from_secs(120)).await;
+        jira_channel(&app, &jira, json!({})).await;
+        // The first event of the incident fails for good (refused), the second is being made slowly.
+        jira.fault(Op::Create, Fault::Status(400, r#"{"errorMessages":["Field 'labels' cannot be set."],"errors":{}}"#));
+        let failed = deliver(&app, at_site("high", FINANCE), "failed").await;
+        jira.fault(Op::Create, Fault::SlowMade(1_500));
+        let second = app.ingest(at_site("critical", FINANCE)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+        let deadline = std::time::Instant::now() + WITHIN;
+        while jira.requests().iter().filter(|(m, p, _)| m == "POST" && p == "/rest/api/3/issue").count() < 2 {
+            assert!(std::time::Instant::now() < deadline, "the second create did not start");
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A person presses Redeliver on the first while the second's issue is being made.
+        let redelivered = app.post(&format!("/api/v1/deliveries/{}/redeliver", failed["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(redelivered.status, 200, "{}", redelivered.body);
+        let manual = redelivered.body["attempts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((&manual["trigger"], &manual["error_kind"]), (&json!("manual"), &json!("incident")), "{manual}");
+        app.wait_for_status(&second, "succeeded", WITHIN).await;
+        assert_eq!(jira.tickets().len(), 1, "no second issue: {:?}", jira.requests());
+        // Once it is made, a Redeliver comments on it.
+        let again = app.post(&format!("/api/v1/deliveries/{}/redeliver", failed["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(again.body["status"], "succeeded", "{}", again.body);
+        assert_eq!(jira.wait_for(1, 1, WITHIN).await.len(), 1);
+    }
+
+    #[actix_web::test]
     async fn test_checks_the_credentials_project_and_issue_type_creating_nothing_and_creates_a_marked_issue_when_asked() {
         let jira = start_jira();
         let app = app(Duration::from_secs(120)).await;

@@ -52,6 +52,8 @@ pub enum Fault {
     MadeThen500,
     /// Makes the ticket, then never answers.
     MadeThenHang,
+    /// Waits this many milliseconds, then makes the ticket and answers as usual.
+    SlowMade(u64),
 }
 
 /// Everything one system holds and was asked.
@@ -155,6 +157,9 @@ pub fn answered(fault: &Fault) -> Option<HttpResponse> {
 pub async fn create(state: web::Data<Mutex<State>>, fault: Option<Fault>, created: Value, marker: String, key_prefix: &str, answer: impl Fn(&Ticket) -> HttpResponse) -> HttpResponse {
     if let Some(response) = fault.as_ref().and_then(answered) {
         return response;
+    }
+    if let Some(Fault::SlowMade(ms)) = fault {
+        actix_web::rt::time::sleep(Duration::from_millis(ms)).await;
     }
     let ticket = {
         let mut state = state.lock().unwrap();
