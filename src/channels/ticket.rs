@@ -300,6 +300,21 @@ pub fn one_tenant(mut settings: super::IncidentSettings) -> super::IncidentSetti
     settings
 }
 
+/// One note for several events of an incident (the one attempted and those waiting behind it):
+/// shaped as a notification (`alert.group`) of the incident's key, so every type renders it as
+/// a grouped summary: a headline with the count, then one line per event.
+pub fn together(key: &IncidentKey, payloads: &[Value]) -> Value {
+    let rank = |s: &Value| ["low", "medium", "high", "critical"].iter().position(|r| s.as_str() == Some(*r)).unwrap_or(0);
+    let severity = payloads.iter().map(|p| &p["severity"]).max_by_key(|s| rank(s)).cloned().unwrap_or(Value::Null);
+    serde_json::json!({
+        "event": crate::domain::notification::NOTIFICATION_EVENT,
+        "severity": severity,
+        "tenant": payloads.first().map(|p| p["tenant"].clone()).unwrap_or(Value::Null),
+        "group": {"key": serde_json::from_str::<Value>(&key.text).unwrap_or(Value::Null), "count": payloads.len(), "earlier": 0},
+        "events": payloads,
+    })
+}
+
 /// What a ticket or a note says of a delivery, as plain text: a title (an event's one-line
 /// summary, a notification's headline) and lines (an event's facts and identity, a
 /// notification's events). Event data is made [`safe`] for systems that show plain text.
@@ -314,7 +329,9 @@ pub fn said_of(payload: &Value) -> Said {
     if is_notification(payload) {
         let group = group_summary(payload);
         let severity = payload["severity"].as_str().unwrap_or("unknown").to_uppercase();
-        let mut lines: Vec<String> = group.items.iter().map(|l| safe(l)).collect();
+        // Each event listed with its id, so the ticket says which events it holds.
+        let events = payload["events"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let mut lines: Vec<String> = group.items.iter().zip(events).map(|(line, event)| safe(&format!("{line} [{}]", plain(&event["event_id"])))).collect();
         lines.extend(group.more.map(|m| safe(&m)));
         return Said { title: safe(&format!("{severity}: {}", group.headline)), lines };
     }

@@ -37,21 +37,24 @@ pub async fn deliver_once(outbound: &Outbound, target: &Target, items: &[Item<'_
 /// the first item's incident is opened (or found) first, so its marker is stored before anything
 /// is sent, and the type builds the request knowing it. If the incident cannot be opened nothing
 /// is sent: the attempt fails with error kind `incident` and is retried.
-pub async fn deliver(store: &Store, outbound: &Outbound, target: &Target, items: &[Item<'_>]) -> Sent {
+///
+/// `gather`: a scheduled attempt, whose note to a ticket may also carry the deliveries of its
+/// incident waiting behind it (`Sent::also`); a person's Redeliver sends only what was asked.
+pub async fn deliver(store: &Store, outbound: &Outbound, target: &Target, items: &[Item<'_>], gather: bool) -> Sent {
     let Some(settings) = target.incidents() else { return deliver_once(outbound, target, items).await };
     let first = items[0];
     let key = IncidentKey::of_payload(&serde_json::from_slice(first.payload).unwrap_or_default(), &settings.by);
     let (channel_id, window, now) = (target.channel_id.clone(), settings.reopen_window_ms, now_ms());
     match store.write(move |conn| crate::store::incidents::open(conn, &channel_id, &key, now, window)).await {
         Ok(incident) => match target.tickets() {
-            Some(system) => tickets::converse(store, outbound, target, system, Item { incident: Some(&incident), ..first }, incident.clone()).await,
+            Some(system) => tickets::converse(store, outbound, target, system, Item { incident: Some(&incident), ..first }, incident.clone(), gather).await,
             None => deliver_once(outbound, target, &[Item { incident: Some(&incident), ..first }]).await,
         },
         Err(err) => {
             log::warn!("channel {}: the incident of delivery {} could not be opened: {err}", target.channel_id, first.delivery_id);
             let why = format!("the delivery's incident could not be opened in the router's database ({err}); nothing was sent");
             let outcome = crate::outbound::failure(crate::domain::retry::ErrorKind::Incident, why);
-            Sent { outcome: AttemptOutcome { started_at: now, ..outcome }, carried: 1, request: None, incident: None }
+            Sent { outcome: AttemptOutcome { started_at: now, ..outcome }, carried: 1, request: None, incident: None, also: Vec::new() }
         }
     }
 }

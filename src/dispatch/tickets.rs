@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use serde_json::Value;
 
 use crate::channels::ticket::{first_step, next, Next, Step, TicketSystem};
@@ -23,7 +24,9 @@ const MOST_REQUESTS: usize = 5;
 /// Delivers `item` to the ticketing system of `target`, in the incident `incident` (opened
 /// before). The outbound exchange knows `CREATE_SETTLE`: how long after a create of unknown
 /// outcome the system's search is trusted to show it.
-pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, system: &dyn TicketSystem, item: Item<'_>, mut incident: IncidentView) -> Sent {
+/// With `gather`, a note also carries the deliveries of the incident waiting behind this one
+/// (a scheduled attempt; a person's Redeliver sends only what was asked for), recorded with it.
+pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, system: &dyn TicketSystem, item: Item<'_>, mut incident: IncidentView, gather: bool) -> Sent {
     let settle = outbound.create_settle();
     let deadline = outbound.deadline();
     let started_at = now_ms();
@@ -37,7 +40,9 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
         thread: None,
         settles_create,
     };
-    let ended = |outcome: AttemptOutcome, request, incident| Sent { outcome: AttemptOutcome { started_at, ..outcome }, carried: 1, request, incident };
+    let ended = |outcome: AttemptOutcome, request, incident| Sent { outcome: AttemptOutcome { started_at, ..outcome }, carried: 1, request, incident, also: Vec::new() };
+    // The deliveries a note took in besides this one, and the note's payload for them all.
+    let mut gathered: (Vec<String>, Option<Bytes>) = (Vec::new(), None);
     let mut step = match first_step(&incident, started_at, settle_ms) {
         Ok(step) => step,
         Err(until) => {
@@ -60,7 +65,13 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
     for _ in 0..MOST_REQUESTS {
         let request = match &step {
             Step::Read(ticket) => system.read(target, ticket),
-            Step::Note(ticket) => system.note(target, ticket, &item, sending),
+            Step::Note(ticket) => {
+                if gather && gathered.1.is_none() {
+                    gathered = waiting_behind(store, target, &item, &incident).await;
+                }
+                let noted = Item { payload: gathered.1.as_ref().unwrap_or(item.payload), ..item };
+                system.note(target, ticket, &noted, sending)
+            }
             Step::Search => system.search(target, &incident.marker, &item),
             Step::Create => {
                 // Committed before the create goes: should the router stop before its answer, the
@@ -125,11 +136,36 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                 if ambiguous && matches!(outcome.verdict, Verdict::Retry(_)) {
                     outcome.retry_after = Some(outcome.retry_after.unwrap_or_default().max(settle));
                 }
-                return ended(outcome, called.shown, Some(write(ticket, settles)));
+                let noted = matches!(step, Step::Note(_)) && outcome.succeeded();
+                let also = if noted { std::mem::take(&mut gathered.0) } else { Vec::new() };
+                return Sent { also, ..ended(outcome, called.shown, Some(write(ticket, settles))) };
             }
         }
     }
     ended(failure(ErrorKind::Incident, format!("the ticketing system kept sending the attempt on after {MOST_REQUESTS} requests; tried again")), None, None)
+}
+
+/// Most deliveries waiting behind an attempt that one note takes in.
+const MOST_GATHERED: i64 = 100;
+
+/// The deliveries of `item`'s incident waiting behind it, and one payload for them all with it
+/// (`None`: none wait, or `item` is a notification, which already sums up its events). A store
+/// that does not answer only means each goes in a note of its own.
+async fn waiting_behind(store: &Store, target: &Target, item: &Item<'_>, incident: &IncidentView) -> (Vec<String>, Option<Bytes>) {
+    let first: Value = serde_json::from_slice(item.payload).unwrap_or_default();
+    if crate::channels::text::group::is_notification(&first) {
+        return (Vec::new(), None);
+    }
+    let (channel_id, key_hash, after) = (target.channel_id.clone(), incident.key.hash.clone(), item.delivery_id.to_string());
+    let now = now_ms();
+    let waiting = store.read(move |conn| crate::store::deliveries::waiting_behind(conn, &channel_id, &key_hash, &after, now, MOST_GATHERED)).await.unwrap_or_default();
+    if waiting.is_empty() {
+        return (Vec::new(), None);
+    }
+    let mut payloads = vec![first];
+    payloads.extend(waiting.iter().map(|(_, _, p)| serde_json::from_str::<Value>(p).unwrap_or_default()));
+    let together = crate::channels::ticket::together(&incident.key, &payloads);
+    (waiting.into_iter().map(|(id, _, _)| id).collect(), Some(crate::channels::json_body(&together)))
 }
 
 /// Makes the system's discovery request if it has one (Autotask's zone), before `deadline`:

@@ -61,6 +61,9 @@ pub struct Sent {
     pub request: Option<Arc<SentRequest>>,
     /// What a delivered request wrote to its delivery's incident (types that keep incidents).
     pub incident: Option<crate::domain::incident::IncidentWrite>,
+    /// Other deliveries of the incident the request carried too (a ticketing note that took
+    /// in those waiting behind it): recorded with the same outcome.
+    pub also: Vec<String>,
 }
 
 impl Outbound {
@@ -98,6 +101,7 @@ impl Outbound {
             carried,
             request: None,
             incident: None,
+            also: Vec::new(),
         };
         // What the delivery page shows: the request as sent (a lone delivery's payload sent as it
         // is, a webhook's, is not kept twice) and the answer's headers.

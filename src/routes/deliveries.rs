@@ -341,7 +341,7 @@ pub async fn redeliver(
     detached(async move {
         let target = target_of(&channel).map_err(|unknown| crate::store::StoreError::Conflict(unknown.to_string()))?;
         let payload = Bytes::from(payload);
-        let sent = dispatch::deliver(&store, &outbound, &target, &[Item::new(&row.event_id, &delivery_id, &payload)]).await;
+        let sent = dispatch::deliver(&store, &outbound, &target, &[Item::new(&row.event_id, &delivery_id, &payload)], false).await;
         handle.manual_attempt(&channel.id, sent.outcome.succeeded(), sent.outcome.started_at);
         let record = AttemptRecord { delivery_id, trigger: Trigger::Manual, outcome: sent.outcome, request: None, sent: sent.request, incident: sent.incident };
         let write = dispatch::Write { records: vec![record], ..Default::default() };

@@ -397,6 +397,29 @@ pub fn due_ids(conn: &mut Conn, channel_id: &str, now: i64, limit: i64, serial: 
     Ok(if serial { due.filter(first_of_its_incident()).load(conn)? } else { due.load(conn)? })
 }
 
+/// The pending deliveries of the channel's incident `incident_hash` that wait behind `after_id`
+/// (due by `now`, not waiting for a person's redelivery), oldest first, at most `limit`: each
+/// its id, its event's id and its payload. A ticketing attempt that notes on a ticket carries
+/// them in the same note (SPEC section 17: those waiting behind a create become one note after
+/// it). No instance attempts them meanwhile, whoever leased them at ingestion: only the first
+/// pending delivery of an incident is ever fetched, and that is the one being attempted.
+pub fn waiting_behind(conn: &mut Conn, channel_id: &str, incident_hash: &str, after_id: &str, now: i64, limit: i64) -> Result<Vec<(String, String, String)>, StoreError> {
+    let waiting: Vec<(String, String)> = deliveries::table
+        .filter(deliveries::channel_id.eq(channel_id))
+        .filter(deliveries::incident_hash.eq(incident_hash))
+        .filter(is_pending())
+        .filter(deliveries::id.gt(after_id))
+        .filter(deliveries::next_attempt_at.le(now))
+        .filter(deliveries::redeliver_from.is_null())
+        .order(deliveries::id.asc())
+        .limit(limit)
+        .select((deliveries::id, deliveries::event_id))
+        .load(conn)?;
+    let event_ids: Vec<&str> = waiting.iter().map(|(_, e)| e.as_str()).collect();
+    let payloads: HashMap<String, String> = events::table.filter(events::id.eq_any(&event_ids)).select((events::id, events::payload)).load::<(String, String)>(conn)?.into_iter().collect();
+    Ok(waiting.into_iter().filter_map(|(id, event_id)| payloads.get(&event_id).cloned().map(|p| (id, event_id, p))).collect())
+}
+
 /// When the channel's next pending delivery after `now` falls due.
 fn next_due_after(conn: &mut Conn, channel_id: &str, now: i64) -> Result<Option<i64>, StoreError> {
     Ok(deliveries::table

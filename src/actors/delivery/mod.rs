@@ -27,7 +27,7 @@ use actix::prelude::*;
 use super::messages::{ChannelDisabled, Deliver, Envelope, ManualAttempt, ProbeNow, Reconfigure, Retire, ScheduleWake, Wake};
 use super::retry_supervisor::RetrySupervisor;
 use crate::channels::{Item, Target};
-use crate::domain::attempt::Verdict;
+use crate::domain::attempt::{Trigger, Verdict};
 use crate::domain::breaker::{BreakerPolicy, Health};
 use crate::domain::ids;
 use crate::domain::network::TargetPolicy;
@@ -194,7 +194,9 @@ impl DeliveryActor {
         let (outbound, target, store) = (self.outbound.clone(), Rc::clone(&self.target), self.store.clone());
         let exchange = async move {
             let items: Vec<Item<'_>> = batch.iter().map(|e| Item::new(&e.event_id, &e.delivery_id, &e.payload)).collect();
-            let sent = crate::dispatch::deliver(&store, &outbound, &target, &items).await;
+            // A bulk redelivery's attempt sends only what a person asked for.
+            let gather = batch.iter().all(|e| e.trigger == Trigger::Scheduled);
+            let sent = crate::dispatch::deliver(&store, &outbound, &target, &items, gather).await;
             (batch, target, sent)
         };
         ctx.spawn(exchange.into_actor(self).map(move |(batch, attempted, sent), act, ctx| {
@@ -210,7 +212,7 @@ impl DeliveryActor {
     /// it, the channel may be given up, and the attempts go to be recorded.
     fn finished(&mut self, mut batch: Vec<Envelope>, attempted: &Rc<Target>, sent: crate::outbound::Sent) {
         self.queue.put_back(batch.split_off(sent.carried.min(batch.len())));
-        let (outcome, incident, sent) = (sent.outcome, sent.incident, sent.request);
+        let (outcome, incident, also, sent) = (sent.outcome, sent.incident, sent.also, sent.request);
         if outcome.verdict == Verdict::TooLarge && batch.len() > 1 {
             if self.phase.is_retiring() {
                 // Left pending as they are, for whoever serves the channel next.
@@ -236,9 +238,14 @@ impl DeliveryActor {
                 self.phase.give_up();
             }
         }
-        let request = (batch.len() > 1).then(|| SharedRequest { id: Arc::from(ids::new_id(ids::REQUEST)), size: batch.len() });
+        let carried = batch.len() + also.len();
+        let request = (carried > 1).then(|| SharedRequest { id: Arc::from(ids::new_id(ids::REQUEST)), size: carried });
         for envelope in batch {
             self.recording.add(AttemptRecord { delivery_id: envelope.delivery_id, trigger: envelope.trigger, outcome: outcome.clone(), request: request.clone(), sent: sent.clone(), incident: incident.clone() });
+        }
+        // Deliveries of the incident a ticketing note took in besides the one attempted.
+        for delivery_id in also {
+            self.recording.add(AttemptRecord { delivery_id, trigger: Trigger::Scheduled, outcome: outcome.clone(), request: request.clone(), sent: sent.clone(), incident: incident.clone() });
         }
     }
 
