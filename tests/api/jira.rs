@@ -361,7 +361,7 @@ async fn two_instances_taking_one_incidents_events_at_once_make_one_issue() {
                     actix_web::rt::time::sleep(Duration::from_millis(50)).await;
                 }
             }
-            let probes = jira.wait_for(2, 0, WITHIN).await.len();
+            jira.wait_for(2, 0, WITHIN).await;
             // Eight events of one incident, through both instances at once.
             let sends = (0..8).map(|i| {
                 let via = if i % 2 == 0 { &a.api } else { &b.api };
