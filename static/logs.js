@@ -300,6 +300,9 @@ export async function renderDelivery(view, id) {
         h('dt', {}, 'Tenant'), h('dd', {}, d.tenant_id || '— (the router itself)'),
         h('dt', {}, 'Channel'), h('dd', {}, channelName.get(d.channel_id) || `${d.channel_id} (deleted)`),
         d.ticket ? [h('dt', {}, 'Wrote to'), h('dd', { dataset: { ticket: d.ticket.id } }, ticketLink(d.ticket))] : null,
+        // ConnectWise, Autotask: the company the tenant mapped to, or the channel's default.
+        d.company ? [h('dt', {}, 'Company'), h('dd', { dataset: { company: d.company.id } }, d.company.id,
+          h('span.muted', {}, d.company.source === 'map' ? ' (the tenant’s, from the channel’s companies)' : ' (the channel’s default: the tenant is not in its companies)'))] : null,
         h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempt_count)),
         h('dt', {}, 'Next attempt'), h('dd', {}, d.waiting_for
           ? h('span', { dataset: { waitingFor: d.waiting_for } }, 'after ', h('a', { href: `#/logs/${encodeURIComponent(d.waiting_for)}` }, 'an earlier delivery of its incident'),
