@@ -243,14 +243,15 @@ impl Companies {
     pub fn parse(config: &super::Config, valid: impl Fn(&str) -> Result<(), String>) -> Result<Self, crate::domain::Invalid> {
         use crate::domain::Invalid;
         let example = r#"an object of SPScan tenant id → company, with a "default": {"contoso": "ContosoLtd", "default": "MSP-Internal"}"#;
-        let Some(serde_json::Value::Object(given)) = config.get("companies") else {
+        // The admin page's form sends the object as JSON text.
+        let Ok(Some(given)) = super::settings::object(config, "companies") else {
             return Err(Invalid::new("companies", format!("must be {example}")));
         };
         if given.len() > MAX_COMPANIES + 1 {
             return Err(Invalid::new("companies", format!("names at most {MAX_COMPANIES} tenants")));
         }
         let mut map = std::collections::BTreeMap::new();
-        for (tenant, company) in given {
+        for (tenant, company) in &given {
             let company = match company {
                 serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
                 serde_json::Value::Number(n) if n.is_u64() => n.to_string(),

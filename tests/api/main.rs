@@ -15,6 +15,7 @@ macro_rules! on_both_backends {
 }
 
 mod bad_input;
+mod autotask;
 mod binary;
 mod browser;
 mod browser_first_run;
