@@ -120,6 +120,14 @@ pub fn test_incident(item: &Item<'_>) -> IncidentView {
     IncidentView::new(key, marker, 0)
 }
 
+/// The one request a ticketing type's [`Prepared::request`](super::Prepared::request) sends on
+/// its own, for a Test: a create outside any incident, with a marker of its own (`dispatch`
+/// holds the conversation of every delivery).
+pub fn test_request(system: &dyn TicketSystem, target: &Target, item: &Item<'_>, sending: Sending<'_>) -> super::Request {
+    let post = system.create(target, item, &test_incident(item), sending);
+    super::Request { transport: super::Transport::Http(post), carries: 1 }
+}
+
 /// The next request of an attempt's conversation with the ticketing system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {

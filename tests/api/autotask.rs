@@ -10,20 +10,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::jira::{app, deliver, WITHIN};
 use crate::ticket_systems::{start_autotask, Fault, Op, Tickets, AUTOTASK_CODE, AUTOTASK_QUEUE, AUTOTASK_SECRET, AUTOTASK_USER};
 
-const WITHIN: Duration = Duration::from_secs(15);
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
-
-/// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
-async fn app(settle: Duration) -> TestApp {
-    spawn_app_with(move |s| {
-        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
-        s.create_settle = settle;
-    })
-    .await
-}
 
 /// An Autotask channel (contoso → company 174, every other tenant → 0) with a rule sending every
 /// event of tenants `contoso` and `fabrikam` to it.
@@ -55,13 +46,6 @@ fn at_site(tenant: &str, severity: &str, site: &str) -> Value {
     event["data"]["site_url"] = json!(site);
     event["data"]["resource_path"] = json!(format!("{site}/Shared Documents"));
     event
-}
-
-/// Ingests `event` and waits until its delivery is `status`.
-async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
-    let answer = app.ingest(event).await;
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await
 }
 
 fn zone_requests(autotask: &Tickets) -> usize {

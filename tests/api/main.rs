@@ -32,7 +32,7 @@ mod health;
 mod helpers;
 mod instances;
 mod interleavings;
-mod jira;
+pub mod jira;
 mod lifecycle;
 mod logs_search;
 mod matching;
