@@ -235,3 +235,20 @@ on_both_backends! {
         assert_eq!(autotask.tickets().len(), 1, "no check created anything");
     }
 }
+
+#[actix_web::test]
+async fn a_search_lagging_30_seconds_behind_creates_still_ends_with_one_ticket() {
+    let autotask = start_autotask();
+    autotask.search_lag(Duration::from_secs(30));
+    let app = app(Duration::from_secs(31)).await;
+    autotask_channel(&app, &autotask, json!({})).await;
+    autotask.fault(Op::Create, Fault::MadeThen500);
+    let answer = app.ingest(at_site("contoso", "high", FINANCE)).await;
+    let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let delivered = app.wait_for_status(&id, "succeeded", Duration::from_secs(60)).await;
+    let tickets = autotask.tickets();
+    assert_eq!(tickets.len(), 1, "one ticket: {:?}", autotask.requests());
+    assert_eq!(delivered["ticket"]["id"], json!(tickets[0].id));
+    let searches = autotask.requests().iter().filter(|(_, p, _)| p.ends_with("/Tickets/query")).count();
+    assert_eq!(searches, 1, "one search, once the index shows the ticket");
+}
