@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::settings::{self, INCIDENT_SETTINGS};
 use super::text::cut;
 use super::ticket::{marker_lines, said_of, with_marker, Check, TicketSystem};
-use super::{json_body, parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target, Wrote};
+use super::{json_body, parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target};
 use crate::domain::incident::{IncidentView, Ticket};
 use crate::domain::Invalid;
 
@@ -152,12 +152,9 @@ fn adf(title: &str, lines: &[String], closing: &[String]) -> Value {
 }
 
 impl Prepared for JiraChannel {
-    /// Only a Test sends one request on its own: a create outside any incident, with a marker
-    /// of its own (`dispatch` holds the conversation of every delivery).
+    /// Only a Test sends one request on its own (`ticket::test_request`).
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
-        let incident = super::ticket::test_incident(&items[0]);
-        let post = self.create(target, &items[0], &incident, sending);
-        Request { transport: super::Transport::Http(post), carries: 1 }
+        super::ticket::test_request(self, target, &items[0], sending)
     }
 
     fn incidents(&self) -> Option<IncidentSettings> {
@@ -166,10 +163,6 @@ impl Prepared for JiraChannel {
 
     fn tickets(&self) -> Option<&dyn TicketSystem> {
         Some(self)
-    }
-
-    fn wrote(&self, _item: &Item<'_>, _transport: &super::Transport) -> Wrote {
-        Wrote::default()
     }
 
     fn filled_in(&self) -> Config {

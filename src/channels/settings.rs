@@ -167,6 +167,24 @@ pub fn list(config: &Config, name: &str) -> Result<Option<Vec<String>>, Invalid>
     }
 }
 
+/// An object setting as given: a JSON object, or one text holding one (what the admin page's
+/// form sends). `None`: not given.
+pub fn object(config: &Config, name: &str) -> Result<Option<Map<String, Value>>, Invalid> {
+    let parsed;
+    let value = match config.get(name) {
+        None => return Ok(None),
+        Some(Value::String(text)) => {
+            parsed = serde_json::from_str::<Value>(text).map_err(|_| Invalid::new(name, "must be a JSON object (the form takes it as JSON text)"))?;
+            &parsed
+        }
+        Some(value) => value,
+    };
+    match value {
+        Value::Object(object) => Ok(Some(object.clone())),
+        _ => Err(Invalid::new(name, "must be a JSON object")),
+    }
+}
+
 /// `batch_size` and `batch_wait` ([`BATCH_SETTINGS`]), or their defaults.
 pub fn batching(config: &Config) -> Result<Batching, Invalid> {
     let size = match config.get("batch_size") {

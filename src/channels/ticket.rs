@@ -120,6 +120,14 @@ pub fn test_incident(item: &Item<'_>) -> IncidentView {
     IncidentView::new(key, marker, 0)
 }
 
+/// The one request a ticketing type's [`Prepared::request`](super::Prepared::request) sends on
+/// its own, for a Test: a create outside any incident, with a marker of its own (`dispatch`
+/// holds the conversation of every delivery).
+pub fn test_request(system: &dyn TicketSystem, target: &Target, item: &Item<'_>, sending: Sending<'_>) -> super::Request {
+    let post = system.create(target, item, &test_incident(item), sending);
+    super::Request { transport: super::Transport::Http(post), carries: 1 }
+}
+
 /// The next request of an attempt's conversation with the ticketing system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -243,14 +251,15 @@ impl Companies {
     pub fn parse(config: &super::Config, valid: impl Fn(&str) -> Result<(), String>) -> Result<Self, crate::domain::Invalid> {
         use crate::domain::Invalid;
         let example = r#"an object of SPScan tenant id → company, with a "default": {"contoso": "ContosoLtd", "default": "MSP-Internal"}"#;
-        let Some(serde_json::Value::Object(given)) = config.get("companies") else {
+        // The admin page's form sends the object as JSON text.
+        let Ok(Some(given)) = super::settings::object(config, "companies") else {
             return Err(Invalid::new("companies", format!("must be {example}")));
         };
         if given.len() > MAX_COMPANIES + 1 {
             return Err(Invalid::new("companies", format!("names at most {MAX_COMPANIES} tenants")));
         }
         let mut map = std::collections::BTreeMap::new();
-        for (tenant, company) in given {
+        for (tenant, company) in &given {
             let company = match company {
                 serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
                 serde_json::Value::Number(n) if n.is_u64() => n.to_string(),

@@ -11,12 +11,12 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::ticket_systems::{start_jira, Fault, Op, Tickets, JIRA_EMAIL, JIRA_TOKEN};
 
-const WITHIN: Duration = Duration::from_secs(15);
+pub const WITHIN: Duration = Duration::from_secs(15);
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
 
 /// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
-async fn app(settle: Duration) -> TestApp {
+pub async fn app(settle: Duration) -> TestApp {
     spawn_app_with(move |s| {
         s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
         s.create_settle = settle;
@@ -45,7 +45,7 @@ fn at_site(severity: &str, site: &str) -> Value {
 }
 
 /// Ingests `event` and waits until its delivery is `status`.
-async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
+pub async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
     let answer = app.ingest(event).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await

@@ -15,6 +15,7 @@ macro_rules! on_both_backends {
 }
 
 mod bad_input;
+mod autotask;
 mod binary;
 mod browser;
 mod browser_first_run;
@@ -31,7 +32,7 @@ mod health;
 mod helpers;
 mod instances;
 mod interleavings;
-mod jira;
+pub mod jira;
 mod lifecycle;
 mod logs_search;
 mod matching;

@@ -310,3 +310,139 @@ pub fn start_jira() -> Tickets {
         }));
     })
 }
+
+// ---- Autotask PSA (REST v1.0) ----
+
+pub const AUTOTASK_USER: &str = "spscan-api@contoso.example";
+pub const AUTOTASK_SECRET: &str = "Zx8$autotask-secret-9c1e";
+pub const AUTOTASK_CODE: &str = "SPSCANTRACKINGID7b3d";
+/// The queue new tickets go to, and the companies the database has (0 is the MSP itself).
+pub const AUTOTASK_QUEUE: u64 = 8;
+pub const AUTOTASK_COMPANIES: [u64; 3] = [0, 174, 175];
+
+fn autotask_signed_in(req: &HttpRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    header("UserName") == AUTOTASK_USER && header("Secret") == AUTOTASK_SECRET && header("ApiIntegrationCode") == AUTOTASK_CODE
+}
+
+fn autotask_error(code: u16, message: &str) -> HttpResponse {
+    HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).json(json!({"errors": [message]}))
+}
+
+fn autotask_unauthorized() -> HttpResponse {
+    // Autotask answers a refused sign-in with 401 and no words.
+    HttpResponse::Unauthorized().finish()
+}
+
+fn autotask_item(ticket: &Ticket) -> Value {
+    json!({"id": ticket.id.parse::<u64>().unwrap(), "ticketNumber": ticket.key, "title": ticket.created["title"], "companyID": ticket.created["companyID"], "status": if ticket.open { 1 } else { 5 }})
+}
+
+/// The marker of a ticket as created: its marker UDF's value, else the end of its title.
+fn autotask_marker(created: &Value) -> String {
+    let udf = created["userDefinedFields"].as_array().and_then(|fields| fields.iter().find_map(|f| f["value"].as_str()));
+    let title = created["title"].as_str().unwrap_or_default();
+    let from_title = title.rsplit_once(" [").map(|(_, m)| m.trim_end_matches(']')).unwrap_or_default();
+    udf.unwrap_or(from_title).to_string()
+}
+
+/// An Autotask database in a zone of its own on the same server: zone discovery at
+/// `/atservicesrest/v1.0/zoneInformation` names `{base}/ATServicesRest/` and `{base}/` (web).
+pub fn start_autotask() -> Tickets {
+    Tickets::start(|cfg| {
+        cfg.route("/atservicesrest/v1.0/zoneInformation", web::get().to(|req: HttpRequest, state: web::Data<Mutex<State>>| async move {
+            arrive(&state, &req, b"", Op::Check);
+            let user = url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k == "user").map(|(_, v)| v.into_owned()).unwrap_or_default();
+            if user != AUTOTASK_USER {
+                return autotask_error(404, "Zone information could not be determined");
+            }
+            let base = format!("http://{}", req.connection_info().host());
+            HttpResponse::Ok().json(json!({"zoneName": "America East 3", "url": format!("{base}/ATServicesRest/"), "webUrl": format!("{base}/"), "ci": 1}))
+        }))
+        .route("/ATServicesRest/V1.0/Tickets", web::post().to(|req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+            let fault = arrive(&state, &req, &body, Op::Create);
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            let created: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if !created["companyID"].as_u64().is_some_and(|c| AUTOTASK_COMPANIES.contains(&c)) {
+                return autotask_error(400, &format!("Reference value on field: companyID of type: Company does not exist or is invalid. Value: {}", created["companyID"]));
+            }
+            if created["queueID"].as_u64() != Some(AUTOTASK_QUEUE) {
+                return autotask_error(400, "Reference value on field: queueID does not exist or is invalid.");
+            }
+            if created["title"].as_str().is_none_or(|t| t.is_empty() || t.chars().count() > 255) || created["description"].as_str().is_some_and(|d| d.chars().count() > 8000) {
+                return autotask_error(500, "Value of field title exceeds its maximum length of 255");
+            }
+            let marker = autotask_marker(&created);
+            create(state, fault, created, marker, "T20261205", |t| HttpResponse::Ok().json(json!({"itemId": t.id.parse::<u64>().unwrap()}))).await
+        }))
+        .route("/ATServicesRest/V1.0/Tickets/query", web::post().to(|req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+            if let Some(response) = arrive(&state, &req, &body, Op::Search).as_ref().and_then(answered) {
+                return response;
+            }
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            let asked: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let filter = &asked["filter"][0];
+            let value = filter["value"].as_str().unwrap_or_default().to_string();
+            let matches = |t: &Ticket| match (filter["op"].as_str(), filter["field"].as_str(), filter["udf"].as_bool().unwrap_or(false)) {
+                (Some("eq"), Some(_), true) => t.created["userDefinedFields"][0]["value"] == json!(value),
+                (Some("contains"), Some("title"), false) => t.created["title"].as_str().unwrap_or_default().contains(&value),
+                _ => false,
+            };
+            let items: Vec<Value> = search(&state, &value).iter().filter(|t| matches(t)).map(autotask_item).collect();
+            HttpResponse::Ok().json(json!({"items": items, "pageDetails": {"count": items.len(), "requestCount": 500, "prevPageUrl": null, "nextPageUrl": null}}))
+        }))
+        .route("/ATServicesRest/V1.0/Tickets/entityInformation/fields", web::get().to(|req: HttpRequest, state: web::Data<Mutex<State>>| async move {
+            arrive(&state, &req, b"", Op::Check);
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            let queue = |id: u64, label: &str| json!({"value": id.to_string(), "label": label, "isDefaultValue": false, "isActive": true});
+            HttpResponse::Ok().json(json!({"fields": [
+                {"name": "id", "dataType": "long", "isPickList": false},
+                {"name": "queueID", "dataType": "integer", "isPickList": true, "picklistValues": [queue(5, "Client Portal"), queue(AUTOTASK_QUEUE, "Security Alerts")]},
+            ]}))
+        }))
+        .route("/ATServicesRest/V1.0/Tickets/{id}", web::get().to(|req: HttpRequest, id: web::Path<String>, state: web::Data<Mutex<State>>| async move {
+            if let Some(response) = arrive(&state, &req, b"", Op::Read).as_ref().and_then(answered) {
+                return response;
+            }
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            // A ticket that is not there (deleted) is answered with no item.
+            HttpResponse::Ok().json(json!({"item": ticket(&state, &id).as_ref().map(autotask_item)}))
+        }))
+        .route("/ATServicesRest/V1.0/Tickets/{id}/Notes", web::post().to(|req: HttpRequest, id: web::Path<String>, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+            if let Some(response) = arrive(&state, &req, &body, Op::Note).as_ref().and_then(answered) {
+                return response;
+            }
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            if note(&state, &id, serde_json::from_slice(&body).unwrap_or_default()) {
+                HttpResponse::Ok().json(json!({"itemId": 30_777_658}))
+            } else {
+                autotask_error(404, "Parent entity with id could not be found")
+            }
+        }))
+        .route("/ATServicesRest/V1.0/ThresholdInformation", web::get().to(|req: HttpRequest, state: web::Data<Mutex<State>>| async move {
+            arrive(&state, &req, b"", Op::Check);
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            HttpResponse::Ok().json(json!({"externalRequestThreshold": 10_000, "requestThresholdTimeframe": 60, "currentTimeframeRequestCount": 3}))
+        }))
+        .route("/ATServicesRest/V1.0/Companies/{id}", web::get().to(|req: HttpRequest, id: web::Path<u64>, state: web::Data<Mutex<State>>| async move {
+            arrive(&state, &req, b"", Op::Check);
+            if !autotask_signed_in(&req) {
+                return autotask_unauthorized();
+            }
+            let item = AUTOTASK_COMPANIES.contains(&id).then(|| json!({"id": *id, "companyName": format!("Company {id}"), "isActive": true}));
+            HttpResponse::Ok().json(json!({"item": item}))
+        }));
+    })
+}
