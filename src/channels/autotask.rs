@@ -98,6 +98,10 @@ impl ChannelType for Autotask {
         true
     }
 
+    fn opens_tickets(&self) -> bool {
+        true
+    }
+
     fn one_tenant_per_incident(&self) -> bool {
         true
     }
