@@ -148,12 +148,8 @@ fn adf(title: &str, lines: &[String], closing: &[String]) -> Value {
 }
 
 impl Prepared for JiraChannel {
-    /// Only a Test sends one request on its own: a create outside any incident, with a marker
-    /// of its own (`dispatch` holds the conversation of every delivery).
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
-        let incident = super::ticket::test_incident(&items[0]);
-        let post = self.create(target, &items[0], &incident, sending);
-        Request { transport: super::Transport::Http(post), carries: 1 }
+        super::ticket::test_request(self, target, &items[0], sending)
     }
 
     fn incidents(&self) -> Option<IncidentSettings> {

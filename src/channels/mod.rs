@@ -34,6 +34,7 @@ pub use request::{json_body, pack, parse_payload, post, single, Batching, HttpPo
 pub use settings::{configure, shown, Config, Setting, BATCH_SETTINGS};
 pub use target::{Target, Unsendable};
 
+pub mod connectwise;
 pub mod email;
 pub mod jira;
 mod registry;

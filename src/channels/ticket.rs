@@ -120,6 +120,13 @@ pub fn test_incident(item: &Item<'_>) -> IncidentView {
     IncidentView::new(key, marker, 0)
 }
 
+/// The one request a Test of a ticketing type sends on its own (`Prepared::request`): a create
+/// outside any incident, with a marker of its own (`dispatch` holds every delivery's conversation).
+pub fn test_request(system: &dyn TicketSystem, target: &Target, item: &Item<'_>, sending: Sending<'_>) -> super::Request {
+    let post = system.create(target, item, &test_incident(item), sending);
+    super::Request { transport: super::Transport::Http(post), carries: 1 }
+}
+
 /// The next request of an attempt's conversation with the ticketing system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -237,13 +244,15 @@ pub struct Companies {
 pub const MAX_COMPANIES: usize = 1000;
 
 impl Companies {
-    /// Parses `companies`: a JSON object of tenant id → company (a text, or a whole number for
+    /// Parses `companies`: a JSON object (or its JSON text) of tenant id → company (a text, or a whole number for
     /// the systems whose ids are numbers), with a `default` entry. `valid` says whether a
     /// company is one the system could have (`Err`: what it must be).
     pub fn parse(config: &super::Config, valid: impl Fn(&str) -> Result<(), String>) -> Result<Self, crate::domain::Invalid> {
         use crate::domain::Invalid;
         let example = r#"an object of SPScan tenant id → company, with a "default": {"contoso": "ContosoLtd", "default": "MSP-Internal"}"#;
-        let Some(serde_json::Value::Object(given)) = config.get("companies") else {
+        // The admin page's form sends it as JSON text.
+        let text = config.get("companies").and_then(Value::as_str).and_then(|t| serde_json::from_str(t).ok());
+        let Some(serde_json::Value::Object(given)) = text.as_ref().or(config.get("companies")) else {
             return Err(Invalid::new("companies", format!("must be {example}")));
         };
         if given.len() > MAX_COMPANIES + 1 {

@@ -9,20 +9,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::ticket_systems::{start_jira, Fault, Op, Tickets, JIRA_EMAIL, JIRA_TOKEN};
+use crate::ticket_systems::{deliver, ms, start_jira, ticketing_router as app, Fault, Op, Tickets, JIRA_EMAIL, JIRA_TOKEN, WITHIN};
 
-const WITHIN: Duration = Duration::from_secs(15);
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
-
-/// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
-async fn app(settle: Duration) -> TestApp {
-    spawn_app_with(move |s| {
-        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
-        s.create_settle = settle;
-    })
-    .await
-}
 
 /// A Jira channel to `jira` (project SOC) with a rule sending every event of `contoso` to it.
 pub async fn jira_channel(app: &TestApp, jira: &Tickets, extra: Value) -> String {
@@ -42,13 +32,6 @@ fn at_site(severity: &str, site: &str) -> Value {
     let mut event = permission_event("contoso", "permission.external_share_created", severity);
     event["data"]["site_url"] = json!(site);
     event
-}
-
-/// Ingests `event` and waits until its delivery is `status`.
-async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
-    let answer = app.ingest(event).await;
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await
 }
 
 /// Every text node of an ADF document, joined by new lines.
@@ -157,7 +140,6 @@ on_both_backends! {
         assert_eq!(throttled["attempts"][0]["status_code"], 429);
         let made = app.wait_for_status(&id, "succeeded", WITHIN).await;
         let (first, second) = (&made["attempts"][0]["started_at"], &made["attempts"][1]["started_at"]);
-        let ms = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis();
         assert!(ms(second) - ms(first) >= 1_900, "waited as asked: {first} → {second}");
         assert_eq!(jira.tickets().len(), 1, "a 429 made nothing; no search was needed");
         // 400 with Jira's words: final, the words in the error.
@@ -196,7 +178,6 @@ on_both_backends! {
         assert_eq!(delivered["ticket"]["key"], json!(tickets[0].key));
         let attempts = delivered["attempts"].as_array().unwrap();
         assert_eq!(attempts.len(), 2, "{delivered}");
-        let ms = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis();
         assert!(ms(&attempts[1]["started_at"]) - ms(&attempts[0]["started_at"]) >= 1_900, "the search waited CREATE_SETTLE: {delivered}");
         assert!(attempts[1]["request"]["url"].as_str().unwrap().ends_with("/rest/api/3/search/jql"), "found by a search: {}", attempts[1]);
     }

@@ -31,6 +31,7 @@ mod health;
 mod helpers;
 mod instances;
 mod interleavings;
+mod connectwise;
 mod jira;
 mod lifecycle;
 mod logs_search;
