@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::ticket_systems::{deliver, ms, start_connectwise, ticketing_router as app, Fault, Op, Ticket, Tickets, CW_API, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, WITHIN};
+use crate::ticket_systems::{a_create_answered_500_is_found_not_made_twice, a_throttled_create_waits_as_asked, deliver, start_connectwise, ticketing_router as app, Fault, Op, Ticket, Tickets, CW_API, CW_CLIENT_ID, CW_COMPANY_ID, CW_PRIVATE_KEY, CW_PUBLIC_KEY, WITHIN};
 
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
@@ -164,16 +164,7 @@ on_both_backends! {
         let cw = start_connectwise();
         let app = app(Duration::from_secs(120)).await;
         let channel = cw_channel(&app, &cw, json!({})).await;
-        // 429 with Retry-After: retried after the wait, then made.
-        cw.fault(Op::Create, Fault::RetryAfter(429, "2"));
-        let answer = app.ingest(event("contoso", "high", FINANCE)).await;
-        let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
-        let throttled = app.wait_for_attempts(&id, 1, WITHIN).await;
-        assert_eq!(throttled["attempts"][0]["status_code"], 429);
-        let made = app.wait_for_status(&id, "succeeded", WITHIN).await;
-        let (first, second) = (&made["attempts"][0]["started_at"], &made["attempts"][1]["started_at"]);
-        assert!(ms(second) - ms(first) >= 1_900, "waited as asked: {first} → {second}");
-        assert_eq!(cw.tickets().len(), 1, "a 429 made nothing; no search was needed");
+        a_throttled_create_waits_as_asked(&app, &cw, event("contoso", "high", FINANCE)).await;
         // A tenant mapped to a company ConnectWise does not have: final, error kind `mapping`,
         // ConnectWise's words in the error.
         let moved = app.patch(&format!("/api/v1/channels/{channel}"), json!({"companies": {"fabrikam": "Fabrikam", "default": "MSP-Internal"}})).await;
@@ -205,21 +196,10 @@ on_both_backends! {
         let cw = start_connectwise();
         let app = app(Duration::from_secs(2)).await;
         cw_channel(&app, &cw, json!({})).await;
-        cw.fault(Op::Create, Fault::MadeThen500);
-        let answer = app.ingest(event("contoso", "high", FINANCE)).await;
-        let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
-        // A later event of the incident waits behind it.
-        let later = app.ingest(event("contoso", "critical", FINANCE)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
-        let delivered = app.wait_for_status(&id, "succeeded", WITHIN).await;
-        let noted = app.wait_for_status(&later, "succeeded", WITHIN).await;
+        let (delivered, noted) = a_create_answered_500_is_found_not_made_twice(&app, &cw, event("contoso", "high", FINANCE), event("contoso", "critical", FINANCE)).await;
+        assert_eq!(noted["company"], json!({"id": "ContosoLtd", "source": "map"}), "{noted}");
         let tickets = cw.tickets();
-        assert_eq!(tickets.len(), 1, "one ticket: {:?}", cw.requests());
-        assert_eq!(tickets[0].notes.len(), 1, "the later event is its note");
-        assert_eq!(delivered["ticket"]["id"], json!(tickets[0].id));
-        assert_eq!(noted["company"], json!({"id": "ContosoLtd", "source": "map"}));
         let attempts = delivered["attempts"].as_array().unwrap();
-        assert_eq!(attempts.len(), 2, "{delivered}");
-        assert!(ms(&attempts[1]["started_at"]) - ms(&attempts[0]["started_at"]) >= 1_900, "the search waited CREATE_SETTLE: {delivered}");
         let search = attempts[1]["request"]["url"].as_str().unwrap();
         assert!(search.contains(&format!("{CW_API}/service/tickets?conditions=externalXRef%3D%22{}%22", tickets[0].marker)), "found by a search: {}", attempts[1]);
     }

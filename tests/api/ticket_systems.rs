@@ -220,6 +220,40 @@ pub fn ms(at: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap().timestamp_millis()
 }
 
+/// A create answered `429` with `Retry-After: 2` goes again after the wait, and makes one ticket
+/// (no search was needed: a 429 made nothing). The delivery of `event`.
+pub async fn a_throttled_create_waits_as_asked(app: &crate::helpers::TestApp, system: &Tickets, event: Value) -> Value {
+    system.fault(Op::Create, Fault::RetryAfter(429, "2"));
+    let answer = app.ingest(event).await;
+    let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let throttled = app.wait_for_attempts(&id, 1, WITHIN).await;
+    assert_eq!(throttled["attempts"][0]["status_code"], 429);
+    let made = app.wait_for_status(&id, "succeeded", WITHIN).await;
+    let (first, second) = (&made["attempts"][0]["started_at"], &made["attempts"][1]["started_at"]);
+    assert!(ms(second) - ms(first) >= 1_900, "waited as asked: {first} → {second}");
+    assert_eq!(system.tickets().len(), 1, "one ticket: {:?}", system.requests());
+    made
+}
+
+/// A create made but answered `500`, with a `later` event of its incident waiting behind it: the
+/// next attempt waits `CREATE_SETTLE` (2 s in these tests) and finds the ticket by its marker, and
+/// the later event is its note. One ticket; the deliveries of `first` and `later`.
+pub async fn a_create_answered_500_is_found_not_made_twice(app: &crate::helpers::TestApp, system: &Tickets, first: Value, later: Value) -> (Value, Value) {
+    system.fault(Op::Create, Fault::MadeThen500);
+    let id = app.ingest(first).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let later = app.ingest(later).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let delivered = app.wait_for_status(&id, "succeeded", WITHIN).await;
+    let noted = app.wait_for_status(&later, "succeeded", WITHIN).await;
+    let tickets = system.tickets();
+    assert_eq!(tickets.len(), 1, "one ticket: {:?}", system.requests());
+    assert_eq!(tickets[0].notes.len(), 1, "the later event is its note");
+    assert_eq!(delivered["ticket"]["id"], json!(tickets[0].id));
+    let attempts = delivered["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{delivered}");
+    assert!(ms(&attempts[1]["started_at"]) - ms(&attempts[0]["started_at"]) >= 1_900, "the search waited CREATE_SETTLE: {delivered}");
+    (delivered, noted)
+}
+
 // ---- Jira Cloud (REST v3) ----
 
 pub const JIRA_EMAIL: &str = "spscan@contoso.com";
