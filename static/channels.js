@@ -73,8 +73,8 @@ export function channelForm(channel, done) {
   // Every type's own fields, built once; only the chosen type's are shown and sent.
   const settingFields = Object.entries(TYPES).flatMap(([typeName, t]) => t.settings.map((s) => {
     const stored = channel && channel.type === typeName ? channel[s.name] : undefined;
-    // An object setting (a PSA's `companies`) is edited as JSON text.
-    const current = stored === undefined ? '' : (stored !== null && typeof stored === 'object' && !Array.isArray(stored) ? JSON.stringify(stored) : String(stored));
+    // An object (ConnectWise's `companies` map) is edited as its JSON text.
+    const current = stored === undefined || stored === null ? '' : (typeof stored === 'object' && !Array.isArray(stored) ? JSON.stringify(stored) : String(stored));
     // `new-password`: a password manager must not fill the admin token into a credential field.
     const input = h('input', { type: s.secret ? 'password' : (s.type || 'text'), name: s.name, autocomplete: s.secret ? 'new-password' : 'off',
       placeholder: s.secret && current ? `${current} (leave empty to keep it)` : (s.placeholder || ''),

@@ -35,6 +35,7 @@ pub use settings::{configure, shown, Config, Setting, BATCH_SETTINGS};
 pub use target::{Target, Unsendable};
 
 pub mod autotask;
+pub mod connectwise;
 pub mod email;
 pub mod jira;
 mod registry;

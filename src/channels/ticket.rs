@@ -245,7 +245,7 @@ pub struct Companies {
 pub const MAX_COMPANIES: usize = 1000;
 
 impl Companies {
-    /// Parses `companies`: a JSON object of tenant id → company (a text, or a whole number for
+    /// Parses `companies`: a JSON object (or its JSON text) of tenant id → company (a text, or a whole number for
     /// the systems whose ids are numbers), with a `default` entry. `valid` says whether a
     /// company is one the system could have (`Err`: what it must be).
     pub fn parse(config: &super::Config, valid: impl Fn(&str) -> Result<(), String>) -> Result<Self, crate::domain::Invalid> {

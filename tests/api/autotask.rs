@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::jira::{app, deliver, WITHIN};
+use crate::ticket_systems::{deliver, ticketing_router as app, WITHIN};
 use crate::ticket_systems::{start_autotask, Fault, Op, Tickets, AUTOTASK_CODE, AUTOTASK_QUEUE, AUTOTASK_SECRET, AUTOTASK_USER};
 
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";

@@ -9,20 +9,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::ticket_systems::{start_jira, Fault, Op, Tickets, JIRA_EMAIL, JIRA_TOKEN};
+use crate::ticket_systems::{a_create_answered_500_is_found_not_made_twice, a_throttled_create_waits_as_asked, deliver, start_jira, ticketing_router as app, Fault, Op, Tickets, JIRA_EMAIL, JIRA_TOKEN, WITHIN};
 
-pub const WITHIN: Duration = Duration::from_secs(15);
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
-
-/// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
-pub async fn app(settle: Duration) -> TestApp {
-    spawn_app_with(move |s| {
-        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
-        s.create_settle = settle;
-    })
-    .await
-}
 
 /// A Jira channel to `jira` (project SOC) with a rule sending every event of `contoso` to it.
 pub async fn jira_channel(app: &Api, jira: &Tickets, extra: Value) -> String {
@@ -42,13 +32,6 @@ fn at_site(severity: &str, site: &str) -> Value {
     let mut event = permission_event("contoso", "permission.external_share_created", severity);
     event["data"]["site_url"] = json!(site);
     event
-}
-
-/// Ingests `event` and waits until its delivery is `status`.
-pub async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
-    let answer = app.ingest(event).await;
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await
 }
 
 /// Every text node of an ADF document, joined by new lines.
@@ -149,17 +132,7 @@ on_both_backends! {
         let jira = start_jira();
         let app = app(Duration::from_secs(120)).await;
         let channel = jira_channel(&app, &jira, json!({})).await;
-        // 429 with Retry-After: retried after the wait, then made.
-        jira.fault(Op::Create, Fault::RetryAfter(429, "2"));
-        let answer = app.ingest(at_site("high", FINANCE)).await;
-        let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
-        let throttled = app.wait_for_attempts(&id, 1, WITHIN).await;
-        assert_eq!(throttled["attempts"][0]["status_code"], 429);
-        let made = app.wait_for_status(&id, "succeeded", WITHIN).await;
-        let (first, second) = (&made["attempts"][0]["started_at"], &made["attempts"][1]["started_at"]);
-        let ms = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis();
-        assert!(ms(second) - ms(first) >= 1_900, "waited as asked: {first} → {second}");
-        assert_eq!(jira.tickets().len(), 1, "a 429 made nothing; no search was needed");
+        a_throttled_create_waits_as_asked(&app, &jira, at_site("high", FINANCE)).await;
         // 400 with Jira's words: final, the words in the error.
         jira.fault(Op::Create, Fault::Status(400, r#"{"errorMessages":[],"errors":{"customfield_10010":"Team is required."}}"#));
         let refused = deliver(&app, at_site("high", HR), "failed").await;
@@ -183,21 +156,9 @@ on_both_backends! {
         let jira = start_jira();
         let app = app(Duration::from_secs(2)).await;
         jira_channel(&app, &jira, json!({})).await;
-        jira.fault(Op::Create, Fault::MadeThen500);
-        let answer = app.ingest(at_site("high", FINANCE)).await;
-        let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
-        // A later event of the incident waits behind it.
-        let later = app.ingest(at_site("critical", FINANCE)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
-        let delivered = app.wait_for_status(&id, "succeeded", WITHIN).await;
-        app.wait_for_status(&later, "succeeded", WITHIN).await;
-        let tickets = jira.tickets();
-        assert_eq!(tickets.len(), 1, "one issue: {:?}", jira.requests());
-        assert_eq!(tickets[0].notes.len(), 1, "the later event is its comment");
-        assert_eq!(delivered["ticket"]["key"], json!(tickets[0].key));
+        let (delivered, _) = a_create_answered_500_is_found_not_made_twice(&app, &jira, at_site("high", FINANCE), at_site("critical", FINANCE)).await;
+        assert_eq!(delivered["ticket"]["key"], json!(jira.tickets()[0].key));
         let attempts = delivered["attempts"].as_array().unwrap();
-        assert_eq!(attempts.len(), 2, "{delivered}");
-        let ms = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis();
-        assert!(ms(&attempts[1]["started_at"]) - ms(&attempts[0]["started_at"]) >= 1_900, "the search waited CREATE_SETTLE: {delivered}");
         assert!(attempts[1]["request"]["url"].as_str().unwrap().ends_with("/rest/api/3/search/jql"), "found by a search: {}", attempts[1]);
     }
 

@@ -32,6 +32,7 @@ mod health;
 mod helpers;
 mod instances;
 mod interleavings;
+mod connectwise;
 pub mod jira;
 mod lifecycle;
 mod logs_search;

@@ -201,6 +201,64 @@ pub fn note(state: &web::Data<Mutex<State>>, id: &str, body: Value) -> bool {
     }
 }
 
+/// How long a ticketing test waits for a delivery to settle.
+pub const WITHIN: Duration = Duration::from_secs(15);
+
+/// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
+pub async fn ticketing_router(settle: Duration) -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_with(move |s| {
+        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
+        s.create_settle = settle;
+    })
+    .await
+}
+
+/// Ingests `event` and waits until its delivery is `status`.
+pub async fn deliver(app: &crate::helpers::TestApp, event: Value, status: &str) -> Value {
+    let answer = app.ingest(event).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await
+}
+
+/// An attempt's `started_at` (RFC 3339) as Unix ms.
+pub fn ms(at: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap().timestamp_millis()
+}
+
+/// A create answered `429` with `Retry-After: 2` goes again after the wait, and makes one ticket
+/// (no search was needed: a 429 made nothing). The delivery of `event`.
+pub async fn a_throttled_create_waits_as_asked(app: &crate::helpers::TestApp, system: &Tickets, event: Value) -> Value {
+    system.fault(Op::Create, Fault::RetryAfter(429, "2"));
+    let answer = app.ingest(event).await;
+    let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let throttled = app.wait_for_attempts(&id, 1, WITHIN).await;
+    assert_eq!(throttled["attempts"][0]["status_code"], 429);
+    let made = app.wait_for_status(&id, "succeeded", WITHIN).await;
+    let (first, second) = (&made["attempts"][0]["started_at"], &made["attempts"][1]["started_at"]);
+    assert!(ms(second) - ms(first) >= 1_900, "waited as asked: {first} → {second}");
+    assert_eq!(system.tickets().len(), 1, "one ticket: {:?}", system.requests());
+    made
+}
+
+/// A create made but answered `500`, with a `later` event of its incident waiting behind it: the
+/// next attempt waits `CREATE_SETTLE` (2 s in these tests) and finds the ticket by its marker, and
+/// the later event is its note. One ticket; the deliveries of `first` and `later`.
+pub async fn a_create_answered_500_is_found_not_made_twice(app: &crate::helpers::TestApp, system: &Tickets, first: Value, later: Value) -> (Value, Value) {
+    system.fault(Op::Create, Fault::MadeThen500);
+    let id = app.ingest(first).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let later = app.ingest(later).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let delivered = app.wait_for_status(&id, "succeeded", WITHIN).await;
+    let noted = app.wait_for_status(&later, "succeeded", WITHIN).await;
+    let tickets = system.tickets();
+    assert_eq!(tickets.len(), 1, "one ticket: {:?}", system.requests());
+    assert_eq!(tickets[0].notes.len(), 1, "the later event is its note");
+    assert_eq!(delivered["ticket"]["id"], json!(tickets[0].id));
+    let attempts = delivered["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{delivered}");
+    assert!(ms(&attempts[1]["started_at"]) - ms(&attempts[0]["started_at"]) >= 1_900, "the search waited CREATE_SETTLE: {delivered}");
+    (delivered, noted)
+}
+
 // ---- Jira Cloud (REST v3) ----
 
 pub const JIRA_EMAIL: &str = "spscan@contoso.com";
@@ -444,5 +502,152 @@ pub fn start_autotask() -> Tickets {
             let item = AUTOTASK_COMPANIES.contains(&id).then(|| json!({"id": *id, "companyName": format!("Company {id}"), "isActive": true}));
             HttpResponse::Ok().json(json!({"item": item}))
         }));
+    })
+}
+
+// ---- ConnectWise PSA (REST API 3.0) ----
+
+pub const CW_COMPANY_ID: &str = "contoso_msp";
+pub const CW_PUBLIC_KEY: &str = "pUbLiCkEy123";
+pub const CW_PRIVATE_KEY: &str = "pRiVaTeKeY-cw-4f2a";
+pub const CW_CLIENT_ID: &str = "3f1c2b7e-9a4d-4c1e-8f2a-6b5d4e3c2a10";
+/// The API's path on the site (the channel's `url` is the stand-in's base and this).
+pub const CW_API: &str = "/v4_6_release/apis/3.0";
+/// The companies the PSA holds (by identifier) and its one service board.
+pub const CW_COMPANIES: &[&str] = &["ContosoLtd", "FabrikamInc", "MSP-Internal"];
+pub const CW_BOARD: &str = "Security";
+
+/// Signed in as an API member of `contoso_msp`, with the integration's clientId.
+fn cw_signed_in(req: &HttpRequest) -> bool {
+    use base64::Engine;
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CW_COMPANY_ID}+{CW_PUBLIC_KEY}:{CW_PRIVATE_KEY}")));
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    header("authorization").as_deref() == Some(expected.as_str()) && header("clientid").as_deref() == Some(CW_CLIENT_ID)
+}
+
+fn cw_error(code: u16, name: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).json(json!({"code": name, "message": message}))
+}
+
+fn cw_unauthorized() -> HttpResponse {
+    cw_error(401, "Unauthorized", "The public and private key pair is not valid for this company.")
+}
+
+/// A create refused as ConnectWise refuses an invalid ticket.
+fn cw_invalid(field: &str, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({"code": "InvalidObject", "message": "ticket object is invalid", "errors": [{"code": code, "message": message, "resource": "ticket", "field": field}]}))
+}
+
+fn cw_ticket(ticket: &Ticket) -> Value {
+    let created = &ticket.created;
+    json!({
+        "id": ticket.id.parse::<u64>().unwrap(),
+        "summary": created["summary"],
+        "board": {"id": 1, "name": created["board"]["name"]},
+        "company": {"id": 250, "identifier": created["company"]["identifier"]},
+        "status": {"id": 16, "name": if ticket.open { "New" } else { ">Closed" }},
+        "closedFlag": !ticket.open,
+        "externalXRef": ticket.marker,
+        "_info": {"lastUpdated": "2026-12-05T23:40:00Z", "updatedBy": CW_COMPANY_ID},
+    })
+}
+
+/// The one `field="value"` of a `conditions` query, when it is on `field`.
+fn cw_condition(query: &std::collections::HashMap<String, String>, field: &str) -> Option<String> {
+    let conditions = query.get("conditions")?;
+    let value = conditions.strip_prefix(&format!("{field}=\""))?.strip_suffix('"')?;
+    Some(value.replace("\\\"", "\"").replace("\\\\", "\\"))
+}
+
+type CwQuery = web::Query<std::collections::HashMap<String, String>>;
+
+/// A ConnectWise PSA site's API at `{base}/v4_6_release/apis/3.0`, holding the companies
+/// [`CW_COMPANIES`] and the board [`CW_BOARD`].
+pub fn start_connectwise() -> Tickets {
+    Tickets::start(|cfg| {
+        cfg.service(
+            web::scope(CW_API)
+                .route("/service/tickets", web::post().to(|req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+                    let fault = arrive(&state, &req, &body, Op::Create);
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    let created: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let company = created["company"]["identifier"].as_str().unwrap_or_default();
+                    if !CW_COMPANIES.contains(&company) {
+                        return cw_invalid("company", "InvalidCompany", &format!("Company '{company}' was not found."));
+                    }
+                    if created["board"]["name"] != CW_BOARD {
+                        return cw_invalid("board", "InvalidField", "The board is invalid or you do not have access to it.");
+                    }
+                    if created["summary"].as_str().is_none_or(|s| s.is_empty() || s.chars().count() > 100) {
+                        return cw_invalid("summary", "InvalidField", "summary must be between 1 and 100 characters.");
+                    }
+                    let marker = created["externalXRef"].as_str().unwrap_or_default().to_string();
+                    create(state, fault, created, marker, "", |t| HttpResponse::Created().json(cw_ticket(t))).await
+                }))
+                .route("/service/tickets", web::get().to(|req: HttpRequest, query: CwQuery, state: web::Data<Mutex<State>>| async move {
+                    if let Some(response) = arrive(&state, &req, b"", Op::Search).as_ref().and_then(answered) {
+                        return response;
+                    }
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    let Some(marker) = cw_condition(&query, "externalXRef") else {
+                        return cw_error(400, "InvalidConditions", "The conditions could not be parsed.");
+                    };
+                    let found: Vec<Value> = search(&state, &marker).iter().map(cw_ticket).collect();
+                    HttpResponse::Ok().json(found)
+                }))
+                .route("/service/tickets/{id}", web::get().to(|req: HttpRequest, id: web::Path<String>, state: web::Data<Mutex<State>>| async move {
+                    if let Some(response) = arrive(&state, &req, b"", Op::Read).as_ref().and_then(answered) {
+                        return response;
+                    }
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    match ticket(&state, &id) {
+                        Some(t) => HttpResponse::Ok().json(cw_ticket(&t)),
+                        None => cw_error(404, "NotFound", &format!("Ticket with id {id} not found")),
+                    }
+                }))
+                .route("/service/tickets/{id}/notes", web::post().to(|req: HttpRequest, id: web::Path<String>, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+                    if let Some(response) = arrive(&state, &req, &body, Op::Note).as_ref().and_then(answered) {
+                        return response;
+                    }
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    let given: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if note(&state, &id, given.clone()) {
+                        HttpResponse::Created().json(json!({"id": 77, "ticketId": id.parse::<u64>().unwrap_or_default(), "text": given["text"], "internalAnalysisFlag": given["internalAnalysisFlag"]}))
+                    } else {
+                        cw_error(404, "NotFound", &format!("Ticket with id {id} not found"))
+                    }
+                }))
+                .route("/system/info", web::get().to(|req: HttpRequest, state: web::Data<Mutex<State>>| async move {
+                    arrive(&state, &req, b"", Op::Check);
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    HttpResponse::Ok().json(json!({"version": "v2025.1.12345", "isCloud": true, "serverTimeZone": "Eastern Standard Time", "cloudRegion": "NA"}))
+                }))
+                .route("/service/boards", web::get().to(|req: HttpRequest, query: CwQuery, state: web::Data<Mutex<State>>| async move {
+                    arrive(&state, &req, b"", Op::Check);
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    let boards: Vec<Value> = cw_condition(&query, "name").filter(|n| n == CW_BOARD).map(|n| json!({"id": 1, "name": n})).into_iter().collect();
+                    HttpResponse::Ok().json(boards)
+                }))
+                .route("/company/companies", web::get().to(|req: HttpRequest, query: CwQuery, state: web::Data<Mutex<State>>| async move {
+                    arrive(&state, &req, b"", Op::Check);
+                    if !cw_signed_in(&req) {
+                        return cw_unauthorized();
+                    }
+                    let found = cw_condition(&query, "identifier").filter(|i| CW_COMPANIES.contains(&i.as_str()));
+                    HttpResponse::Ok().json(found.map(|i| json!({"id": 250, "identifier": i})).into_iter().collect::<Vec<_>>())
+                })),
+        );
     })
 }
