@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::settings::{self, INCIDENT_SETTINGS};
 use super::text::cut;
-use super::ticket::{marker_lines, said_of, with_marker, Check, TicketSystem};
+use super::ticket::{marker_lines, said_of, test_title, with_marker, Check, TicketSystem};
 use super::{json_body, parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target, Wrote};
 use crate::domain::incident::{IncidentView, Ticket};
 use crate::domain::Invalid;
@@ -115,8 +115,7 @@ impl JiraChannel {
     /// The fields for `item` in `incident`.
     pub fn fields(&self, item: &Item<'_>, incident: &IncidentView) -> Value {
         let said = said_of(&parse_payload(item.payload));
-        let test = item.incident.is_none();
-        let title = if test { format!("[SPScan TEST] {}", said.title) } else { said.title.clone() };
+        let title = test_title(item, &said);
         let mut labels = vec![incident.marker.clone()];
         labels.extend(self.labels.iter().cloned());
         json!({

@@ -324,6 +324,16 @@ pub fn said_of(payload: &Value) -> Said {
     Said { title: safe(&summary(payload)), lines }
 }
 
+/// The title a ticket is opened with: [`Said::title`], marked `[SPScan TEST]` for a Test's
+/// (an item outside any incident).
+pub fn test_title(item: &Item<'_>, said: &Said) -> String {
+    if item.incident.is_none() {
+        format!("[SPScan TEST] {}", said.title)
+    } else {
+        said.title.clone()
+    }
+}
+
 /// The lines a ticket's description ends with: the marker (how the router finds the ticket
 /// again), and the closed or deleted ticket this one follows.
 pub fn marker_lines(incident: &IncidentView) -> Vec<String> {

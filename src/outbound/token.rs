@@ -27,14 +27,14 @@ pub struct Token {
     pub use_until: i64,
 }
 
-/// The form fields of the grant.
-pub fn form(credentials: &ClientCredentials) -> [(&'static str, &str); 4] {
-    [
-        ("grant_type", "client_credentials"),
-        ("client_id", credentials.client_id.as_str()),
-        ("client_secret", credentials.client_secret.as_str()),
-        ("scope", credentials.scope.as_str()),
-    ]
+/// The form fields of the grant; `scope` only when there is one (ServiceNow grants its
+/// default scope to a request that names none).
+pub fn form(credentials: &ClientCredentials) -> Vec<(&'static str, &str)> {
+    let mut form = vec![("grant_type", "client_credentials"), ("client_id", credentials.client_id.as_str()), ("client_secret", credentials.client_secret.as_str())];
+    if !credentials.scope.is_empty() {
+        form.push(("scope", credentials.scope.as_str()));
+    }
+    form
 }
 
 #[derive(Deserialize)]

@@ -32,6 +32,7 @@ mod helpers;
 mod instances;
 mod interleavings;
 mod jira;
+mod servicenow;
 mod lifecycle;
 mod logs_search;
 mod matching;
