@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::settings::{self, INCIDENT_SETTINGS};
 use super::text::cut;
 use super::ticket::{marker_lines, said_of, test_title, with_marker, Check, TicketSystem};
-use super::{json_body, parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target, Wrote};
+use super::{parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target, Wrote};
 use crate::domain::incident::{IncidentView, Ticket};
 use crate::domain::Invalid;
 
@@ -108,8 +108,7 @@ impl JiraChannel {
     }
 
     fn call(&self, target: &Target, method: Method, path: &str, body: Option<Value>) -> HttpPost {
-        let url = format!("{}{path}", target.url.trim_end_matches('/'));
-        HttpPost::call(method, url, body.map(|b| json_body(&b)).unwrap_or_default(), vec![("authorization", self.authorization.clone())])
+        super::ticket::on_site(target, method, path, body, vec![("authorization", self.authorization.clone())])
     }
 
     /// The fields for `item` in `incident`.
@@ -147,12 +146,8 @@ fn adf(title: &str, lines: &[String], closing: &[String]) -> Value {
 }
 
 impl Prepared for JiraChannel {
-    /// Only a Test sends one request on its own: a create outside any incident, with a marker
-    /// of its own (`dispatch` holds the conversation of every delivery).
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
-        let incident = super::ticket::test_incident(&items[0]);
-        let post = self.create(target, &items[0], &incident, sending);
-        Request { transport: super::Transport::Http(post), carries: 1 }
+        super::ticket::test_create(self, target, &items[0], sending)
     }
 
     fn incidents(&self) -> Option<IncidentSettings> {

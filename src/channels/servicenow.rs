@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use super::settings::{self, INCIDENT_SETTINGS};
 use super::text::cut;
 use super::ticket::{marker_lines, said_of, test_title, Check, TicketSystem};
-use super::{json_body, parse_payload, ChannelType, ClientCredentials, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target, Wrote};
+use super::{parse_payload, ChannelType, ClientCredentials, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target};
 use crate::domain::incident::{IncidentView, Ticket};
 use crate::domain::Invalid;
 
@@ -147,13 +147,13 @@ impl ServiceNowChannel {
         Ok(Self { sign_in, table, assignment_group, caller_id, incidents: settings::incidents(config)? })
     }
 
+    /// A request signed with Basic auth; with OAuth the exchange adds the bearer token.
     fn call(&self, target: &Target, method: Method, path: &str, body: Option<Value>) -> HttpPost {
-        let url = format!("{}{path}", target.url.trim_end_matches('/'));
         let headers = match &self.sign_in {
             SignIn::Basic(authorization) => vec![("authorization", authorization.clone())],
             SignIn::OAuth(_) => Vec::new(),
         };
-        HttpPost::call(method, url, body.map(|b| json_body(&b)).unwrap_or_default(), headers)
+        super::ticket::on_site(target, method, path, body, headers)
     }
 
     fn record_path(&self, sys_id: &str) -> String {
@@ -206,12 +206,8 @@ fn plain_text(title: &str, lines: &[String], closing: &[String]) -> String {
 }
 
 impl Prepared for ServiceNowChannel {
-    /// Only a Test sends one request on its own: a create outside any incident, with a marker
-    /// of its own (`dispatch` holds the conversation of every delivery).
     fn request(&self, target: &Target, items: &[Item<'_>], sending: Sending<'_>) -> Request {
-        let incident = super::ticket::test_incident(&items[0]);
-        let post = self.create(target, &items[0], &incident, sending);
-        Request { transport: super::Transport::Http(post), carries: 1 }
+        super::ticket::test_create(self, target, &items[0], sending)
     }
 
     fn credentials(&self) -> Option<ClientCredentials> {
@@ -227,10 +223,6 @@ impl Prepared for ServiceNowChannel {
 
     fn tickets(&self) -> Option<&dyn TicketSystem> {
         Some(self)
-    }
-
-    fn wrote(&self, _item: &Item<'_>, _transport: &super::Transport) -> Wrote {
-        Wrote::default()
     }
 
     fn filled_in(&self) -> Config {

@@ -112,6 +112,21 @@ impl Check {
     }
 }
 
+/// A request of a ticketing conversation: `method` to `path` on the channel's URL (the site or
+/// instance), with `body` as JSON if it has one.
+pub fn on_site(target: &Target, method: super::Method, path: &str, body: Option<Value>, headers: Vec<(&'static str, String)>) -> HttpPost {
+    let url = format!("{}{path}", target.url.trim_end_matches('/'));
+    HttpPost::call(method, url, body.map(|b| super::json_body(&b)).unwrap_or_default(), headers)
+}
+
+/// What a ticketing type sends on its own, outside a conversation: only a Test's create,
+/// outside any incident and with a marker of its own (`dispatch` holds the conversation of
+/// every delivery).
+pub fn test_create(system: &dyn TicketSystem, target: &Target, item: &Item<'_>, sending: Sending<'_>) -> super::Request {
+    let incident = test_incident(item);
+    super::Request { transport: super::Transport::Http(system.create(target, item, &incident, sending)), carries: 1 }
+}
+
 /// The incident of a Test's create: outside the incident map (nothing is stored), with a marker
 /// of its own.
 pub fn test_incident(item: &Item<'_>) -> IncidentView {

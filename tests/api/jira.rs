@@ -16,7 +16,7 @@ const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
 
 /// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
-async fn app(settle: Duration) -> TestApp {
+pub async fn app(settle: Duration) -> TestApp {
     spawn_app_with(move |s| {
         s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
         s.create_settle = settle;
@@ -38,14 +38,14 @@ pub async fn jira_channel(app: &TestApp, jira: &Tickets, extra: Value) -> String
     id
 }
 
-fn at_site(severity: &str, site: &str) -> Value {
+pub fn at_site(severity: &str, site: &str) -> Value {
     let mut event = permission_event("contoso", "permission.external_share_created", severity);
     event["data"]["site_url"] = json!(site);
     event
 }
 
 /// Ingests `event` and waits until its delivery is `status`.
-async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
+pub async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
     let answer = app.ingest(event).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await

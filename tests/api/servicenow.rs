@@ -11,20 +11,12 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::jira::{app, at_site, deliver};
 use crate::ticket_systems::*;
 
 const WITHIN: Duration = Duration::from_secs(15);
 const FINANCE: &str = "https://contoso.sharepoint.com/sites/Finance";
 const HR: &str = "https://contoso.sharepoint.com/sites/HR";
-
-/// A router whose retries come after 1 s and whose searches wait `settle` after an unknown create.
-async fn app(settle: Duration) -> TestApp {
-    spawn_app_with(move |s| {
-        s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
-        s.create_settle = settle;
-    })
-    .await
-}
 
 /// A ServiceNow channel to `instance` signing in as the integration user (unless `extra` says
 /// otherwise), with a rule sending every event of `contoso` to it.
@@ -38,19 +30,6 @@ async fn servicenow_channel(app: &TestApp, instance: &Tickets, extra: Value) -> 
     app.route_everything_to(&[&id]).await;
     app.create_tenant("contoso").await;
     id
-}
-
-fn at_site(severity: &str, site: &str) -> Value {
-    let mut event = permission_event("contoso", "permission.external_share_created", severity);
-    event["data"]["site_url"] = json!(site);
-    event
-}
-
-/// Ingests `event` and waits until its delivery is `status`.
-async fn deliver(app: &TestApp, event: Value, status: &str) -> Value {
-    let answer = app.ingest(event).await;
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await
 }
 
 /// The delivery's `ticket` as a read shows it for the stand-in's record `t`.
