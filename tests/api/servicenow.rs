@@ -3,7 +3,8 @@
 //! data that would be markup in a journal field made text), another key another record, a
 //! record closed or deleted by a person (or a work note refused) followed by a new one that
 //! links it, the answers the Table API gives (`401`, `400`, `429` with `Retry-After`), a create
-//! made but answered `500` (one record), OAuth client credentials instead of a user, and Test.
+//! made but answered `500` or never answered (one record each), OAuth client credentials instead
+//! of a user, and Test.
 
 use std::time::Duration;
 
@@ -178,6 +179,27 @@ on_both_backends! {
         assert_eq!(attempts.len(), 2, "{delivered}");
         let search = attempts[1]["request"]["url"].as_str().unwrap();
         assert!(search.contains("/api/now/table/incident?sysparm_query=correlation_id") && search.contains(&tickets[0].marker), "found by a search: {}", attempts[1]);
+    }
+
+    #[actix_web::test]
+    async fn a_create_made_but_never_answered_is_found_by_its_correlation_id_not_made_twice() {
+        let instance = start_servicenow();
+        let app = spawn_app_with(|s| {
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s,1s,1s,1s").unwrap();
+            s.create_settle = Duration::from_secs(2);
+            s.delivery_timeout = Duration::from_millis(800);
+        })
+        .await;
+        servicenow_channel(&app, &instance, json!({})).await;
+        // The instance makes the record, then the answer never comes (a connection lost, a crash).
+        instance.fault(Op::Create, Fault::MadeThenHang);
+        let delivered = deliver(&app, at_site("high", FINANCE), "succeeded").await;
+        let tickets = instance.tickets();
+        assert_eq!(tickets.len(), 1, "one record: {:?}", instance.requests());
+        assert_eq!(delivered["ticket"], shown_ticket(&instance, &tickets[0]));
+        assert_eq!(delivered["attempts"][0]["error_kind"], "timeout", "{delivered}");
+        let creates = instance.requests().iter().filter(|(m, _, _)| m == "POST").count();
+        assert_eq!(creates, 1, "never created again: {:?}", instance.requests());
     }
 
     #[actix_web::test]
