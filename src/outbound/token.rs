@@ -148,6 +148,14 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_without_a_scope_asks_for_none() {
+        let credentials = |scope: &str| ClientCredentials { token_url: "https://x".into(), client_id: "id".into(), client_secret: "s".into(), scope: scope.into() };
+        let names = |scope: &str| form(&credentials(scope)).iter().map(|(name, _)| *name).collect::<Vec<_>>();
+        assert_eq!(names(""), ["grant_type", "client_id", "client_secret"], "ServiceNow's default scope");
+        assert_eq!(names("https://monitor.azure.com/.default"), ["grant_type", "client_id", "client_secret", "scope"]);
+    }
+
+    #[test]
     fn a_refusal_says_what_entra_id_said() {
         let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1"}"#;
         let err = read_answer(401, body, 0).unwrap_err();

@@ -266,3 +266,20 @@ on_both_backends! {
         assert_eq!(instance.tickets().len(), 1, "no check created anything");
     }
 }
+
+#[actix_web::test]
+async fn a_search_lagging_30_seconds_behind_creates_still_ends_with_one_record() {
+    let instance = start_servicenow();
+    instance.search_lag(Duration::from_secs(30));
+    let app = app(Duration::from_secs(31)).await;
+    servicenow_channel(&app, &instance, json!({})).await;
+    instance.fault(Op::Create, Fault::MadeThen500);
+    let answer = app.ingest(at_site("high", FINANCE)).await;
+    let id = answer.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+    let delivered = app.wait_for_status(&id, "succeeded", Duration::from_secs(60)).await;
+    let tickets = instance.tickets();
+    assert_eq!(tickets.len(), 1, "one record: {:?}", instance.requests());
+    assert_eq!(delivered["ticket"]["key"], json!(sn_number(&tickets[0])));
+    let searches = instance.requests().iter().filter(|(_, p, _)| p.contains("sysparm_query=correlation_id")).count();
+    assert_eq!(searches, 1, "one search, once the index shows the record");
+}
