@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 
 use super::settings::{self, INCIDENT_SETTINGS};
 use super::text::cut;
-use super::ticket::{marker_lines, said_of, with_marker, Check, TicketSystem};
-use super::{json_body, parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target};
+use super::ticket::{marker_lines, said_of, test_title, with_marker, Check, TicketSystem};
+use super::{parse_payload, ChannelType, Config, HttpPost, IncidentSettings, Item, Method, Prepared, Presentation, Request, Sending, Setting, Target};
 use crate::domain::incident::{IncidentView, Ticket};
 use crate::domain::Invalid;
 
@@ -112,15 +112,13 @@ impl JiraChannel {
     }
 
     fn call(&self, target: &Target, method: Method, path: &str, body: Option<Value>) -> HttpPost {
-        let url = format!("{}{path}", target.url.trim_end_matches('/'));
-        HttpPost::call(method, url, body.map(|b| json_body(&b)).unwrap_or_default(), vec![("authorization", self.authorization.clone())])
+        super::ticket::on_site(target, method, path, body, vec![("authorization", self.authorization.clone())])
     }
 
     /// The fields for `item` in `incident`.
     pub fn fields(&self, item: &Item<'_>, incident: &IncidentView) -> Value {
         let said = said_of(&parse_payload(item.payload));
-        let test = item.incident.is_none();
-        let title = if test { format!("[SPScan TEST] {}", said.title) } else { said.title.clone() };
+        let title = test_title(item, &said);
         let mut labels = vec![incident.marker.clone()];
         labels.extend(self.labels.iter().cloned());
         json!({

@@ -42,6 +42,7 @@ mod registry;
 mod request;
 pub mod pagerduty;
 pub mod sentinel;
+pub mod servicenow;
 pub mod settings;
 pub mod slack;
 pub mod splunk;
@@ -68,6 +69,8 @@ pub struct Presentation {
 /// An OAuth 2.0 client-credentials grant a type needs a token from (SPEC section 12: Sentinel).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClientCredentials {
+    /// Where the grant is made; a path (`/oauth_token.do`, ServiceNow's) is on the channel's own
+    /// URL, made whole by `Target::new`.
     pub token_url: String,
     pub client_id: String,
     pub client_secret: String,

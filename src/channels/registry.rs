@@ -4,13 +4,13 @@
 
 use std::sync::RwLock;
 
-use super::{autotask, connectwise, email, jira, pagerduty, sentinel, slack, splunk, teams, webhook, ChannelType};
+use super::{autotask, connectwise, email, jira, pagerduty, sentinel, servicenow, slack, splunk, teams, webhook, ChannelType};
 use crate::domain::channel::RateLimit;
 use crate::domain::Invalid;
 
 /// Every channel type this release knows, in the order the API and the admin page list them:
 /// the one place a type is registered.
-pub const REGISTRY: &[&dyn ChannelType] = &[&webhook::Webhook, &slack::Slack, &teams::Teams, &splunk::Splunk, &sentinel::Sentinel, &pagerduty::PagerDuty, &email::Email, &jira::Jira, &connectwise::ConnectWise, &autotask::Autotask];
+pub const REGISTRY: &[&dyn ChannelType] = &[&webhook::Webhook, &slack::Slack, &teams::Teams, &splunk::Splunk, &sentinel::Sentinel, &pagerduty::PagerDuty, &email::Email, &jira::Jira, &servicenow::ServiceNow, &connectwise::ConnectWise, &autotask::Autotask];
 
 /// Types added at run time (by a test, or a program embedding the router), after [`REGISTRY`].
 static REGISTERED: RwLock<Vec<&'static dyn ChannelType>> = RwLock::new(Vec::new());

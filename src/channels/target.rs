@@ -83,7 +83,10 @@ impl Target {
             _ => None,
         }));
         let prepared = kind.channel_type().prepare(&config)?;
-        let (batching, credentials) = (prepared.batching(), prepared.credentials());
+        let (batching, mut credentials) = (prepared.batching(), prepared.credentials());
+        if let Some(grant) = credentials.as_mut().filter(|c| c.token_url.starts_with('/')) {
+            grant.token_url = format!("{}{}", url.trim_end_matches('/'), grant.token_url);
+        }
         Ok(Self { channel_id, kind, url, host_ip, headers, secrets, rate_limit: None, batching, credentials, config, prepared })
     }
 

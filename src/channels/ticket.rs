@@ -112,6 +112,13 @@ impl Check {
     }
 }
 
+/// A request of a ticketing conversation: `method` to `path` on the channel's URL (the site or
+/// instance), with `body` as JSON if it has one.
+pub fn on_site(target: &Target, method: super::Method, path: &str, body: Option<Value>, headers: Vec<(&'static str, String)>) -> HttpPost {
+    let url = format!("{}{path}", target.url.trim_end_matches('/'));
+    HttpPost::call(method, url, body.map(|b| super::json_body(&b)).unwrap_or_default(), headers)
+}
+
 /// The incident of a Test's create: outside the incident map (nothing is stored), with a marker
 /// of its own.
 pub fn test_incident(item: &Item<'_>) -> IncidentView {
@@ -348,6 +355,16 @@ pub fn said_of(payload: &Value) -> Said {
     let id = |v: &Value| plain(v);
     lines.push(safe(&format!("Event: {} ({}) at {}", id(&payload["event"]), id(&payload["event_id"]), id(&payload["timestamp"]))));
     Said { title: safe(&summary(payload)), lines }
+}
+
+/// The title a ticket is opened with: [`Said::title`], marked `[SPScan TEST]` for a Test's
+/// (an item outside any incident).
+pub fn test_title(item: &Item<'_>, said: &Said) -> String {
+    if item.incident.is_none() {
+        format!("[SPScan TEST] {}", said.title)
+    } else {
+        said.title.clone()
+    }
 }
 
 /// The lines a ticket's description ends with: the marker (how the router finds the ticket

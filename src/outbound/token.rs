@@ -27,14 +27,14 @@ pub struct Token {
     pub use_until: i64,
 }
 
-/// The form fields of the grant.
-pub fn form(credentials: &ClientCredentials) -> [(&'static str, &str); 4] {
-    [
-        ("grant_type", "client_credentials"),
-        ("client_id", credentials.client_id.as_str()),
-        ("client_secret", credentials.client_secret.as_str()),
-        ("scope", credentials.scope.as_str()),
-    ]
+/// The form fields of the grant; `scope` only when there is one (ServiceNow grants its
+/// default scope to a request that names none).
+pub fn form(credentials: &ClientCredentials) -> Vec<(&'static str, &str)> {
+    let mut form = vec![("grant_type", "client_credentials"), ("client_id", credentials.client_id.as_str()), ("client_secret", credentials.client_secret.as_str())];
+    if !credentials.scope.is_empty() {
+        form.push(("scope", credentials.scope.as_str()));
+    }
+    form
 }
 
 #[derive(Deserialize)]
@@ -145,6 +145,14 @@ mod tests {
         assert_eq!(usable(&held, token.use_until, None), None, "expired (less five minutes)");
         assert_eq!(usable(&held, 1_000_000, Some("eyJ0")), None, "refused by the receiver");
         assert_eq!(usable(&held, 1_000_000, Some("older")), Some(&token), "another request already replaced the refused one");
+    }
+
+    #[test]
+    fn a_grant_without_a_scope_asks_for_none() {
+        let credentials = |scope: &str| ClientCredentials { token_url: "https://x".into(), client_id: "id".into(), client_secret: "s".into(), scope: scope.into() };
+        let names = |scope: &str| form(&credentials(scope)).iter().map(|(name, _)| *name).collect::<Vec<_>>();
+        assert_eq!(names(""), ["grant_type", "client_id", "client_secret"], "ServiceNow's default scope");
+        assert_eq!(names("https://monitor.azure.com/.default"), ["grant_type", "client_id", "client_secret", "scope"]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub async fn jira_channel(app: &Api, jira: &Tickets, extra: Value) -> String {
     id
 }
 
-fn at_site(severity: &str, site: &str) -> Value {
+pub fn at_site(severity: &str, site: &str) -> Value {
     let mut event = permission_event("contoso", "permission.external_share_created", severity);
     event["data"]["site_url"] = json!(site);
     event

@@ -34,6 +34,7 @@ mod instances;
 mod interleavings;
 mod connectwise;
 pub mod jira;
+mod servicenow;
 mod lifecycle;
 mod logs_search;
 mod matching;

@@ -651,3 +651,131 @@ pub fn start_connectwise() -> Tickets {
         );
     })
 }
+
+// ---- ServiceNow (Table API) ----
+
+pub const SN_USER: &str = "spscan.integration";
+pub const SN_PASSWORD: &str = "Sn0w-integration-pass-9c1e";
+pub const SN_CLIENT_ID: &str = "8f2b6c1d0e9a4b7c8d6e5f4a3b2c1d0e";
+pub const SN_CLIENT_SECRET: &str = "sn-oauth-client-secret-77aa";
+/// The access token the instance's `/oauth_token.do` grants.
+pub const SN_ACCESS_TOKEN: &str = "sn-access-token-from-client-credentials";
+/// The one assignment group the instance has (`sys_user_group`).
+pub const SN_GROUP: &str = "287ebd7da9fe198100f92cc8d1d2154e";
+
+/// The record's `sys_id` as the instance shows it (32 hex digits) for a stand-in ticket.
+pub fn sn_sys_id(ticket: &Ticket) -> String {
+    format!("46d44a5fa9fe198100{:0>14}", ticket.id)
+}
+
+/// The record's `number` (`INC0010001`).
+pub fn sn_number(ticket: &Ticket) -> String {
+    format!("INC00{}", ticket.id)
+}
+
+/// The stand-in ticket id of a `sys_id` in a path.
+fn sn_ticket_id(sys_id: &str) -> String {
+    sys_id.strip_prefix("46d44a5fa9fe198100").map(|rest| rest.trim_start_matches('0').to_string()).unwrap_or_default()
+}
+
+fn sn_signed_in(req: &HttpRequest) -> bool {
+    use base64::Engine;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{SN_USER}:{SN_PASSWORD}")));
+    let given = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    given == Some(basic.as_str()) || given == Some(format!("Bearer {SN_ACCESS_TOKEN}").as_str())
+}
+
+fn sn_error(code: u16, message: &str, detail: Option<&str>) -> HttpResponse {
+    HttpResponse::build(awc::http::StatusCode::from_u16(code).unwrap()).json(json!({"error": {"message": message, "detail": detail}, "status": "failure"}))
+}
+
+fn sn_unauthenticated() -> HttpResponse {
+    sn_error(401, "User Not Authenticated", Some("Required to provide Auth information"))
+}
+
+fn sn_record(ticket: &Ticket) -> Value {
+    json!({"sys_id": sn_sys_id(ticket), "number": sn_number(ticket), "active": if ticket.open { "true" } else { "false" }})
+}
+
+/// The value of `name` in a query string.
+fn sn_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// A ServiceNow instance with the table `incident`, one assignment group ([`SN_GROUP`]), a user
+/// for Basic auth and an OAuth application registry entry for client credentials.
+pub fn start_servicenow() -> Tickets {
+    Tickets::start(|cfg| {
+        cfg.route("/oauth_token.do", web::post().to(|req: HttpRequest, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+            arrive(&state, &req, b"", Op::Check);
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+            state.lock().unwrap().requests.last_mut().unwrap().2 = json!(form.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>());
+            let given = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+            if given("grant_type") != Some("client_credentials") || given("client_id") != Some(SN_CLIENT_ID) || given("client_secret") != Some(SN_CLIENT_SECRET) {
+                return HttpResponse::Unauthorized().json(json!({"error_description": "access_denied", "error": "server_error"}));
+            }
+            HttpResponse::Ok().json(json!({"access_token": SN_ACCESS_TOKEN, "scope": "useraccount", "token_type": "Bearer", "expires_in": 1799}))
+        }))
+        .route("/api/now/table/{table}", web::post().to(|req: HttpRequest, table: web::Path<String>, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+            let fault = arrive(&state, &req, &body, Op::Create);
+            if !sn_signed_in(&req) {
+                return sn_unauthenticated();
+            }
+            if *table != "incident" {
+                return sn_error(400, &format!("Invalid table {table}"), None);
+            }
+            let created: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if created["short_description"].as_str().is_none_or(|s| s.chars().count() > 160) {
+                return sn_error(400, "Operation Failed", Some("short_description is longer than 160 characters"));
+            }
+            let marker = created["correlation_id"].as_str().unwrap_or_default().to_string();
+            create(state, fault, created, marker, "INC", |t| HttpResponse::Created().json(json!({"result": sn_record(t)}))).await
+        }))
+        .route("/api/now/table/{table}", web::get().to(|req: HttpRequest, table: web::Path<String>, state: web::Data<Mutex<State>>| async move {
+            let query = sn_param(&req, "sysparm_query").unwrap_or_default();
+            let op = if query.starts_with("correlation_id=") { Op::Search } else { Op::Check };
+            if let Some(response) = arrive(&state, &req, b"", op).as_ref().and_then(answered) {
+                return response;
+            }
+            if !sn_signed_in(&req) {
+                return sn_unauthenticated();
+            }
+            let result: Vec<Value> = match table.as_str() {
+                "incident" => match query.strip_prefix("correlation_id=") {
+                    Some(marker) => search(&state, marker).iter().map(sn_record).collect(),
+                    None => state.lock().unwrap().tickets.iter().filter(|t| !t.deleted).take(1).map(sn_record).collect(),
+                },
+                "sys_user_group" if query == format!("sys_id={SN_GROUP}") => vec![json!({"sys_id": SN_GROUP, "name": "Security Operations"})],
+                "sys_user_group" | "sys_user" => Vec::new(),
+                other => return sn_error(400, &format!("Invalid table {other}"), None),
+            };
+            HttpResponse::Ok().json(json!({"result": result}))
+        }))
+        .route("/api/now/table/{table}/{sys_id}", web::get().to(|req: HttpRequest, path: web::Path<(String, String)>, state: web::Data<Mutex<State>>| async move {
+            if let Some(response) = arrive(&state, &req, b"", Op::Read).as_ref().and_then(answered) {
+                return response;
+            }
+            if !sn_signed_in(&req) {
+                return sn_unauthenticated();
+            }
+            match ticket(&state, &sn_ticket_id(&path.1)) {
+                Some(t) if path.0 == "incident" => HttpResponse::Ok().json(json!({"result": sn_record(&t)})),
+                _ => sn_error(404, "No Record found", Some("Record doesn't exist or ACL restricts the record retrieval")),
+            }
+        }))
+        .route("/api/now/table/{table}/{sys_id}", web::patch().to(|req: HttpRequest, path: web::Path<(String, String)>, body: web::Bytes, state: web::Data<Mutex<State>>| async move {
+            if let Some(response) = arrive(&state, &req, &body, Op::Note).as_ref().and_then(answered) {
+                return response;
+            }
+            if !sn_signed_in(&req) {
+                return sn_unauthenticated();
+            }
+            let id = sn_ticket_id(&path.1);
+            if path.0 == "incident" && note(&state, &id, serde_json::from_slice(&body).unwrap_or_default()) {
+                HttpResponse::Ok().json(json!({"result": sn_record(&ticket(&state, &id).unwrap())}))
+            } else {
+                sn_error(404, "No Record found", Some("Record doesn't exist or ACL restricts the record retrieval"))
+            }
+        }));
+    })
+}
