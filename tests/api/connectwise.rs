@@ -276,3 +276,30 @@ async fn a_search_index_lagging_30_seconds_behind_creates_still_ends_with_one_ti
     let searches = cw.requests().iter().filter(|(m, p, _)| m == "GET" && p.contains("/service/tickets?")).count();
     assert_eq!(searches, 1, "one search, once the index shows the ticket");
 }
+
+/// A rule of every tenant that groups without `/tenant/id` would put two customers' events in one
+/// ticket: it is refused (422 naming `group.by`) when it sends to a ConnectWise channel, whether
+/// it is created so or changed to it; with `/tenant/id`, or for one tenant, it is taken.
+#[actix_web::test]
+async fn a_rule_grouping_across_tenants_into_connectwise_is_refused() {
+    let cw = start_connectwise();
+    let app = app(Duration::from_secs(120)).await;
+    let channel = cw_channel(&app, &cw, json!({})).await;
+    let across = json!({"name": "Across", "event_types": ["*"], "min_severity": "low", "channel_ids": [channel], "group": {"by": ["/data/site_url"]}});
+    let refused = app.post("/api/v1/rules", across.clone()).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.body["field"], "group.by", "{}", refused.body);
+    assert!(refused.body["detail"].as_str().unwrap().contains("/tenant/id"), "{}", refused.body);
+    let mut per_tenant = across.clone();
+    per_tenant["group"]["by"] = json!(["/tenant/id", "/data/site_url"]);
+    let taken = app.post("/api/v1/rules", per_tenant).await;
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    let mut one_tenant = across.clone();
+    one_tenant["tenant_id"] = json!("contoso");
+    assert_eq!(app.post("/api/v1/rules", one_tenant).await.status, 201);
+    // Changed to group across tenants: refused, and the rule stays as it was.
+    let id = taken.body["id"].as_str().unwrap();
+    let changed = app.patch(&format!("/api/v1/rules/{id}"), json!({"group": {"by": ["/event"]}})).await;
+    assert_eq!((changed.status, &changed.body["field"]), (422, &json!("group.by")), "{}", changed.body);
+    assert_eq!(app.get(&format!("/api/v1/rules/{id}")).await.body["group"]["by"], json!(["/tenant/id", "/data/site_url"]));
+}
