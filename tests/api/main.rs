@@ -58,3 +58,4 @@ mod smtp_server;
 mod startup;
 mod throwaway_type;
 mod ticket_systems;
+mod ticketing;
