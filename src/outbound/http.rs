@@ -152,7 +152,7 @@ impl Http {
         for (name, value) in &built.headers {
             let value = if name.eq_ignore_ascii_case("authorization") {
                 shown::shown_authorization(value)
-            } else if shown::is_credential_name(name) {
+            } else if is_credential_header(name) {
                 crate::channels::masked(value)
             } else {
                 value.clone()
@@ -219,6 +219,13 @@ impl Http {
         let _ = actix_web::rt::time::timeout(left(deadline), read_excerpt(response.take_payload(), &mut body, DRAIN_BYTES)).await;
         token::read_answer(response.status().as_u16(), &body, now_ms()).map_err(no_token)
     }
+}
+
+/// A type's own header that carries a credential (Autotask's `Secret` and `ApiIntegrationCode`),
+/// shown masked; a signature (`webhook-signature`) is no credential and is shown as sent.
+fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["secret", "password", "token", "integrationcode", "apikey", "api-key"].iter().any(|w| name.contains(w))
 }
 
 /// Sends what `request` starts before `deadline` (`Err`: no answer in time), and starts it once

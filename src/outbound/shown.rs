@@ -31,8 +31,8 @@ pub struct SentRequest {
     pub answer_headers: Option<Vec<(String, String)>>,
 }
 
-/// Query parameters (and a type's own headers) whose value is masked where it is shown.
-pub fn is_credential_name(name: &str) -> bool {
+/// Query parameters whose value is masked in a URL that is shown.
+fn is_credential_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     ["token", "key", "secret", "sig", "password", "passwd", "auth", "code", "credential"].iter().any(|w| name.contains(w))
 }
