@@ -232,8 +232,9 @@ impl AutotaskChannel {
     /// A ticket as Autotask names it (`id`, `ticketNumber`), with the link people open.
     fn ticket(&self, id: &Value, number: Option<&str>) -> Option<Ticket> {
         let id = match id {
-            Value::Number(n) => n.to_string(),
-            Value::String(s) if !s.is_empty() => s.clone(),
+            Value::Number(n) if n.is_u64() => n.to_string(),
+            // Ids go into later URLs: only digits are taken.
+            Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.clone(),
             _ => return None,
         };
         let url = self.zone().and_then(|z| z.web).map(|web| format!("{}/Autotask/AutotaskExtend/ExecuteCommand.aspx?Code=OpenTicketDetail&TicketID={id}", web.trim_end_matches('/')));

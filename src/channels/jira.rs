@@ -245,9 +245,10 @@ impl TicketSystem for JiraChannel {
 
 /// An issue as Jira names it (`id`, `key`), with the link people open.
 fn issue(target: &Target, answer: &Value) -> Option<Ticket> {
+    // Ids go into later URLs: only digits are taken (Jira's issue ids are numbers).
     let id = match &answer["id"] {
-        Value::String(id) => id.clone(),
-        Value::Number(id) => id.to_string(),
+        Value::String(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => id.clone(),
+        Value::Number(id) if id.is_u64() => id.to_string(),
         _ => return None,
     };
     let key = answer["key"].as_str().map(str::to_string);

@@ -236,6 +236,7 @@ impl Wrote {
         item.incident.map(|incident| crate::domain::incident::IncidentWrite {
             channel_id: channel_id.to_string(),
             key_hash: incident.key.hash.clone(),
+            marker: incident.marker.clone(),
             ticket: self.ticket,
             thread: self.thread,
             settles_create: false,

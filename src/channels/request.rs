@@ -144,6 +144,9 @@ pub struct HttpPost {
     /// The answer is read by the type (a ticket's id, its state, a search's results): up to
     /// [`ANSWER_BYTES`] of it are kept, not only the excerpt.
     pub reads_answer: bool,
+    /// Never sent a second time within the attempt, even when the connection closed before any
+    /// answer came (a ticket's create: it may have been made; the next attempt searches).
+    pub once: bool,
 }
 
 /// Most bytes of an answer a type reads ([`HttpPost::reads_answer`]).
@@ -173,7 +176,7 @@ impl HttpPost {
     /// A request the channel's type reads the answer of: `method` to `url`, with a JSON body
     /// unless it has none (`Bytes::new()`).
     pub fn call(method: Method, url: String, body: Bytes, headers: Vec<(&'static str, String)>) -> Self {
-        Self { method, url: Some(url), body, headers, shown_body: None, reads_answer: true }
+        Self { method, url: Some(url), body, headers, shown_body: None, reads_answer: true, once: false }
     }
 }
 
@@ -233,7 +236,7 @@ pub fn pack(items: &[Item<'_>], max: usize, (open, separator, close): (&[u8], &[
 
 /// An HTTP POST to the channel's URL carrying `carries` items.
 pub fn post(url: Option<String>, body: Bytes, headers: Vec<(&'static str, String)>, carries: usize) -> Request {
-    Request { transport: Transport::Http(HttpPost { method: Method::Post, url, body, headers, shown_body: None, reads_answer: false }), carries }
+    Request { transport: Transport::Http(HttpPost { method: Method::Post, url, body, headers, shown_body: None, reads_answer: false, once: false }), carries }
 }
 
 /// An HTTP POST to the channel's URL for the first item alone, for the types that send one

@@ -178,6 +178,13 @@ pub fn next(system: &dyn TicketSystem, target: &Target, step: &Step, status: u16
     let text = String::from_utf8_lossy(body);
     let json = || serde_json::from_slice::<Value>(body).unwrap_or_default();
     let refused = |settles| Next::Done { verdict: verdict(system, step, status, &text), ticket: None, settles };
+    // A 2xx that is not JSON (a proxy's sign-in or maintenance page, a body cut short) says
+    // nothing about the ticket: never read as "closed" or "not found".
+    let unreadable = (200..300).contains(&status) && matches!(step, Step::Read(_) | Step::Search) && serde_json::from_slice::<Value>(body).is_err();
+    if unreadable {
+        let why = format!("the system answered {status} with something other than JSON ({}); tried again", cut(&text, 120));
+        return Next::Done { verdict: Verdict::Retry(why), ticket: None, settles: false };
+    }
     match step {
         Step::Read(ticket) => match status {
             200..=299 if system.is_open(&json()) => Next::Go(Step::Note(ticket.clone())),

@@ -10,7 +10,7 @@ use actix_web::web::Bytes;
 use serde_json::Value;
 
 use crate::channels::ticket::{first_step, next, Next, Step, TicketSystem};
-use crate::channels::{Item, Target, Verdict};
+use crate::channels::{HttpPost, Item, Target, Verdict};
 use crate::domain::attempt::AttemptOutcome;
 use crate::domain::incident::{IncidentView, IncidentWrite};
 use crate::domain::retry::ErrorKind;
@@ -33,9 +33,10 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
     let settle_ms = settle.as_millis() as i64;
     let sending = outbound.sending(started_at);
     let key_hash = incident.key.hash.clone();
-    let write = |ticket: Option<crate::domain::incident::Ticket>, settles_create: bool| IncidentWrite {
+    let write = |ticket: Option<crate::domain::incident::Ticket>, settles_create: bool, marker: &str| IncidentWrite {
         channel_id: target.channel_id.clone(),
         key_hash: key_hash.clone(),
+        marker: marker.to_string(),
         ticket: ticket.map(|t| crate::domain::incident::Ticket { company: system.company(&item), ..t }),
         thread: None,
         settles_create,
@@ -62,6 +63,8 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
         return ended(failed.0, failed.1, None);
     }
     let mut this_delivery = incident.create.as_ref().is_some_and(|c| c.delivery_id == item.delivery_id);
+    // The search found the earlier create's ticket: a note on it settles that create.
+    let mut found = false;
     for _ in 0..MOST_REQUESTS {
         let request = match &step {
             Step::Read(ticket) => system.read(target, ticket),
@@ -89,7 +92,7 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                     }
                     Err(err) => return ended(failure(ErrorKind::Incident, format!("the create could not be marked in the router's database ({err}); nothing was sent")), None, None),
                 }
-                system.create(target, &item, &incident, sending)
+                HttpPost { once: true, ..system.create(target, &item, &incident, sending) }
             }
         };
         let called = outbound.call(target, &request, deadline).await;
@@ -105,12 +108,15 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                     _ => outcome,
                 };
                 let settles = step == Step::Create && sure_not_sent;
-                return ended(outcome, called.shown, Some(write(None, settles)));
+                return ended(outcome, called.shown, Some(write(None, settles, &incident.marker)));
             }
         };
         let refused = system.refusal_kind(&step, reply.status(), &String::from_utf8_lossy(reply.body()));
         match next(system, target, &step, reply.status(), reply.body(), this_delivery) {
-            Next::Go(then) => step = then,
+            Next::Go(then) => {
+                found |= step == Step::Search;
+                step = then;
+            }
             Next::Reopen => {
                 let (channel_id, key, old, now) = (target.channel_id.clone(), incident.key.clone(), incident.clone(), now_ms());
                 match store.write(move |conn| crate::store::incidents::ticket_closed(conn, &channel_id, &key, &old, now)).await {
@@ -123,10 +129,16 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                 this_delivery = false;
                 step = match first_step(&incident, now_ms(), settle_ms) {
                     Ok(then) => then,
-                    Err(_) => Step::Search,
+                    // Another attempt replaced it first and is opening the new ticket: wait.
+                    Err(until) => {
+                        let wait = Duration::from_millis((until - now_ms()).max(0) as u64);
+                        let why = "the incident's ticket is closed and another attempt is opening its next one; nothing was sent, tried again once it is known";
+                        return ended(AttemptOutcome { retry_after: Some(wait), ..failure(ErrorKind::Incident, why.into()) }, called.shown, None);
+                    }
                 };
             }
             Next::Done { verdict, ticket, settles } => {
+                let settles = settles || (found && verdict == Verdict::Delivered);
                 // A create answered with a 5xx (or a 2xx naming no ticket) may have made one.
                 let ambiguous = step == Step::Create && !settles;
                 let mut outcome = reply.outcome(verdict);
@@ -138,15 +150,16 @@ pub async fn converse(store: &Store, outbound: &Outbound, target: &Target, syste
                 }
                 let noted = matches!(step, Step::Note(_)) && outcome.succeeded();
                 let also = if noted { std::mem::take(&mut gathered.0) } else { Vec::new() };
-                return Sent { also, ..ended(outcome, called.shown, Some(write(ticket, settles))) };
+                return Sent { also, ..ended(outcome, called.shown, Some(write(ticket, settles, &incident.marker))) };
             }
         }
     }
     ended(failure(ErrorKind::Incident, format!("the ticketing system kept sending the attempt on after {MOST_REQUESTS} requests; tried again")), None, None)
 }
 
-/// Most deliveries waiting behind an attempt that one note takes in.
-const MOST_GATHERED: i64 = 100;
+/// Most deliveries waiting behind an attempt that one note takes in: as many as a note lists
+/// one by one, so every event a note stands for is named in it.
+const MOST_GATHERED: i64 = crate::channels::text::group::ITEMS_MAX as i64 - 1;
 
 /// The deliveries of `item`'s incident waiting behind it, and one payload for them all with it
 /// (`None`: none wait, or `item` is a notification, which already sums up its events). A store

@@ -147,6 +147,9 @@ pub struct MailThread {
 pub struct IncidentWrite {
     pub channel_id: String,
     pub key_hash: String,
+    /// The marker the attempt wrote under: a write lands only while the incident still has it
+    /// (an incident another attempt moved on to a new ticket keeps that one).
+    pub marker: String,
     pub ticket: Option<Ticket>,
     pub thread: Option<MailThread>,
     /// The attempt settled a pending create: a ticket came back or was found, or the system

@@ -102,7 +102,7 @@ impl Http {
         };
         // The status line must arrive within the timeout; the body then gets what is left of it. A
         // body that is slow or cut short never turns an answer that arrived into a failure.
-        let mut response = match send(deadline, request).await {
+        let mut response = match send(deadline, request, !built.once).await {
             Err(_) => return Err(failure(ErrorKind::Timeout, format!("no answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
@@ -183,7 +183,7 @@ impl Http {
             return Err(format!("{ip} {}; not allowed by ALLOWED_TARGET_NETWORKS", reason.0));
         }
         let request = || self.client.get(url).insert_header((USER_AGENT, USER_AGENT_VALUE)).insert_header(("authorization", format!("Bearer {bearer}"))).send();
-        let mut response = match send(deadline, request).await {
+        let mut response = match send(deadline, request, true).await {
             Err(_) => return Err(format!("no answer within {}", humantime::format_duration(self.timeout))),
             Ok(Err(err)) => return Err(classify(&err).1),
             Ok(Ok(response)) => response,
@@ -206,7 +206,7 @@ impl Http {
         }
         let form = token::form(credentials);
         let request = || self.client.post(&credentials.token_url).insert_header((USER_AGENT, USER_AGENT_VALUE)).send_form(&form);
-        let mut response = match send(deadline, request).await {
+        let mut response = match send(deadline, request, true).await {
             Err(_) => return Err(no_token(format!("the token endpoint did not answer within {}", humantime::format_duration(self.timeout)))),
             Ok(Err(err)) => {
                 let (kind, message) = classify(&err);
@@ -235,14 +235,16 @@ fn is_credential_header(name: &str) -> bool {
 /// request is written into it: without this, the request after a token fetch, or the second of
 /// two deliveries in a row, failed with "connector has been disconnected" and waited for its
 /// retry. Sending again is what that retry would do, at once; delivery is at least once either way.
-async fn send<F, Fut>(deadline: Instant, request: F) -> Result<Result<awc::ClientResponse, SendRequestError>, tokio::time::error::Elapsed>
+/// Without `resend`, only a pooled connection found closed before anything was written is
+/// replaced (a ticket's create that may have reached the system is never sent twice).
+async fn send<F, Fut>(deadline: Instant, request: F, resend: bool) -> Result<Result<awc::ClientResponse, SendRequestError>, tokio::time::error::Elapsed>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<awc::ClientResponse, SendRequestError>>,
 {
     actix_web::rt::time::timeout(left(deadline), async {
         match request().await {
-            Err(err) if closed_before_answer(&err) => {
+            Err(err) if closed_before_answer(&err) && (resend || matches!(err, SendRequestError::Connect(ConnectError::Disconnected))) => {
                 log::debug!("the server closed a kept-alive connection before answering ({err}); sending again on a new one");
                 request().await
             }
@@ -286,7 +288,7 @@ where
             excerpt.extend_from_slice(&chunk[..take]);
         }
         read += chunk.len();
-        if read >= DRAIN_BYTES {
+        if read >= DRAIN_BYTES.max(keep) {
             break;
         }
     }

@@ -42,7 +42,7 @@ pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reop
         if written_at + reopen_window_ms <= now && stored.create.is_none() {
             // Quiet for the whole window: the next event opens a new incident. Only the first
             // of two instances replaces it (the marker it read is the one it replaces).
-            let replaced = diesel::update(this!(channel_id, &key.hash).filter(incidents::marker.eq(&stored.marker)))
+            let replaced = diesel::update(this!(channel_id, &key.hash).filter(incidents::marker.eq(&stored.marker)).filter(incidents::create_started_at.is_null()))
                 .set((
                     incidents::marker.eq(&fresh_marker),
                     incidents::opened_at.eq(now),
@@ -126,6 +126,7 @@ pub fn ticket_closed(conn: &mut Conn, channel_id: &str, key: &IncidentKey, old: 
             .set((
                 incidents::marker.eq(marker(channel_id, key, now)),
                 incidents::opened_at.eq(now),
+                incidents::written_at.eq(now),
                 incidents::ticket_id.eq(None::<String>),
                 incidents::ticket_key.eq(None::<String>),
                 incidents::ticket_url.eq(None::<String>),
@@ -143,7 +144,8 @@ pub fn ticket_closed(conn: &mut Conn, channel_id: &str, key: &IncidentKey, old: 
 /// thread is never replaced once started), and the delivery names the ticket; whether or not it
 /// delivered, a create it settled is no longer pending.
 pub fn written(conn: &mut Conn, delivery_id: &str, write: &IncidentWrite, delivered: bool, now: i64) -> Result<(), StoreError> {
-    let this = || this!(&write.channel_id, &write.key_hash);
+    let marker = write.marker.as_str();
+    let this = || this!(&write.channel_id, &write.key_hash).filter(incidents::marker.eq(marker));
     if write.settles_create {
         diesel::update(this()).set((incidents::create_started_at.eq(None::<i64>), incidents::create_delivery_id.eq(None::<String>))).execute(conn)?;
     }
@@ -193,7 +195,7 @@ mod tests {
         assert_eq!(first.marker, marker("ch_1", &key, 0));
         // Written to at 20 h: the window slides; still the same incident at 43 h.
         let page = Ticket::new(first.marker.clone(), None, None);
-        let write = IncidentWrite { channel_id: "ch_1".into(), key_hash: key.hash.clone(), ticket: Some(page.clone()), thread: Some(MailThread { message_id: "<a@x>".into(), subject: "S".into() }), settles_create: false };
+        let write = IncidentWrite { channel_id: "ch_1".into(), key_hash: key.hash.clone(), marker: first.marker.clone(), ticket: Some(page.clone()), thread: Some(MailThread { message_id: "<a@x>".into(), subject: "S".into() }), settles_create: false };
         written(&mut conn, "dlv_1", &write, true, 20 * HOUR).unwrap();
         let later = open(&mut conn, "ch_1", &key, 43 * HOUR, window).unwrap();
         assert_eq!((&later.marker, later.opened_at, &later.ticket), (&first.marker, 0, &Some(page)));

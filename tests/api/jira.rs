@@ -222,6 +222,22 @@ on_both_backends! {
     }
 
     #[actix_web::test]
+    async fn a_sign_in_page_answered_200_in_place_of_the_issue_is_no_reason_for_a_new_issue() {
+        let jira = start_jira();
+        let app = app(Duration::from_secs(120)).await;
+        jira_channel(&app, &jira, json!({})).await;
+        deliver(&app, at_site("high", FINANCE), "succeeded").await;
+        // A proxy in front of Jira answers the read with its own page, once.
+        jira.fault(Op::Read, Fault::Status(200, "<html><body>Sign in to continue</body></html>"));
+        let later = deliver(&app, at_site("critical", FINANCE), "succeeded").await;
+        let first = &later["attempts"][0];
+        assert_eq!(first["error_kind"], "http_status", "{later}");
+        assert!(first["error"].as_str().unwrap().contains("something other than JSON"), "{later}");
+        let tickets = jira.wait_for(1, 1, WITHIN).await;
+        assert_eq!(tickets.len(), 1, "the open issue got the comment: {:?}", jira.requests());
+    }
+
+    #[actix_web::test]
     async fn test_checks_the_credentials_project_and_issue_type_creating_nothing_and_creates_a_marked_issue_when_asked() {
         let jira = start_jira();
         let app = app(Duration::from_secs(120)).await;
