@@ -37,8 +37,7 @@ pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reop
             ))
             .on_conflict_do_nothing()
             .execute(c))?;
-        let stored = read(conn, channel_id, key)?;
-        let written_at: i64 = this!(channel_id, &key.hash).select(incidents::written_at).first(conn)?;
+        let (stored, written_at) = read(conn, channel_id, key)?;
         if written_at + reopen_window_ms <= now && stored.create.is_none() {
             // Quiet for the whole window: the next event opens a new incident. Only the first
             // of two instances replaces it (the marker it read is the one it replaces).
@@ -65,8 +64,8 @@ pub fn open(conn: &mut Conn, channel_id: &str, key: &IncidentKey, now: i64, reop
 }
 
 
-/// The channel's incident of `key` as stored.
-fn read(conn: &mut Conn, channel_id: &str, key: &IncidentKey) -> Result<IncidentView, StoreError> {
+/// The channel's incident of `key` as stored, and when it was last written to.
+fn read(conn: &mut Conn, channel_id: &str, key: &IncidentKey) -> Result<(IncidentView, i64), StoreError> {
     let row: Row = this!(channel_id, &key.hash)
         .select((
             incidents::marker,
@@ -82,8 +81,8 @@ fn read(conn: &mut Conn, channel_id: &str, key: &IncidentKey) -> Result<Incident
             incidents::previous_ticket,
         ))
         .first(conn)?;
-    let (marker, opened_at, _, ticket_id, ticket_key, ticket_url, thread_id, thread_subject, create_at, create_by, previous) = row;
-    Ok(IncidentView {
+    let (marker, opened_at, written_at, ticket_id, ticket_key, ticket_url, thread_id, thread_subject, create_at, create_by, previous) = row;
+    let view = IncidentView {
         key: key.clone(),
         marker,
         opened_at,
@@ -97,7 +96,8 @@ fn read(conn: &mut Conn, channel_id: &str, key: &IncidentKey) -> Result<Incident
             _ => None,
         },
         previous: previous.and_then(|text| serde_json::from_str(&text).ok()),
-    })
+    };
+    Ok((view, written_at))
 }
 
 /// Marks that a create of the incident is about to be sent by `delivery_id`'s attempt, as of
@@ -135,7 +135,7 @@ pub fn ticket_closed(conn: &mut Conn, channel_id: &str, key: &IncidentKey, old: 
                 incidents::previous_ticket.eq(previous),
             ))
             .execute(conn)?;
-        read(conn, channel_id, key)
+        Ok(read(conn, channel_id, key)?.0)
     })
 }
 
