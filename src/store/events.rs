@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 
 use super::models::{DeliveryRow, EventRow, TenantRow};
-use super::schema::{deliveries, events};
+use super::schema::deliveries;
 use super::{write, Conn, StoreError};
 use crate::domain::event::{NewEvent, TenantRef};
 use crate::domain::ids;
@@ -50,7 +50,7 @@ pub fn ingest(conn: &mut Conn, batch: &[MatchedEvent], is_batch: bool, now: i64,
         let tenants = resolve_tenants(conn, batch, now, &field)?;
 
         let ids: Vec<&str> = batch.iter().map(|m| m.event.id.as_str()).collect();
-        let stored = events::table.filter(super::id_in("id", &ids)).select(events::id).load::<String>(conn)?;
+        let stored = super::stored_event_ids(conn, &ids)?;
         let mut seen: HashSet<String> = stored.into_iter().collect();
 
         let wanted: Vec<&str> = {

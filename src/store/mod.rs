@@ -40,10 +40,12 @@ macro_rules! each_backend {
     };
 }
 
-/// Inserts a slice of rows in statements of fixed sizes (256, 64, 16, 4 and 1 rows), so each
-/// statement is one of five that diesel prepares once per connection and then takes from its
-/// statement cache; a multi-row INSERT of any other size is parsed and planned anew every time
-/// (a seventh of the SQLite writer's time, BENCHMARKS.md). `insert` runs with `head` bound to
+/// Inserts a slice of rows in statements of fixed sizes (256, 64, 16, 8, 4, 3, 2 and 1 rows), so
+/// each statement is one of eight that diesel prepares once per connection and then takes from
+/// its statement cache; a multi-row INSERT of any other size is parsed and planned anew every
+/// time (a seventh of the SQLite writer's time, BENCHMARKS.md). The small sizes matter on
+/// PostgreSQL, where each statement is a round trip: the groups of single-event ingestion and
+/// of attempt recording hold a few rows, and three rows go in one statement, not three. `insert` runs with `head` bound to
 /// each `&[row; size]`, answers the rows it inserted; the macro answers their sum:
 /// `insert_rows!(rows, |head| diesel::insert_into(t).values(head).execute(c)?)`.
 macro_rules! insert_rows {
@@ -53,7 +55,10 @@ macro_rules! insert_rows {
         insert_rows!(@sized 256, rest, inserted, $head, $insert);
         insert_rows!(@sized 64, rest, inserted, $head, $insert);
         insert_rows!(@sized 16, rest, inserted, $head, $insert);
+        insert_rows!(@sized 8, rest, inserted, $head, $insert);
         insert_rows!(@sized 4, rest, inserted, $head, $insert);
+        insert_rows!(@sized 3, rest, inserted, $head, $insert);
+        insert_rows!(@sized 2, rest, inserted, $head, $insert);
         insert_rows!(@sized 1, rest, inserted, $head, $insert);
         inserted
     }};
@@ -355,6 +360,16 @@ pub fn ping(conn: &mut Conn) -> Result<(), StoreError> {
 /// Inserts events whose ids are not stored yet; answers the ids inserted.
 pub fn insert_events(conn: &mut Conn, rows: &[models::EventRow]) -> Result<std::collections::HashSet<String>, StoreError> {
     on_backend!(conn, c => sqlite::insert_events(c, rows), postgres::insert_events(c, rows))
+}
+
+/// Of `ids`, those already stored, read by an ingestion write before it inserts: on SQLite,
+/// whose plain insert would fail on one. On PostgreSQL nothing is read: the insert's
+/// `ON CONFLICT DO NOTHING` answers which were new (another instance may store one in between
+/// anyway), and single-event ingestion saves a round trip per write.
+pub fn stored_event_ids(conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, StoreError> {
+    use diesel::prelude::*;
+    use schema::events;
+    on_backend!(conn, _c => Ok(events::table.filter(id_in("id", ids)).select(events::id).load::<String>(_c)?), Ok(Vec::new()))
 }
 
 /// The tables whose rows a PATCH reads, merges and writes back.

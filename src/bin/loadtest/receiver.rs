@@ -3,7 +3,8 @@
 //! (`/3`), events are `webhook-id` values of the form `e<number>`. Requests to `/fail` are
 //! answered `500` and only counted (a receiver that fails every request). Requests to
 //! `/services/collector/event` play a Splunk HEC: each concatenated envelope's `event.event_id`
-//! counts as one delivery to channel 0, and the answer is `{"text":"Success","code":0}`.
+//! counts as one delivery to channel 0, and the answer is `{"text":"Success","code":0}`. While
+//! set unavailable (the soak's fault), channel requests are answered `503` with `Retry-After`.
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,10 @@ pub struct Tally {
     pub total: u64,
     /// Requests to `/fail`.
     pub failed: u64,
+    /// While set, channel requests are answered `503` with `Retry-After: 20` and not counted.
+    unavailable: bool,
+    /// Requests answered `503` while unavailable.
+    pub refused: u64,
 }
 
 #[derive(Clone)]
@@ -92,6 +97,35 @@ impl Receiver {
         self.tally.lock().unwrap().arrivals.clone()
     }
 
+    /// The events (by sequence number) whose first delivery arrived in `from..to`, with when.
+    pub fn arrived_between(&self, from: Instant, to: Instant) -> Vec<(usize, Instant)> {
+        let tally = self.tally.lock().unwrap();
+        tally.arrivals.iter().enumerate().filter_map(|(seq, at)| at.filter(|at| (from..to).contains(at)).map(|at| (seq, at))).collect()
+    }
+
+    /// From now on answer every channel request `503` with `Retry-After: 20` (`true`), or as
+    /// before (`false`).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.tally.lock().unwrap().unavailable = unavailable;
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.tally.lock().unwrap().unavailable
+    }
+
+    /// Requests answered `503` so far.
+    pub fn refused(&self) -> u64 {
+        self.tally.lock().unwrap().refused
+    }
+
+    /// The events in `0..events` that `channel` received more than once, with the arrival of
+    /// each one's first delivery.
+    pub fn duplicates(&self, channel: usize, events: u64) -> Vec<(usize, Option<Instant>)> {
+        let tally = self.tally.lock().unwrap();
+        let counts = tally.counts.get(channel).map(Vec::as_slice).unwrap_or(&[]);
+        (0..(events as usize).min(counts.len())).filter(|seq| counts[*seq] > 1).map(|seq| (seq, tally.arrivals.get(seq).copied().flatten())).collect()
+    }
+
     /// Every event in `0..events` against what `channel` received.
     pub fn check(&self, channel: usize, events: u64) -> Check {
         let tally = self.tally.lock().unwrap();
@@ -154,6 +188,10 @@ async fn receive(req: HttpRequest, body: web::Bytes, tally: web::Data<Mutex<Tall
     let channel: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
     let seq = req.headers().get("webhook-id").and_then(|v| v.to_str().ok()).and_then(seq_of);
     let mut tally = tally.lock().unwrap();
+    if tally.unavailable {
+        tally.refused += 1;
+        return HttpResponse::ServiceUnavailable().insert_header(("retry-after", "20")).finish();
+    }
     tally.total += 1;
     if let Some(seq) = seq {
         tally.count(channel, seq, now);

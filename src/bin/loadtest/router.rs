@@ -72,6 +72,29 @@ impl BenchDatabase {
         }
     }
 
+    /// Deliveries not yet final: (to channels other than `apart`, to `apart`).
+    pub fn pending_apart(&self, apart: &str) -> (i64, i64) {
+        #[derive(QueryableByName)]
+        struct Counts {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            others: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            apart: i64,
+        }
+        let query = diesel::sql_query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN channel_id = $1 THEN 0 ELSE 1 END), 0) AS BIGINT) AS others, \
+             CAST(COALESCE(SUM(CASE WHEN channel_id = $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS apart FROM deliveries WHERE status = 'pending'",
+        );
+        let answer = match self {
+            Self::Sqlite { path, .. } => SqliteConnection::establish(path).ok().and_then(|mut conn| {
+                diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut conn).ok();
+                query.bind::<diesel::sql_types::Text, _>(apart).get_result::<Counts>(&mut conn).ok()
+            }),
+            Self::Postgres { url, .. } => PgConnection::establish(url).ok().and_then(|mut conn| query.bind::<diesel::sql_types::Text, _>(apart).get_result::<Counts>(&mut conn).ok()),
+        };
+        answer.map_or((-1, -1), |c| (c.others, c.apart))
+    }
+
     /// Deliveries not yet final.
     pub fn pending(&self) -> i64 {
         #[derive(QueryableByName)]
@@ -178,6 +201,11 @@ impl RouterProcess {
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        self.try_post_raw(path, body).await.expect("the router answers")
+    }
+
+    /// As [`Self::post_raw`], answering why when no answer came (the router killed, say).
+    pub async fn try_post_raw(&self, path: &str, body: Vec<u8>) -> Result<(u16, Value), String> {
         let mut response = self
             .client
             .post(format!("{}/api/v1{path}", self.base))
@@ -185,10 +213,10 @@ impl RouterProcess {
             .insert_header(("authorization", format!("Bearer {BENCH_TOKEN}")))
             .send_body(body)
             .await
-            .expect("the router answers");
+            .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let bytes = response.body().limit(64 << 20).await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let bytes = response.body().limit(64 << 20).await.map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
     /// Registers the `bench` tenant, one channel per URL and rules sending every event to all.

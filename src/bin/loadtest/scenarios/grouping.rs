@@ -218,7 +218,7 @@ fn timers(notifications: &[Notification], span: &Span) -> (usize, usize, Vec<Str
 /// The scenario: a plain throughput run, then the grouped one.
 pub async fn grouping(plan: &Plan) -> Vec<Measure> {
     let total = plan.grouped_events;
-    let plain = super::throughput(plan, 100).await;
+    let plain = super::throughput(plan, "throughput", 100, 8).await;
     let plain_rate = plain[0].value.expect("throughput measures a rate");
     let mut rows = vec![Measure::new("grouping", "plain delivered/s", plain[0].shown.clone(), &format!("the throughput scenario: {}", plain[0].note), plain[1].ok).value(plain_rate)];
 

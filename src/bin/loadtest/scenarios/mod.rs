@@ -13,6 +13,8 @@ mod grouping;
 mod rate;
 mod retention;
 mod rules;
+mod scale;
+mod soak;
 mod timing;
 
 use std::cell::Cell;
@@ -28,6 +30,8 @@ pub use grouping::grouping;
 pub use rate::{ceiling, o365, splunk, throughput, two_instances};
 pub use retention::retention;
 pub use rules::rules;
+pub use scale::scale_out;
+pub use soak::soak;
 pub use timing::{fan_out, latency};
 
 /// Connections the router opens per channel (its `DELIVERY_CONCURRENCY` default).
@@ -70,17 +74,18 @@ fn check_row(name: &str, check: Check) -> Measure {
 }
 
 /// Drives batched (or single-event) ingestion for `duration`, keeping at most
-/// `MAX_BACKLOG` events ahead of the receiver. Returns how many events were acknowledged.
+/// `MAX_BACKLOG` events ahead of the receiver: `INGEST_CONCURRENCY` requests in flight, or 64
+/// of single events. Returns how many events were acknowledged.
 async fn drive(router: &Rc<RouterProcess>, receiver: &Receiver, channels: u64, batch: u64, duration: Duration) -> u64 {
-    drive_all(std::slice::from_ref(router), receiver, channels, batch, duration).await
+    let concurrency = if batch == 1 { 64 } else { INGEST_CONCURRENCY };
+    drive_all(std::slice::from_ref(router), receiver, channels, batch, duration, concurrency).await
 }
 
-/// As [`drive`], spreading the ingestion requests over several instances in turn.
-async fn drive_all(routers: &[Rc<RouterProcess>], receiver: &Receiver, channels: u64, batch: u64, duration: Duration) -> u64 {
+/// As [`drive`] with `concurrency` requests in flight, spread over several instances in turn.
+async fn drive_all(routers: &[Rc<RouterProcess>], receiver: &Receiver, channels: u64, batch: u64, duration: Duration, concurrency: usize) -> u64 {
     let next = Rc::new(Cell::new(0u64));
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
-    let concurrency = if batch == 1 { 64 } else { INGEST_CONCURRENCY };
     for task in 0..concurrency {
         let (router, next, receiver) = (routers[task % routers.len()].clone(), next.clone(), receiver.clone());
         tasks.push(actix_web::rt::spawn(async move {

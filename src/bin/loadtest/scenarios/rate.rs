@@ -52,19 +52,18 @@ pub async fn ceiling(plan: &Plan) -> Vec<Measure> {
 }
 
 /// Scenario 2: sustained end-to-end delivery, ingested in batches of `batch` (1 = one event per
-/// request).
-pub async fn throughput(plan: &Plan, batch: u64) -> Vec<Measure> {
-    let name = if batch == 1 { "throughput-single" } else { "throughput" };
+/// request), `concurrency` requests in flight.
+pub async fn throughput(plan: &Plan, name: &str, batch: u64, concurrency: usize) -> Vec<Measure> {
     let receiver = receiver();
     let router = Rc::new(RouterProcess::start(plan, &[]));
     router.setup(&[receiver.url(0)]).await;
     let started = Instant::now();
-    let acked = drive(&router, &receiver, 1, batch, plan.duration).await;
+    let acked = drive_all(std::slice::from_ref(&router), &receiver, 1, batch, plan.duration, concurrency).await;
     wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
     let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || router.pending() == 0).await;
     let rate = acked as f64 / (recorded - started).as_secs_f64();
     vec![
-        Measure::new(name, "delivered/s", format!("{rate:.0}"), &format!("{acked} events, {batch} per request, ingested for {:?}", plan.duration), true)
+        Measure::new(name, "delivered/s", format!("{rate:.0}"), &format!("{acked} events, {batch} per request, {concurrency} in flight, ingested for {:?}", plan.duration), true)
             .value(rate),
         check_row(name, receiver.check(0, acked)),
     ]
@@ -136,7 +135,7 @@ pub async fn two_instances(plan: &Plan, batch: u64) -> Vec<Measure> {
     // The setup made through a is in force on b within a second (its routing watch).
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     let started = Instant::now();
-    let acked = drive_all(&[a.clone(), b.clone()], &receiver, 1, batch, plan.duration).await;
+    let acked = drive_all(&[a.clone(), b.clone()], &receiver, 1, batch, plan.duration, INGEST_CONCURRENCY).await;
     wait_until("every delivery to arrive", Duration::from_secs(600), || receiver.total() >= acked).await;
     let recorded = wait_until("every attempt to be recorded", Duration::from_secs(120), || a.pending() == 0).await;
     let rate = acked as f64 / (recorded - started).as_secs_f64();

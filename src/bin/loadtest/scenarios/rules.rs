@@ -330,7 +330,7 @@ pub async fn rules(plan: &Plan) -> Vec<Measure> {
 
 /// A plain `throughput` run (batches of 100, one rule): its rate, also added to `rows`.
 async fn plain(plan: &Plan, when: &str, rows: &mut Vec<Measure>) -> f64 {
-    let plain = super::throughput(plan, 100).await;
+    let plain = super::throughput(plan, "throughput", 100, 8).await;
     let rate = plain[0].value.expect("throughput measures a rate");
     let metric = format!("plain delivered/s ({when})");
     rows.push(Measure::new("rules", &metric, plain[0].shown.clone(), &format!("the throughput scenario: {}", plain[0].note), plain[1].ok).value(rate));
