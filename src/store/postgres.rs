@@ -81,6 +81,50 @@ pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashS
     Ok(inserted)
 }
 
+/// The tables whose rows grow with the traffic, and whose lookups by id lists go wrong with stale
+/// planner statistics.
+const BUSY_TABLES: [&str; 6] = ["deliveries", "attempts", "events", "sent_requests", "alert_groups", "incidents"];
+/// One instance at a time analyzes (`pg_try_advisory_xact_lock`); the others skip that check.
+const STATISTICS_LOCK: i64 = 0x7370_7363_6173;
+
+/// Analyzes each busy table changed by more than 1,000 rows plus a fifth of its rows since its
+/// last analysis; answers the tables analyzed. PostgreSQL caches a plan per prepared statement
+/// and keeps it until the table's statistics change: with autovacuum off (as on this project's
+/// own machines) or not yet run on a new database, a plan made while `deliveries` was nearly
+/// empty (a full scan, then a filter by the id list) stayed in force as the table grew, and
+/// recording 500 attempts took a second instead of a millisecond (BENCHMARKS.md, sixteenth
+/// session). Autovacuum's own threshold is lower (50 rows and a tenth), so where it runs this
+/// finds nothing to do.
+pub fn refresh_statistics(conn: &mut PgConnection) -> Result<Vec<String>, StoreError> {
+    use diesel::sql_types::{Array, Bool, Text};
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = Bool)]
+        locked: bool,
+    }
+    #[derive(QueryableByName)]
+    struct Stale {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let locked: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({STATISTICS_LOCK}) AS locked")).get_result(conn)?;
+    if !locked.locked {
+        return Ok(Vec::new());
+    }
+    let stale: Vec<Stale> = diesel::sql_query(
+        "SELECT relname::text AS name FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname = ANY($1) \
+           AND n_mod_since_analyze > 1000 + 0.2 * GREATEST(n_live_tup, 0) ORDER BY relname",
+    )
+    .bind::<Array<Text>, _>(&BUSY_TABLES[..])
+    .load(conn)?;
+    for table in &stale {
+        // The names come from BUSY_TABLES, never from input.
+        conn.batch_execute(&format!("ANALYZE {}", table.name))?;
+    }
+    Ok(stale.into_iter().map(|t| t.name).collect())
+}
+
 /// A claim on deliveries: the instance that holds them. It lasts as long as the instance's
 /// heartbeat: a delivery held by an instance not seen since `dead_if_unseen_since` may be taken.
 #[derive(Debug, Clone)]

@@ -14,6 +14,8 @@
 //!   never, nobody else writes).
 //! - [`Store::let_go`], [`Store::release_fetch_claims`]: what this instance gives back when it
 //!   stops and starts.
+//! - [`Store::keep_statistics_fresh`]: shared, the planner's statistics of the busy tables kept
+//!   up to date (`postgres::refresh_statistics`) should the server's autovacuum not do it.
 //!
 //! Invariant: a shared store's connections are PostgreSQL's (its pool comes from
 //! `postgres::open`), so the shared paths run PostgreSQL's own statements; a single store's
@@ -112,6 +114,9 @@ fn record_writes(shared: bool, _pool_size: u32) -> usize {
     }
 }
 
+/// How often a shared store's instance checks the busy tables' planner statistics.
+const STATISTICS_CHECK: Duration = Duration::from_secs(5);
+
 /// How often a shared store's instance looks for changes made through other instances.
 const ROUTING_WATCH: Duration = Duration::from_millis(500);
 
@@ -188,6 +193,24 @@ impl Store {
                 let interval_us = interval.as_micros() as i64;
                 let wait_us = self.write(move |conn| postgres::claim_send_slot(postgres::connection(conn), &channel_id, interval_us)).await?;
                 Ok(Duration::from_micros(wait_us.max(0) as u64))
+            }
+        }
+    }
+
+    /// Shared: every [`STATISTICS_CHECK`], analyzes the busy tables whose planner statistics
+    /// have gone stale (`postgres::refresh_statistics`); runs for as long as the process does.
+    /// Single: returns at once (SQLite's planner does not cache plans by table statistics).
+    pub async fn keep_statistics_fresh(self) {
+        if matches!(self.mode, Mode::Single { .. }) {
+            return;
+        }
+        let mut ticks = actix_web::rt::time::interval(STATISTICS_CHECK);
+        loop {
+            ticks.tick().await;
+            match self.write(|conn| postgres::refresh_statistics(postgres::connection(conn))).await {
+                Ok(analyzed) if !analyzed.is_empty() => log::info!("statistics: analyzed {} (their statistics were stale)", analyzed.join(", ")),
+                Ok(_) => {}
+                Err(err) => log::warn!("statistics: checking the tables' statistics failed (trying again in {}s): {err}", STATISTICS_CHECK.as_secs()),
             }
         }
     }

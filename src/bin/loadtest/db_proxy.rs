@@ -2,6 +2,9 @@
 //! refused) and mended: the database "going away" under a running router. Used by the outage
 //! test (`tests/api/outage.rs`, through `#[path]`) and by the `soak` scenario.
 
+// Each of the two uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

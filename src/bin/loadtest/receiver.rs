@@ -25,6 +25,8 @@ pub struct Tally {
     unavailable: bool,
     /// Requests answered `503` while unavailable.
     pub refused: u64,
+    /// Every arrival of an event already received on its channel: (channel, event, when).
+    repeats: Vec<(usize, usize, Instant)>,
 }
 
 #[derive(Clone)]
@@ -118,12 +120,21 @@ impl Receiver {
         self.tally.lock().unwrap().refused
     }
 
-    /// The events in `0..events` that `channel` received more than once, with the arrival of
-    /// each one's first delivery.
-    pub fn duplicates(&self, channel: usize, events: u64) -> Vec<(usize, Option<Instant>)> {
+    /// Repeated arrivals (an event already received on its channel) in `from..to`.
+    pub fn repeats_between(&self, from: Instant, to: Instant) -> usize {
+        self.tally.lock().unwrap().repeats.iter().filter(|(_, _, at)| (from..to).contains(at)).count()
+    }
+
+    /// Each repeated arrival at `channel` of an event in `0..events`: the event, when it first
+    /// arrived (when stamped) and when it arrived again.
+    pub fn duplicates(&self, channel: usize, events: u64) -> Vec<(usize, Option<Instant>, Instant)> {
         let tally = self.tally.lock().unwrap();
-        let counts = tally.counts.get(channel).map(Vec::as_slice).unwrap_or(&[]);
-        (0..(events as usize).min(counts.len())).filter(|seq| counts[*seq] > 1).map(|seq| (seq, tally.arrivals.get(seq).copied().flatten())).collect()
+        tally
+            .repeats
+            .iter()
+            .filter(|(c, seq, _)| *c == channel && (*seq as u64) < events)
+            .map(|(_, seq, again)| (*seq, tally.arrivals.get(*seq).copied().flatten(), *again))
+            .collect()
     }
 
     /// Every event in `0..events` against what `channel` received.
@@ -161,6 +172,9 @@ impl Tally {
             counts.resize((seq + 1).max(counts.len() * 2), 0);
         }
         counts[seq] = counts[seq].saturating_add(1);
+        if counts[seq] > 1 {
+            self.repeats.push((channel, seq, now));
+        }
         if let Some(slot) = self.arrivals.get_mut(seq) {
             slot.get_or_insert(now);
         }
