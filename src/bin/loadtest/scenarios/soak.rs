@@ -442,7 +442,19 @@ fn explain(duplicates: &[(usize, Option<Instant>, Instant)], faults: &Faults, st
             *by_minute.entry((*again - started).as_secs() / 60 + 1).or_default() += 1;
         }
         let minutes: Vec<String> = by_minute.iter().map(|(m, n)| format!("minute {m}: {n}")).collect();
-        let shown: Vec<String> = unexplained.iter().take(5).map(|(s, _)| format!("e{s}")).collect();
+        // Each example with its arrivals relative to the kill nearest its repeat.
+        let relative = |at: Instant, kill: Instant| if at >= kill { format!("+{:.2}s", (at - kill).as_secs_f64()) } else { format!("-{:.2}s", (kill - at).as_secs_f64()) };
+        let shown: Vec<String> = unexplained
+            .iter()
+            .take(5)
+            .map(|(seq, again)| {
+                let first = duplicates.iter().find(|(s, _, _)| s == seq).and_then(|(_, first, _)| *first);
+                match (first, faults.kills.iter().map(|(k, _)| *k).min_by_key(|k| if *again >= *k { *again - *k } else { *k - *again })) {
+                    (Some(first), Some(kill)) => format!("e{seq} (first {}, again {} from a kill)", relative(first, kill), relative(*again, kill)),
+                    _ => format!("e{seq}"),
+                }
+            })
+            .collect();
         summary.push_str(&format!("; {} unexplained ({}), for example {}", unexplained.len(), minutes.join(", "), shown.join(", ")));
     }
     Explained { summary, unexplained: unexplained.len() }
