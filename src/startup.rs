@@ -114,7 +114,7 @@ impl Application {
         let o365 = web::Data::new(O365Source { settings: settings.o365.clone(), fetcher: fetcher.clone() });
         let purged = Arc::clone(&metrics);
         let retention = actix_web::rt::spawn(crate::retention::run(store.clone(), settings.retention, move |p| purged.count_purged(p)));
-        actix_web::rt::spawn(store.clone().keep_statistics_fresh());
+        actix_web::rt::spawn(store.clone().tend_tables());
         actix_web::rt::spawn(instance.keep_beating(store));
 
         let api = ApiConfig { retry, targets, names: settings.names.clone() };

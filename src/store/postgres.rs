@@ -84,45 +84,73 @@ pub fn insert_events(conn: &mut PgConnection, rows: &[EventRow]) -> Result<HashS
 /// The tables whose rows grow with the traffic, and whose lookups by id lists go wrong with stale
 /// planner statistics.
 const BUSY_TABLES: [&str; 6] = ["deliveries", "attempts", "events", "sent_requests", "alert_groups", "incidents"];
-/// One instance at a time analyzes (`pg_try_advisory_xact_lock`); the others skip that check.
-const STATISTICS_LOCK: i64 = 0x7370_7363_6173;
+/// One instance at a time tends the tables (`pg_try_advisory_lock`); the others skip that turn.
+const TENDING_LOCK: i64 = 0x7370_7363_6173;
 
-/// Analyzes each busy table changed by more than 1,000 rows plus a fifth of its rows since its
-/// last analysis; answers the tables analyzed. PostgreSQL caches a plan per prepared statement
-/// and keeps it until the table's statistics change: with autovacuum off (as on this project's
-/// own machines) or not yet run on a new database, a plan made while `deliveries` was nearly
-/// empty (a full scan, then a filter by the id list) stayed in force as the table grew, and
-/// recording 500 attempts took a second instead of a millisecond (BENCHMARKS.md, sixteenth
-/// session). Autovacuum's own threshold is lower (50 rows and a tenth), so where it runs this
-/// finds nothing to do.
-pub fn refresh_statistics(conn: &mut PgConnection) -> Result<Vec<String>, StoreError> {
-    use diesel::sql_types::{Array, Bool, Text};
+/// What [`tend_tables`] did: the tables vacuumed (and analyzed with it) and those only analyzed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tended {
+    pub vacuumed: Vec<String>,
+    pub analyzed: Vec<String>,
+}
+
+/// Does for the busy tables what autovacuum would, when it does not run. Analyzes each busy table
+/// changed by more than 1,000 rows plus a fifth of its rows since its last analysis; and, only
+/// while the server's `autovacuum` is off, vacuums (and analyzes) each with more than 1,000 plus a
+/// fifth of its rows dead. Runs outside a transaction (`VACUUM` cannot run in one), under a
+/// session advisory lock it always gives back. Autovacuum's own thresholds are lower (50 rows and
+/// a tenth or a fifth), so where it runs this finds nothing to do.
+///
+/// Why: PostgreSQL caches a plan per prepared statement and keeps it until the table's
+/// statistics change. With autovacuum off (as on this project's own machines) or not yet run on
+/// a new database, a plan made while `deliveries` was nearly empty (a full scan, then a filter by
+/// the id list) stayed in force as the table grew, and recording 500 attempts took a second
+/// instead of a millisecond. And with nothing vacuumed, every update and purge of `deliveries`
+/// leaves a dead row and dead index entries that each claim of due deliveries walks again
+/// (BENCHMARKS.md, sixteenth and seventeenth sessions).
+pub fn tend_tables(conn: &mut PgConnection) -> Result<Tended, StoreError> {
+    use diesel::sql_types::Bool;
     #[derive(QueryableByName)]
     struct Locked {
         #[diesel(sql_type = Bool)]
         locked: bool,
     }
+    let locked: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({TENDING_LOCK}) AS locked")).get_result(conn)?;
+    if !locked.locked {
+        return Ok(Tended::default());
+    }
+    let tended = tend_tables_locked(conn);
+    // Given back whatever happened (a connection that broke has lost it anyway).
+    let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({TENDING_LOCK})"));
+    tended
+}
+
+fn tend_tables_locked(conn: &mut PgConnection) -> Result<Tended, StoreError> {
+    use diesel::sql_types::{Array, Bool, Text};
     #[derive(QueryableByName)]
-    struct Stale {
+    struct Due {
         #[diesel(sql_type = Text)]
         name: String,
+        #[diesel(sql_type = Bool)]
+        vacuum: bool,
     }
-    let locked: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({STATISTICS_LOCK}) AS locked")).get_result(conn)?;
-    if !locked.locked {
-        return Ok(Vec::new());
-    }
-    let stale: Vec<Stale> = diesel::sql_query(
-        "SELECT relname::text AS name FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND relname = ANY($1) \
-           AND n_mod_since_analyze > 1000 + 0.2 * GREATEST(n_live_tup, 0) ORDER BY relname",
+    let due: Vec<Due> = diesel::sql_query(
+        "SELECT relname::text AS name,                 (current_setting('autovacuum') = 'off' AND n_dead_tup > 1000 + 0.2 * GREATEST(n_live_tup, 0)) AS vacuum          FROM pg_stat_user_tables          WHERE schemaname = current_schema() AND relname = ANY($1)            AND (n_mod_since_analyze > 1000 + 0.2 * GREATEST(n_live_tup, 0)                 OR (current_setting('autovacuum') = 'off' AND n_dead_tup > 1000 + 0.2 * GREATEST(n_live_tup, 0)))          ORDER BY relname",
     )
     .bind::<Array<Text>, _>(&BUSY_TABLES[..])
     .load(conn)?;
-    for table in &stale {
+    let mut tended = Tended::default();
+    for table in due {
         // The names come from BUSY_TABLES, never from input.
-        conn.batch_execute(&format!("ANALYZE {}", table.name))?;
+        if table.vacuum {
+            conn.batch_execute(&format!("VACUUM (ANALYZE) {}", table.name))?;
+            tended.vacuumed.push(table.name);
+        } else {
+            conn.batch_execute(&format!("ANALYZE {}", table.name))?;
+            tended.analyzed.push(table.name);
+        }
     }
-    Ok(stale.into_iter().map(|t| t.name).collect())
+    Ok(tended)
 }
 
 /// A claim on deliveries: the instance that holds them. It lasts as long as the instance's

@@ -14,8 +14,9 @@
 //!   never, nobody else writes).
 //! - [`Store::let_go`], [`Store::release_fetch_claims`]: what this instance gives back when it
 //!   stops and starts.
-//! - [`Store::keep_statistics_fresh`]: shared, the planner's statistics of the busy tables kept
-//!   up to date (`postgres::refresh_statistics`) should the server's autovacuum not do it.
+//! - [`Store::tend_tables`]: shared, the busy tables analyzed when their planner statistics go
+//!   stale and vacuumed when full of dead rows (`postgres::tend_tables`), should the server's
+//!   autovacuum not do it.
 //!
 //! Invariant: a shared store's connections are PostgreSQL's (its pool comes from
 //! `postgres::open`), so the shared paths run PostgreSQL's own statements; a single store's
@@ -114,8 +115,8 @@ fn record_writes(shared: bool, _pool_size: u32) -> usize {
     }
 }
 
-/// How often a shared store's instance checks the busy tables' planner statistics.
-const STATISTICS_CHECK: Duration = Duration::from_secs(5);
+/// How often a shared store's instance looks at the busy tables' statistics and dead rows.
+const TENDING_CHECK: Duration = Duration::from_secs(5);
 
 /// How often a shared store's instance looks for changes made through other instances.
 const ROUTING_WATCH: Duration = Duration::from_millis(500);
@@ -197,20 +198,29 @@ impl Store {
         }
     }
 
-    /// Shared: every [`STATISTICS_CHECK`], analyzes the busy tables whose planner statistics
-    /// have gone stale (`postgres::refresh_statistics`); runs for as long as the process does.
-    /// Single: returns at once (SQLite's planner does not cache plans by table statistics).
-    pub async fn keep_statistics_fresh(self) {
+    /// Shared: every [`TENDING_CHECK`], does for the busy tables what autovacuum would if it does
+    /// not run: analyzes those whose planner statistics have gone stale and, with autovacuum off,
+    /// vacuums those full of dead rows (`postgres::tend_tables`); runs for as long as the process
+    /// does. Single: returns at once (SQLite's planner does not cache plans by table statistics,
+    /// and it reuses freed pages).
+    pub async fn tend_tables(self) {
         if matches!(self.mode, Mode::Single { .. }) {
             return;
         }
-        let mut ticks = actix_web::rt::time::interval(STATISTICS_CHECK);
+        let mut ticks = actix_web::rt::time::interval(TENDING_CHECK);
         loop {
             ticks.tick().await;
-            match self.write(|conn| postgres::refresh_statistics(postgres::connection(conn))).await {
-                Ok(analyzed) if !analyzed.is_empty() => log::info!("statistics: analyzed {} (their statistics were stale)", analyzed.join(", ")),
-                Ok(_) => {}
-                Err(err) => log::warn!("statistics: checking the tables' statistics failed (trying again in {}s): {err}", STATISTICS_CHECK.as_secs()),
+            // Outside a transaction: VACUUM cannot run in one.
+            match self.read(|conn| postgres::tend_tables(postgres::connection(conn))).await {
+                Ok(tended) => {
+                    if !tended.vacuumed.is_empty() {
+                        log::info!("tables: vacuumed {} (autovacuum is off and they were full of dead rows)", tended.vacuumed.join(", "));
+                    }
+                    if !tended.analyzed.is_empty() {
+                        log::info!("tables: analyzed {} (their statistics were stale)", tended.analyzed.join(", "));
+                    }
+                }
+                Err(err) => log::warn!("tables: tending the busy tables failed (trying again in {}s): {err}", TENDING_CHECK.as_secs()),
             }
         }
     }

@@ -34,6 +34,13 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
+impl TestApp {
+    /// The database this router runs on (a SQLite file, or a PostgreSQL URL).
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+}
+
 impl std::ops::Deref for TestApp {
     type Target = Api;
 

@@ -438,3 +438,75 @@ async fn a_channel_deleted_through_one_instance_leaves_no_series_on_the_other() 
         })
         .await;
 }
+
+#[actix_web::test]
+async fn the_busy_tables_are_analyzed_and_without_autovacuum_vacuumed() {
+    Backend::Postgres
+        .run(async {
+            use diesel::prelude::*;
+            use diesel::sql_types::{BigInt, Bool, Text};
+            #[derive(QueryableByName, Debug)]
+            struct TableState {
+                #[diesel(sql_type = Bool)]
+                analyzed: bool,
+                #[diesel(sql_type = Bool)]
+                vacuumed: bool,
+                #[diesel(sql_type = BigInt)]
+                dead: i64,
+                #[diesel(sql_type = BigInt)]
+                live: i64,
+            }
+            #[derive(QueryableByName)]
+            struct Setting {
+                #[diesel(sql_type = Text)]
+                autovacuum: String,
+            }
+            let app = spawn_app().await;
+            let receiver = Receiver::start().await;
+            app.create_tenant("contoso").await;
+            let channel = app.create_channel("SOC", &receiver.url("/")).await;
+            app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+            // 3,000 deliveries, each inserted and then updated once delivered: 3,000 dead rows,
+            // more than the threshold (1,000 plus a fifth of the rows).
+            for batch in 0..30 {
+                let events: Vec<_> = (0..100)
+                    .map(|i| {
+                        let mut event = permission_event("contoso", "permission.external_share_created", "high");
+                        event["event_id"] = json!(format!("evt-{batch}-{i}"));
+                        event
+                    })
+                    .collect();
+                let answer = app.ingest(json!({ "events": events })).await;
+                assert_eq!(answer.status, 202, "{}", answer.body);
+            }
+            receiver.wait_for(3000, None, Duration::from_secs(60)).await;
+
+            let mut conn = diesel::PgConnection::establish(app.database_url()).unwrap();
+            let autovacuum = diesel::sql_query("SELECT current_setting('autovacuum') AS autovacuum").get_result::<Setting>(&mut conn).unwrap().autovacuum;
+            let state = |conn: &mut diesel::PgConnection| {
+                diesel::sql_query(
+                    "SELECT (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) AS analyzed, \
+                            (last_vacuum IS NOT NULL OR last_autovacuum IS NOT NULL) AS vacuumed, \
+                            n_dead_tup AS dead, n_live_tup AS live \
+                     FROM pg_stat_user_tables WHERE relname = 'deliveries'",
+                )
+                .get_result::<TableState>(conn)
+                .unwrap()
+            };
+            // The router looks every 5 s; the server's statistics lag up to a second behind.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let now = state(&mut conn);
+                let done = now.analyzed && (autovacuum == "on" || (now.vacuumed && now.dead < 1000));
+                if done {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "deliveries not tended within 30 s (autovacuum {autovacuum}): {now:?}");
+                actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+            }
+            // The planner now knows the table's size (a cached plan for an empty table is replaced).
+            let state = state(&mut conn);
+            assert!(state.live >= 3000, "{state:?}");
+        })
+        .await;
+}

@@ -18,6 +18,9 @@ pub struct Tally {
     counts: Vec<Vec<u8>>,
     /// Arrival of each event's first delivery, when stamping is on.
     arrivals: Vec<Option<Instant>>,
+    /// The same first arrivals in the order they came: (event, when). Stamped under the tally's
+    /// lock, so the times only grow and a window is found by binary search.
+    arrival_log: Vec<(usize, Instant)>,
     pub total: u64,
     /// Requests to `/fail`.
     pub failed: u64,
@@ -25,7 +28,8 @@ pub struct Tally {
     unavailable: bool,
     /// Requests answered `503` while unavailable.
     pub refused: u64,
-    /// Every arrival of an event already received on its channel: (channel, event, when).
+    /// Every arrival of an event already received on its channel: (channel, event, when), in
+    /// the order they came.
     repeats: Vec<(usize, usize, Instant)>,
 }
 
@@ -92,7 +96,10 @@ impl Receiver {
 
     /// Stamp the arrival time of each event from now on.
     pub fn stamp_arrivals(&self, events: usize) {
-        self.tally.lock().unwrap().arrivals = vec![None; events];
+        let mut tally = self.tally.lock().unwrap();
+        tally.arrivals = vec![None; events];
+        // Room for all of them now: growing it later would copy it under the lock.
+        tally.arrival_log = Vec::with_capacity(events);
     }
 
     pub fn arrivals(&self) -> Vec<Option<Instant>> {
@@ -102,7 +109,8 @@ impl Receiver {
     /// The events (by sequence number) whose first delivery arrived in `from..to`, with when.
     pub fn arrived_between(&self, from: Instant, to: Instant) -> Vec<(usize, Instant)> {
         let tally = self.tally.lock().unwrap();
-        tally.arrivals.iter().enumerate().filter_map(|(seq, at)| at.filter(|at| (from..to).contains(at)).map(|at| (seq, at))).collect()
+        let log = &tally.arrival_log;
+        log[log.partition_point(|(_, at)| *at < from)..log.partition_point(|(_, at)| *at < to)].to_vec()
     }
 
     /// From now on answer every channel request `503` with `Retry-After: 20` (`true`), or as
@@ -122,7 +130,8 @@ impl Receiver {
 
     /// Repeated arrivals (an event already received on its channel) in `from..to`.
     pub fn repeats_between(&self, from: Instant, to: Instant) -> usize {
-        self.tally.lock().unwrap().repeats.iter().filter(|(_, _, at)| (from..to).contains(at)).count()
+        let tally = self.tally.lock().unwrap();
+        tally.repeats.partition_point(|(_, _, at)| *at < to) - tally.repeats.partition_point(|(_, _, at)| *at < from)
     }
 
     /// Each repeated arrival at `channel` of an event in `0..events`: the event, when it first
@@ -175,8 +184,9 @@ impl Tally {
         if counts[seq] > 1 {
             self.repeats.push((channel, seq, now));
         }
-        if let Some(slot) = self.arrivals.get_mut(seq) {
-            slot.get_or_insert(now);
+        if let Some(slot @ None) = self.arrivals.get_mut(seq) {
+            *slot = Some(now);
+            self.arrival_log.push((seq, now));
         }
     }
 }
@@ -186,13 +196,13 @@ async fn receive(req: HttpRequest, body: web::Bytes, tally: web::Data<Mutex<Tall
         tally.lock().unwrap().failed += 1;
         return HttpResponse::InternalServerError().finish();
     }
-    let now = Instant::now();
     if req.path() == "/services/collector/event" {
         let seqs: Vec<usize> = serde_json::Deserializer::from_slice(&body)
             .into_iter::<serde_json::Value>()
             .filter_map(|envelope| envelope.ok()?["event"]["event_id"].as_str().and_then(seq_of))
             .collect();
         let mut tally = tally.lock().unwrap();
+        let now = Instant::now();
         tally.total += seqs.len() as u64;
         for seq in seqs {
             tally.count(0, seq, now);
@@ -202,6 +212,8 @@ async fn receive(req: HttpRequest, body: web::Bytes, tally: web::Data<Mutex<Tall
     let channel: usize = req.path().trim_start_matches('/').parse().unwrap_or(0);
     let seq = req.headers().get("webhook-id").and_then(|v| v.to_str().ok()).and_then(seq_of);
     let mut tally = tally.lock().unwrap();
+    // Stamped under the lock, so the logs' times only grow.
+    let now = Instant::now();
     if tally.unavailable {
         tally.refused += 1;
         return HttpResponse::ServiceUnavailable().insert_header(("retry-after", "20")).finish();

@@ -129,7 +129,8 @@ impl Drop for BenchDatabase {
 }
 
 pub struct RouterProcess {
-    child: Child,
+    /// The process; `kill` needs it mutable while senders share the instance.
+    child: std::cell::RefCell<Child>,
     pub base: String,
     pub database: Rc<BenchDatabase>,
     client: awc::Client,
@@ -175,11 +176,11 @@ impl RouterProcess {
         });
         let base = rx.recv_timeout(Duration::from_secs(60)).expect("the router starts");
         let client = crate::http_client(Duration::from_secs(120), 256);
-        Self { child, base, database, client }
+        Self { child: std::cell::RefCell::new(child), base, database, client }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.borrow().id()
     }
 
     /// Resident memory now and at its peak, in KiB (from /proc).
@@ -254,10 +255,19 @@ impl RouterProcess {
     }
 }
 
+impl RouterProcess {
+    /// `kill -9` now, and wait until the process is gone, whoever else still holds it (a request
+    /// in flight to it then fails as it would against a dead process).
+    pub fn kill(&self) {
+        let mut child = self.child.borrow_mut();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 impl Drop for RouterProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     let start_instance = |slot: usize| Rc::new(RouterProcess::start_on(plan, &env, database.clone(), &format!("soak-{slot}")));
     let instances: Instances = Rc::new(RefCell::new((0..slots).map(|slot| Some(start_instance(slot))).collect()));
     let first = instances.borrow()[0].clone().unwrap();
-    let ids = first.setup_channels(&[json!({"url": receiver.url(0)})]).await;
+    first.setup_channels(&[json!({"url": receiver.url(0)})]).await;
     let (status, hanging) = first.post("/channels", &json!({"name": "hangs", "url": format!("http://127.0.0.1:{hole}/1")})).await;
     assert_eq!(status, 201, "{hanging}");
     let hanging = hanging["id"].as_str().unwrap().to_string();
@@ -102,7 +102,6 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
         .await;
     assert_eq!(status, 201, "{body}");
     drop(first);
-    let _ = ids;
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
 
     let capacity = (rate * run.as_secs_f64() * 1.05) as usize + 1000;
@@ -173,16 +172,20 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     }
 
     // The schedule, checked every second; a row every minute.
+    // The 503 minute two minutes before the middle (13 of 30), the cut a minute after it (16),
+    // neither before minute 4: a short run sees its first kill on a quiet router. A fault that
+    // would not end before the run does is left out.
     let mid = (minutes / 2) / 3 * 3;
-    let unavailable_at = Duration::from_secs(mid.saturating_sub(2) * 60).max(Duration::from_secs(60));
-    let cut_at = Duration::from_secs(mid * 60 + 60);
+    let unavailable_at = Duration::from_secs(mid.saturating_sub(2).max(4) * 60);
+    let cut_at = Duration::from_secs((mid + 1).max(5) * 60);
     let mut faults = Faults::default();
     let mut kills = 0usize;
     let mut restart: Option<(Instant, usize)> = None;
     let mut rows = Vec::new();
     let mut minute_rows: Vec<MinuteRow> = Vec::new();
     let mut rss: Vec<Vec<u64>> = vec![Vec::new(); slots];
-    eprintln!("  {:>3} {:>10} {:>7} {:>9} {:>9} {:>22} {:>16} {:>9} {:>9}  faults", "min", "delivered/s", "again", "p99 ms", "acked", "RSS MiB per instance", "pending (hangs)", "DB MiB", "behind");
+    let headings: Vec<String> = COLUMNS.iter().map(|(heading, _)| heading.to_string()).collect();
+    eprintln!("  {}", padded(&headings));
     let mut next_minute = started + Duration::from_secs(60);
     let mut minute_faults: Vec<String> = Vec::new();
     while Instant::now() < stop {
@@ -194,8 +197,12 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
             let slot = kills % slots;
             kills += 1;
             let killed = instances.borrow_mut()[slot].take();
-            drop(killed); // SIGKILL (RouterProcess's drop)
-            faults.kills.push((now, slot));
+            // SIGKILL at once, though senders may still hold the instance for a request in
+            // flight; the kill's time is when the process is gone.
+            if let Some(killed) = killed {
+                killed.kill();
+            }
+            faults.kills.push((Instant::now(), slot));
             minute_faults.push(format!("kill -9 of instance {slot}"));
             restart = Some((now + RESTART_AFTER, slot));
         }
@@ -205,7 +212,7 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
                 restart = None;
             }
         }
-        if faults.unavailable.is_none() && elapsed >= unavailable_at {
+        if faults.unavailable.is_none() && elapsed >= unavailable_at && unavailable_at + Duration::from_secs(60) <= run {
             receiver.set_unavailable(true);
             faults.unavailable = Some((now, now + Duration::from_secs(60)));
             minute_faults.push("receiver answers 503 + Retry-After".into());
@@ -216,7 +223,7 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
             }
         }
         if let Some(proxy) = &proxy {
-            if faults.cut.is_none() && elapsed >= cut_at {
+            if faults.cut.is_none() && elapsed >= cut_at && cut_at + Duration::from_secs(30) <= run {
                 proxy.cut();
                 faults.cut = Some((now, now + Duration::from_secs(30)));
                 minute_faults.push("database cut for 30 s".into());
@@ -233,7 +240,7 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
         }
         if now >= next_minute {
             let row = MinuteRow::take(minute_rows.len() + 1, next_minute, &receiver, &sent_at.borrow(), &database, &hanging, &instances, queue.borrow().len(), std::mem::take(&mut minute_faults));
-            eprintln!("  {row}");
+            eprintln!("  {}", padded(&row.cells()));
             minute_rows.push(row);
             next_minute += Duration::from_secs(60);
         }
@@ -277,11 +284,10 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     let (first_p99, last_p99) = (p99_of(&minute_rows[..window.min(count)]), p99_of(&minute_rows[count.saturating_sub(window)..]));
     let (first_rss, last_rss) = (rss_of(0..window.min(count)), rss_of(count.saturating_sub(window)..count));
     let backend = if postgres { "PostgreSQL, two instances" } else { "SQLite, one instance" };
-    let table: Vec<String> = minute_rows.iter().map(MinuteRow::markdown).collect();
-    println!("| min | delivered/s | again | p99 ms | acked | RSS MiB per instance | pending (hangs) | DB MiB | behind | faults |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    for line in &table {
-        println!("{line}");
+    println!("{}", markdown(&headings));
+    println!("{}", markdown(&vec!["---".to_string(); COLUMNS.len()]));
+    for row in &minute_rows {
+        println!("{}", markdown(&row.cells()));
     }
     rows.push(Measure::new("soak", "ingested/s", format!("{rate:.0}"), &format!("{backend}; 40 % of one instance's {one_rate:.0}/s; {minutes} min; {retried} requests sent again"), true).value(rate));
     rows.push(Measure::new("soak", "acknowledged", acked.to_string(), &format!("all at the healthy channel {:.0} s after the load stopped", (all_in - drained).as_secs_f64()), true));
@@ -291,7 +297,10 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     rows.push(Measure::new("soak", "p99 ms first/last", format!("{first_p99:.1}/{last_p99:.1}"), &format!("{window} min each; last within 20 % of first"), p99_ok).value(last_p99 / first_p99.max(0.001)));
     let rss_ok = last_rss <= first_rss * 1.2;
     rows.push(Measure::new("soak", "RSS MiB first/last", format!("{first_rss:.0}/{last_rss:.0}"), &format!("mean of each minute's largest instance, {window} min each; last within 20 % of first"), rss_ok).value(last_rss / first_rss.max(0.001)));
-    rows.push(Measure::new("soak", "faults", format!("{}", faults.kills.len()), &format!("kill -9 and restart; 503 for a minute from {:?} ({} requests refused); {}", unavailable_at, receiver.refused(), if postgres { format!("database cut for 30 s at {cut_at:?}") } else { "no database cut (SQLite)".into() }), true));
+    let at = |fault: Option<(Instant, Instant)>| fault.map_or("not in a run this short".to_string(), |(from, _)| format!("from {} s", (from - started).as_secs()));
+    let unavailable = format!("503 for a minute {} ({} requests refused)", at(faults.unavailable), receiver.refused());
+    let cut = if postgres { format!("database cut for 30 s {}", at(faults.cut)) } else { "no database cut (SQLite)".into() };
+    rows.push(Measure::new("soak", "faults", format!("{}", faults.kills.len()), &format!("kill -9 and restart; {unavailable}; {cut}"), true));
     rows
 }
 
@@ -348,42 +357,45 @@ impl MinuteRow {
         self.rss_mib.iter().map(|r| r.map_or("down".to_string(), |r| format!("{r:.0}"))).collect::<Vec<_>>().join(" / ")
     }
 
-    fn markdown(&self) -> String {
-        format!(
-            "| {} | {:.0} | {} | {:.1} | {} | {} | {} ({}) | {:.1} | {} | {} |",
-            self.minute,
-            self.delivered_per_second,
-            self.repeats,
-            self.p99_ms,
-            self.acked,
+    /// The row's cells, in the order of [`COLUMNS`].
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.minute.to_string(),
+            format!("{:.0}", self.delivered_per_second),
+            self.repeats.to_string(),
+            format!("{:.1}", self.p99_ms),
+            self.acked.to_string(),
             self.rss(),
-            self.pending.0,
-            self.pending.1,
-            self.db_mib,
-            self.behind,
-            self.faults.join("; ")
-        )
+            format!("{} ({})", self.pending.0, self.pending.1),
+            format!("{:.1}", self.db_mib),
+            self.behind.to_string(),
+            self.faults.join("; "),
+        ]
     }
 }
 
-impl std::fmt::Display for MinuteRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:>3} {:>10.0} {:>7} {:>9.1} {:>9} {:>22} {:>9} ({:>5}) {:>9.1} {:>9}  {}",
-            self.minute,
-            self.delivered_per_second,
-            self.repeats,
-            self.p99_ms,
-            self.acked,
-            self.rss(),
-            self.pending.0,
-            self.pending.1,
-            self.db_mib,
-            self.behind,
-            self.faults.join("; ")
-        )
-    }
+/// The minute table's columns: heading and width when printed as it runs (the last unpadded).
+const COLUMNS: [(&str, usize); 10] = [
+    ("min", 3),
+    ("delivered/s", 11),
+    ("again", 7),
+    ("p99 ms", 9),
+    ("acked", 9),
+    ("RSS MiB per instance", 22),
+    ("pending (hangs)", 17),
+    ("DB MiB", 9),
+    ("behind", 9),
+    ("faults", 0),
+];
+
+/// Cells as a line of the table printed while the soak runs.
+fn padded(cells: &[String]) -> String {
+    cells.iter().zip(COLUMNS).map(|(cell, (_, width))| format!("{cell:>width$}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Cells as a row of a Markdown table.
+fn markdown(cells: &[String]) -> String {
+    format!("| {} |", cells.join(" | "))
 }
 
 /// Each minute's largest instance RSS (MiB).
@@ -410,6 +422,10 @@ fn p99(sorted: &[f64]) -> f64 {
     sorted[((sorted.len() as f64 * 0.99) as usize).min(sorted.len() - 1)]
 }
 
+/// How long after a `kill -9` the receiver may still read a request the process wrote before it
+/// died: the receiver's own backlog (one worker thread), well under this at the soak's rates.
+const READ_AFTER_DEATH: Duration = Duration::from_secs(2);
+
 /// The duplicates, each put down to the fault it followed.
 struct Explained {
     summary: String,
@@ -417,25 +433,39 @@ struct Explained {
 }
 
 /// A delivery received again is explained by a `kill -9` if it first arrived at most
-/// `DELIVERY_TIMEOUT` (30 s) before the kill and again after it: the attempt was in flight, or
-/// made and not yet recorded, when the process died, and the restarted instance made it again.
+/// `DELIVERY_TIMEOUT` (30 s) before the kill, or within [`READ_AFTER_DEATH`] after it, and again
+/// after it: the attempt was in flight, or made and not yet recorded, when the process died, and
+/// the restarted instance made it again. (A request the process wrote just before it died is
+/// still read, from the socket, by a receiver with a backlog.)
 /// Likewise by the database cut: an attempt made while its record could not be written (from 30 s
 /// before the cut to 30 s after it) is made again once the database is back. Any other is
 /// unexplained: the minutes (from the start) of their repeated arrivals are listed.
 fn explain(duplicates: &[(usize, Option<Instant>, Instant)], faults: &Faults, started: Instant) -> Explained {
     let window = Duration::from_secs(30);
     let (mut by_kill, mut by_cut) = (0, 0);
+    // Repeats whose first arrival was read after the process was gone, and the latest of them.
+    let mut read_late = (0usize, Duration::ZERO);
     let mut unexplained: Vec<(usize, Instant)> = Vec::new();
     for (seq, first, again) in duplicates {
-        let after_kill = |first: Instant| faults.kills.iter().any(|(kill, _)| first <= *kill && *kill - first <= window && *again >= *kill);
+        let after_kill = |first: Instant| faults.kills.iter().any(|(kill, _)| first <= *kill + READ_AFTER_DEATH && first + window >= *kill && *again >= *kill);
         let around_cut = |first: Instant| faults.cut.is_some_and(|(from, until)| first + window >= from && first <= until + window);
         match first {
-            Some(first) if after_kill(*first) => by_kill += 1,
+            Some(first) if after_kill(*first) => {
+                by_kill += 1;
+                if let Some(late) = faults.kills.iter().filter(|(kill, _)| *first > *kill).map(|(kill, _)| *first - *kill).min().filter(|late| *late <= READ_AFTER_DEATH) {
+                    read_late.0 += 1;
+                    read_late.1 = read_late.1.max(late);
+                }
+            }
             Some(first) if around_cut(*first) => by_cut += 1,
             _ => unexplained.push((*seq, *again)),
         }
     }
-    let mut summary = format!("{by_kill} first arrived within 30 s before a kill -9 and again after it (attempt in flight or not yet recorded), {by_cut} around the database cut");
+    let mut summary = format!(
+        "{by_kill} sent before a kill -9 and again after it (attempt in flight or not yet recorded; {} of them read by the receiver after the process was gone, at most {} ms after), {by_cut} around the database cut",
+        read_late.0,
+        read_late.1.as_millis()
+    );
     if !unexplained.is_empty() {
         let mut by_minute: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
         for (_, again) in &unexplained {
