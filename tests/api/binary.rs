@@ -379,13 +379,7 @@ mod graceful {
                 let (api, acknowledged) = (first.api.with_token(Some(INGEST_TOKEN)), acknowledged.clone());
                 clients.push(actix_web::rt::spawn(async move {
                     for batch in 0.. {
-                        let events: Vec<_> = (0..10)
-                            .map(|i| {
-                                let mut event = permission_event("contoso", "permission.external_share_created", "high");
-                                event["event_id"] = json!(format!("stream-{client}-{batch}-{i}"));
-                                event
-                            })
-                            .collect();
+                        let events = contoso_shares(&format!("stream-{client}-{batch}"), 10);
                         let request = http_client()
                             .post(format!("{}/api/v1/events", api.base))
                             .insert_header(("Authorization", format!("Bearer {INGEST_TOKEN}")))

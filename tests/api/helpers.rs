@@ -228,6 +228,17 @@ impl Api {
     }
 }
 
+/// `count` external-share events of tenant `contoso`, with ids `{prefix}-0`, `{prefix}-1`, ….
+pub fn contoso_shares(prefix: &str, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let mut event = permission_event("contoso", "permission.external_share_created", "high");
+            event["event_id"] = json!(format!("{prefix}-{i}"));
+            event
+        })
+        .collect()
+}
+
 /// A `permission.*` event for a registered tenant.
 pub fn permission_event(tenant_id: &str, event: &str, severity: &str) -> Value {
     json!({

@@ -71,13 +71,7 @@ async fn two_instances_share_the_work_and_deliver_every_event_exactly_once() {
             let mut sent = Vec::new();
             for round in 0..10 {
                 for (name, instance) in [("a", &a), ("b", &b)] {
-                    let batch: Vec<_> = (0..10)
-                        .map(|i| {
-                            let mut event = permission_event("contoso", "permission.external_share_created", "high");
-                            event["event_id"] = json!(format!("{name}-{round}-{i}"));
-                            event
-                        })
-                        .collect();
+                    let batch = contoso_shares(&format!("{name}-{round}"), 10);
                     let answer = instance.api.ingest(json!({ "events": batch })).await;
                     assert_eq!(answer.status, 202, "{}", answer.body);
                     sent.extend(answer.body["results"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()));
@@ -469,13 +463,7 @@ async fn the_busy_tables_are_analyzed_and_without_autovacuum_vacuumed() {
             // 3,000 deliveries, each inserted and then updated once delivered: 3,000 dead rows,
             // more than the threshold (1,000 plus a fifth of the rows).
             for batch in 0..30 {
-                let events: Vec<_> = (0..100)
-                    .map(|i| {
-                        let mut event = permission_event("contoso", "permission.external_share_created", "high");
-                        event["event_id"] = json!(format!("evt-{batch}-{i}"));
-                        event
-                    })
-                    .collect();
+                let events = contoso_shares(&format!("evt-{batch}"), 100);
                 let answer = app.ingest(json!({ "events": events })).await;
                 assert_eq!(answer.status, 202, "{}", answer.body);
             }

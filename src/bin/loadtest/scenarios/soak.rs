@@ -183,7 +183,6 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     let mut restart: Option<(Instant, usize)> = None;
     let mut rows = Vec::new();
     let mut minute_rows: Vec<MinuteRow> = Vec::new();
-    let mut rss: Vec<Vec<u64>> = vec![Vec::new(); slots];
     let headings: Vec<String> = COLUMNS.iter().map(|(heading, _)| heading.to_string()).collect();
     eprintln!("  {}", padded(&headings));
     let mut next_minute = started + Duration::from_secs(60);
@@ -231,11 +230,6 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
                 if now >= until && proxy.is_cut() {
                     proxy.mend();
                 }
-            }
-        }
-        for (slot, instance) in instances.borrow().iter().enumerate() {
-            if let Some(instance) = instance {
-                rss[slot].push(instance.memory_kib().0);
             }
         }
         if now >= next_minute {
