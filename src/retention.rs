@@ -74,21 +74,29 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
     const KEPT_FOR_RETENTION: [&str; 4] = [Succeeded.as_str(), Cancelled.as_str(), Suppressed.as_str(), Silenced.as_str()];
     const KEPT_FOR_FAILED_RETENTION: [&str; 1] = [Failed.as_str()];
     for (statuses, keep) in [(&KEPT_FOR_RETENTION[..], retention.keep), (&KEPT_FOR_FAILED_RETENTION[..], retention.keep_failed)] {
-        loop {
-            let cut = cutoff(keep);
-            let batch = store.write(move |conn| retention::purge_deliveries(conn, statuses, cut, BATCH)).await?;
-            total += batch;
-            if (batch.deliveries as i64) < BATCH {
-                break;
+        let cut = cutoff(keep);
+        for &status in statuses {
+            // Batch after batch, each going on after the last delivery the one before read.
+            let mut after = String::new();
+            loop {
+                let from = after.clone();
+                let (batch, next) = store.write(move |conn| retention::purge_deliveries(conn, status, cut, &from, BATCH)).await?;
+                total += batch;
+                match next {
+                    Some(id) => after = id,
+                    None => break,
+                }
             }
         }
     }
+    let cut = cutoff(retention.keep);
+    let mut from = i64::MIN;
     loop {
-        let cut = cutoff(retention.keep);
-        let events = store.write(move |conn| retention::purge_unused_events(conn, None, cut, BATCH)).await?;
+        let (events, next) = store.write(move |conn| retention::purge_unused_events(conn, from, cut, BATCH)).await?;
         total.events += events;
-        if (events as i64) < BATCH {
-            break;
+        match next {
+            Some(at) => from = at,
+            None => break,
         }
     }
     loop {

@@ -252,16 +252,35 @@ struct Claim {
 }
 
 /// Lets go of what instances without a heartbeat since `lease.dead_if_unseen_since` held, on
-/// every channel at once (a probe of the index per dead instance when they hold nothing).
+/// every channel at once. It runs before every fetch, so it must cost next to nothing when there
+/// is nothing to release: the instances table is read first (usually no instance is dead: a
+/// restarted one comes back under its own id), and for a dead one the due index is probed for
+/// a single delivery it holds before anything is updated (usually none: they were released at the
+/// first fetch after it died). Written as one statement (`lease_owner = ANY(ARRAY(SELECT …))`)
+/// the planner could not see which instances it meant and guessed from the statistics: with a
+/// backlog pending it guessed every pending delivery and read the whole table at every fetch
+/// (200 ms a time at 1.7 million rows; BENCHMARKS.md, eighteenth session).
 fn release_dead(conn: &mut PgConnection, lease: &Lease) -> Result<(), StoreError> {
-    use diesel::sql_types::{BigInt, Text};
-    diesel::sql_query(
-        "UPDATE deliveries SET lease_owner = NULL \
-         WHERE status = 'pending' AND lease_owner = ANY(ARRAY(SELECT id FROM instances WHERE last_seen_at < $1 AND id <> $2))",
-    )
-    .bind::<BigInt, _>(lease.dead_if_unseen_since)
-    .bind::<Text, _>(&lease.owner)
-    .execute(conn)?;
+    use super::schema::instances;
+    let dead: Vec<String> = instances::table
+        .filter(instances::last_seen_at.lt(lease.dead_if_unseen_since))
+        .filter(instances::id.ne(&lease.owner))
+        .select(instances::id)
+        .load(conn)?;
+    for owner in dead {
+        let holds = deliveries::table
+            .filter(super::deliveries::is_pending())
+            .filter(deliveries::lease_owner.eq(&owner))
+            .order((deliveries::lease_owner, deliveries::channel_id, deliveries::next_attempt_at, deliveries::id))
+            .select(deliveries::id)
+            .first::<String>(conn)
+            .optional()?;
+        if holds.is_some() {
+            diesel::update(deliveries::table.filter(super::deliveries::is_pending()).filter(deliveries::lease_owner.eq(&owner)))
+                .set(deliveries::lease_owner.eq(None::<String>))
+                .execute(conn)?;
+        }
+    }
     Ok(())
 }
 
@@ -324,4 +343,135 @@ pub(super) fn database_now(conn: &mut PgConnection) -> Result<i64, StoreError> {
     }
     let now: Now = diesel::sql_query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms").get_result(conn)?;
     Ok(now.ms)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Statements measured by the rows they read, on the test server (`TEST_DATABASE_URL`, by
+    //! default the local one): `pg_stat_xact_user_tables` counts what this transaction read.
+    use super::*;
+    use diesel::sql_types::BigInt;
+
+    /// A fresh, migrated database, dropped with the guard; `None` (said loudly) when no server
+    /// answers, unless `REQUIRE_POSTGRES=1`.
+    struct TestDatabase {
+        name: String,
+        admin_url: String,
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            }
+        }
+    }
+
+    fn database() -> Option<(TestDatabase, PgConnection)> {
+        let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut admin = match PgConnection::establish(&admin_url) {
+            Ok(admin) => admin,
+            Err(err) => {
+                assert!(std::env::var("REQUIRE_POSTGRES").map_or(true, |v| v != "1"), "REQUIRE_POSTGRES=1 but {admin_url} does not answer: {err}");
+                eprintln!("*** skipped: PostgreSQL at {admin_url} does not answer ({err}) ***");
+                return None;
+            }
+        };
+        let name = format!("spscan_unit_{}", ulid::Ulid::new().to_string().to_lowercase());
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let guard = TestDatabase { name: name.clone(), admin_url: admin_url.clone() };
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&name);
+        let mut conn = connect(url.as_str()).unwrap();
+        conn.run_pending_migrations(MIGRATIONS).unwrap();
+        Some((guard, conn))
+    }
+
+    /// Inserts deliveries `from..to` on channel `ch_1`, ids time-ordered by `n` (created at `n`
+    /// ms), with the given status, finish time and holder. Without their events and channel:
+    /// only `deliveries` is read here, so its foreign keys are dropped.
+    fn deliveries(conn: &mut PgConnection, from: i64, to: i64, status: &str, updated_at: &str, holder: &str) {
+        conn.batch_execute(&format!(
+            "ALTER TABLE deliveries DROP CONSTRAINT IF EXISTS deliveries_event_id_fkey, \
+                                   DROP CONSTRAINT IF EXISTS deliveries_channel_id_fkey; \
+             INSERT INTO deliveries (id, event_id, channel_id, tenant_id, event_type, severity, status, attempt_count, next_attempt_at, \
+                                     created_at, updated_at, scheduled_attempt_count, lease_owner) \
+             SELECT 'dlv_' || lpad(n::text, 26, '0'), 'e' || n, 'ch_1', 'contoso', 'x', 'high', '{status}', 1, \
+                    CASE WHEN '{status}' = 'pending' THEN n END, n, {updated_at}, 1, {holder} \
+             FROM generate_series({from}, {to} - 1) n; \
+             ANALYZE deliveries;"
+        ))
+        .unwrap();
+    }
+
+    #[derive(QueryableByName, Debug)]
+    struct Read {
+        #[diesel(sql_type = BigInt)]
+        rows: i64,
+    }
+
+    /// Rows of `deliveries` this transaction has read so far, by full scans and through indexes.
+    fn rows_read(conn: &mut PgConnection) -> i64 {
+        diesel::sql_query(
+            "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::bigint AS rows FROM pg_stat_xact_user_tables WHERE relname = 'deliveries'",
+        )
+        .get_result::<Read>(conn)
+        .unwrap()
+        .rows
+    }
+
+    #[test]
+    fn a_fetch_with_a_backlog_pending_reads_what_it_takes_not_the_table() {
+        let Some((_guard, mut conn)) = database() else { return };
+        // 20,000 pending deliveries held by a live instance, 100 by a dead one (its heartbeat a
+        // minute old), 100 nobody holds; statistics that know it.
+        deliveries(&mut conn, 0, 20_000, "pending", "n", "'live'");
+        deliveries(&mut conn, 20_000, 20_100, "pending", "n", "'dead'");
+        deliveries(&mut conn, 20_100, 20_200, "pending", "n", "NULL");
+        let now = 1_000_000;
+        conn.batch_execute(&format!("INSERT INTO instances VALUES ('live', 'x', 0, {now}), ('dead', 'x', 0, {})", now - 60_000)).unwrap();
+        let lease = Lease { owner: "other".into(), dead_if_unseen_since: now - 30_000 };
+
+        let (first, again) = conn
+            .transaction::<_, diesel::result::Error, _>(|conn| {
+                let first = claim_due(conn, "ch_1", &lease, now, 100, false).unwrap();
+                let read_first = rows_read(conn);
+                let again = claim_due(conn, "ch_1", &lease, now, 100, false).unwrap();
+                let read_again = rows_read(conn) - read_first;
+                Ok(((first.due.len(), read_first), (again.due.len(), read_again)))
+            })
+            .unwrap();
+        // The first fetch releases the dead instance's 100 and takes them (the oldest nobody
+        // holds now); the second finds them its own. Neither reads the live instance's 20,000.
+        assert_eq!((first.0, again.0), (100, 100));
+        assert!(first.1 < 1_000 && again.1 < 1_000, "rows of deliveries read: {} then {}", first.1, again.1);
+    }
+
+    #[test]
+    fn a_purge_reads_what_finished_late_once_however_many_batches_it_takes() {
+        let Some((_guard, conn)) = database() else { return };
+        let mut conn = AnyConnection::Postgres(conn);
+        let cutoff = 1_000_000;
+        // 20,000 old deliveries that finished after the cutoff (a backlog delivered late, kept),
+        // then 1,600 that finished before it (four batches of 500).
+        deliveries(connection(&mut conn), 0, 20_000, "succeeded", &(cutoff + 1).to_string(), "NULL");
+        deliveries(connection(&mut conn), 20_000, 21_600, "succeeded", "n", "NULL");
+        let (purged, read) = conn
+            .transaction::<_, StoreError, _>(|conn| {
+                let (mut after, mut purged) = (String::new(), 0);
+                loop {
+                    let (batch, next) = super::super::retention::purge_deliveries(conn, "succeeded", cutoff, &after, 500)?;
+                    purged += batch.deliveries;
+                    match next {
+                        Some(id) => after = id,
+                        None => break,
+                    }
+                }
+                Ok((purged, rows_read(connection(conn))))
+            })
+            .unwrap();
+        assert_eq!(purged, 1_600);
+        // Each kept delivery read once (plus what the deletes read), not once per batch.
+        assert!(read < 30_000, "rows of deliveries read: {read}");
+    }
 }

@@ -25,18 +25,24 @@ impl std::ops::AddAssign for Purged {
     }
 }
 
-/// Deletes up to `limit` deliveries in one of `statuses` finished before `cutoff` (Unix ms), their
-/// attempts, and their events when no other delivery uses them and they arrived before `cutoff`.
+/// Deletes up to `limit` deliveries in `status` finished before `cutoff` (Unix ms), with ids
+/// after `after`, their attempts, and their events when no other delivery uses them and they
+/// arrived before `cutoff`. Answers what it deleted and, when there may be more, the id to go on
+/// after: the last it read.
 ///
 /// Delivery ids are time-ordered (`dlv_` + a ULID), so only those created before `cutoff` are
-/// read, through the `(status, id)` index: a purge never reads what it keeps. On PostgreSQL the
-/// rows are locked as they are read (and rows another transaction holds, a redelivery making one
-/// pending again, are left for the next run); the delete repeats the conditions all the same.
-pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: i64) -> Result<Purged, StoreError> {
+/// read, oldest first, through the `(status, id)` index. Among them are deliveries that finished
+/// after `cutoff` (a backlog that waited behind an outage longer than the retention, a retry):
+/// they are kept, and the next batch goes on after them rather than reading them again, so a
+/// purge reads each delivery at most once however many batches it takes. On PostgreSQL the rows
+/// are locked as they are read (and rows another transaction holds, a redelivery making one
+/// pending again, are left for the next purge); the delete repeats the conditions all the same.
+pub fn purge_deliveries(conn: &mut Conn, status: &str, cutoff: i64, after: &str, limit: i64) -> Result<(Purged, Option<String>), StoreError> {
     let before = super::deliveries::first_id_created_at(cutoff);
-    let found = super::load_purgeable(conn, purgeable(statuses, before, cutoff, limit))?;
+    let found = super::load_purgeable(conn, purgeable(status, after, before, cutoff, limit))?;
+    let next = if found.len() as i64 >= limit { found.last().map(|(id, _)| id.clone()) } else { None };
     if found.is_empty() {
-        return Ok(Purged::default());
+        return Ok((Purged::default(), next));
     }
     let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
     // A notification's grouped deliveries go with it, whatever their age.
@@ -55,15 +61,15 @@ pub fn purge_deliveries(conn: &mut Conn, statuses: &[&str], cutoff: i64, limit: 
     let attempts = diesel::delete(attempts::table.filter(attempts::delivery_id.eq_any(&ids))).execute(conn)?;
     purge_sent_requests(conn, &sent)?;
     let deliveries = diesel::delete(
-        deliveries::table.filter(deliveries::id.eq_any(&ids)).filter(deliveries::status.eq_any(statuses)).filter(deliveries::updated_at.lt(cutoff)),
+        deliveries::table.filter(deliveries::id.eq_any(&ids)).filter(deliveries::status.eq(status)).filter(deliveries::updated_at.lt(cutoff)),
     )
     .execute(conn)?;
     let mut grouped = 0;
     for chunk in grouped_ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
         grouped += diesel::delete(deliveries::table.filter(super::id_in("id", chunk))).execute(conn)?;
     }
-    let events = purge_unused_events(conn, Some(&event_ids), cutoff, limit)?;
-    Ok(Purged { deliveries: deliveries + grouped, attempts, events })
+    let events = purge_events_unused_among(conn, &event_ids, cutoff)?;
+    Ok((Purged { deliveries: deliveries + grouped, attempts, events }, next))
 }
 
 /// Deletes the requests the attempts `sent` (delivery id, number, shared request id) made, once
@@ -89,17 +95,19 @@ fn purge_sent_requests(conn: &mut Conn, sent: &[(String, i32, Option<String>)]) 
     Ok(())
 }
 
-/// Up to `limit` deliveries in one of `statuses`, created before the delivery id `before` and
-/// finished before `cutoff`: `(id, event id)` of each. Each backend runs it its own way
-/// (`store::load_purgeable`).
+/// Up to `limit` deliveries in `status` with ids after `after` and before `before` (created before
+/// the cutoff) that finished before `cutoff`, in id order: `(id, event id)` of each. Each backend
+/// runs it its own way (`store::load_purgeable`).
 #[diesel::dsl::auto_type]
-pub(super) fn purgeable<'a>(statuses: &'a [&'a str], before: String, cutoff: i64, limit: i64) -> _ {
+pub(super) fn purgeable<'a>(status: &'a str, after: &'a str, before: String, cutoff: i64, limit: i64) -> _ {
     let finished: diesel::expression::SqlLiteral<diesel::sql_types::Bool> = super::deliveries::is_finished();
     deliveries::table
-        .filter(deliveries::status.eq_any(statuses))
+        .filter(deliveries::status.eq(status))
         .filter(finished)
+        .filter(deliveries::id.gt(after))
         .filter(deliveries::id.lt(before))
         .filter(deliveries::updated_at.lt(cutoff))
+        .order(deliveries::id)
         .select((deliveries::id, deliveries::event_id))
         .limit(limit)
 }
@@ -116,23 +124,39 @@ pub fn purge_suppression_windows(conn: &mut Conn, cutoff: i64, limit: i64) -> Re
     Ok(purged)
 }
 
-/// Deletes events no delivery uses that arrived before `cutoff`: among `among`, or up to `limit`
-/// of any (events no rule matched).
-pub fn purge_unused_events(conn: &mut Conn, among: Option<&[&str]>, cutoff: i64, limit: i64) -> Result<usize, StoreError> {
+/// Deletes those of the events `among` that no delivery uses and that arrived before `cutoff`.
+fn purge_events_unused_among(conn: &mut Conn, among: &[&str], cutoff: i64) -> Result<usize, StoreError> {
+    let mut ids = Vec::new();
+    for chunk in among.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        let unused = not(exists(deliveries::table.filter(deliveries::event_id.eq(events::id))));
+        ids.extend(events::table.filter(super::id_in("id", chunk)).filter(events::received_at.lt(cutoff)).filter(unused).select(events::id).load::<String>(conn)?);
+    }
+    delete_events(conn, &ids)
+}
+
+/// Deletes up to `limit` events no delivery uses (events no rule matched) that arrived from
+/// `from` (Unix ms) and before `cutoff`, oldest first. Answers how many and, when there may be
+/// more, where to go on from: the arrival time of the last, so the next batch does not read again
+/// the events a backlog still uses that it passed (only those that arrived in that millisecond).
+pub fn purge_unused_events(conn: &mut Conn, from: i64, cutoff: i64, limit: i64) -> Result<(usize, Option<i64>), StoreError> {
     let unused = not(exists(deliveries::table.filter(deliveries::event_id.eq(events::id))));
-    let ids: Vec<String> = match among {
-        Some(among) => {
-            let mut ids = Vec::new();
-            for chunk in among.chunks(super::deliveries::ROWS_PER_STATEMENT) {
-                let unused = not(exists(deliveries::table.filter(deliveries::event_id.eq(events::id))));
-                ids.extend(events::table.filter(super::id_in("id", chunk)).filter(events::received_at.lt(cutoff)).filter(unused).select(events::id).load::<String>(conn)?);
-            }
-            ids
-        }
-        None => events::table.filter(events::received_at.lt(cutoff)).filter(unused).select(events::id).limit(limit).load(conn)?,
-    };
+    let found: Vec<(String, i64)> = events::table
+        .filter(events::received_at.ge(from))
+        .filter(events::received_at.lt(cutoff))
+        .filter(unused)
+        .order(events::received_at)
+        .select((events::id, events::received_at))
+        .limit(limit)
+        .load(conn)?;
+    let next = if found.len() as i64 >= limit { found.last().map(|(_, at)| *at) } else { None };
+    let ids: Vec<String> = found.into_iter().map(|(id, _)| id).collect();
+    Ok((delete_events(conn, &ids)?, next))
+}
+
+fn delete_events(conn: &mut Conn, ids: &[impl AsRef<str>]) -> Result<usize, StoreError> {
     let mut purged = 0;
     for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
+        let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
         purged += diesel::delete(events::table.filter(events::id.eq_any(chunk))).execute(conn)?;
     }
     Ok(purged)

@@ -283,7 +283,13 @@ mod tests {
         assert_reached_through(&stats, "deliveries_by_channel");
         assert_reached_through(&stats, "deliveries_due");
         assert_reached_through(&plans_of(|c| drop(channels::gauges(c).unwrap())), "deliveries_due");
-        assert_reached_through(&plans_of(|c| { retention::purge_deliveries(c, &["succeeded", "cancelled"], 0, 500).unwrap(); }), "deliveries_by_status");
+        // A purge's batch goes on after the last delivery the one before read (a range of ids
+        // from there), never from the start again.
+        let purge = plans_of(|c| drop(retention::purge_deliveries(c, "succeeded", 0, "dlv_0", 500).unwrap()));
+        assert_reached_through(&purge, "deliveries_by_status");
+        assert!(purge.iter().any(|p| p.contains("deliveries_by_status (status=? AND id>? AND id<?)")), "{purge:#?}");
+        let events = plans_of(|c| { retention::purge_unused_events(c, 0, 0, 500).unwrap(); });
+        assert!(events.iter().any(|p| p.contains("events_by_received_at (received_at>? AND received_at<?)")), "{events:#?}");
         let failed = RedeliverFilter { status: "failed".into(), silence_id: None, channel_id: None, tenant_id: None, event_type: None, since: None, until: None, channel_types: vec!["webhook"] };
         assert_reached_through(&plans_of(|c| drop(deliveries::count_redeliverable(c, &failed).unwrap())), "deliveries_by_status");
     }
@@ -344,6 +350,70 @@ mod tests {
             let stored: i64 = events::table.count().get_result(&mut conn).unwrap();
             assert_eq!(stored as usize, first, "after inserting {count} rows");
         }
+    }
+
+    #[test]
+    fn a_purge_goes_on_past_what_it_keeps_batch_after_batch() {
+        use crate::store::retention;
+        let (_dir, mut conn) = database();
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let cutoff = 100_000;
+        // 1,750 succeeded deliveries created one a millisecond: the first 600 and the last 50
+        // finished after the cutoff (a backlog delivered late, kept), the 1,100 between before it.
+        let mut sql = String::from("BEGIN;");
+        for n in 0..1750i64 {
+            let created = 1_000 + n;
+            let finished = if (600..1700).contains(&n) { created + 10 } else { cutoff + 1 };
+            let id = format!("dlv_{}", ulid::Ulid::from_parts(created as u64, 0));
+            sql += &format!(
+                "INSERT INTO deliveries (id, event_id, channel_id, tenant_id, event_type, severity, status, attempt_count, created_at, updated_at, scheduled_attempt_count) \
+                 VALUES ('{id}', 'e{n}', 'ch_1', 'contoso', 'x', 'high', 'succeeded', 1, {created}, {finished}, 1);"
+            );
+        }
+        conn.batch_execute(&(sql + "COMMIT;")).unwrap();
+        insert_events(&mut conn, &(0..1750).map(event_row).collect::<Vec<_>>()).unwrap();
+        // 1,200 events no rule matched, one a millisecond after the used ones.
+        let unused: Vec<EventRow> = (0..1200).map(|n| EventRow { id: format!("u{n}"), received_at: 1 + n as i64, ..event_row(0) }).collect();
+        insert_events(&mut conn, &unused).unwrap();
+        let mut conn = AnyConnection::Sqlite(conn);
+
+        let (mut after, mut batches, mut purged) = (String::new(), 0, retention::Purged::default());
+        loop {
+            let (batch, next) = retention::purge_deliveries(&mut conn, "succeeded", cutoff, &after, 500).unwrap();
+            batches += 1;
+            purged += batch;
+            match next {
+                Some(id) => {
+                    assert!(id > after, "each batch goes on after the one before");
+                    after = id;
+                }
+                None => break,
+            }
+        }
+        assert_eq!((purged.deliveries, purged.events, batches), (1100, 1100, 3), "500, 500 and 100, past the 600 kept");
+        let AnyConnection::Sqlite(ref mut sqlite) = conn else { unreachable!() };
+        let kept: i64 = super::super::schema::deliveries::table.count().get_result(sqlite).unwrap();
+        let kept_late: i64 = super::super::schema::deliveries::table
+            .filter(super::super::schema::deliveries::updated_at.gt(cutoff))
+            .count()
+            .get_result(sqlite)
+            .unwrap();
+        assert_eq!((kept, kept_late), (650, 650));
+
+        let (mut from, mut batches, mut purged) = (i64::MIN, 0, 0);
+        loop {
+            let (count, next) = retention::purge_unused_events(&mut conn, from, cutoff, 500).unwrap();
+            batches += 1;
+            purged += count;
+            match next {
+                Some(at) => from = at,
+                None => break,
+            }
+        }
+        assert_eq!((purged, batches), (1200, 3));
+        let AnyConnection::Sqlite(ref mut sqlite) = conn else { unreachable!() };
+        let events: i64 = events::table.count().get_result(sqlite).unwrap();
+        assert_eq!(events, 650, "the events the kept deliveries use stay");
     }
 
     #[test]
