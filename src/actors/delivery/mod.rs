@@ -57,6 +57,8 @@ pub struct DeliveryPolicy {
     /// `CREATE_SETTLE` (ticketing types).
     pub create_settle: Duration,
     pub max_in_flight: usize,
+    /// `CHANNEL_QUEUE`: the most deliveries waiting to be sent in memory, and the most finished
+    /// attempts waiting to be written before no request starts.
     pub queue_capacity: usize,
     pub targets: Arc<TargetPolicy>,
     pub names: Names,
@@ -173,7 +175,11 @@ impl DeliveryActor {
             Phase::Serving => {}
         }
         self.queue.settle();
-        let permitted = if self.queue.is_empty() { 0 } else { self.permitted(ctx) };
+        // While as many finished attempts wait to be written as the queue holds (the database
+        // slower than the receiver, or away), no request starts: memory stays bounded, and so does
+        // what a crash would send again. The next write pumps again.
+        let behind = self.recording.waiting() >= self.policy.queue_capacity;
+        let permitted = if self.queue.is_empty() || behind { 0 } else { self.permitted(ctx) };
         for _ in 0..permitted {
             if self.in_flight >= self.policy.max_in_flight || self.queue.is_empty() || !self.batch_ready(ctx) || !self.rate_allows(ctx) {
                 break;
@@ -363,6 +369,22 @@ impl Handler<Retire> for DeliveryActor {
 #[derive(Message)]
 #[rtype(result = "Vec<Timer>")]
 pub struct LiveTimers;
+
+/// Requests in flight, finished attempts waiting to be written and deliveries waiting to be
+/// sent (tests: writes that fall behind hold the sends back).
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "(usize, usize, bool)")]
+pub struct Backlog;
+
+#[cfg(test)]
+impl Handler<Backlog> for DeliveryActor {
+    type Result = MessageResult<Backlog>;
+
+    fn handle(&mut self, _: Backlog, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.in_flight, self.recording.waiting(), !self.queue.is_empty()))
+    }
+}
 
 impl Handler<LiveTimers> for DeliveryActor {
     type Result = MessageResult<LiveTimers>;

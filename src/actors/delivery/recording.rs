@@ -49,6 +49,11 @@ impl Recording {
         self.unrecorded.push(record);
     }
 
+    /// Finished attempts not yet handed to a write.
+    pub fn waiting(&self) -> usize {
+        self.unrecorded.len()
+    }
+
     /// The health changed; it goes with the next write.
     pub fn health_changed(&mut self) {
         self.health_dirty = true;

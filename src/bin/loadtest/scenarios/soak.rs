@@ -172,12 +172,13 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     }
 
     // The schedule, checked every second; a row every minute.
-    // The 503 minute two minutes before the middle (13 of 30), the cut a minute after it (16),
-    // neither before minute 4: a short run sees its first kill on a quiet router. A fault that
-    // would not end before the run does is left out.
-    let mid = (minutes / 2) / 3 * 3;
-    let unavailable_at = Duration::from_secs(mid.saturating_sub(2).max(4) * 60);
-    let cut_at = Duration::from_secs((mid + 1).max(5) * 60);
+    // The 503 minute as the middle third begins (minute 10 of 30: the first ten minutes, which
+    // the last ten are held against, see only kills), the cut four minutes later (14: not when
+    // the circuit's probes go, one and three minutes after the 503 began), so what they leave
+    // waiting has the rest of the middle third to drain. Neither before minute 4: a short run sees
+    // its first kill on a quiet router. A fault that would not end before the run does is left out.
+    let unavailable_at = Duration::from_secs((minutes / 3).max(4) * 60);
+    let cut_at = unavailable_at + Duration::from_secs(4 * 60);
     let mut faults = Faults::default();
     let mut kills = 0usize;
     let mut restart: Option<(Instant, usize)> = None;
