@@ -66,7 +66,7 @@ pub struct Cli {
     /// Most requests open at once to one channel.
     #[arg(help_heading = "Delivery", long, env = "DELIVERY_CONCURRENCY", default_value = "16")]
     pub delivery_concurrency: String,
-    /// Most deliveries one channel holds in memory; the rest wait in the database.
+    /// Most deliveries one channel holds in memory (the rest wait in the database), and most finished attempts it holds unwritten before it starts no request.
     #[arg(help_heading = "Delivery", long, env = "CHANNEL_QUEUE", default_value = "1024")]
     pub channel_queue: String,
     /// Consecutive failed attempts that open a channel's circuit (nothing is sent until a probe succeeds).
