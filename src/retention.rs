@@ -79,7 +79,7 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
             // Batch after batch, each going on after the last delivery the one before read.
             let mut after = String::new();
             loop {
-                let from = after.clone();
+                let from = std::mem::take(&mut after);
                 let (batch, next) = store.write(move |conn| retention::purge_deliveries(conn, status, cut, &from, BATCH)).await?;
                 total += batch;
                 match next {

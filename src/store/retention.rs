@@ -40,10 +40,10 @@ impl std::ops::AddAssign for Purged {
 pub fn purge_deliveries(conn: &mut Conn, status: &str, cutoff: i64, after: &str, limit: i64) -> Result<(Purged, Option<String>), StoreError> {
     let before = super::deliveries::first_id_created_at(cutoff);
     let found = super::load_purgeable(conn, purgeable(status, after, before, cutoff, limit))?;
-    let next = if found.len() as i64 >= limit { found.last().map(|(id, _)| id.clone()) } else { None };
     if found.is_empty() {
-        return Ok((Purged::default(), next));
+        return Ok((Purged::default(), None));
     }
+    let next = if found.len() as i64 >= limit { found.last().map(|(id, _)| id.clone()) } else { None };
     let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
     // A notification's grouped deliveries go with it, whatever their age.
     let grouped: Vec<(String, String)> = deliveries::table
@@ -153,10 +153,9 @@ pub fn purge_unused_events(conn: &mut Conn, from: i64, cutoff: i64, limit: i64) 
     Ok((delete_events(conn, &ids)?, next))
 }
 
-fn delete_events(conn: &mut Conn, ids: &[impl AsRef<str>]) -> Result<usize, StoreError> {
+fn delete_events(conn: &mut Conn, ids: &[String]) -> Result<usize, StoreError> {
     let mut purged = 0;
     for chunk in ids.chunks(super::deliveries::ROWS_PER_STATEMENT) {
-        let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
         purged += diesel::delete(events::table.filter(events::id.eq_any(chunk))).execute(conn)?;
     }
     Ok(purged)
