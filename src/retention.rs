@@ -47,14 +47,16 @@ impl Retention {
 pub async fn run(store: Store, retention: Retention, purged: impl Fn(Purged)) {
     loop {
         actix_web::rt::time::sleep(retention.every()).await;
+        let started = std::time::Instant::now();
         match purge(&store, retention).await {
             Ok(total) => {
                 if total != Purged::default() {
                     log::info!(
-                        "retention: purged {} deliveries, {} attempts and {} events",
+                        "retention: purged {} deliveries, {} attempts and {} events in {:.1} s",
                         total.deliveries,
                         total.attempts,
-                        total.events
+                        total.events,
+                        started.elapsed().as_secs_f64()
                     );
                 }
                 purged(total);
