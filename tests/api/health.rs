@@ -105,12 +105,9 @@ on_both_backends! {
         let answer = count(json!({ "channel_id": channel_id })).await;
         assert_eq!((answer.status, answer.body["count"].as_i64()), (202, Some(500)), "{}", answer.body);
         let got = receiver.wait_for(1000, None, Duration::from_secs(30)).await;
-        let mut times: Vec<Instant> = got[500..].iter().map(|c| c.at).collect();
-        times.sort();
-        // At the channel's pace (200/s), not all at once.
-        for window in times.windows(201) {
-            assert!(window[200] - window[0] >= Duration::from_millis(950), "more than 200 within a second");
-        }
+        // At the channel's pace (200/s), not all at once: 500 take at least 2.49 s.
+        let times: Vec<Instant> = got[500..].iter().map(|c| c.at).collect();
+        assert_paced(&times, Duration::from_millis(5), Duration::from_millis(250));
         let mut ids: Vec<&str> = got[500..].iter().map(|c| c.headers["webhook-id"].as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -284,11 +281,8 @@ on_both_backends! {
         let got = receiver.wait_for(100, None, Duration::from_secs(40)).await;
         let mut times: Vec<Instant> = got.iter().map(|c| c.at).collect();
         times.sort();
-        // Never more than 5 in any second: the 1st and the 6th of any six are a second apart.
-        for (i, window) in times.windows(6).enumerate() {
-            let span = window[5] - window[0];
-            assert!(span >= Duration::from_millis(950), "requests {i}..{} came within {span:?}", i + 5);
-        }
+        // One request every 200 ms: 100 take at least 19.6 s.
+        assert_paced(&times, Duration::from_millis(200), Duration::from_millis(500));
         let total = times[99] - times[0];
         assert!(total < Duration::from_secs(25), "100 requests at 5/s took {total:?}");
         // Without the limit, the next burst goes at the channel's concurrency.
@@ -312,11 +306,12 @@ on_both_backends! {
         assert_eq!(h["consecutive_failures"], 5, "{h:#}");
         assert!(h["open_until"].is_string(), "{h:#}");
         // Without the breaker, 20 deliveries × 4 attempts would keep coming every 100–400 ms.
+        let fifth = opened[4].at;
         actix_web::rt::time::sleep(Duration::from_millis(700)).await;
-        assert_eq!(receiver.received().len(), 5, "attempts went on while the circuit was open");
+        let while_open = receiver.received().iter().filter(|c| c.at > fifth && c.at < fifth + Duration::from_millis(900)).count();
+        assert_eq!(while_open, 0, "attempts went on while the circuit was open");
         // Then one probe after 1 s, which fails and reopens it for 2 s, then the next probe.
         let got = receiver.wait_for(7, None, Duration::from_secs(6)).await;
-        let fifth = opened[4].at;
         let (sixth, seventh) = (got[5].at, got[6].at);
         assert!(sixth - fifth >= Duration::from_millis(950), "first probe after {:?}", sixth - fifth);
         assert!(seventh - sixth >= Duration::from_millis(1950), "second probe after {:?}", seventh - sixth);
@@ -457,5 +452,8 @@ async fn a_disabled_channel_whose_event_was_lost_to_a_crash_is_told_once_at_the_
     drop(router);
     let (_router, _, _) = start_router_with(&database, &env);
     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(ops.received().len(), 1, "told more than once");
+    // The router is dropped (killed) right after the notice arrived: if its outcome was not yet
+    // written, the same notice is delivered again (at least once); a second notice is a new event.
+    let notices: std::collections::HashSet<String> = ops.received().iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    assert_eq!(notices.len(), 1, "told more than once: {notices:?}");
 }

@@ -228,6 +228,26 @@ impl Api {
     }
 }
 
+/// Asserts that requests arriving at `times` kept a channel's pace of one per `interval`. Each
+/// request goes in a slot of its own, one interval wide, anywhere in it, so of the requests in
+/// arrival order the `j`-th comes at least `j - i - 1` intervals after the `i`-th; an arrival may
+/// be up to `late` behind its request (the network, a busy scheduler on a loaded machine), which
+/// only the bound allows for, never the count: too many requests in too little time still fail.
+pub fn assert_paced(times: &[Instant], interval: Duration, late: Duration) {
+    let mut times = times.to_vec();
+    times.sort();
+    for (i, first) in times.iter().enumerate() {
+        for (j, later) in times.iter().enumerate().skip(i + 2) {
+            let least = interval * (j - i - 1) as u32;
+            assert!(
+                *later - *first + late >= least,
+                "requests {i} and {j} arrived {:?} apart: faster than one every {interval:?} allows ({least:?} at least, {late:?} of lateness allowed)",
+                *later - *first
+            );
+        }
+    }
+}
+
 /// `count` external-share events of tenant `contoso`, with ids `{prefix}-0`, `{prefix}-1`, ….
 pub fn contoso_shares(prefix: &str, count: usize) -> Vec<Value> {
     (0..count)
