@@ -52,10 +52,6 @@ fn zone_requests(autotask: &Tickets) -> usize {
     autotask.requests().iter().filter(|(_, p, _)| p.contains("zoneInformation")).count()
 }
 
-fn ms(v: &Value) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis()
-}
-
 on_both_backends! {
     #[actix_web::test]
     async fn one_ticket_per_incident_in_the_tenants_company_later_events_as_internal_notes_the_zone_discovered_once() {

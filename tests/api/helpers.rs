@@ -228,6 +228,11 @@ impl Api {
     }
 }
 
+/// An instant the API shows (RFC 3339, such as an attempt's `started_at`) as Unix ms.
+pub fn ms(at: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap().timestamp_millis()
+}
+
 /// Asserts that requests arriving at `times` kept a channel's pace of one per `interval`. Each
 /// request goes in a slot of its own, one interval wide, anywhere in it, so of the requests in
 /// arrival order the `j`-th comes at least `j - i - 1` intervals after the `i`-th; an arrival may

@@ -10,7 +10,8 @@ on_both_backends! {
     #[actix_web::test]
     async fn a_disabled_channel_gets_no_new_deliveries_and_its_retries_stop_until_it_is_enabled() {
         let app = spawn_app_with(|s| {
-            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("300ms,300ms,300ms").unwrap()
+            // Retries 2 s apart: the disabling lands before the first, however busy the machine.
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("2s,2s,2s").unwrap()
         })
         .await;
         let receiver = Receiver::start().await;
@@ -30,7 +31,7 @@ on_both_backends! {
         let new = app.ingest(permission_event("contoso", "permission.external_share_created", "high")).await;
         assert_eq!(new.body["deliveries"].as_array().unwrap().len(), 0, "no deliveries for a disabled channel");
         // Well past the next retry time: nothing is sent, the delivery waits.
-        actix_web::rt::time::sleep(Duration::from_millis(900)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(2_500)).await;
         assert_eq!(receiver.received().len(), seen, "retries stopped while disabled");
         assert_eq!(app.delivery(&delivery_id).await["status"], "pending");
 
@@ -93,7 +94,8 @@ on_both_backends! {
 
     #[actix_web::test]
     async fn an_attempt_in_flight_when_its_channel_is_disabled_is_still_recorded() {
-        let app = spawn_app_with(|s| s.delivery_timeout = Duration::from_millis(600)).await;
+        // A 3 s timeout: the disabling lands while the attempt hangs, however busy the machine.
+        let app = spawn_app_with(|s| s.delivery_timeout = Duration::from_secs(3)).await;
         let receiver = Receiver::start().await;
         receiver.reply_with(Reply::Hang);
         let channel = app.soc_channel_for_contoso(&receiver).await;
@@ -102,7 +104,7 @@ on_both_backends! {
         receiver.wait_for(1, None, Duration::from_secs(5)).await;
         let off = app.patch(&format!("/api/v1/channels/{}", channel["id"].as_str().unwrap()), json!({"enabled": false})).await;
         assert_eq!(off.status, 200);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let delivery = app.delivery(&delivery_id).await;
             if delivery["attempt_count"] == 1 {

@@ -564,13 +564,15 @@ async fn two_instances_ingesting_one_burst_send_one_notification_holding_every_e
                                     "group": {"by": ["/data/site_url"], "wait": "3s", "interval": "1h"}}))
                 .await;
             // Until b routes too (within 2 s): probes on a site of their own.
+            // (Judged by when each probe was sent: a busy machine may answer late.)
             let deadline = std::time::Instant::now() + Duration::from_secs(3);
             loop {
+                let sent = std::time::Instant::now();
                 let answer = b.api.ingest(share("https://probe", "p@x", "low")).await;
                 if !answer.body["deliveries"].as_array().unwrap().is_empty() {
                     break;
                 }
-                assert!(std::time::Instant::now() < deadline, "instance b never routed");
+                assert!(sent < deadline, "instance b never routed");
                 actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             }
             let batches = (0..20).map(|i| {
@@ -628,8 +630,12 @@ async fn a_silence_created_through_one_instance_holds_on_the_other_within_two_se
             let channel = a.api.create_channel("Shares", &receiver.url("/")).await;
             a.api.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
             let deadline = std::time::Instant::now() + Duration::from_secs(3);
-            while b.api.ingest(share(SITE_B, "p@x", "low")).await.body["deliveries"].as_array().unwrap().is_empty() {
-                assert!(std::time::Instant::now() < deadline, "instance b never routed");
+            loop {
+                let sent = std::time::Instant::now();
+                if !b.api.ingest(share(SITE_B, "p@x", "low")).await.body["deliveries"].as_array().unwrap().is_empty() {
+                    break;
+                }
+                assert!(sent < deadline, "instance b never routed");
                 actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             }
             let silence = a
@@ -640,11 +646,13 @@ async fn a_silence_created_through_one_instance_holds_on_the_other_within_two_se
             assert_eq!(silence.status, 201);
             let created = std::time::Instant::now();
             loop {
+                // Each probe is judged by when it was sent, not by when a busy machine answered it.
+                let sent = std::time::Instant::now();
                 let answer = b.api.ingest(share(SITE_A, "x@gmail.com", "high")).await;
                 if answer.body["deliveries"][0]["status"] == "silenced" {
                     break;
                 }
-                assert!(created.elapsed() < Duration::from_secs(2), "instance b still sends what the silence holds after 2 s");
+                assert!(sent - created < Duration::from_secs(2), "instance b still sends what the silence holds after 2 s");
                 actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             }
         })

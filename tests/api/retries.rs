@@ -1,6 +1,6 @@
 //! Failures: the retry schedule, giving up, redelivering by hand, timeouts and isolation.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -57,7 +57,8 @@ on_both_backends! {
         for (i, delay) in TEST_SCHEDULE.iter().enumerate() {
             let gap = got[i + 1].at - got[i].at;
             assert!(gap >= Duration::from_millis(*delay), "retry {} came after {gap:?}, before its {delay} ms delay", i + 1);
-            assert!(gap < Duration::from_millis(delay + 1500), "retry {} came late: {gap:?}", i + 1);
+            // Late only by what a busy machine adds, never by a whole default delay (30 s).
+            assert!(gap < Duration::from_millis(delay + 5_000), "retry {} came late: {gap:?}", i + 1);
         }
 
         let failed = app.get(&format!("/api/v1/deliveries?status=failed&channel_id={channel_id}")).await;
@@ -206,7 +207,7 @@ on_both_backends! {
         let gap = got[1].at - got[0].at;
         // The schedule alone would retry after 100 ms.
         assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
-        assert!(gap < Duration::from_secs(4), "retried only after {gap:?}");
+        assert!(gap < Duration::from_secs(10), "retried only after {gap:?}");
     }
 
     #[actix_web::test]
@@ -228,7 +229,8 @@ on_both_backends! {
         for pair in got.windows(2) {
             let gap = pair[1].at - pair[0].at;
             assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, sooner than the capped ask");
-            assert!(gap < Duration::from_millis(1900), "retried after {gap:?}: the cap of 1 s was not applied");
+            // Uncapped, the waits would be a minute and an hour.
+            assert!(gap < Duration::from_secs(10), "retried after {gap:?}: the cap of 1 s was not applied");
         }
     }
 
@@ -238,9 +240,10 @@ on_both_backends! {
         receiver.script(&[Reply::RetryAfter(500, "30")]);
         let (app, _) = one_channel_app(&receiver).await;
         let (_, delivery_id) = ingest_one(&app).await;
-        app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(5)).await;
+        app.wait_for_status(&delivery_id, "succeeded", Duration::from_secs(15)).await;
         let got = receiver.received();
-        assert!(got[1].at - got[0].at < Duration::from_secs(2), "a 500's Retry-After was obeyed");
+        // Obeyed, it would be 30 s; the schedule says 100 ms.
+        assert!(got[1].at - got[0].at < Duration::from_secs(10), "a 500's Retry-After was obeyed");
     }
 
     #[actix_web::test]
@@ -248,31 +251,49 @@ on_both_backends! {
         let receiver = Receiver::start().await;
         receiver.script(&[Reply::Status(500); 20]);
         let app = spawn_app_with(|s| {
-            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("1s").unwrap();
+            s.retry_schedule = spscan_router::domain::retry::RetrySchedule::parse("5s").unwrap();
             s.retry_jitter = 0.2;
             // Twenty failures in a row would open the circuit and hold the retries back.
             s.breaker.failures = 1000;
         })
         .await;
         let channel = app.create_channel("SOC", &receiver.url("/hook")).await;
-        app.route_everything_to(&[channel["id"].as_str().unwrap()]).await;
+        let channel_id = channel["id"].as_str().unwrap().to_string();
+        app.route_everything_to(&[&channel_id]).await;
         app.create_tenant("contoso").await;
         let batch: Vec<_> = (0..20).map(|_| permission_event("contoso", "permission.external_share_created", "high")).collect();
         let answer = app.ingest(json!({ "events": batch })).await;
         assert_eq!(answer.status, 202, "{}", answer.body);
-        let got = receiver.wait_for(40, None, Duration::from_secs(10)).await;
-        let mut gaps = Vec::new();
+        // Each retry is scheduled 5 s ± 20 % after its failure, as the router recorded them
+        // (read while they wait: at least 4 s).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let waiting = loop {
+            let log = app.get(&format!("/api/v1/deliveries?channel_id={channel_id}&limit=50")).await.body;
+            let items = log["items"].as_array().unwrap().clone();
+            if items.len() == 20 && items.iter().all(|d| d["attempt_count"] == 1 && d["next_attempt_at"].is_string()) {
+                break items;
+            }
+            assert!(Instant::now() < deadline, "the 20 first attempts were not all recorded: {log:#}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        };
+        let mut delays = Vec::new();
+        for item in &waiting {
+            let delivery = app.delivery(item["id"].as_str().unwrap()).await;
+            let failed_at = ms(&delivery["attempts"][0]["started_at"]) + delivery["attempts"][0]["duration_ms"].as_i64().unwrap();
+            delays.push(ms(&item["next_attempt_at"]) - failed_at);
+        }
+        let (shortest, longest) = (*delays.iter().min().unwrap(), *delays.iter().max().unwrap());
+        // ±20 % of 5 s, plus the moment between the answer and the recording.
+        assert!(shortest >= 4_000, "a retry scheduled {shortest} ms after its failure: {delays:?}");
+        assert!(longest <= 6_500, "a retry scheduled {longest} ms after its failure: {delays:?}");
+        assert!(longest - shortest >= 300, "retries not spread: {delays:?}");
+        // And they come no sooner.
+        let got = receiver.wait_for(40, None, Duration::from_secs(20)).await;
         for first in got.iter().filter(|c| c.answered == Some(500)) {
             let id = &first.headers["webhook-id"];
             let retry = got.iter().find(|c| &c.headers["webhook-id"] == id && c.answered == Some(200)).expect("each was retried");
-            gaps.push(retry.at - first.at);
+            assert!(retry.at - first.at >= Duration::from_millis(3_950), "a retry came after {:?}", retry.at - first.at);
         }
-        assert_eq!(gaps.len(), 20);
-        let (shortest, longest) = (*gaps.iter().min().unwrap(), *gaps.iter().max().unwrap());
-        // ±20 % of 1 s, plus the time to fetch and send.
-        assert!(shortest >= Duration::from_millis(790), "a retry came after {shortest:?}");
-        assert!(longest < Duration::from_millis(1500), "a retry came after {longest:?}");
-        assert!(longest - shortest >= Duration::from_millis(60), "retries not spread: {shortest:?} to {longest:?}");
     }
 
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::helpers::serve;
+use crate::helpers::{ms, serve};
 
 /// One ticket as the system holds it.
 #[derive(Debug, Clone)]
@@ -218,11 +218,6 @@ pub async fn deliver(app: &crate::helpers::TestApp, event: Value, status: &str) 
     let answer = app.ingest(event).await;
     assert_eq!(answer.status, 202, "{}", answer.body);
     app.wait_for_status(answer.body["deliveries"][0]["id"].as_str().unwrap(), status, WITHIN).await
-}
-
-/// An attempt's `started_at` (RFC 3339) as Unix ms.
-pub fn ms(at: &Value) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap().timestamp_millis()
 }
 
 /// A create answered `429` with `Retry-After: 2` goes again after the wait, and makes one ticket
