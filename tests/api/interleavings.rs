@@ -22,12 +22,13 @@ async fn one_delivery(app: &TestApp) -> (String, String) {
     (answer.body["event_id"].as_str().unwrap().to_string(), answer.body["deliveries"][0]["id"].as_str().unwrap().to_string())
 }
 
-/// A router retrying after 1 s, three times, and a channel at a receiver that takes 600 ms to
-/// answer 500.
+/// A router retrying after 2 s, three times, and a channel at a receiver that takes 1 s to
+/// answer 500: long enough that a change made "during an attempt" or "before the retry" lands
+/// there even when a loaded machine answers the test's requests slowly.
 async fn slow_failing_channel() -> (TestApp, Receiver, String) {
-    let app = spawn_app_with(|s| s.retry_schedule = RetrySchedule::parse("1s,1s,1s").unwrap()).await;
+    let app = spawn_app_with(|s| s.retry_schedule = RetrySchedule::parse("2s,2s,2s").unwrap()).await;
     let receiver = Receiver::start().await;
-    receiver.reply_with(Reply::Slow(600, 500));
+    receiver.reply_with(Reply::Slow(1_000, 500));
     let channel = app.soc_channel_for_contoso(&receiver).await;
     (app, receiver, channel["id"].as_str().unwrap().to_string())
 }
@@ -50,10 +51,11 @@ on_both_backends! {
             assert!(Instant::now() < deadline, "the attempt in flight was never recorded");
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
-        set_enabled(&app, &channel_id, true).await;
+        // Moved while disabled, so the retry goes to the good receiver whenever it comes.
         let good = Receiver::start().await;
         let moved = app.patch(&format!("/api/v1/channels/{channel_id}"), json!({"url": good.url("/")})).await;
         assert_eq!(moved.status, 200);
+        set_enabled(&app, &channel_id, true).await;
         for _ in 0..5 {
             one_delivery(&app).await;
         }
@@ -73,13 +75,13 @@ on_both_backends! {
         set_enabled(&app, &channel_id, false).await;
         set_enabled(&app, &channel_id, true).await;
         // Four attempts in all, each a full retry delay after the one before, then failed.
-        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(15)).await;
+        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(30)).await;
         assert_eq!(delivery["attempt_count"], 4, "{delivery:#}");
         let times = arrivals(&receiver, &event_id);
         assert_eq!(times.len(), 4, "one request per attempt");
         for pair in times.windows(2) {
             let gap = pair[1] - pair[0];
-            assert!(gap >= Duration::from_millis(1500), "two sends {gap:?} apart: the successor sent what its predecessor held");
+            assert!(gap >= Duration::from_millis(2_500), "two sends {gap:?} apart: the successor sent what its predecessor held");
         }
     }
 
@@ -93,7 +95,7 @@ on_both_backends! {
             set_enabled(&app, &channel_id, true).await;
             actix_web::rt::time::sleep(Duration::from_millis(150)).await;
         }
-        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(15)).await;
+        let delivery = app.wait_for_status(&delivery_id, "failed", Duration::from_secs(30)).await;
         assert_eq!(delivery["attempt_count"], 4, "{delivery:#}");
         assert_eq!(arrivals(&receiver, &event_id).len(), 4);
     }
@@ -131,7 +133,7 @@ on_both_backends! {
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
         // Past the retry it would have had: nothing more was sent.
-        actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(2_500)).await;
         assert_eq!(arrivals(&receiver, &event_id).len(), 1);
         assert_eq!(app.delivery(&delivery_id).await["status"], "cancelled");
     }

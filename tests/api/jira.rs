@@ -170,7 +170,7 @@ on_both_backends! {
         // The first event of the incident fails for good (refused), the second is being made slowly.
         jira.fault(Op::Create, Fault::Status(400, r#"{"errorMessages":["Field 'labels' cannot be set."],"errors":{}}"#));
         let failed = deliver(&app, at_site("high", FINANCE), "failed").await;
-        jira.fault(Op::Create, Fault::SlowMade(1_500));
+        jira.fault(Op::Create, Fault::SlowMade(3_500));
         let second = app.ingest(at_site("critical", FINANCE)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
         let deadline = std::time::Instant::now() + WITHIN;
         while jira.requests().iter().filter(|(m, p, _)| m == "POST" && p == "/rest/api/3/issue").count() < 2 {
@@ -195,7 +195,7 @@ on_both_backends! {
         let jira = start_jira();
         let app = app(Duration::from_secs(120)).await;
         jira_channel(&app, &jira, json!({})).await;
-        jira.fault(Op::Create, Fault::SlowMade(1_000));
+        jira.fault(Op::Create, Fault::SlowMade(3_000));
         let first = app.ingest(at_site("high", FINANCE)).await.body["deliveries"][0]["id"].as_str().unwrap().to_string();
         // Five more of the incident while its issue is being made.
         let mut events: Vec<Value> = (0..5).map(|_| at_site("medium", FINANCE)).collect();

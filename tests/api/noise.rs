@@ -301,7 +301,7 @@ on_both_backends! {
         app.create_tenant("contoso").await;
         app.create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
                                "suppress": {"by": ["/data/principal"], "for": "1h"},
-                               "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
+                               "group": {"by": ["/data/site_url"], "wait": "5s", "interval": "1h"}}))
             .await;
         let grouped = ingest_batch(&app, (0..3).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect()).await;
         let other = ingest_batch(&app, vec![share(SITE_B, "h@gmail.com", "high")]).await;
@@ -335,7 +335,7 @@ on_both_backends! {
         app.create_tenant("contoso").await;
         app.create_rule(json!({"name": "Once per guest", "event_types": ["*"], "channel_ids": [channel["id"]],
                                "suppress": {"by": ["/data/principal"], "for": "1h"},
-                               "group": {"by": [], "wait": "2s", "interval": "1h"}}))
+                               "group": {"by": [], "wait": "5s", "interval": "1h"}}))
             .await;
         let with_file = |file: &str| {
             let mut event = share(SITE_A, "z@gmail.com", "high");
@@ -524,7 +524,7 @@ on_both_backends! {
         first
             .api
             .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
-                                "group": {"by": ["/data/site_url"], "wait": "2s", "interval": "1h"}}))
+                                "group": {"by": ["/data/site_url"], "wait": "5s", "interval": "1h"}}))
             .await;
         let events: Vec<Value> = (0..50).map(|i| share(SITE_A, &format!("g{i}@gmail.com"), "high")).collect();
         let answer = first.api.post("/api/v1/events", json!({ "events": events })).await;
@@ -561,7 +561,7 @@ async fn two_instances_ingesting_one_burst_send_one_notification_holding_every_e
             let channel = a.api.create_channel("Shares", &receiver.url("/")).await;
             a.api
                 .create_rule(json!({"name": "Grouped", "event_types": ["*"], "channel_ids": [channel["id"]],
-                                    "group": {"by": ["/data/site_url"], "wait": "3s", "interval": "1h"}}))
+                                    "group": {"by": ["/data/site_url"], "wait": "5s", "interval": "1h"}}))
                 .await;
             // Until b routes too (within 2 s): probes on a site of their own.
             // (Judged by when each probe was sent: a busy machine may answer late.)

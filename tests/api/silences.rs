@@ -104,7 +104,7 @@ on_both_backends! {
         assert_eq!(instant(&started["ends_at"]), now + HOUR, "the duration counts from starts_at");
 
         let soon = app.create_silence(json!({"matchers": {"path": "/tenant/id", "op": "eq", "value": "contoso"},
-            "starts_at": rfc3339(now + 3_000), "ends_at": rfc3339(now + 4_000), "comment": "Soon", "created_by": "ops"})).await;
+            "starts_at": rfc3339(now + 3_000), "ends_at": rfc3339(now + 6_000), "comment": "Soon", "created_by": "ops"})).await;
         let id = soon["id"].as_str().unwrap();
         assert_eq!(soon["status"], "pending", "{soon}");
         app.wait_for_silence(id, "active", Duration::from_secs(10)).await;
