@@ -135,13 +135,20 @@ on_both_backends! {
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
         receiver.reply_with(Reply::Status(200));
+        let channel = format!("/api/v1/channels/{channel_id}");
         // The failed ones, then four times the succeeded ones: two requests at once each time.
+        // The channel is disabled while they race, so no redelivered one can succeed again (and
+        // be taken by the later request, as it should) before both have answered, however slowly
+        // a loaded machine serves them.
         for (round, status) in ["failed", "succeeded", "succeeded", "succeeded", "succeeded"].into_iter().enumerate() {
+            assert_eq!(app.patch(&channel, json!({ "enabled": false })).await.status, 200);
             let filter = json!({ "channel_id": channel_id, "status": status });
             let (a, b) = futures_util::future::join(redeliver(filter.clone()), redeliver(filter)).await;
             assert_eq!((a.status, b.status), (202, 202), "{} {}", a.body, b.body);
             let counts = (a.body["count"].as_i64().unwrap(), b.body["count"].as_i64().unwrap());
             assert_eq!(counts.0 + counts.1, 60, "round {round}: each answer counts what it queued, together the 60: {counts:?}");
+            assert_eq!(receiver.received().len(), 60 * (round + 1), "round {round}: a disabled channel sends nothing");
+            assert_eq!(app.patch(&channel, json!({ "enabled": true })).await.status, 200);
             receiver.wait_for(60 * (round + 2), None, Duration::from_secs(20)).await;
             let deadline = Instant::now() + Duration::from_secs(10);
             while redeliver(json!({ "channel_id": channel_id, "status": "succeeded", "dry_run": true })).await.body["count"] != 60 {
