@@ -5,7 +5,9 @@
 //! for folding, once older than both `RETENTION` and eight days), and incidents not written to
 //! for longer than both `RETENTION` and the longest reopen window (30 days). It deletes in batches of
 //! [`BATCH`] rows, one short transaction each, so ingestion and recording never wait long behind
-//! it. Every instance sharing a database purges; deleting what another already deleted is a
+//! it, and after each batch it waits as long as the batch took ([`pause_after`]): a purge takes at
+//! most half of the writer's time for its first five intervals, and all it needs after, so what
+//! it leaves behind stays bounded. Every instance sharing a database purges; deleting what another already deleted is a
 //! no-op. The queries are `store::retention`'s.
 
 use std::time::Duration;
@@ -66,8 +68,46 @@ pub async fn run(store: Store, retention: Retention, purged: impl Fn(Purged)) {
     }
 }
 
+/// Longest wait after one batch.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// How many of its intervals a purge may take at half speed.
+const PACED_INTERVALS: u32 = 5;
+
+/// How long a purge waits after a batch that took `took` (from asking for the writer to the
+/// commit), the purge having run for `running`, one every `interval`: as long as the batch took
+/// (at most [`MAX_PAUSE`]), so what ingestion and recording write gets the writer at least half
+/// the time. At half speed a purge keeps within its interval while less than half of what it can
+/// delete comes due; one that has more (the first after a restart or a shortened `RETENTION`, a
+/// load that outruns half its speed) gets [`PACED_INTERVALS`] intervals, then takes all it needs,
+/// so what it leaves behind stays bounded.
+pub fn pause_after(took: Duration, running: Duration, interval: Duration) -> Duration {
+    if running >= interval * PACED_INTERVALS {
+        Duration::ZERO
+    } else {
+        took.min(MAX_PAUSE)
+    }
+}
+
+/// One batch of a purge begun at `started`, then the pause it earns ([`pause_after`]).
+async fn batch<T, F>(store: &Store, started: std::time::Instant, interval: Duration, f: F) -> Result<T, crate::store::StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut crate::store::Conn) -> Result<T, crate::store::StoreError> + Send + 'static,
+{
+    let asked = std::time::Instant::now();
+    let done = store.write(f).await?;
+    let pause = pause_after(asked.elapsed(), started.elapsed(), interval);
+    if !pause.is_zero() {
+        actix_web::rt::time::sleep(pause).await;
+    }
+    Ok(done)
+}
+
 /// One purge: batch after batch until what is due is gone.
 pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate::store::StoreError> {
+    let started = std::time::Instant::now();
+    let interval = retention.every();
     let now = now_ms();
     let cutoff = |keep: Duration| now.saturating_sub(keep.as_millis() as i64);
     let mut total = Purged::default();
@@ -82,8 +122,8 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
             let mut after = String::new();
             loop {
                 let from = std::mem::take(&mut after);
-                let (batch, next) = store.write(move |conn| retention::purge_deliveries(conn, status, cut, &from, BATCH)).await?;
-                total += batch;
+                let (purged, next) = batch(store, started, interval, move |conn| retention::purge_deliveries(conn, status, cut, &from, BATCH)).await?;
+                total += purged;
                 match next {
                     Some(id) => after = id,
                     None => break,
@@ -94,7 +134,7 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
     let cut = cutoff(retention.keep);
     let mut from = i64::MIN;
     loop {
-        let (events, next) = store.write(move |conn| retention::purge_unused_events(conn, from, cut, BATCH)).await?;
+        let (events, next) = batch(store, started, interval, move |conn| retention::purge_unused_events(conn, from, cut, BATCH)).await?;
         total.events += events;
         match next {
             Some(at) => from = at,
@@ -104,7 +144,7 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
     loop {
         // Suppression windows ended long ago (a repeat after its window opens a new one).
         let cut = cutoff(retention.keep);
-        let purged = store.write(move |conn| retention::purge_suppression_windows(conn, cut, BATCH)).await?;
+        let purged = batch(store, started, interval, move |conn| retention::purge_suppression_windows(conn, cut, BATCH)).await?;
         if (purged as i64) < BATCH {
             break;
         }
@@ -112,13 +152,33 @@ pub async fn purge(store: &Store, retention: Retention) -> Result<Purged, crate:
     // Incidents (SPEC section 17) quiet for longer than RETENTION and the longest reopen window:
     // older than both, whatever their channel's window. Few rows (one per ticket): one statement.
     let cut = cutoff(retention.keep.max(crate::channels::settings::MAX_REOPEN_WINDOW));
-    store.write(move |conn| crate::store::incidents::purge_quiet_since(conn, cut)).await?;
+    batch(store, started, interval, move |conn| crate::store::incidents::purge_quiet_since(conn, cut)).await?;
     loop {
         let (cut, kept_cut) = (cutoff(retention.keep), cutoff(retention.keep.max(CONTENTS_KEPT)));
-        let purged = store.write(move |conn| retention::purge_o365(conn, cut, kept_cut, BATCH)).await?;
+        let purged = batch(store, started, interval, move |conn| retention::purge_o365(conn, cut, kept_cut, BATCH)).await?;
         if (purged as i64) < BATCH {
             break;
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_purge_waits_as_long_as_each_batch_took_for_five_intervals() {
+        let minute = Duration::from_secs(60);
+        let ms = Duration::from_millis;
+        // Half the writer's time: the pause is the batch's own time.
+        assert_eq!(pause_after(ms(14), ms(0), minute), ms(14));
+        assert_eq!(pause_after(ms(250), Duration::from_secs(299), minute), ms(250));
+        // A batch that waited long for a busy writer earns a long pause, but never over a second.
+        assert_eq!(pause_after(Duration::from_secs(5), Duration::from_secs(10), minute), MAX_PAUSE);
+        // Five intervals on, the purge takes all it needs: no pause at all.
+        assert_eq!(pause_after(ms(14), 5 * minute, minute), Duration::ZERO);
+        assert_eq!(pause_after(ms(14), Duration::from_secs(3600), minute), Duration::ZERO);
+        assert_eq!(pause_after(ms(14), Duration::from_secs(5), Duration::from_secs(1)), Duration::ZERO);
+    }
 }

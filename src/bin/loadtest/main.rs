@@ -44,6 +44,10 @@ struct Cli {
     /// How long the soak runs, in minutes.
     #[arg(long, default_value_t = 30)]
     minutes: u64,
+    /// The soak's load in events/s instead of 40 % of what one instance delivers (measured first):
+    /// to hold two builds to the same load.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Each instance's share of one core in scale-out (default 0.1).
     #[arg(long)]
     cpu_share: Option<f64>,
@@ -130,6 +134,7 @@ fn main() -> std::process::ExitCode {
     };
     let database = cli.database_url.clone();
     let minutes = cli.minutes;
+    let rate = cli.rate;
     let plan = if cli.quick {
         Plan { router, database, pool_size: cli.pool_size, cpu_share: cli.cpu_share, duration: Duration::from_secs(3), latency_duration: Duration::from_secs(3), backlog: 50_000, fan_out: 200, grouped_events: 50_000 }
     } else {
@@ -162,7 +167,7 @@ fn main() -> std::process::ExitCode {
                 "throughput-single" => scenarios::throughput(&plan, scenario, 1, 64).await,
                 "throughput-single-8" => scenarios::throughput(&plan, scenario, 1, 8).await,
                 "scale-out" => scenarios::scale_out(&plan).await,
-                "soak" => scenarios::soak(&plan, minutes).await,
+                "soak" => scenarios::soak(&plan, minutes, rate).await,
                 "latency" => scenarios::latency(&Plan { duration: plan.latency_duration, ..plan_copy(&plan) }, 1000).await,
                 "isolation" => scenarios::isolation(&plan).await,
                 "backlog" => scenarios::backlog(&plan).await,

@@ -1,5 +1,6 @@
 //! The soak (issue 31; not in the default set, `--minutes N`, default 30): a steady load at 40 %
-//! of what one instance delivers, through faults on a schedule, reported minute by minute.
+//! of what one instance delivers (or `--rate` events/s), through faults on a schedule, reported
+//! minute by minute.
 //!
 //! On PostgreSQL two instances share the load behind a TCP proxy to the server; on SQLite one
 //! instance runs. The faults:
@@ -63,16 +64,26 @@ struct Faults {
     cut: Option<(Instant, Instant)>,
 }
 
-pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
+pub async fn soak(plan: &Plan, minutes: u64, fixed_rate: Option<f64>) -> Vec<Measure> {
     let postgres = plan.database.is_some();
     let run = Duration::from_secs(minutes.max(1) * 60);
     // 40 % of what one instance delivers, measured first on a database of its own with the
     // soak's own load shape (batches of 10, as many requests in flight): batches of 100 cost far
     // less per event on PostgreSQL, and 40 % of their rate would be the whole of this one's.
-    let one = super::throughput(plan, "soak-calibration", BATCH, SENDERS).await;
-    let one_rate = one[0].value.expect("the calibration's rate");
-    let rate = (0.4 * one_rate).max(100.0);
-    eprintln!("  soak: one instance delivered {one_rate:.0}/s; the soak ingests {rate:.0} events/s for {minutes} min");
+    // `--rate` gives the load instead (two builds held to the same load).
+    let (rate, whence) = match fixed_rate {
+        Some(rate) => {
+            eprintln!("  soak: ingests {rate:.0} events/s (--rate) for {minutes} min");
+            (rate.max(1.0), "--rate".to_string())
+        }
+        None => {
+            let one = super::throughput(plan, "soak-calibration", BATCH, SENDERS).await;
+            let one_rate = one[0].value.expect("the calibration's rate");
+            let rate = (0.4 * one_rate).max(100.0);
+            eprintln!("  soak: one instance delivered {one_rate:.0}/s; the soak ingests {rate:.0} events/s for {minutes} min");
+            (rate, format!("40 % of one instance's {one_rate:.0}/s"))
+        }
+    };
 
     let receiver = receiver();
     let hole = black_hole();
@@ -284,7 +295,7 @@ pub async fn soak(plan: &Plan, minutes: u64) -> Vec<Measure> {
     for row in &minute_rows {
         println!("{}", markdown(&row.cells()));
     }
-    rows.push(Measure::new("soak", "ingested/s", format!("{rate:.0}"), &format!("{backend}; 40 % of one instance's {one_rate:.0}/s; {minutes} min; {retried} requests sent again"), true).value(rate));
+    rows.push(Measure::new("soak", "ingested/s", format!("{rate:.0}"), &format!("{backend}; {whence}; {minutes} min; {retried} requests sent again"), true).value(rate));
     rows.push(Measure::new("soak", "acknowledged", acked.to_string(), &format!("all at the healthy channel {:.0} s after the load stopped", (all_in - drained).as_secs_f64()), true));
     rows.push(Measure::new("soak", "lost", check.lost.to_string(), "acknowledged, never at the healthy channel", check.lost == 0).value(check.lost as f64));
     rows.push(Measure::new("soak", "duplicated", check.duplicated.to_string(), &explained.summary, explained.unexplained == 0).value(check.duplicated as f64));
