@@ -5,10 +5,11 @@
 //! for folding, once older than both `RETENTION` and eight days), and incidents not written to
 //! for longer than both `RETENTION` and the longest reopen window (30 days). It deletes in batches of
 //! [`BATCH`] rows, one short transaction each, so ingestion and recording never wait long behind
-//! it, and after each batch it waits as long as the batch took ([`pause_after`]): a purge takes at
-//! most half of the writer's time for its first five intervals, and all it needs after, so what
-//! it leaves behind stays bounded. Every instance sharing a database purges; deleting what another already deleted is a
-//! no-op. The queries are `store::retention`'s.
+//! it; on SQLite, after each batch it waits as long as the batch took ([`pause_after`]): a purge
+//! takes at most half of the single writer's time for its first five intervals, and all it needs
+//! after, so what it leaves behind stays bounded. The first purge runs at start. Every instance
+//! sharing a database purges; deleting what another already deleted is a no-op. The queries are
+//! `store::retention`'s.
 
 use std::time::Duration;
 
@@ -45,10 +46,10 @@ impl Retention {
     }
 }
 
-/// Purges for ever, every [`Retention::every`].
+/// Purges for ever: at once (a router that was down, or restarts often, does not leave what came
+/// due waiting for an interval), then [`Retention::every`] after each purge ends.
 pub async fn run(store: Store, retention: Retention, purged: impl Fn(Purged)) {
     loop {
-        actix_web::rt::time::sleep(retention.every()).await;
         let started = std::time::Instant::now();
         match purge(&store, retention).await {
             Ok(total) => {
@@ -65,6 +66,7 @@ pub async fn run(store: Store, retention: Retention, purged: impl Fn(Purged)) {
             }
             Err(err) => log::warn!("retention: purging failed (it tries again in {}): {err}", humantime::format_duration(retention.every())),
         }
+        actix_web::rt::time::sleep(retention.every()).await;
     }
 }
 
@@ -89,7 +91,7 @@ pub fn pause_after(took: Duration, running: Duration, interval: Duration) -> Dur
     }
 }
 
-/// One batch of a purge begun at `started`, then the pause it earns ([`pause_after`]).
+/// One batch of a purge begun at `started`, then, on SQLite, the pause it earns ([`pause_after`]).
 async fn batch<T, F>(store: &Store, started: std::time::Instant, interval: Duration, f: F) -> Result<T, crate::store::StoreError>
 where
     T: Send + 'static,
@@ -97,8 +99,10 @@ where
 {
     let asked = std::time::Instant::now();
     let done = store.write(f).await?;
+    // PostgreSQL writes on many connections at once: a purge there takes no one's turn.
+    let single_writer = matches!(store.database(), crate::store::Database::Sqlite(_));
     let pause = pause_after(asked.elapsed(), started.elapsed(), interval);
-    if !pause.is_zero() {
+    if single_writer && !pause.is_zero() {
         actix_web::rt::time::sleep(pause).await;
     }
     Ok(done)
