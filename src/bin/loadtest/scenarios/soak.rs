@@ -8,7 +8,7 @@
 //!   later with the same `INSTANCE_ID`;
 //! - the receiver answering `503` with `Retry-After` for one minute;
 //! - the database connection cut for 30 s once (PostgreSQL: the proxy closes every connection
-//!   and refuses new ones);
+//!   and closes new ones as soon as it accepts them);
 //! - one receiver that never answers, for the whole run: a second channel whose rule takes one
 //!   event in a thousand.
 //!
